@@ -387,6 +387,24 @@ typedef struct nn_input_shape { const char *name; nn_shape shape; } nn_input_sha
 NN_API nn_status nn_graph_infer_shapes(nn_graph *g, const nn_input_shape *shapes,
                                        uint32_t shape_count, nn_diag *diag);
 
+/* ---- statistics -------------------------------------------------------------- */
+
+typedef struct nn_graph_stats {
+    uint64_t node_count;     /* including nodes of subgraphs */
+    uint64_t param_count;    /* elements of initializers */
+    uint64_t param_bytes;
+    uint64_t macs;           /* multiply-accumulates of Conv/ConvTranspose/MatMul/Gemm
+                                and recurrent ops, from inferred shapes */
+    uint32_t unknown_mac_nodes; /* MAC-bearing nodes whose shapes were unknown */
+} nn_graph_stats;
+
+/* MACs of one node from the inferred shapes of its tensors (run
+   nn_graph_infer_shapes first); 0 for ops without multiply-accumulates.
+   *known (optional) is 0 when the op has MACs but a shape was unknown. */
+NN_API uint64_t nn_node_macs(const nn_graph *g, const nn_node *n, int *known);
+/* Totals over g and its subgraphs (subgraph bodies counted once). */
+NN_API void nn_graph_get_stats(const nn_graph *g, nn_graph_stats *out);
+
 /* ---- operator table --------------------------------------------------------- */
 
 struct nn_exec;
@@ -1282,6 +1300,72 @@ NN_API nn_status nn_graph_sort(nn_graph *g, nn_diag *diag) {
     nn_free(&g->alloc, order);
     nn_free(&g->alloc, nodes);
     return st;
+}
+
+/* ---- statistics ------------------------------------------------------------------ */
+
+static const nn_shape *nn_graph__shape_of(const nn_graph *g, const nn_node *n, uint32_t i, int output) {
+    uint32_t cnt = output ? n->output_count : n->input_count;
+    const nn_tensor_id *ids = output ? n->outputs : n->inputs;
+    if (i >= cnt || ids[i].id == NN_INVALID_ID) return NULL;
+    const nn_shape *s = &g->tensors[ids[i].id].shape;
+    return nn_shape_is_static(s) ? s : NULL;
+}
+
+NN_API uint64_t nn_node_macs(const nn_graph *g, const nn_node *n, int *known) {
+    const char *op = n->op_type;
+    const nn_shape *x = nn_graph__shape_of(g, n, 0, 0), *w = nn_graph__shape_of(g, n, 1, 0);
+    const nn_shape *y = nn_graph__shape_of(g, n, 0, 1);
+    uint64_t macs = 0;
+    int has = 1, ok = 1;
+    if (strcmp(op, "Conv") == 0 || strcmp(op, "ConvInteger") == 0) {
+        /* every output element reads C_in/group x kernel weights: w is (M, C/g, k...) */
+        if (!w || !y) ok = 0;
+        else { macs = nn_shape_count(y, NULL); for (int32_t i = 1; i < w->rank; i++) macs *= (uint64_t)w->dims[i]; }
+    } else if (strcmp(op, "ConvTranspose") == 0) {
+        /* every input element scatters into C_out/group x kernel outputs: w is (C, M/g, k...) */
+        if (!w || !x) ok = 0;
+        else { macs = nn_shape_count(x, NULL); for (int32_t i = 1; i < w->rank; i++) macs *= (uint64_t)w->dims[i]; }
+    } else if (strcmp(op, "MatMul") == 0 || strcmp(op, "MatMulInteger") == 0) {
+        if (!x || !y || x->rank < 1) ok = 0;
+        else macs = nn_shape_count(y, NULL) * (uint64_t)x->dims[x->rank - 1];
+    } else if (strcmp(op, "Gemm") == 0) {
+        if (!x || !y || x->rank != 2) ok = 0;
+        else macs = nn_shape_count(y, NULL) * (uint64_t)(nn_node_attr_int(n, "transA", 0) ? x->dims[0] : x->dims[1]);
+    } else if (strcmp(op, "LSTM") == 0 || strcmp(op, "GRU") == 0 || strcmp(op, "RNN") == 0) {
+        /* W is (dirs, gates*H, I), R is (dirs, gates*H, H); seq x batch steps */
+        const nn_shape *r = nn_graph__shape_of(g, n, 2, 0);
+        if (!x || !w || !r || x->rank != 3) ok = 0;
+        else {
+            uint64_t steps = (uint64_t)x->dims[0] * (uint64_t)x->dims[1];
+            macs = steps * (uint64_t)w->dims[0] * (uint64_t)w->dims[1] * (uint64_t)(w->dims[2] + r->dims[2]);
+        }
+    } else {
+        has = 0;
+    }
+    if (known) *known = !has || ok;
+    return ok ? macs : 0;
+}
+
+static void nn_graph__stats_add(const nn_graph *g, nn_graph_stats *s) {
+    s->node_count += g->node_count;
+    for (uint32_t t = 0; t < g->tensor_count; t++) {
+        const nn_tensor *tt = &g->tensors[t];
+        if (!(tt->flags & NN_TENSOR_CONST)) continue;
+        s->param_count += nn_shape_count(&tt->shape, NULL);
+        s->param_bytes += tt->data_bytes;
+    }
+    for (uint32_t i = 0; i < g->node_count; i++) {
+        int known;
+        s->macs += nn_node_macs(g, &g->nodes[i], &known);
+        if (!known) s->unknown_mac_nodes++;
+    }
+    for (uint32_t i = 0; i < g->subgraph_count; i++) nn_graph__stats_add(g->subgraphs[i], s);
+}
+
+NN_API void nn_graph_get_stats(const nn_graph *g, nn_graph_stats *out) {
+    memset(out, 0, sizeof *out);
+    nn_graph__stats_add(g, out);
 }
 
 /* ---- operator table --------------------------------------------------------------- */

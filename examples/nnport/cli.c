@@ -1,0 +1,133 @@
+/* cli.c - argument helpers and shared loading for the nnport subcommands. */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int cli_fail(const char *file, const nn_diag *d) {
+    fprintf(stderr, "nnport: %s: %s%s%s\n", file ? file : "", d->where[0] ? d->where : "",
+            d->where[0] ? ": " : "", d->message[0] ? d->message : nn_status_name(d->status));
+    return d->status == NN_ERR_ARG ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "nnport %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(run 'nnport %s --help' for the options)\n", cmd);
+    return CLI_EXIT_USAGE;
+}
+
+int cli_parse_shape(const char *text, nn_shape *out) {
+    memset(out, 0, sizeof *out);
+    if (strcmp(text, "scalar") == 0) return 1;
+    const char *p = text;
+    while (*p) {
+        if (out->rank >= NN_MAX_RANK) return 0;
+        errno = 0;
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || errno || v < 0) return 0;
+        out->dims[out->rank++] = v;
+        if (*end == 0) break;
+        if (*end != 'x' && *end != ',') return 0;
+        p = end + 1;
+        if (*p == 0) return 0;
+    }
+    return out->rank > 0;
+}
+
+const char *cli_split_pair(const char *arg, char *name, size_t name_cap) {
+    const char *eq = strrchr(arg, '=');
+    if (!eq || eq == arg || (size_t)(eq - arg) >= name_cap) return NULL;
+    memcpy(name, arg, (size_t)(eq - arg));
+    name[eq - arg] = 0;
+    return eq + 1;
+}
+
+int cli_parse_int(const char *text, long min, long max, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (end == text || *end || errno || v < min || v > max) return 0;
+    *out = v;
+    return 1;
+}
+
+long cli_peak_rss_kib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    if (!f) return -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "VmHWM:", 6) == 0) { kib = strtol(line + 6, NULL, 10); break; }
+    fclose(f);
+    return kib;
+}
+
+double cli_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+char *cli_human(double v, char *buf, size_t cap) {
+    const char *unit[] = {"", " K", " M", " G", " T"};
+    int u = 0;
+    while (v >= 1000.0 && u < 4) { v /= 1000.0; u++; }
+    snprintf(buf, cap, u ? "%.2f%s" : "%.0f%s", v, unit[u]);
+    return buf;
+}
+
+nn_status cli_load_model(const char *path, nn_graph **out, nn_diag *d) {
+    return nn_onnx_load_file(path, NULL, out, d);
+}
+
+int cli_take_input_option(const char *cmd, int argc, char **argv, int *i, cli_inputs *in) {
+    const char *opt = argv[*i];
+    int is_input = strcmp(opt, "--input") == 0, is_shape = strcmp(opt, "--shape") == 0;
+    if (!is_input && !is_shape) return 0;
+    if (*i + 1 >= argc) { cli_usage_error(cmd, "%s needs NAME=VALUE", opt); return -1; }
+    const char *arg = argv[++*i];
+    if (is_input) {
+        if (in->count >= 64) { cli_usage_error(cmd, "at most 64 --input options"); return -1; }
+        const char *file = cli_split_pair(arg, in->names[in->count], sizeof in->names[0]);
+        if (!file || !*file) { cli_usage_error(cmd, "--input '%s' is not NAME=FILE.npy", arg); return -1; }
+        in->files[in->count++] = file;
+    } else {
+        if (in->shape_count >= 64) { cli_usage_error(cmd, "at most 64 --shape options"); return -1; }
+        int k = in->shape_count;
+        const char *dims = cli_split_pair(arg, in->shape_names[k], sizeof in->shape_names[0]);
+        if (!dims || !cli_parse_shape(dims, &in->shapes[k].shape)) {
+            cli_usage_error(cmd, "--shape '%s' is not NAME=DIMS like images=1x3x224x224", arg);
+            return -1;
+        }
+        in->shapes[k].name = in->shape_names[k];
+        in->shape_count++;
+    }
+    return 1;
+}
+
+int cli_bind_inputs(const char *cmd, const nn_graph *g, nn_exec *x, const cli_inputs *in, nn_value *values) {
+    nn_diag d;
+    for (int k = 0; k < in->count; k++) {
+        nn_tensor_id id = nn_graph_find_tensor(g, in->names[k]);
+        if (id.id == NN_INVALID_ID || !(g->tensors[id.id].flags & NN_TENSOR_INPUT))
+            return cli_usage_error(cmd, "--input '%s': the model has no input of that name", in->names[k]);
+    }
+    for (uint32_t i = 0; i < g->input_count; i++) {
+        const char *name = g->tensors[g->inputs[i].id].name;
+        int k = 0;
+        while (k < in->count && strcmp(in->names[k], name) != 0) k++;
+        if (k == in->count) return cli_usage_error(cmd, "model input '%s' needs --input %s=FILE.npy", name, name);
+        memset(&d, 0, sizeof d);
+        if (nn_verify_load_npy_file(in->files[k], &values[i], NULL, &d)) return cli_fail(in->files[k], &d);
+        if (nn_exec_set_input(x, i, &values[i], &d)) return cli_fail(in->files[k], &d);
+    }
+    return CLI_EXIT_OK;
+}

@@ -1,0 +1,68 @@
+/* cli.h - what the nnport subcommands share: argument helpers, error
+   reporting, and loading/saving through the headers.  All real work is in
+   the nn_*.h headers; this layer only parses, prints and exits. */
+#ifndef NNPORT_CLI_H
+#define NNPORT_CLI_H
+
+#include "nn_graph.h"
+#include "nn_onnx.h"
+#include "nn_verify.h"
+#include <stdio.h>
+
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_FAIL 1   /* bad input: a file, a model, a value */
+#define CLI_EXIT_USAGE 2  /* bad command line */
+
+typedef int (*cli_command_fn)(int argc, char **argv);
+
+int cmd_inspect(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+/* Prints "nnport: <file>: <where>: <message>" from a diag and returns
+   CLI_EXIT_FAIL (or CLI_EXIT_USAGE for NN_ERR_ARG). */
+int cli_fail(const char *file, const nn_diag *d);
+/* Prints "nnport <cmd>: <message>" and a hint to run --help; returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Parses "1x3x224x224" (or "1,3,224,224"; "scalar" for rank 0).  0 on error. */
+int cli_parse_shape(const char *text, nn_shape *out);
+/* Splits "NAME=VALUE" at the last '=' into a name copy (name_cap bytes);
+   returns the VALUE part or NULL.  Input names may contain '=' and ':'. */
+const char *cli_split_pair(const char *arg, char *name, size_t name_cap);
+/* Parses a non-negative int option value; 0 on error. */
+int cli_parse_int(const char *text, long min, long max, long *out);
+
+/* Resident set size high-water mark of this process, in KiB (VmHWM). */
+long cli_peak_rss_kib(void);
+/* Monotonic clock in milliseconds. */
+double cli_now_ms(void);
+/* "12.3 M" style number with a unit suffix; returns buf. */
+char *cli_human(double v, char *buf, size_t cap);
+
+/* Loads a model from path, with the ONNX reader's defaults. */
+nn_status cli_load_model(const char *path, nn_graph **out, nn_diag *d);
+
+/* The inputs given on a command line: --input NAME=FILE.npy, --shape NAME=DIMS. */
+typedef struct cli_inputs {
+    int count;
+    char names[64][256];
+    const char *files[64];
+    int shape_count;
+    nn_input_shape shapes[64];
+    char shape_names[64][256];
+} cli_inputs;
+
+/* Consumes argv[*i] if it is --input/--shape (advancing *i); returns 1 when
+   consumed, 0 when not an input option, -1 after printing a usage error. */
+int cli_take_input_option(const char *cmd, int argc, char **argv, int *i, cli_inputs *in);
+/* Loads each --input file and binds it to the model input of that name; a
+   model input without --input is an error that names it.  values[] receive
+   the loaded arrays (free with nn_verify_free_value). */
+int cli_bind_inputs(const char *cmd, const nn_graph *g, nn_exec *x, const cli_inputs *in, nn_value *values);
+
+#endif

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The whole test suite behind `make test`: header build checks, unit tests
+# (plain and under ASan+UBSan), ONNX conformance, ONNX Runtime parity on the
+# OCR models, and a short fuzz run over the saved corpora.  Each step prints
+# its own "N passed, N failed"; this script adds them up and ends with the
+# total on a line of its own.  Timings are never checked here.
+set -u
+cd "$(dirname "$0")/.."
+B=${B:-build}
+total_pass=0
+total_fail=0
+failed_steps=()
+
+# Runs a step, echoing its output; takes the last "N passed, N failed" line
+# it prints, or counts the step as one check passed/failed by exit status.
+step() {
+    local name=$1; shift
+    echo "== $name"
+    local log; log=$(mktemp)
+    local t0=$SECONDS
+    "$@" 2>&1 | tee "$log"
+    local rc=${PIPESTATUS[0]}
+    local line; line=$(grep -E '^([A-Za-z]+: )?[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+    local p=0 f=0
+    if [ -n "$line" ]; then
+        p=$(echo "$line" | sed -E 's/^([A-Za-z]+: )?([0-9]+) passed, ([0-9]+) failed.*/\2/')
+        f=$(echo "$line" | sed -E 's/^([A-Za-z]+: )?([0-9]+) passed, ([0-9]+) failed.*/\3/')
+        if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    elif [ "$rc" -eq 0 ]; then p=1; else f=1; fi
+    total_pass=$((total_pass + p))
+    total_fail=$((total_fail + f))
+    [ "$f" -ne 0 ] && failed_steps+=("$name")
+    echo "-- $name: $p passed, $f failed ($((SECONDS - t0)) s)"
+    rm -f "$log"
+}
+
+step "headers compile alone, together and as C++" bash tests/header_check.sh
+for t in $B/test_*; do
+    [ -x "$t" ] || continue
+    step "$(basename "$t")" "$t"
+done
+for t in $B/asan/test_*; do
+    [ -x "$t" ] || continue
+    step "asan $(basename "$t")" env ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 "$t"
+done
+conf_dirs=()
+for d in ../shared/onnx-tests/node ../shared/onnx-tests/pytorch-converted ../shared/onnx-tests/pytorch-operator \
+         ../shared/onnx-tests/simple /usr/share/libonnx-testdata/data/node; do
+    [ -d "$d" ] && conf_dirs+=("$d")
+done
+step "conformance" $B/conformance --strict --quiet --json $B/conformance.json "${conf_dirs[@]}"
+step "parity (OCR models vs ONNX Runtime)" bash tests/parity.sh ocr
+if [ -x $B/fuzz_onnx ] || [ -x $B/fuzz_npy ]; then
+    step "fuzz (short, saved corpora)" bash tests/fuzz/run.sh short
+fi
+
+echo
+if [ ${#failed_steps[@]} -ne 0 ]; then
+    echo "failed steps: ${failed_steps[*]}"
+fi
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
