@@ -514,10 +514,19 @@ static void nn_onnx__maps_free(void *user) {
 static nn_status nn_onnx__map_file(nn_onnx__ctx *c, const char *path, int writable, nn_onnx__map *m,
                                    const char *field) {
     memset(m, 0, sizeof *m);
+    if (!field) field = path; /* the model file itself: name it */
 #ifdef NN_ONNX__MMAP
     {
         struct stat sb;
-        int fd = open(path, O_RDONLY);
+        int flags = O_RDONLY;
+        int fd;
+#ifdef O_NONBLOCK
+        flags |= O_NONBLOCK; /* a FIFO named by hostile external data must not block */
+#endif
+#ifdef O_CLOEXEC
+        flags |= O_CLOEXEC;
+#endif
+        fd = open(path, flags);
         void *p;
         if (fd < 0) return nn_onnx__fail(c, NN_ERR_IO, field, "cannot open '%s'", path);
         if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
@@ -863,118 +872,130 @@ static nn_status nn_onnx__external(nn_onnx__ctx *c, nn_arena *arena, const nn_on
     return st;
 }
 
+/* What one pass over a TensorProto finds. */
+typedef struct nn_onnx__tscan {
+    nn_onnx__tsrc src[NN_ONNX__SRC_COUNT];
+    nn_onnx__span raw;
+    size_t raw_prefix;       /* tag and length bytes in front of raw_data */
+    int has_raw, has_string, sources;
+    int32_t dt, location;
+    nn_onnx__ext ext;
+} nn_onnx__tscan;
+
 /* TensorProto (onnx.proto): dims = 1, data_type = 2, segment = 3,
    float_data = 4, int32_data = 5, string_data = 6, int64_data = 7,
    name = 8, raw_data = 9, double_data = 10, uint64_data = 11,
-   doc_string = 12, external_data = 13, data_location = 14.  Decoded data
-   (varint fields, copies) goes into arena. */
-static nn_status nn_onnx__parse_tensor(nn_onnx__ctx *c, nn_arena *arena, nn_onnx__span sp, nn_onnx__tensor *t) {
+   doc_string = 12, external_data = 13, data_location = 14.  Records
+   dims and name into t, everything else into ts. */
+static nn_status nn_onnx__scan_tensor(nn_onnx__ctx *c, nn_onnx__span sp, nn_onnx__tensor *t, nn_onnx__tscan *ts) {
     nn_onnx__rd r = nn_onnx__rd_make(sp);
-    nn_onnx__tsrc src[NN_ONNX__SRC_COUNT];
-    nn_onnx__span raw = nn_onnx__span_make(NULL, 0), ent, key, val;
-    nn_onnx__ext ext;
-    size_t raw_prefix = 0, count, need, entry_bytes = 0, want;
-    int has_raw = 0, has_string = 0, sources = 0, s, k, ok;
-    int32_t dt = 0, location = 0;
+    nn_onnx__span ent, key, val;
     uint32_t f;
     pb_wire_type_t wt;
-    const char *tname = "";
+    int k, s;
     nn_status st = NN_OK;
-    memset(src, 0, sizeof src);
-    memset(&ext, 0, sizeof ext);
-    memset(t, 0, sizeof *t);
-    t->name = nn_onnx__span_make(NULL, 0);
-    t->shape.rank = 0;
     while (st == NN_OK && (k = nn_onnx__next(c, &r, &f, &wt)) > 0) {
         switch (f) {
         case 1: st = nn_onnx__repeated(c, &r, wt, PB_WT_VARINT, "dims", nn_onnx__dim_sink, &t->shape); break;
-        case 2: st = nn_onnx__i32(c, &r, wt, "data_type", &dt); break;
+        case 2: st = nn_onnx__i32(c, &r, wt, "data_type", &ts->dt); break;
         case 3: st = nn_onnx__fail(c, NN_ERR_UNSUPPORTED, "segment", "segmented tensors (or a SequenceProto / OptionalProto) are not supported"); break;
-        case 6: has_string = 1; st = nn_onnx__skip(c, &r, wt); break;
+        case 6: ts->has_string = 1; st = nn_onnx__skip(c, &r, wt); break;
         case 8: st = nn_onnx__len(c, &r, wt, "name", &t->name); break;
         case 9:
-            st = nn_onnx__len(c, &r, wt, "raw_data", &raw);
-            raw_prefix = (size_t)(raw.p - r.field_start);
-            has_raw = 1;
+            st = nn_onnx__len(c, &r, wt, "raw_data", &ts->raw);
+            ts->raw_prefix = (size_t)(ts->raw.p - r.field_start);
+            ts->has_raw = 1;
             break;
         case 13:
             st = nn_onnx__len(c, &r, wt, "external_data", &ent);
             if (!st) st = nn_onnx__parse_entry(c, ent, &key, &val);
             if (st) break;
-            if (nn_onnx__span_eq(key, "location")) ext.location = val;
-            else if (nn_onnx__span_eq(key, "offset") && !nn_onnx__parse_u64(val, &ext.offset))
+            if (nn_onnx__span_eq(key, "location")) ts->ext.location = val;
+            else if (nn_onnx__span_eq(key, "offset") && !nn_onnx__parse_u64(val, &ts->ext.offset))
                 st = nn_onnx__fail(c, NN_ERR_INVALID, "external_data", "offset is not a decimal number");
             else if (nn_onnx__span_eq(key, "length")) {
-                ext.has_length = 1;
-                if (!nn_onnx__parse_u64(val, &ext.length))
+                ts->ext.has_length = 1;
+                if (!nn_onnx__parse_u64(val, &ts->ext.length))
                     st = nn_onnx__fail(c, NN_ERR_INVALID, "external_data", "length is not a decimal number");
             }
             break;
-        case 14: st = nn_onnx__i32(c, &r, wt, "data_location", &location); break;
+        case 14: st = nn_onnx__i32(c, &r, wt, "data_location", &ts->location); break;
         default:
             for (s = 0; s < NN_ONNX__SRC_COUNT; s++)
                 if (f == nn_onnx__src_field[s]) break;
             if (s == NN_ONNX__SRC_COUNT) { st = nn_onnx__skip(c, &r, wt); break; }
-            if (src[s].seen == 0) sources++;
-            src[s].seen++;
-            st = nn_onnx__count(c, &r, wt, nn_onnx__src_wt(s), nn_onnx__src_name[s], &src[s].count, &src[s].span,
-                                &src[s].prefix);
-            if (!st && src[s].seen > 1) src[s].span.n = 0; /* several runs: decode, do not lend */
+            if (ts->src[s].seen == 0) ts->sources++;
+            ts->src[s].seen++;
+            st = nn_onnx__count(c, &r, wt, nn_onnx__src_wt(s), nn_onnx__src_name[s], &ts->src[s].count,
+                                &ts->src[s].span, &ts->src[s].prefix);
+            if (!st && ts->src[s].seen > 1) ts->src[s].span.n = 0; /* several runs: decode, do not lend */
             break;
         }
     }
-    if (st || k < 0) return st ? st : NN_ERR_PARSE;
-    if (t->name.n) {
-        st = nn_onnx__cstr(c, 3, t->name, "name", &tname);
-        if (st) return st;
-    }
-    if (dt == NN_DTYPE_STRING || has_string)
+    return st ? st : (k < 0 ? NN_ERR_PARSE : NN_OK);
+}
+
+/* Parses a TensorProto into t: checks the data against dims x data_type
+   and places it (lent from the buffer, or decoded / copied into arena). */
+static nn_status nn_onnx__parse_tensor(nn_onnx__ctx *c, nn_arena *arena, nn_onnx__span sp, nn_onnx__tensor *t) {
+    nn_onnx__tscan ts;
+    size_t count, need, entry_bytes = 0, want;
+    int s, ok;
+    const char *tname = "";
+    nn_status st;
+    memset(&ts, 0, sizeof ts);
+    memset(t, 0, sizeof *t);
+    t->name = nn_onnx__span_make(NULL, 0);
+    t->shape.rank = 0;
+    st = nn_onnx__scan_tensor(c, sp, t, &ts);
+    if (!st && t->name.n) st = nn_onnx__cstr(c, 3, t->name, "name", &tname);
+    if (st) return st;
+    if (ts.dt == NN_DTYPE_STRING || ts.has_string)
         return nn_onnx__fail(c, NN_ERR_UNSUPPORTED, "data_type", "tensor '%s': string tensors are not supported", tname);
-    if (dt <= 0) return nn_onnx__fail(c, NN_ERR_INVALID, "data_type", "tensor '%s' has no data_type", tname);
-    if (dt >= NN_DTYPE_COUNT_ || nn_dtype_bits((nn_dtype)dt) == 0)
-        return nn_onnx__fail(c, NN_ERR_UNSUPPORTED, "data_type", "tensor '%s': data_type %d is not supported", tname, (int)dt);
-    t->dtype = (nn_dtype)dt;
+    if (ts.dt <= 0) return nn_onnx__fail(c, NN_ERR_INVALID, "data_type", "tensor '%s' has no data_type", tname);
+    if (ts.dt >= NN_DTYPE_COUNT_ || nn_dtype_bits((nn_dtype)ts.dt) == 0)
+        return nn_onnx__fail(c, NN_ERR_UNSUPPORTED, "data_type", "tensor '%s': data_type %d is not supported", tname,
+                             (int)ts.dt);
+    t->dtype = (nn_dtype)ts.dt;
     count = nn_shape_count(&t->shape, &ok);
     if (!ok || !nn_dtype_bytes_for(t->dtype, count, &need))
         return nn_onnx__fail(c, NN_ERR_LIMIT, "dims", "tensor '%s': size overflows", tname);
-    if (location == 1 && !ext.location.p)
+    if (ts.location == 1 && !ts.ext.location.p)
         return nn_onnx__fail(c, NN_ERR_INVALID, "external_data", "tensor '%s' is EXTERNAL without a location", tname);
-    sources += has_raw + (location == 1);
-    if (sources > 1)
+    if (ts.sources + ts.has_raw + (ts.location == 1) > 1)
         return nn_onnx__fail(c, NN_ERR_INVALID, NULL, "tensor '%s' has more than one data field", tname);
     t->bytes = need;
-    if (location == 1) return nn_onnx__external(c, arena, &ext, tname, need, nn_onnx__align_of(t->dtype), t);
-    if (has_raw) {
-        if (raw.n != need)
+    if (ts.location == 1) return nn_onnx__external(c, arena, &ts.ext, tname, need, nn_onnx__align_of(t->dtype), t);
+    if (ts.has_raw) {
+        if (ts.raw.n != need)
             return nn_onnx__fail(c, NN_ERR_INVALID, "raw_data",
-                                 "tensor '%s' holds %zu bytes, its type and dims need %zu", tname, raw.n, need);
-        return nn_onnx__place(c, arena, raw.p, raw.n, raw_prefix, nn_onnx__align_of(t->dtype), &t->data, &t->lent);
+                                 "tensor '%s' holds %zu bytes, its type and dims need %zu", tname, ts.raw.n, need);
+        return nn_onnx__place(c, arena, ts.raw.p, need, ts.raw_prefix, nn_onnx__align_of(t->dtype), &t->data, &t->lent);
     }
-    if (sources == 0) {
+    if (ts.sources == 0) {
         if (need) return nn_onnx__fail(c, NN_ERR_INVALID, NULL, "tensor '%s' has no data", tname);
         return NN_OK;
     }
     s = nn_onnx__src_for(t->dtype, &entry_bytes);
-    if (s < 0 || src[s].seen == 0)
+    if (s < 0 || ts.src[s].seen == 0)
         return nn_onnx__fail(c, NN_ERR_INVALID, NULL, "tensor '%s': its data field does not hold %s", tname,
                              nn_dtype_name(t->dtype));
     want = count;
     if (t->dtype == NN_DTYPE_COMPLEX64 || t->dtype == NN_DTYPE_COMPLEX128) want = count * 2; /* need did not overflow */
     if (nn_dtype_bits(t->dtype) == 4) want = need;
-    if (src[s].count != want)
+    if (ts.src[s].count != want)
         return nn_onnx__fail(c, NN_ERR_INVALID, nn_onnx__src_name[s],
-                             "tensor '%s' holds %zu entries, its dims need %zu", tname, src[s].count, want);
-    if ((s == NN_ONNX__SRC_FLOAT || s == NN_ONNX__SRC_DOUBLE) && src[s].span.n == need)
+                             "tensor '%s' holds %zu entries, its dims need %zu", tname, ts.src[s].count, want);
+    if ((s == NN_ONNX__SRC_FLOAT || s == NN_ONNX__SRC_DOUBLE) && ts.src[s].span.n == need)
         /* One packed run of little-endian floats is laid out like raw_data. */
-        return nn_onnx__place(c, arena, src[s].span.p, need, src[s].prefix, nn_onnx__align_of(t->dtype), &t->data,
-                              &t->lent);
+        return nn_onnx__place(c, arena, ts.src[s].span.p, need, ts.src[s].prefix, nn_onnx__align_of(t->dtype),
+                              &t->data, &t->lent);
     {
         uint8_t *dst = (uint8_t *)nn_arena_alloc(arena, need);
         if (!dst) return nn_onnx__fail(c, NN_ERR_NOMEM, NULL, "out of memory for tensor '%s'", tname);
-        st = nn_onnx__decode_src(c, sp, s, dst, want, entry_bytes);
         t->data = dst;
+        return nn_onnx__decode_src(c, sp, s, dst, want, entry_bytes);
     }
-    return st;
 }
 
 /* ---- TypeProto, TensorShapeProto, ValueInfoProto ------------------------------------ */
@@ -1275,7 +1296,21 @@ static nn_status nn_onnx__resolve(nn_onnx__ctx *c, nn_graph *g, const char *name
         nn_status st = nn_onnx__new_tensor(c, g, name, NN_DTYPE_UNDEFINED, NULL, id, field);
         if (st) return st;
     }
-    nn_graph_tensor(g, *id)->flags |= NN_TENSOR_OUTER;
+    {
+        /* What the enclosing scope declares (input, initializer, value_info)
+           helps static shape inference of the body; values come at run time. */
+        const nn_tensor *outer = NULL;
+        nn_tensor *t = nn_graph_tensor(g, *id);
+        for (const nn_graph *p = g->parent; p && !outer; p = p->parent) {
+            nn_tensor_id o = nn_graph_find_tensor(p, name);
+            if (o.id != NN_INVALID_ID) outer = nn_graph_tensor(p, o);
+        }
+        if (outer && outer->dtype != NN_DTYPE_UNDEFINED) {
+            t->dtype = outer->dtype;
+            t->shape = outer->shape;
+        }
+        t->flags |= NN_TENSOR_OUTER;
+    }
     return NN_OK;
 }
 

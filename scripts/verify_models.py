@@ -29,6 +29,7 @@ import time
 
 import numpy as np
 
+sys.dont_write_bytecode = True  # keep the work tree clean (no scripts/__pycache__)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nnport_cache as nc  # noqa: E402
 

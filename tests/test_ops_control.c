@@ -462,6 +462,49 @@ static void test_nested_scopes(void) {
     nn_graph_destroy(g);
 }
 
+/* Body outputs that are not computed in the body are copied out: a body
+   input (passthrough), an outer-scope value and a body initializer.  The
+   outer value here has zero elements and no data pointer. */
+static void test_loop_passthrough_outputs(void) {
+    nn_graph *g = new_graph(17);
+    input(g, "M", NN_DTYPE_INT64, shp(0, 0, 0, 0, 0));
+    input(g, "v0", NN_DTYPE_FLOAT, shp(1, 2, 0, 0, 0));
+    input(g, "empty", NN_DTYPE_FLOAT, shp(2, 0, 3, 0, 0));
+    nn_graph *b = new_body(g);
+    input(b, "i", NN_DTYPE_INT64, shp(0, 0, 0, 0, 0));
+    input(b, "c_in", NN_DTYPE_BOOL, shp(0, 0, 0, 0, 0));
+    input(b, "v_in", NN_DTYPE_FLOAT, shp(1, 2, 0, 0, 0));
+    outer(b, "empty");
+    static const float k[2] = {3, 4};
+    constant(b, "kb", NN_DTYPE_FLOAT, shp(1, 2, 0, 0, 0), k);
+    output(b, "c_in");   /* body input as condition output */
+    output(b, "v_in");   /* body input as loop-carried output */
+    output(b, "empty");  /* outer value as scan output */
+    output(b, "kb");     /* initializer as scan output */
+    nn_node_id n = node(g, "Loop", "M,,v0", "v_final,e_stack,k_stack");
+    attr_g(g, n, "body", b);
+    output(g, "v_final");
+    output(g, "e_stack");
+    output(g, "k_stack");
+    CHECK_EQ_INT(g_diag.status, NN_OK);
+    int64_t m = 3;
+    float v0[2] = {1, 2};
+    nn_value in[3] = {nn_value_make(NN_DTYPE_INT64, shp(0, 0, 0, 0, 0), &m),
+                      nn_value_make(NN_DTYPE_FLOAT, shp(1, 2, 0, 0, 0), v0),
+                      nn_value_make(NN_DTYPE_FLOAT, shp(2, 0, 3, 0, 0), NULL)};
+    run_result r = run_graph(g, in, 3);
+    CHECK_EQ_INT(r.run, NN_OK);
+    if (r.run == NN_OK) {
+        const float *vf = out_f32(&r, 0), *ks = out_f32(&r, 2);
+        CHECK(vf && vf[0] == 1 && vf[1] == 2);
+        CHECK(shape_is(nn_exec_output(r.x, 1), 3, 3, 0, 3, 0));
+        CHECK(shape_is(nn_exec_output(r.x, 2), 2, 3, 2, 0, 0));
+        for (int t = 0; t < 3 && ks; t++) CHECK(ks[2 * t] == 3 && ks[2 * t + 1] == 4);
+    }
+    nn_exec_destroy(r.x);
+    nn_graph_destroy(g);
+}
+
 /* ---- Scan -------------------------------------------------------------------------------------- */
 
 /* Scan-9+: state s (1,1,H4), scan input x scanned on in_axis; body
@@ -1077,6 +1120,7 @@ int main(void) {
     test_loop_limit();
     test_loop_untyped_carried();
     test_nested_scopes();
+    test_loop_passthrough_outputs();
     test_scan9();
     test_scan8();
     test_recurrent_matrix();

@@ -32,6 +32,7 @@ typedef struct t_node {
     uint32_t n_attr;
     uint32_t n_out;
     int threads;
+    const nn_allocator *alloc; /* the exec's allocator; NULL: malloc */
 } t_node;
 
 typedef struct t_out {
@@ -115,6 +116,7 @@ static nn_status t_run(const t_node *tn, t_out *out, nn_diag *d) {
         nn_exec_desc xd;
         memset(&xd, 0, sizeof xd);
         xd.threads = tn->threads;
+        if (tn->alloc) xd.alloc = *tn->alloc;
         st = nn_exec_create(g, &xd, &x, d);
     }
     for (uint32_t i = 0, k = 0; i < tn->n_in && st == NN_OK; i++)
@@ -163,7 +165,7 @@ static void test_reduce_sum_axes_attr(void) {
     t_out o;
     nn_diag d;
     for (int i = 0; i < 24; i++) x[i] = (float)i;
-    t_node tn = {"ReduceSum", 11, {t_tensor(NN_DTYPE_FLOAT, 3, dims, x)}, 1, {t_ints("axes", axes, 1), t_int("keepdims", 0)}, 2, 1, 0};
+    t_node tn = {"ReduceSum", 11, {t_tensor(NN_DTYPE_FLOAT, 3, dims, x)}, 1, {t_ints("axes", axes, 1), t_int("keepdims", 0)}, 2, 1, 0, NULL};
     CHECK_STATUS(t_run(&tn, &o, &d), NN_OK);
     CHECK_EQ_INT(o.v[0].shape.rank, 2);
     CHECK_EQ_INT(o.v[0].shape.dims[1], 4);
@@ -180,7 +182,7 @@ static void test_reduce_mean_split_axes(void) {
     t_out o;
     nn_diag d;
     t_fill(x, 60, 1, 3);
-    t_node tn = {"ReduceMean", 18, {t_tensor(NN_DTYPE_FLOAT, 3, dims, x), t_tensor(NN_DTYPE_INT64, 1, ad, axes)}, 2, {{0}}, 0, 1, 0};
+    t_node tn = {"ReduceMean", 18, {t_tensor(NN_DTYPE_FLOAT, 3, dims, x), t_tensor(NN_DTYPE_INT64, 1, ad, axes)}, 2, {{0}}, 0, 1, 0, NULL};
     CHECK_STATUS(t_run(&tn, &o, &d), NN_OK);
     CHECK_EQ_INT(o.v[0].shape.rank, 3);
     CHECK_EQ_INT(o.v[0].shape.dims[0] * 10 + o.v[0].shape.dims[1] * 100 + o.v[0].shape.dims[2], 411);
@@ -206,7 +208,7 @@ static void test_reduce_mean_long_rows(void) {
         for (int i = 0; i < 5000; i++) x[r * 5000 + i] += 10.0f;
         ref[r] /= 5000;
     }
-    t_node tn = {"ReduceMean", 18, {t_tensor(NN_DTYPE_FLOAT, 2, dims, x), t_tensor(NN_DTYPE_INT64, 1, ad, axes)}, 2, {t_int("keepdims", 0)}, 1, 1, 0};
+    t_node tn = {"ReduceMean", 18, {t_tensor(NN_DTYPE_FLOAT, 2, dims, x), t_tensor(NN_DTYPE_INT64, 1, ad, axes)}, 2, {t_int("keepdims", 0)}, 1, 1, 0, NULL};
     tn.in[1].as_const = 1;
     CHECK_STATUS(t_run(&tn, &o, &d), NN_OK);
     CHECK(t_max_rel((float *)o.v[0].data, ref, 8) < 1e-6);
@@ -221,7 +223,7 @@ static void test_reduce_int_exact(void) {
     static const int32_t wrap[2] = {INT32_MAX, 1}, neg[2] = {-3, -4};
     t_out o;
     nn_diag d;
-    t_node tn = {"ReduceSum", 13, {t_tensor(NN_DTYPE_INT64, 1, d3, big)}, 1, {{0}}, 0, 1, 0};
+    t_node tn = {"ReduceSum", 13, {t_tensor(NN_DTYPE_INT64, 1, d3, big)}, 1, {{0}}, 0, 1, 0, NULL};
     CHECK_STATUS(t_run(&tn, &o, &d), NN_OK);
     CHECK(((int64_t *)o.v[0].data)[0] == ((int64_t)1 << 61) + 3);
     t_out_free(&o);
@@ -244,7 +246,7 @@ static void test_reduce_empty_set(void) {
     static const int32_t ix[1] = {0};
     t_out o;
     nn_diag d;
-    t_node tn = {"ReduceMax", 13, {t_tensor(NN_DTYPE_FLOAT, 2, dims, fx)}, 1, {t_ints("axes", axes, 1)}, 1, 1, 0};
+    t_node tn = {"ReduceMax", 13, {t_tensor(NN_DTYPE_FLOAT, 2, dims, fx)}, 1, {t_ints("axes", axes, 1)}, 1, 1, 0, NULL};
     CHECK_STATUS(t_run(&tn, &o, &d), NN_OK);
     CHECK(isinf(((float *)o.v[0].data)[1]) && ((float *)o.v[0].data)[1] < 0);
     t_out_free(&o);
@@ -272,7 +274,7 @@ static void test_reduce_minmax_small_types(void) {
     static const int64_t none[1] = {0};
     t_out o;
     nn_diag d;
-    t_node tn = {"ReduceMax", 20, {t_tensor(NN_DTYPE_BOOL, 2, dims, b)}, 1, {t_int("keepdims", 0)}, 1, 1, 0};
+    t_node tn = {"ReduceMax", 20, {t_tensor(NN_DTYPE_BOOL, 2, dims, b)}, 1, {t_int("keepdims", 0)}, 1, 1, 0, NULL};
     CHECK_STATUS(t_run(&tn, &o, &d), NN_OK);
     CHECK(o.v[0].shape.rank == 0 && ((uint8_t *)o.v[0].data)[0] == 1);
     t_out_free(&o);
@@ -298,7 +300,7 @@ static void test_reduce_refusals(void) {
     static const float x[3] = {1, 2, 3};
     t_out o;
     nn_diag d;
-    t_node tn = {"ReduceMean", 18, {t_tensor(NN_DTYPE_FLOAT, 1, dims, x)}, 1, {t_ints("axes", axes, 1)}, 1, 1, 0};
+    t_node tn = {"ReduceMean", 18, {t_tensor(NN_DTYPE_FLOAT, 1, dims, x)}, 1, {t_ints("axes", axes, 1)}, 1, 1, 0, NULL};
     CHECK_STATUS(t_run(&tn, &o, &d), NN_ERR_INVALID);
     tn.attr[0] = t_int("select_last_index", 1);
     CHECK_STATUS(t_run(&tn, &o, &d), NN_ERR_UNSUPPORTED);
@@ -315,7 +317,7 @@ static void test_reduce_other_floats(void) {
     t_out o;
     nn_diag d;
     for (int i = 0; i < 6; i++) h[i] = nn_f32_to_f16((float)x[i]);
-    t_node tn = {"ReduceL1", 13, {t_tensor(NN_DTYPE_FLOAT16, 2, dims, h)}, 1, {t_ints("axes", axes, 1)}, 1, 1, 0};
+    t_node tn = {"ReduceL1", 13, {t_tensor(NN_DTYPE_FLOAT16, 2, dims, h)}, 1, {t_ints("axes", axes, 1)}, 1, 1, 0, NULL};
     CHECK_STATUS(t_run(&tn, &o, &d), NN_OK);
     CHECK(o.v[0].dtype == NN_DTYPE_FLOAT16);
     CHECK_NEAR(nn_f16_to_f32(((uint16_t *)o.v[0].data)[1]), 6.5, 0);
@@ -335,7 +337,7 @@ static void test_argmax_ties_and_int64(void) {
     static const int64_t big[6] = {((int64_t)1 << 60) + 1, ((int64_t)1 << 60), 0, -1, -2, -3};
     t_out o;
     nn_diag d;
-    t_node tn = {"ArgMax", 13, {t_tensor(NN_DTYPE_FLOAT, 2, dims, x)}, 1, {t_int("axis", 1), t_int("select_last_index", 1)}, 2, 1, 0};
+    t_node tn = {"ArgMax", 13, {t_tensor(NN_DTYPE_FLOAT, 2, dims, x)}, 1, {t_int("axis", 1), t_int("select_last_index", 1)}, 2, 1, 0, NULL};
     CHECK_STATUS(t_run(&tn, &o, &d), NN_OK);
     CHECK(((int64_t *)o.v[0].data)[0] == 2 && ((int64_t *)o.v[0].data)[1] == 1);
     CHECK(o.v[0].shape.rank == 2 && o.v[0].shape.dims[1] == 1);
@@ -377,7 +379,7 @@ static void test_softmax_both_conventions(void) {
     t_out o;
     nn_diag d;
     t_fill(x, 3000, 3, 20);
-    t_node tn = {"Softmax", 13, {t_tensor(NN_DTYPE_FLOAT, 3, dims, x)}, 1, {t_int("axis", 1)}, 1, 1, 0};
+    t_node tn = {"Softmax", 13, {t_tensor(NN_DTYPE_FLOAT, 3, dims, x)}, 1, {t_int("axis", 1)}, 1, 1, 0, NULL};
     CHECK_STATUS(t_run(&tn, &o, &d), NN_OK);
     t_softmax_ref(x, ref, 2, 300, 5, 0);
     CHECK(t_max_rel((float *)o.v[0].data, ref, 3000) < 2e-6);
@@ -409,7 +411,7 @@ static void test_softmax_extremes(void) {
     double ref[8];
     t_out o;
     nn_diag d;
-    t_node tn = {"Softmax", 13, {t_tensor(NN_DTYPE_FLOAT, 2, dims, x)}, 1, {{0}}, 0, 1, 0};
+    t_node tn = {"Softmax", 13, {t_tensor(NN_DTYPE_FLOAT, 2, dims, x)}, 1, {{0}}, 0, 1, 0, NULL};
     CHECK_STATUS(t_run(&tn, &o, &d), NN_OK);
     t_softmax_ref(x, ref, 2, 4, 1, 0);
     for (int i = 0; i < 8; i++) CHECK_NEAR(((float *)o.v[0].data)[i], ref[i], 1e-7);
@@ -421,7 +423,7 @@ static void test_hardmax_first_max(void) {
     static const float x[6] = {3, 7, 7, 1, 1, 1};
     t_out o;
     nn_diag d;
-    t_node tn = {"Hardmax", 13, {t_tensor(NN_DTYPE_FLOAT, 2, dims, x)}, 1, {{0}}, 0, 1, 0};
+    t_node tn = {"Hardmax", 13, {t_tensor(NN_DTYPE_FLOAT, 2, dims, x)}, 1, {{0}}, 0, 1, 0, NULL};
     CHECK_STATUS(t_run(&tn, &o, &d), NN_OK);
     static const float want[6] = {0, 1, 0, 1, 0, 0};
     CHECK(memcmp(o.v[0].data, want, sizeof want) == 0);
@@ -439,7 +441,7 @@ static void test_softmax_double(void) {
     static const double x[3] = {1, 2, 3};
     t_out o;
     nn_diag d;
-    t_node tn = {"Softmax", 13, {t_tensor(NN_DTYPE_DOUBLE, 2, dims, x)}, 1, {{0}}, 0, 1, 0};
+    t_node tn = {"Softmax", 13, {t_tensor(NN_DTYPE_DOUBLE, 2, dims, x)}, 1, {{0}}, 0, 1, 0, NULL};
     CHECK_STATUS(t_run(&tn, &o, &d), NN_OK);
     double s = exp(1.0) + exp(2.0) + exp(3.0);
     CHECK_NEAR(((double *)o.v[0].data)[2], exp(3.0) / s, 1e-15);
@@ -455,7 +457,7 @@ static void test_cumsum_modes(void) {
     t_out o;
     nn_diag d;
     t_node tn = {"CumSum", 14, {t_tensor(NN_DTYPE_INT64, 2, dims, x), t_tensor(NN_DTYPE_INT32, 0, none, &axis1)}, 2,
-                 {t_int("exclusive", 1), t_int("reverse", 1)}, 2, 1, 0};
+                 {t_int("exclusive", 1), t_int("reverse", 1)}, 2, 1, 0, NULL};
     CHECK_STATUS(t_run(&tn, &o, &d), NN_OK);
     static const int64_t want[6] = {5, 3, 0, 11, 6, 0};
     CHECK(memcmp(o.v[0].data, want, sizeof want) == 0);
@@ -493,7 +495,7 @@ static void test_layernorm_rows(void) {
     t_fill(bi, 768, 6, 1);
     t_node tn = {"LayerNormalization", 17,
                  {t_tensor(NN_DTYPE_FLOAT, 2, dims, x), t_tensor(NN_DTYPE_FLOAT, 1, pd, sc), t_tensor(NN_DTYPE_FLOAT, 1, pd, bi)}, 3,
-                 {t_float("epsilon", 1e-5f)}, 1, 3, 1};
+                 {t_float("epsilon", 1e-5f)}, 1, 3, 1, NULL};
     CHECK_STATUS(t_run(&tn, &o, &d), NN_OK);
     t_layernorm_ref(x, sc, bi, y, m, iv, 3, 768, 1e-5, 0);
     CHECK(t_max_rel((float *)o.v[0].data, y, 3 * 768) < 1e-4);
@@ -519,7 +521,7 @@ static void test_layernorm_variants(void) {
     t_fill(x, 24, 7, 2);
     for (int i = 0; i < 12; i++) sc[i] = 0.5f;
     t_node tn = {"LayerNormalization", 17, {t_tensor(NN_DTYPE_FLOAT, 3, dims, x), t_tensor(NN_DTYPE_FLOAT, 1, one, s1)}, 2,
-                 {t_int("axis", 1)}, 1, 1, 0};
+                 {t_int("axis", 1)}, 1, 1, 0, NULL};
     CHECK_STATUS(t_run(&tn, &o, &d), NN_OK);
     t_layernorm_ref(x, sc, NULL, y, NULL, NULL, 2, 12, 1e-5, 0);
     CHECK(t_max_rel((float *)o.v[0].data, y, 24) < 1e-5);
@@ -542,7 +544,7 @@ static void test_layernorm_double(void) {
     t_out o;
     nn_diag d;
     t_node tn = {"LayerNormalization", 17, {t_tensor(NN_DTYPE_DOUBLE, 2, dims, x), t_tensor(NN_DTYPE_DOUBLE, 1, pd, sc)}, 2,
-                 {t_float("epsilon", 0)}, 1, 1, 0};
+                 {t_float("epsilon", 0)}, 1, 1, 0, NULL};
     CHECK_STATUS(t_run(&tn, &o, &d), NN_OK);
     CHECK_NEAR(((double *)o.v[0].data)[3], -sqrt(1.5), 1e-12);
     t_out_free(&o);
@@ -557,7 +559,7 @@ static void test_groupnorm_opsets(void) {
     nn_diag d;
     t_node tn = {"GroupNormalization", 18,
                  {t_tensor(NN_DTYPE_FLOAT, 3, dims, x), t_tensor(NN_DTYPE_FLOAT, 1, g2, sg), t_tensor(NN_DTYPE_FLOAT, 1, g2, bg)}, 3,
-                 {t_int("num_groups", 2), t_float("epsilon", 0)}, 2, 1, 0};
+                 {t_int("num_groups", 2), t_float("epsilon", 0)}, 2, 1, 0, NULL};
     CHECK_STATUS(t_run(&tn, &o18, &d), NN_OK);
     tn.opset = 21;
     tn.in[1] = t_tensor(NN_DTYPE_FLOAT, 1, c4, sc);
@@ -578,7 +580,7 @@ static void test_mvn_and_lpnorm(void) {
     static const float x[4] = {1, 3, 3, -4};
     t_out o;
     nn_diag d;
-    t_node tn = {"MeanVarianceNormalization", 13, {t_tensor(NN_DTYPE_FLOAT, 2, dims, x)}, 1, {t_ints("axes", axes, 1)}, 1, 1, 0};
+    t_node tn = {"MeanVarianceNormalization", 13, {t_tensor(NN_DTYPE_FLOAT, 2, dims, x)}, 1, {t_ints("axes", axes, 1)}, 1, 1, 0, NULL};
     CHECK_STATUS(t_run(&tn, &o, &d), NN_OK);
     CHECK_NEAR(((float *)o.v[0].data)[0], -1, 1e-6);
     CHECK_NEAR(((float *)o.v[0].data)[3], -1, 1e-6);
@@ -616,7 +618,7 @@ static void test_einsum_batched_gemm(void) {
                 ref[k * 6 + bb * 3 + i] = s;
             }
     t_node tn = {"Einsum", 12, {t_tensor(NN_DTYPE_FLOAT, 3, da, a), t_tensor(NN_DTYPE_FLOAT, 3, db, b)}, 2,
-                 {t_str("equation", "bij, bjk -> kbi")}, 1, 1, 0};
+                 {t_str("equation", "bij, bjk -> kbi")}, 1, 1, 0, NULL};
     CHECK_STATUS(t_run(&tn, &o, &d), NN_OK);
     CHECK(o.v[0].shape.rank == 3 && o.v[0].shape.dims[0] == 5 && o.v[0].shape.dims[2] == 3);
     CHECK(t_max_rel((float *)o.v[0].data, ref, 30) < 1e-5);
@@ -636,7 +638,7 @@ static void test_einsum_forms(void) {
     static const int32_t iv[2] = {40000, 50000};
     t_out o;
     nn_diag d;
-    t_node tn = {"Einsum", 12, {t_tensor(NN_DTYPE_FLOAT, 2, d33, m)}, 1, {t_str("equation", "ii->i")}, 1, 1, 0};
+    t_node tn = {"Einsum", 12, {t_tensor(NN_DTYPE_FLOAT, 2, d33, m)}, 1, {t_str("equation", "ii->i")}, 1, 1, 0, NULL};
     CHECK_STATUS(t_run(&tn, &o, &d), NN_OK);
     CHECK(((float *)o.v[0].data)[2] == 9 && o.v[0].shape.dims[0] == 3);
     t_out_free(&o);
@@ -686,7 +688,7 @@ static void test_nll_and_sce(void) {
     nn_diag d;
     t_node tn = {"NegativeLogLikelihoodLoss", 13,
                  {t_tensor(NN_DTYPE_FLOAT, 2, dx, x), t_tensor(NN_DTYPE_INT64, 1, dt, t), t_tensor(NN_DTYPE_FLOAT, 1, dw, w)}, 3,
-                 {t_int("ignore_index", 0)}, 1, 1, 0};
+                 {t_int("ignore_index", 0)}, 1, 1, 0, NULL};
     CHECK_STATUS(t_run(&tn, &o, &d), NN_OK);
     CHECK(o.v[0].shape.rank == 0);
     CHECK_NEAR(((float *)o.v[0].data)[0], (4 * 2 + 6 * 2) / 4.0, 1e-6);
@@ -711,12 +713,131 @@ static void test_det(void) {
     static const float x[18] = {2, 0, 1, 1, 3, 2, 1, 1, 2, /* det 6 */ 0, 1, 0, 1, 0, 0, 0, 0, 1 /* swap: -1 */};
     t_out o;
     nn_diag d;
-    t_node tn = {"Det", 11, {t_tensor(NN_DTYPE_FLOAT, 3, dims, x)}, 1, {{0}}, 0, 1, 0};
+    t_node tn = {"Det", 11, {t_tensor(NN_DTYPE_FLOAT, 3, dims, x)}, 1, {{0}}, 0, 1, 0, NULL};
     CHECK_STATUS(t_run(&tn, &o, &d), NN_OK);
     CHECK(o.v[0].shape.rank == 1);
     CHECK_NEAR(((float *)o.v[0].data)[0], 6, 1e-5);
     CHECK_NEAR(((float *)o.v[0].data)[1], -1, 0);
     t_out_free(&o);
+}
+
+/* ---- static shape inference with unknown dims ---- */
+
+/* Infers y = op(x [, c]) where x has dims with NN_DIM_UNKNOWN and c is an
+   optional int64 constant (or, when c_known is 0, a graph input). */
+static nn_status t_infer(const char *op, int64_t opset, int32_t rank, const int64_t *dims, const int64_t *c,
+                         int64_t c_count, int c_known, const nn_attr *attrs, uint32_t n_attr, uint32_t n_out,
+                         nn_shape *out_shapes, nn_diag *d) {
+    nn_graph *g;
+    nn_tensor_id in[2], outs[3];
+    nn_node_id nid;
+    nn_shape xs = nn_shape_make(rank, dims), cs = nn_shape_make(1, &c_count);
+    nn_status st = nn_graph_create(NULL, &g, d);
+    if (st) return st;
+    st = nn_graph_set_opset(g, "", opset, d);
+    if (st == NN_OK) st = nn_graph_add_tensor(g, "x", NN_DTYPE_FLOAT, &xs, &in[0], d);
+    if (st == NN_OK) st = nn_graph_add_input(g, in[0], d);
+    if (st == NN_OK && c) st = nn_graph_add_tensor(g, "c", NN_DTYPE_INT64, &cs, &in[1], d);
+    if (st == NN_OK && c) st = c_known ? nn_graph_set_data(g, in[1], c, (size_t)c_count * 8, 1, d) : nn_graph_add_input(g, in[1], d);
+    for (uint32_t o = 0; o < n_out && st == NN_OK; o++) {
+        char name[4] = {'y', (char)('0' + o), 0};
+        st = nn_graph_add_tensor(g, name, NN_DTYPE_UNDEFINED, NULL, &outs[o], d);
+        if (st == NN_OK) st = nn_graph_add_output(g, outs[o], d);
+    }
+    if (st == NN_OK) st = nn_graph_add_node(g, op, "", "n", in, c ? 2 : 1, outs, n_out, &nid, d);
+    for (uint32_t a = 0; a < n_attr && st == NN_OK; a++) st = nn_graph_add_attr(g, nid, &attrs[a], 0, d);
+    if (st == NN_OK) st = nn_graph_infer_shapes(g, NULL, 0, d);
+    for (uint32_t o = 0; o < n_out && st == NN_OK; o++) out_shapes[o] = nn_graph_tensor(g, outs[o])->shape;
+    nn_graph_destroy(g);
+    return st;
+}
+
+static void test_infer_unknown_dims(void) {
+    static const int64_t dims[3] = {NN_DIM_UNKNOWN, 4, 1}, ax1[1] = {1}, ax2[2] = {0, 1};
+    nn_shape s[3];
+    nn_diag d;
+    nn_attr k0 = t_int("keepdims", 0), eq = t_str("equation", "bij->jb");
+    /* known axes: the unknown batch dim passes through */
+    CHECK_STATUS(t_infer("ReduceSum", 13, 3, dims, ax1, 1, 1, &k0, 1, 1, s, &d), NN_OK);
+    CHECK(s[0].rank == 2 && s[0].dims[0] == NN_DIM_UNKNOWN && s[0].dims[1] == 1);
+    /* axes from a graph input: keepdims keeps the rank, dims other than 1 become unknown */
+    CHECK_STATUS(t_infer("ReduceMean", 18, 3, dims, ax1, 1, 0, NULL, 0, 1, s, &d), NN_OK);
+    CHECK(s[0].rank == 3 && s[0].dims[1] == NN_DIM_UNKNOWN && s[0].dims[2] == 1);
+    /* ... and keepdims 0 with two unknown axes removes two dims */
+    CHECK_STATUS(t_infer("ReduceMax", 18, 3, dims, ax2, 2, 0, &k0, 1, 1, s, &d), NN_OK);
+    CHECK(s[0].rank == 1 && s[0].dims[0] == NN_DIM_UNKNOWN);
+    CHECK_STATUS(t_infer("Softmax", 13, 3, dims, NULL, 0, 0, NULL, 0, 1, s, &d), NN_OK);
+    CHECK(s[0].rank == 3 && s[0].dims[0] == NN_DIM_UNKNOWN && s[0].dims[1] == 4);
+    CHECK_STATUS(t_infer("Einsum", 12, 3, dims, NULL, 0, 0, &eq, 1, 1, s, &d), NN_OK);
+    CHECK(s[0].rank == 2 && s[0].dims[0] == 4 && s[0].dims[1] == NN_DIM_UNKNOWN);
+    if (s[0].rank != 2 || s[0].dims[0] != 4) fprintf(stderr, "     einsum inferred rank %d (%lld, %lld)\n", s[0].rank, (long long)s[0].dims[0], (long long)s[0].dims[1]);
+    CHECK_STATUS(t_infer("ArgMin", 13, 3, dims, NULL, 0, 0, &k0, 1, 1, s, &d), NN_OK);
+    CHECK(s[0].rank == 2 && s[0].dims[0] == 4);
+}
+
+/* ---- allocation failures ---- */
+
+/* Counts live blocks and fails the fail_at-th allocation (1-based). */
+typedef struct t_failing { long calls, live, fail_at; } t_failing;
+
+static void *t_failing_alloc(void *user, size_t bytes) {
+    t_failing *f = (t_failing *)user;
+    if (++f->calls == f->fail_at) return NULL;
+    void *p = malloc(bytes);
+    if (p) f->live++;
+    return p;
+}
+
+static void t_failing_free(void *user, void *p) {
+    t_failing *f = (t_failing *)user;
+    if (p) f->live--;
+    free(p);
+}
+
+/* Fails each allocation of the exec in turn: every run ends with NN_OK or
+   NN_ERR_NOMEM and leaves nothing allocated. */
+static void t_fail_each(const t_node *base) {
+    t_failing f;
+    nn_allocator a;
+    a.alloc = t_failing_alloc;
+    a.free = t_failing_free;
+    a.user = &f;
+    for (long k = 1; k < 400; k++) {
+        t_node tn = *base;
+        t_out o;
+        nn_diag d;
+        memset(&f, 0, sizeof f);
+        f.fail_at = k;
+        tn.alloc = &a;
+        nn_status st = t_run(&tn, &o, &d);
+        CHECK(st == NN_OK || st == NN_ERR_NOMEM);
+        CHECK_EQ_INT(f.live, 0);
+        t_out_free(&o);
+        if (f.calls < k) break; /* ran to the end without reaching the failure */
+    }
+}
+
+static void test_allocation_failures(void) {
+    static const int64_t da[3] = {2, 3, 4}, db[3] = {2, 4, 5}, d1[1] = {1}, d2[2] = {3, 2}, dt[1] = {3};
+    static const int64_t axes[1] = {-1}, t[3] = {0, 1, 1};
+    float a[24], b[40];
+    static const float s1[1] = {2};
+    t_fill(a, 24, 13, 1);
+    t_fill(b, 40, 14, 1);
+    t_node ein = {"Einsum", 12, {t_tensor(NN_DTYPE_FLOAT, 3, da, a), t_tensor(NN_DTYPE_FLOAT, 3, db, b)}, 2,
+                  {t_str("equation", "bij,bjk->bik")}, 1, 1, 0, NULL};
+    t_fail_each(&ein);
+    ein.in[0].dtype = ein.in[1].dtype = NN_DTYPE_INT32; /* the generic path */
+    t_fail_each(&ein);
+    t_node ln = {"LayerNormalization", 17, {t_tensor(NN_DTYPE_FLOAT, 3, da, a), t_tensor(NN_DTYPE_FLOAT, 1, d1, s1)}, 2,
+                 {{0}}, 0, 3, 0, NULL};
+    t_fail_each(&ln);
+    t_node rd = {"ReduceLogSumExp", 18, {t_tensor(NN_DTYPE_DOUBLE, 2, d2, b), t_tensor(NN_DTYPE_INT64, 1, d1, axes)}, 2,
+                 {{0}}, 0, 1, 0, NULL};
+    t_fail_each(&rd);
+    t_node sce = {"SoftmaxCrossEntropyLoss", 13, {t_tensor(NN_DTYPE_FLOAT, 2, d2, a), t_tensor(NN_DTYPE_INT64, 1, dt, t)}, 2,
+                  {{0}}, 0, 2, 0, NULL};
+    t_fail_each(&sce);
 }
 
 /* Many rows over 4 threads give the same bits as one thread. */
@@ -728,7 +849,7 @@ static void test_threads_deterministic(void) {
     for (int k = 0; k < 3; k++) {
         t_out o1, o4;
         nn_diag d;
-        t_node tn = {ops[k], 13, {t_tensor(NN_DTYPE_FLOAT, 2, dims, x)}, 1, {{0}}, 0, 1, 1};
+        t_node tn = {ops[k], 13, {t_tensor(NN_DTYPE_FLOAT, 2, dims, x)}, 1, {{0}}, 0, 1, 1, NULL};
         CHECK_STATUS(t_run(&tn, &o1, &d), NN_OK);
         tn.threads = 4;
         CHECK_STATUS(t_run(&tn, &o4, &d), NN_OK);
@@ -764,5 +885,7 @@ int main(void) {
     test_nll_and_sce();
     test_det();
     test_threads_deterministic();
+    test_allocation_failures();
+    test_infer_unknown_dims();
     return check_summary();
 }

@@ -316,6 +316,22 @@ static void test_extreme_magnitudes(void) {
     CHECK_NEAR(s.sqnr_db, 10 * log10(5.0), 1e-9);
     CHECK(s.mse == 0 || s.mse < 1e-300); /* the true 5e-401 underflows */
     CHECK(isfinite(s.sqnr_db));
+    /* subnormal maxima (found by fuzzing: 1/max overflowed): ref [-1], got
+       [4.9e-324]: opposite signs, cosine -1; the error is ~|ref|: 0 dB. */
+    double r3[] = {-1}, g3[] = {4.9406564584124654e-324};
+    nn_value vr3 = vec_f64(r3, 1), vg3 = vec_f64(g3, 1);
+    s = compare_ok(&vr3, &vg3, NULL);
+    CHECK_NEAR(s.cosine, -1, 0);
+    CHECK_NEAR(s.sqnr_db, 0, 1e-12);
+    s = compare_ok(&vg3, &vg3, NULL);
+    CHECK_NEAR(s.cosine, 1, 0);
+    /* ref [1e308, 0], got [1e308, 4.9e-324]: max_ref / max_err overflows
+       double, the SQNR does not: 20 log10(1e308 / 4.94e-324) = 12626.1 dB */
+    double r4[] = {1e308, 0}, g4[] = {1e308, 4.9406564584124654e-324};
+    nn_value vr4 = vec_f64(r4, 2), vg4 = vec_f64(g4, 2);
+    s = compare_ok(&vr4, &vg4, NULL);
+    CHECK(isfinite(s.sqnr_db));
+    CHECK_NEAR(s.sqnr_db, 20 * (308 - log10(4.9406564584124654e-324)), 1e-6);
 }
 
 static void test_mixed_dtypes(void) {

@@ -89,7 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         st = fuzz_load_writable(data + 1, size - 1, &g, &d);
         break;
     }
-    if ((st == NN_OK) != (g != NULL && st == NN_OK) && data[0] % 4 != 1) __builtin_trap();
+    if ((data[0] & 3) != 1 && (st == NN_OK) != (g != NULL)) __builtin_trap(); /* out only on success */
     if (st != NN_OK && d.status != st) __builtin_trap(); /* every failure is explained */
     nn_graph_destroy(g);
     return 0;
