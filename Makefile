@@ -72,7 +72,7 @@ conformance: setup $(B)/conformance
 parity: setup
 	@bash scripts/fetch_models.sh all
 	@$(MAKE) --no-print-directory $(B)/nnport
-	@bash tests/parity.sh all
+	@/usr/bin/python3 tests/parity.py all
 
 bench: setup
 	@bash scripts/fetch_models.sh all

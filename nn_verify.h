@@ -63,8 +63,11 @@
      failure, and a failed save leaves no file behind (it writes PATH.tmp and
      renames it over PATH only when complete).  Nothing here prints: the
      table writers go through a caller-given write callback.
-   MEMORY  Loads allocate the result, plus a member-sized buffer while an
-     .npz member is inflated.  Comparison uses 4 KiB of stack, no heap.
+   MEMORY  Loads allocate the result, plus short-lived buffers from the same
+     allocator: the .npy header, and for .npz the central directory and one
+     member at a time (its compressed bytes too when deflated).  Saving
+     allocates only the PATH.tmp name.  Comparison uses 4 KiB of stack and
+     no heap.
    THREADS  No global state; every function may run on any thread at once on
      different objects.
    LIMITS  Untrusted files are refused with a status, never a crash: bad

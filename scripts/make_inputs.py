@@ -84,6 +84,8 @@ def im_escape(text):
 
 
 def run_convert(args):
+    # no date/time chunks, so that PNGs are byte-for-byte reproducible
+    args = args[:-1] + ["-define", "png:exclude-chunk=date,time", args[-1]]
     p = subprocess.run([convert_bin()] + args, capture_output=True, text=True)
     if p.returncode != 0:
         nc.die(TAG, "convert %s failed: %s" % (" ".join(args[:6]), p.stderr.strip()))

@@ -49,7 +49,7 @@ for d in ../shared/onnx-tests/node ../shared/onnx-tests/pytorch-converted ../sha
     [ -d "$d" ] && conf_dirs+=("$d")
 done
 step "conformance" $B/conformance --strict --quiet --json $B/conformance.json "${conf_dirs[@]}"
-step "parity (OCR models vs ONNX Runtime)" bash tests/parity.sh ocr
+step "parity (OCR models vs ONNX Runtime)" /usr/bin/python3 tests/parity.py ocr
 if [ -x $B/fuzz_onnx ] || [ -x $B/fuzz_npy ]; then
     step "fuzz (short, saved corpora)" bash tests/fuzz/run.sh short
 fi

@@ -756,7 +756,7 @@ static void test_infer_unknown_dims(void) {
     static const int64_t dims[3] = {NN_DIM_UNKNOWN, 4, 1}, ax1[1] = {1}, ax2[2] = {0, 1};
     nn_shape s[3];
     nn_diag d;
-    nn_attr k0 = t_int("keepdims", 0), eq = t_str("equation", "bij->jb");
+    nn_attr k0 = t_int("keepdims", 0), eq = t_str("equation", "bij->ib");
     /* known axes: the unknown batch dim passes through */
     CHECK_STATUS(t_infer("ReduceSum", 13, 3, dims, ax1, 1, 1, &k0, 1, 1, s, &d), NN_OK);
     CHECK(s[0].rank == 2 && s[0].dims[0] == NN_DIM_UNKNOWN && s[0].dims[1] == 1);
@@ -770,7 +770,6 @@ static void test_infer_unknown_dims(void) {
     CHECK(s[0].rank == 3 && s[0].dims[0] == NN_DIM_UNKNOWN && s[0].dims[1] == 4);
     CHECK_STATUS(t_infer("Einsum", 12, 3, dims, NULL, 0, 0, &eq, 1, 1, s, &d), NN_OK);
     CHECK(s[0].rank == 2 && s[0].dims[0] == 4 && s[0].dims[1] == NN_DIM_UNKNOWN);
-    if (s[0].rank != 2 || s[0].dims[0] != 4) fprintf(stderr, "     einsum inferred rank %d (%lld, %lld)\n", s[0].rank, (long long)s[0].dims[0], (long long)s[0].dims[1]);
     CHECK_STATUS(t_infer("ArgMin", 13, 3, dims, NULL, 0, 0, &k0, 1, 1, s, &d), NN_OK);
     CHECK(s[0].rank == 2 && s[0].dims[0] == 4);
 }

@@ -570,6 +570,59 @@ static void test_nonzero_and_split(void) {
     tg_free(&t);
 }
 
+/* Linear and cubic resize give the same bits on 1 and 2 threads (static chunks). */
+static void test_resize_threads_deterministic(void) {
+    int64_t xd[4] = {1, 3, 37, 29}, sd = 4;
+    float sc[4] = {1, 1, 1.7f, 0.6f};
+    float *x = (float *)malloc(sizeof(float) * 3 * 37 * 29);
+    for (int i = 0; i < 3 * 37 * 29; i++) x[i] = (float)(t_rand() % 1000) / 7.0f;
+    for (int cubic = 0; cubic < 2; cubic++) {
+        nn_value out[2];
+        for (int th = 1; th <= 2; th++) {
+            tg t;
+            tg_init(&t, 19);
+            nn_tensor_id none = {NN_INVALID_ID};
+            nn_tensor_id in[3] = {tg_const(&t, "x", NN_DTYPE_FLOAT, 4, xd, x), none, tg_const(&t, "s", NN_DTYPE_FLOAT, 1, &sd, sc)};
+            nn_tensor_id y = tg_node(&t, "Resize", in, 3, "y");
+            tg_attr(&t, tg_str("mode", cubic ? "cubic" : "linear"));
+            tg_attr(&t, tg_int("antialias", 1));
+            CHECK_STATUS(tg_run(&t, y, NULL, th, &out[th - 1]), NN_OK);
+            tg_free(&t);
+        }
+        CHECK(out[0].bytes == out[1].bytes && out[0].data && memcmp(out[0].data, out[1].data, out[0].bytes) == 0);
+        CHECK_EQ_INT(out[0].shape.dims[2], 62);
+        CHECK_EQ_INT(out[0].shape.dims[3], 17);
+        free(out[0].data);
+        free(out[1].data);
+    }
+    free(x);
+}
+
+/* ScatterElements add on int64 is exact beyond 2^53; Squeeze with empty axes
+   removes every 1 (as ONNX Runtime does). */
+static void test_scatter_int64_and_squeeze(void) {
+    int64_t xd[1] = {2}, x[2] = {(int64_t)1 << 60, 5}, idx[2] = {0, 0}, upd[2] = {3, 4};
+    tg t;
+    tg_init(&t, 18);
+    nn_tensor_id in[3] = {tg_const(&t, "x", NN_DTYPE_INT64, 1, xd, x), tg_i64(&t, "i", idx, 2), tg_i64(&t, "u", upd, 2)};
+    nn_tensor_id y = tg_node(&t, "ScatterElements", in, 3, "y");
+    tg_attr(&t, tg_str("reduction", "add"));
+    nn_value out;
+    CHECK_STATUS(tg_run(&t, y, NULL, 1, &out), NN_OK);
+    if (out.data) CHECK(((int64_t *)out.data)[0] == ((int64_t)1 << 60) + 7 && ((int64_t *)out.data)[1] == 5);
+    free(out.data);
+    tg_free(&t);
+
+    int64_t sd[3] = {1, 4, 1}, zero = 0;
+    tg_init(&t, 13);
+    nn_tensor_id si[2] = {tg_input(&t, "x", NN_DTYPE_FLOAT, 3, sd), tg_const(&t, "a", NN_DTYPE_INT64, 1, &zero, NULL)};
+    y = tg_node(&t, "Squeeze", si, 2, "y");
+    CHECK_STATUS(nn_graph_infer_shapes(t.g, NULL, 0, &t.d), NN_OK);
+    CHECK_EQ_INT(nn_graph_tensor(t.g, y)->shape.rank, 1);
+    CHECK_EQ_INT(nn_graph_tensor(t.g, y)->shape.dims[0], 4);
+    tg_free(&t);
+}
+
 /* ---- allocation failures ---- */
 
 typedef struct { long allocs, frees, fail_at; } t_counting;
@@ -648,6 +701,8 @@ int main(void) {
     test_pad_modes();
     test_topk_ties();
     test_nonzero_and_split();
+    test_resize_threads_deterministic();
+    test_scatter_int64_and_squeeze();
     test_alloc_failures();
     return check_summary();
 }

@@ -664,6 +664,12 @@ static void test_npy_save_refusals(void) {
     tmp_path(path, sizeof path, "missing.npy");
     CHECK_STATUS(nn_verify_load_npy_file(path, &back, NULL, &d), NN_ERR_IO);
     CHECK(strstr(d.where, "missing.npy") != NULL);
+    /* a directory opens on some systems but does not read */
+    nn_verify_npz z;
+    memset(&d, 0, sizeof d);
+    CHECK(nn_verify_load_npy_file(g_tmp, &back, NULL, &d) != NN_OK && d.status != NN_OK);
+    memset(&d, 0, sizeof d);
+    CHECK(nn_verify_load_npz_file(g_tmp, &z, NULL, &d) != NN_OK && d.status != NN_OK);
 }
 
 /* Builds an .npy of the given version around a header dict and data. */

@@ -18,6 +18,7 @@ typedef int (*cli_command_fn)(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
 
 /* Prints "nnport: <file>: <where>: <message>" from a diag and returns
    CLI_EXIT_FAIL (or CLI_EXIT_USAGE for NN_ERR_ARG). */

@@ -14,6 +14,7 @@ static const struct { const char *name; cli_command_fn fn; const char *help; } c
     {"inspect", cmd_inspect, "print inputs, outputs, op histogram, parameters and MACs"},
     {"run", cmd_run, "run the float reference executor and write outputs as .npy"},
     {"bench", cmd_bench, "time load, prepare and run; print JSON"},
+    {"compare", cmd_compare, "compare two runs output by output, with tolerance gates"},
 };
 
 static void usage(FILE *f) {
