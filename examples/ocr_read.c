@@ -9,8 +9,8 @@
                     --list truth.tsv [--threads N] [--save-inputs DIR]
      build/ocr_read --dict ppocr_keys_v1.txt --decode logits.npy
 
-   truth.tsv lines are "image.png<TAB>text"; image paths are relative to the
-   list file.  --decode decodes logits made elsewhere (e.g. by ONNX Runtime),
+   truth.tsv lines are "image.png<TAB>text" (an optional first row
+   "file<TAB>text" is skipped); image paths are relative to the list file.  --decode decodes logits made elsewhere (e.g. by ONNX Runtime),
    so two runtimes' readings can be compared. */
 #define _POSIX_C_SOURCE 200809L
 #include "nn_graph.h"
@@ -160,6 +160,7 @@ int main(int argc, char **argv) {
         char *tab = strchr(line, '\t');
         if (!tab) continue;
         *tab = 0;
+        if (strcmp(line, "file") == 0) continue; /* the header row */
         char *truth = tab + 1;
         truth[strcspn(truth, "\r\n")] = 0;
         char img_path[8192];
