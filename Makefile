@@ -77,7 +77,7 @@ parity: setup
 bench: setup
 	@bash scripts/fetch_models.sh all
 	@$(MAKE) --no-print-directory $(B)/nnport
-	@bash scripts/bench.sh
+	@/usr/bin/python3 scripts/bench.py
 
 fuzz: $(FUZZERS)
 	@bash tests/fuzz/run.sh long

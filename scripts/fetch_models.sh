@@ -55,7 +55,10 @@ mkdir -p "$CACHE"
 # one fetch at a time per cache (parallel make targets may call us twice)
 if command -v flock >/dev/null 2>&1; then
   exec 9>"$CACHE/.fetch_models.lock"
-  flock 9
+  if ! flock -n 9; then
+    say "another fetch_models.sh is using $CACHE; waiting for it to finish"
+    flock 9
+  fi
 fi
 
 step() {  # step NAME CMD...: run with timing

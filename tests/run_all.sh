@@ -45,7 +45,9 @@ for t in $B/asan/test_*; do
 done
 conf_dirs=()
 for d in ../shared/onnx-tests/node ../shared/onnx-tests/pytorch-converted ../shared/onnx-tests/pytorch-operator \
-         ../shared/onnx-tests/simple /usr/share/libonnx-testdata/data/node; do
+         ../shared/onnx-tests/simple /usr/share/libonnx-testdata/data/node \
+         /usr/share/libonnx-testdata/data/pytorch-converted /usr/share/libonnx-testdata/data/pytorch-operator \
+         /usr/share/libonnx-testdata/data/simple; do
     [ -d "$d" ] && conf_dirs+=("$d")
 done
 step "conformance" $B/conformance --strict --quiet --json $B/conformance.json "${conf_dirs[@]}"

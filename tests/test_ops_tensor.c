@@ -288,6 +288,20 @@ static void test_slice_negative_steps(void) {
     }
     free(out.data);
     tg_free(&t);
+
+    /* The spec clamps a negative-step start to [0, dim-1] (numpy would give an
+       empty slice here): start -8 on an axis of 3 becomes 0, one element. */
+    int64_t d1 = 3, s1 = -8, e1 = -INT64_MAX, st1 = -1;
+    float v[3] = {4, 5, 6};
+    tg_init(&t, 13);
+    nn_tensor_id in1[5] = {tg_const(&t, "x", NN_DTYPE_FLOAT, 1, &d1, v), tg_i64(&t, "s", &s1, 1), tg_i64(&t, "e", &e1, 1),
+                           {NN_INVALID_ID}, tg_i64(&t, "st", &st1, 1)};
+    y = tg_node(&t, "Slice", in1, 5, "y");
+    CHECK_STATUS(tg_run(&t, y, NULL, 1, &out), NN_OK);
+    CHECK_EQ_INT(out.shape.dims[0], 1);
+    if (out.data) CHECK(((const float *)out.data)[0] == 4);
+    free(out.data);
+    tg_free(&t);
 }
 
 /* Tile and Expand through the engine (stride-0 axes), int16 data, 2 threads. */
