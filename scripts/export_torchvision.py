@@ -5,9 +5,12 @@ Run with Debian's python:  /usr/bin/python3 scripts/export_torchvision.py [--for
 MODEL: resnet18 mobilenet_v2 mobilenet_v2_bn vit_ti vit_b16, or "small" (the
 first four, default) or "all" (adds vit_b16, ~346 MB).
 
-Weights are random (nothing can be downloaded) but seeded per model, and every
-BatchNorm's running stats/affine and every LayerNorm's affine get non-trivial
-random values so that BN/LN folding in the executor is really exercised.
+Weights are random (nothing can be downloaded) but seeded per model.  Every
+BatchNorm gets gamma ~ U(0.5,1.5), beta ~ N(0,0.1) and running stats
+calibrated on a batch of smooth random images then perturbed (so activations
+stay alive through the network, as in a trained model, and the stats are far
+from 0/1); every LayerNorm gets gamma ~ U(0.5,1.5), beta ~ N(0,0.1).  So BN/LN
+folding in the executor is really exercised and outputs depend on the input.
 
 Outputs in $NNPORT_CACHE/models (default ~/.cache/nnport/models):
   <name>_op<opset>.onnx            the model, input "input" f32 [1,3,224,224],
@@ -60,15 +63,36 @@ def build(name, torch, torchvision):
     else:
         raise ValueError(name)
     g = torch.Generator().manual_seed(seed ^ 0x5EED)
+    bns = [mod for mod in m.modules() if isinstance(mod, torch.nn.BatchNorm2d)]
     with torch.no_grad():
-        for mod in m.modules():
-            if isinstance(mod, torch.nn.BatchNorm2d):
+        for mod in bns:
+            n = mod.num_features
+            mod.weight.copy_(torch.rand(n, generator=g) + 0.5)    # gamma ~ U(0.5, 1.5)
+            mod.bias.copy_(torch.randn(n, generator=g) * 0.1)     # beta ~ N(0, 0.1)
+        if bns:
+            # With untrained weights and made-up running stats the activations
+            # of a deep CNN collapse (mobilenet_v2's logits came out identical
+            # for every photo).  Calibrate the running stats on a batch of
+            # smooth random images the way a trained network's stats match its
+            # activations, then perturb them (mean += N(0, 0.1) * std,
+            # var *= U(0.8, 1.25)) so they are non-trivial and folding matters.
+            for mod in bns:
+                mod.reset_running_stats()
+                mod.momentum = None  # cumulative average: exactly this batch's stats
+            calib = torch.nn.functional.interpolate(torch.randn(16, 3, 28, 28, generator=g), size=(224, 224),
+                                                    mode="bilinear", align_corners=False)
+            calib += 0.25 * torch.randn(calib.shape, generator=g)
+            m.train()
+            m(calib)
+            m.eval()
+            for mod in bns:
                 n = mod.num_features
-                mod.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
-                mod.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-                mod.weight.copy_(torch.rand(n, generator=g) + 0.5)
-                mod.bias.copy_(torch.randn(n, generator=g) * 0.1)
-            elif isinstance(mod, torch.nn.LayerNorm):
+                std = mod.running_var.sqrt()
+                mod.running_mean.add_(torch.randn(n, generator=g) * 0.1 * std)
+                mod.running_var.mul_(torch.rand(n, generator=g) * 0.45 + 0.8)
+                mod.momentum = 0.1
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.LayerNorm):
                 shp = mod.weight.shape
                 mod.weight.copy_(torch.rand(shp, generator=g) + 0.5)
                 mod.bias.copy_(torch.randn(shp, generator=g) * 0.1)
@@ -127,7 +151,7 @@ def export_one(name, opset, torch, torchvision, onnx, np, mdir):
         "bytes": os.path.getsize(path), "opset": opset,
         "inputs": ins, "outputs": outs,
         "ops": dict(sorted(ops.items())), "nodes": len(m.graph.node), "params": nparams,
-        "seed": seed, "weights": "random (seeded); BN stats and BN/LN affine randomised",
+        "seed": seed, "weights": "random (seeded); BN running stats calibrated on smooth noise then perturbed, BN/LN affine randomised",
         "export": {"exporter": "torch.onnx.export (TorchScript)",
                    "training": "PRESERVE" if name.endswith("_bn") else "EVAL",
                    "do_constant_folding": True},

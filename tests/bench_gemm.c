@@ -3,11 +3,13 @@
 
    Build and run (from the repository root):
        make build/impl.o
-       cc -std=c99 -O3 -march=native -I. tests/bench_gemm.c build/impl.o -o build/bench_gemm -lm -lpthread
+       cc -std=c99 -O3 -march=native -I. tests/bench_gemm.c build/impl.o -o build/bench_gemm \
+          -lprotobuf-nanopb -lcjson -lstb -lm -lpthread
        build/bench_gemm            (or: build/bench_gemm 3 to use up to 3 threads)
 
    Each case builds a one-node graph, runs it once to warm up, then times
-   the best of several runs (wall clock).  FLOPs count 2 per multiply-add. */
+   the best of several runs (wall clock, so a busy machine reads low).
+   FLOPs count 2 per multiply-add. */
 #define _POSIX_C_SOURCE 199309L
 #include "nn_graph.h"
 #include <stdio.h>

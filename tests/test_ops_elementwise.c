@@ -750,6 +750,49 @@ static void test_dequantize(void) {
     tc_free(&tc);
 }
 
+/* Per-tensor on a large tensor splits by elements across two threads. */
+static void test_quantize_threads(void) {
+    enum { N = 100003 };
+    float *x = (float *)malloc(N * sizeof(float)), s = 0.37f;
+    uint8_t zp = 11;
+    tin ins[3];
+    tcase tc;
+    int i, bad = 0;
+    for (i = 0; i < N; i++) x[i] = (float)((i * 7919) % 20001 - 10000) * 0.0137f;
+    ins[0] = in1(NN_DTYPE_FLOAT, N, x);
+    ins[1] = in0(NN_DTYPE_FLOAT, &s);
+    ins[2] = in0(NN_DTYPE_UINT8, &zp);
+    tc_run(&tc, "QuantizeLinear", 13, ins, 3, NULL, 0, 1, 2, NULL);
+    CHECK_STATUS(tc.st, NN_OK);
+    if (tc.st == NN_OK) {
+        const uint8_t *q = (const uint8_t *)tc_out(&tc, 0)->data;
+        for (i = 0; i < N; i++) {
+            float v = rintf(x[i] / s) + 11.0f;
+            v = v < 0 ? 0 : v > 255 ? 255 : v;
+            if (q[i] != (uint8_t)v) bad++;
+        }
+        CHECK_EQ_INT(bad, 0);
+        {
+            tin dq[3];
+            tcase t2;
+            dq[0] = in1(NN_DTYPE_UINT8, N, q);
+            dq[1] = ins[1];
+            dq[2] = ins[2];
+            tc_run(&t2, "DequantizeLinear", 13, dq, 3, NULL, 0, 1, 2, NULL);
+            CHECK_STATUS(t2.st, NN_OK);
+            if (t2.st == NN_OK) {
+                const float *y = (const float *)tc_out(&t2, 0)->data;
+                for (i = 0, bad = 0; i < N; i++)
+                    if (y[i] != (float)((int)q[i] - 11) * s) bad++;
+                CHECK_EQ_INT(bad, 0);
+            }
+            tc_free(&t2);
+        }
+    }
+    tc_free(&tc);
+    free(x);
+}
+
 static void test_dynamic_quantize(void) {
     float x[6] = {0, 2, -3, -2.5f, 1.34f, 0.5f}, z[2] = {0, 0};
     tin in = in1(NN_DTYPE_FLOAT, 6, x);
@@ -879,6 +922,7 @@ int main(void) {
     test_quantize_per_tensor();
     test_quantize_axis_block_int4();
     test_dequantize();
+    test_quantize_threads();
     test_dynamic_quantize();
     test_static_infer_unknown_dims();
     test_alloc_failures();

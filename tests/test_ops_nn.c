@@ -544,6 +544,72 @@ static void test_static_shapes(void) {
     nn_graph_destroy(g);
 }
 
+/* ---- integer paths (bit-exact) ----------------------------------------------- */
+
+static t_io t_u8(int32_t rank, const int64_t *dims, const uint8_t *data) {
+    t_io io = t_f32(rank, dims, NULL);
+    io.dtype = NN_DTYPE_UINT8;
+    io.data = data;
+    return io;
+}
+
+static void test_integer_ops(void) {
+    /* MatMulInteger: (A - 2) x (B - 1), per-tensor zero points */
+    const uint8_t a[6] = {3, 4, 5, 6, 7, 8}, b[6] = {1, 2, 3, 4, 5, 6}, azp = 2, bzp = 1;
+    int64_t ad[2] = {2, 3}, bd[2] = {3, 2};
+    t_io ins[4] = {t_u8(2, ad, a), t_u8(2, bd, b), t_u8(0, NULL, &azp), t_u8(0, NULL, &bzp)};
+    t_run r = t_node("MatMulInteger", 10, ins, 4, 1, NULL, 0, 1);
+    CHECK_STATUS(r.status, NN_OK);
+    if (r.status == NN_OK) {
+        const int32_t *y = (const int32_t *)r.out[0].data;
+        /* A-2 = [[1,2,3],[4,5,6]], B-1 = [[0,1],[2,3],[4,5]] */
+        CHECK_EQ_INT(r.out[0].dtype, NN_DTYPE_INT32);
+        CHECK_EQ_INT(y[0], 16); CHECK_EQ_INT(y[1], 22); CHECK_EQ_INT(y[2], 34); CHECK_EQ_INT(y[3], 49);
+    }
+    t_free(&r);
+    /* QLinearMatMul: same sums, scale 0.5 * 1 / 4 = 1/8, y_zp 10: rint(acc/8) + 10,
+       16/8 = 2 -> 12, 22/8 = 2.75 -> 13, 34/8 = 4.25 -> 14, 49/8 = 6.125 -> 16 */
+    const float as = 0.5f, bs = 1.0f, ys = 4.0f;
+    const uint8_t yzp = 10;
+    t_io q[8] = {t_u8(2, ad, a), t_f32(0, NULL, &as), t_u8(0, NULL, &azp), t_u8(2, bd, b),
+                 t_f32(0, NULL, &bs), t_u8(0, NULL, &bzp), t_f32(0, NULL, &ys), t_u8(0, NULL, &yzp)};
+    r = t_node("QLinearMatMul", 10, q, 8, 1, NULL, 0, 1);
+    CHECK_STATUS(r.status, NN_OK);
+    if (r.status == NN_OK) {
+        const uint8_t *y = (const uint8_t *)r.out[0].data;
+        CHECK_EQ_INT(y[0], 12); CHECK_EQ_INT(y[1], 13); CHECK_EQ_INT(y[2], 14); CHECK_EQ_INT(y[3], 16);
+    }
+    t_free(&r);
+    /* ConvInteger 1x1x3x3 image, 2x2 kernel of ones, x_zp 1: window sums of (x - 1) */
+    const uint8_t x[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, w[4] = {1, 1, 1, 1}, xzp = 1;
+    int64_t xd[4] = {1, 1, 3, 3}, wd[4] = {1, 1, 2, 2};
+    t_io cv[3] = {t_u8(4, xd, x), t_u8(4, wd, w), t_u8(0, NULL, &xzp)};
+    r = t_node("ConvInteger", 10, cv, 3, 1, NULL, 0, 1);
+    CHECK_STATUS(r.status, NN_OK);
+    if (r.status == NN_OK) {
+        const int32_t *y = (const int32_t *)r.out[0].data;
+        CHECK_EQ_INT(y[0], 8); CHECK_EQ_INT(y[1], 12); CHECK_EQ_INT(y[2], 20); CHECK_EQ_INT(y[3], 24);
+    }
+    t_free(&r);
+}
+
+/* Dropout at inference: the identity, mask all true. */
+static void test_dropout_identity(void) {
+    const float x[5] = {1, -2, 3, -4, 5};
+    int64_t xd[1] = {5};
+    t_io ins[1] = {t_f32(1, xd, x)};
+    t_run r = t_node("Dropout", 13, ins, 1, 2, NULL, 0, 1);
+    CHECK_STATUS(r.status, NN_OK);
+    if (r.status == NN_OK) {
+        CHECK(memcmp(r.out[0].data, x, sizeof x) == 0);
+        CHECK_EQ_INT(r.out[1].dtype, NN_DTYPE_BOOL);
+        int all = 1;
+        for (int i = 0; i < 5; i++) all &= ((const uint8_t *)r.out[1].data)[i] == 1;
+        CHECK(all);
+    }
+    t_free(&r);
+}
+
 int main(void) {
     test_matmul_shapes();
     test_matmul_broadcast();
@@ -556,5 +622,7 @@ int main(void) {
     test_batchnorm_lrn();
     test_refusals();
     test_static_shapes();
+    test_integer_ops();
+    test_dropout_identity();
     return check_summary();
 }
