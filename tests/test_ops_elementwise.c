@@ -562,6 +562,21 @@ static void test_where_three_way(void) {
         CHECK(v[0] == 1 && v[2] == 3 && v[3] == -1 && v[5] == -1);
     }
     tc_free(&tc);
+    {   /* masked fill: a repeated scalar on either side */
+        uint8_t c2[4] = {1, 0, 0, 1};
+        float fx[4] = {1, 2, 3, 4}, fill = -1e9f;
+        ins[0] = in1(NN_DTYPE_BOOL, 4, c2);
+        ins[1] = in1(NN_DTYPE_FLOAT, 4, fx);
+        ins[2] = in0(NN_DTYPE_FLOAT, &fill);
+        y = run1(&tc, "Where", 16, ins, 3, NULL, 0);
+        if (y) CHECK(((const float *)y->data)[0] == 1 && ((const float *)y->data)[1] == -1e9f);
+        tc_free(&tc);
+        ins[1] = in0(NN_DTYPE_FLOAT, &fill);
+        ins[2] = in1(NN_DTYPE_FLOAT, 4, fx);
+        y = run1(&tc, "Where", 16, ins, 3, NULL, 0);
+        if (y) CHECK(((const float *)y->data)[0] == -1e9f && ((const float *)y->data)[2] == 3);
+        tc_free(&tc);
+    }
 }
 
 static void test_clip(void) {
