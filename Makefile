@@ -12,7 +12,7 @@ CFLAGS  += $(WARN) $(OPT) -g -I. -I/usr/include/stb
 LDLIBS  += -lprotobuf-nanopb -lcjson -lstb -lm -lpthread
 SAN     := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-HEADERS := $(wildcard nn_*.h) $(wildcard src/graph/*.inc)
+HEADERS := $(wildcard nn_*.h)
 B       := build
 CACHE   ?= $(HOME)/.cache/nnport
 

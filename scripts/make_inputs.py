@@ -31,9 +31,10 @@ ocr_det/   pages for the PP-OCRv4 detector: two skimage text images, three
 imagenet/  12 skimage photos: torchvision-style ImageNet preprocessing (PIL
            bilinear resize of the short side to 256, center crop 224, RGB/255,
            mean [0.485,0.456,0.406], std [0.229,0.224,0.225]) f32 [1,3,224,224].
-gpt/       calib/ from train.txt and eval/ from heldout.txt (made by
-           train_gpt.py): 16 windows each, tokens_NN.npy int64 [1,128] and
-           targets_NN.npy int64 [1,128] (the next character of each position).
+gpt/       next to train.txt / heldout.txt (made by train_gpt.py): calib/ windows
+           from train.txt and eval/ windows from heldout.txt, 16 each:
+           windowNN.npy int64 [1,128] (input "tokens") and windowNN_targets.npy
+           int64 [1,128] (the next character of each position).
 """
 import argparse
 import glob
@@ -178,13 +179,15 @@ def ocr_dict():
 class Outputs:
     """Collects files written for one data set, for the manifest."""
 
-    def __init__(self, root, name):
+    def __init__(self, root, name, wipe=None):
+        """wipe: subdirectories to clear (default: the whole set directory)."""
         self.base = nc.data_dir()
         self.dir = os.path.join(self.base, name)
         self.name = name
-        if os.path.isdir(self.dir):
-            shutil.rmtree(self.dir)
-        os.makedirs(self.dir)
+        for d in ([self.dir] if wipe is None else [os.path.join(self.dir, w) for w in wipe]):
+            if os.path.isdir(d):
+                shutil.rmtree(d)
+        os.makedirs(self.dir, exist_ok=True)
         self.files = {}
 
     def path(self, rel):
@@ -434,18 +437,21 @@ def part_gpt():
     with open(vocab_p) as f:
         chars = json.load(f)["chars"]
     lut = {c: i for i, c in enumerate(chars)}
-    o = Outputs(nc.data_dir(), "gpt_windows")
+    # data/gpt/ also holds train.txt/heldout.txt (train_gpt.py): only clear the splits
+    o = Outputs(nc.data_dir(), "gpt", wipe=["calib", "eval"])
     n, ctx = 16, 128
     for split, src in (("calib", "train"), ("eval", "heldout")):
         with open(txt[src], encoding="ascii") as f:
             ids = np.array([lut[c] for c in f.read()], dtype=np.int64)
         for k in range(n):
             off = k * (len(ids) - ctx - 1) // n
-            o.npy("%s/tokens_%02d.npy" % (split, k), ids[off:off + ctx].reshape(1, ctx))
-            o.npy("%s/targets_%02d.npy" % (split, k), ids[off + 1:off + ctx + 1].reshape(1, ctx))
+            o.npy("%s/window%02d.npy" % (split, k), ids[off:off + ctx].reshape(1, ctx))
+            o.npy("%s/window%02d_targets.npy" % (split, k), ids[off + 1:off + ctx + 1].reshape(1, ctx))
     nc.log(TAG, "gpt_windows: %d calib (train text) + %d eval (held-out text) windows of %d tokens" % (n, n, ctx))
-    return o.entry(count=2 * n, shape=[1, ctx], dtype="int64", vocab="../models/gpt_char_vocab.json",
-                   note="calib from train.txt, eval from heldout.txt; targets = next character")
+    e = o.entry(count=2 * n, shape=[1, ctx], dtype="int64", vocab="../models/gpt_char_vocab.json",
+                note="calib from train.txt, eval from heldout.txt; windowNN_targets.npy = next characters")
+    e["name"] = "gpt_windows"
+    return e
 
 
 BUILDERS = {"ocr_rec": part_ocr_rec, "ocr_cls": part_ocr_cls, "ocr_det": part_ocr_det,

@@ -91,7 +91,7 @@ def verify_exported(entries, family_filter, threads):
         is_img = e["inputs"][0]["shape"] == [1, 3, 224, 224]
         if is_img and e["family"] != "vit_b16":
             jobs += [("imagenet/" + f[:-4], {in_name: os.path.join(img_dir, f)}) for f in imgs]
-        gpt_dir, gpt_files = data_files("gpt_windows", lambda f: f.startswith("tokens_"))
+        gpt_dir, gpt_files = data_files("gpt", lambda f: f.endswith(".npy") and not f.endswith("_targets.npy"))
         if e["family"] == "gpt_char":
             jobs += [("gpt/" + f[:-4], {in_name: os.path.join(gpt_dir, f)}) for f in gpt_files]
         r = ort_batch(model, jobs, os.path.join(nc.cache_dir(), "ort_out", key), threads)
@@ -117,7 +117,7 @@ def verify_exported(entries, family_filter, threads):
             ls, acc, n = [], 0, 0
             for s, ins in jobs[1:]:
                 lg = outs[s][0][0].astype(np.float64)
-                tgt = np.load(ins[in_name].replace("tokens_", "targets_"))[0]
+                tgt = np.load(ins[in_name][:-4] + "_targets.npy")[0]
                 lz = lg - lg.max(1, keepdims=True)
                 lp = lz - np.log(np.exp(lz).sum(1, keepdims=True))
                 ls.append(-lp[np.arange(len(tgt)), tgt])
