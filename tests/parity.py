@@ -137,8 +137,38 @@ def main(argv):
     os.makedirs(BUILD, exist_ok=True)
     with open(os.path.join(BUILD, "parity.json"), "w") as f:
         json.dump(results, f, indent=1)
+    if set(groups) == set(GROUPS):
+        write_md(os.path.join(ROOT, "docs", "PARITY.md"), results)
     print("parity: %d passed, %d failed" % (passed, failed))
     return 0 if failed == 0 else 1
+
+
+def write_md(path, results):
+    """Per model: inputs, worst cosine, worst max-abs error relative to the
+    output's peak, and the verdict; rewritten by every `make parity`."""
+    models = []
+    for r in results:
+        if r["model"] not in models:
+            models.append(r["model"])
+    lines = ["| model | inputs | worst cosine | worst max abs err / peak | gate (peak-relative) | passed |",
+             "|---|---|---|---|---|---|"]
+    for m in models:
+        rs = [r for r in results if r["model"] == m]
+        outs = [o for r in rs for o in r.get("outputs", [])]
+        cos = min((o["cosine"] for o in outs), default=float("nan"))
+        rel = max((o["rel_peak"] for o in outs), default=float("nan"))
+        lines.append("| %s | %d | %.9f | %.2e | %g | %d of %d |" % (
+            m, len(rs), cos, rel, PEAK_REL.get(m, 1e-4), sum(r["status"] == "pass" for r in rs), len(rs)))
+    text = open(path).read() if os.path.exists(path) else ""
+    start, end = "<!-- parity table: written by tests/parity.py -->", "<!-- end of parity table -->"
+    block = start + "\n" + "\n".join(lines) + "\n" + end
+    if start in text and end in text:
+        text = text[:text.index(start)] + block + text[text.index(end) + len(end):]
+    else:
+        text += "\n" + block + "\n"
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
 
 
 if __name__ == "__main__":
