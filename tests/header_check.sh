@@ -24,5 +24,17 @@ done
   echo 'int nn_check_dummy(void);'; echo 'int nn_check_dummy(void) { return 0; }'; } > "$tmp/all.c"
 try "all headers together (C)" cc $WARN -I. -I/usr/include/stb -c "$tmp/all.c" -o "$tmp/o.o"
 try "all headers together (C++)" c++ -x c++ $CXXWARN -I. -I/usr/include/stb -c "$tmp/all.c" -o "$tmp/o.o"
+# README's C snippets compile and link as they stand (each a whole program).
+awk -v dir="$tmp" '/^```c$/{n++; f=dir "/readme_" n ".c"; on=1; next} /^```$/{on=0} on{print > f}' README.md
+for f in "$tmp"/readme_*.c; do
+    [ -f "$f" ] || continue
+    try "README snippet $(basename "$f")" cc $WARN -I. -I/usr/include/stb "$f" -o "$tmp/snippet" \
+        -lprotobuf-nanopb -lstb -lm -lpthread
+done
+# A vendored header stands alone: nn_graph.h copied into an empty folder.
+mkdir -p "$tmp/vendor"
+cp nn_graph.h "$tmp/vendor/"
+printf '#define NN_IMPLEMENTATION\n#include "nn_graph.h"\nint main(void) { return nn_op_find("Conv", "", 17) ? 0 : 1; }\n' > "$tmp/vendor/main.c"
+try "nn_graph.h vendored alone" sh -c "cc $WARN -O1 '$tmp/vendor/main.c' -o '$tmp/vendor/a' -lm -lpthread && '$tmp/vendor/a'"
 echo "headers: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

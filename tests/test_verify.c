@@ -1,22 +1,11 @@
 /* test_verify.c - tests of nn_verify.h: comparison metrics against hand
    calculations, .npy / .npz round trips, files made by numpy (when
    /usr/bin/python3 has numpy), hostile and truncated inputs, allocation
-   failures, and the layer table's text and JSON.
-
-   Builds two ways: on its own,
-       gcc -std=c99 ... -I. -I/usr/include/stb tests/test_verify.c -lm -lpthread
-   when this file's copies of the implementations are used, and through the
-   Makefile, which also links build/impl.o holding the same code.  The
-   copies here are weak symbols so the linker prefers impl.o's when present. */
+   failures, and the layer table's text and JSON.  Linked with build/impl.o
+   (the implementations) and -lstb (stb_image's zlib decoder). */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp */
-#if defined(__GNUC__)
-#define NN_API __attribute__((weak))
-#define STBIDEF extern __attribute__((weak))
-#endif
-#define NN_IMPLEMENTATION
-#define NN_VERIFY_STB_IMAGE_IMPLEMENTATION
 #include "nn_verify.h"
-#include "tests/check.h"
+#include "check.h"
 
 #include <float.h>
 #include <math.h>
