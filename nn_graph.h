@@ -12416,7 +12416,6 @@ static void *nn_exec__worker(void *varg) {
 }
 #endif
 
-typedef struct nn_exec__scratch { struct nn_exec__scratch *next; } nn_exec__scratch;
 
 /* ---- executor: plans ------------------------------------------------------------------ */
 
@@ -12445,6 +12444,7 @@ struct nn_exec {
     nn_value *inputs;          /* bound by nn_exec_set_input */
     nn_exec__pool pool;
     size_t live_bytes, peak_bytes;
+    void *blocks;              /* free nn_exec__block list, reused across runs */
 };
 
 static void nn_exec__plan_free(const nn_allocator *a, nn_exec__plan *p) {
@@ -12511,9 +12511,53 @@ static const nn_exec__plan *nn_exec__subplan(const nn_exec__plan *p, const nn_gr
 
 /* ---- executor: values ------------------------------------------------------------------ */
 
+/* Value and scratch memory comes in blocks with a 64-byte header (keeping
+   the data 64-byte aligned when the allocator is).  Inside an exec, freed
+   blocks go to a pool and are reused by later requests of a similar size,
+   in this run and the next: returning them to the C library made it hand
+   large blocks back to the OS and fault them in again on every run (2x
+   slower on ViT-Ti).  The pool is freed with the exec; static inference
+   (no exec) frees blocks directly. */
+typedef struct nn_exec__block {
+    struct nn_exec__block *next; /* free list, or a node's scratch chain */
+    size_t cap;                  /* data bytes after the header */
+} nn_exec__block;
+#define NN_EXEC__HEADER 64
+
+static void *nn_exec__block_get(const nn_allocator *a, nn_exec *x, size_t bytes) {
+    if (x) { /* best fit among free blocks at most about twice too big */
+        nn_exec__block **best = NULL;
+        for (nn_exec__block **b = (nn_exec__block **)&x->blocks; *b; b = &(*b)->next)
+            if ((*b)->cap >= bytes && (*b)->cap / 2 <= bytes + 4096 && (!best || (*b)->cap < (*best)->cap)) best = b;
+        if (best) {
+            nn_exec__block *blk = *best;
+            *best = blk->next;
+            blk->next = NULL;
+            return (char *)blk + NN_EXEC__HEADER;
+        }
+    }
+    size_t total;
+    if (!nn_size_add(bytes, NN_EXEC__HEADER, &total)) return NULL;
+    nn_exec__block *blk = (nn_exec__block *)nn_alloc(a, total);
+    if (!blk) return NULL;
+    blk->next = NULL;
+    blk->cap = bytes;
+    return (char *)blk + NN_EXEC__HEADER;
+}
+
+static void nn_exec__block_put(const nn_allocator *a, nn_exec *x, void *data) {
+    nn_exec__block *blk = (nn_exec__block *)((char *)data - NN_EXEC__HEADER);
+    if (x) {
+        blk->next = (nn_exec__block *)x->blocks;
+        x->blocks = blk;
+    } else {
+        nn_free(a, blk);
+    }
+}
+
 static void nn_exec__value_release(const nn_allocator *a, nn_exec *x, nn_value *v) {
     if ((v->flags & NN_VALUE_OWNED) && v->data) {
-        nn_free(a, v->data);
+        nn_exec__block_put(a, x, v->data);
         if (x) x->live_bytes -= v->bytes;
     }
     memset(v, 0, sizeof *v);
@@ -12528,7 +12572,7 @@ NN_API nn_status nn_op_alloc_value(nn_op_ctx *c, nn_value *v) {
         return nn_diag_set(c->diag, NN_ERR_UNSUPPORTED, where, "cannot store %s values",
                            nn_dtype_name(v->dtype));
     /* A little slack lets vector kernels read one register past the end. */
-    void *p = nn_alloc(c->alloc, bytes + 64);
+    void *p = bytes <= SIZE_MAX - 256 ? nn_exec__block_get(c->alloc, c->exec, bytes + 64) : NULL;
     if (!p) return nn_diag_set(c->diag, NN_ERR_NOMEM, where, "out of memory for a %zu-byte tensor", bytes);
     memset(p, 0, bytes);
     v->data = p;
@@ -12544,28 +12588,24 @@ NN_API nn_status nn_op_alloc_value(nn_op_ctx *c, nn_value *v) {
 NN_API void nn_op_free_value(nn_op_ctx *c, nn_value *v) { nn_exec__value_release(c->alloc, c->exec, v); }
 
 NN_API void *nn_op_scratch(nn_op_ctx *c, size_t bytes) {
-    size_t total;
-    if (!nn_size_add(bytes, 64, &total)) {
-        nn_diag_set(c->diag, NN_ERR_LIMIT, c->node ? nn_graph__node_label(c->node) : "scratch", "scratch too large");
+    void *p = bytes <= SIZE_MAX - 256 ? nn_exec__block_get(c->alloc, c->exec, bytes) : NULL;
+    if (!p) {
+        nn_diag_set(c->diag, bytes > SIZE_MAX - 256 ? NN_ERR_LIMIT : NN_ERR_NOMEM,
+                    c->node ? nn_graph__node_label(c->node) : "scratch", "out of memory for %zu bytes of scratch", bytes);
         return NULL;
     }
-    nn_exec__scratch *s = (nn_exec__scratch *)nn_alloc(c->alloc, total);
-    if (!s) {
-        nn_diag_set(c->diag, NN_ERR_NOMEM, c->node ? nn_graph__node_label(c->node) : "scratch",
-                    "out of memory for %zu bytes of scratch", bytes);
-        return NULL;
-    }
-    s->next = (nn_exec__scratch *)c->scratch;
-    c->scratch = s;
-    return (char *)s + 64; /* keeps 64-byte alignment of the allocation */
+    nn_exec__block *blk = (nn_exec__block *)((char *)p - NN_EXEC__HEADER);
+    blk->next = (nn_exec__block *)c->scratch;
+    c->scratch = blk;
+    return p;
 }
 
 static void nn_exec__scratch_free(nn_op_ctx *c) {
-    nn_exec__scratch *s = (nn_exec__scratch *)c->scratch;
-    while (s) {
-        nn_exec__scratch *n = s->next;
-        nn_free(c->alloc, s);
-        s = n;
+    nn_exec__block *b = (nn_exec__block *)c->scratch;
+    while (b) {
+        nn_exec__block *n = b->next;
+        nn_exec__block_put(c->alloc, c->exec, (char *)b + NN_EXEC__HEADER);
+        b = n;
     }
     c->scratch = NULL;
 }
@@ -13008,6 +13048,11 @@ NN_API void nn_exec_destroy(nn_exec *x) {
     }
     nn_free(&a, x->inputs);
     nn_exec__plan_free(&a, x->plan);
+    while (x->blocks) {
+        nn_exec__block *blk = (nn_exec__block *)x->blocks;
+        x->blocks = blk->next;
+        nn_free(&a, blk);
+    }
     nn_free(&a, x);
 }
 
