@@ -7408,7 +7408,52 @@ static void nn_nn__gemm_tasks(void *arg, size_t begin, size_t end) {
 /* Runs g, split over the exec's threads when large enough.  The task grid
    splits N first (each task packs only its own B columns) and M only when
    N has too few panels; A is packed once, in parallel, before. */
+/* M == 1 with a plain B (a fully connected layer at batch 1, a decoder
+   step): the packed path would copy all of B into panels to use it once, so
+   this streams B a single time instead.  Each output's sum runs in a fixed
+   order whatever the thread split, so results do not depend on threads. */
+typedef struct { const nn_nn__gemm *g; const float *a; float *acc; } nn_nn__gemv_job;
+
+static void nn_nn__gemv_range(void *arg, size_t n0, size_t n1) {
+    const nn_nn__gemv_job *j = (const nn_nn__gemv_job *)arg;
+    const nn_nn__gemm *g = j->g;
+    const nn_nn__mat *m = (const nn_nn__mat *)g->b_src;
+    size_t K = g->K;
+    if (m->cs == 1) { /* rows of B contiguous: acc += a[k] * B[k, n0:n1] */
+        for (size_t n = n0; n < n1; n++) j->acc[n] = 0.0f;
+        for (size_t k = 0; k < K; k++) {
+            const float ak = j->a[k], *row = m->p + k * m->rs;
+            for (size_t n = n0; n < n1; n++) j->acc[n] += ak * row[n];
+        }
+        return;
+    }
+    for (size_t n = n0; n < n1; n++) { /* columns of B: one dot product each */
+        const float *col = m->p + n * m->cs;
+        float s[16] = {0}, t = 0.0f;
+        size_t k = 0;
+        if (m->rs == 1)
+            for (; k + 16 <= K; k += 16)
+                for (int q = 0; q < 16; q++) s[q] += j->a[k + q] * col[k + q]; /* 16 lanes: vectorizes */
+        for (; k < K; k++) t += j->a[k] * col[k * m->rs];
+        for (int q = 0; q < 16; q++) t += s[q];
+        j->acc[n] = t;
+    }
+}
+
+static nn_status nn_nn__gemv(nn_op_ctx *c, const nn_nn__gemm *g) {
+    float *a = nn_nn__scratch_f32(c, g->K ? g->K : 1), *acc = nn_nn__scratch_f32(c, g->N);
+    if (!a || !acc) return c->diag ? c->diag->status : NN_ERR_NOMEM;
+    for (size_t k = 0; k < g->K; k++) a[k] = g->alpha * (g->trans_a ? g->A[k * g->lda] : g->A[k]);
+    nn_nn__gemv_job j = {g, a, acc};
+    double flops = 2.0 * (double)g->N * (double)g->K;
+    nn_op_parallel(c, g->N, flops >= 4e6 ? 64 : g->N, nn_nn__gemv_range, &j);
+    for (size_t n = 0; n < g->N; n++)
+        g->C[n] = g->accumulate ? g->C[n] + acc[n] : acc[n] + (g->bias ? g->bias[0] : 0.0f);
+    return NN_OK;
+}
+
 static nn_status nn_nn__sgemm(nn_op_ctx *c, const nn_nn__gemm *gin) {
+    if (gin->M == 1 && gin->N > 0 && gin->pack_b == nn_nn__pack_b_mat) return nn_nn__gemv(c, gin);
     nn_nn__gemm_job j;
     nn_nn__gemm gd = *gin, *g = &gd;
     if (g->M == 0 || g->N == 0) return NN_OK;
