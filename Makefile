@@ -35,6 +35,9 @@ $(B)/nnport: $(NNPORT_SRC) $(B)/impl.o
 $(B)/ocr_read: examples/ocr_read.c $(B)/impl.o
 	$(CC) $(CFLAGS) $< $(B)/impl.o -o $@ $(LDLIBS)
 
+$(B)/bench_gemm: tests/bench_gemm.c $(B)/impl.o
+	$(CC) $(CFLAGS) $< $(B)/impl.o -o $@ $(LDLIBS)
+
 $(B)/conformance: tests/conformance.c $(B)/impl.o
 	$(CC) $(CFLAGS) $< $(B)/impl.o -o $@ $(LDLIBS)
 
@@ -76,7 +79,7 @@ parity: setup
 
 bench: setup
 	@bash scripts/fetch_models.sh all
-	@$(MAKE) --no-print-directory $(B)/nnport
+	@$(MAKE) --no-print-directory $(B)/nnport $(B)/bench_gemm
 	@/usr/bin/python3 scripts/bench.py
 
 fuzz: $(FUZZERS)

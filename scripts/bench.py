@@ -147,12 +147,18 @@ def main(argv):
         print("ViT-B/16 (%.1f MB): nnport inspect %.0f ms (peak RSS %.1f MB = %.1f%% of the file); ORT session create %.0f ms"
               % (size / 1e6, load["inspect_ms"], rss / 1e6, 100.0 * rss / size, load["ort_session_create_ms"]))
 
-    write_md(out, rows, geo, geo2, load, repeat)
+    gemm = None
+    bg = os.path.join(ROOT, "build", "bench_gemm")
+    if os.path.exists(bg) and not only:
+        gemm = subprocess.run([bg], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).stdout
+        print(gemm)
+
+    write_md(out, rows, geo, geo2, load, repeat, gemm)
     print("wrote", out)
     return 0
 
 
-def write_md(path, rows, geo, geo2, load, repeat):
+def write_md(path, rows, geo, geo2, load, repeat, gemm=None):
     flags = "-O3 -march=native"
     lines = [
         "# Benchmarks",
@@ -177,6 +183,9 @@ def write_md(path, rows, geo, geo2, load, repeat):
                   " target below 115%%); ONNX Runtime needs %.0f ms to create a session on the same file." % (
                       load["file_bytes"] / 1e6, load["inspect_ms"], load["peak_rss_bytes"] / 1e6,
                       100.0 * load["peak_rss_bytes"] / load["file_bytes"], load["ort_session_create_ms"]), ""]
+    if gemm:
+        lines += ["## GEMM throughput", "", "build/bench_gemm (tests/bench_gemm.c): one-node graphs through the executor,"
+                  " best of several runs, 2 FLOPs per multiply-add.", "", "```", gemm.strip(), "```", ""]
     with open(path + ".tmp", "w") as f:
         f.write("\n".join(lines) + "\n")
     os.replace(path + ".tmp", path)

@@ -18,20 +18,21 @@ for f in build/fuzz_*; do
     saved=tests/fuzz/corpus_$name
     scratch=build/fuzz-corpus/$name
     mkdir -p "$scratch"
-    log=build/fuzz-$name.log
+    log=build/fuzz-$name-$mode.log
     # -rss_limit_mb: a loader must refuse huge declared sizes, not allocate them.
     "$f" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
          -artifact_prefix=build/fuzz-artifacts/ "$scratch" "$saved" >"$log" 2>&1
     rc=$?
-    execs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}')
-    rate=$(grep -E '^stat::average_exec_per_sec' "$log" | awk '{print $2}')
+    # -a: the log quotes fuzzer inputs, which may hold any byte
+    execs=$(grep -a -E '^stat::number_of_executed_units' "$log" | awk '{print $2}')
+    rate=$(grep -a -E '^stat::average_exec_per_sec' "$log" | awk '{print $2}')
     if [ "$rc" -eq 0 ]; then
         pass=$((pass + 1))
         echo "fuzz_$name: ${secs} s, ${execs:-?} executions (${rate:-?}/s), no finding"
     else
         fail=$((fail + 1))
         echo "fuzz_$name: FAILED (exit $rc); see $log and build/fuzz-artifacts/"
-        grep -E 'ERROR|SUMMARY' "$log" | head -5
+        grep -a -E 'ERROR|SUMMARY' "$log" | head -5
     fi
 done
 echo "fuzz: $pass passed, $fail failed"
