@@ -12440,27 +12440,60 @@ static void nn_exec__pool_chunk(nn_exec__pool *p, size_t chunk) {
     if (b < e) p->fn(p->arg, b, e);
 }
 
+/* Waking a sleeping thread costs tens of microseconds, and a transformer
+   makes hundreds of parallel calls per run: so both sides first spin for a
+   bounded time (about NN_EXEC__SPIN pause instructions, tens of
+   microseconds) on atomics, and only then sleep on the condition variables.
+   Compilers without GCC's __atomic builtins use the sleeping path alone. */
+#if defined(__GNUC__) || defined(__clang__)
+#define NN_EXEC__ATOMICS 1
+#define NN_EXEC__LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+#if defined(__x86_64__) || defined(__i386__)
+#define NN_EXEC__PAUSE() __builtin_ia32_pause()
+#else
+#define NN_EXEC__PAUSE() ((void)0)
+#endif
+#else
+#define NN_EXEC__ATOMICS 0
+#endif
+#ifndef NN_EXEC__SPIN
+#define NN_EXEC__SPIN 20000
+#endif
+
 static void *nn_exec__worker(void *varg) {
     nn_exec__worker_arg *wa = (nn_exec__worker_arg *)varg;
     nn_exec__pool *p = wa->pool;
     int index = wa->index;
     uint64_t seen = 0;
-    pthread_mutex_lock(&p->mu);
     for (;;) {
+#if NN_EXEC__ATOMICS
+        for (int spin = 0; spin < NN_EXEC__SPIN; spin++) {
+            if (NN_EXEC__LOAD(p->generation) != seen || NN_EXEC__LOAD(p->stop)) break;
+            NN_EXEC__PAUSE();
+        }
+#endif
+        pthread_mutex_lock(&p->mu);
         while (!p->stop && p->generation == seen) pthread_cond_wait(&p->cv_work, &p->mu);
-        if (p->stop) break;
+        int stop = p->stop;
         seen = p->generation;
-        int mine = (size_t)index < p->chunks;
         pthread_mutex_unlock(&p->mu);
-        if (mine) nn_exec__pool_chunk(p, (size_t)index);
+        if (stop) break;
+        if ((size_t)index < p->chunks) nn_exec__pool_chunk(p, (size_t)index);
+#if NN_EXEC__ATOMICS
+        if (__atomic_sub_fetch(&p->pending, 1, __ATOMIC_ACQ_REL) == 0) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->cv_done);
+            pthread_mutex_unlock(&p->mu);
+        }
+#else
         pthread_mutex_lock(&p->mu);
         if (--p->pending == 0) pthread_cond_signal(&p->cv_done);
+        pthread_mutex_unlock(&p->mu);
+#endif
     }
-    pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 #endif
-
 
 /* ---- executor: plans ------------------------------------------------------------------ */
 
@@ -12669,10 +12702,17 @@ NN_API void nn_op_parallel(nn_op_ctx *c, size_t n, size_t min_chunk, nn_range_fn
         p->items = n;
         p->chunks = chunks;
         p->pending = p->threads - 1;
+#if NN_EXEC__ATOMICS
+        __atomic_add_fetch(&p->generation, 1, __ATOMIC_RELEASE);
+#else
         p->generation++;
+#endif
         pthread_cond_broadcast(&p->cv_work);
         pthread_mutex_unlock(&p->mu);
         nn_exec__pool_chunk(p, 0);
+#if NN_EXEC__ATOMICS
+        for (int spin = 0; spin < NN_EXEC__SPIN && NN_EXEC__LOAD(p->pending); spin++) NN_EXEC__PAUSE();
+#endif
         pthread_mutex_lock(&p->mu);
         while (p->pending) pthread_cond_wait(&p->cv_done, &p->mu);
         pthread_mutex_unlock(&p->mu);
