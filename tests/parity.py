@@ -6,7 +6,9 @@ Gate per output (issue 2): cosine >= 0.99999 and max abs error <= 1e-4 x the
 output's max magnitude, checked by `nnport compare`, with the two measured
 adjustments documented at ABS_FLOOR below.  The OCR recognizer must
 also read every line identically under both runtimes (CTC greedy decoding
-with the package's dictionary, by build/ocr_read --decode).
+with the package's dictionary, by build/ocr_read --decode).  Each model is
+also read and written back by `nnport convert`, and ONNX Runtime must give
+identical outputs on the original and the rewrite.
 
   tests/parity.py GROUP...   groups: ocr tv gpt vit_b16 all
 Writes build/parity/<model>/<input>/{ours,ort}/ and build/parity.json; ends
@@ -96,6 +98,10 @@ def main(argv):
                 failed += 1
                 results.append({"model": name, "status": "ort-error"})
                 continue
+            ok_rt, msg = roundtrip(name, model, in_name, files[0])
+            print("%-22s %-14s %-10s %s" % (name, "round trip", "", "identical in ONNX Runtime" if ok_rt else "FAIL " + msg))
+            results.append({"model": name, "input": "round trip", "status": "pass" if ok_rt else "fail", "message": msg})
+            passed, failed = (passed + 1, failed) if ok_rt else (passed, failed + 1)
             for p in files:
                 stem = os.path.splitext(os.path.basename(p))[0]
                 ours = os.path.join(out_root, stem, "ours")
@@ -143,6 +149,27 @@ def main(argv):
     return 0 if failed == 0 else 1
 
 
+def roundtrip(name, model, in_name, first_input):
+    """ONNX Runtime on the model and on `nnport convert`'s rewrite of it,
+    same input: the outputs must be identical (max abs error 0)."""
+    d = os.path.join(BUILD, "parity", name, "roundtrip")
+    os.makedirs(d, exist_ok=True)
+    rt = os.path.join(d, "model.onnx")
+    r = run([NNPORT, "convert", model, "-o", rt])
+    if r.returncode:
+        return False, r.stdout.strip()[-300:]
+    outs = []
+    for tag, path in (("orig", model), ("rt", rt)):
+        o = os.path.join(d, tag)
+        r = run(["node", os.path.join(ROOT, "scripts", "ort_run.js"), path, "--input", "%s=%s" % (in_name, first_input),
+                 "--output-dir", o, "--threads", "1"])
+        if r.returncode:
+            return False, "ONNX Runtime on %s: %s" % (tag, r.stdout.strip()[-300:])
+        outs.append(o)
+    c = run([NNPORT, "compare", outs[0], outs[1], "--cos", "0", "--peak-rel", "0"])
+    return c.returncode == 0, "" if c.returncode == 0 else c.stdout.strip()[-300:]
+
+
 def write_md(path, results):
     """Per model: inputs, worst cosine, worst max-abs error relative to the
     output's peak, and the verdict; rewritten by every `make parity`."""
@@ -153,7 +180,7 @@ def write_md(path, results):
     lines = ["| model | inputs | worst cosine | worst max abs err / peak | gate (peak-relative) | passed |",
              "|---|---|---|---|---|---|"]
     for m in models:
-        rs = [r for r in results if r["model"] == m]
+        rs = [r for r in results if r["model"] == m and r["input"] != "round trip"]
         outs = [o for r in rs for o in r.get("outputs", [])]
         cos = min((o["cosine"] for o in outs), default=float("nan"))
         rel = max((o["rel_peak"] for o in outs), default=float("nan"))

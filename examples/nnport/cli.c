@@ -10,7 +10,9 @@
 int cli_fail(const char *file, const nn_diag *d) {
     fprintf(stderr, "nnport: %s: %s%s%s\n", file ? file : "", d->where[0] ? d->where : "",
             d->where[0] ? ": " : "", d->message[0] ? d->message : nn_status_name(d->status));
-    return d->status == NN_ERR_ARG ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
+    /* Command-line mistakes go through cli_usage_error; anything reported
+       by the headers is about a file or a value: status 1. */
+    return CLI_EXIT_FAIL;
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...) {

@@ -19,9 +19,10 @@ int cmd_inspect(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 /* Prints "nnport: <file>: <where>: <message>" from a diag and returns
-   CLI_EXIT_FAIL (or CLI_EXIT_USAGE for NN_ERR_ARG). */
+   CLI_EXIT_FAIL. */
 int cli_fail(const char *file, const nn_diag *d);
 /* Prints "nnport <cmd>: <message>" and a hint to run --help; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...)

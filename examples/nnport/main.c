@@ -15,6 +15,7 @@ static const struct { const char *name; cli_command_fn fn; const char *help; } c
     {"run", cmd_run, "run the float reference executor and write outputs as .npy"},
     {"bench", cmd_bench, "time load, prepare and run; print JSON"},
     {"compare", cmd_compare, "compare two runs output by output, with tolerance gates"},
+    {"convert", cmd_convert, "read a model and write it back (weights as initializers)"},
 };
 
 static void usage(FILE *f) {

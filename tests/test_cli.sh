@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The nnport command on bad input: exit status 1 for bad files and values,
+# 2 for command-line mistakes, one line on stderr that names the file, no
+# crash (a signal would give a status above 128), and no output file left
+# behind by a failed run.  Ends with "cli: N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+NN=build/nnport
+CACHE=${NNPORT_CACHE:-$HOME/.cache/nnport}
+REC=$CACHE/npm/package/assets/ch_PP-OCRv4_rec_infer.onnx
+LINE=$CACHE/data/ocr_rec/eval/line01.npy
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0; fail=0
+
+# expect STATUS NEEDLE CMD...: exit status and a stderr line containing NEEDLE
+expect() {
+    local want=$1 needle=$2; shift 2
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    local got=$?
+    if [ "$got" -eq "$want" ] && grep -qF -- "$needle" "$tmp/err"; then
+        pass=$((pass + 1))
+    else
+        fail=$((fail + 1))
+        echo "FAIL: $* -> exit $got (want $want), stderr: $(head -c 300 "$tmp/err")"
+    fi
+}
+
+# A model cut in half and a file that is not a model at all.
+head -c 5000000 "$REC" > "$tmp/cut.onnx"
+printf 'not a model' > "$tmp/junk.onnx"
+# .npy files: truncated, wrong dtype, wrong rank.
+head -c 100 "$LINE" > "$tmp/cut.npy"
+/usr/bin/python3 -c "import numpy as np; np.save('$tmp/f64.npy', np.zeros((1,3,48,320))); np.save('$tmp/r3.npy', np.zeros((3,48,320), np.float32))"
+
+expect 2 "usage" $NN
+expect 2 "unknown command" $NN frobnicate
+expect 2 "give --output-dir" $NN run "$REC" --input x="$LINE"
+expect 2 "--threads takes" $NN run "$REC" --input x="$LINE" --threads zero --output-dir "$tmp/o"
+expect 2 "not NAME=DIMS" $NN inspect "$REC" --shape x=1xAx3
+expect 2 "no input of that name" $NN run "$REC" --input y="$LINE" --output-dir "$tmp/o"
+expect 2 "needs --input x=FILE.npy" $NN run "$REC" --output-dir "$tmp/o"
+expect 1 "$tmp/missing.onnx" $NN inspect "$tmp/missing.onnx"
+expect 1 "$tmp/cut.onnx" $NN inspect "$tmp/cut.onnx"
+expect 1 "$tmp/junk.onnx" $NN run "$tmp/junk.onnx" --input x="$LINE" --output-dir "$tmp/o"
+expect 1 "$tmp/cut.npy" $NN run "$REC" --input x="$tmp/cut.npy" --output-dir "$tmp/o"
+expect 1 "float32" $NN run "$REC" --input x="$tmp/f64.npy" --output-dir "$tmp/o"
+expect 1 "rank" $NN run "$REC" --input x="$tmp/r3.npy" --output-dir "$tmp/o"
+expect 1 "differs" $NN compare "$LINE" "$tmp/r3.npy"
+# None of the failed runs left anything in the output directory.
+if [ -z "$(ls -A "$tmp/o" 2>/dev/null)" ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: files left in $tmp/o: $(ls "$tmp/o")"; fi
+# An output directory that cannot be written: status 1, nothing half-written.
+mkdir -p "$tmp/ro" && chmod 555 "$tmp/ro"
+if [ "$(id -u)" -ne 0 ]; then
+    expect 1 "$tmp/ro" $NN run "$REC" --input x="$LINE" --output-dir "$tmp/ro"
+fi
+# A good run writes exactly output_0.npy and outputs.json.
+$NN run "$REC" --input x="$LINE" --output-dir "$tmp/good" >/dev/null 2>&1
+if [ "$(ls "$tmp/good" | tr '\n' ' ')" = "output_0.npy outputs.json " ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: good run wrote: $(ls "$tmp/good")"; fi
+
+echo "cli: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
