@@ -37,7 +37,8 @@
    SECTIONS (implementation, in order)
      status, memory, dtypes, shapes, IR, topological order, statistics,
      kernels (shared helpers, core, element-wise, tensor, nn, reductions,
-     control flow), the operator table, the executor and shape inference.
+     control flow), the operator table, the executor and shape inference,
+     graph passes (dce, identity, fold, bn).
 
    QUICK START
        nn_graph *g; nn_diag d = {0};
@@ -484,6 +485,54 @@ NN_API nn_status nn_op_error(nn_op_ctx *c, nn_status s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* ---- graph passes ----------------------------------------------------------- */
+
+/* Rewrites of a graph that keep its numbers: each pass is named, callable
+   alone, and reports what it changed.  A pass first checks the graph with
+   nn_graph_topo_order; on a cycle or dangling input it returns that status
+   and leaves the graph untouched.  Removed nodes are compacted away at the
+   end of a pass (node ids change; tensor ids do not: orphaned tensors stay
+   in the table, unused).  Every node a pass
+   creates or rewrites keeps the original ONNX node names in node->origin,
+   comma-joined.
+
+     dce       remove nodes whose outputs reach no graph output
+     identity  remove Identity, Dropout (inference), Cast to the same type and
+               Reshape/Flatten/Squeeze/Unsqueeze/Expand whose output shape is
+               statically the input's
+     fold      evaluate nodes whose inputs are all initializers (and Shape/Size
+               of tensors with static shapes) into new initializers
+     bn        fold BatchNormalization into the Conv/ConvTranspose/Gemm that
+               feeds it */
+
+typedef struct nn_pass_desc {
+    void (*log)(void *user, const char *pass, const char *message); /* optional */
+    void *user;
+    size_t fold_max_bytes; /* 0: 16 MiB; larger folded results are left alone */
+} nn_pass_desc;
+
+typedef struct nn_pass_stats {
+    uint32_t nodes_removed;
+    uint32_t nodes_added;
+    uint32_t nodes_fused;     /* nodes merged into another (also counted as removed) */
+    uint32_t tensors_added;   /* new initializers */
+    uint32_t tensors_removed; /* initializers no longer read (dce) */
+} nn_pass_stats;
+
+typedef struct nn_pass_info { const char *name; const char *help; } nn_pass_info;
+
+/* The pass table (index from 0); NULL past the end. */
+NN_API const nn_pass_info *nn_pass_at(size_t index);
+/* Runs one pass by name.  out (optional) receives its counts (zeroed
+   first).  NN_ERR_ARG for an unknown name; NN_ERR_INVALID for a malformed
+   graph (unchanged); NN_ERR_NOMEM. */
+NN_API nn_status nn_graph_run_pass(nn_graph *g, const char *name, const nn_pass_desc *d,
+                                   nn_pass_stats *out, nn_diag *diag);
+/* Runs a comma-separated list ("fold,identity,bn,dce") in order; out sums
+   the counts.  Stops at the first failing pass. */
+NN_API nn_status nn_graph_run_passes(nn_graph *g, const char *names, const nn_pass_desc *d,
+                                     nn_pass_stats *out, nn_diag *diag);
 
 /* ---- the reference executor ----------------------------------------------- */
 
@@ -13139,6 +13188,536 @@ NN_API void nn_exec_destroy(nn_exec *x) {
         nn_free(&a, blk);
     }
     nn_free(&a, x);
+}
+
+/* ---- graph passes ---------------------------------------------------------------------- */
+
+#define NN_PASS__FOLD_MAX_DEFAULT ((size_t)16 << 20)
+
+typedef struct nn_pass__ctx {
+    nn_graph *g;
+    const nn_pass_desc *desc;
+    size_t fold_max_bytes;
+    const uint32_t *order;  /* topological order of g->nodes */
+    uint8_t *dead;          /* node_count flags: removed at compaction */
+    uint32_t *uses;         /* tensor_count: consuming node inputs */
+    nn_pass_stats *stats;
+    nn_diag *diag;
+} nn_pass__ctx;
+
+/* 1 when a subgraph of g (at any depth) refers to a tensor named name:
+   such a tensor is captured by name and must keep it and its producer. */
+static int nn_pass__captured(const nn_graph *g, const char *name) {
+    for (uint32_t i = 0; i < g->subgraph_count; i++) {
+        const nn_graph *sg = g->subgraphs[i];
+        if (nn_graph_find_tensor(sg, name).id != NN_INVALID_ID) return 1;
+        if (nn_pass__captured(sg, name)) return 1;
+    }
+    return 0;
+}
+
+static void nn_pass__count_uses(nn_pass__ctx *c) {
+    nn_graph *g = c->g;
+    memset(c->uses, 0, g->tensor_count * sizeof(uint32_t));
+    for (uint32_t n = 0; n < g->node_count; n++) {
+        if (c->dead[n]) continue;
+        for (uint32_t i = 0; i < g->nodes[n].input_count; i++)
+            if (g->nodes[n].inputs[i].id != NN_INVALID_ID) c->uses[g->nodes[n].inputs[i].id]++;
+    }
+}
+
+/* "a,b" in the arena: the provenance of a node made from two. */
+static const char *nn_pass__origin_join(nn_graph *g, const char *a, const char *b) {
+    size_t la = a ? strlen(a) : 0, lb = b ? strlen(b) : 0;
+    if (!lb) return a;
+    if (!la) return b;
+    char *s = (char *)nn_arena_alloc(&g->arena, la + lb + 2);
+    if (!s) return a; /* provenance is best effort; the rewrite stays valid */
+    memcpy(s, a, la);
+    s[la] = ',';
+    memcpy(s + la + 1, b, lb);
+    s[la + lb + 1] = 0;
+    return s;
+}
+
+/* Replaces every consuming use of tensor from by to. */
+static void nn_pass__rewire(nn_graph *g, uint32_t from, uint32_t to) {
+    for (uint32_t n = 0; n < g->node_count; n++)
+        for (uint32_t i = 0; i < g->nodes[n].input_count; i++)
+            if (g->nodes[n].inputs[i].id == from) g->nodes[n].inputs[i].id = to;
+}
+
+static int nn_pass__is_const(const nn_graph *g, nn_tensor_id t) {
+    return t.id != NN_INVALID_ID && (g->tensors[t.id].flags & NN_TENSOR_CONST) && g->tensors[t.id].data;
+}
+
+/* A new tensor named base + suffix (made unique), dtype/shape given. */
+static nn_status nn_pass__new_tensor(nn_graph *g, const char *base, const char *suffix, nn_dtype t,
+                                     const nn_shape *shape, nn_tensor_id *out, nn_diag *diag) {
+    char name[256];
+    snprintf(name, sizeof name, "%.200s%s", base, suffix);
+    for (int k = 1; nn_graph_find_tensor(g, name).id != NN_INVALID_ID; k++)
+        snprintf(name, sizeof name, "%.200s%s_%d", base, suffix, k);
+    return nn_graph_add_tensor(g, name, t, shape, out, diag);
+}
+
+static nn_tensor_id nn_pass__no_tensor(void) {
+    nn_tensor_id t;
+    t.id = NN_INVALID_ID;
+    return t;
+}
+
+/* -- dce -- */
+
+static void nn_pass__mark_captures(const nn_graph *g, const nn_graph *sg, uint8_t *live) {
+    for (uint32_t t = 0; t < sg->tensor_count; t++) {
+        nn_tensor_id id = nn_graph_find_tensor(g, sg->tensors[t].name);
+        if (id.id != NN_INVALID_ID) live[id.id] = 1;
+    }
+    for (uint32_t i = 0; i < sg->subgraph_count; i++) nn_pass__mark_captures(g, sg->subgraphs[i], live);
+}
+
+static nn_status nn_pass__dce(nn_pass__ctx *c) {
+    nn_graph *g = c->g;
+    uint8_t *live = (uint8_t *)nn_alloc(&g->alloc, g->tensor_count + 1);
+    if (!live) return nn_diag_set(c->diag, NN_ERR_NOMEM, "dce", "out of memory");
+    memset(live, 0, g->tensor_count + 1);
+    for (uint32_t i = 0; i < g->output_count; i++) live[g->outputs[i].id] = 1;
+    for (uint32_t k = g->node_count; k-- > 0;) {
+        const nn_node *n = &g->nodes[c->order[k]];
+        int keep = n->output_count == 0; /* a node without outputs is kept: nothing proves it dead */
+        for (uint32_t o = 0; o < n->output_count; o++)
+            if (n->outputs[o].id != NN_INVALID_ID && live[n->outputs[o].id]) keep = 1;
+        if (!keep) { c->dead[c->order[k]] = 1; c->stats->nodes_removed++; continue; }
+        for (uint32_t i = 0; i < n->input_count; i++)
+            if (n->inputs[i].id != NN_INVALID_ID) live[n->inputs[i].id] = 1;
+        for (uint32_t a = 0; a < n->attr_count; a++) {
+            if (n->attrs[a].type == NN_ATTR_GRAPH && n->attrs[a].g) nn_pass__mark_captures(g, n->attrs[a].g, live);
+            if (n->attrs[a].type == NN_ATTR_GRAPHS)
+                for (uint32_t j = 0; j < n->attrs[a].count; j++) nn_pass__mark_captures(g, n->attrs[a].graphs[j], live);
+        }
+    }
+    /* Initializers nothing live reads are dropped too (the ONNX writer saves
+       every constant): the tensor stays in the table as a plain orphan. */
+    for (uint32_t t = 0; t < g->tensor_count; t++) {
+        nn_tensor *tt = &g->tensors[t];
+        if (live[t] || !(tt->flags & NN_TENSOR_CONST) || (tt->flags & (NN_TENSOR_INPUT | NN_TENSOR_OUTPUT))) continue;
+        tt->flags &= ~(uint32_t)(NN_TENSOR_CONST | NN_TENSOR_BORROWED);
+        tt->data = NULL;
+        tt->data_bytes = 0;
+        c->stats->tensors_removed++;
+    }
+    nn_free(&g->alloc, live);
+    return NN_OK;
+}
+
+/* -- identity -- */
+
+/* 1 when node n (already known to be of a no-op kind) passes input 0 through
+   unchanged as output 0. */
+static int nn_pass__is_noop(const nn_graph *g, const nn_node *n) {
+    const char *op = n->op_type;
+    if (n->domain[0] && strcmp(n->domain, "ai.onnx") != 0) return 0;
+    if (n->input_count < 1 || n->output_count < 1 || n->inputs[0].id == NN_INVALID_ID ||
+        n->outputs[0].id == NN_INVALID_ID)
+        return 0;
+    const nn_tensor *x = &g->tensors[n->inputs[0].id], *y = &g->tensors[n->outputs[0].id];
+    if (strcmp(op, "Identity") == 0) return n->output_count == 1;
+    if (strcmp(op, "Dropout") == 0) {
+        /* Inference Dropout is the identity (ONNX Dropout: training_mode
+           false or absent); a consumed mask output keeps the node. */
+        if (n->input_count >= 3 && n->inputs[2].id != NN_INVALID_ID) return 0;
+        for (uint32_t o = 1; o < n->output_count; o++)
+            if (n->outputs[o].id != NN_INVALID_ID) return 0;
+        return 1;
+    }
+    if (strcmp(op, "Cast") == 0)
+        return x->dtype != NN_DTYPE_UNDEFINED && nn_node_attr_int(n, "to", -1) == (int64_t)x->dtype;
+    if (strcmp(op, "Reshape") == 0 || strcmp(op, "Flatten") == 0 || strcmp(op, "Squeeze") == 0 ||
+        strcmp(op, "Unsqueeze") == 0 || strcmp(op, "Expand") == 0)
+        return n->output_count == 1 && x->dtype != NN_DTYPE_UNDEFINED && x->dtype == y->dtype &&
+               nn_shape_is_static(&x->shape) && nn_shape_is_static(&y->shape) && nn_shape_equal(&x->shape, &y->shape);
+    return 0;
+}
+
+static nn_status nn_pass__identity(nn_pass__ctx *c) {
+    nn_graph *g = c->g;
+    for (uint32_t k = 0; k < g->node_count; k++) {
+        uint32_t ni = c->order[k];
+        nn_node *n = &g->nodes[ni];
+        if (!nn_pass__is_noop(g, n)) continue;
+        uint32_t x = n->inputs[0].id, y = n->outputs[0].id;
+        /* A graph output keeps its name (and so its producer); a tensor a
+           subgraph captures by name cannot be renamed either. */
+        if (g->tensors[y].flags & NN_TENSOR_OUTPUT) continue;
+        if (nn_pass__captured(g, g->tensors[y].name)) continue;
+        nn_pass__rewire(g, y, x);
+        c->dead[ni] = 1;
+        c->stats->nodes_removed++;
+    }
+    return NN_OK;
+}
+
+/* -- fold -- */
+
+/* Shape/Size of a tensor whose shape is static: the value is known without
+   its data (ONNX Shape-15 start/end clamp like Slice). */
+static nn_status nn_pass__fold_shape(nn_pass__ctx *c, nn_node *n, int64_t opset) {
+    nn_graph *g = c->g;
+    const nn_tensor *x = &g->tensors[n->inputs[0].id];
+    int64_t vals[NN_MAX_RANK];
+    nn_shape s;
+    int32_t r = x->shape.rank;
+    if (strcmp(n->op_type, "Size") == 0) {
+        int ok;
+        vals[0] = (int64_t)nn_shape_count(&x->shape, &ok);
+        if (!ok) return NN_OK;
+        s = nn_shape_make(0, NULL);
+    } else {
+        int64_t b = opset >= 15 ? nn_node_attr_int(n, "start", 0) : 0;
+        int64_t e = opset >= 15 ? nn_node_attr_int(n, "end", r) : r;
+        if (b < 0) b += r;
+        if (e < 0) e += r;
+        b = b < 0 ? 0 : (b > r ? r : b);
+        e = e < 0 ? 0 : (e > r ? r : e);
+        int64_t cnt = e > b ? e - b : 0;
+        for (int64_t i = 0; i < cnt; i++) vals[i] = x->shape.dims[b + i];
+        s = nn_shape_make(1, &cnt);
+    }
+    uint32_t y = n->outputs[0].id;
+    if (g->tensors[y].flags & NN_TENSOR_OUTPUT) return NN_OK;
+    g->tensors[y].dtype = NN_DTYPE_INT64;
+    g->tensors[y].shape = s;
+    int ok;
+    size_t cnt = nn_shape_count(&s, &ok);
+    nn_status st = nn_graph_set_data(g, n->outputs[0], vals, cnt * sizeof(int64_t), 1, c->diag);
+    if (st) return st;
+    g->tensors[y].producer.id = NN_INVALID_ID;
+    c->stats->nodes_removed++;
+    c->stats->tensors_added++;
+    return NN_OK;
+}
+
+/* Evaluates node n (all inputs initializers) with its own kernels, the
+   executor's infer + run pair, and turns its outputs into initializers.
+   Returns NN_OK without change when the node cannot or should not fold. */
+static nn_status nn_pass__fold_node(nn_pass__ctx *c, uint32_t ni, const nn_op_def *d, int64_t opset, int *folded) {
+    nn_graph *g = c->g;
+    nn_node *n = &g->nodes[ni];
+    nn_value in[16], out[16];
+    *folded = 0;
+    if (n->input_count > 16 || n->output_count > 16 || n->output_count == 0) return NN_OK;
+    for (uint32_t o = 0; o < n->output_count; o++)
+        if (n->outputs[o].id != NN_INVALID_ID && (g->tensors[n->outputs[o].id].flags & NN_TENSOR_OUTPUT)) return NN_OK;
+    for (uint32_t i = 0; i < n->input_count; i++) {
+        memset(&in[i], 0, sizeof in[i]);
+        if (n->inputs[i].id == NN_INVALID_ID) continue;
+        const nn_tensor *t = &g->tensors[n->inputs[i].id];
+        in[i] = nn_value_make(t->dtype, t->shape, t->data);
+        in[i].bytes = t->data_bytes;
+    }
+    memset(out, 0, sizeof out);
+    nn_diag local;
+    memset(&local, 0, sizeof local);
+    nn_op_ctx oc;
+    memset(&oc, 0, sizeof oc);
+    oc.graph = g;
+    oc.node = n;
+    oc.opset = opset;
+    oc.diag = &local;
+    oc.alloc = &g->alloc;
+    /* A kernel failure here is not the pass's failure: the node stays and
+       the executor reports it when the model runs. */
+    nn_status st = d->infer(&oc, in, n->input_count, out, n->output_count);
+    size_t total = 0;
+    for (uint32_t o = 0; o < n->output_count && st == NN_OK; o++) {
+        int ok;
+        size_t cnt = nn_shape_count(&out[o].shape, &ok), bytes;
+        if (!ok || out[o].dtype == NN_DTYPE_UNDEFINED || !nn_dtype_bytes_for(out[o].dtype, cnt, &bytes) ||
+            !nn_size_add(total, bytes, &total) || total > c->fold_max_bytes)
+            st = NN_ERR_LIMIT;
+    }
+    for (uint32_t o = 0; o < n->output_count && st == NN_OK; o++)
+        if (!out[o].data) st = nn_op_alloc_value(&oc, &out[o]);
+    if (st == NN_OK) st = d->run(&oc, in, n->input_count, out, n->output_count);
+    nn_exec__scratch_free(&oc);
+    nn_status result = NN_OK;
+    if (st == NN_OK) {
+        for (uint32_t o = 0; o < n->output_count && result == NN_OK; o++) {
+            if (n->outputs[o].id == NN_INVALID_ID) continue;
+            nn_tensor *t = &g->tensors[n->outputs[o].id];
+            t->dtype = out[o].dtype;
+            t->shape = out[o].shape;
+            size_t bytes = 0;
+            int ok;
+            nn_dtype_bytes_for(out[o].dtype, nn_shape_count(&out[o].shape, &ok), &bytes);
+            result = nn_graph_set_data(g, n->outputs[o], out[o].data, bytes, 1, c->diag);
+            t->producer.id = NN_INVALID_ID;
+            c->stats->tensors_added++;
+        }
+        if (result == NN_OK) *folded = 1;
+    }
+    for (uint32_t o = 0; o < n->output_count; o++) nn_exec__value_release(&g->alloc, NULL, &out[o]);
+    return result;
+}
+
+static nn_status nn_pass__fold(nn_pass__ctx *c) {
+    nn_graph *g = c->g;
+    for (uint32_t k = 0; k < g->node_count; k++) {
+        uint32_t ni = c->order[k];
+        nn_node *n = &g->nodes[ni];
+        int64_t opset = nn_graph_opset(g, n->domain);
+        const nn_op_def *d = nn_op_find(n->op_type, n->domain, opset);
+        if (!d || (d->flags & (NN_OPF_NONDETERMINISTIC | NN_OPF_SUBGRAPH))) continue;
+        if ((strcmp(n->op_type, "Shape") == 0 || strcmp(n->op_type, "Size") == 0) && !n->domain[0] &&
+            n->input_count == 1 && n->output_count == 1 && n->inputs[0].id != NN_INVALID_ID &&
+            n->outputs[0].id != NN_INVALID_ID && nn_shape_is_static(&g->tensors[n->inputs[0].id].shape) &&
+            !(g->tensors[n->outputs[0].id].flags & NN_TENSOR_OUTPUT)) {
+            nn_status st = nn_pass__fold_shape(c, n, opset);
+            if (st) return st;
+            c->dead[ni] = 1;
+            continue;
+        }
+        int all_const = n->input_count > 0;
+        for (uint32_t i = 0; i < n->input_count; i++)
+            if (n->inputs[i].id != NN_INVALID_ID && !nn_pass__is_const(g, n->inputs[i])) all_const = 0;
+        if (!all_const) continue;
+        int folded;
+        nn_status st = nn_pass__fold_node(c, ni, d, opset, &folded);
+        if (st) return st;
+        if (folded) { c->dead[ni] = 1; c->stats->nodes_removed++; }
+    }
+    return NN_OK;
+}
+
+/* -- bn: BatchNormalization folded into its producer -- */
+
+/* BatchNormalization (ONNX, inference): y = (x - mean) * s + beta with
+   s = gamma / sqrt(var + eps) per channel c (dim 1).  For a producer
+   x = W * a + b that is linear per output channel:
+       W'[c] = W[c] * s[c]            b'[c] = (b[c] - mean[c]) * s[c] + beta[c]
+   (Ioffe & Szegedy 2015, eq. in Alg. 2; the usual inference-time fold). */
+static nn_status nn_pass__bn_one(nn_pass__ctx *c, uint32_t pi, uint32_t bi, int *done) {
+    nn_graph *g = c->g;
+    nn_node *p = &g->nodes[pi], *bn = &g->nodes[bi];
+    *done = 0;
+    if (bn->input_count != 5 || nn_node_attr_int(bn, "training_mode", 0) != 0) return NN_OK;
+    for (uint32_t o = 1; o < bn->output_count; o++)
+        if (bn->outputs[o].id != NN_INVALID_ID) return NN_OK;
+    for (uint32_t i = 1; i < 5; i++)
+        if (!nn_pass__is_const(g, bn->inputs[i]) || g->tensors[bn->inputs[i].id].dtype != NN_DTYPE_FLOAT) return NN_OK;
+    int is_conv = strcmp(p->op_type, "Conv") == 0, is_convt = strcmp(p->op_type, "ConvTranspose") == 0;
+    int is_gemm = strcmp(p->op_type, "Gemm") == 0;
+    if (p->domain[0] || !(is_conv || is_convt || is_gemm) || p->input_count < 2 || p->output_count != 1) return NN_OK;
+    nn_tensor_id wid = p->inputs[1], bid = p->input_count > 2 ? p->inputs[2] : nn_pass__no_tensor();
+    if (!nn_pass__is_const(g, wid) || g->tensors[wid.id].dtype != NN_DTYPE_FLOAT) return NN_OK;
+    if (bid.id != NN_INVALID_ID && (!nn_pass__is_const(g, bid) || g->tensors[bid.id].dtype != NN_DTYPE_FLOAT)) return NN_OK;
+    const nn_tensor *w = &g->tensors[wid.id];
+    int64_t M, inner, ch_stride = 1; /* W element e has channel (e / ch_stride) % M */
+    int ok;
+    size_t wcount = nn_shape_count(&w->shape, &ok);
+    if (!ok || w->shape.rank < 2) return NN_OK;
+    if (is_conv) { M = w->shape.dims[0]; ch_stride = (int64_t)wcount / (M ? M : 1); }
+    else if (is_convt) {
+        if (nn_node_attr_int(p, "group", 1) != 1) return NN_OK;
+        M = w->shape.dims[1];
+        ch_stride = (int64_t)wcount / (w->shape.dims[0] * (M ? M : 1));
+    } else {
+        if (w->shape.rank != 2 || nn_node_attr_float(p, "beta", 1.0f) != 1.0f) return NN_OK;
+        int tb = (int)nn_node_attr_int(p, "transB", 0);
+        M = tb ? w->shape.dims[0] : w->shape.dims[1];
+        ch_stride = tb ? w->shape.dims[1] : 1;
+    }
+    inner = M;
+    if (M <= 0) return NN_OK;
+    for (uint32_t i = 1; i < 5; i++) {
+        size_t n = nn_shape_count(&g->tensors[bn->inputs[i].id].shape, &ok);
+        if (!ok || n != (size_t)M) return NN_OK;
+    }
+    size_t bcount = 0;
+    if (bid.id != NN_INVALID_ID) {
+        bcount = nn_shape_count(&g->tensors[bid.id].shape, &ok);
+        if (!ok || (bcount != (size_t)M && !(is_gemm && bcount == 1))) return NN_OK;
+    }
+    const float *gam = (const float *)g->tensors[bn->inputs[1].id].data, *bet = (const float *)g->tensors[bn->inputs[2].id].data;
+    const float *mean = (const float *)g->tensors[bn->inputs[3].id].data, *var = (const float *)g->tensors[bn->inputs[4].id].data;
+    double eps = nn_node_attr_float(bn, "epsilon", 1e-5f);
+    size_t wb, bb;
+    if (!nn_size_mul(wcount, sizeof(float), &wb) || !nn_size_mul((size_t)M, sizeof(float), &bb))
+        return NN_OK;
+    float *nw = (float *)nn_alloc(&g->alloc, wb), *nb = (float *)nn_alloc(&g->alloc, bb);
+    double *s = (double *)nn_alloc(&g->alloc, (size_t)M * sizeof(double));
+    nn_status st = NN_OK;
+    if (!nw || !nb || !s) st = nn_diag_set(c->diag, NN_ERR_NOMEM, "bn", "out of memory");
+    if (st == NN_OK) {
+        const float *ow = (const float *)w->data, *ob = bid.id != NN_INVALID_ID ? (const float *)g->tensors[bid.id].data : NULL;
+        for (int64_t m = 0; m < M; m++) {
+            s[m] = (double)gam[m] / sqrt((double)var[m] + eps);
+            double b0 = ob ? (double)ob[bcount == 1 ? 0 : m] : 0.0;
+            nb[m] = (float)((b0 - (double)mean[m]) * s[m] + (double)bet[m]);
+        }
+        for (size_t e = 0; e < wcount; e++) nw[e] = (float)((double)ow[e] * s[((int64_t)e / ch_stride) % inner]);
+    }
+    nn_tensor_id nwid = nn_pass__no_tensor(), nbid = nn_pass__no_tensor();
+    if (st == NN_OK) {
+        nn_shape ws = g->tensors[wid.id].shape, bs = nn_shape_make(1, &M);
+        const char *pname = p->name && p->name[0] ? p->name : g->tensors[wid.id].name;
+        char base[200];
+        snprintf(base, sizeof base, "%.190s", pname);
+        st = nn_pass__new_tensor(g, base, "_W_bn", NN_DTYPE_FLOAT, &ws, &nwid, c->diag);
+        if (st == NN_OK) st = nn_graph_set_data(g, nwid, nw, wb, 1, c->diag);
+        if (st == NN_OK) st = nn_pass__new_tensor(g, base, "_B_bn", NN_DTYPE_FLOAT, &bs, &nbid, c->diag);
+        if (st == NN_OK) st = nn_graph_set_data(g, nbid, nb, bb, 1, c->diag);
+    }
+    nn_tensor_id *ins = NULL;
+    if (st == NN_OK) {
+        p = &g->nodes[pi];
+        bn = &g->nodes[bi];
+        uint32_t cnt = p->input_count < 3 ? 3 : p->input_count;
+        ins = (nn_tensor_id *)nn_arena_alloc(&g->arena, cnt * sizeof(nn_tensor_id));
+        if (!ins) st = nn_diag_set(c->diag, NN_ERR_NOMEM, "bn", "out of memory");
+        else {
+            memcpy(ins, p->inputs, p->input_count * sizeof(nn_tensor_id));
+            ins[1] = nwid;
+            ins[2] = nbid;
+            p->inputs = ins;
+            p->input_count = cnt;
+            p->outputs[0] = bn->outputs[0];
+            p->origin = nn_pass__origin_join(g, p->origin, bn->origin);
+            *done = 1;
+        }
+    }
+    nn_free(&g->alloc, nw);
+    nn_free(&g->alloc, nb);
+    nn_free(&g->alloc, s);
+    return st;
+}
+
+static nn_status nn_pass__bn(nn_pass__ctx *c) {
+    nn_graph *g = c->g;
+    nn_pass__count_uses(c);
+    for (uint32_t k = 0; k < g->node_count; k++) {
+        uint32_t bi = c->order[k];
+        nn_node *bn = &g->nodes[bi];
+        if (c->dead[bi] || strcmp(bn->op_type, "BatchNormalization") != 0 || bn->domain[0]) continue;
+        if (bn->input_count < 1 || bn->inputs[0].id == NN_INVALID_ID || bn->outputs[0].id == NN_INVALID_ID) continue;
+        uint32_t x = bn->inputs[0].id;
+        const nn_tensor *xt = &g->tensors[x];
+        /* The producer's output must feed only this BN: folding changes it. */
+        if (xt->producer.id == NN_INVALID_ID || c->uses[x] != 1 || (xt->flags & NN_TENSOR_OUTPUT) ||
+            nn_pass__captured(g, xt->name) || c->dead[xt->producer.id])
+            continue;
+        int done;
+        nn_status st = nn_pass__bn_one(c, xt->producer.id, bi, &done);
+        if (st) return st;
+        if (done) {
+            c->dead[bi] = 1;
+            c->stats->nodes_removed++;
+            c->stats->nodes_fused++;
+            c->stats->tensors_added += 2;
+        }
+    }
+    return NN_OK;
+}
+
+/* -- the pass table and driver -- */
+
+typedef nn_status (*nn_pass__fn)(nn_pass__ctx *c);
+static const struct { nn_pass_info info; nn_pass__fn fn; } nn_pass__table[] = {
+    {{"dce", "remove nodes whose outputs reach no graph output"}, nn_pass__dce},
+    {{"identity", "remove Identity, inference Dropout, same-type Cast, shape ops that keep the shape"}, nn_pass__identity},
+    {{"fold", "evaluate nodes of constant inputs (and Shape of static shapes) into initializers"}, nn_pass__fold},
+    {{"bn", "fold BatchNormalization into the Conv/ConvTranspose/Gemm before it"}, nn_pass__bn},
+};
+
+NN_API const nn_pass_info *nn_pass_at(size_t index) {
+    return index < sizeof nn_pass__table / sizeof nn_pass__table[0] ? &nn_pass__table[index].info : NULL;
+}
+
+/* Drops dead nodes (keeping order, so a topological order stays one) and
+   recomputes every tensor's producer. */
+static void nn_pass__compact(nn_graph *g, const uint8_t *dead) {
+    uint32_t j = 0;
+    for (uint32_t i = 0; i < g->node_count; i++)
+        if (!dead[i]) g->nodes[j++] = g->nodes[i];
+    g->node_count = j;
+    for (uint32_t t = 0; t < g->tensor_count; t++) g->tensors[t].producer.id = NN_INVALID_ID;
+    for (uint32_t n = 0; n < g->node_count; n++)
+        for (uint32_t o = 0; o < g->nodes[n].output_count; o++)
+            if (g->nodes[n].outputs[o].id != NN_INVALID_ID) g->tensors[g->nodes[n].outputs[o].id].producer.id = n;
+}
+
+NN_API nn_status nn_graph_run_pass(nn_graph *g, const char *name, const nn_pass_desc *d, nn_pass_stats *out,
+                                   nn_diag *diag) {
+    NN_ASSERT(g && name);
+    nn_pass_stats stats;
+    memset(&stats, 0, sizeof stats);
+    if (out) *out = stats;
+    size_t pi = 0, np = sizeof nn_pass__table / sizeof nn_pass__table[0];
+    while (pi < np && strcmp(nn_pass__table[pi].info.name, name) != 0) pi++;
+    if (pi == np) return nn_diag_set(diag, NN_ERR_ARG, name, "no graph pass named '%s'", name);
+    uint32_t nn = g->node_count, nt = g->tensor_count;
+    uint32_t *order = (uint32_t *)nn_alloc(&g->alloc, (size_t)(nn + 1) * sizeof(uint32_t));
+    uint8_t *dead = (uint8_t *)nn_alloc(&g->alloc, (size_t)nn + 1);
+    uint32_t *uses = (uint32_t *)nn_alloc(&g->alloc, (size_t)(nt + 1) * sizeof(uint32_t) * 2);
+    nn_status st = (!order || !dead || !uses) ? nn_diag_set(diag, NN_ERR_NOMEM, name, "out of memory") : NN_OK;
+    /* The check before any change: a malformed graph is returned as it came. */
+    if (st == NN_OK) st = nn_graph_topo_order(g, order, diag);
+    if (st == NN_OK) {
+        memset(dead, 0, (size_t)nn + 1);
+        nn_pass__ctx c;
+        memset(&c, 0, sizeof c);
+        c.g = g;
+        c.desc = d;
+        c.fold_max_bytes = d && d->fold_max_bytes ? d->fold_max_bytes : NN_PASS__FOLD_MAX_DEFAULT;
+        c.order = order;
+        c.dead = dead;
+        c.uses = uses;
+        c.stats = &stats;
+        c.diag = diag;
+        st = nn_pass__table[pi].fn(&c);
+        /* Work done before a failure (out of memory) is still valid IR. */
+        nn_pass__compact(g, dead);
+    }
+    nn_free(&g->alloc, order);
+    nn_free(&g->alloc, dead);
+    nn_free(&g->alloc, uses);
+    if (st == NN_OK && d && d->log) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "removed %u nodes, added %u, fused %u; initializers +%u -%u", stats.nodes_removed,
+                 stats.nodes_added, stats.nodes_fused, stats.tensors_added, stats.tensors_removed);
+        d->log(d->user, name, msg);
+    }
+    if (out) *out = stats;
+    return st;
+}
+
+NN_API nn_status nn_graph_run_passes(nn_graph *g, const char *names, const nn_pass_desc *d, nn_pass_stats *out,
+                                     nn_diag *diag) {
+    NN_ASSERT(g && names);
+    nn_pass_stats sum, one;
+    memset(&sum, 0, sizeof sum);
+    nn_status st = NN_OK;
+    const char *p = names;
+    while (*p && st == NN_OK) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        char name[64];
+        if (len >= sizeof name) return nn_diag_set(diag, NN_ERR_ARG, names, "pass name too long in '%s'", names);
+        memcpy(name, p, len);
+        name[len] = 0;
+        if (len) {
+            st = nn_graph_run_pass(g, name, d, &one, diag);
+            sum.nodes_removed += one.nodes_removed;
+            sum.nodes_added += one.nodes_added;
+            sum.nodes_fused += one.nodes_fused;
+            sum.tensors_added += one.tensors_added;
+            sum.tensors_removed += one.tensors_removed;
+        }
+        p = e ? e + 1 : p + len;
+    }
+    if (out) *out = sum;
+    return st;
 }
 
 #endif /* NN_GRAPH_IMPLEMENTATION_DONE */

@@ -4,6 +4,7 @@
    nnport run MODEL.onnx --input NAME=FILE.npy... [--shape NAME=DIMS]...
               [--threads N] --output-dir DIR
    nnport bench MODEL.onnx --input NAME=FILE.npy... [--threads N] [--repeat N]
+   nnport optimize MODEL.onnx -o OUT.onnx [--passes a,b,c] [--shape NAME=DIMS]...
 
    Exit status: 0 success, 1 bad input (the message names the file and what
    is wrong), 2 bad command line. */
@@ -16,6 +17,7 @@ static const struct { const char *name; cli_command_fn fn; const char *help; } c
     {"bench", cmd_bench, "time load, prepare and run; print JSON"},
     {"compare", cmd_compare, "compare two runs output by output, with tolerance gates"},
     {"convert", cmd_convert, "read a model and write it back (weights as initializers)"},
+    {"optimize", cmd_optimize, "run graph passes (fold, identity, bn, dce), check outputs, write the model"},
 };
 
 static void usage(FILE *f) {
