@@ -1038,14 +1038,19 @@ static nn_status nn_verify__npy_load(const nn_verify__src *src, nn_value *out, c
     return NN_OK;
 }
 
+/* A source over caller memory (not retained); label names it in diag. */
+static void nn_verify__src_memory(nn_verify__src *src, const void *bytes, size_t size, const char *label) {
+    memset(src, 0, sizeof *src);
+    src->mem = (const unsigned char *)(bytes ? bytes : "");
+    src->size = size;
+    src->label = label ? label : "<memory>";
+}
+
 NN_API nn_status nn_verify_load_npy_memory(const void *bytes, size_t size, const char *label,
                                            nn_value *out, const nn_allocator *alloc, nn_diag *diag) {
     nn_verify__src src;
     NN_ASSERT(out && (bytes || !size));
-    memset(&src, 0, sizeof src);
-    src.mem = (const unsigned char *)(bytes ? bytes : "");
-    src.size = size;
-    src.label = label ? label : "<memory>";
+    nn_verify__src_memory(&src, bytes, size, label);
     return nn_verify__npy_load(&src, out, alloc, diag);
 }
 
@@ -1449,10 +1454,7 @@ NN_API nn_status nn_verify_load_npz_memory(const void *bytes, size_t size, const
                                            nn_verify_npz *out, const nn_allocator *alloc, nn_diag *diag) {
     nn_verify__src src;
     NN_ASSERT(out && (bytes || !size));
-    memset(&src, 0, sizeof src);
-    src.mem = (const unsigned char *)(bytes ? bytes : "");
-    src.size = size;
-    src.label = label ? label : "<memory>";
+    nn_verify__src_memory(&src, bytes, size, label);
     return nn_verify__npz_load(&src, out, alloc, diag);
 }
 
