@@ -19,7 +19,7 @@ CACHE   ?= $(HOME)/.cache/nnport
 NNPORT_SRC := $(wildcard examples/nnport/*.c)
 TESTS      := $(patsubst tests/%.c,$(B)/%,$(wildcard tests/test_*.c))
 
-.PHONY: all setup models test build-all demo conformance parity bench fuzz clean
+.PHONY: all setup models test build-all demo conformance parity bench fuzz clean install uninstall
 
 all: $(B)/nnport $(B)/conformance $(B)/ocr_read
 
@@ -93,6 +93,22 @@ demo: setup
 
 models: setup
 	@bash scripts/fetch_models.sh
+
+# `make install PREFIX=...`: the headers into PREFIX/include/nnport and a
+# pkg-config file (nnport.pc) into PREFIX/lib/pkgconfig.  Nothing is compiled:
+# users define NN_IMPLEMENTATION in one of their own .c files.
+PREFIX  ?= /usr/local
+VERSION := $(shell sed -n 's/^\#define NN_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)/\2/p' nn_graph.h | paste -sd.)
+
+install:
+	install -d $(DESTDIR)$(PREFIX)/include/nnport $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 $(HEADERS) $(DESTDIR)$(PREFIX)/include/nnport/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' nnport.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nnport.pc
+	@echo "installed $(words $(HEADERS)) headers and nnport.pc under $(DESTDIR)$(PREFIX)"
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/include/nnport/,$(notdir $(HEADERS))) $(DESTDIR)$(PREFIX)/lib/pkgconfig/nnport.pc
+	-rmdir $(DESTDIR)$(PREFIX)/include/nnport
 
 clean:
 	rm -rf $(B)

@@ -20,7 +20,7 @@ die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 # truth; add to it rather than installing by hand.
 PACKAGES=(
   # build / C libraries
-  build-essential clang libclang-rt-14-dev
+  build-essential clang libclang-rt-14-dev cmake pkg-config
   libnanopb-dev nanopb libcjson-dev libstb-dev
   # ONNX conformance data
   libonnx-testdata
