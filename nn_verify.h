@@ -229,6 +229,20 @@ NN_API nn_status nn_verify_save_npz_file(const char *path, const char *const *na
    result to continue over more bytes. */
 NN_API uint32_t nn_verify_crc32(uint32_t crc, const void *bytes, size_t size);
 
+/* SHA-256 (FIPS 180-4), for the hashes of models, configs and data that a
+   verification bundle records.  init, update any number of times, final. */
+typedef struct nn_verify_sha256 {
+    uint32_t h[8];
+    uint64_t bytes;          /* message length so far */
+    unsigned char block[64]; /* pending partial block */
+} nn_verify_sha256;
+NN_API void nn_verify_sha256_init(nn_verify_sha256 *s);
+NN_API void nn_verify_sha256_update(nn_verify_sha256 *s, const void *bytes, size_t size);
+/* Writes the digest as 64 lower-case hex digits and a NUL into out_hex[65]. */
+NN_API void nn_verify_sha256_final(nn_verify_sha256 *s, char out_hex[65]);
+/* The SHA-256 of a whole file, streamed; NN_ERR_IO naming the path. */
+NN_API nn_status nn_verify_sha256_file(const char *path, char out_hex[65], nn_diag *diag);
+
 /* ---- layer tables ------------------------------------------------------------- */
 
 /* Output callback: returns 0 on success, non-zero to stop (NN_ERR_IO). */
@@ -644,6 +658,95 @@ NN_API uint32_t nn_verify_crc32(uint32_t crc, const void *bytes, size_t size) {
     crc = ~crc;
     while (size--) crc = nn_verify__crc_table[(crc ^ *p++) & 0xFFu] ^ (crc >> 8);
     return ~crc;
+}
+
+/* ---- SHA-256 ------------------------------------------------------------------------ */
+
+/* FIPS 180-4 section 4.2.2: the first 32 bits of the fractional parts of the
+   cube roots of the first 64 primes; section 5.3.3: the initial hash, square
+   roots of the first 8 primes. */
+static const uint32_t nn_verify__sha_k[64] = {
+    0x428a2f98u, 0x71374491u, 0xb5c0fbcfu, 0xe9b5dba5u, 0x3956c25bu, 0x59f111f1u, 0x923f82a4u, 0xab1c5ed5u,
+    0xd807aa98u, 0x12835b01u, 0x243185beu, 0x550c7dc3u, 0x72be5d74u, 0x80deb1feu, 0x9bdc06a7u, 0xc19bf174u,
+    0xe49b69c1u, 0xefbe4786u, 0x0fc19dc6u, 0x240ca1ccu, 0x2de92c6fu, 0x4a7484aau, 0x5cb0a9dcu, 0x76f988dau,
+    0x983e5152u, 0xa831c66du, 0xb00327c8u, 0xbf597fc7u, 0xc6e00bf3u, 0xd5a79147u, 0x06ca6351u, 0x14292967u,
+    0x27b70a85u, 0x2e1b2138u, 0x4d2c6dfcu, 0x53380d13u, 0x650a7354u, 0x766a0abbu, 0x81c2c92eu, 0x92722c85u,
+    0xa2bfe8a1u, 0xa81a664bu, 0xc24b8b70u, 0xc76c51a3u, 0xd192e819u, 0xd6990624u, 0xf40e3585u, 0x106aa070u,
+    0x19a4c116u, 0x1e376c08u, 0x2748774cu, 0x34b0bcb5u, 0x391c0cb3u, 0x4ed8aa4au, 0x5b9cca4fu, 0x682e6ff3u,
+    0x748f82eeu, 0x78a5636fu, 0x84c87814u, 0x8cc70208u, 0x90befffau, 0xa4506cebu, 0xbef9a3f7u, 0xc67178f2u};
+
+#define NN_VERIFY__ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+/* One 64-byte block (section 6.2.2). */
+static void nn_verify__sha_block(uint32_t h[8], const unsigned char *p) {
+    uint32_t w[64], a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+    for (int i = 16; i < 64; i++) {
+        uint32_t s0 = NN_VERIFY__ROR(w[i - 15], 7) ^ NN_VERIFY__ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = NN_VERIFY__ROR(w[i - 2], 17) ^ NN_VERIFY__ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    for (int i = 0; i < 64; i++) {
+        uint32_t t1 = k + (NN_VERIFY__ROR(e, 6) ^ NN_VERIFY__ROR(e, 11) ^ NN_VERIFY__ROR(e, 25)) +
+                      ((e & f) ^ (~e & g)) + nn_verify__sha_k[i] + w[i];
+        uint32_t t2 = (NN_VERIFY__ROR(a, 2) ^ NN_VERIFY__ROR(a, 13) ^ NN_VERIFY__ROR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+        k = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+    }
+    h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += k;
+}
+
+NN_API void nn_verify_sha256_init(nn_verify_sha256 *s) {
+    static const uint32_t h0[8] = {0x6a09e667u, 0xbb67ae85u, 0x3c6ef372u, 0xa54ff53au,
+                                   0x510e527fu, 0x9b05688cu, 0x1f83d9abu, 0x5be0cd19u};
+    memcpy(s->h, h0, sizeof h0);
+    s->bytes = 0;
+}
+
+NN_API void nn_verify_sha256_update(nn_verify_sha256 *s, const void *bytes, size_t size) {
+    const unsigned char *p = (const unsigned char *)bytes;
+    size_t fill = (size_t)(s->bytes % 64);
+    s->bytes += size;
+    if (fill) { /* top up the pending block first */
+        size_t take = 64 - fill < size ? 64 - fill : size;
+        memcpy(s->block + fill, p, take);
+        p += take; size -= take;
+        if (fill + take < 64) return;
+        nn_verify__sha_block(s->h, s->block);
+    }
+    for (; size >= 64; p += 64, size -= 64) nn_verify__sha_block(s->h, p);
+    memcpy(s->block, p, size);
+}
+
+NN_API void nn_verify_sha256_final(nn_verify_sha256 *s, char out_hex[65]) {
+    /* Padding (section 5.1.1): 0x80, zeros to 56 mod 64, the bit length big-endian. */
+    uint64_t bits = s->bytes * 8;
+    unsigned char pad[72] = {0x80};
+    size_t fill = (size_t)(s->bytes % 64), n = fill < 56 ? 56 - fill : 120 - fill;
+    for (int i = 0; i < 8; i++) pad[n + (size_t)i] = (unsigned char)(bits >> (56 - 8 * i));
+    nn_verify_sha256_update(s, pad, n + 8);
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        unsigned v = (s->h[i / 4] >> (24 - 8 * (i % 4))) & 0xFFu;
+        out_hex[2 * i] = hex[v >> 4];
+        out_hex[2 * i + 1] = hex[v & 15u];
+    }
+    out_hex[64] = 0;
+}
+
+NN_API nn_status nn_verify_sha256_file(const char *path, char out_hex[65], nn_diag *diag) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return nn_diag_set(diag, NN_ERR_IO, path, "cannot open the file to hash");
+    nn_verify_sha256 s;
+    unsigned char buf[1 << 14];
+    size_t n;
+    nn_verify_sha256_init(&s);
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) nn_verify_sha256_update(&s, buf, n);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) return nn_diag_set(diag, NN_ERR_IO, path, "read error while hashing");
+    nn_verify_sha256_final(&s, out_hex);
+    return NN_OK;
 }
 
 /* ---- byte sources and sinks ------------------------------------------------------- */

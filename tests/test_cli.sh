@@ -58,5 +58,29 @@ fi
 $NN run "$REC" --input x="$LINE" --output-dir "$tmp/good" >/dev/null 2>&1
 if [ "$(ls "$tmp/good" | tr '\n' ' ')" = "output_0.npy outputs.json " ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: good run wrote: $(ls "$tmp/good")"; fi
 
+# --bundle: the ONNX backend-test layout, hashes that sha256sum agrees with,
+# read back by the conformance runner (which runs the model and compares);
+# an existing directory is refused and a failed bundle leaves nothing.
+ok() { if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $*"; fi; }
+mkdir -p "$tmp/bundles"
+$NN run "$REC" --input x="$LINE" --output-dir "$tmp/b_out" --bundle "$tmp/bundles/rec" >/dev/null 2>&1
+ok test -f "$tmp/bundles/rec/test_data_set_0/input_0.pb" -a -f "$tmp/bundles/rec/test_data_set_0/output_0.pb"
+ok test ! -e "$tmp/bundles/rec.part"
+bundle_hashes_match() {
+    /usr/bin/python3 - "$1" <<'PY'
+import json, subprocess, sys
+d = sys.argv[1]
+files = json.load(open(d + "/bundle.json"))["files"]
+bad = [f["file"] for f in files
+       if subprocess.run(["sha256sum", d + "/" + f["file"]], capture_output=True, text=True).stdout[:64] != f["sha256"]]
+sys.exit(1 if bad or len(files) != 3 else 0)
+PY
+}
+ok bundle_hashes_match "$tmp/bundles/rec"
+ok sh -c "build/conformance --strict '$tmp/bundles' 2>&1 | grep -q '1 passed, 0 failed'"
+expect 1 "already exists" $NN run "$REC" --input x="$LINE" --output-dir "$tmp/b_out" --bundle "$tmp/bundles/rec"
+expect 1 "$tmp/missing.onnx" $NN run "$tmp/missing.onnx" --input x="$LINE" --output-dir "$tmp/b_out" --bundle "$tmp/bundles/never"
+ok test ! -e "$tmp/bundles/never" -a ! -e "$tmp/bundles/never.part"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -471,6 +471,53 @@ static void test_crc32(void) {
     CHECK(nn_verify_crc32(0, "", 0) == 0);
 }
 
+static void sha_hex(const void *p, size_t n, char out[65]) {
+    nn_verify_sha256 s;
+    nn_verify_sha256_init(&s);
+    nn_verify_sha256_update(&s, p, n);
+    nn_verify_sha256_final(&s, out);
+}
+
+static void test_sha256(void) {
+    /* FIPS 180-4 examples (NIST CSRC "SHA256.pdf"): "abc", the 448-bit
+       two-block message, and the empty string's well-known digest. */
+    char h[65];
+    sha_hex("abc", 3, h);
+    CHECK(strcmp(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad") == 0);
+    const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    sha_hex(m, strlen(m), h);
+    CHECK(strcmp(h, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1") == 0);
+    sha_hex("", 0, h);
+    CHECK(strcmp(h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855") == 0);
+    /* Fed in uneven pieces: the same digest as in one piece. */
+    nn_verify_sha256 s;
+    char h2[65];
+    nn_verify_sha256_init(&s);
+    for (size_t i = 0; i < strlen(m); i += 7) nn_verify_sha256_update(&s, m + i, strlen(m) - i < 7 ? strlen(m) - i : 7);
+    nn_verify_sha256_final(&s, h2);
+    CHECK(strcmp(h2, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1") == 0);
+    /* A file, against coreutils' sha256sum when it is there. */
+    char path[300], cmd[700];
+    snprintf(path, sizeof path, "%s/sha.bin", g_tmp);
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (!f) return;
+    for (int i = 0; i < 100000; i++) fputc((i * 131) & 0xFF, f);
+    fclose(f);
+    nn_diag d = {0};
+    CHECK_STATUS(nn_verify_sha256_file(path, h, &d), NN_OK);
+    snprintf(cmd, sizeof cmd, "sha256sum '%s' 2>/dev/null | cut -c1-64", path);
+    FILE *p = popen(cmd, "r");
+    char want[80] = {0};
+    if (p && fgets(want, sizeof want, p) && strlen(want) >= 64) {
+        want[64] = 0;
+        CHECK(strcmp(h, want) == 0);
+    }
+    if (p) pclose(p);
+    snprintf(path, sizeof path, "%s/missing.bin", g_tmp);
+    CHECK_STATUS(nn_verify_sha256_file(path, h, &d), NN_ERR_IO);
+}
+
 /* ---- .npy ------------------------------------------------------------------------- */
 
 static const nn_dtype g_npy_types[] = {NN_DTYPE_FLOAT,  NN_DTYPE_DOUBLE, NN_DTYPE_FLOAT16, NN_DTYPE_INT8,
@@ -1518,6 +1565,7 @@ int main(void) {
     test_compare_errors();
     test_within_peak();
     test_crc32();
+    test_sha256();
 
     test_npy_round_trip_all_dtypes();
     test_npy_header_bytes();
