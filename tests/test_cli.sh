@@ -82,5 +82,29 @@ expect 1 "already exists" $NN run "$REC" --input x="$LINE" --output-dir "$tmp/b_
 expect 1 "$tmp/missing.onnx" $NN run "$tmp/missing.onnx" --input x="$LINE" --output-dir "$tmp/b_out" --bundle "$tmp/bundles/never"
 ok test ! -e "$tmp/bundles/never" -a ! -e "$tmp/bundles/never.part"
 
+# The build config: strict validation naming the key with a suggestion,
+# overrides by dotted path, and README's reference equal to the validator's.
+printf '{"quant": {"calibration_metod": "KL"}}' > "$tmp/cfg_typo.json"
+printf '{"quant": {"activation": "s9"}}' > "$tmp/cfg_value.json"
+printf '{"quant": {"overrides": [{"layr": "conv1"}]}}' > "$tmp/cfg_rule.json"
+printf '{"quant":\n\n {"bins": 2048,}}' > "$tmp/cfg_json.json"
+printf '{"model": {"input_shapes": {"x": [1, 3, 48, 320]}}}' > "$tmp/cfg_ok.json"
+expect 1 'unknown key "quant.calibration_metod" (did you mean "quant.calibration_method"?)' $NN config check "$tmp/cfg_typo.json"
+expect 1 'quant.activation: expected one of s8sym|u8asym|s16, got "s9"' $NN config check "$tmp/cfg_value.json"
+expect 1 'did you mean "quant.overrides[].layer"' $NN config check "$tmp/cfg_rule.json"
+expect 1 "line 3: not valid JSON" $NN config check "$tmp/cfg_json.json"
+expect 2 'did you mean "quant.calibration_method"' $NN config check "$tmp/cfg_ok.json" --quant.calibraton_method KL
+expect 2 "quant.bins: 3 is outside" $NN config check "$tmp/cfg_ok.json" --quant.bins 3
+ok sh -c "$NN config check '$tmp/cfg_ok.json' --quant.calibration_method MSE --compile.batch_sizes 1,2,4 > '$tmp/resolved.json'"
+ok /usr/bin/python3 -c "
+import json; c = json.load(open('$tmp/resolved.json'))
+assert c['quant']['calibration_method'] == 'MSE' and c['compile']['batch_sizes'] == [1, 2, 4]
+assert c['model']['input_shapes']['x'] == [1, 3, 48, 320] and c['quant']['bins'] == 2048"
+readme_reference_matches() {
+    diff <(sed -n '/<!-- config-reference:begin -->/,/<!-- config-reference:end -->/p' README.md | sed '1d;$d') \
+         <($NN config reference)
+}
+ok readme_reference_matches
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

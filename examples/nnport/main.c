@@ -17,6 +17,7 @@ static const struct { const char *name; cli_command_fn fn; const char *help; } c
     {"bench", cmd_bench, "time load, prepare and run; print JSON"},
     {"compare", cmd_compare, "compare two runs output by output, with tolerance gates"},
     {"convert", cmd_convert, "read a model and write it back (weights as initializers)"},
+    {"config", cmd_config, "check a build config, or print the reference of every key"},
     {"optimize", cmd_optimize, "run graph passes (fold, identity, bn, dce), check outputs, write the model"},
 };
 
