@@ -31,6 +31,8 @@ PACKAGES=(
   imagemagick fonts-dejavu-core fonts-dejavu-extra fortunes
   # misc tooling used by demos
   espeak-ng
+  # the HTML report is checked in headless Chromium
+  chromium
 )
 # node/npm are needed for the ONNX Runtime oracle; the machine image normally
 # ships its own node, so only ask Debian for them when there is none.

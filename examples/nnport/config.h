@@ -63,5 +63,8 @@ void cfg_print_reference(FILE *f);
    with the line), apply "--key.path VALUE" pairs from argv[from..argc). */
 cJSON *cli_load_json(const char *path);
 int cli_apply_overrides(const char *cmd, cJSON *root, int argc, char **argv, int from);
+/* report.c: the self-contained HTML page for a build record, written via
+   path.part and renamed; 1 on success (errors printed). */
+int cli_write_report(const cJSON *record, const char *path);
 
 #endif

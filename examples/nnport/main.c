@@ -18,6 +18,7 @@ static const struct { const char *name; cli_command_fn fn; const char *help; } c
     {"compare", cmd_compare, "compare two runs output by output, with tolerance gates"},
     {"convert", cmd_convert, "read a model and write it back (weights as initializers)"},
     {"config", cmd_config, "check a build config, or print the reference of every key"},
+    {"report", cmd_report, "write the self-contained HTML report of a build record"},
     {"optimize", cmd_optimize, "run graph passes (fold, identity, bn, dce), check outputs, write the model"},
 };
 
