@@ -38,7 +38,9 @@
      status, memory, dtypes, shapes, IR, topological order, statistics,
      kernels (shared helpers, core, element-wise, tensor, nn, reductions,
      control flow), the operator table, the executor and shape inference,
-     graph passes (dce, identity, fold, bn).
+     graph passes (dce, identity, fold, bn, noop, cse, affine, act), graph
+     passes: transformer patterns and 4-D conversion (layernorm, gelu,
+     attention, matmul_add, to4d), the pass table, driver and templates.
 
    QUICK START
        nn_graph *g; nn_diag d = {0};
@@ -504,12 +506,45 @@ NN_API nn_status nn_op_error(nn_op_ctx *c, nn_status s, const char *fmt, ...)
      fold      evaluate nodes whose inputs are all initializers (and Shape/Size
                of tensors with static shapes) into new initializers
      bn        fold BatchNormalization into the Conv/ConvTranspose/Gemm that
-               feeds it */
+               feeds it, or into a MatMul of a 2-D input by a 2-D constant
+               (which becomes a Gemm)
+     noop      remove Transpose with the identity perm, cancel Transpose pairs
+               (merge other pairs into one), Slice taking everything, Pad by
+               zeros, single-input Concat, x*1, x/1, x+0, x-0
+     cse       merge equal initializers, then nodes that repeat an earlier
+               node (same op, inputs, attributes; deterministic ops only)
+     affine    fold Mul/Add/Sub/Div by a per-output-channel constant and
+               BatchNormalization into the Conv/ConvTranspose/Gemm before it
+     act       fuse Relu, Clip, LeakyRelu, HardSigmoid, Sigmoid, Tanh into
+               the Conv (com.microsoft FusedConv) or Gemm (FusedGemm, no Clip)
+               before it; x * Sigmoid(x) becomes QuickGelu(x, alpha 1).
+               Adds the com.microsoft opset import when it rewrites.
+     layernorm fuse the split LayerNorm (ReduceMean, Sub, Pow, ReduceMean,
+               Add, Sqrt, Div [, Mul gamma] [, Add beta]) into
+               LayerNormalization (axis -1)
+     gelu      fuse the Erf and Tanh forms of GELU into Gelu (opset >= 20) or
+               com.microsoft Gelu / FastGelu (below; adds the import)
+     attention fuse MatMul(Q,K^T), scale, mask, Softmax, MatMul(V) into
+               Attention (opset >= 23) or ai.nnport Attention (the same op)
+     matmul_add fuse MatMul(2-D x, constant W) + constant bias into Gemm
+     to4d      make every activation rank 4 by leading 1s, Gemm -> MatMul +
+               Add, reshapes only at the graph boundary; a node without a
+               4-D rule or shapes that disagree with inference leave the
+               graph unchanged (counted in nodes_changed: in-place rewrites)
+
+   Folded weights are computed in double and rounded to float once.
+
+   Templates name pass lists per model kind (nn_graph_run_template):
+     cv   fold,identity,noop,cse,bn,affine,act,dce
+     lvm  fold,identity,noop,cse,bn,affine,layernorm,gelu,attention,
+          matmul_add,act,to4d,dce
+     llm  the same as lvm */
 
 typedef struct nn_pass_desc {
     void (*log)(void *user, const char *pass, const char *message); /* optional */
     void *user;
     size_t fold_max_bytes; /* 0: 16 MiB; larger folded results are left alone */
+    int verbose;           /* 1: log every rewrite, not only each pass's counts */
 } nn_pass_desc;
 
 typedef struct nn_pass_stats {
@@ -518,6 +553,8 @@ typedef struct nn_pass_stats {
     uint32_t nodes_fused;     /* nodes merged into another (also counted as removed) */
     uint32_t tensors_added;   /* new initializers */
     uint32_t tensors_removed; /* initializers no longer read (dce) */
+    uint32_t tensors_merged;  /* duplicate initializers whose readers now read one copy (cse) */
+    uint32_t nodes_changed;   /* nodes rewritten in place: attributes, inputs or output shapes (to4d) */
 } nn_pass_stats;
 
 typedef struct nn_pass_info { const char *name; const char *help; } nn_pass_info;
@@ -533,6 +570,48 @@ NN_API nn_status nn_graph_run_pass(nn_graph *g, const char *name, const nn_pass_
    the counts.  Stops at the first failing pass. */
 NN_API nn_status nn_graph_run_passes(nn_graph *g, const char *names, const nn_pass_desc *d,
                                      nn_pass_stats *out, nn_diag *diag);
+/* The pass list of template name ("cv", "lvm", "llm"), or NULL. */
+NN_API const char *nn_graph_template_passes(const char *name);
+/* Template names by index from 0; NULL past the end. */
+NN_API const char *nn_graph_template_at(size_t index);
+/* Runs a template's passes.  NN_ERR_ARG for an unknown template;
+   NN_ERR_UNSUPPORTED (graph untouched) when a pass it names is missing
+   from this build, naming that pass. */
+NN_API nn_status nn_graph_run_template(nn_graph *g, const char *name, const nn_pass_desc *d,
+                                       nn_pass_stats *out, nn_diag *diag);
+
+/* -- user edits (what Pulsar2's config offers), each a plain function -- */
+
+/* Sets attribute attr_name of the node named node_name from text: an
+   existing attribute keeps its type ("3", "0.5", "1,1,2,2", a string);
+   a new one takes the type the text reads as.  NN_ERR_ARG for an unknown
+   node or unparsable text; the node is unchanged on failure. */
+NN_API nn_status nn_graph_patch_attr(nn_graph *g, const char *node_name, const char *attr_name,
+                                     const char *value_text, nn_diag *diag);
+/* Replaces the data of initializer tensor_name by v's (copied); dtype and
+   shape must equal the initializer's (NN_ERR_SHAPE otherwise). */
+NN_API nn_status nn_graph_patch_const(nn_graph *g, const char *tensor_name, const nn_value *v,
+                                      nn_diag *diag);
+
+/* Input preprocessing the model's caller did, x' = (x[perm(c)] - mean[c]) *
+   scale[c] (mean, scale in the model's channel order; swap_channels reads
+   channel c from raw channel C-1-c, e.g. BGR<->RGB), folded into the
+   Conv(s) reading the input, so the model then takes raw x. */
+typedef struct nn_preprocess_desc {
+    const char *input;     /* graph input name */
+    uint32_t channels;     /* C: dim 1 of the input */
+    const float *mean;     /* C values; NULL: 0 */
+    const float *scale;    /* C values; NULL: 1 (scale = 1/std) */
+    int swap_channels;     /* 1: reverse the channel order */
+    int allow_approx;      /* 1: fold a mean through zero padding anyway (border pixels change) */
+} nn_preprocess_desc;
+
+/* Every reader of the input must be a group-1 Conv with constant float
+   weights (NN_ERR_UNSUPPORTED naming the node otherwise).  A non-zero mean
+   cannot fold exactly through zero padding (the padded border would read
+   -mean*scale, not 0): refused with NN_ERR_UNSUPPORTED unless
+   allow_approx.  The graph is unchanged on refusal. */
+NN_API nn_status nn_graph_fold_preprocess(nn_graph *g, const nn_preprocess_desc *p, nn_diag *diag);
 
 /* ---- the reference executor ----------------------------------------------- */
 
@@ -1383,7 +1462,7 @@ NN_API uint64_t nn_node_macs(const nn_graph *g, const nn_node *n, int *known) {
     const nn_shape *y = nn_graph__shape_of(g, n, 0, 1);
     uint64_t macs = 0;
     int has = 1, ok = 1;
-    if (strcmp(op, "Conv") == 0 || strcmp(op, "ConvInteger") == 0) {
+    if (strcmp(op, "Conv") == 0 || strcmp(op, "ConvInteger") == 0 || strcmp(op, "FusedConv") == 0) {
         /* every output element reads C_in/group x kernel weights: w is (M, C/g, k...) */
         if (!w || !y) ok = 0;
         else { macs = nn_shape_count(y, NULL); for (int32_t i = 1; i < w->rank; i++) macs *= (uint64_t)w->dims[i]; }
@@ -1394,9 +1473,19 @@ NN_API uint64_t nn_node_macs(const nn_graph *g, const nn_node *n, int *known) {
     } else if (strcmp(op, "MatMul") == 0 || strcmp(op, "MatMulInteger") == 0) {
         if (!x || !y || x->rank < 1) ok = 0;
         else macs = nn_shape_count(y, NULL) * (uint64_t)x->dims[x->rank - 1];
-    } else if (strcmp(op, "Gemm") == 0) {
+    } else if (strcmp(op, "Gemm") == 0 || strcmp(op, "FusedGemm") == 0) {
         if (!x || !y || x->rank != 2) ok = 0;
         else macs = nn_shape_count(y, NULL) * (uint64_t)(nn_node_attr_int(n, "transA", 0) ? x->dims[0] : x->dims[1]);
+    } else if (strcmp(op, "Attention") == 0 && (!n->domain[0] || strcmp(n->domain, "ai.nnport") == 0)) {
+        /* ONNX Attention-23: Q.K^T then P.V; Q (B,H,S,D) or (B,S,H*D), K (.., L, ..),
+           V's last dim Dv (x H): B x S x L x (all Q features + all V features) */
+        const nn_shape *v = nn_graph__shape_of(g, n, 2, 0);
+        if (!x || !w || !v || x->rank < 3 || x->rank != w->rank || x->rank != v->rank) ok = 0;
+        else if (x->rank == 4)
+            macs = (uint64_t)x->dims[0] * (uint64_t)x->dims[1] * (uint64_t)x->dims[2] * (uint64_t)w->dims[2] *
+                   (uint64_t)(x->dims[3] + v->dims[3]);
+        else
+            macs = (uint64_t)x->dims[0] * (uint64_t)x->dims[1] * (uint64_t)w->dims[1] * (uint64_t)(x->dims[2] + v->dims[2]);
     } else if (strcmp(op, "LSTM") == 0 || strcmp(op, "GRU") == 0 || strcmp(op, "RNN") == 0) {
         /* W is (dirs, gates*H, I), R is (dirs, gates*H, H); seq x batch steps */
         const nn_shape *r = nn_graph__shape_of(g, n, 2, 0);
@@ -2505,6 +2594,17 @@ NN_EW__UNARY_OP(Mish, nn_ew__u_mish)
 NN_EW__UNARY_OP(Gelu, nn_ew__u_gelu)
 NN_EW__UNARY_OP(Shrink, nn_ew__u_shrink)
 NN_EW__UNARY_OP(Swish, nn_ew__u_swish)
+
+/* com.microsoft FastGelu (ONNX Runtime contrib op, domain version 1): the
+   tanh formula of Gelu-20 approximate="tanh", without the optional bias
+   input.  Produced by the `gelu` pass for models below opset 20. */
+static nn_status nn_ew__par_fastgelu(nn_op_ctx *c, nn_ew__par *p) {
+    (void)c;
+    p->flag_a = 1;
+    return NN_OK;
+}
+static const nn_ew__unop nn_ew__u_fastgelu = NN_EW__UN(gelu, NULL, NN_EW__FLOATS, 0, NN_EW__G, nn_ew__par_fastgelu);
+NN_EW__UNARY_OP(FastGelu, nn_ew__u_fastgelu)
 
 /* ---- binary ops -----------------------------------------------------------------------------
    A kernel computes one row: mode 0 both inputs contiguous, 1 `a` is one
@@ -8276,6 +8376,166 @@ static nn_status nn_nn__run_conv(nn_op_ctx *c, const nn_value *in, uint32_t n_in
     return st;
 }
 
+/* ---- nn: fused ops (com.microsoft FusedConv, FusedGemm, QuickGelu) ------------------------------
+   What the graph pass `act` produces: the ONNX Runtime contrib ops
+   (onnxruntime/core/graph/contrib_ops/contrib_defs.cc).  The product runs on
+   the Conv / Gemm kernel above; the activation is a separate float32 pass
+   over the output, split across the pool like any element-wise op.
+   FusedConv names its parameters activation_params (LeakyRelu: alpha;
+   Clip: min, max; HardSigmoid: alpha, beta); FusedGemm names them
+   activation_alpha / activation_beta (ORT builds the functor from the
+   attributes after the "activation_" prefix). */
+
+enum { NN_NN__ACT_NONE = 0, NN_NN__ACT_RELU, NN_NN__ACT_LEAKY, NN_NN__ACT_CLIP, NN_NN__ACT_HSIG,
+       NN_NN__ACT_SIGMOID, NN_NN__ACT_TANH, NN_NN__ACT_QUICKGELU };
+
+typedef struct nn_nn__act {
+    int kind;
+    float a, b;  /* LeakyRelu alpha; Clip min,max; HardSigmoid alpha,beta; QuickGelu alpha */
+    float *y;    /* the values, rewritten in place */
+    const float *x; /* QuickGelu's input (y = x * sigmoid(a x)) */
+} nn_nn__act;
+
+/* Parses the node's activation attributes into *a; gemm_style selects
+   FusedGemm's attribute names. */
+static nn_status nn_nn__act_parse(nn_op_ctx *c, int gemm_style, nn_nn__act *a) {
+    const nn_node *n = c->node;
+    static const char *const names[] = {"", "Relu", "LeakyRelu", "Clip", "HardSigmoid", "Sigmoid", "Tanh"};
+    const char *s = nn_node_attr_string(n, "activation", "");
+    memset(a, 0, sizeof *a);
+    a->kind = -1;
+    for (int k = 0; k < (int)(sizeof names / sizeof names[0]); k++)
+        if (strcmp(s, names[k]) == 0) a->kind = k;
+    if (a->kind < 0 || (gemm_style && a->kind == NN_NN__ACT_CLIP))
+        return nn_op_error(c, NN_ERR_UNSUPPORTED, "activation '%s' is not supported", s);
+    float def_a = a->kind == NN_NN__ACT_LEAKY ? 0.01f : a->kind == NN_NN__ACT_HSIG ? 0.2f : -INFINITY;
+    float def_b = a->kind == NN_NN__ACT_HSIG ? 0.5f : INFINITY;
+    a->a = def_a;
+    a->b = def_b;
+    if (gemm_style) {
+        a->a = nn_node_attr_float(n, "activation_alpha", def_a);
+        a->b = nn_node_attr_float(n, "activation_beta", def_b);
+        return NN_OK;
+    }
+    const nn_attr *p = nn_node_attr(n, "activation_params");
+    uint32_t need = a->kind == NN_NN__ACT_LEAKY ? 1 : (a->kind == NN_NN__ACT_CLIP || a->kind == NN_NN__ACT_HSIG) ? 2 : 0;
+    if (p && (p->type != NN_ATTR_FLOATS || p->count < need))
+        return nn_op_error(c, NN_ERR_INVALID, "activation_params needs %u floats for %s", need, s);
+    if (p && need >= 1) a->a = p->floats[0];
+    if (p && need >= 2) a->b = p->floats[1];
+    if (!p && a->kind == NN_NN__ACT_CLIP) return nn_op_error(c, NN_ERR_INVALID, "Clip needs activation_params min,max");
+    return NN_OK;
+}
+
+static void nn_nn__act_range(void *arg, size_t lo, size_t hi) {
+    const nn_nn__act *a = (const nn_nn__act *)arg;
+    /* parameters in locals: stores through y could alias a's fields, which
+       would keep the compiler from vectorizing */
+    float *y = a->y, pa = a->a, pb = a->b;
+    const float *x = a->x;
+    switch (a->kind) {
+    case NN_NN__ACT_RELU: for (size_t i = lo; i < hi; i++) y[i] = y[i] < 0.0f ? 0.0f : y[i]; break;
+    case NN_NN__ACT_LEAKY: for (size_t i = lo; i < hi; i++) y[i] = y[i] < 0.0f ? pa * y[i] : y[i]; break;
+    case NN_NN__ACT_CLIP: for (size_t i = lo; i < hi; i++) y[i] = y[i] < pa ? pa : y[i] > pb ? pb : y[i]; break;
+    case NN_NN__ACT_HSIG:
+        for (size_t i = lo; i < hi; i++) {
+            float v = pa * y[i] + pb;
+            y[i] = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+        }
+        break;
+    case NN_NN__ACT_SIGMOID: for (size_t i = lo; i < hi; i++) y[i] = nn_ew__sigmoidf(y[i]); break;
+    case NN_NN__ACT_TANH: for (size_t i = lo; i < hi; i++) y[i] = nn_ew__tanhf(y[i]); break;
+    case NN_NN__ACT_QUICKGELU: for (size_t i = lo; i < hi; i++) y[i] = x[i] * nn_ew__sigmoidf(pa * x[i]); break;
+    default: break;
+    }
+}
+
+static void nn_nn__act_apply(nn_op_ctx *c, nn_nn__act *a, nn_value *v) {
+    if (a->kind == NN_NN__ACT_NONE) return;
+    a->y = (float *)v->data;
+    nn_op_parallel(c, nn_value_count(v), 16384, nn_nn__act_range, a);
+}
+
+/* FusedConv's optional 4th input Z is added to the convolution before the
+   activation: Y = act(Conv(X, W, B) + Z), Z shaped as Y (ORT's
+   ConvAddActivationFusion). */
+static nn_status nn_nn__infer_fused_conv(nn_op_ctx *c, const nn_value *in, uint32_t n_in, nn_value *out, uint32_t n_out) {
+    nn_nn__act a;
+    nn_status st = nn_nn__act_parse(c, 0, &a);
+    if (st) return st;
+    if (in[0].dtype && in[0].dtype != NN_DTYPE_FLOAT)
+        return nn_op_error(c, NN_ERR_UNSUPPORTED, "FusedConv takes float32, not %s", nn_dtype_name(in[0].dtype));
+    st = nn_nn__infer_conv(c, in, n_in < 3 ? n_in : 3, out, n_out);
+    if (st || n_in < 4 || in[3].dtype == NN_DTYPE_UNDEFINED) return st;
+    if (in[3].dtype != NN_DTYPE_FLOAT) return nn_op_error(c, NN_ERR_UNSUPPORTED, "Z must be float32");
+    const nn_shape *z = &in[3].shape, *y = &out[0].shape;
+    if (z->rank >= 0 && y->rank >= 0) {
+        if (z->rank != y->rank) return nn_op_error(c, NN_ERR_SHAPE, "Z has rank %d, Y has rank %d", z->rank, y->rank);
+        for (int32_t i = 0; i < z->rank; i++)
+            if (z->dims[i] >= 0 && y->dims[i] >= 0 && z->dims[i] != y->dims[i])
+                return nn_op_error(c, NN_ERR_SHAPE, "Z dim %d is %lld, Y's is %lld", i, (long long)z->dims[i],
+                                   (long long)y->dims[i]);
+    }
+    return NN_OK;
+}
+
+static nn_status nn_nn__run_fused_conv(nn_op_ctx *c, const nn_value *in, uint32_t n_in, nn_value *out, uint32_t n_out) {
+    nn_nn__act a;
+    nn_status st = nn_nn__act_parse(c, 0, &a);
+    if (st == NN_OK) st = nn_nn__run_conv(c, in, n_in < 3 ? n_in : 3, out, n_out);
+    if (st == NN_OK && n_in >= 4 && in[3].dtype != NN_DTYPE_UNDEFINED) {
+        size_t cnt = nn_value_count(&out[0]);
+        if (nn_value_count(&in[3]) != cnt) return nn_op_error(c, NN_ERR_SHAPE, "Z does not have Y's shape");
+        float *y = (float *)out[0].data;
+        const float *z = (const float *)in[3].data;
+        for (size_t i = 0; i < cnt; i++) y[i] += z[i];
+    }
+    if (st == NN_OK) nn_nn__act_apply(c, &a, &out[0]);
+    return st;
+}
+
+static nn_status nn_nn__infer_fused_gemm(nn_op_ctx *c, const nn_value *in, uint32_t n_in, nn_value *out, uint32_t n_out) {
+    nn_nn__act a;
+    nn_status st = nn_nn__act_parse(c, 1, &a);
+    if (st) return st;
+    if (in[0].dtype && in[0].dtype != NN_DTYPE_FLOAT)
+        return nn_op_error(c, NN_ERR_UNSUPPORTED, "FusedGemm takes float32, not %s", nn_dtype_name(in[0].dtype));
+    /* c->opset is com.microsoft's (1); FusedGemm follows Gemm-11+, where C
+       is optional. */
+    int64_t opset = c->opset;
+    c->opset = 13;
+    st = nn_nn__infer_gemm(c, in, n_in, out, n_out);
+    c->opset = opset;
+    return st;
+}
+
+static nn_status nn_nn__run_fused_gemm(nn_op_ctx *c, const nn_value *in, uint32_t n_in, nn_value *out, uint32_t n_out) {
+    nn_nn__act a;
+    nn_status st = nn_nn__act_parse(c, 1, &a);
+    if (st == NN_OK) st = nn_nn__run_gemm(c, in, n_in, out, n_out);
+    if (st == NN_OK) nn_nn__act_apply(c, &a, &out[0]);
+    return st;
+}
+
+/* QuickGelu: y = x * sigmoid(alpha * x), alpha default 1.702 (ORT's
+   contrib schema); alpha 1 is SiLU / Swish. */
+static nn_status nn_nn__infer_quick_gelu(nn_op_ctx *c, const nn_value *in, uint32_t n_in, nn_value *out, uint32_t n_out) {
+    if (in[0].dtype && in[0].dtype != NN_DTYPE_FLOAT)
+        return nn_op_error(c, NN_ERR_UNSUPPORTED, "QuickGelu takes float32, not %s", nn_dtype_name(in[0].dtype));
+    return nn_op__infer_same(c, in, n_in, out, n_out);
+}
+
+static nn_status nn_nn__run_quick_gelu(nn_op_ctx *c, const nn_value *in, uint32_t n_in, nn_value *out, uint32_t n_out) {
+    (void)n_in; (void)n_out;
+    nn_nn__act a;
+    memset(&a, 0, sizeof a);
+    a.kind = NN_NN__ACT_QUICKGELU;
+    a.a = nn_node_attr_float(c->node, "alpha", 1.702f);
+    a.x = (const float *)in[0].data;
+    nn_nn__act_apply(c, &a, &out[0]);
+    return NN_OK;
+}
+
 /* ---- nn: ConvTranspose ------------------------------------------------------------------------ */
 
 /* Scatter-adds col (Mg*prod(k), prod(in)) into y (Mg, out...): the adjoint
@@ -10642,6 +10902,157 @@ static nn_status nn_rd__ein_run(nn_op_ctx *c, const nn_value *in, uint32_t n_in,
     return NN_OK;
 }
 
+/* ---- Attention (ONNX 23, ai.nnport Attention) ---- */
+
+/* Scaled dot-product attention, ONNX Attention-23 without a KV cache:
+       Y[b,h] = softmax(Q[b,h] K[b,h']^T * scale + mask[b,h]) V[b,h']
+   Q is (B,Hq,S,D), or (B,S,Hq*D) with q_num_heads; K and V are (B,Hk,L,D)
+   and (B,Hk,L,Dv), or 3-D with kv_num_heads; query head h reads key head
+   h' = h / (Hq/Hk) (grouped-query attention).  Y is (B,Hq,S,Dv) or
+   (B,S,Hq*Dv).  scale defaults to 1/sqrt(D); mask is added (float) or
+   selects (bool, false = -inf) and broadcasts to (B,Hq,S,L); is_causal
+   masks keys after the query position.  past_key/past_value, softcap and
+   the qk_matmul_output_mode outputs are refused.  The same kernel runs
+   the `ai.nnport` Attention the `attention` pass emits for models below
+   opset 23 (docs/OPTIMIZATION.md). */
+typedef struct nn_rd__attn {
+    int64_t B, Hq, Hk, S, L, D, Dv;
+    int64_t qs[3], ks[3], vs[3], ys[3]; /* batch, head, sequence strides (elements) */
+    const float *q, *k, *v;
+    float *y;
+    const void *mask;      /* NULL, float or bool */
+    nn_dtype mask_t;
+    int64_t ms[4];         /* mask broadcast strides over (B,Hq,S,L) */
+    int causal;
+    double scale;
+    double *row;           /* scratch: rows x L */
+} nn_rd__attn;
+
+/* Strides of a (B,H,T,E) view of a 4-D (B,H,T,E) or 3-D (B,T,H*E) tensor. */
+static void nn_rd__attn_strides(int rank, int64_t H, int64_t T, int64_t E, int64_t *s) {
+    if (rank == 4) { s[0] = H * T * E; s[1] = T * E; s[2] = E; }
+    else { s[0] = T * H * E; s[1] = E; s[2] = H * E; }
+}
+
+/* Reads the dims of Q/K/V; NN_ERR_SHAPE when they disagree. */
+static nn_status nn_rd__attn_dims(nn_op_ctx *c, const nn_value *in, nn_rd__attn *a) {
+    const nn_shape *q = &in[0].shape, *k = &in[1].shape, *v = &in[2].shape;
+    int r = q->rank;
+    if (r != 3 && r != 4) return nn_op_error(c, NN_ERR_SHAPE, "Q must be 3-D or 4-D");
+    if (k->rank != r || v->rank != r) return nn_op_error(c, NN_ERR_SHAPE, "Q, K and V must have the same rank");
+    a->B = q->dims[0];
+    if (r == 4) {
+        a->Hq = q->dims[1]; a->S = q->dims[2]; a->D = q->dims[3];
+        a->Hk = k->dims[1]; a->L = k->dims[2]; a->Dv = v->dims[3];
+        if (k->dims[3] != a->D || v->dims[1] != a->Hk || v->dims[2] != a->L)
+            return nn_op_error(c, NN_ERR_SHAPE, "K/V do not match Q (B,H,S,D)");
+    } else {
+        a->Hq = nn_node_attr_int(c->node, "q_num_heads", 0);
+        a->Hk = nn_node_attr_int(c->node, "kv_num_heads", 0);
+        if (a->Hq <= 0 || a->Hk <= 0) return nn_op_error(c, NN_ERR_INVALID, "3-D inputs need q_num_heads and kv_num_heads");
+        if (q->dims[2] % a->Hq || k->dims[2] % a->Hk || v->dims[2] % a->Hk)
+            return nn_op_error(c, NN_ERR_SHAPE, "hidden sizes are not multiples of the head counts");
+        a->S = q->dims[1]; a->D = q->dims[2] / a->Hq;
+        a->L = k->dims[1]; a->Dv = v->dims[2] / a->Hk;
+        if (k->dims[2] / a->Hk != a->D || v->dims[1] != a->L) return nn_op_error(c, NN_ERR_SHAPE, "K/V do not match Q");
+    }
+    if (k->dims[0] != a->B || v->dims[0] != a->B) return nn_op_error(c, NN_ERR_SHAPE, "Q, K, V batch sizes differ");
+    if (a->Hk <= 0 || a->Hq % a->Hk) return nn_op_error(c, NN_ERR_SHAPE, "q heads are not a multiple of kv heads");
+    return NN_OK;
+}
+
+static nn_status nn_rd__attn_infer(nn_op_ctx *c, const nn_value *in, uint32_t n_in, nn_value *out, uint32_t n_out) {
+    (void)n_out;
+    for (uint32_t i = 0; i < 3; i++)
+        if (in[i].dtype != NN_DTYPE_FLOAT) return nn_op_error(c, NN_ERR_UNSUPPORTED, "Q, K, V must be float32");
+    if (n_in > 3 && in[3].dtype != NN_DTYPE_UNDEFINED && in[3].dtype != NN_DTYPE_FLOAT && in[3].dtype != NN_DTYPE_BOOL)
+        return nn_op_error(c, NN_ERR_UNSUPPORTED, "attn_mask must be float32 or bool");
+    if (nn_node_attr_float(c->node, "softcap", 0.0f) != 0.0f || nn_node_attr_int(c->node, "qk_matmul_output_mode", 0) != 0)
+        return nn_op_error(c, NN_ERR_UNSUPPORTED, "softcap and qk_matmul_output_mode are not supported");
+    out[0].dtype = NN_DTYPE_FLOAT;
+    out[0].shape = nn_shape_make(NN_RANK_UNKNOWN, NULL);
+    if (in[0].shape.rank < 0 || in[1].shape.rank < 0 || in[2].shape.rank < 0) return NN_OK;
+    nn_rd__attn a;
+    nn_status st = nn_rd__attn_dims(c, in, &a);
+    if (st) return st;
+    out[0].shape = in[0].shape;
+    if (in[0].shape.rank == 4) out[0].shape.dims[3] = a.Dv;
+    else out[0].shape.dims[2] = a.Dv < 0 ? NN_DIM_UNKNOWN : a.Hq * a.Dv;
+    return NN_OK;
+}
+
+static void nn_rd__attn_range(void *arg, size_t lo, size_t hi) {
+    const nn_rd__attn *a = (const nn_rd__attn *)arg;
+    for (size_t r = lo; r < hi; r++) { /* r = (b*Hq + h)*S + s */
+        int64_t s = (int64_t)r % a->S, bh = (int64_t)r / a->S, h = bh % a->Hq, b = bh / a->Hq, hk = h / (a->Hq / a->Hk);
+        const float *q = a->q + b * a->qs[0] + h * a->qs[1] + s * a->qs[2];
+        double *row = a->row + r * (size_t)a->L, mx = -INFINITY;
+        for (int64_t j = 0; j < a->L; j++) {
+            const float *k = a->k + b * a->ks[0] + hk * a->ks[1] + j * a->ks[2];
+            double dot = 0;
+            for (int64_t d = 0; d < a->D; d++) dot += (double)q[d] * (double)k[d];
+            double z = dot * a->scale;
+            if (a->mask) {
+                size_t mo = (size_t)(b * a->ms[0] + h * a->ms[1] + s * a->ms[2] + j * a->ms[3]);
+                if (a->mask_t == NN_DTYPE_BOOL) z = ((const uint8_t *)a->mask)[mo] ? z : -INFINITY;
+                else z += (double)((const float *)a->mask)[mo];
+            }
+            if (a->causal && j > s + (a->L - a->S)) z = -INFINITY;
+            row[j] = z;
+            if (z > mx) mx = z;
+        }
+        double sum = 0;
+        for (int64_t j = 0; j < a->L; j++) { row[j] = mx == -INFINITY ? 0.0 : exp(row[j] - mx); sum += row[j]; }
+        float *y = a->y + b * a->ys[0] + h * a->ys[1] + s * a->ys[2];
+        for (int64_t e = 0; e < a->Dv; e++) {
+            double acc = 0;
+            for (int64_t j = 0; j < a->L; j++) acc += row[j] * (double)a->v[b * a->vs[0] + hk * a->vs[1] + j * a->vs[2] + e];
+            y[e] = (float)(sum > 0 ? acc / sum : 0.0);
+        }
+    }
+}
+
+static nn_status nn_rd__attn_run(nn_op_ctx *c, const nn_value *in, uint32_t n_in, nn_value *out, uint32_t n_out) {
+    (void)n_out;
+    nn_rd__attn a;
+    memset(&a, 0, sizeof a);
+    nn_status st = nn_rd__attn_dims(c, in, &a);
+    if (st) return st;
+    int r = in[0].shape.rank;
+    nn_rd__attn_strides(r, a.Hq, a.S, a.D, a.qs);
+    nn_rd__attn_strides(r, a.Hk, a.L, a.D, a.ks);
+    nn_rd__attn_strides(r, a.Hk, a.L, a.Dv, a.vs);
+    nn_rd__attn_strides(r, a.Hq, a.S, a.Dv, a.ys);
+    a.q = (const float *)in[0].data;
+    a.k = (const float *)in[1].data;
+    a.v = (const float *)in[2].data;
+    a.y = (float *)out[0].data;
+    a.causal = nn_node_attr_int(c->node, "is_causal", 0) != 0;
+    a.scale = nn_node_attr(c->node, "scale") ? (double)nn_node_attr_float(c->node, "scale", 1.0f)
+                                             : 1.0 / sqrt((double)(a.D > 0 ? a.D : 1));
+    if (n_in > 3 && in[3].dtype != NN_DTYPE_UNDEFINED && in[3].data) {
+        int64_t full[4] = {a.B, a.Hq, a.S, a.L};
+        nn_shape fs = nn_shape_make(4, full);
+        const nn_shape *ms = &in[3].shape;
+        if (ms->rank > 4) return nn_op_error(c, NN_ERR_SHAPE, "attn_mask has rank above 4");
+        for (int32_t d = 0; d < ms->rank; d++) {
+            int64_t md = ms->dims[d], fd = full[4 - ms->rank + d];
+            if (md != 1 && md != fd) return nn_op_error(c, NN_ERR_SHAPE, "attn_mask does not broadcast to (B,H,S,L)");
+        }
+        nn_op__bcast_strides(ms, &fs, a.ms);
+        a.mask = in[3].data;
+        a.mask_t = in[3].dtype;
+    }
+    size_t rows = (size_t)(a.B * a.Hq * a.S), bytes;
+    if (rows == 0 || a.L == 0) { memset(out[0].data, 0, out[0].bytes); return NN_OK; }
+    if (!nn_size_mul(rows, (size_t)a.L, &bytes) || !nn_size_mul(bytes, sizeof(double), &bytes))
+        return nn_op_error(c, NN_ERR_LIMIT, "attention scores overflow size_t");
+    a.row = (double *)nn_op_scratch(c, bytes);
+    if (!a.row) return c->diag ? c->diag->status : NN_ERR_NOMEM;
+    nn_op_parallel(c, rows, 4, nn_rd__attn_range, &a);
+    return NN_OK;
+}
+
 /* ---- NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss ---- */
 
 typedef enum nn_rd__reduction { NN_RD_RED_NONE, NN_RD_RED_SUM, NN_RD_RED_MEAN } nn_rd__reduction;
@@ -12235,6 +12646,8 @@ static const nn_op_def nn_graph__ops[] = {
     NN_EW__ROW("HardSwish", 14, NN_EW__M, 1, 1, "", HardSwish),
     NN_EW__ROW("Mish", 18, NN_EW__M, 1, 1, "", Mish),
     NN_EW__ROW("Gelu", 20, NN_EW__M, 1, 1, "approximate", Gelu),
+    {"Gelu", "com.microsoft", 1, 1, 1, 1, 1, 1, "", nn_ew__infer_Gelu, nn_ew__run_Gelu, 0},
+    {"FastGelu", "com.microsoft", 1, 1, 1, 1, 1, 1, "", nn_ew__infer_FastGelu, nn_ew__run_FastGelu, 0},
     NN_EW__ROW("Shrink", 9, NN_EW__M, 1, 1, "bias,lambd", Shrink),
     NN_EW__ROW("Swish", 24, NN_EW__M, 1, 1, "alpha", Swish),
     /* binary */
@@ -12340,6 +12753,13 @@ static const nn_op_def nn_graph__ops[] = {
      nn_nn__infer_convt, nn_nn__run_convt, 0},
     {"MatMul", "", 1, 23, 2, 2, 1, 1, "", nn_nn__infer_matmul, nn_nn__run_matmul, 0},
     {"Gemm", "", 1, 23, 2, 3, 1, 1, "alpha,beta,broadcast,transA,transB", nn_nn__infer_gemm, nn_nn__run_gemm, 0},
+    {"FusedConv", "com.microsoft", 1, 1, 2, 4, 1, 1,
+     "activation,activation_params,auto_pad,dilations,group,kernel_shape,pads,strides", nn_nn__infer_fused_conv,
+     nn_nn__run_fused_conv, 0},
+    {"FusedGemm", "com.microsoft", 1, 1, 2, 3, 1, 1,
+     "activation,activation_alpha,activation_beta,alpha,beta,transA,transB", nn_nn__infer_fused_gemm,
+     nn_nn__run_fused_gemm, 0},
+    {"QuickGelu", "com.microsoft", 1, 1, 1, 1, 1, 1, "alpha", nn_nn__infer_quick_gelu, nn_nn__run_quick_gelu, 0},
     {"MaxPool", "", 1, 23, 1, 1, 1, 2, NN_NN__POOL_ATTRS ",storage_order", nn_nn__infer_pool, nn_nn__run_pool, 0},
     {"AveragePool", "", 1, 23, 1, 1, 1, 1, NN_NN__POOL_ATTRS ",count_include_pad", nn_nn__infer_pool,
      nn_nn__run_pool, 0},
@@ -12378,7 +12798,15 @@ static const nn_op_def nn_graph__ops[] = {
     {"Hardmax", "", 1, 23, 1, 1, 1, 1, "axis", nn_rd__smx_infer, nn_rd__smx_run, 0},
     {"CumSum", "", 11, 23, 2, 2, 1, 1, "exclusive,reverse", nn_rd__cumsum_infer, nn_rd__cumsum_run, 0},
     {"CumProd", "", 26, 26, 2, 2, 1, 1, "exclusive,reverse", nn_rd__cumsum_infer, nn_rd__cumsum_run, 0},
-    {"LayerNormalization", "", 17, 23, 2, 3, 1, 3, "axis,epsilon,stash_type", nn_rd__norm_infer, nn_rd__norm_run, 0},
+    /* LayerNormalization is ONNX opset 17, but ONNX Runtime registers an
+       onnx-domain LayerNormalization since version 1 (its contrib kernel), so
+       a model of lower opset may carry the node the `layernorm` pass makes. */
+    {"LayerNormalization", "", 1, 23, 2, 3, 1, 3, "axis,epsilon,stash_type", nn_rd__norm_infer, nn_rd__norm_run, 0},
+    {"Attention", "", 23, 23, 3, 4, 1, 1,
+     "is_causal,kv_num_heads,q_num_heads,qk_matmul_output_mode,scale,softcap,softmax_precision", nn_rd__attn_infer,
+     nn_rd__attn_run, 0},
+    {"Attention", "ai.nnport", 1, 1, 3, 4, 1, 1, "is_causal,kv_num_heads,q_num_heads,scale", nn_rd__attn_infer,
+     nn_rd__attn_run, 0},
     {"RMSNormalization", "", 23, 23, 2, 2, 1, 1, "axis,epsilon,stash_type", nn_rd__norm_infer, nn_rd__norm_run, 0},
     {"GroupNormalization", "", 18, 23, 3, 3, 1, 1, "epsilon,num_groups,stash_type", nn_rd__group_infer, nn_rd__group_run, 0},
     {"MeanVarianceNormalization", "", 9, 23, 1, 1, 1, 1, "axes", nn_rd__mvn_infer, nn_rd__mvn_run, 0},
@@ -13593,9 +14021,11 @@ static nn_status nn_pass__bn_one(nn_pass__ctx *c, uint32_t pi, uint32_t bi, int 
     return st;
 }
 
+static void nn_pass__live_uses(nn_pass__ctx *c);
+static int nn_pass__shapes_agree(const nn_graph *g, const nn_node *p);
 static nn_status nn_pass__bn(nn_pass__ctx *c) {
     nn_graph *g = c->g;
-    nn_pass__count_uses(c);
+    nn_pass__live_uses(c);
     for (uint32_t k = 0; k < g->node_count; k++) {
         uint32_t bi = c->order[k];
         nn_node *bn = &g->nodes[bi];
@@ -13607,17 +14037,2332 @@ static nn_status nn_pass__bn(nn_pass__ctx *c) {
         if (xt->producer.id == NN_INVALID_ID || c->uses[x] != 1 || (xt->flags & NN_TENSOR_OUTPUT) ||
             nn_pass__captured(g, xt->name) || c->dead[xt->producer.id])
             continue;
+        /* MatMul(A 2-D, W 2-D constant) is Gemm(A, W): as a Gemm it takes the
+           BN's scale in W and its shift as the bias.  The op name changes back
+           when the fold does not happen. */
+        uint32_t pid = xt->producer.id; /* xt moves when bn_one adds tensors */
+        nn_node *pm = &g->nodes[pid];
+        int was_matmul = !pm->domain[0] && strcmp(pm->op_type, "MatMul") == 0 && pm->input_count == 2 && pm->inputs[0].id != NN_INVALID_ID &&
+                         g->tensors[pm->inputs[0].id].shape.rank == 2 && nn_pass__is_const(g, pm->inputs[1]) &&
+                         g->tensors[pm->inputs[1].id].shape.rank == 2 && g->tensors[pm->inputs[1].id].dtype == NN_DTYPE_FLOAT;
+        const char *old_op = pm->op_type;
+        if (!nn_pass__shapes_agree(g, pm)) continue;
+        if (was_matmul) pm->op_type = "Gemm";
         int done;
-        nn_status st = nn_pass__bn_one(c, xt->producer.id, bi, &done);
+        nn_status st = nn_pass__bn_one(c, pid, bi, &done);
+        if (was_matmul && !done) g->nodes[pid].op_type = old_op;
         if (st) return st;
         if (done) {
             c->dead[bi] = 1;
             c->stats->nodes_removed++;
             c->stats->nodes_fused++;
             c->stats->tensors_added += 2;
+            g->tensors[g->nodes[bi].outputs[0].id].producer.id = pid; /* a BN after this one folds too */
         }
     }
     return NN_OK;
+}
+
+/* -- helpers shared by the rewriting passes below -- */
+
+/* Optional per-rewrite log line (nn_pass_desc.verbose). */
+static void nn_pass__note(nn_pass__ctx *c, const char *pass, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+static void nn_pass__note(nn_pass__ctx *c, const char *pass, const char *fmt, ...) {
+    if (!c->desc || !c->desc->log || !c->desc->verbose) return;
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->desc->log(c->desc->user, pass, msg);
+}
+
+/* 1 when tensor t may be renamed away: not a graph output, not captured by
+   name in a subgraph. */
+static int nn_pass__replaceable(const nn_graph *g, uint32_t t) {
+    return !(g->tensors[t].flags & (NN_TENSOR_OUTPUT | NN_TENSOR_INPUT)) && !nn_pass__captured(g, g->tensors[t].name);
+}
+
+/* The float32 data of a constant, with its element count, or NULL. */
+static const float *nn_pass__const_f32(const nn_graph *g, nn_tensor_id t, size_t *count) {
+    if (!nn_pass__is_const(g, t) || g->tensors[t.id].dtype != NN_DTYPE_FLOAT) return NULL;
+    int ok;
+    size_t n = nn_shape_count(&g->tensors[t.id].shape, &ok);
+    if (!ok || n * sizeof(float) != g->tensors[t.id].data_bytes) return NULL;
+    *count = n;
+    return (const float *)g->tensors[t.id].data;
+}
+
+/* The int64 data of a constant (int32 widened into buf, up to cap), or 0. */
+static int nn_pass__const_ints(const nn_graph *g, nn_tensor_id t, int64_t *buf, size_t cap, size_t *count) {
+    if (!nn_pass__is_const(g, t)) return 0;
+    const nn_tensor *tt = &g->tensors[t.id];
+    int ok;
+    size_t n = nn_shape_count(&tt->shape, &ok);
+    if (!ok || n > cap) return 0;
+    if (tt->dtype == NN_DTYPE_INT64 && tt->data_bytes == n * 8) memcpy(buf, tt->data, n * 8);
+    else if (tt->dtype == NN_DTYPE_INT32 && tt->data_bytes == n * 4)
+        for (size_t i = 0; i < n; i++) buf[i] = ((const int32_t *)tt->data)[i];
+    else return 0;
+    *count = n;
+    return 1;
+}
+
+static int nn_pass__is_op(const nn_node *n, const char *op) {
+    return (!n->domain[0] || strcmp(n->domain, "ai.onnx") == 0) && strcmp(n->op_type, op) == 0;
+}
+
+/* Removes node ni, whose output 0 equals its input x: consumers read x. */
+static int nn_pass__bypass(nn_pass__ctx *c, uint32_t ni, uint32_t x, const char *pass, const char *why) {
+    nn_graph *g = c->g;
+    nn_node *n = &g->nodes[ni];
+    uint32_t y = n->outputs[0].id;
+    if (c->dead[ni] || !nn_pass__replaceable(g, y)) return 0;
+    for (uint32_t o = 1; o < n->output_count; o++)
+        if (n->outputs[o].id != NN_INVALID_ID) return 0;
+    nn_pass__rewire(g, y, x);
+    for (uint32_t i = 0; i < n->input_count; i++)
+        if (n->inputs[i].id != NN_INVALID_ID && c->uses[n->inputs[i].id]) c->uses[n->inputs[i].id]--;
+    c->uses[x] += c->uses[y];
+    c->uses[y] = 0;
+    c->dead[ni] = 1;
+    c->stats->nodes_removed++;
+    nn_pass__note(c, pass, "%s '%s' removed: %s", n->op_type, nn_graph__node_label(n), why);
+    return 1;
+}
+
+/* Marks nodes whose outputs reach no graph output (dce's rule, without
+   touching initializers), then counts uses: a dead second reader must not
+   block a fold, and must not be left reading a tensor the fold removed. */
+static void nn_pass__live_uses(nn_pass__ctx *c) {
+    nn_graph *g = c->g;
+    uint8_t *live = (uint8_t *)nn_alloc(&g->alloc, g->tensor_count + 1);
+    if (live) { /* out of memory: count every node, which only folds less */
+        memset(live, 0, g->tensor_count + 1);
+        for (uint32_t i = 0; i < g->output_count; i++) live[g->outputs[i].id] = 1;
+        for (uint32_t k = g->node_count; k-- > 0;) {
+            uint32_t ni = c->order[k];
+            const nn_node *n = &g->nodes[ni];
+            if (c->dead[ni]) continue;
+            int keep = n->output_count == 0;
+            for (uint32_t o = 0; o < n->output_count; o++)
+                if (n->outputs[o].id != NN_INVALID_ID && live[n->outputs[o].id]) keep = 1;
+            for (uint32_t a = 0; a < n->attr_count; a++)
+                if (n->attrs[a].type == NN_ATTR_GRAPH || n->attrs[a].type == NN_ATTR_GRAPHS) keep = 1;
+            if (!keep) { c->dead[ni] = 1; c->stats->nodes_removed++; continue; }
+            for (uint32_t i = 0; i < n->input_count; i++)
+                if (n->inputs[i].id != NN_INVALID_ID) live[n->inputs[i].id] = 1;
+            for (uint32_t a = 0; a < n->attr_count; a++) { /* captured by name */
+                if (n->attrs[a].type == NN_ATTR_GRAPH && n->attrs[a].g) nn_pass__mark_captures(g, n->attrs[a].g, live);
+                if (n->attrs[a].type == NN_ATTR_GRAPHS)
+                    for (uint32_t j = 0; j < n->attrs[a].count; j++) nn_pass__mark_captures(g, n->attrs[a].graphs[j], live);
+            }
+        }
+        nn_free(&g->alloc, live);
+    }
+    nn_pass__count_uses(c);
+}
+
+/* 0 when the inner dimensions of Conv/ConvTranspose/Gemm/MatMul node p
+   visibly disagree (a malformed graph: a fold would hide it, so none is
+   made).  Unknown dims agree. */
+static int nn_pass__shapes_agree(const nn_graph *g, const nn_node *p) {
+    if (p->input_count < 2 || p->inputs[0].id == NN_INVALID_ID || p->inputs[1].id == NN_INVALID_ID) return 1;
+    const nn_shape *x = &g->tensors[p->inputs[0].id].shape, *w = &g->tensors[p->inputs[1].id].shape;
+    if (x->rank < 1 || w->rank < 1) return 1;
+    int64_t kx = -1, kw = -1;
+    if (strcmp(p->op_type, "Conv") == 0 && x->rank >= 2 && w->rank >= 2) {
+        kx = x->dims[1];
+        kw = w->dims[1] >= 0 ? w->dims[1] * nn_node_attr_int(p, "group", 1) : -1;
+    } else if (strcmp(p->op_type, "ConvTranspose") == 0 && x->rank >= 2) {
+        kx = x->dims[1];
+        kw = w->dims[0];
+    } else if (strcmp(p->op_type, "Gemm") == 0 && x->rank == 2 && w->rank == 2) {
+        kx = x->dims[nn_node_attr_int(p, "transA", 0) ? 0 : 1];
+        kw = w->dims[nn_node_attr_int(p, "transB", 0) ? 1 : 0];
+    } else if (strcmp(p->op_type, "MatMul") == 0 && w->rank >= 2) {
+        kx = x->dims[x->rank - 1];
+        kw = w->dims[w->rank - 2];
+    }
+    if (x->rank > 0 && (strcmp(p->op_type, "Gemm") == 0) && (x->rank != 2 || w->rank != 2)) return 0;
+    return kx < 0 || kw < 0 || kx == kw;
+}
+
+/* -- noop: operations that do nothing, and Transpose pairs -- */
+
+/* The perm of Transpose n for rank r (absent: reversed); 0 if invalid. */
+static int nn_pass__perm(const nn_node *n, int32_t r, int64_t *perm) {
+    const nn_attr *a = nn_node_attr(n, "perm");
+    if (r < 0 || r > NN_MAX_RANK) return 0;
+    if (!a) {
+        for (int32_t i = 0; i < r; i++) perm[i] = r - 1 - i;
+        return 1;
+    }
+    if (a->type != NN_ATTR_INTS || a->count != (uint32_t)r) return 0;
+    for (int32_t i = 0; i < r; i++) {
+        if (a->ints[i] < 0 || a->ints[i] >= r) return 0;
+        perm[i] = a->ints[i];
+    }
+    return 1;
+}
+
+/* 1 when every element of constant t is v (float32 only). */
+static int nn_pass__const_all(const nn_graph *g, nn_tensor_id t, float v) {
+    size_t n;
+    const float *p = nn_pass__const_f32(g, t, &n);
+    if (!p) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != v) return 0;
+    return 1;
+}
+
+static nn_status nn_pass__noop(nn_pass__ctx *c) {
+    nn_graph *g = c->g;
+    nn_pass__count_uses(c);
+    for (uint32_t k = 0; k < g->node_count; k++) {
+        uint32_t ni = c->order[k];
+        nn_node *n = &g->nodes[ni];
+        if (c->dead[ni] || n->input_count < 1 || n->output_count < 1 || n->inputs[0].id == NN_INVALID_ID ||
+            n->outputs[0].id == NN_INVALID_ID || (n->domain[0] && strcmp(n->domain, "ai.onnx") != 0))
+            continue;
+        uint32_t x = n->inputs[0].id, y = n->outputs[0].id;
+        const nn_tensor *xt = &g->tensors[x], *yt = &g->tensors[y];
+        int same_shape = xt->dtype != NN_DTYPE_UNDEFINED && xt->dtype == yt->dtype && nn_shape_is_static(&xt->shape) &&
+                         nn_shape_is_static(&yt->shape) && nn_shape_equal(&xt->shape, &yt->shape);
+        const char *op = n->op_type;
+        if (strcmp(op, "Transpose") == 0 && n->output_count == 1) {
+            int32_t r = xt->shape.rank;
+            int64_t p2[NN_MAX_RANK], p1[NN_MAX_RANK];
+            if (!nn_pass__perm(n, r, p2)) continue;
+            int ident = 1;
+            for (int32_t i = 0; i < r; i++) ident &= p2[i] == i;
+            if (ident) { nn_pass__bypass(c, ni, x, "noop", "identity perm"); continue; }
+            /* Transpose(Transpose(a, p1), p2) = Transpose(a, q), q[i] = p1[p2[i]] */
+            uint32_t pi = xt->producer.id;
+            if (pi == NN_INVALID_ID || c->dead[pi] || !nn_pass__is_op(&g->nodes[pi], "Transpose")) continue;
+            nn_node *t1 = &g->nodes[pi];
+            if (t1->inputs[0].id == NN_INVALID_ID || !nn_pass__perm(t1, r, p1)) continue;
+            int64_t q[NN_MAX_RANK];
+            ident = 1;
+            for (int32_t i = 0; i < r; i++) { q[i] = p1[p2[i]]; ident &= q[i] == i; }
+            uint32_t a = t1->inputs[0].id;
+            if (ident) {
+                nn_pass__bypass(c, ni, a, "noop", "cancels the Transpose before it");
+                continue;
+            }
+            if (c->uses[x] != 1 || !nn_pass__replaceable(g, x)) continue;
+            nn_attr pa;
+            memset(&pa, 0, sizeof pa);
+            pa.name = "perm";
+            pa.type = NN_ATTR_INTS;
+            pa.count = (uint32_t)r;
+            pa.ints = q;
+            int64_t *nq = (int64_t *)nn_arena_alloc(&g->arena, (size_t)r * sizeof(int64_t) + 1);
+            if (!nq) return nn_diag_set(c->diag, NN_ERR_NOMEM, "noop", "out of memory");
+            memcpy(nq, q, (size_t)r * sizeof(int64_t));
+            const nn_attr *old = nn_node_attr(n, "perm");
+            if (old) ((nn_attr *)old)->ints = nq;
+            else {
+                nn_node_id nid;
+                nid.id = ni;
+                nn_status st = nn_graph_add_attr(g, nid, &pa, 0, c->diag);
+                if (st) return st;
+                n = &g->nodes[ni];
+            }
+            n->inputs[0].id = a;
+            n->origin = nn_pass__origin_join(g, t1->origin, n->origin);
+            c->dead[pi] = 1;
+            c->stats->nodes_removed++;
+            c->stats->nodes_fused++;
+            nn_pass__note(c, "noop", "Transpose '%s' merged into '%s'", nn_graph__node_label(t1), nn_graph__node_label(n));
+            continue;
+        }
+        /* A one-element neutral constant of rank <= x's leaves x's shape as
+           it is, static or not (x*1 in Swish exports: x*sigmoid(1*x)). */
+        if (!same_shape && n->input_count == 2 && n->inputs[1].id != NN_INVALID_ID && xt->shape.rank >= 0 &&
+            g->tensors[n->inputs[1].id].shape.rank <= xt->shape.rank && xt->dtype == NN_DTYPE_FLOAT &&
+            g->tensors[n->inputs[1].id].data_bytes == sizeof(float))
+            same_shape = strcmp(op, "Mul") == 0 || strcmp(op, "Div") == 0 || strcmp(op, "Add") == 0 || strcmp(op, "Sub") == 0;
+        if (!same_shape) continue;
+        if (strcmp(op, "Slice") == 0) {
+            /* Same static shape and positive steps: every element is taken in order. */
+            int64_t steps[NN_MAX_RANK];
+            size_t ns = 0;
+            int ok = 1;
+            if (n->input_count >= 5 && n->inputs[4].id != NN_INVALID_ID) {
+                ok = nn_pass__const_ints(g, n->inputs[4], steps, NN_MAX_RANK, &ns);
+                for (size_t i = 0; ok && i < ns; i++) ok = steps[i] > 0;
+            }
+            if (ok) nn_pass__bypass(c, ni, x, "noop", "takes the whole tensor");
+        } else if (strcmp(op, "Pad") == 0) {
+            int64_t pads[2 * NN_MAX_RANK];
+            size_t np = 0;
+            int ok = 0;
+            if (n->input_count >= 2 && n->inputs[1].id != NN_INVALID_ID) {
+                ok = nn_pass__const_ints(g, n->inputs[1], pads, 2 * NN_MAX_RANK, &np);
+            } else {
+                const nn_attr *a = nn_node_attr(n, "pads");
+                ok = a && a->type == NN_ATTR_INTS && a->count <= 2 * NN_MAX_RANK;
+                for (uint32_t i = 0; ok && i < a->count; i++) pads[np++] = a->ints[i];
+            }
+            for (size_t i = 0; ok && i < np; i++) ok = pads[i] == 0;
+            if (ok) nn_pass__bypass(c, ni, x, "noop", "zero pads");
+        } else if ((strcmp(op, "Concat") == 0 && n->input_count == 1) ||
+                   (strcmp(op, "Split") == 0 && n->output_count == 1) || strcmp(op, "Expand") == 0 ||
+                   strcmp(op, "Tile") == 0) {
+            nn_pass__bypass(c, ni, x, "noop", "output is the input");
+        } else if (n->input_count == 2 && n->inputs[1].id != NN_INVALID_ID &&
+                   (((strcmp(op, "Mul") == 0 || strcmp(op, "Div") == 0) && nn_pass__const_all(g, n->inputs[1], 1.0f)) ||
+                    ((strcmp(op, "Add") == 0 || strcmp(op, "Sub") == 0) && nn_pass__const_all(g, n->inputs[1], 0.0f)))) {
+            /* x*1, x/1, x+0, x-0 with the output shaped as x (the constant
+               does not broadcast it larger); -0 + 0 = +0 is the only change. */
+            nn_pass__bypass(c, ni, x, "noop", "neutral constant");
+        }
+    }
+    return NN_OK;
+}
+
+/* -- cse: duplicate initializers and repeated computations -- */
+
+static uint64_t nn_pass__hash(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = (const unsigned char *)p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull; /* FNV-1a */
+    return h;
+}
+
+static int nn_pass__attr_equal(const nn_attr *a, const nn_attr *b) {
+    if (strcmp(a->name, b->name) != 0 || a->type != b->type || a->count != b->count) return 0;
+    switch (a->type) {
+    case NN_ATTR_INT: return a->i == b->i;
+    case NN_ATTR_FLOAT: return memcmp(&a->f, &b->f, sizeof a->f) == 0;
+    case NN_ATTR_STRING: return a->s_bytes == b->s_bytes && (!a->s_bytes || memcmp(a->s, b->s, a->s_bytes) == 0);
+    case NN_ATTR_INTS: return !a->count || memcmp(a->ints, b->ints, a->count * sizeof(int64_t)) == 0;
+    case NN_ATTR_FLOATS: return !a->count || memcmp(a->floats, b->floats, a->count * sizeof(float)) == 0;
+    case NN_ATTR_STRINGS:
+        for (uint32_t i = 0; i < a->count; i++)
+            if (strcmp(a->strings[i], b->strings[i]) != 0) return 0;
+        return 1;
+    case NN_ATTR_TENSOR:
+        return a->t.dtype == b->t.dtype && nn_shape_equal(&a->t.shape, &b->t.shape) && a->t.bytes == b->t.bytes &&
+               (!a->t.bytes || (a->t.data && b->t.data && memcmp(a->t.data, b->t.data, a->t.bytes) == 0));
+    default: return 0; /* graphs and the rest: never merged */
+    }
+}
+
+/* 1 when nodes a and b compute the same thing from the same inputs. */
+static int nn_pass__node_equal(const nn_node *a, const nn_node *b) {
+    if (strcmp(a->op_type, b->op_type) != 0 || strcmp(a->domain, b->domain) != 0 || a->input_count != b->input_count ||
+        a->output_count != b->output_count || a->attr_count != b->attr_count)
+        return 0;
+    for (uint32_t i = 0; i < a->input_count; i++)
+        if (a->inputs[i].id != b->inputs[i].id) return 0;
+    for (uint32_t o = 0; o < a->output_count; o++)
+        if ((a->outputs[o].id == NN_INVALID_ID) != (b->outputs[o].id == NN_INVALID_ID)) return 0;
+    for (uint32_t i = 0; i < a->attr_count; i++) {
+        const nn_attr *o = nn_node_attr(b, a->attrs[i].name);
+        if (!o || !nn_pass__attr_equal(&a->attrs[i], o)) return 0;
+    }
+    return 1;
+}
+
+static uint64_t nn_pass__const_hash(const nn_tensor *t) {
+    uint64_t h = 1469598103934665603ull;
+    h = nn_pass__hash(h, &t->dtype, sizeof t->dtype);
+    h = nn_pass__hash(h, &t->shape.rank, sizeof t->shape.rank);
+    if (t->shape.rank > 0) h = nn_pass__hash(h, t->shape.dims, (size_t)t->shape.rank * sizeof(int64_t));
+    return nn_pass__hash(h, t->data, t->data_bytes);
+}
+
+static nn_status nn_pass__cse(nn_pass__ctx *c) {
+    nn_graph *g = c->g;
+    nn_pass__count_uses(c);
+    uint32_t cap = 16;
+    while (cap < 2 * (g->tensor_count > g->node_count ? g->tensor_count : g->node_count) + 2) cap *= 2;
+    uint32_t *slot = (uint32_t *)nn_alloc(&g->alloc, (size_t)cap * sizeof(uint32_t));
+    uint32_t *rep = (uint32_t *)nn_alloc(&g->alloc, ((size_t)g->tensor_count + 1) * sizeof(uint32_t));
+    if (!slot || !rep) {
+        nn_free(&g->alloc, slot);
+        nn_free(&g->alloc, rep);
+        return nn_diag_set(c->diag, NN_ERR_NOMEM, "cse", "out of memory");
+    }
+    /* 1. initializers with equal dtype, shape and bytes: readers of the later
+       one read the first (dce then drops the copy). */
+    memset(slot, 0xFF, (size_t)cap * sizeof(uint32_t));
+    uint32_t merged = 0;
+    for (uint32_t t = 0; t < g->tensor_count; t++) {
+        rep[t] = t;
+        const nn_tensor *tt = &g->tensors[t];
+        if (!(tt->flags & NN_TENSOR_CONST) || !tt->data || c->uses[t] == 0 || (tt->flags & (NN_TENSOR_INPUT | NN_TENSOR_OUTPUT)))
+            continue;
+        uint64_t h = nn_pass__const_hash(tt);
+        for (uint32_t s = (uint32_t)h & (cap - 1);; s = (s + 1) & (cap - 1)) {
+            if (slot[s] == NN_INVALID_ID) { slot[s] = t; break; }
+            const nn_tensor *o = &g->tensors[slot[s]];
+            if (o->dtype == tt->dtype && nn_shape_equal(&o->shape, &tt->shape) && o->data_bytes == tt->data_bytes &&
+                memcmp(o->data, tt->data, tt->data_bytes) == 0) {
+                rep[t] = slot[s];
+                merged++;
+                break;
+            }
+        }
+    }
+    for (uint32_t n = 0; n < g->node_count && merged; n++)
+        for (uint32_t i = 0; i < g->nodes[n].input_count; i++)
+            if (g->nodes[n].inputs[i].id != NN_INVALID_ID) g->nodes[n].inputs[i].id = rep[g->nodes[n].inputs[i].id];
+    c->stats->tensors_merged += merged;
+    if (merged) nn_pass__note(c, "cse", "%u duplicate initializers now share one copy", merged);
+    /* 2. nodes in topological order: a node equal to an earlier one (same op,
+       inputs and attributes, deterministic, no subgraphs) is dropped and its
+       outputs' readers read the earlier node's outputs. */
+    memset(slot, 0xFF, (size_t)cap * sizeof(uint32_t));
+    for (uint32_t k = 0; k < g->node_count; k++) {
+        uint32_t ni = c->order[k];
+        const nn_node *n = &g->nodes[ni];
+        if (c->dead[ni] || n->output_count == 0) continue;
+        const nn_op_def *d = nn_op_find(n->op_type, n->domain, nn_graph_opset(g, n->domain));
+        if (!d || (d->flags & (NN_OPF_NONDETERMINISTIC | NN_OPF_SUBGRAPH))) continue;
+        uint64_t h = 1469598103934665603ull;
+        h = nn_pass__hash(h, n->op_type, strlen(n->op_type));
+        h = nn_pass__hash(h, n->domain, strlen(n->domain));
+        h = nn_pass__hash(h, n->inputs, n->input_count * sizeof(nn_tensor_id));
+        for (uint32_t s = (uint32_t)h & (cap - 1);; s = (s + 1) & (cap - 1)) {
+            if (slot[s] == NN_INVALID_ID) { slot[s] = ni; break; }
+            const nn_node *m = &g->nodes[slot[s]];
+            if (!nn_pass__node_equal(n, m)) continue;
+            int ok = 1;
+            for (uint32_t o = 0; o < n->output_count; o++)
+                if (n->outputs[o].id != NN_INVALID_ID && !nn_pass__replaceable(g, n->outputs[o].id)) ok = 0;
+            if (!ok) break;
+            for (uint32_t o = 0; o < n->output_count; o++)
+                if (n->outputs[o].id != NN_INVALID_ID) nn_pass__rewire(g, n->outputs[o].id, m->outputs[o].id);
+            nn_node *mm = &g->nodes[slot[s]];
+            mm->origin = nn_pass__origin_join(g, mm->origin, n->origin);
+            c->dead[ni] = 1;
+            c->stats->nodes_removed++;
+            nn_pass__note(c, "cse", "%s '%s' repeats '%s'", n->op_type, nn_graph__node_label(n), nn_graph__node_label(mm));
+            break;
+        }
+    }
+    nn_free(&g->alloc, slot);
+    nn_free(&g->alloc, rep);
+    return NN_OK;
+}
+
+/* -- affine: per-channel Mul/Add/Sub/Div/BatchNormalization into Conv/Gemm -- */
+
+/* How a producer's weights map to its output channels (dim 1 of Y). */
+typedef struct nn_pass__lin {
+    int64_t M;         /* output channels */
+    int64_t ch_stride; /* W element e belongs to channel (e / ch_stride) % M */
+    int32_t y_rank;    /* rank of Y */
+    size_t wcount;
+} nn_pass__lin;
+
+/* 1 when node p is a float32 Conv / ConvTranspose (group 1) / Gemm (beta 1)
+   with constant W (and constant B if any) whose output channels can each
+   be scaled and shifted by changing W and B. */
+static int nn_pass__linear(const nn_graph *g, const nn_node *p, nn_pass__lin *L) {
+    int is_conv = nn_pass__is_op(p, "Conv"), is_convt = nn_pass__is_op(p, "ConvTranspose");
+    int is_gemm = nn_pass__is_op(p, "Gemm");
+    if (!(is_conv || is_convt || is_gemm) || p->input_count < 2 || p->output_count != 1 || !nn_pass__shapes_agree(g, p))
+        return 0;
+    size_t wcount, bcount;
+    if (!nn_pass__const_f32(g, p->inputs[1], &wcount)) return 0;
+    if (p->input_count > 2 && p->inputs[2].id != NN_INVALID_ID && !nn_pass__const_f32(g, p->inputs[2], &bcount)) return 0;
+    const nn_shape *ws = &g->tensors[p->inputs[1].id].shape;
+    if (ws->rank < 2 || wcount == 0) return 0;
+    L->wcount = wcount;
+    if (is_conv) {
+        L->M = ws->dims[0];
+        L->ch_stride = (int64_t)wcount / L->M;
+        L->y_rank = ws->rank;
+    } else if (is_convt) {
+        if (nn_node_attr_int(p, "group", 1) != 1) return 0;
+        L->M = ws->dims[1];
+        L->ch_stride = (int64_t)wcount / (ws->dims[0] * L->M);
+        L->y_rank = ws->rank;
+    } else {
+        if (ws->rank != 2 || nn_node_attr_float(p, "beta", 1.0f) != 1.0f) return 0;
+        int tb = nn_node_attr_int(p, "transB", 0) != 0;
+        L->M = tb ? ws->dims[0] : ws->dims[1];
+        L->ch_stride = tb ? ws->dims[1] : 1;
+        L->y_rank = 2;
+    }
+    if (p->input_count > 2 && p->inputs[2].id != NN_INVALID_ID && bcount != (size_t)L->M && !(is_gemm && bcount == 1))
+        return 0;
+    return L->M > 0;
+}
+
+/* Reads constant k (broadcast against Y of rank r) as one value per channel
+   of M into out[]: every dim of k except Y's dim 1 must be 1.  0 if not. */
+static int nn_pass__per_channel(const nn_graph *g, nn_tensor_id k, int32_t r, int64_t M, double *out) {
+    size_t n;
+    const float *p = nn_pass__const_f32(g, k, &n);
+    if (!p) return 0;
+    const nn_shape *s = &g->tensors[k.id].shape;
+    if (s->rank > r) return 0;
+    int64_t ch = 1;
+    for (int32_t i = 0; i < s->rank; i++) {
+        int32_t axis = r - s->rank + i;
+        if (axis == 1) ch = s->dims[i];
+        else if (s->dims[i] != 1) return 0;
+    }
+    if (ch != 1 && ch != M) return 0;
+    for (int64_t m = 0; m < M; m++) out[m] = (double)p[ch == 1 ? 0 : m];
+    return 1;
+}
+
+/* Rewrites producer pi so that its output becomes s[c] * y + t[c] (s NULL:
+   1), computed in double and rounded once: W'[c] = W[c] s[c],
+   B'[c] = B[c] s[c] + t[c].  Node qi (the folded consumer) is removed and
+   pi takes over its output. */
+static nn_status nn_pass__affine_into(nn_pass__ctx *c, uint32_t pi, uint32_t qi, const nn_pass__lin *L,
+                                      const double *s, const double *t, const char *pass) {
+    nn_graph *g = c->g;
+    nn_node *p = &g->nodes[pi];
+    int64_t M = L->M;
+    size_t wb, bb;
+    if (!nn_size_mul(L->wcount, sizeof(float), &wb) || !nn_size_mul((size_t)M, sizeof(float), &bb)) return NN_OK;
+    size_t bcount = 0;
+    const float *ob = p->input_count > 2 && p->inputs[2].id != NN_INVALID_ID ? nn_pass__const_f32(g, p->inputs[2], &bcount) : NULL;
+    const float *ow = (const float *)g->tensors[p->inputs[1].id].data;
+    float *nw = s ? (float *)nn_alloc(&g->alloc, wb) : NULL, *nb = (float *)nn_alloc(&g->alloc, bb);
+    nn_status st = NN_OK;
+    if ((s && !nw) || !nb) st = nn_diag_set(c->diag, NN_ERR_NOMEM, pass, "out of memory");
+    if (st == NN_OK) {
+        for (int64_t m = 0; m < M; m++) {
+            double b0 = ob ? (double)ob[bcount == 1 ? 0 : m] : 0.0;
+            nb[m] = (float)(b0 * (s ? s[m] : 1.0) + t[m]);
+        }
+        for (size_t e = 0; s && e < L->wcount; e++) nw[e] = (float)((double)ow[e] * s[((int64_t)e / L->ch_stride) % M]);
+    }
+    nn_tensor_id nwid = p->inputs[1], nbid = nn_pass__no_tensor();
+    char base[200];
+    snprintf(base, sizeof base, "%.190s", p->name && p->name[0] ? p->name : g->tensors[p->inputs[1].id].name);
+    if (st == NN_OK && s) {
+        nn_shape ws = g->tensors[p->inputs[1].id].shape;
+        st = nn_pass__new_tensor(g, base, "_W_fold", NN_DTYPE_FLOAT, &ws, &nwid, c->diag);
+        if (st == NN_OK) st = nn_graph_set_data(g, nwid, nw, wb, 1, c->diag);
+        if (st == NN_OK) c->stats->tensors_added++;
+    }
+    if (st == NN_OK) {
+        nn_shape bs = nn_shape_make(1, &M);
+        st = nn_pass__new_tensor(g, base, "_B_fold", NN_DTYPE_FLOAT, &bs, &nbid, c->diag);
+        if (st == NN_OK) st = nn_graph_set_data(g, nbid, nb, bb, 1, c->diag);
+        if (st == NN_OK) c->stats->tensors_added++;
+    }
+    nn_tensor_id *ins = NULL;
+    if (st == NN_OK) {
+        p = &g->nodes[pi];
+        uint32_t cnt = p->input_count < 3 ? 3 : p->input_count;
+        ins = (nn_tensor_id *)nn_arena_alloc(&g->arena, cnt * sizeof(nn_tensor_id));
+        if (!ins) st = nn_diag_set(c->diag, NN_ERR_NOMEM, pass, "out of memory");
+    }
+    if (st == NN_OK) {
+        nn_node *q = &g->nodes[qi];
+        memcpy(ins, p->inputs, p->input_count * sizeof(nn_tensor_id));
+        ins[1] = nwid;
+        ins[2] = nbid;
+        uint32_t y = p->outputs[0].id;
+        p->inputs = ins;
+        p->input_count = p->input_count < 3 ? 3 : p->input_count;
+        p->outputs[0] = q->outputs[0];
+        g->tensors[q->outputs[0].id].producer.id = pi;
+        p->origin = nn_pass__origin_join(g, p->origin, q->origin);
+        c->uses[y] = 0;
+        c->dead[qi] = 1;
+        c->stats->nodes_removed++;
+        c->stats->nodes_fused++;
+        nn_pass__note(c, pass, "%s '%s' folded into %s '%s'", q->op_type, nn_graph__node_label(q), p->op_type,
+                      nn_graph__node_label(p));
+    }
+    nn_free(&g->alloc, nw);
+    nn_free(&g->alloc, nb);
+    return st;
+}
+
+static nn_status nn_pass__affine(nn_pass__ctx *c) {
+    nn_graph *g = c->g;
+    nn_pass__live_uses(c);
+    for (uint32_t k = 0; k < g->node_count; k++) {
+        uint32_t qi = c->order[k];
+        nn_node *q = &g->nodes[qi];
+        int is_bn = nn_pass__is_op(q, "BatchNormalization");
+        int is_mul = nn_pass__is_op(q, "Mul"), is_add = nn_pass__is_op(q, "Add");
+        int is_sub = nn_pass__is_op(q, "Sub"), is_div = nn_pass__is_op(q, "Div");
+        if (c->dead[qi] || !(is_bn || is_mul || is_add || is_sub || is_div) || q->output_count < 1 ||
+            q->outputs[0].id == NN_INVALID_ID || q->input_count < 2)
+            continue;
+        if (is_bn && (q->input_count != 5 || nn_node_attr_int(q, "training_mode", 0) != 0)) continue;
+        int extra = 0;
+        for (uint32_t o = 1; o < q->output_count; o++) extra |= q->outputs[o].id != NN_INVALID_ID;
+        if (extra) continue;
+        /* which input is the producer's output: Mul and Add commute */
+        int yi = 0;
+        if ((is_mul || is_add) && q->inputs[0].id != NN_INVALID_ID && nn_pass__is_const(g, q->inputs[0])) yi = 1;
+        uint32_t y = q->inputs[yi].id;
+        if (y == NN_INVALID_ID) continue;
+        uint32_t pi = g->tensors[y].producer.id;
+        if (pi == NN_INVALID_ID || c->dead[pi] || c->uses[y] != 1 || !nn_pass__replaceable(g, y)) continue;
+        nn_pass__lin L;
+        if (!nn_pass__linear(g, &g->nodes[pi], &L)) continue;
+        if (g->tensors[y].shape.rank >= 0 && g->tensors[y].shape.rank != L.y_rank) continue;
+        double *s = (double *)nn_alloc(&g->alloc, (size_t)L.M * 2 * sizeof(double));
+        if (!s) return nn_diag_set(c->diag, NN_ERR_NOMEM, "affine", "out of memory");
+        double *t = s + L.M;
+        int ok = 1, scaled = 1;
+        if (is_bn) {
+            double eps = nn_node_attr_float(q, "epsilon", 1e-5f);
+            /* s = gamma / sqrt(var + eps), t = beta - mean s (BatchNormalization, inference) */
+            double *mean = (double *)nn_alloc(&g->alloc, (size_t)L.M * 2 * sizeof(double));
+            if (!mean) { nn_free(&g->alloc, s); return nn_diag_set(c->diag, NN_ERR_NOMEM, "affine", "out of memory"); }
+            double *var = mean + L.M;
+            ok = nn_pass__per_channel(g, q->inputs[1], 2, L.M, s) && nn_pass__per_channel(g, q->inputs[2], 2, L.M, t) &&
+                 nn_pass__per_channel(g, q->inputs[3], 2, L.M, mean) && nn_pass__per_channel(g, q->inputs[4], 2, L.M, var);
+            for (int64_t m = 0; ok && m < L.M; m++) {
+                s[m] = s[m] / sqrt(var[m] + eps);
+                t[m] = t[m] - mean[m] * s[m];
+            }
+            nn_free(&g->alloc, mean);
+        } else {
+            ok = nn_pass__per_channel(g, q->inputs[1 - yi], L.y_rank, L.M, s);
+            for (int64_t m = 0; ok && m < L.M; m++) {
+                if (is_mul) t[m] = 0.0;
+                else if (is_div) { ok = s[m] != 0.0; s[m] = ok ? 1.0 / s[m] : 0.0; t[m] = 0.0; }
+                else { t[m] = is_sub ? -s[m] : s[m]; s[m] = 1.0; }
+            }
+            scaled = is_mul || is_div;
+        }
+        nn_status st = NN_OK;
+        if (ok) st = nn_pass__affine_into(c, pi, qi, &L, scaled ? s : NULL, t, "affine");
+        nn_free(&g->alloc, s);
+        if (st) return st;
+    }
+    return NN_OK;
+}
+
+/* -- act: activations into Conv / Gemm (com.microsoft FusedConv/FusedGemm), x*Sigmoid(x) -> QuickGelu -- */
+
+static nn_status nn_pass__ms_opset(nn_pass__ctx *c) {
+    if (nn_graph_opset(c->g, "com.microsoft") >= 1) return NN_OK;
+    return nn_graph_set_opset(c->g, "com.microsoft", 1, c->diag);
+}
+
+/* Turns node ni into com.microsoft op_type, adding attributes a[0..na). */
+static nn_status nn_pass__to_ms(nn_pass__ctx *c, uint32_t ni, const char *op_type, const nn_attr *a, int na) {
+    nn_graph *g = c->g;
+    const char *op = nn_arena_strdup(&g->arena, op_type, strlen(op_type));
+    const char *dom = nn_arena_strdup(&g->arena, "com.microsoft", 13);
+    if (!op || !dom) return nn_diag_set(c->diag, NN_ERR_NOMEM, "act", "out of memory");
+    nn_status st = nn_pass__ms_opset(c);
+    nn_node_id nid;
+    nid.id = ni;
+    for (int i = 0; i < na && st == NN_OK; i++) st = nn_graph_add_attr(g, nid, &a[i], 0, c->diag);
+    if (st) return st;
+    g->nodes[ni].op_type = op;
+    g->nodes[ni].domain = dom;
+    return NN_OK;
+}
+
+/* Activation node n as FusedConv/FusedGemm parameters; 0 if not fusable. */
+static int nn_pass__act_of(const nn_graph *g, const nn_node *n, int gemm, const char **name, float *params, int *np) {
+    static const char *const ops[] = {"Relu", "LeakyRelu", "Clip", "HardSigmoid", "Sigmoid", "Tanh"};
+    *np = 0;
+    *name = NULL;
+    for (int k = 0; k < 6; k++)
+        if (nn_pass__is_op(n, ops[k])) *name = ops[k];
+    if (!*name || n->output_count != 1) return 0;
+    if (strcmp(*name, "LeakyRelu") == 0) { params[0] = nn_node_attr_float(n, "alpha", 0.01f); *np = 1; }
+    else if (strcmp(*name, "HardSigmoid") == 0) {
+        params[0] = nn_node_attr_float(n, "alpha", 0.2f);
+        params[1] = nn_node_attr_float(n, "beta", 0.5f);
+        *np = 2;
+    } else if (strcmp(*name, "Clip") == 0) {
+        if (gemm) return 0; /* ORT's FusedGemm has no Clip functor */
+        params[0] = nn_node_attr_float(n, "min", -FLT_MAX);
+        params[1] = nn_node_attr_float(n, "max", FLT_MAX);
+        for (uint32_t i = 1; i < 3 && i < n->input_count; i++) {
+            if (n->inputs[i].id == NN_INVALID_ID) continue;
+            size_t cnt;
+            const float *v = nn_pass__const_f32(g, n->inputs[i], &cnt);
+            if (!v || cnt != 1) return 0;
+            params[i - 1] = v[0];
+        }
+        *np = 2;
+    }
+    return 1;
+}
+
+/* Conv -> Add(z) -> act, the Conv output read only by the Add, z shaped
+   as it: the Add node becomes FusedConv(X, W, B, Z) with the activation
+   (ORT's ConvAddActivationFusion form).  The Add's place in the node list
+   is after both z's producer and the Conv, so the file stays sorted. */
+static nn_status nn_pass__act_residual(nn_pass__ctx *c, uint32_t addi, uint32_t ai, int *done) {
+    nn_graph *g = c->g;
+    const nn_node *add = &g->nodes[addi], *a = &g->nodes[ai];
+    *done = 0;
+    if (add->input_count != 2 || add->output_count != 1) return NN_OK;
+    const char *name;
+    float params[2];
+    int np;
+    if (!nn_pass__act_of(g, a, 0, &name, params, &np)) return NN_OK;
+    for (int side = 0; side < 2; side++) {
+        uint32_t yc = add->inputs[side].id, z = add->inputs[1 - side].id;
+        if (yc == NN_INVALID_ID || z == NN_INVALID_ID || yc == z) continue;
+        uint32_t ci = g->tensors[yc].producer.id;
+        if (ci == NN_INVALID_ID || c->dead[ci] || !nn_pass__is_op(&g->nodes[ci], "Conv") || g->nodes[ci].output_count != 1 ||
+            c->uses[yc] != 1 || !nn_pass__replaceable(g, yc) || !nn_pass__shapes_agree(g, &g->nodes[ci]))
+            continue;
+        const nn_tensor *yt = &g->tensors[yc], *zt = &g->tensors[z];
+        if (yt->dtype != NN_DTYPE_FLOAT || zt->dtype != NN_DTYPE_FLOAT || !nn_shape_is_static(&yt->shape) ||
+            !nn_shape_equal(&yt->shape, &zt->shape))
+            continue;
+        nn_node *cv = &g->nodes[ci];
+        nn_tensor_id *ins = (nn_tensor_id *)nn_arena_alloc(&g->arena, 4 * sizeof(nn_tensor_id));
+        if (!ins) return nn_diag_set(c->diag, NN_ERR_NOMEM, "act", "out of memory");
+        ins[0] = cv->inputs[0];
+        ins[1] = cv->inputs[1];
+        ins[2] = cv->input_count > 2 ? cv->inputs[2] : nn_pass__no_tensor();
+        ins[3].id = z;
+        nn_attr at[2];
+        memset(at, 0, sizeof at);
+        at[0].name = "activation";
+        at[0].type = NN_ATTR_STRING;
+        at[0].s = name;
+        at[0].s_bytes = strlen(name);
+        at[1].name = "activation_params";
+        at[1].type = NN_ATTR_FLOATS;
+        at[1].count = (uint32_t)np;
+        at[1].floats = params;
+        nn_node *an = &g->nodes[addi];
+        uint32_t add_out = an->outputs[0].id;
+        an->attrs = cv->attrs; /* the Conv's attributes; to_ms appends to a fresh copy */
+        an->attr_count = cv->attr_count;
+        nn_status st = nn_pass__to_ms(c, addi, "FusedConv", at, np ? 2 : 1);
+        if (st) return st;
+        an = &g->nodes[addi];
+        cv = &g->nodes[ci];
+        an->inputs = ins;
+        an->input_count = 4;
+        an->outputs[0] = g->nodes[ai].outputs[0];
+        g->tensors[an->outputs[0].id].producer.id = addi;
+        an->origin = nn_pass__origin_join(g, nn_pass__origin_join(g, cv->origin, an->origin), g->nodes[ai].origin);
+        c->uses[yc] = 0;
+        c->uses[add_out] = 0;
+        c->dead[ci] = 1;
+        c->dead[ai] = 1;
+        c->stats->nodes_removed += 2;
+        c->stats->nodes_fused += 2;
+        nn_pass__note(c, "act", "Conv '%s' + Add + %s '%s' -> FusedConv '%s' with Z", nn_graph__node_label(cv), name,
+                      nn_graph__node_label(&g->nodes[ai]), nn_graph__node_label(an));
+        *done = 1;
+        return NN_OK;
+    }
+    return NN_OK;
+}
+
+static nn_status nn_pass__act(nn_pass__ctx *c) {
+    nn_graph *g = c->g;
+    nn_pass__live_uses(c);
+    nn_status st = NN_OK;
+    /* x * Sigmoid(x) (SiLU / Swish) -> QuickGelu(x, alpha 1): first, so that
+       a Sigmoid in this pattern is not taken by the producer fusion below
+       (it is not: x has two readers there, but say it plainly). */
+    for (uint32_t k = 0; k < g->node_count && st == NN_OK; k++) {
+        uint32_t mi = c->order[k];
+        nn_node *m = &g->nodes[mi];
+        if (c->dead[mi] || !nn_pass__is_op(m, "Mul") || m->input_count != 2 || m->output_count != 1) continue;
+        for (int side = 0; side < 2; side++) {
+            uint32_t s = m->inputs[side].id, x = m->inputs[1 - side].id;
+            if (s == NN_INVALID_ID || x == NN_INVALID_ID || g->tensors[x].dtype != NN_DTYPE_FLOAT) continue;
+            uint32_t si = g->tensors[s].producer.id;
+            if (si == NN_INVALID_ID || c->dead[si] || !nn_pass__is_op(&g->nodes[si], "Sigmoid") ||
+                g->nodes[si].inputs[0].id != x || c->uses[s] != 1 || !nn_pass__replaceable(g, s))
+                continue;
+            nn_attr a;
+            memset(&a, 0, sizeof a);
+            a.name = "alpha";
+            a.type = NN_ATTR_FLOAT;
+            a.f = 1.0f;
+            st = nn_pass__to_ms(c, mi, "QuickGelu", &a, 1);
+            if (st) break;
+            m = &g->nodes[mi];
+            m->inputs[0].id = x;
+            m->input_count = 1;
+            m->origin = nn_pass__origin_join(g, g->nodes[si].origin, m->origin);
+            c->dead[si] = 1;
+            c->uses[s] = 0;
+            c->stats->nodes_removed++;
+            c->stats->nodes_fused++;
+            nn_pass__note(c, "act", "Sigmoid '%s' * x -> QuickGelu '%s'", nn_graph__node_label(&g->nodes[si]),
+                          nn_graph__node_label(m));
+            break;
+        }
+    }
+    for (uint32_t k = 0; k < g->node_count && st == NN_OK; k++) {
+        uint32_t ai = c->order[k];
+        nn_node *a = &g->nodes[ai];
+        if (c->dead[ai] || a->input_count < 1 || a->inputs[0].id == NN_INVALID_ID || a->output_count != 1 ||
+            a->outputs[0].id == NN_INVALID_ID)
+            continue;
+        uint32_t y = a->inputs[0].id, pi = g->tensors[y].producer.id;
+        if (pi == NN_INVALID_ID || c->dead[pi] || c->uses[y] != 1 || !nn_pass__replaceable(g, y)) continue;
+        nn_node *p = &g->nodes[pi];
+        if (nn_pass__is_op(p, "Add")) {
+            int done;
+            st = nn_pass__act_residual(c, pi, ai, &done);
+            continue;
+        }
+        int is_conv = nn_pass__is_op(p, "Conv"), is_gemm = nn_pass__is_op(p, "Gemm");
+        if (!(is_conv || is_gemm) || p->output_count != 1 || g->tensors[y].dtype != NN_DTYPE_FLOAT ||
+            !nn_pass__shapes_agree(g, p))
+            continue;
+        if (is_gemm && nn_node_attr(p, "broadcast")) continue; /* opset < 7 only; FusedGemm lacks it */
+        const char *name;
+        float params[2];
+        int np;
+        if (!nn_pass__act_of(g, a, is_gemm, &name, params, &np)) continue;
+        nn_attr at[3];
+        memset(at, 0, sizeof at);
+        at[0].name = "activation";
+        at[0].type = NN_ATTR_STRING;
+        at[0].s = name;
+        at[0].s_bytes = strlen(name);
+        int na = 1;
+        if (np && !is_gemm) {
+            at[1].name = "activation_params";
+            at[1].type = NN_ATTR_FLOATS;
+            at[1].count = (uint32_t)np;
+            at[1].floats = params;
+            na = 2;
+        } else {
+            for (int i = 0; i < np; i++) {
+                at[na].name = i == 0 ? "activation_alpha" : "activation_beta";
+                at[na].type = NN_ATTR_FLOAT;
+                at[na].f = params[i];
+                na++;
+            }
+        }
+        st = nn_pass__to_ms(c, pi, is_conv ? "FusedConv" : "FusedGemm", at, na);
+        if (st) break;
+        p = &g->nodes[pi];
+        a = &g->nodes[ai];
+        p->outputs[0] = a->outputs[0];
+        g->tensors[a->outputs[0].id].producer.id = pi;
+        p->origin = nn_pass__origin_join(g, p->origin, a->origin);
+        c->uses[y] = 0;
+        c->dead[ai] = 1;
+        c->stats->nodes_removed++;
+        c->stats->nodes_fused++;
+        nn_pass__note(c, "act", "%s '%s' fused into %s '%s'", name, nn_graph__node_label(a), p->op_type,
+                      nn_graph__node_label(p));
+    }
+    return st;
+}
+
+/* -- user edits: attributes, constants, input preprocessing -- */
+
+static nn_node *nn_pass__find_node(nn_graph *g, const char *name) {
+    for (uint32_t i = 0; i < g->node_count; i++)
+        if (g->nodes[i].name && strcmp(g->nodes[i].name, name) == 0) return &g->nodes[i];
+    return NULL;
+}
+
+/* Parses a comma-separated list of numbers; returns the count or -1. */
+static int nn_pass__parse_list(const char *text, int as_int, int64_t *iv, float *fv, int cap) {
+    int n = 0;
+    const char *p = text;
+    while (*p) {
+        char *end;
+        if (n >= cap) return -1;
+        if (as_int) {
+            long long v = strtoll(p, &end, 10);
+            iv[n] = (int64_t)v;
+        } else {
+            fv[n] = strtof(p, &end);
+        }
+        if (end == p) return -1;
+        n++;
+        while (*end == ' ') end++;
+        if (*end == ',') end++;
+        else if (*end) return -1;
+        p = end;
+    }
+    return n;
+}
+
+NN_API nn_status nn_graph_patch_attr(nn_graph *g, const char *node_name, const char *attr_name, const char *value_text,
+                                     nn_diag *diag) {
+    NN_ASSERT(g && node_name && attr_name && value_text);
+    nn_node *n = nn_pass__find_node(g, node_name);
+    if (!n) return nn_diag_set(diag, NN_ERR_ARG, node_name, "no node named '%s'", node_name);
+    const nn_attr *old = nn_node_attr(n, attr_name);
+    nn_attr a;
+    memset(&a, 0, sizeof a);
+    a.name = attr_name;
+    if (old) a.type = old->type;
+    else { /* a new attribute: the text says its type */
+        int64_t iv[1];
+        float fv[1];
+        int has_comma = strchr(value_text, ',') != NULL, has_dot = strpbrk(value_text, ".eEn") != NULL;
+        if (nn_pass__parse_list(value_text, 1, iv, fv, NN_MAX_RANK * 8) >= 0 && !has_dot) a.type = has_comma ? NN_ATTR_INTS : NN_ATTR_INT;
+        else if (nn_pass__parse_list(value_text, 0, iv, fv, NN_MAX_RANK * 8) >= 0) a.type = has_comma ? NN_ATTR_FLOATS : NN_ATTR_FLOAT;
+        else a.type = NN_ATTR_STRING;
+    }
+    int64_t iv[NN_MAX_RANK * 8];
+    float fv[NN_MAX_RANK * 8];
+    int cnt = -1;
+    switch (a.type) {
+    case NN_ATTR_INT: case NN_ATTR_INTS: cnt = nn_pass__parse_list(value_text, 1, iv, fv, NN_MAX_RANK * 8); break;
+    case NN_ATTR_FLOAT: case NN_ATTR_FLOATS: cnt = nn_pass__parse_list(value_text, 0, iv, fv, NN_MAX_RANK * 8); break;
+    case NN_ATTR_STRING: cnt = 1; break;
+    default:
+        return nn_diag_set(diag, NN_ERR_UNSUPPORTED, attr_name, "attribute '%s' of '%s' is not a number, list or string",
+                           attr_name, node_name);
+    }
+    if (cnt < 0 || ((a.type == NN_ATTR_INT || a.type == NN_ATTR_FLOAT) && cnt != 1))
+        return nn_diag_set(diag, NN_ERR_ARG, attr_name, "'%s' is not a valid %s value for '%s'", value_text,
+                           a.type == NN_ATTR_INT ? "int" : a.type == NN_ATTR_FLOAT ? "float" : "list", attr_name);
+    a.i = iv[0];
+    a.f = fv[0];
+    a.count = a.type == NN_ATTR_INTS || a.type == NN_ATTR_FLOATS ? (uint32_t)cnt : 0;
+    a.ints = a.type == NN_ATTR_INTS ? iv : NULL;
+    a.floats = a.type == NN_ATTR_FLOATS ? fv : NULL;
+    if (a.type == NN_ATTR_STRING) { a.s = value_text; a.s_bytes = strlen(value_text); }
+    /* Add the new value at the end, then drop the old entry: on failure
+       the node keeps its attributes as they were. */
+    nn_node_id nid;
+    nid.id = (uint32_t)(n - g->nodes);
+    nn_status st = nn_graph_add_attr(g, nid, &a, 0, diag);
+    if (st) return st;
+    n = &g->nodes[nid.id];
+    if (old) {
+        uint32_t j = 0;
+        for (uint32_t i = 0; i + 1 < n->attr_count; i++)
+            if (strcmp(n->attrs[i].name, attr_name) != 0) n->attrs[j++] = n->attrs[i];
+        n->attrs[j++] = n->attrs[n->attr_count - 1];
+        n->attr_count = j;
+    }
+    return NN_OK;
+}
+
+NN_API nn_status nn_graph_patch_const(nn_graph *g, const char *tensor_name, const nn_value *v, nn_diag *diag) {
+    NN_ASSERT(g && tensor_name && v);
+    nn_tensor_id t = nn_graph_find_tensor(g, tensor_name);
+    if (t.id == NN_INVALID_ID || !(g->tensors[t.id].flags & NN_TENSOR_CONST))
+        return nn_diag_set(diag, NN_ERR_ARG, tensor_name, "no initializer named '%s'", tensor_name);
+    nn_tensor *tt = &g->tensors[t.id];
+    char a[64], b[64];
+    if (v->dtype != tt->dtype || !nn_shape_equal(&v->shape, &tt->shape))
+        return nn_diag_set(diag, NN_ERR_SHAPE, tensor_name, "'%s' is %s %s, the new data is %s %s", tensor_name,
+                           nn_dtype_name(tt->dtype), nn_shape_str(&tt->shape, a, sizeof a), nn_dtype_name(v->dtype),
+                           nn_shape_str(&v->shape, b, sizeof b));
+    return nn_graph_set_data(g, t, v->data, tt->data_bytes, 1, diag);
+}
+
+/* Folding x' = (x[perm(c)] - mean[c]) * scale[c] into each Conv reading x:
+     Conv(x', W, B)[m] = sum_{c,k} W[m,c,k] scale[c] x[perm(c)] + B[m] - sum_{c,k} W[m,c,k] scale[c] mean[c]
+   so W'[m,perm(c),k] = W[m,c,k] scale[c] and B'[m] = B[m] - sum W[m,c,k] scale[c] mean[c].
+   Exact where the kernel window lies inside the image.  Zero padding pads
+   x' with 0, i.e. x with mean: after the fold the padding is x = 0, so the
+   border outputs differ by sum over padded taps of W' mean; refused unless
+   allow_approx (or every mean is 0: then the fold is exact). */
+NN_API nn_status nn_graph_fold_preprocess(nn_graph *g, const nn_preprocess_desc *p, nn_diag *diag) {
+    NN_ASSERT(g && p && p->input);
+    nn_tensor_id in = nn_graph_find_tensor(g, p->input);
+    if (in.id == NN_INVALID_ID || !(g->tensors[in.id].flags & NN_TENSOR_INPUT))
+        return nn_diag_set(diag, NN_ERR_ARG, p->input, "no graph input named '%s'", p->input);
+    uint32_t C = p->channels;
+    if (C == 0 || C > 4096) return nn_diag_set(diag, NN_ERR_ARG, p->input, "channels must be 1..4096");
+    int zero_mean = 1;
+    for (uint32_t ch = 0; ch < C && p->mean; ch++) zero_mean &= p->mean[ch] == 0.0f;
+    /* Check every reader first: nothing changes unless all can take the fold. */
+    uint32_t readers = 0;
+    for (uint32_t i = 0; i < g->node_count; i++) {
+        const nn_node *n = &g->nodes[i];
+        for (uint32_t j = 0; j < n->input_count; j++) {
+            if (n->inputs[j].id != in.id) continue;
+            const char *label = nn_graph__node_label(n);
+            size_t wc;
+            if (j != 0 || !nn_pass__is_op(n, "Conv") || !nn_pass__const_f32(g, n->inputs[1], &wc) ||
+                (n->input_count > 2 && n->inputs[2].id != NN_INVALID_ID && !nn_pass__const_f32(g, n->inputs[2], &wc)))
+                return nn_diag_set(diag, NN_ERR_UNSUPPORTED, label,
+                                   "'%s' reads input '%s' but is not a Conv with constant float weights", label, p->input);
+            const nn_shape *ws = &g->tensors[n->inputs[1].id].shape;
+            if (nn_node_attr_int(n, "group", 1) != 1 || ws->rank < 3 || ws->dims[1] != (int64_t)C)
+                return nn_diag_set(diag, NN_ERR_UNSUPPORTED, label, "'%s' is grouped or does not take %u channels", label, C);
+            const nn_attr *pads = nn_node_attr(n, "pads");
+            const char *ap = nn_node_attr_string(n, "auto_pad", "NOTSET");
+            int padded = strcmp(ap, "NOTSET") != 0 && strcmp(ap, "VALID") != 0;
+            for (uint32_t q = 0; pads && q < pads->count; q++) padded |= pads->ints[q] != 0;
+            if (padded && !zero_mean && !p->allow_approx)
+                return nn_diag_set(diag, NN_ERR_UNSUPPORTED, label,
+                                   "'%s' pads its input with zeros: a mean cannot fold exactly through zero padding "
+                                   "(the border would see -mean*scale instead of 0); allow_approx accepts the difference",
+                                   label);
+            readers++;
+        }
+    }
+    if (readers == 0) return nn_diag_set(diag, NN_ERR_UNSUPPORTED, p->input, "nothing reads input '%s'", p->input);
+    for (uint32_t i = 0; i < g->node_count; i++) {
+        nn_node *n = &g->nodes[i];
+        if (n->input_count < 2 || n->inputs[0].id != in.id) continue;
+        const nn_tensor *w = &g->tensors[n->inputs[1].id];
+        size_t wbytes = w->data_bytes; /* w moves when tensors are added below */
+        int64_t M = w->shape.dims[0], kk = (int64_t)(wbytes / sizeof(float)) / (M * (int64_t)C);
+        size_t bc = 0;
+        const float *ow = (const float *)w->data;
+        const float *ob = n->input_count > 2 && n->inputs[2].id != NN_INVALID_ID ? nn_pass__const_f32(g, n->inputs[2], &bc) : NULL;
+        float *nw = (float *)nn_alloc(&g->alloc, wbytes), *nb = (float *)nn_alloc(&g->alloc, (size_t)M * sizeof(float));
+        nn_status st = (!nw || !nb) ? nn_diag_set(diag, NN_ERR_NOMEM, p->input, "out of memory") : NN_OK;
+        for (int64_t m = 0; st == NN_OK && m < M; m++) {
+            double acc = ob ? (double)ob[m] : 0.0;
+            for (uint32_t ch = 0; ch < C; ch++) {
+                double sc = p->scale ? (double)p->scale[ch] : 1.0, mu = p->mean ? (double)p->mean[ch] : 0.0;
+                uint32_t src = p->swap_channels ? C - 1 - ch : ch; /* x' channel ch reads raw channel src */
+                for (int64_t e = 0; e < kk; e++) {
+                    double wv = (double)ow[(m * C + ch) * kk + e];
+                    nw[(m * C + src) * kk + e] = (float)(wv * sc);
+                    acc -= wv * sc * mu;
+                }
+            }
+            nb[m] = (float)acc;
+        }
+        nn_tensor_id nwid, nbid;
+        nn_shape bs = nn_shape_make(1, &M), wsh = w->shape;
+        char base[200];
+        snprintf(base, sizeof base, "%.190s", nn_graph__node_label(n));
+        if (st == NN_OK) st = nn_pass__new_tensor(g, base, "_W_pre", NN_DTYPE_FLOAT, &wsh, &nwid, diag);
+        if (st == NN_OK) st = nn_graph_set_data(g, nwid, nw, wbytes, 1, diag);
+        if (st == NN_OK) st = nn_pass__new_tensor(g, base, "_B_pre", NN_DTYPE_FLOAT, &bs, &nbid, diag);
+        if (st == NN_OK) st = nn_graph_set_data(g, nbid, nb, (size_t)M * sizeof(float), 1, diag);
+        nn_tensor_id *ins = st == NN_OK ? (nn_tensor_id *)nn_arena_alloc(&g->arena, 3 * sizeof(nn_tensor_id)) : NULL;
+        if (st == NN_OK && !ins) st = nn_diag_set(diag, NN_ERR_NOMEM, p->input, "out of memory");
+        nn_free(&g->alloc, nw);
+        nn_free(&g->alloc, nb);
+        if (st) return st;
+        n = &g->nodes[i];
+        ins[0] = n->inputs[0];
+        ins[1] = nwid;
+        ins[2] = nbid;
+        n->inputs = ins;
+        n->input_count = 3;
+    }
+    return NN_OK;
+}
+
+
+/* ---- graph passes: transformer patterns and 4-D conversion ------------------------------
+
+   layernorm   ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div[/Mul/Add] -> LayerNormalization
+   gelu        the Erf and Tanh forms of GELU -> Gelu (opset >= 20) or com.microsoft
+               Gelu / FastGelu (below 20; ONNX Runtime contrib ops, domain version 1)
+   attention   MatMul(Q,K^T) [scale] [+mask] Softmax MatMul(V) -> Attention (opset >= 23)
+               or ai.nnport Attention (the same op, for lower opsets)
+   matmul_add  MatMul(2-D x, constant W) + constant bias -> Gemm
+   to4d        every activation to rank 4 (leading 1s), Gemm to MatMul+Add, axis
+               attributes moved, reshapes only at the graph boundary
+
+   A fusion matches a chain whose intermediate values nothing else reads
+   (nn_pass__tf_private), rewrites the chain's last node in place into the
+   fused op (so its output tensor and position stay) and marks the others
+   dead.  docs/OPTIMIZATION.md "Transformer patterns and 4-D conversion"
+   lists the variants matched and the measured effect. */
+
+/* Live nodes reading tensor t (each once), up to cap; returns the count. */
+static uint32_t nn_pass__tf_users(nn_pass__ctx *c, uint32_t t, uint32_t *out, uint32_t cap) {
+    nn_graph *g = c->g;
+    uint32_t k = 0;
+    for (uint32_t n = 0; n < g->node_count; n++) {
+        if (c->dead[n]) continue;
+        for (uint32_t i = 0; i < g->nodes[n].input_count; i++)
+            if (g->nodes[n].inputs[i].id == t) {
+                if (k < cap) out[k] = n;
+                k++;
+                break;
+            }
+    }
+    return k;
+}
+
+/* The only live node reading t when it runs op (default domain), else NN_INVALID_ID. */
+static uint32_t nn_pass__tf_sole(nn_pass__ctx *c, uint32_t t, const char *op) {
+    uint32_t u;
+    if (t == NN_INVALID_ID || nn_pass__tf_users(c, t, &u, 1) != 1) return NN_INVALID_ID;
+    return nn_pass__is_op(&c->g->nodes[u], op) ? u : NN_INVALID_ID;
+}
+
+/* The live producer of t when it runs op, else NN_INVALID_ID. */
+static uint32_t nn_pass__tf_prod(nn_pass__ctx *c, uint32_t t, const char *op) {
+    nn_graph *g = c->g;
+    if (t == NN_INVALID_ID) return NN_INVALID_ID;
+    uint32_t p = g->tensors[t].producer.id;
+    if (p == NN_INVALID_ID || p >= g->node_count || c->dead[p] || !nn_pass__is_op(&g->nodes[p], op)) return NN_INVALID_ID;
+    return p;
+}
+
+/* The input of binary node n that is not t (t itself for x*x), or NN_INVALID_ID. */
+static uint32_t nn_pass__tf_other(const nn_node *n, uint32_t t) {
+    if (n->input_count != 2 || n->output_count < 1) return NN_INVALID_ID;
+    if (n->inputs[0].id == t) return n->inputs[1].id;
+    if (n->inputs[1].id == t) return n->inputs[0].id;
+    return NN_INVALID_ID;
+}
+
+/* A float32 constant of one element. */
+static int nn_pass__tf_scalar(const nn_graph *g, uint32_t t, double *v) {
+    size_t n;
+    nn_tensor_id id;
+    id.id = t;
+    const float *f = t == NN_INVALID_ID ? NULL : nn_pass__const_f32(g, id, &n);
+    if (!f || n != 1) return 0;
+    *v = f[0];
+    return 1;
+}
+
+/* A constant equal to want within float32 rounding (exported constants are
+   float32 roundings of the exact values: sqrt(2), sqrt(2/pi), 0.044715). */
+static int nn_pass__tf_is(const nn_graph *g, uint32_t t, double want) {
+    double v;
+    return nn_pass__tf_scalar(g, t, &v) && fabs(v - want) <= 1e-6 * fabs(want);
+}
+
+/* Live node ni is Mul(t, c) or Mul(c, t) with c ~ want, or Div(t, 1/want). */
+static int nn_pass__tf_scaled(nn_pass__ctx *c, uint32_t ni, uint32_t t, double want) {
+    const nn_node *n = &c->g->nodes[ni];
+    if (nn_pass__is_op(n, "Mul")) return nn_pass__tf_is(c->g, nn_pass__tf_other(n, t), want);
+    if (nn_pass__is_op(n, "Div")) return n->inputs[0].id == t && n->input_count == 2 && nn_pass__tf_is(c->g, n->inputs[1].id, 1.0 / want);
+    return 0;
+}
+
+/* 1 when every output of the nodes in set, except keep, is read only by
+   nodes of set and may disappear (not a graph output, not captured). */
+static int nn_pass__tf_private(nn_pass__ctx *c, const uint32_t *set, uint32_t n, uint32_t keep) {
+    nn_graph *g = c->g;
+    for (uint32_t i = 0; i < n; i++) {
+        const nn_node *nd = &g->nodes[set[i]];
+        for (uint32_t o = 0; o < nd->output_count; o++) {
+            uint32_t t = nd->outputs[o].id;
+            if (t == NN_INVALID_ID || t == keep) continue;
+            if (!nn_pass__replaceable(g, t)) return 0;
+            uint32_t users[64], k = nn_pass__tf_users(c, t, users, 64);
+            if (k > 64) return 0;
+            for (uint32_t u = 0; u < k; u++) {
+                uint32_t j = 0;
+                while (j < n && set[j] != users[u]) j++;
+                if (j == n) return 0;
+            }
+        }
+    }
+    return 1;
+}
+
+static nn_attr nn_pass__tf_attr_int(const char *name, int64_t v) {
+    nn_attr a;
+    memset(&a, 0, sizeof a);
+    a.name = name;
+    a.type = NN_ATTR_INT;
+    a.i = v;
+    return a;
+}
+
+static nn_attr nn_pass__tf_attr_float(const char *name, float v) {
+    nn_attr a;
+    memset(&a, 0, sizeof a);
+    a.name = name;
+    a.type = NN_ATTR_FLOAT;
+    a.f = v;
+    return a;
+}
+
+static nn_attr nn_pass__tf_attr_str(const char *name, const char *s) {
+    nn_attr a;
+    memset(&a, 0, sizeof a);
+    a.name = name;
+    a.type = NN_ATTR_STRING;
+    a.s = s;
+    a.s_bytes = strlen(s);
+    return a;
+}
+
+/* A new initializer base+suffix holding a copy of data. */
+static nn_status nn_pass__tf_const(nn_pass__ctx *c, const char *base, const char *suffix, nn_dtype t, const nn_shape *s,
+                                   const void *data, size_t bytes, uint32_t *out) {
+    nn_tensor_id id;
+    nn_status st = nn_pass__new_tensor(c->g, base, suffix, t, s, &id, c->diag);
+    if (st == NN_OK) st = nn_graph_set_data(c->g, id, data, bytes, 1, c->diag);
+    if (st == NN_OK) { c->g->tensors[id.id].flags |= NN_TENSOR_CONST; c->stats->tensors_added++; *out = id.id; }
+    return st;
+}
+
+/* Makes sure the model imports domain (version 1) so the fused node loads. */
+static nn_status nn_pass__tf_import(nn_pass__ctx *c, const char *domain) {
+    if (nn_graph_opset(c->g, domain) > 0) return NN_OK;
+    return nn_graph_set_opset(c->g, domain, 1, c->diag);
+}
+
+/* Rewrites node anchor into op/domain reading ins[] and writing out, with
+   attrs; the other nodes of set die.  Provenance joins every node of set. */
+static nn_status nn_pass__tf_commit(nn_pass__ctx *c, const char *pass, const uint32_t *set, uint32_t n, uint32_t anchor,
+                                    const char *op, const char *domain, const uint32_t *ins, uint32_t nin, uint32_t out,
+                                    const nn_attr *attrs, uint32_t na) {
+    nn_graph *g = c->g;
+    nn_tensor_id *ti = (nn_tensor_id *)nn_arena_alloc(&g->arena, (nin + 1) * sizeof(nn_tensor_id));
+    nn_tensor_id *to = (nn_tensor_id *)nn_arena_alloc(&g->arena, sizeof(nn_tensor_id));
+    nn_attr *ta = (nn_attr *)nn_arena_alloc(&g->arena, (na + 1) * sizeof(nn_attr));
+    if (!ti || !to || !ta) return nn_diag_set(c->diag, NN_ERR_NOMEM, pass, "out of memory");
+    for (uint32_t i = 0; i < nin; i++) ti[i].id = ins[i];
+    to[0].id = out;
+    if (na) memcpy(ta, attrs, na * sizeof(nn_attr));
+    const char *origin = g->nodes[anchor].origin;
+    for (uint32_t i = 0; i < n; i++)
+        if (set[i] != anchor) origin = nn_pass__origin_join(g, g->nodes[set[i]].origin, origin);
+    nn_node *a = &g->nodes[anchor];
+    const char *old = a->op_type;
+    a->op_type = op;
+    a->domain = domain;
+    a->inputs = ti;
+    a->input_count = nin;
+    a->outputs = to;
+    a->output_count = 1;
+    a->attrs = ta;
+    a->attr_count = na;
+    a->origin = origin;
+    g->tensors[out].producer.id = anchor;
+    for (uint32_t i = 0; i < n; i++)
+        if (set[i] != anchor && !c->dead[set[i]]) {
+            c->dead[set[i]] = 1;
+            c->stats->nodes_removed++;
+            c->stats->nodes_fused++;
+        }
+    nn_pass__note(c, pass, "%u nodes ending in %s '%s' -> %s%s%s", n, old, nn_graph__node_label(a), domain[0] ? domain : "",
+                  domain[0] ? "." : "", op);
+    return NN_OK;
+}
+
+/* The patterns are matched on ranks (and to4d on static shapes): a graph
+   fresh from the reader has them only on its inputs, so shapes are
+   inferred once when a node output has none.  A failed inference (an op
+   without infer) only leaves shapes unknown: those nodes do not match. */
+static void nn_pass__tf_shapes(nn_pass__ctx *c) {
+    nn_graph *g = c->g;
+    for (uint32_t n = 0; n < g->node_count; n++)
+        for (uint32_t o = 0; o < g->nodes[n].output_count; o++) {
+            uint32_t t = g->nodes[n].outputs[o].id;
+            if (t != NN_INVALID_ID && g->tensors[t].shape.rank < 0) {
+                nn_diag local;
+                memset(&local, 0, sizeof local);
+                (void)nn_graph_infer_shapes(g, NULL, 0, &local);
+                return;
+            }
+        }
+}
+
+/* -- layernorm -- */
+
+/* The reduced axis of a ReduceMean over one axis with keepdims=1 (axes an
+   attribute, or input 1 from opset 18), normalized for rank r; -1 if not. */
+static int32_t nn_pass__tf_mean_axis(nn_pass__ctx *c, const nn_node *n, int32_t r) {
+    int64_t ax[4];
+    size_t cnt = 0;
+    if (nn_node_attr_int(n, "keepdims", 1) != 1) return -1;
+    const nn_attr *a = nn_node_attr(n, "axes");
+    if (a) {
+        if (a->type != NN_ATTR_INTS || a->count != 1) return -1;
+        ax[0] = a->ints[0];
+        cnt = 1;
+    } else if (n->input_count < 2 || n->inputs[1].id == NN_INVALID_ID || !nn_pass__const_ints(c->g, n->inputs[1], ax, 4, &cnt))
+        return -1;
+    if (cnt != 1) return -1;
+    int64_t v = ax[0] < 0 ? ax[0] + r : ax[0];
+    return v >= 0 && v < r ? (int32_t)v : -1;
+}
+
+/* The constant p as a (D) vector: itself when it already is one, else a new
+   initializer (p of D elements with leading 1s, or a scalar repeated). */
+static nn_status nn_pass__tf_vec(nn_pass__ctx *c, uint32_t p, int64_t D, const char *suffix, uint32_t *out, int *ok) {
+    nn_graph *g = c->g;
+    size_t n;
+    nn_tensor_id id;
+    id.id = p;
+    const float *f = nn_pass__const_f32(g, id, &n);
+    *ok = 0;
+    if (!f || (n != (size_t)D && n != 1)) return NN_OK;
+    const nn_shape *s = &g->tensors[p].shape;
+    if (s->rank == 1 && s->dims[0] == D) { *out = p; *ok = 1; return NN_OK; }
+    if (D <= 0 || D > (int64_t)1 << 28) return NN_OK;
+    float *v = (float *)nn_alloc(&g->alloc, (size_t)D * sizeof(float));
+    if (!v) return nn_diag_set(c->diag, NN_ERR_NOMEM, "layernorm", "out of memory");
+    for (int64_t i = 0; i < D; i++) v[i] = n == 1 ? f[0] : f[i];
+    nn_shape vs = nn_shape_make(1, &D);
+    nn_status st = nn_pass__tf_const(c, g->tensors[p].name, suffix, NN_DTYPE_FLOAT, &vs, v, (size_t)D * sizeof(float), out);
+    nn_free(&g->alloc, v);
+    *ok = st == NN_OK;
+    return st;
+}
+
+/* One LayerNorm chain starting at ReduceMean m1 (x -> mean). */
+static nn_status nn_pass__tf_layernorm_at(nn_pass__ctx *c, uint32_t m1) {
+    nn_graph *g = c->g;
+    const nn_node *n1 = &g->nodes[m1];
+    uint32_t set[16], ns = 0, u[8];
+    if (n1->input_count < 1 || n1->output_count != 1) return NN_OK;
+    uint32_t x = n1->inputs[0].id, mean = n1->outputs[0].id;
+    if (x == NN_INVALID_ID || g->tensors[x].dtype != NN_DTYPE_FLOAT || g->tensors[x].shape.rank < 1) return NN_OK;
+    int32_t r = g->tensors[x].shape.rank;
+    int64_t D = g->tensors[x].shape.dims[r - 1];
+    if (D <= 0 || nn_pass__tf_mean_axis(c, n1, r) != r - 1) return NN_OK;
+    set[ns++] = m1;
+    /* d = x - mean */
+    uint32_t sub = nn_pass__tf_sole(c, mean, "Sub");
+    if (sub == NN_INVALID_ID || g->nodes[sub].inputs[0].id != x || g->nodes[sub].inputs[1].id != mean) return NN_OK;
+    set[ns++] = sub;
+    uint32_t d = g->nodes[sub].outputs[0].id, k = nn_pass__tf_users(c, d, u, 8), sq = NN_INVALID_ID, nd = NN_INVALID_ID;
+    if (k < 2 || k > 8) return NN_OK;
+    for (uint32_t i = 0; i < k; i++) {
+        const nn_node *un = &g->nodes[u[i]];
+        if (nn_pass__is_op(un, "Pow") && un->inputs[0].id == d && nn_pass__tf_is(g, un->inputs[1].id, 2.0)) sq = u[i];
+        else if (nn_pass__is_op(un, "Mul") && un->input_count == 2 && un->inputs[0].id == d && un->inputs[1].id == d) sq = u[i];
+    }
+    if (sq == NN_INVALID_ID) return NN_OK;
+    set[ns++] = sq;
+    /* var = mean(d^2) + eps; sd = sqrt(var) */
+    uint32_t m2 = nn_pass__tf_sole(c, g->nodes[sq].outputs[0].id, "ReduceMean");
+    if (m2 == NN_INVALID_ID || g->nodes[m2].inputs[0].id != g->nodes[sq].outputs[0].id ||
+        nn_pass__tf_mean_axis(c, &g->nodes[m2], r) != r - 1)
+        return NN_OK;
+    set[ns++] = m2;
+    uint32_t ae = nn_pass__tf_sole(c, g->nodes[m2].outputs[0].id, "Add");
+    double eps;
+    if (ae == NN_INVALID_ID || !nn_pass__tf_scalar(g, nn_pass__tf_other(&g->nodes[ae], g->nodes[m2].outputs[0].id), &eps) ||
+        !(eps >= 0))
+        return NN_OK;
+    set[ns++] = ae;
+    uint32_t sq2 = nn_pass__tf_sole(c, g->nodes[ae].outputs[0].id, "Sqrt");
+    if (sq2 == NN_INVALID_ID) return NN_OK;
+    set[ns++] = sq2;
+    uint32_t sd = g->nodes[sq2].outputs[0].id, dv = nn_pass__tf_sole(c, sd, "Div");
+    if (dv != NN_INVALID_ID && g->nodes[dv].inputs[0].id == d && g->nodes[dv].inputs[1].id == sd) nd = dv;
+    else { /* Reciprocal(sd) * d */
+        uint32_t rc = nn_pass__tf_sole(c, sd, "Reciprocal");
+        uint32_t mu = rc == NN_INVALID_ID ? NN_INVALID_ID : nn_pass__tf_sole(c, g->nodes[rc].outputs[0].id, "Mul");
+        if (mu == NN_INVALID_ID || nn_pass__tf_other(&g->nodes[mu], g->nodes[rc].outputs[0].id) != d) return NN_OK;
+        set[ns++] = rc;
+        nd = mu;
+    }
+    set[ns++] = nd;
+    /* optional * gamma, + beta (constants) */
+    uint32_t y = g->nodes[nd].outputs[0].id, gamma = NN_INVALID_ID, beta = NN_INVALID_ID, last = nd;
+    uint32_t mg = nn_pass__tf_sole(c, y, "Mul");
+    if (mg != NN_INVALID_ID && nn_pass__is_const(g, g->nodes[mg].inputs[0]) != nn_pass__is_const(g, g->nodes[mg].inputs[1])) {
+        uint32_t gm = nn_pass__tf_other(&g->nodes[mg], y);
+        nn_tensor_id gid;
+        gid.id = gm;
+        if (gm != NN_INVALID_ID && gm != y && nn_pass__is_const(g, gid) && g->tensors[gm].shape.rank <= r) {
+            gamma = gm;
+            set[ns++] = last = mg;
+            y = g->nodes[mg].outputs[0].id;
+        }
+    }
+    uint32_t ab = nn_pass__tf_sole(c, y, "Add");
+    if (ab != NN_INVALID_ID) {
+        uint32_t bt = nn_pass__tf_other(&g->nodes[ab], y);
+        nn_tensor_id bid;
+        bid.id = bt;
+        if (bt != NN_INVALID_ID && bt != y && nn_pass__is_const(g, bid) && g->tensors[bt].shape.rank <= r) {
+            beta = bt;
+            set[ns++] = last = ab;
+            y = g->nodes[ab].outputs[0].id;
+        }
+    }
+    if (!nn_pass__tf_private(c, set, ns, y)) return NN_OK;
+    /* gamma/beta must be per-feature vectors (D or 1 elements); a missing
+       gamma becomes ones (LayerNormalization's Scale is required). */
+    int ok = 1;
+    nn_status st = NN_OK;
+    uint32_t gv = NN_INVALID_ID, bv = NN_INVALID_ID;
+    if (gamma != NN_INVALID_ID) st = nn_pass__tf_vec(c, gamma, D, "_ln_scale", &gv, &ok);
+    else {
+        float *ones = (float *)nn_alloc(&g->alloc, (size_t)D * sizeof(float));
+        if (!ones) return nn_diag_set(c->diag, NN_ERR_NOMEM, "layernorm", "out of memory");
+        for (int64_t i = 0; i < D; i++) ones[i] = 1.0f;
+        nn_shape vs = nn_shape_make(1, &D);
+        st = nn_pass__tf_const(c, g->tensors[x].name, "_ln_scale", NN_DTYPE_FLOAT, &vs, ones, (size_t)D * sizeof(float), &gv);
+        nn_free(&g->alloc, ones);
+    }
+    if (st == NN_OK && ok && beta != NN_INVALID_ID) st = nn_pass__tf_vec(c, beta, D, "_ln_bias", &bv, &ok);
+    if (st || !ok) return st;
+    uint32_t ins[3] = {x, gv, bv};
+    nn_attr at[2];
+    at[0] = nn_pass__tf_attr_int("axis", -1);
+    at[1] = nn_pass__tf_attr_float("epsilon", (float)eps);
+    return nn_pass__tf_commit(c, "layernorm", set, ns, last, "LayerNormalization", "", ins, bv == NN_INVALID_ID ? 2 : 3, y, at, 2);
+}
+
+static nn_status nn_pass__layernorm(nn_pass__ctx *c) {
+    nn_graph *g = c->g;
+    nn_pass__tf_shapes(c);
+    if (!nn_op_find("LayerNormalization", "", nn_graph_opset(g, ""))) return NN_OK;
+    for (uint32_t k = 0; k < g->node_count; k++) {
+        uint32_t ni = c->order[k];
+        if (c->dead[ni] || !nn_pass__is_op(&g->nodes[ni], "ReduceMean")) continue;
+        nn_status st = nn_pass__tf_layernorm_at(c, ni);
+        if (st) return st;
+    }
+    return NN_OK;
+}
+
+/* -- gelu -- */
+
+/* 1 when tensor t is x^3: Pow(x, 3), x*(x*x) or (x*x)*x; nodes go to set. */
+static int nn_pass__tf_cube(nn_pass__ctx *c, uint32_t t, uint32_t x, uint32_t *set, uint32_t *ns) {
+    nn_graph *g = c->g;
+    uint32_t p = nn_pass__tf_prod(c, t, "Pow");
+    if (p != NN_INVALID_ID) {
+        if (g->nodes[p].inputs[0].id != x || !nn_pass__tf_is(g, g->nodes[p].inputs[1].id, 3.0)) return 0;
+        set[(*ns)++] = p;
+        return 1;
+    }
+    p = nn_pass__tf_prod(c, t, "Mul");
+    if (p == NN_INVALID_ID) return 0;
+    uint32_t o = nn_pass__tf_other(&g->nodes[p], x);
+    uint32_t q = nn_pass__tf_prod(c, o, "Mul");
+    if (o == NN_INVALID_ID || q == NN_INVALID_ID || g->nodes[q].inputs[0].id != x || g->nodes[q].inputs[1].id != x) return 0;
+    set[(*ns)++] = p;
+    set[(*ns)++] = q;
+    return 1;
+}
+
+/* GELU around the Erf or Tanh node e: returns 1 with x, the output y, the
+   matched nodes and the form (tanh). */
+static int nn_pass__tf_gelu_match(nn_pass__ctx *c, uint32_t e, uint32_t *set, uint32_t *ns, uint32_t *xo, uint32_t *yo,
+                                  uint32_t *last) {
+    nn_graph *g = c->g;
+    const nn_node *en = &g->nodes[e];
+    uint32_t u = en->inputs[0].id, x = NN_INVALID_ID, pu;
+    *ns = 0;
+    if (nn_pass__is_op(en, "Erf")) {
+        /* u = x / sqrt(2) or x * (1/sqrt(2)) */
+        pu = nn_pass__tf_prod(c, u, "Div");
+        if (pu == NN_INVALID_ID) pu = nn_pass__tf_prod(c, u, "Mul");
+        if (pu == NN_INVALID_ID) return 0;
+        const nn_node *pn = &g->nodes[pu];
+        for (uint32_t i = 0; i < 2 && x == NN_INVALID_ID; i++)
+            if (nn_pass__tf_scaled(c, pu, pn->inputs[i].id, 0.70710678118654752)) x = pn->inputs[i].id;
+        if (x == NN_INVALID_ID) return 0;
+        set[(*ns)++] = pu;
+    } else {
+        /* u = sqrt(2/pi) * (x + 0.044715 x^3) */
+        pu = nn_pass__tf_prod(c, u, "Mul");
+        if (pu == NN_INVALID_ID) return 0;
+        uint32_t inner = NN_INVALID_ID;
+        for (uint32_t i = 0; i < 2; i++)
+            if (nn_pass__tf_is(g, g->nodes[pu].inputs[i].id, 0.79788456080286536)) inner = g->nodes[pu].inputs[1 - i].id;
+        uint32_t pa = nn_pass__tf_prod(c, inner, "Add");
+        if (pa == NN_INVALID_ID) return 0;
+        set[(*ns)++] = pu;
+        set[(*ns)++] = pa;
+        for (uint32_t i = 0; i < 2 && x == NN_INVALID_ID; i++) {
+            uint32_t cand = g->nodes[pa].inputs[i].id, term = g->nodes[pa].inputs[1 - i].id;
+            uint32_t pc = nn_pass__tf_prod(c, term, "Mul"), save = *ns;
+            if (pc == NN_INVALID_ID) continue;
+            for (uint32_t j = 0; j < 2 && x == NN_INVALID_ID; j++) {
+                *ns = save;
+                set[(*ns)++] = pc;
+                if (nn_pass__tf_is(g, g->nodes[pc].inputs[j].id, 0.044715) &&
+                    nn_pass__tf_cube(c, g->nodes[pc].inputs[1 - j].id, cand, set, ns))
+                    x = cand;
+            }
+            if (x == NN_INVALID_ID) *ns = save;
+        }
+        if (x == NN_INVALID_ID) return 0;
+    }
+    set[(*ns)++] = e;
+    /* a = 1 + f(u) */
+    uint32_t ad = nn_pass__tf_sole(c, en->outputs[0].id, "Add");
+    if (ad == NN_INVALID_ID || !nn_pass__tf_is(g, nn_pass__tf_other(&g->nodes[ad], en->outputs[0].id), 1.0)) return 0;
+    set[(*ns)++] = ad;
+    uint32_t a = g->nodes[ad].outputs[0].id, m1 = nn_pass__tf_sole(c, a, "Mul");
+    if (m1 == NN_INVALID_ID) return 0;
+    set[(*ns)++] = m1;
+    uint32_t o = nn_pass__tf_other(&g->nodes[m1], a), m1o = g->nodes[m1].outputs[0].id, m2;
+    if (o == x) { /* (x * a) * 0.5 or (x * a) / 2 */
+        m2 = nn_pass__tf_sole(c, m1o, "Mul");
+        if (m2 == NN_INVALID_ID) m2 = nn_pass__tf_sole(c, m1o, "Div");
+        if (m2 == NN_INVALID_ID || !nn_pass__tf_scaled(c, m2, m1o, 0.5)) return 0;
+    } else if (nn_pass__tf_is(g, o, 0.5)) { /* (a * 0.5) * x */
+        m2 = nn_pass__tf_sole(c, m1o, "Mul");
+        if (m2 == NN_INVALID_ID || nn_pass__tf_other(&g->nodes[m2], m1o) != x) return 0;
+    } else { /* (x * 0.5) * a */
+        uint32_t h = nn_pass__tf_prod(c, o, "Mul");
+        if (h == NN_INVALID_ID) h = nn_pass__tf_prod(c, o, "Div");
+        if (h == NN_INVALID_ID || !nn_pass__tf_scaled(c, h, x, 0.5)) return 0;
+        set[(*ns)++] = h;
+        *xo = x;
+        *yo = m1o;
+        *last = m1;
+        return 1;
+    }
+    set[(*ns)++] = m2;
+    *xo = x;
+    *yo = g->nodes[m2].outputs[0].id;
+    *last = m2;
+    return 1;
+}
+
+static nn_status nn_pass__gelu(nn_pass__ctx *c) {
+    nn_graph *g = c->g;
+    nn_pass__tf_shapes(c);
+    int64_t opset = nn_graph_opset(g, "");
+    int std = opset >= 20 && nn_op_find("Gelu", "", opset) != NULL;
+    for (uint32_t k = 0; k < g->node_count; k++) {
+        uint32_t e = c->order[k], set[16], ns, x, y, last;
+        if (c->dead[e]) continue;
+        int is_tanh = nn_pass__is_op(&g->nodes[e], "Tanh");
+        if (!is_tanh && !nn_pass__is_op(&g->nodes[e], "Erf")) continue;
+        if (!nn_pass__tf_gelu_match(c, e, set, &ns, &x, &y, &last) || !nn_pass__tf_private(c, set, ns, y)) continue;
+        if (g->tensors[x].dtype != NN_DTYPE_FLOAT) continue;
+        nn_status st;
+        uint32_t ins[1] = {x};
+        if (std) {
+            nn_attr at = nn_pass__tf_attr_str("approximate", "tanh");
+            st = nn_pass__tf_commit(c, "gelu", set, ns, last, "Gelu", "", ins, 1, y, &at, is_tanh ? 1 : 0);
+        } else {
+            /* ONNX Runtime's contrib ops (onnxruntime/core/graph/contrib_ops/bert_defs.cc). */
+            st = nn_pass__tf_import(c, "com.microsoft");
+            if (st == NN_OK)
+                st = nn_pass__tf_commit(c, "gelu", set, ns, last, is_tanh ? "FastGelu" : "Gelu", "com.microsoft", ins, 1, y, NULL, 0);
+        }
+        if (st) return st;
+    }
+    return NN_OK;
+}
+
+/* -- matmul_add -- */
+
+/* MatMul(x, W) + b with W a (K,N) constant and b N constants: Gemm when x
+   is 2-D.  A 3-D x (B,S,K) stays MatMul + Add: Gemm is 2-D only, and the
+   Reshape pair that would flatten it is what to4d avoids (to4d lifts the
+   pair to 4-D instead; a backend lowers MatMul+Add of constants as one). */
+static nn_status nn_pass__matmul_add(nn_pass__ctx *c) {
+    nn_graph *g = c->g;
+    nn_pass__tf_shapes(c);
+    if (!nn_op_find("Gemm", "", nn_graph_opset(g, "")) || nn_graph_opset(g, "") < 7) return NN_OK;
+    for (uint32_t k = 0; k < g->node_count; k++) {
+        uint32_t mm = c->order[k];
+        const nn_node *n = &g->nodes[mm];
+        if (c->dead[mm] || !nn_pass__is_op(n, "MatMul") || n->input_count != 2 || n->output_count != 1) continue;
+        uint32_t x = n->inputs[0].id, w = n->inputs[1].id, t = n->outputs[0].id;
+        size_t wc, bc;
+        if (x == NN_INVALID_ID || g->tensors[x].shape.rank != 2 || g->tensors[x].dtype != NN_DTYPE_FLOAT) continue;
+        if (!nn_pass__const_f32(g, n->inputs[1], &wc) || g->tensors[w].shape.rank != 2) continue;
+        int64_t N = g->tensors[w].shape.dims[1];
+        uint32_t ad = nn_pass__tf_sole(c, t, "Add");
+        if (ad == NN_INVALID_ID) continue;
+        uint32_t b = nn_pass__tf_other(&g->nodes[ad], t);
+        nn_tensor_id bid;
+        bid.id = b;
+        if (b == NN_INVALID_ID || b == t || !nn_pass__const_f32(g, bid, &bc) || bc != (size_t)N || g->tensors[b].shape.rank > 2)
+            continue;
+        uint32_t set[2] = {mm, ad}, y = g->nodes[ad].outputs[0].id, bv;
+        if (!nn_pass__tf_private(c, set, 2, y)) continue;
+        int ok;
+        nn_status st = nn_pass__tf_vec(c, b, N, "_gemm_bias", &bv, &ok);
+        if (st) return st;
+        if (!ok) continue;
+        uint32_t ins[3] = {x, w, bv};
+        st = nn_pass__tf_commit(c, "matmul_add", set, 2, ad, "Gemm", "", ins, 3, y, NULL, 0);
+        if (st) return st;
+    }
+    return NN_OK;
+}
+
+/* -- attention -- */
+
+/* Follows t back through Mul/Div by scalar constants (folded into *scale)
+   to the tensor they scale; the nodes go to set. */
+static uint32_t nn_pass__tf_unscale(nn_pass__ctx *c, uint32_t t, double *scale, uint32_t *set, uint32_t *ns) {
+    nn_graph *g = c->g;
+    for (int hop = 0; hop < 4 && *ns < 12; hop++) {
+        uint32_t p = nn_pass__tf_prod(c, t, "Mul");
+        double v;
+        if (p != NN_INVALID_ID) {
+            const nn_node *pn = &g->nodes[p];
+            if (nn_pass__tf_scalar(g, pn->inputs[1].id, &v)) t = pn->inputs[0].id;
+            else if (nn_pass__tf_scalar(g, pn->inputs[0].id, &v)) t = pn->inputs[1].id;
+            else return t;
+            *scale *= v;
+            set[(*ns)++] = p;
+            continue;
+        }
+        p = nn_pass__tf_prod(c, t, "Div");
+        if (p == NN_INVALID_ID || !nn_pass__tf_scalar(g, g->nodes[p].inputs[1].id, &v) || v == 0) return t;
+        *scale /= v;
+        t = g->nodes[p].inputs[0].id;
+        set[(*ns)++] = p;
+    }
+    return t;
+}
+
+static nn_status nn_pass__tf_attention_at(nn_pass__ctx *c, uint32_t sm, int std) {
+    nn_graph *g = c->g;
+    const nn_node *sn = &g->nodes[sm];
+    uint32_t set[24], ns = 0;
+    uint32_t z = sn->inputs[0].id, p = sn->outputs[0].id;
+    if (z == NN_INVALID_ID || sn->output_count != 1 || g->tensors[z].dtype != NN_DTYPE_FLOAT) return NN_OK;
+    int32_t r = g->tensors[z].shape.rank;
+    int64_t axis = nn_node_attr_int(sn, "axis", nn_graph_opset(g, "") >= 13 ? -1 : 1);
+    if ((r != 3 && r != 4) || (axis < 0 ? axis + r : axis) != r - 1) return NN_OK;
+    set[ns++] = sm;
+    uint32_t mv = nn_pass__tf_sole(c, p, "MatMul");
+    if (mv == NN_INVALID_ID || g->nodes[mv].inputs[0].id != p) return NN_OK;
+    set[ns++] = mv;
+    uint32_t v = g->nodes[mv].inputs[1].id, y = g->nodes[mv].outputs[0].id;
+    /* z = scores [+ mask], scores = MatMul(Q', Kt') scaled */
+    double scale = 1.0;
+    uint32_t mask = NN_INVALID_ID, qk = NN_INVALID_ID, save = ns;
+    uint32_t ad = nn_pass__tf_prod(c, z, "Add"), wh = nn_pass__tf_prod(c, z, "Where");
+    double fillv;
+    if (wh != NN_INVALID_ID && g->nodes[wh].input_count == 3 && nn_pass__tf_scalar(g, g->nodes[wh].inputs[2].id, &fillv) &&
+        fillv <= -1e30 && g->tensors[g->nodes[wh].inputs[0].id].dtype == NN_DTYPE_BOOL) {
+        /* Where(keep, scores, -inf): a boolean mask, true = attend (ONNX
+           Attention-23 attn_mask).  A finite fill (torch.finfo.min) differs
+           only for rows with every key masked; fills above -1e30 are left. */
+        set[ns++] = wh;
+        uint32_t sc = nn_pass__tf_unscale(c, g->nodes[wh].inputs[1].id, &scale, set, &ns);
+        qk = nn_pass__tf_prod(c, sc, "MatMul");
+        mask = g->nodes[wh].inputs[0].id;
+        const nn_tensor *mt = &g->tensors[mask];
+        if (qk == NN_INVALID_ID || mt->shape.rank < 0 || mt->shape.rank > r) return NN_OK;
+        for (int32_t d = 0; r == 3 && d + 2 < mt->shape.rank; d++)
+            if (mt->shape.dims[d] != 1) return NN_OK;
+    } else if (ad != NN_INVALID_ID) {
+        for (uint32_t i = 0; i < 2 && qk == NN_INVALID_ID; i++) {
+            ns = save;
+            scale = 1.0;
+            set[ns++] = ad;
+            uint32_t s = nn_pass__tf_unscale(c, g->nodes[ad].inputs[i].id, &scale, set, &ns);
+            qk = nn_pass__tf_prod(c, s, "MatMul");
+            if (qk != NN_INVALID_ID) mask = g->nodes[ad].inputs[1 - i].id;
+        }
+        if (qk == NN_INVALID_ID) return NN_OK;
+        const nn_tensor *mt = &g->tensors[mask];
+        if (mt->dtype != NN_DTYPE_FLOAT || mt->shape.rank < 0 || mt->shape.rank > r) return NN_OK;
+        /* a 3-D attention is (N,1,S,L) inside: the mask may vary over S, L only */
+        for (int32_t d = 0; r == 3 && d + 2 < mt->shape.rank; d++)
+            if (mt->shape.dims[d] != 1) return NN_OK;
+    } else {
+        uint32_t s = nn_pass__tf_unscale(c, z, &scale, set, &ns);
+        qk = nn_pass__tf_prod(c, s, "MatMul");
+        if (qk == NN_INVALID_ID) return NN_OK;
+    }
+    set[ns++] = qk;
+    uint32_t q = nn_pass__tf_unscale(c, g->nodes[qk].inputs[0].id, &scale, set, &ns);
+    uint32_t kt = nn_pass__tf_unscale(c, g->nodes[qk].inputs[1].id, &scale, set, &ns);
+    /* K^T must come from a Transpose: swapping its last two perm entries gives K. */
+    uint32_t tp = nn_pass__tf_prod(c, kt, "Transpose");
+    if (tp == NN_INVALID_ID || q == NN_INVALID_ID || v == NN_INVALID_ID || ns >= 23) return NN_OK;
+    const nn_attr *pa = nn_node_attr(&g->nodes[tp], "perm");
+    if (!pa || pa->type != NN_ATTR_INTS || pa->count != (uint32_t)r) return NN_OK;
+    if (g->tensors[q].shape.rank != r || g->tensors[v].shape.rank != r || g->tensors[kt].shape.rank != r) return NN_OK;
+    /* no batch broadcasting inside Attention: Q, K, V and the scores share
+       their leading dims, and the mask broadcasts to the scores */
+    const nn_shape *qs = &g->tensors[q].shape, *ks0 = &g->tensors[kt].shape, *vs = &g->tensors[v].shape;
+    const nn_shape *ss = &g->tensors[g->nodes[qk].outputs[0].id].shape;
+    if (ss->rank != r) return NN_OK;
+    for (int32_t d = 0; d < r - 2; d++)
+        if (qs->dims[d] != ks0->dims[d] || qs->dims[d] != vs->dims[d] || qs->dims[d] != ss->dims[d]) return NN_OK;
+    if (mask != NN_INVALID_ID) {
+        const nn_shape *msh = &g->tensors[mask].shape;
+        for (int32_t d = 0; d < msh->rank; d++) {
+            int64_t md = msh->dims[d], sd = ss->dims[r - msh->rank + d];
+            if (md != 1 && (md != sd || md < 0)) return NN_OK;
+        }
+    }
+    set[ns++] = tp;
+    if (!nn_pass__tf_private(c, set, ns, y)) return NN_OK;
+    if (!std && nn_pass__tf_import(c, "ai.nnport")) return c->diag ? c->diag->status : NN_ERR_NOMEM;
+    int64_t *perm = (int64_t *)nn_arena_alloc(&g->arena, (size_t)r * sizeof(int64_t));
+    if (!perm) return nn_diag_set(c->diag, NN_ERR_NOMEM, "attention", "out of memory");
+    memcpy(perm, pa->ints, (size_t)r * sizeof(int64_t));
+    perm[r - 1] = pa->ints[r - 2];
+    perm[r - 2] = pa->ints[r - 1];
+    /* The Transpose stays, now producing K: it is not part of what dies. */
+    nn_attr *ta = (nn_attr *)pa;
+    ta->ints = perm;
+    nn_shape *ks = &g->tensors[kt].shape;
+    int64_t tmp = ks->dims[r - 1];
+    ks->dims[r - 1] = ks->dims[r - 2];
+    ks->dims[r - 2] = tmp;
+    const char *dp = g->tensors[kt].dim_param[r - 1];
+    g->tensors[kt].dim_param[r - 1] = g->tensors[kt].dim_param[r - 2];
+    g->tensors[kt].dim_param[r - 2] = dp;
+    uint32_t ins[4] = {q, kt, v, mask};
+    nn_attr at[3];
+    uint32_t na = 0;
+    at[na++] = nn_pass__tf_attr_float("scale", (float)scale);
+    if (r == 3) {
+        at[na++] = nn_pass__tf_attr_int("q_num_heads", 1);
+        at[na++] = nn_pass__tf_attr_int("kv_num_heads", 1);
+    }
+    return nn_pass__tf_commit(c, "attention", set, ns - 1, mv, "Attention", std ? "" : "ai.nnport", ins,
+                              mask == NN_INVALID_ID ? 3 : 4, y, at, na);
+}
+
+static nn_status nn_pass__attention(nn_pass__ctx *c) {
+    nn_graph *g = c->g;
+    nn_pass__tf_shapes(c);
+    int64_t opset = nn_graph_opset(g, "");
+    int std = opset >= 23 && nn_op_find("Attention", "", opset) != NULL;
+    for (uint32_t k = 0; k < g->node_count; k++) {
+        uint32_t ni = c->order[k];
+        if (c->dead[ni] || !nn_pass__is_op(&g->nodes[ni], "Softmax")) continue;
+        nn_status st = nn_pass__tf_attention_at(c, ni, std);
+        if (st) return st;
+    }
+    return NN_OK;
+}
+
+static void nn_pass__compact(nn_graph *g, const uint8_t *dead, uint32_t dead_count);
+
+/* -- to4d -- */
+
+/* Every activation becomes rank 4 by leading 1s: (D) -> (1,1,1,D),
+   (S,D) -> (1,1,S,D), (B,S,D) -> (1,B,S,D).  Prepending 1s keeps numpy
+   broadcasting (aligned from the right), MatMul's batch broadcasting, the
+   feature axis last (LayerNormalization / Softmax keep axis -1) and the
+   memory layout: a node's rewrite only moves non-negative axis numbers by
+   the added rank.  Graph inputs and outputs keep their shapes through one
+   Reshape each at the boundary.  The one exception to rank 4: the indices
+   of a Gather from a constant table (token ids into an embedding) are
+   lifted to rank 5 - rank(table), so the gathered rows come out 4-D.
+   The rules read the declared shapes, so a graph whose shapes fail
+   inference or disagree with it is left unchanged, like one holding a node
+   without a 4-D rule.  Nodes rewritten in place (attributes, rewired
+   inputs/outputs, lifted output shapes) count in stats->nodes_changed.
+   docs/OPTIMIZATION.md compares this with the ANE (B,C,1,S) layout. */
+
+typedef struct nn_pass__tf4 {
+    nn_pass__ctx *c;
+    int8_t *tgt;       /* tensor_count: target rank of each activation (0: not an activation) */
+    int8_t *rank;      /* tensor_count: rank before the pass */
+    const char *why;   /* first reason the graph cannot be converted */
+    const char *where;
+    uint32_t cap;      /* entries of tgt and rank */
+} nn_pass__tf4;
+
+static int nn_pass__tf4_act(const nn_graph *g, uint32_t t) {
+    return t != NN_INVALID_ID && !(g->tensors[t].flags & NN_TENSOR_CONST);
+}
+
+static int nn_pass__tf4_fail(nn_pass__tf4 *s, const nn_node *n, const char *why) {
+    if (!s->why) { s->why = why; s->where = nn_graph__node_label(n); }
+    return 0;
+}
+
+static int nn_pass__tf4_in(const char *op, const char *const *list) {
+    for (; *list; list++)
+        if (strcmp(op, *list) == 0) return 1;
+    return 0;
+}
+
+/* Ops that keep working, untouched, when every activation gains leading 1s:
+   element-wise math (broadcasting aligns from the right). */
+static const char *const nn_pass__tf4_elementwise[] = {
+    "Add", "Sub", "Mul", "Div", "Pow", "Erf", "Sqrt", "Reciprocal", "Relu", "Sigmoid", "Tanh", "Gelu", "Exp", "Log",
+    "Abs", "Neg", "Where", "Cast", "Identity", "Dropout", "Clip", "Max", "Min", "Equal", "Greater", "Less", "Not",
+    "And", "Or", "LeakyRelu", "HardSigmoid", "HardSwish", "Softplus", "Sum", "Mean", "Floor", "Ceil", "Round", "Sin",
+    "Cos", "Sign", "PRelu", "Elu", "Mish", "FastGelu", "QuickGelu", "GreaterOrEqual", "LessOrEqual", "Mod", NULL};
+
+/* Sets an INT attribute (added when absent). */
+static int nn_pass__tf4_set_int(nn_graph *g, nn_node *n, const char *name, int64_t v) {
+    for (uint32_t a = 0; a < n->attr_count; a++)
+        if (strcmp(n->attrs[a].name, name) == 0) {
+            if (n->attrs[a].type == NN_ATTR_INT && n->attrs[a].i == v) return 0;
+            n->attrs[a] = nn_pass__tf_attr_int(name, v);
+            return 1;
+        }
+    nn_attr *at = (nn_attr *)nn_arena_alloc(&g->arena, (n->attr_count + 1) * sizeof(nn_attr));
+    if (!at) return -1;
+    if (n->attr_count) memcpy(at, n->attrs, n->attr_count * sizeof(nn_attr));
+    at[n->attr_count] = nn_pass__tf_attr_int(name, v);
+    n->attrs = at;
+    n->attr_count++;
+    return 1;
+}
+
+static void nn_pass__tf4_drop_attr(nn_node *n, const char *name) {
+    for (uint32_t a = 0; a < n->attr_count; a++)
+        if (strcmp(n->attrs[a].name, name) == 0) {
+            n->attrs[a] = n->attrs[n->attr_count - 1];
+            n->attr_count--;
+            return;
+        }
+}
+
+/* A (rank) shape lifted to rank `to` by leading 1s. */
+static nn_shape nn_pass__tf4_lift(const nn_shape *s, int32_t to) {
+    nn_shape o = *s;
+    int32_t k = to - s->rank;
+    if (s->rank < 0 || k <= 0) return o;
+    o.rank = to;
+    for (int32_t d = to - 1; d >= 0; d--) o.dims[d] = d >= k ? s->dims[d - k] : 1;
+    return o;
+}
+
+/* The table-lookup Gather: constant data, axis 0. */
+static int nn_pass__tf4_lookup(const nn_graph *g, const nn_node *n) {
+    return nn_pass__is_op(n, "Gather") && n->input_count == 2 && nn_pass__is_const(g, n->inputs[0]) &&
+           nn_node_attr_int(n, "axis", 0) == 0;
+}
+
+/* Checks node n without changing anything; 1 when to4d can rewrite it. */
+static int nn_pass__tf4_check(nn_pass__tf4 *s, const nn_node *n) {
+    nn_graph *g = s->c->g;
+    int all4 = 1;
+    for (uint32_t i = 0; i < n->input_count + n->output_count; i++) {
+        uint32_t t = i < n->input_count ? n->inputs[i].id : n->outputs[i - n->input_count].id;
+        if (!nn_pass__tf4_act(g, t)) continue;
+        if (s->rank[t] < 0 || s->rank[t] > 4) return nn_pass__tf4_fail(s, n, "a tensor of unknown rank or rank above 4");
+        if (s->rank[t] != s->tgt[t]) all4 = 0;
+    }
+    if (all4) return 1; /* already 4-D (Conv, pooling, attention on 4-D ...) */
+    const char *op = n->op_type;
+    int std = !n->domain[0] || strcmp(n->domain, "ai.onnx") == 0;
+    int ms = strcmp(n->domain, "com.microsoft") == 0;
+    if ((std || ms) && nn_pass__tf4_in(op, nn_pass__tf4_elementwise)) return 1;
+    if (strcmp(op, "Attention") == 0 && (std || strcmp(n->domain, "ai.nnport") == 0)) {
+        if (s->rank[n->inputs[0].id] == 3 && (nn_node_attr_int(n, "q_num_heads", 0) != 1 || nn_node_attr_int(n, "kv_num_heads", 0) != 1))
+            return nn_pass__tf4_fail(s, n, "3-D Attention with more than one head");
+        return 1;
+    }
+    if (!std) return nn_pass__tf4_fail(s, n, "an op of another domain");
+    if (!strcmp(op, "Softmax") || !strcmp(op, "LogSoftmax") || !strcmp(op, "Hardmax") || !strcmp(op, "LayerNormalization") ||
+        !strcmp(op, "Concat") || !strcmp(op, "Split") || !strcmp(op, "Transpose"))
+        return 1;
+    if (!strcmp(op, "ReduceMean") || !strcmp(op, "ReduceSum") || !strcmp(op, "ReduceMax") || !strcmp(op, "ReduceMin"))
+        return nn_node_attr_int(n, "keepdims", 1) == 1 ? 1 : nn_pass__tf4_fail(s, n, "a reduction without keepdims");
+    if (!strcmp(op, "Reshape") || !strcmp(op, "Flatten") || !strcmp(op, "Squeeze") || !strcmp(op, "Unsqueeze")) {
+        const nn_tensor *y = &g->tensors[n->outputs[0].id];
+        if (!nn_shape_is_static(&y->shape)) return nn_pass__tf4_fail(s, n, "a reshape of a dynamic shape");
+        for (int32_t d = 0; d < y->shape.rank; d++)
+            if (y->shape.dims[d] == 0) return nn_pass__tf4_fail(s, n, "a reshape to an empty shape");
+        return nn_graph_opset(g, "") >= 5 ? 1 : nn_pass__tf4_fail(s, n, "Reshape before opset 5");
+    }
+    if (!strcmp(op, "Slice")) {
+        if (nn_graph_opset(g, "") < 10 || n->input_count < 3) return nn_pass__tf4_fail(s, n, "Slice before opset 10");
+        for (uint32_t i = 1; i < n->input_count && i < 4; i++)
+            if (n->inputs[i].id != NN_INVALID_ID && !nn_pass__is_const(g, n->inputs[i]))
+                return nn_pass__tf4_fail(s, n, "Slice of computed bounds");
+        return 1;
+    }
+    if (!strcmp(op, "MatMul")) {
+        for (uint32_t i = 0; i < 2; i++) {
+            uint32_t t = n->inputs[i].id;
+            int32_t rk = nn_pass__tf4_act(g, t) ? s->rank[t] : g->tensors[t].shape.rank;
+            if (rk < 2) return nn_pass__tf4_fail(s, n, "MatMul of a vector");
+        }
+        return 1;
+    }
+    if (!strcmp(op, "Gemm")) {
+        if (nn_node_attr_int(n, "transA", 0) || !nn_pass__is_const(g, n->inputs[1]) ||
+            g->tensors[n->inputs[1].id].dtype != NN_DTYPE_FLOAT ||
+            (n->input_count > 2 && n->inputs[2].id != NN_INVALID_ID && !nn_pass__is_const(g, n->inputs[2])))
+            return nn_pass__tf4_fail(s, n, "Gemm with transA or computed weights");
+        return 1;
+    }
+    if (!strcmp(op, "Gather")) {
+        if (nn_pass__tf4_lookup(g, n)) return 1;
+        uint32_t x = n->inputs[0].id;
+        int64_t a = nn_node_attr_int(n, "axis", 0);
+        if (a < 0) a += s->rank[x];
+        if (!nn_pass__is_const(g, n->inputs[1]) || g->tensors[n->inputs[1].id].shape.rank > 1 || a < 0)
+            return nn_pass__tf4_fail(s, n, "Gather of computed or multi-dimensional indices");
+        for (int64_t d = 0; d < a; d++)
+            if (g->tensors[x].shape.dims[d] != 1) return nn_pass__tf4_fail(s, n, "Gather after a dimension above 1");
+        return 1;
+    }
+    return nn_pass__tf4_fail(s, n, "an op without a 4-D rule");
+}
+
+/* A new int64 (count) initializer. */
+static nn_status nn_pass__tf4_ints(nn_pass__ctx *c, const char *base, const char *suffix, const int64_t *v, int64_t count,
+                                   uint32_t *out) {
+    nn_shape sh = nn_shape_make(1, &count);
+    return nn_pass__tf_const(c, base, suffix, NN_DTYPE_INT64, &sh, v, (size_t)count * sizeof(int64_t), out);
+}
+
+/* Replaces input slot i of node ni (extending the input list). */
+static nn_status nn_pass__tf4_set_input(nn_pass__ctx *c, uint32_t ni, uint32_t i, uint32_t t) {
+    nn_graph *g = c->g;
+    nn_node *n = &g->nodes[ni];
+    if (i >= n->input_count) {
+        nn_tensor_id *ins = (nn_tensor_id *)nn_arena_alloc(&g->arena, (i + 1) * sizeof(nn_tensor_id));
+        if (!ins) return nn_diag_set(c->diag, NN_ERR_NOMEM, "to4d", "out of memory");
+        for (uint32_t j = 0; j <= i; j++) ins[j].id = j < n->input_count ? n->inputs[j].id : NN_INVALID_ID;
+        n->inputs = ins;
+        n->input_count = i + 1;
+    }
+    n->inputs[i].id = t;
+    return NN_OK;
+}
+
+/* Gemm(A, B, C) -> MatMul(A, alpha B') [+ beta C] (B' = B^T under transB). */
+static nn_status nn_pass__tf4_gemm(nn_pass__tf4 *s, uint32_t ni, int *changed) {
+    nn_pass__ctx *c = s->c;
+    nn_graph *g = c->g;
+    nn_node *n = &g->nodes[ni];
+    float alpha = nn_node_attr_float(n, "alpha", 1.0f), beta = nn_node_attr_float(n, "beta", 1.0f);
+    int tb = nn_node_attr_int(n, "transB", 0) != 0;
+    uint32_t w = n->inputs[1].id, b = n->input_count > 2 ? n->inputs[2].id : NN_INVALID_ID, y = n->outputs[0].id;
+    const nn_tensor *wt = &g->tensors[w];
+    int64_t K = tb ? wt->shape.dims[1] : wt->shape.dims[0], N = tb ? wt->shape.dims[0] : wt->shape.dims[1];
+    const char *origin = n->origin, *label = nn_graph__node_label(n);
+    nn_status st = NN_OK;
+    uint32_t nw = w, nb = b;
+    if (tb || alpha != 1.0f) {
+        float *v = (float *)nn_alloc(&g->alloc, (size_t)(K * N + 1) * sizeof(float));
+        if (!v) return nn_diag_set(c->diag, NN_ERR_NOMEM, "to4d", "out of memory");
+        const float *src = (const float *)wt->data;
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t j = 0; j < N; j++) v[k * N + j] = alpha * (tb ? src[j * K + k] : src[k * N + j]);
+        int64_t dims[2] = {K, N};
+        nn_shape sh = nn_shape_make(2, dims);
+        st = nn_pass__tf_const(c, g->tensors[w].name, "_kn", NN_DTYPE_FLOAT, &sh, v, (size_t)(K * N) * sizeof(float), &nw);
+        nn_free(&g->alloc, v);
+    }
+    if (st == NN_OK && b != NN_INVALID_ID && beta != 1.0f) {
+        size_t cnt;
+        nn_tensor_id bid;
+        bid.id = b;
+        const float *src = nn_pass__const_f32(g, bid, &cnt);
+        float *v = src ? (float *)nn_alloc(&g->alloc, (cnt + 1) * sizeof(float)) : NULL;
+        if (!v) return src ? nn_diag_set(c->diag, NN_ERR_NOMEM, "to4d", "out of memory") : NN_OK;
+        for (size_t i = 0; i < cnt; i++) v[i] = beta * src[i];
+        nn_shape sh = g->tensors[b].shape;
+        st = nn_pass__tf_const(c, g->tensors[b].name, "_beta", NN_DTYPE_FLOAT, &sh, v, cnt * sizeof(float), &nb);
+        nn_free(&g->alloc, v);
+    }
+    if (st) return st;
+    uint32_t mm_out = y;
+    if (b != NN_INVALID_ID) {
+        nn_tensor_id t;
+        nn_shape sh = g->tensors[y].shape;
+        st = nn_pass__new_tensor(g, g->tensors[y].name, "_mm", NN_DTYPE_FLOAT, &sh, &t, c->diag);
+        if (st) return st;
+        mm_out = t.id;
+        s->tgt[t.id] = 4;
+        s->rank[t.id] = (int8_t)sh.rank;
+    }
+    n = &g->nodes[ni];
+    n->op_type = "MatMul";
+    n->attr_count = 0;
+    n->input_count = 2;
+    n->inputs[1].id = nw;
+    n->outputs[0].id = mm_out;
+    g->tensors[mm_out].producer.id = ni;
+    *changed = 1;
+    if (b == NN_INVALID_ID) return NN_OK;
+    nn_tensor_id ai[2], ao[1];
+    ai[0].id = mm_out;
+    ai[1].id = nb;
+    ao[0].id = y;
+    g->tensors[y].producer.id = NN_INVALID_ID;
+    char name[200];
+    snprintf(name, sizeof name, "%.180s_bias", label);
+    nn_node_id id;
+    st = nn_graph_add_node(g, "Add", "", name, ai, 2, ao, 1, &id, c->diag);
+    if (st == NN_OK) { g->nodes[id.id].origin = origin; c->stats->nodes_added++; }
+    return st;
+}
+
+/* Rewrites node ni for its activations' new ranks; *changed when it did. */
+static nn_status nn_pass__tf4_node(nn_pass__tf4 *s, uint32_t ni, int *changed) {
+    nn_pass__ctx *c = s->c;
+    nn_graph *g = c->g;
+    nn_node *n = &g->nodes[ni];
+    const char *op = n->op_type;
+    uint32_t x = n->input_count ? n->inputs[0].id : NN_INVALID_ID, y = n->output_count ? n->outputs[0].id : NN_INVALID_ID;
+    int32_t kx = nn_pass__tf4_act(g, x) ? s->tgt[x] - s->rank[x] : 0;
+    if (!strcmp(op, "Concat") && nn_pass__tf4_act(g, y)) kx = s->tgt[y] - s->rank[y]; /* input 0 may be a constant */
+    int32_t rx = nn_pass__tf4_act(g, x) ? s->rank[x] : 0;
+    int64_t opset = nn_graph_opset(g, "");
+    *changed = 0;
+    if (strcmp(op, "Attention") == 0) {
+        if (kx <= 0) return NN_OK;
+        nn_pass__tf4_drop_attr(n, "q_num_heads");
+        nn_pass__tf4_drop_attr(n, "kv_num_heads");
+        *changed = 1;
+        return NN_OK;
+    }
+    if (n->domain[0] && strcmp(n->domain, "ai.onnx") != 0) return NN_OK;
+    if (!strcmp(op, "Softmax") || !strcmp(op, "LogSoftmax") || !strcmp(op, "Hardmax") || !strcmp(op, "LayerNormalization") ||
+        !strcmp(op, "Split") || !strcmp(op, "Concat") || (!strcmp(op, "Gather") && !nn_pass__tf4_lookup(g, n))) {
+        int smx = !strcmp(op, "Softmax") || !strcmp(op, "LogSoftmax") || !strcmp(op, "Hardmax");
+        int64_t def = smx ? (opset < 13 ? 1 : -1) : !strcmp(op, "LayerNormalization") ? -1 : 0;
+        int64_t a = nn_node_attr_int(n, "axis", def);
+        if (kx <= 0) return NN_OK;
+        if (a < 0 && !strcmp(op, "Gather")) a += rx; /* the index input changes below: keep it explicit */
+        if (a >= 0) {
+            int r = nn_pass__tf4_set_int(g, n, "axis", a + kx);
+            if (r < 0) return nn_diag_set(c->diag, NN_ERR_NOMEM, "to4d", "out of memory");
+            *changed = r;
+        }
+        for (uint32_t i = 0; !strcmp(op, "Concat") && i < g->nodes[ni].input_count; i++) { /* constants join at rank 4 too */
+            uint32_t t = g->nodes[ni].inputs[i].id, nt;
+            if (t == NN_INVALID_ID || !nn_pass__is_const(g, g->nodes[ni].inputs[i]) || g->tensors[t].shape.rank >= 4) continue;
+            nn_shape sh = nn_pass__tf4_lift(&g->tensors[t].shape, 4);
+            nn_status st = nn_pass__tf_const(c, g->tensors[t].name, "_4d", g->tensors[t].dtype, &sh, g->tensors[t].data,
+                                             g->tensors[t].data_bytes, &nt);
+            if (st) return st;
+            g->nodes[ni].inputs[i].id = nt;
+            *changed = 1;
+        }
+        if (!strcmp(op, "Gather") && g->tensors[n->inputs[1].id].shape.rank == 0) { /* scalar index -> (1) */
+            int64_t v[1];
+            size_t cnt;
+            uint32_t t;
+            if (!nn_pass__const_ints(g, n->inputs[1], v, 1, &cnt) || cnt != 1)
+                return nn_diag_set(c->diag, NN_ERR_UNSUPPORTED, "to4d", "Gather index is not an integer constant");
+            nn_status st = nn_pass__tf4_ints(c, g->tensors[n->inputs[1].id].name, "_1", v, 1, &t);
+            if (st) return st;
+            g->nodes[ni].inputs[1].id = t;
+            *changed = 1;
+        }
+        return NN_OK;
+    }
+    if (!strcmp(op, "Transpose")) {
+        if (kx <= 0) return NN_OK;
+        int64_t perm[8];
+        const nn_attr *pa = nn_node_attr(n, "perm");
+        for (int32_t d = 0; d < rx; d++) perm[d] = pa && pa->type == NN_ATTR_INTS && (int32_t)pa->count == rx ? pa->ints[d] : rx - 1 - d;
+        int64_t *np = (int64_t *)nn_arena_alloc(&g->arena, 4 * sizeof(int64_t));
+        nn_attr *at = (nn_attr *)nn_arena_alloc(&g->arena, sizeof(nn_attr));
+        if (!np || !at) return nn_diag_set(c->diag, NN_ERR_NOMEM, "to4d", "out of memory");
+        for (int32_t d = 0; d < 4; d++) np[d] = d < kx ? d : perm[d - kx] + kx;
+        memset(at, 0, sizeof *at);
+        at->name = "perm";
+        at->type = NN_ATTR_INTS;
+        at->ints = np;
+        at->count = 4;
+        n->attrs = at;
+        n->attr_count = 1;
+        *changed = 1;
+        return NN_OK;
+    }
+    if (!strcmp(op, "ReduceMean") || !strcmp(op, "ReduceSum") || !strcmp(op, "ReduceMax") || !strcmp(op, "ReduceMin")) {
+        if (kx <= 0) return NN_OK;
+        int64_t ax[8];
+        size_t cnt = 0;
+        nn_attr *aa = NULL;
+        for (uint32_t a = 0; a < n->attr_count; a++)
+            if (!strcmp(n->attrs[a].name, "axes")) aa = &n->attrs[a];
+        if (aa && aa->type == NN_ATTR_INTS && aa->count <= 8) {
+            int64_t *nv = (int64_t *)nn_arena_alloc(&g->arena, (aa->count + 1) * sizeof(int64_t));
+            if (!nv) return nn_diag_set(c->diag, NN_ERR_NOMEM, "to4d", "out of memory");
+            for (uint32_t i = 0; i < aa->count; i++) nv[i] = aa->ints[i] >= 0 ? aa->ints[i] + kx : aa->ints[i];
+            aa->ints = nv;
+            *changed = 1;
+        } else if (n->input_count > 1 && n->inputs[1].id != NN_INVALID_ID && nn_pass__const_ints(g, n->inputs[1], ax, 8, &cnt)) {
+            uint32_t t;
+            for (size_t i = 0; i < cnt; i++) if (ax[i] >= 0) ax[i] += kx;
+            nn_status st = nn_pass__tf4_ints(c, g->tensors[n->inputs[1].id].name, "_4d", ax, (int64_t)cnt, &t);
+            if (st) return st;
+            g->nodes[ni].inputs[1].id = t;
+            *changed = 1;
+        }
+        return NN_OK;
+    }
+    if (!strcmp(op, "Reshape") || !strcmp(op, "Flatten") || !strcmp(op, "Squeeze") || !strcmp(op, "Unsqueeze")) {
+        nn_shape to = nn_pass__tf4_lift(&g->tensors[y].shape, nn_pass__tf4_act(g, y) ? s->tgt[y] : g->tensors[y].shape.rank);
+        int64_t cur[8];
+        size_t cnt = 0;
+        if (!strcmp(op, "Reshape") && n->input_count == 2 && nn_pass__const_ints(g, n->inputs[1], cur, 8, &cnt) &&
+            cnt == (size_t)to.rank && memcmp(cur, to.dims, cnt * sizeof(int64_t)) == 0)
+            return NN_OK;
+        uint32_t t;
+        nn_status st = nn_pass__tf4_ints(c, g->tensors[y].name, "_shape", to.dims, to.rank, &t);
+        if (st) return st;
+        n = &g->nodes[ni];
+        n->op_type = "Reshape";
+        n->attr_count = 0;
+        n->input_count = 1;
+        *changed = 1;
+        return nn_pass__tf4_set_input(c, ni, 1, t);
+    }
+    if (!strcmp(op, "Slice")) {
+        if (kx <= 0) return NN_OK;
+        int64_t st8[8], ax[8];
+        size_t ns = 0, na = 0;
+        if (!nn_pass__const_ints(g, n->inputs[1], st8, 8, &ns)) return nn_diag_set(c->diag, NN_ERR_UNSUPPORTED, "to4d", "Slice starts");
+        if (n->input_count > 3 && n->inputs[3].id != NN_INVALID_ID) {
+            if (!nn_pass__const_ints(g, n->inputs[3], ax, 8, &na)) return nn_diag_set(c->diag, NN_ERR_UNSUPPORTED, "to4d", "Slice axes");
+            for (size_t i = 0; i < na; i++) if (ax[i] >= 0) ax[i] += kx;
+        } else {
+            na = ns;
+            for (size_t i = 0; i < na; i++) ax[i] = (int64_t)i + kx;
+        }
+        uint32_t t;
+        nn_status st = nn_pass__tf4_ints(c, g->tensors[y].name, "_axes", ax, (int64_t)na, &t);
+        if (st == NN_OK) st = nn_pass__tf4_set_input(c, ni, 3, t);
+        *changed = st == NN_OK;
+        return st;
+    }
+    if (!strcmp(op, "Gemm")) return nn_pass__tf4_gemm(s, ni, changed);
+    return NN_OK; /* element-wise, MatMul, lookup Gather, already 4-D: nothing to move */
+}
+
+/* Adds Reshape(from -> to) with to's shape as the target. */
+static nn_status nn_pass__tf4_boundary(nn_pass__ctx *c, uint32_t from, uint32_t to) {
+    nn_graph *g = c->g;
+    uint32_t sh;
+    /* a copy: the new initializer can move g->tensors (and a pointer into it) */
+    nn_shape ts = g->tensors[to].shape;
+    nn_status st = nn_pass__tf4_ints(c, g->tensors[to].name, "_shape", ts.dims, ts.rank, &sh);
+    if (st) return st;
+    nn_tensor_id ai[2], ao[1];
+    ai[0].id = from;
+    ai[1].id = sh;
+    ao[0].id = to;
+    char name[200];
+    snprintf(name, sizeof name, "%.180s_to4d", g->tensors[to].name);
+    nn_node_id id;
+    st = nn_graph_add_node(g, "Reshape", "", name, ai, 2, ao, 1, &id, c->diag);
+    if (st == NN_OK) c->stats->nodes_added++;
+    return st;
+}
+
+/* Graph output t (rank below 4, producer p) keeps its producer when that
+   is a Reshape of a 4-D activation or of a graph input and nothing inside
+   the graph reads t: the Reshape is then its boundary.  An output other
+   nodes read too gets a 4-D stand-in from its producer, which the readers
+   take, and a boundary Reshape of its own. */
+static int nn_pass__tf4_own_boundary(nn_pass__tf4 *s, uint32_t p, uint32_t t) {
+    const nn_graph *g = s->c->g;
+    const nn_node *pn = &g->nodes[p];
+    uint32_t u;
+    if (!nn_pass__is_op(pn, "Reshape") || pn->input_count != 2 || !nn_pass__tf4_act(g, pn->inputs[0].id)) return 0;
+    if (s->rank[pn->inputs[0].id] != 4 && !(g->tensors[pn->inputs[0].id].flags & NN_TENSOR_INPUT)) return 0;
+    return nn_pass__tf_users(s->c, t, &u, 1) == 0;
+}
+
+/* 1 when shape inference runs through g and every declared activation
+   shape agrees with the inferred one (same rank, equal dims where both are
+   known).  Nothing in g changes.  Else 0 with why filled: the pass then
+   leaves a malformed graph (Add of (2,3) and (4,5) constants, a declared
+   shape its node does not make) as it came, since its rules read the
+   declared shapes. */
+static int nn_pass__tf4_consistent(nn_pass__ctx *c, char *why, size_t cap) {
+    nn_graph *g = c->g;
+    nn_exec__plan *p = NULL;
+    nn_diag local;
+    memset(&local, 0, sizeof local);
+    if (nn_exec__plan_create(&g->alloc, g, &p, &local) != NN_OK) {
+        snprintf(why, cap, "no shape inference ('%.60s': %.80s)", local.where, local.message);
+        return 0;
+    }
+    nn_value *values = (nn_value *)nn_alloc(&g->alloc, (g->tensor_count + 1) * sizeof(nn_value));
+    int ok = values != NULL;
+    if (!ok) snprintf(why, cap, "out of memory");
+    if (ok && (nn_exec__preset_values(g, NULL, 0, values, &local) != NN_OK ||
+               nn_exec__infer_values(p, &g->alloc, values, &local) != NN_OK)) {
+        ok = 0;
+        snprintf(why, cap, "shapes that fail inference ('%.60s': %.80s)", local.where, local.message);
+    }
+    for (uint32_t t = 0; values && t < g->tensor_count; t++) {
+        const nn_tensor *tt = &g->tensors[t];
+        const nn_shape *a = &tt->shape, *b = &values[t].shape;
+        int same = 1;
+        if (ok && !(tt->flags & NN_TENSOR_CONST) && values[t].dtype != NN_DTYPE_UNDEFINED && a->rank >= 0 && b->rank >= 0) {
+            same = a->rank == b->rank;
+            for (int32_t d = 0; same && d < a->rank; d++)
+                same = a->dims[d] < 0 || b->dims[d] < 0 || a->dims[d] == b->dims[d];
+        }
+        if (!same) {
+            char da[64], db[64];
+            ok = 0;
+            snprintf(why, cap, "tensor '%.60s' declared %s but inferred %s", tt->name ? tt->name : "",
+                     nn_shape_str(a, da, sizeof da), nn_shape_str(b, db, sizeof db));
+        }
+        nn_exec__value_release(&g->alloc, NULL, &values[t]);
+    }
+    nn_free(&g->alloc, values);
+    nn_exec__plan_free(&g->alloc, p);
+    return ok;
+}
+
+static nn_status nn_pass__to4d_run(nn_pass__tf4 *s, uint32_t nn0) {
+    nn_pass__ctx *c = s->c;
+    nn_graph *g = c->g;
+    uint32_t nt0 = g->tensor_count;
+    /* target ranks: 4, the indices of a table lookup 5 - rank(table) */
+    for (uint32_t t = 0; t < nt0; t++) {
+        s->rank[t] = (int8_t)(g->tensors[t].shape.rank < 0 ? -1 : g->tensors[t].shape.rank > 8 ? 9 : g->tensors[t].shape.rank);
+        s->tgt[t] = 4;
+    }
+    for (uint32_t k = 0; k < nn0; k++) {
+        const nn_node *n = &g->nodes[c->order[k]];
+        if (c->dead[c->order[k]] || !nn_pass__tf4_lookup(g, n)) continue;
+        uint32_t ix = n->inputs[1].id;
+        int32_t want = 5 - g->tensors[n->inputs[0].id].shape.rank;
+        if (s->tgt[ix] != 4 && s->tgt[ix] != want) nn_pass__tf4_fail(s, n, "indices shared by lookups of different ranks");
+        s->tgt[ix] = (int8_t)want;
+    }
+    /* graph inputs/outputs keep their shapes */
+    for (uint32_t i = 0; i < g->input_count; i++) s->tgt[g->inputs[i].id] = s->rank[g->inputs[i].id];
+    for (uint32_t i = 0; i < g->output_count; i++) s->tgt[g->outputs[i].id] = s->rank[g->outputs[i].id];
+    int8_t *want_in = (int8_t *)nn_alloc(&g->alloc, nt0 + 1);
+    if (!want_in) return nn_diag_set(c->diag, NN_ERR_NOMEM, "to4d", "out of memory");
+    /* an input read by anything but a reshape needs a boundary Reshape */
+    memset(want_in, 0, nt0 + 1);
+    for (uint32_t k = 0; k < nn0; k++) {
+        const nn_node *n = &g->nodes[c->order[k]];
+        int reshape = nn_pass__is_op(n, "Reshape") || nn_pass__is_op(n, "Flatten") || nn_pass__is_op(n, "Squeeze") ||
+                      nn_pass__is_op(n, "Unsqueeze");
+        for (uint32_t i = 0; i < n->input_count; i++) {
+            uint32_t t = n->inputs[i].id;
+            if (t == NN_INVALID_ID || !(g->tensors[t].flags & NN_TENSOR_INPUT) || (g->tensors[t].flags & NN_TENSOR_CONST)) continue;
+            if (reshape && i == 0) continue;
+            int32_t w = nn_pass__tf4_lookup(g, n) && i == 1 ? 5 - g->tensors[n->inputs[0].id].shape.rank : 4;
+            if (w != s->rank[t]) want_in[t] = (int8_t)w;
+        }
+    }
+    /* an output whose producer is not already a reshape of a 4-D tensor: same */
+    for (uint32_t i = 0; i < g->output_count; i++) {
+        uint32_t t = g->outputs[i].id, p = g->tensors[t].producer.id;
+        if (s->rank[t] == 4 || p == NN_INVALID_ID || nn_pass__tf4_own_boundary(s, p, t)) continue;
+        s->tgt[t] = 4; /* its producer writes a 4-D stand-in below */
+    }
+    for (uint32_t k = 0; k < nn0 && !s->why; k++)
+        if (!c->dead[c->order[k]]) nn_pass__tf4_check(s, &g->nodes[c->order[k]]);
+    char incons[200];
+    if (!s->why && !nn_pass__tf4_consistent(c, incons, sizeof incons)) {
+        s->why = incons;
+        s->where = "graph";
+    }
+    for (uint32_t i = 0; i < g->output_count; i++) s->tgt[g->outputs[i].id] = s->rank[g->outputs[i].id];
+    if (s->why) {
+        nn_free(&g->alloc, want_in);
+        if (c->desc && c->desc->log) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "graph left unchanged: '%.80s' has %s", s->where, s->why);
+            c->desc->log(c->desc->user, "to4d", msg);
+        }
+        return NN_OK;
+    }
+    nn_status st = NN_OK;
+    /* outputs: the producer writes Y_4d, a boundary Reshape writes Y */
+    uint32_t outs[64], outs4[64], no = 0;
+    for (uint32_t i = 0; i < g->output_count && st == NN_OK; i++) {
+        uint32_t t = g->outputs[i].id, p = g->tensors[t].producer.id;
+        if (s->rank[t] == 4 || p == NN_INVALID_ID || nn_pass__tf4_own_boundary(s, p, t)) continue;
+        if (no == 64) { st = nn_diag_set(c->diag, NN_ERR_LIMIT, "to4d", "more than 64 outputs to reshape"); break; }
+        nn_tensor_id y4;
+        nn_shape sh = g->tensors[t].shape;
+        st = nn_pass__new_tensor(g, g->tensors[t].name, "_4d", g->tensors[t].dtype, &sh, &y4, c->diag);
+        if (st) break;
+        s->rank[y4.id] = (int8_t)sh.rank;
+        s->tgt[y4.id] = 4;
+        nn_pass__rewire(g, t, y4.id);
+        for (uint32_t o = 0; o < g->nodes[p].output_count; o++)
+            if (g->nodes[p].outputs[o].id == t) g->nodes[p].outputs[o].id = y4.id;
+        g->tensors[y4.id].producer.id = p;
+        g->tensors[t].producer.id = NN_INVALID_ID;
+        outs4[no] = y4.id;
+        outs[no++] = t;
+    }
+    /* inputs: a boundary Reshape writes X_4d, which the nodes read (X_4d
+       keeps X's shape until the lift below, so the rules see X's rank) */
+    for (uint32_t t = 0; t < nt0 && st == NN_OK; t++) {
+        if (!want_in[t]) continue;
+        nn_tensor_id x4;
+        nn_shape sh = g->tensors[t].shape;
+        st = nn_pass__new_tensor(g, g->tensors[t].name, want_in[t] == 4 ? "_4d" : "_lookup", g->tensors[t].dtype, &sh, &x4,
+                                 c->diag);
+        if (st) break;
+        s->rank[x4.id] = s->rank[t];
+        s->tgt[x4.id] = want_in[t];
+        nn_pass__rewire(g, t, x4.id);
+        uint32_t shc;
+        nn_shape to = nn_pass__tf4_lift(&sh, want_in[t]);
+        st = nn_pass__tf4_ints(c, g->tensors[t].name, "_shape", to.dims, to.rank, &shc);
+        nn_tensor_id ai[2], ao[1];
+        ai[0].id = t;
+        ai[1].id = shc;
+        ao[0] = x4;
+        char name[200];
+        snprintf(name, sizeof name, "%.180s_to4d", g->tensors[t].name);
+        nn_node_id id;
+        if (st == NN_OK) st = nn_graph_add_node(g, "Reshape", "", name, ai, 2, ao, 1, &id, c->diag);
+        if (st == NN_OK) c->stats->nodes_added++;
+    }
+    /* nodes, in order; node_ch marks the original nodes changed in place
+       (rules, rewired inputs or outputs, lifted output shapes) for the stats */
+    uint8_t *node_ch = st == NN_OK ? (uint8_t *)nn_alloc(&g->alloc, (size_t)nn0 + 1) : NULL;
+    if (st == NN_OK && !node_ch) st = nn_diag_set(c->diag, NN_ERR_NOMEM, "to4d", "out of memory");
+    if (node_ch) memset(node_ch, 0, (size_t)nn0 + 1);
+    for (uint32_t n = 0; n < nn0 && node_ch; n++)
+        for (uint32_t i = 0; i < g->nodes[n].input_count + g->nodes[n].output_count; i++) {
+            uint32_t t = i < g->nodes[n].input_count ? g->nodes[n].inputs[i].id
+                                                     : g->nodes[n].outputs[i - g->nodes[n].input_count].id;
+            if (t != NN_INVALID_ID && t >= nt0) node_ch[n] = 1; /* reads X_4d or writes Y_4d */
+        }
+    uint32_t changed_nodes = 0;
+    for (uint32_t k = 0; k < nn0 && st == NN_OK; k++) {
+        int ch = 0;
+        if (!c->dead[c->order[k]]) st = nn_pass__tf4_node(s, c->order[k], &ch);
+        changed_nodes += (uint32_t)ch;
+        if (ch) node_ch[c->order[k]] = 1;
+    }
+    for (uint32_t i = 0; i < no && st == NN_OK; i++) st = nn_pass__tf4_boundary(c, outs4[i], outs[i]);
+    /* activations take their 4-D shapes */
+    uint32_t lifted = 0;
+    for (uint32_t t = 0; t < g->tensor_count && t < s->cap && st == NN_OK; t++) {
+        nn_tensor *tt = &g->tensors[t];
+        if (!s->tgt[t] || !nn_pass__tf4_act(g, t) || (tt->flags & (NN_TENSOR_INPUT | NN_TENSOR_OUTPUT)) || s->rank[t] < 0 || s->rank[t] >= s->tgt[t])
+            continue;
+        int32_t k = s->tgt[t] - s->rank[t];
+        for (int32_t d = s->tgt[t] - 1; d >= 0; d--) tt->dim_param[d] = d >= k ? tt->dim_param[d - k] : NULL;
+        tt->shape = nn_pass__tf4_lift(&tt->shape, s->tgt[t]);
+        lifted++;
+        if (tt->producer.id < nn0) node_ch[tt->producer.id] = 1;
+    }
+    for (uint32_t n = 0; n < nn0 && node_ch; n++) c->stats->nodes_changed += node_ch[n];
+    nn_free(&g->alloc, node_ch);
+    nn_free(&g->alloc, want_in);
+    if (st == NN_OK && (lifted || changed_nodes))
+        nn_pass__note(c, "to4d", "%u tensors lifted to rank 4, %u nodes rewritten", lifted, changed_nodes);
+    return st;
+}
+
+static nn_status nn_pass__to4d(nn_pass__ctx *c) {
+    nn_graph *g = c->g;
+    nn_pass__tf_shapes(c);
+    uint32_t nn0 = g->node_count, cap = g->tensor_count + 2 * g->output_count + g->node_count * 4 + g->input_count + 64;
+    nn_pass__tf4 s;
+    memset(&s, 0, sizeof s);
+    s.c = c;
+    s.tgt = (int8_t *)nn_alloc(&g->alloc, cap);
+    s.rank = (int8_t *)nn_alloc(&g->alloc, cap);
+    s.cap = cap;
+    nn_status st = (!s.tgt || !s.rank) ? nn_diag_set(c->diag, NN_ERR_NOMEM, "to4d", "out of memory") : NN_OK;
+    if (st == NN_OK) { memset(s.tgt, 0, cap); memset(s.rank, 0, cap); }
+    if (st == NN_OK) st = nn_pass__to4d_run(&s, nn0);
+    nn_free(&g->alloc, s.tgt);
+    nn_free(&g->alloc, s.rank);
+    /* Appended nodes (boundary Reshapes, Gemm biases) sit at the end of the
+       list: drop the dead, then restore a topological order for writers. */
+    if (g->node_count != nn0) {
+        nn_pass__compact(g, c->dead, nn0);
+        memset(c->dead, 0, nn0 + 1);
+        nn_status s2 = nn_graph_sort(g, c->diag);
+        if (st == NN_OK) st = s2;
+    }
+    return st;
 }
 
 /* -- the pass table and driver -- */
@@ -13627,7 +16372,16 @@ static const struct { nn_pass_info info; nn_pass__fn fn; } nn_pass__table[] = {
     {{"dce", "remove nodes whose outputs reach no graph output"}, nn_pass__dce},
     {{"identity", "remove Identity, inference Dropout, same-type Cast, shape ops that keep the shape"}, nn_pass__identity},
     {{"fold", "evaluate nodes of constant inputs (and Shape of static shapes) into initializers"}, nn_pass__fold},
-    {{"bn", "fold BatchNormalization into the Conv/ConvTranspose/Gemm before it"}, nn_pass__bn},
+    {{"bn", "fold BatchNormalization into the Conv/ConvTranspose/Gemm (or MatMul of a 2-D constant) before it"}, nn_pass__bn},
+    {{"noop", "remove Transpose of identity perm or cancelling pairs, whole Slice, zero Pad, x*1, x+0"}, nn_pass__noop},
+    {{"cse", "merge equal initializers and nodes that repeat an earlier node"}, nn_pass__cse},
+    {{"affine", "fold per-channel Mul/Add/Sub/Div/BatchNormalization by constants into Conv/ConvTranspose/Gemm"}, nn_pass__affine},
+    {{"act", "fuse Relu/Clip/LeakyRelu/HardSigmoid/Sigmoid/Tanh into Conv/Gemm (FusedConv/FusedGemm), x*Sigmoid(x) into QuickGelu"}, nn_pass__act},
+    {{"layernorm", "fuse the split LayerNorm (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div, Mul, Add) into LayerNormalization"}, nn_pass__layernorm},
+    {{"gelu", "fuse the Erf and Tanh GELU forms into Gelu (opset 20) or com.microsoft Gelu/FastGelu"}, nn_pass__gelu},
+    {{"attention", "fuse MatMul(Q,K^T), scale, mask, Softmax, MatMul(V) into Attention (opset 23) or ai.nnport Attention"}, nn_pass__attention},
+    {{"matmul_add", "fuse MatMul of a 2-D input and constant weight plus a constant bias into Gemm"}, nn_pass__matmul_add},
+    {{"to4d", "make every activation rank 4 (leading 1s), Gemm -> MatMul+Add, reshapes only at the graph boundary"}, nn_pass__to4d},
 };
 
 NN_API const nn_pass_info *nn_pass_at(size_t index) {
@@ -13635,11 +16389,12 @@ NN_API const nn_pass_info *nn_pass_at(size_t index) {
 }
 
 /* Drops dead nodes (keeping order, so a topological order stays one) and
-   recomputes every tensor's producer. */
-static void nn_pass__compact(nn_graph *g, const uint8_t *dead) {
+   recomputes every tensor's producer.  dead covers the dead_count nodes the
+   pass started with; nodes a pass appended (to4d, attention) are kept. */
+static void nn_pass__compact(nn_graph *g, const uint8_t *dead, uint32_t dead_count) {
     uint32_t j = 0;
     for (uint32_t i = 0; i < g->node_count; i++)
-        if (!dead[i]) g->nodes[j++] = g->nodes[i];
+        if (i >= dead_count || !dead[i]) g->nodes[j++] = g->nodes[i];
     g->node_count = j;
     for (uint32_t t = 0; t < g->tensor_count; t++) g->tensors[t].producer.id = NN_INVALID_ID;
     for (uint32_t n = 0; n < g->node_count; n++)
@@ -13677,15 +16432,16 @@ NN_API nn_status nn_graph_run_pass(nn_graph *g, const char *name, const nn_pass_
         c.diag = diag;
         st = nn_pass__table[pi].fn(&c);
         /* Work done before a failure (out of memory) is still valid IR. */
-        nn_pass__compact(g, dead);
+        nn_pass__compact(g, dead, nn);
     }
     nn_free(&g->alloc, order);
     nn_free(&g->alloc, dead);
     nn_free(&g->alloc, uses);
     if (st == NN_OK && d && d->log) {
         char msg[160];
-        snprintf(msg, sizeof msg, "removed %u nodes, added %u, fused %u; initializers +%u -%u", stats.nodes_removed,
-                 stats.nodes_added, stats.nodes_fused, stats.tensors_added, stats.tensors_removed);
+        snprintf(msg, sizeof msg, "removed %u nodes, added %u, fused %u; initializers +%u -%u, %u merged",
+                 stats.nodes_removed, stats.nodes_added, stats.nodes_fused, stats.tensors_added, stats.tensors_removed,
+                 stats.tensors_merged);
         d->log(d->user, name, msg);
     }
     if (out) *out = stats;
@@ -13713,11 +16469,54 @@ NN_API nn_status nn_graph_run_passes(nn_graph *g, const char *names, const nn_pa
             sum.nodes_fused += one.nodes_fused;
             sum.tensors_added += one.tensors_added;
             sum.tensors_removed += one.tensors_removed;
+            sum.tensors_merged += one.tensors_merged;
+            sum.nodes_changed += one.nodes_changed;
         }
         p = e ? e + 1 : p + len;
     }
     if (out) *out = sum;
     return st;
+}
+
+
+/* -- templates: named pass lists per model kind -- */
+
+/* cv: CNNs (PP-OCR, ResNet, MobileNet); lvm/llm: transformers, which add
+   the transformer patterns and the 4-D conversion. */
+static const struct { const char *name, *passes, *help; } nn_pass__templates[] = {
+    {"cv", "fold,identity,noop,cse,bn,affine,act,dce", "convolutional vision models"},
+    {"lvm", "fold,identity,noop,cse,bn,affine,layernorm,gelu,attention,matmul_add,act,to4d,dce",
+     "vision transformers"},
+    {"llm", "fold,identity,noop,cse,bn,affine,layernorm,gelu,attention,matmul_add,act,to4d,dce",
+     "language models"},
+};
+
+NN_API const char *nn_graph_template_passes(const char *name) {
+    for (size_t i = 0; i < sizeof nn_pass__templates / sizeof nn_pass__templates[0]; i++)
+        if (strcmp(nn_pass__templates[i].name, name) == 0) return nn_pass__templates[i].passes;
+    return NULL;
+}
+
+NN_API const char *nn_graph_template_at(size_t index) {
+    return index < sizeof nn_pass__templates / sizeof nn_pass__templates[0] ? nn_pass__templates[index].name : NULL;
+}
+
+NN_API nn_status nn_graph_run_template(nn_graph *g, const char *name, const nn_pass_desc *d, nn_pass_stats *out,
+                                       nn_diag *diag) {
+    NN_ASSERT(g && name);
+    if (out) memset(out, 0, sizeof *out);
+    const char *list = nn_graph_template_passes(name);
+    if (!list) return nn_diag_set(diag, NN_ERR_ARG, name, "no template named '%s' (cv, lvm, llm)", name);
+    /* Every pass must exist before the first runs: a template is all or nothing. */
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ","), k = 0;
+        while (nn_pass_at(k) && !(strlen(nn_pass_at(k)->name) == len && strncmp(nn_pass_at(k)->name, p, len) == 0)) k++;
+        if (!nn_pass_at(k))
+            return nn_diag_set(diag, NN_ERR_UNSUPPORTED, name, "template '%s' needs pass '%.*s', which this build lacks",
+                               name, (int)len, p);
+        p += len + (p[len] == ',');
+    }
+    return nn_graph_run_passes(g, list, d, out, diag);
 }
 
 #endif /* NN_GRAPH_IMPLEMENTATION_DONE */

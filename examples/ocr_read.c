@@ -164,7 +164,11 @@ int main(int argc, char **argv) {
         char *truth = tab + 1;
         truth[strcspn(truth, "\r\n")] = 0;
         char img_path[8192];
-        snprintf(img_path, sizeof img_path, "%s%s", line[0] == '/' ? "" : dir, line);
+        if (snprintf(img_path, sizeof img_path, "%s%s", line[0] == '/' ? "" : dir, line) >= (int)sizeof img_path) {
+            fprintf(stderr, "ocr_read: %s: image path too long\n", line);
+            rc = 1;
+            break;
+        }
         int w, h, ch;
         unsigned char *rgb = stbi_load(img_path, &w, &h, &ch, 3);
         if (!rgb) { fprintf(stderr, "ocr_read: %s: %s\n", img_path, stbi_failure_reason()); rc = 1; break; }

@@ -4,7 +4,11 @@
    nnport run MODEL.onnx --input NAME=FILE.npy... [--shape NAME=DIMS]...
               [--threads N] --output-dir DIR
    nnport bench MODEL.onnx --input NAME=FILE.npy... [--threads N] [--repeat N]
-   nnport optimize MODEL.onnx -o OUT.onnx [--passes a,b,c] [--shape NAME=DIMS]...
+   nnport optimize MODEL.onnx -o OUT.onnx [--template cv|lvm|llm | --passes a,b,c]
+              [--shape NAME=DIMS]... [--input NAME=FILE.npy]...
+   nnport config check CFG.json | nnport config reference
+   nnport report RECORD.json -o report.html
+   (each command's --help lists its options)
 
    Exit status: 0 success, 1 bad input (the message names the file and what
    is wrong), 2 bad command line. */
@@ -19,7 +23,7 @@ static const struct { const char *name; cli_command_fn fn; const char *help; } c
     {"convert", cmd_convert, "read a model and write it back (weights as initializers)"},
     {"config", cmd_config, "check a build config, or print the reference of every key"},
     {"report", cmd_report, "write the self-contained HTML report of a build record"},
-    {"optimize", cmd_optimize, "run graph passes (fold, identity, bn, dce), check outputs, write the model"},
+    {"optimize", cmd_optimize, "simplify and fuse (templates cv/lvm/llm or a pass list), check outputs on real or random inputs, write the model"},
 };
 
 static void usage(FILE *f) {
