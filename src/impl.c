@@ -6,3 +6,4 @@
 #include "nn_onnx.h"
 #include "nn_verify.h"
 #include "nn_calib.h"
+#include "nn_quant.h"

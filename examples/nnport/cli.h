@@ -24,6 +24,7 @@ int cmd_optimize(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
 
 /* Prints "nnport: <file>: <where>: <message>" from a diag and returns
    CLI_EXIT_FAIL. */

@@ -23,6 +23,7 @@ static const struct { const char *name; cli_command_fn fn; const char *help; } c
     {"convert", cmd_convert, "read a model and write it back (weights as initializers)"},
     {"config", cmd_config, "check a build config, or print the reference of every key"},
     {"calibrate", cmd_calibrate, "run samples through a model and write a calibration table (TPU-MLIR format)"},
+    {"quantize", cmd_quantize, "calibrate and write a QDQ int8 model; `quantize run` runs one with integer kernels"},
     {"report", cmd_report, "write the self-contained HTML report of a build record"},
     {"optimize", cmd_optimize, "simplify and fuse (templates cv/lvm/llm or a pass list), check outputs on real or random inputs, write the model"},
 };

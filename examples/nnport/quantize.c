@@ -1,0 +1,653 @@
+/* nnport quantize: post-training quantization of a float ONNX model into a
+   QDQ model (QuantizeLinear/DequantizeLinear pairs, int8 weights, int32
+   biases) that ONNX Runtime runs and nn_quant.h's fake-quant executor runs
+   with integer kernels.
+
+     nnport quantize MODEL.onnx --calib-data DIR -o QDQ.onnx [options]
+       calibrates on the .npy files of DIR (one file per sample of a one-input model;
+       files named *_targets.npy are skipped), writes QDQ.onnx
+     nnport quantize run MODEL.onnx (--input NAME=FILE.npy | --batch IN_DIR)
+                     --output-dir DIR [--float] [--float-only]
+       runs a QDQ model through the fake-quant executor (--float: a float
+       model through the reference executor, for comparison); --batch runs
+       every .npy file of IN_DIR and writes DIR/<same name>.npy for output 0 (and
+       DIR/<name>.out<i>.npy for outputs i > 0); prints ms per run.
+
+   Progress goes to stderr, the summary to stdout.  Outputs are written to
+   a .part name and renamed when complete. */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+#include "nn_calib.h"
+#include "nn_quant.h"
+#include <dirent.h>
+#include <errno.h>
+#include <sys/stat.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void quantize_help(void) {
+    printf("usage: nnport quantize MODEL.onnx --calib-data DIR -o QDQ.onnx\n"
+           "         [--calibration-method auto|minmax|percentile|mse|kl|aciq_gauss|aciq_laplace|octav]\n"
+           "         [--qtable FILE] [--scheme s8sym|u8asym|s8asym|s16] [--weights int8|int4]\n"
+           "         [--samples N] [--shape NAME=DIMS]... [--analysis OUT_PREFIX]\n"
+           "       nnport quantize search MODEL.onnx --calib-data DIR -o QTABLE.txt [--expected-cos 0.99]\n"
+           "         [--max-float-layers N] [--candidates N] [--loss-table FILE] [--int-kernels] [quantize options]\n"
+           "       nnport quantize run MODEL.onnx (--input NAME=FILE.npy | --batch IN_DIR)\n"
+           "         --output-dir DIR [--float] [--float-only]\n"
+           "  calibrates on DIR/*.npy (sorted; *_targets.npy skipped), default method kl,\n"
+           "  writes a QDQ ONNX model; `run` executes a QDQ model with integer kernels\n");
+}
+
+static void quantize_log(void *user, const char *message) {
+    (void)user;
+    fprintf(stderr, "nnport quantize: warning: %s\n", message);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Sorted *.npy names in dir (without *_targets.npy); *out freed by caller. */
+static int list_npy(const char *dir, char ***out, int *count) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char **v = NULL;
+    int n = 0, cap = 0;
+    if (!d) return 0;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len < 5 || strcmp(e->d_name + len - 4, ".npy") != 0 || strstr(e->d_name, "_targets.npy")) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **nv = (char **)realloc(v, (size_t)cap * sizeof *v);
+            if (!nv) break;
+            v = nv;
+        }
+        v[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(v, (size_t)n, sizeof *v, cmp_str);
+    *out = v;
+    *count = n;
+    return 1;
+}
+
+static void free_list(char **v, int n) {
+    for (int i = 0; i < n; i++) free(v[i]);
+    free(v);
+}
+
+static int parse_method(const char *s, nn_calib_method *m) {
+    for (int k = NN_CALIB_MINMAX; k <= NN_CALIB_OCTAV; k++)
+        if (strcmp(s, nn_calib_method_name((nn_calib_method)k)) == 0) { *m = (nn_calib_method)k; return 1; }
+    return 0;
+}
+
+/* Loads the model and runs the passes the quantizer expects. */
+static int load_prepared(const char *path, nn_graph **g, nn_diag *d) {
+    if (cli_load_model(path, g, d)) return 0;
+    if (nn_graph_run_passes(*g, "fold,identity,bn,dce", NULL, NULL, d)) return 0;
+    /* dtypes and shapes of every tensor, for the QDQ tensors' declarations */
+    if (nn_graph_infer_shapes(*g, NULL, 0, d)) return 0;
+    return 1;
+}
+
+/* Options shared by `quantize` and `quantize search`. */
+typedef struct qopts {
+    const char *model, *calib, *outp, *qtable, *analysis, *loss;
+    nn_calib_desc cd;
+    nn_quant_desc qd;
+    cli_inputs inputs;
+    long samples, max_float, candidates;
+    double expected;
+    int auto_method, int_kernels, search;
+} qopts;
+
+static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *o) {
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i];
+        int r = cli_take_input_option(cmd, argc, argv, &i, &o->inputs);
+        if (r < 0) return CLI_EXIT_USAGE;
+        if (r > 0) continue;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { quantize_help(); return -1; }
+        if (!strcmp(a, "--int-kernels")) { o->int_kernels = 1; continue; }
+        if (i + 1 >= argc && a[0] == '-') return cli_usage_error(cmd, "%s needs a value", a);
+        if (!strcmp(a, "--calib-data")) o->calib = argv[++i];
+        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) o->outp = argv[++i];
+        else if (!strcmp(a, "--qtable")) o->qtable = argv[++i];
+        else if (!strcmp(a, "--analysis")) o->analysis = argv[++i];
+        else if (!strcmp(a, "--loss-table")) o->loss = argv[++i];
+        else if (!strcmp(a, "--calibration-method")) {
+            if (!strcmp(argv[++i], "auto")) o->auto_method = 1;
+            else if (!parse_method(argv[i], &o->cd.method)) return cli_usage_error(cmd, "unknown method '%s'", argv[i]);
+        } else if (!strcmp(a, "--scheme")) {
+            const char *s = argv[++i];
+            if (!strcmp(s, "s8sym")) o->qd.scheme = NN_QUANT_S8_SYM;
+            else if (!strcmp(s, "u8asym")) o->qd.scheme = NN_QUANT_U8_ASYM;
+            else if (!strcmp(s, "s8asym")) o->qd.scheme = NN_QUANT_S8_ASYM;
+            else if (!strcmp(s, "s16")) o->qd.scheme = NN_QUANT_S16_SYM;
+            else return cli_usage_error(cmd, "unknown scheme '%s'", s);
+        } else if (!strcmp(a, "--weights")) {
+            const char *s = argv[++i];
+            if (!strcmp(s, "int8")) o->qd.weight_bits = 8;
+            else if (!strcmp(s, "int4")) o->qd.weight_bits = 4;
+            else return cli_usage_error(cmd, "unknown weights '%s' (int8|int4)", s);
+        } else if (!strcmp(a, "--group")) {
+            return cli_usage_error(cmd, "--group (per-group 4-bit weights) is not implemented yet");
+        } else if (!strcmp(a, "--samples")) {
+            if (!cli_parse_int(argv[++i], 1, 1000000, &o->samples)) return cli_usage_error(cmd, "bad --samples");
+        } else if (o->search && !strcmp(a, "--max-float-layers")) {
+            if (!cli_parse_int(argv[++i], 0, 1000000, &o->max_float)) return cli_usage_error(cmd, "bad --max-float-layers");
+        } else if (o->search && !strcmp(a, "--candidates")) {
+            if (!cli_parse_int(argv[++i], 1, 1000000, &o->candidates)) return cli_usage_error(cmd, "bad --candidates");
+        } else if (o->search && !strcmp(a, "--expected-cos")) {
+            char *end;
+            o->expected = strtod(argv[++i], &end);
+            if (*end || !(o->expected > 0 && o->expected <= 1)) return cli_usage_error(cmd, "bad --expected-cos");
+        } else if (a[0] == '-') {
+            return cli_usage_error(cmd, "unknown option %s", a);
+        } else if (!o->model) {
+            o->model = a;
+        } else {
+            return cli_usage_error(cmd, "unexpected argument %s", a);
+        }
+    }
+    if (!o->model || !o->calib || !o->outp) return cli_usage_error(cmd, "needs MODEL.onnx, --calib-data DIR and -o FILE");
+    if (o->cd.method == NN_CALIB_DEFAULT) o->cd.method = NN_CALIB_KL;
+    if (o->qd.scheme == NN_QUANT_S16_SYM) o->cd.bits = 16;
+    return 0;
+}
+
+static void progress_log(void *user, const char *message) {
+    (void)user;
+    fprintf(stderr, "%s\n", message);
+}
+
+/* The loaded model, its calibration samples and statistics. */
+typedef struct qsession {
+    nn_graph *g;
+    nn_value *samples;             /* (n) inputs of the one-input model */
+    int n;
+    nn_calib_collector *col;
+} qsession;
+
+static void qsession_free(qsession *s) {
+    for (int i = 0; i < s->n; i++) nn_verify_value_free(&s->samples[i], NULL);
+    free(s->samples);
+    if (s->col) nn_calib_collector_destroy(s->col);
+    if (s->g) nn_graph_destroy(s->g);
+}
+
+/* Loads the model and the samples and runs them through the collector. */
+static int qsession_open(const char *cmd, const qopts *o, qsession *s) {
+    nn_diag d;
+    char **files = NULL;
+    int nfiles = 0, ok = 0;
+    nn_exec *x = NULL;
+    memset(&d, 0, sizeof d);
+    if (!load_prepared(o->model, &s->g, &d)) { cli_fail(o->model, &d); return 0; }
+    if (s->g->input_count != 1) {
+        fprintf(stderr, "nnport %s: %s has %u inputs; --calib-data reads one-input models only for now\n", cmd, o->model,
+                s->g->input_count);
+        return 0;
+    }
+    if (!list_npy(o->calib, &files, &nfiles) || nfiles == 0) {
+        fprintf(stderr, "nnport %s: %s: no .npy samples\n", cmd, o->calib);
+        if (files) free_list(files, nfiles);
+        return 0;
+    }
+    if (o->samples && o->samples < nfiles) {
+        for (int i = (int)o->samples; i < nfiles; i++) free(files[i]);
+        nfiles = (int)o->samples;
+    }
+    s->samples = (nn_value *)calloc((size_t)nfiles, sizeof *s->samples);
+    if (!s->samples) goto out;
+    nn_calib_collector_desc ccd;
+    memset(&ccd, 0, sizeof ccd);
+    if (nn_calib_collector_create(s->g, &ccd, &s->col, &d)) { cli_fail(o->model, &d); goto out; }
+    nn_exec_desc xd;
+    memset(&xd, 0, sizeof xd);
+    xd.observer = nn_calib_collector_exec_observer;
+    xd.observer_user = s->col;
+    xd.input_shapes = o->inputs.shapes;
+    xd.input_shape_count = (uint32_t)o->inputs.shape_count;
+    if (nn_exec_create(s->g, &xd, &x, &d)) { cli_fail(o->model, &d); goto out; }
+    double t0 = cli_now_ms();
+    for (int k = 0; k < nfiles; k++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", o->calib, files[k]);
+        if (nn_verify_load_npy_file(path, &s->samples[k], NULL, &d)) { cli_fail(path, &d); goto out; }
+        s->n = k + 1;
+        nn_status st = nn_exec_set_input(x, 0, &s->samples[k], &d);
+        if (!st) st = nn_calib_collector_observe(s->col, s->g->inputs[0], &s->samples[k], &d);
+        if (!st) st = nn_exec_run(x, &d);
+        if (st && nn_calib_collector_diag(s->col)->status) d = *nn_calib_collector_diag(s->col);
+        if (st) { cli_fail(path, &d); goto out; }
+        fprintf(stderr, "calibrate %d/%d %s (%.0f ms)\n", k + 1, nfiles, files[k], cli_now_ms() - t0);
+    }
+    ok = 1;
+out:
+    if (x) nn_exec_destroy(x);
+    free_list(files, nfiles);
+    return ok;
+}
+
+/* Ranges under method m; NULL (message printed) on failure. */
+static nn_quant_range *ranges_for(const qsession *s, const nn_calib_desc *cd0, nn_calib_method m) {
+    nn_diag d;
+    nn_calib_desc cd = *cd0;
+    nn_quant_range *r = (nn_quant_range *)calloc(s->g->tensor_count + 1, sizeof *r);
+    memset(&d, 0, sizeof d);
+    cd.method = m;
+    if ((m == NN_CALIB_ACIQ_GAUSS || m == NN_CALIB_ACIQ_LAPLACE) && cd.bits > 8) cd.bits = 8;
+    if (!r) return NULL;
+    if (nn_quant_ranges_from_collector(s->g, s->col, &cd, r, &d)) { cli_fail(nn_calib_method_name(m), &d); free(r); return NULL; }
+    return r;
+}
+
+/* --calibration-method auto: every calibrator, best final-output cosine on
+   the calibration samples (TPU-MLIR's search_threshold idea). */
+static nn_quant_range *ranges_auto(const qsession *s, const qopts *o, nn_calib_method *chosen) {
+    static const nn_calib_method ms[] = {NN_CALIB_MINMAX, NN_CALIB_PERCENTILE, NN_CALIB_MSE, NN_CALIB_KL,
+                                         NN_CALIB_ACIQ_LAPLACE, NN_CALIB_OCTAV};
+    nn_quant_range *best = NULL;
+    double best_cos = -2;
+    nn_quant_eval_desc ed;
+    memset(&ed, 0, sizeof ed);
+    ed.int_kernels = o->int_kernels;
+    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
+        nn_diag d;
+        nn_graph *q = NULL;
+        double c = -2;
+        double t0 = cli_now_ms();
+        memset(&d, 0, sizeof d);
+        nn_quant_range *r = ranges_for(s, &o->cd, ms[i]);
+        if (!r) continue;
+        nn_quant_desc qd = o->qd;
+        qd.log = NULL;
+        if (nn_quant_graph(s->g, r, &qd, &q, NULL, &d) || nn_quant_output_cosine(s->g, q, s->samples, (uint32_t)s->n, &ed, &c, &d)) {
+            fprintf(stderr, "auto: %s: %s: %s\n", nn_calib_method_name(ms[i]), d.where, d.message);
+            c = -2;
+        } else {
+            fprintf(stderr, "auto: %-13s output cosine %.6f on %d calibration samples (%.0f ms)\n",
+                    nn_calib_method_name(ms[i]), c, s->n, cli_now_ms() - t0);
+        }
+        if (q) nn_graph_destroy(q);
+        if (c > best_cos) { free(best); best = r; best_cos = c; *chosen = ms[i]; }
+        else free(r);
+    }
+    return best;
+}
+
+static void json_str(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", (unsigned char)*s);
+        else fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static const char *dtype_short(nn_dtype t) {
+    return t == NN_DTYPE_INT8 ? "int8" : t == NN_DTYPE_UINT8 ? "uint8" : t == NN_DTYPE_INT16 ? "int16" : "float";
+}
+
+static void shape_str(const nn_tensor *t, char *buf, size_t cap) {
+    size_t n = 0;
+    buf[0] = 0;
+    for (int i = 0; i < t->shape.rank && n + 24 < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%lld", i ? "x" : "", (long long)t->shape.dims[i]);
+}
+
+/* Precision analysis: terminal table, PREFIX.json, PREFIX.mmd (Mermaid). */
+static int write_analysis(const qsession *s, const nn_graph *q, const qopts *o) {
+    nn_diag d;
+    nn_quant_eval_desc ed;
+    uint32_t nrows = 0;
+    const nn_graph *g = s->g;
+    memset(&d, 0, sizeof d);
+    memset(&ed, 0, sizeof ed);
+    ed.int_kernels = 1; /* the analysis shows the integer kernels' values */
+    ed.progress = progress_log;
+    nn_quant_layer_report *rows = (nn_quant_layer_report *)calloc(g->tensor_count + 1, sizeof *rows);
+    int *row_of = (int *)malloc((g->tensor_count + 1) * sizeof *row_of);
+    if (!rows || !row_of) { free(rows); free(row_of); return 0; }
+    uint32_t n = (uint32_t)(s->n < 4 ? s->n : 4);
+    if (nn_quant_analyze(g, q, s->samples, n, &ed, rows, &nrows, &d)) { free(rows); free(row_of); cli_fail(o->model, &d); return 0; }
+    printf("precision analysis (%u calibration samples, integer kernels vs the float model)\n", n);
+    printf("%-40s %-18s %-18s %-6s %9s %11s %8s %7s\n", "layer", "op", "shape", "dtype", "cosine", "mse", "sqnr_db", "sat%");
+    for (uint32_t i = 0; i < nrows; i++) {
+        const nn_quant_layer_report *r = &rows[i];
+        char sh[128];
+        shape_str(&g->tensors[r->tensor], sh, sizeof sh);
+        printf("%-40.40s %-18.18s %-18.18s %-6s %9.6f %11.4g %8.2f %7.3f\n", g->tensors[r->tensor].name,
+               g->nodes[r->node].op_type, sh, dtype_short(r->qdtype), r->cosine, r->mse, r->sqnr_db, 100.0 * r->saturation);
+    }
+    char path[4200], part[4300];
+    snprintf(path, sizeof path, "%s.json", o->analysis);
+    snprintf(part, sizeof part, "%s.part", path);
+    FILE *f = fopen(part, "w");
+    if (!f) { perror(part); free(rows); free(row_of); return 0; }
+    fprintf(f, "{\"model\": ");
+    json_str(f, o->model);
+    fprintf(f, ", \"samples\": %u, \"layers\": [\n", n);
+    for (uint32_t i = 0; i < nrows; i++) {
+        const nn_quant_layer_report *r = &rows[i];
+        char sh[128];
+        shape_str(&g->tensors[r->tensor], sh, sizeof sh);
+        fprintf(f, "  {\"layer\": ");
+        json_str(f, g->tensors[r->tensor].name);
+        fprintf(f, ", \"node\": ");
+        json_str(f, g->nodes[r->node].name ? g->nodes[r->node].name : "");
+        fprintf(f, ", \"op\": ");
+        json_str(f, g->nodes[r->node].op_type);
+        fprintf(f, ", \"shape\": \"%s\", \"dtype\": \"%s\", \"scale\": %.9g, \"zero_point\": %d, \"cosine\": %.9f, "
+                   "\"mse\": %.9g, \"sqnr_db\": %.4f, \"saturation\": %.9f, \"elements\": %llu}%s\n",
+                sh, dtype_short(r->qdtype), r->scale, r->zero_point, r->cosine, r->mse, r->sqnr_db, r->saturation,
+                (unsigned long long)r->elements, i + 1 < nrows ? "," : "");
+    }
+    fprintf(f, "]}\n");
+    if (fclose(f) != 0 || rename(part, path) != 0) { perror(path); free(rows); free(row_of); return 0; }
+    /* Mermaid flowchart: a node per row, colored by cosine; edges follow the
+       float graph through unreported nodes (e.g. a Conv merged with its Relu) */
+    for (uint32_t t = 0; t < g->tensor_count; t++) row_of[t] = -1;
+    for (uint32_t i = 0; i < nrows; i++) row_of[rows[i].tensor] = (int)i;
+    snprintf(path, sizeof path, "%s.mmd", o->analysis);
+    snprintf(part, sizeof part, "%s.part", path);
+    f = fopen(part, "w");
+    if (!f) { perror(part); free(rows); free(row_of); return 0; }
+    fprintf(f, "flowchart TD\n"
+               "  classDef good fill:#9f9,stroke:#333\n  classDef ok fill:#ff9,stroke:#333\n"
+               "  classDef poor fill:#fc6,stroke:#333\n  classDef bad fill:#f66,stroke:#333\n");
+    for (uint32_t i = 0; i < nrows; i++) {
+        const nn_quant_layer_report *r = &rows[i];
+        const char *cls = r->cosine >= 0.999 ? "good" : r->cosine >= 0.99 ? "ok" : r->cosine >= 0.9 ? "poor" : "bad";
+        fprintf(f, "  n%u[\"", i);
+        for (const char *c = g->tensors[r->tensor].name; *c; c++) fputc(*c == '"' ? '\'' : *c, f);
+        fprintf(f, "<br/>%s %s cos %.5f\"]:::%s\n", g->nodes[r->node].op_type, dtype_short(r->qdtype), r->cosine, cls);
+    }
+    for (uint32_t i = 0; i < nrows; i++) {
+        const nn_node *nd = &g->nodes[rows[i].node];
+        for (uint32_t j = 0; j < nd->input_count; j++) {
+            uint32_t t = nd->inputs[j].id;
+            for (int hop = 0; hop < 8 && t != NN_INVALID_ID && row_of[t] < 0; hop++) {
+                uint32_t p = g->tensors[t].producer.id;
+                if (p == NN_INVALID_ID || g->nodes[p].input_count == 0) { t = NN_INVALID_ID; break; }
+                t = g->nodes[p].inputs[0].id;
+            }
+            if (t != NN_INVALID_ID && row_of[t] >= 0) fprintf(f, "  n%d --> n%u\n", row_of[t], i);
+        }
+    }
+    free(rows);
+    free(row_of);
+    if (fclose(f) != 0 || rename(part, path) != 0) { perror(path); return 0; }
+    fprintf(stderr, "analysis written to %s.json and %s.mmd\n", o->analysis, o->analysis);
+    return 1;
+}
+
+static int quantize_main(int argc, char **argv) {
+    qopts o;
+    qsession s;
+    nn_diag d;
+    memset(&o, 0, sizeof o);
+    memset(&s, 0, sizeof s);
+    memset(&d, 0, sizeof d);
+    int pr = parse_opts("quantize", argc, argv, 1, &o);
+    if (pr) return pr < 0 ? 0 : pr;
+    nn_graph *q = NULL;
+    nn_quant_range *ranges = NULL;
+    nn_quant_table table;
+    int rc = CLI_EXIT_FAIL;
+    nn_quant_table_init(&table, NULL);
+    if (!qsession_open("quantize", &o, &s)) goto done;
+    nn_graph *g = s.g;
+    if (o.qtable) {
+        if (nn_quant_table_load_file(&table, o.qtable, &d)) { rc = cli_fail(o.qtable, &d); goto done; }
+        o.qd.table = &table;
+    }
+    if (o.auto_method) ranges = ranges_auto(&s, &o, &o.cd.method);
+    else ranges = ranges_for(&s, &o.cd, o.cd.method);
+    if (!ranges) goto done;
+    o.qd.log = quantize_log;
+    nn_quant_stats qs;
+    if (nn_quant_graph(g, ranges, &o.qd, &q, &qs, &d)) { rc = cli_fail(o.model, &d); goto done; }
+    char part[4200];
+    snprintf(part, sizeof part, "%s.part", o.outp);
+    if (nn_onnx_save_file(q, part, NULL, &d)) { remove(part); rc = cli_fail(o.outp, &d); goto done; }
+    if (rename(part, o.outp) != 0) { perror(o.outp); goto done; }
+    printf("quantized %s -> %s\n", o.model, o.outp);
+    printf("  calibration       %s%s on %d samples of %s\n", nn_calib_method_name(o.cd.method),
+           o.auto_method ? " (auto: best output cosine)" : "", s.n, o.calib);
+    printf("  scheme            %s, weights int%d per channel\n",
+           o.qd.scheme == NN_QUANT_U8_ASYM ? "u8 asymmetric" : o.qd.scheme == NN_QUANT_S8_ASYM ? "s8 asymmetric"
+           : o.qd.scheme == NN_QUANT_S16_SYM ? "s16 symmetric" : "s8 symmetric",
+           o.qd.weight_bits == 4 ? 4 : 8);
+    printf("  activations Q/DQ  %u\n  constants         %u\n  integer nodes     %u\n  float nodes       %u\n"
+           "  merged Relu/Clip  %u\n  unmatched rules   %u\n  nodes             %u -> %u\n",
+           qs.activations, qs.weights, qs.int_nodes, qs.float_nodes, qs.fused_acts, qs.unmatched_rules, g->node_count,
+           q->node_count);
+    if (o.analysis && !write_analysis(&s, q, &o)) goto done;
+    rc = 0;
+done:
+    free(ranges);
+    nn_quant_table_deinit(&table);
+    if (q) nn_graph_destroy(q);
+    qsession_free(&s);
+    return rc;
+}
+
+/* nnport quantize search: mixed-precision search writing a quantize table. */
+static int search_main(int argc, char **argv) {
+    qopts o;
+    qsession s;
+    nn_diag d;
+    memset(&o, 0, sizeof o);
+    memset(&s, 0, sizeof s);
+    memset(&d, 0, sizeof d);
+    o.search = 1;
+    int pr = parse_opts("quantize search", argc, argv, 2, &o);
+    if (pr) return pr < 0 ? 0 : pr;
+    nn_quant_range *ranges = NULL;
+    nn_quant_table base, out;
+    nn_quant_search_layer *layers = NULL;
+    int rc = CLI_EXIT_FAIL;
+    double t0 = cli_now_ms();
+    nn_quant_table_init(&base, NULL);
+    nn_quant_table_init(&out, NULL);
+    if (!qsession_open("quantize search", &o, &s)) goto done;
+    if (o.qtable) {
+        if (nn_quant_table_load_file(&base, o.qtable, &d)) { rc = cli_fail(o.qtable, &d); goto done; }
+        o.qd.table = &base;
+    }
+    if (o.auto_method) ranges = ranges_auto(&s, &o, &o.cd.method);
+    else ranges = ranges_for(&s, &o.cd, o.cd.method);
+    if (!ranges) goto done;
+    layers = (nn_quant_search_layer *)calloc(s.g->node_count + 1, sizeof *layers);
+    if (!layers) goto done;
+    nn_quant_search_desc sd;
+    memset(&sd, 0, sizeof sd);
+    sd.eval.int_kernels = o.int_kernels;
+    sd.eval.progress = progress_log;
+    sd.expected_cos = o.expected;
+    sd.max_float_layers = (uint32_t)o.max_float;
+    sd.candidates = (uint32_t)o.candidates;
+    uint32_t nl = 0;
+    nn_quant_search_result res;
+    if (nn_quant_search(s.g, ranges, &o.qd, s.samples, (uint32_t)s.n, &sd, &out, layers, &nl, &res, &d)) {
+        rc = cli_fail(o.model, &d);
+        goto done;
+    }
+    char part[4200];
+    snprintf(part, sizeof part, "%s.part", o.outp);
+    FILE *f = fopen(part, "w");
+    if (!f) { perror(part); goto done; }
+    fprintf(f, "# quantize table from nnport quantize search: %s, %s, %d samples\n"
+               "# output cosine %.6f all quantized -> %.6f with %u layer(s) promoted (expected %.4f)\n",
+            o.model, nn_calib_method_name(o.cd.method), s.n, res.cos_before, res.cos_after, res.promoted,
+            o.expected > 0 ? o.expected : 0.99);
+    if (nn_quant_table_write(&out, nn_verify_write_file, f, &d)) { fclose(f); remove(part); rc = cli_fail(o.outp, &d); goto done; }
+    if (fclose(f) != 0 || rename(part, o.outp) != 0) { perror(o.outp); goto done; }
+    if (o.loss) {
+        snprintf(part, sizeof part, "%s.part", o.loss);
+        f = fopen(part, "w");
+        if (!f) { perror(part); goto done; }
+        fprintf(f, "# loss table (nnport quantize search): output cosine with only this layer promoted;\n"
+                   "# all quantized: %.6f\n# layer  op  local_drop  cos_promoted  promoted\n", res.cos_before);
+        for (uint32_t i = 0; i < nl; i++)
+            fprintf(f, "%s %s %.6f %.6f %d\n", s.g->tensors[layers[i].tensor].name, s.g->nodes[layers[i].node].op_type,
+                    layers[i].local_drop, layers[i].cos_promoted, layers[i].promoted);
+        if (fclose(f) != 0 || rename(part, o.loss) != 0) { perror(o.loss); goto done; }
+    }
+    printf("search %s: %s on %d samples, %u quantized layers, %u measured, %u promoted to float\n", o.model,
+           nn_calib_method_name(o.cd.method), s.n, res.quantizable, res.measured, res.promoted);
+    printf("  output cosine %.6f -> %.6f, %.1f s; quantize table %s\n", res.cos_before, res.cos_after,
+           (cli_now_ms() - t0) / 1000.0, o.outp);
+    rc = 0;
+done:
+    free(ranges);
+    free(layers);
+    nn_quant_table_deinit(&base);
+    nn_quant_table_deinit(&out);
+    qsession_free(&s);
+    return rc;
+}
+
+/* One runner over either executor. */
+typedef struct runner { nn_exec *fx; nn_qexec *qx; } runner;
+
+static nn_status runner_run(runner *r, const nn_value *v, uint32_t index, nn_diag *d) {
+    nn_status st;
+    if (r->fx) {
+        st = nn_exec_set_input(r->fx, index, v, d);
+        return st ? st : NN_OK;
+    }
+    st = nn_qexec_set_input(r->qx, index, v, d);
+    return st;
+}
+
+static const nn_value *runner_output(runner *r, uint32_t i) {
+    return r->fx ? nn_exec_output(r->fx, i) : nn_qexec_output(r->qx, i);
+}
+
+static nn_status runner_go(runner *r, nn_diag *d) { return r->fx ? nn_exec_run(r->fx, d) : nn_qexec_run(r->qx, d); }
+
+static int save_npy(const char *path, const nn_value *v, nn_diag *d) {
+    char part[4600];
+    snprintf(part, sizeof part, "%s.part", path);
+    if (nn_verify_save_npy_file(part, v, d)) return 0;
+    return rename(part, path) == 0;
+}
+
+static int run_main(int argc, char **argv) {
+    const char *model = NULL, *outdir = NULL, *batch = NULL;
+    int use_float = 0, float_only = 0;
+    cli_inputs inputs;
+    nn_diag d;
+    memset(&inputs, 0, sizeof inputs);
+    memset(&d, 0, sizeof d);
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        int r = cli_take_input_option("quantize run", argc, argv, &i, &inputs);
+        if (r < 0) return CLI_EXIT_USAGE;
+        if (r > 0) continue;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { quantize_help(); return 0; }
+        if (!strcmp(a, "--float")) { use_float = 1; continue; }
+        if (!strcmp(a, "--float-only")) { float_only = 1; continue; }
+        if (i + 1 >= argc && a[0] == '-') return cli_usage_error("quantize run", "%s needs a value", a);
+        if (!strcmp(a, "--output-dir")) outdir = argv[++i];
+        else if (!strcmp(a, "--batch")) batch = argv[++i];
+        else if (a[0] == '-') return cli_usage_error("quantize run", "unknown option %s", a);
+        else if (!model) model = a;
+        else return cli_usage_error("quantize run", "unexpected argument %s", a);
+    }
+    if (!model || !outdir || (!batch && inputs.count == 0))
+        return cli_usage_error("quantize run", "needs MODEL.onnx, --output-dir and --input or --batch");
+    if (mkdir(outdir, 0777) != 0 && errno != EEXIST) { perror(outdir); return CLI_EXIT_FAIL; }
+    nn_graph *g = NULL;
+    runner r;
+    memset(&r, 0, sizeof r);
+    int rc = CLI_EXIT_FAIL, nfiles = 0;
+    char **files = NULL;
+    if (cli_load_model(model, &g, &d)) return cli_fail(model, &d);
+    if (use_float) {
+        nn_exec_desc xd;
+        memset(&xd, 0, sizeof xd);
+        if (nn_exec_create(g, &xd, &r.fx, &d)) { rc = cli_fail(model, &d); goto done; }
+    } else {
+        nn_qexec_desc qd;
+        memset(&qd, 0, sizeof qd);
+        qd.float_only = float_only;
+        if (!nn_quant_graph_is_qdq(g)) fprintf(stderr, "nnport quantize run: note: %s has no QDQ nodes\n", model);
+        if (nn_qexec_create(g, &qd, &r.qx, &d)) { rc = cli_fail(model, &d); goto done; }
+        nn_qexec_stats s;
+        nn_qexec_get_stats(r.qx, &s);
+        fprintf(stderr, "fake-quant: %u integer groups, %u float nodes, %u DQ nodes skipped\n", s.int_groups,
+                s.float_nodes, s.skipped_nodes);
+    }
+    if (batch) {
+        if (!list_npy(batch, &files, &nfiles) || nfiles == 0) {
+            fprintf(stderr, "nnport quantize run: %s: no .npy files\n", batch);
+            goto done;
+        }
+    } else {
+        nfiles = 1;
+    }
+    double total = 0;
+    for (int s = 0; s < nfiles; s++) {
+        nn_value vals[64];
+        int nv = 0;
+        char path[4200];
+        nn_status st = NN_OK;
+        if (batch) {
+            snprintf(path, sizeof path, "%s/%s", batch, files[s]);
+            if (nn_verify_load_npy_file(path, &vals[0], NULL, &d)) { rc = cli_fail(path, &d); goto done; }
+            nv = 1;
+            st = runner_run(&r, &vals[0], 0, &d);
+        } else {
+            for (int k = 0; k < inputs.count && st == NN_OK; k++) {
+                nn_tensor_id t = nn_graph_find_tensor(g, inputs.names[k]);
+                uint32_t idx = 0;
+                while (idx < g->input_count && g->inputs[idx].id != t.id) idx++;
+                if (idx == g->input_count) {
+                    fprintf(stderr, "nnport quantize run: %s is not a model input\n", inputs.names[k]);
+                    goto done;
+                }
+                if (nn_verify_load_npy_file(inputs.files[k], &vals[nv], NULL, &d)) { rc = cli_fail(inputs.files[k], &d); goto done; }
+                st = runner_run(&r, &vals[nv++], idx, &d);
+            }
+        }
+        double t0 = cli_now_ms();
+        if (st == NN_OK) st = runner_go(&r, &d);
+        double dt = cli_now_ms() - t0;
+        if (s > 0 || nfiles == 1) total += dt;
+        for (int k = 0; k < nv; k++) nn_verify_value_free(&vals[k], NULL);
+        if (st) { rc = cli_fail(model, &d); goto done; }
+        for (uint32_t o = 0; o < g->output_count; o++) {
+            char out[4400], base[4200];
+            if (batch) {
+                snprintf(base, sizeof base, "%s", files[s]);
+                base[strlen(base) - 4] = 0;
+                if (o == 0) snprintf(out, sizeof out, "%s/%s.npy", outdir, base);
+                else snprintf(out, sizeof out, "%s/%s.out%u.npy", outdir, base, o);
+            } else {
+                snprintf(out, sizeof out, "%s/output_%u.npy", outdir, o);
+            }
+            if (!save_npy(out, runner_output(&r, o), &d)) { rc = cli_fail(out, &d); goto done; }
+        }
+    }
+    printf("%s: %d run(s), %.1f ms per run (%s executor%s)\n", model, nfiles,
+           total / (nfiles > 1 ? nfiles - 1 : 1), use_float ? "float" : "fake-quant",
+           nfiles > 1 ? ", first run not counted" : "");
+    rc = 0;
+done:
+    if (files) free_list(files, nfiles);
+    if (r.fx) nn_exec_destroy(r.fx);
+    if (r.qx) nn_qexec_destroy(r.qx);
+    nn_graph_destroy(g);
+    return rc;
+}
+
+int cmd_quantize(int argc, char **argv) {
+    if (argc >= 2 && !strcmp(argv[1], "run")) return run_main(argc, argv);
+    if (argc >= 2 && !strcmp(argv[1], "search")) return search_main(argc, argv);
+    return quantize_main(argc, argv);
+}

@@ -1,0 +1,4023 @@
+/* nn_quant.h - post-training quantization: integer kernels with fixed-point
+   requantization, a QDQ graph builder (float graph + calibrated ranges ->
+   QuantizeLinear/DequantizeLinear graph), a quantize-table reader/writer
+   (TPU-MLIR's qtable format with type and range rules), and a fake-quant
+   executor that runs a QDQ graph with the very integer kernels a target
+   would run.
+   Version 0.1.0.
+
+   BUILD
+     In exactly one C or C++ file:
+         #define NN_IMPLEMENTATION        (or NN_QUANT_IMPLEMENTATION)
+         #include "nn_quant.h"
+     NN_IMPLEMENTATION also expands nn_graph.h, nn_verify.h and nn_calib.h;
+     with NN_QUANT_IMPLEMENTATION alone only this header's code is expanded.
+     Needs -lm.
+
+   CONFIG MACROS (define before the implementation include)
+     NN_MAX_QTABLE_RULES   65536: most rules a quantize table may hold.
+     NN_MAX_QTABLE_BYTES   16 MiB: largest quantize-table text accepted.
+     NN_ASSERT(x)          assert() by default; API misuse only.
+
+   QUICK START
+       nn_quant_range *r = calloc(g->tensor_count, sizeof *r);
+       nn_calib_desc cd = { .method = NN_CALIB_MINMAX };
+       nn_quant_ranges_from_collector(g, col, &cd, r, &d);   (col: nn_calib.h)
+       nn_quant_desc qd = {0};                   (s8 symmetric, int8 weights)
+       nn_graph *q;
+       nn_quant_graph(g, r, &qd, &q, NULL, &d);  (q: a QDQ graph)
+       nn_onnx_save_file(q, "model.qdq.onnx", NULL, &d);  (ONNX Runtime runs it)
+       nn_qexec *x;
+       nn_qexec_create(q, NULL, &x, &d);          (fake-quant executor)
+       nn_qexec_set_input(x, 0, &input, &d);
+       nn_qexec_run(x, &d);
+       const nn_value *y = nn_qexec_output(x, 0);
+       nn_qexec_destroy(x);  nn_graph_destroy(q);
+
+   DESIGN
+     The quantized model is a QDQ graph in the nn_graph IR (see
+     docs/QUANTIZATION.md).  Activations: QuantizeLinear -> DequantizeLinear
+     on each quantized tensor.  Weights: int8 initializers behind a
+     DequantizeLinear (per output channel for Conv/Gemm/MatMul); biases
+     int32 with scale s_x * s_w[c], zero point 0.
+     Requantization (nn_quant_requantize): a real multiplier M > 0 is held
+     as m * 2^-shift with m in [2^30, 2^31) (Q31); y = (x * m) >> shift with
+     a 64-bit product, rounded HALF UP (add 2^(shift-1), then floor), so
+     -2.5 -> -2 and 2.5 -> 3; then + zero point, then saturate.
+     QuantizeLinear and the lookup tables round half to even (ONNX).
+     The executor recognises DequantizeLinear -> op [-> Relu/Clip] ->
+     QuantizeLinear groups of int8/uint8 tensors and runs them with the
+     integer kernels below; uint8 tensors are moved to int8 by flipping the
+     top bit (v - 128, zero point - 128), which is exact.  Every other node
+     runs the reference float kernel of nn_graph.h on dequantized values
+     ("float island"), re-quantized by the QuantizeLinear after it.
+   OWNERSHIP  nn_quant_graph returns a new graph (caller destroys); the
+     input graph is only read.  Tables own their strings.  The executor
+     borrows its graph and input data.
+   ERRORS  nn_status + nn_diag, first error wins; table errors name the line.
+   MEMORY  Kernels never allocate: callers pass scratch sized by the
+     *_scratch_bytes functions.  The executor allocates values per run.
+   THREADS  No global state.  One executor must not run on two threads.
+   LIMITS  Tables above NN_MAX_QTABLE_BYTES / NN_MAX_QTABLE_RULES are refused
+     (NN_ERR_LIMIT); graphs with subgraph attributes (If/Loop/Scan) are
+     refused by nn_quant_graph and nn_qexec_create (NN_ERR_UNSUPPORTED).
+*/
+#ifndef NN_QUANT_H
+#define NN_QUANT_H
+
+#ifndef NN_MAX_QTABLE_RULES
+#define NN_MAX_QTABLE_RULES 65536u
+#endif
+#ifndef NN_MAX_QTABLE_BYTES
+#define NN_MAX_QTABLE_BYTES (16u << 20)
+#endif
+
+#include "nn_graph.h"
+#include "nn_verify.h"
+#include "nn_calib.h"
+
+#define NN_QUANT_VERSION_MAJOR 0
+#define NN_QUANT_VERSION_MINOR 1
+#define NN_QUANT_VERSION_PATCH 0
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- fixed-point requantization ---------------------------------------- */
+
+/* A positive real multiplier M ~= m * 2^-shift, m in [2^30, 2^31) (or 0
+   when M is 0 or below 2^-62), shift in [0, 62]. */
+typedef struct nn_quant_multiplier {
+    int32_t m;
+    int32_t shift;
+} nn_quant_multiplier;
+
+/* The multiplier closest to real (>= 0): m = round(f * 2^31) for
+   real = f * 2^e, f in [0.5, 1).  Reals >= 2^31 saturate to 2^31 - 1. */
+NN_API nn_quant_multiplier nn_quant_multiplier_make(double real);
+/* round(x * M) with round half up: floor((x * m + 2^(shift-1)) / 2^shift),
+   saturated to int32.  |x| must be below 2^31 (the product then fits in
+   64 bits). */
+NN_API int32_t nn_quant_mul_shift(int64_t x, nn_quant_multiplier q);
+/* Full requantization: clamp(mul_shift(acc, q) + zp, lo, hi). */
+NN_API int32_t nn_quant_requantize(int64_t acc, nn_quant_multiplier q, int32_t zp, int32_t lo, int32_t hi);
+
+/* ---- integer kernels (CMSIS-NN style: caller-owned scratch) -------------- */
+
+/* 2-D convolution, NCHW, int8 in / int8 weights (symmetric, zero point 0) /
+   int32 bias / int8 out.  acc = bias[m] + sum w * (x - in_zp) over the
+   window (padding contributes 0), y = requantize(acc, mult[m], out_zp,
+   act_min, act_max).  Groups: C and M divisible by group. */
+typedef struct nn_quant_conv_params {
+    int32_t n, c, h, w;             /* input (N, C, H, W) */
+    int32_t m, kh, kw;              /* weights (M, C / group, KH, KW) */
+    int32_t oh, ow;                 /* output (N, M, OH, OW) */
+    int32_t group;
+    int32_t stride_h, stride_w, dil_h, dil_w;
+    int32_t pad_top, pad_left;      /* bottom/right padding follows from oh/ow */
+    int32_t in_zp, out_zp;
+    int32_t act_min, act_max;       /* output clamp, in the int8 domain */
+} nn_quant_conv_params;
+
+NN_API size_t nn_quant_conv_s8_scratch_bytes(const nn_quant_conv_params *p);
+NN_API void nn_quant_conv_s8(const nn_quant_conv_params *p,
+                             const int8_t *x /* (N, C, H, W) */,
+                             const int8_t *w /* (M, C / group, KH, KW) */,
+                             const int32_t *bias /* (M) or NULL */,
+                             const nn_quant_multiplier *mult /* (M) */,
+                             int8_t *y /* (N, M, OH, OW) */, void *scratch);
+
+/* y = requantize(bias + (a - a_zp) x (b - b_zp)) for one (M, K) x (K, N)
+   product, int32 accumulation (K <= 32768).  mult has N entries (per output column)
+   when mult_count == N, else one. */
+typedef struct nn_quant_matmul_params {
+    int32_t m, k, n;
+    int32_t a_zp, b_zp, out_zp;
+    int32_t act_min, act_max;
+    int32_t mult_count;             /* 1 or n */
+} nn_quant_matmul_params;
+
+NN_API size_t nn_quant_matmul_s8_scratch_bytes(const nn_quant_matmul_params *p);
+NN_API void nn_quant_matmul_s8(const nn_quant_matmul_params *p,
+                               const int8_t *a /* (M, K) */, const int8_t *b /* (K, N) */,
+                               const int32_t *bias /* (N) or NULL */,
+                               const nn_quant_multiplier *mult /* (mult_count) */,
+                               int8_t *y /* (M, N) */, void *scratch);
+
+/* Elementwise Add / Sub / Mul of two int8 tensors of n elements (callers
+   broadcast first).  Add/Sub follow TFLite's reference scheme: inputs are
+   shifted left by left_shift (20), each rescaled to a shared scale
+   2 * max(s_a, s_b) (a_mult, b_mult), summed, and rescaled to the output
+   (out_mult).  Mul: requantize((a - a_zp) * (b - b_zp), out_mult). */
+typedef struct nn_quant_eltwise_params {
+    int32_t a_zp, b_zp, out_zp;
+    int32_t act_min, act_max;
+    int32_t left_shift;
+    nn_quant_multiplier a_mult, b_mult, out_mult;
+} nn_quant_eltwise_params;
+
+/* Fills p from real scales for Add/Sub (mul == 0) or Mul (mul == 1);
+   act range is the whole int8 range. */
+NN_API void nn_quant_eltwise_params_make(nn_quant_eltwise_params *p, int mul, double sa, int32_t za,
+                                         double sb, int32_t zb, double sy, int32_t zy);
+NN_API void nn_quant_add_s8(const nn_quant_eltwise_params *p, const int8_t *a /* (n) */,
+                            const int8_t *b /* (n) */, int8_t *y /* (n) */, size_t n);
+NN_API void nn_quant_sub_s8(const nn_quant_eltwise_params *p, const int8_t *a /* (n) */,
+                            const int8_t *b /* (n) */, int8_t *y /* (n) */, size_t n);
+NN_API void nn_quant_mul_s8(const nn_quant_eltwise_params *p, const int8_t *a /* (n) */,
+                            const int8_t *b /* (n) */, int8_t *y /* (n) */, size_t n);
+
+/* Average pooling, NCHW: integer sum of (x - in_zp) over the window, then
+   requantize with mult_by_count[count] (= s_in / (s_out * count)), where
+   count is kh*kw when count_include_pad, else the in-image taps.
+   GlobalAveragePool is kh = h, kw = w, oh = ow = 1, no padding. */
+typedef struct nn_quant_pool_params {
+    int32_t n, c, h, w;             /* input (N, C, H, W) */
+    int32_t kh, kw, oh, ow;         /* output (N, C, OH, OW) */
+    int32_t stride_h, stride_w, pad_top, pad_left;
+    int32_t count_include_pad;
+    int32_t in_zp, out_zp, act_min, act_max;
+} nn_quant_pool_params;
+
+NN_API void nn_quant_avgpool_s8(const nn_quant_pool_params *p, const int8_t *x /* (N, C, H, W) */,
+                                const nn_quant_multiplier *mult_by_count /* (kh * kw + 1) */,
+                                int8_t *y /* (N, C, OH, OW) */);
+
+/* Lookup tables for unary ops: entry q holds the quantized f of the
+   dequantized q, f evaluated in double, rounded half to even, saturated.
+   int8: table[q + 128] for q in [-128, 127]; int16: table[q + 32768]. */
+typedef double (*nn_quant_unary_fn)(double x, const void *ctx);
+NN_API void nn_quant_lut_build_s8(int8_t table[256], nn_quant_unary_fn f, const void *ctx,
+                                  double in_scale, int32_t in_zp, double out_scale, int32_t out_zp);
+NN_API void nn_quant_lut_apply_s8(const int8_t table[256], const int8_t *x /* (n) */, int8_t *y /* (n) */,
+                                  size_t n);
+NN_API void nn_quant_lut_build_s16(int16_t table[65536], nn_quant_unary_fn f, const void *ctx,
+                                   double in_scale, int32_t in_zp, double out_scale, int32_t out_zp);
+NN_API void nn_quant_lut_apply_s16(const int16_t table[65536], const int16_t *x /* (n) */,
+                                   int16_t *y /* (n) */, size_t n);
+
+/* The unary function of an ONNX op usable as a lookup table (Sigmoid,
+   Tanh, HardSwish, HardSigmoid, Erf, Exp, Relu, LeakyRelu, Elu, Softplus,
+   Neg, Abs, Sqrt, Log, Reciprocal, Sin, Cos, Gelu), or NULL.  *ctx_out
+   (double[2]) receives the op's alpha/beta from n. */
+NN_API nn_quant_unary_fn nn_quant_unary_for(const nn_node *n, double ctx_out[2]);
+
+/* ---- quantize table --------------------------------------------------- */
+
+typedef enum nn_quant_dtype {
+    NN_QUANT_DTYPE_DEFAULT = 0,  /* the scheme's activation type */
+    NN_QUANT_DTYPE_INT8,
+    NN_QUANT_DTYPE_UINT8,
+    NN_QUANT_DTYPE_INT16,
+    NN_QUANT_DTYPE_F16,          /* kept float: f32 in this version */
+    NN_QUANT_DTYPE_BF16,         /* kept float: f32 in this version */
+    NN_QUANT_DTYPE_F32,
+    NN_QUANT_DTYPE_INT4          /* int8 activations, 4-bit weights */
+} nn_quant_dtype;
+
+typedef enum nn_quant_rule_kind {
+    NN_QUANT_RULE_LAYER = 1,     /* `NAME DTYPE`: node name or first output tensor name */
+    NN_QUANT_RULE_TYPE,          /* `type OP DTYPE`: every node of op type OP */
+    NN_QUANT_RULE_RANGE          /* `range START END DTYPE`: nodes on a path START -> END */
+} nn_quant_rule_kind;
+
+typedef struct nn_quant_rule {
+    nn_quant_rule_kind kind;
+    const char *name;            /* layer, op type, or range start tensor */
+    const char *end;             /* range end tensor (RANGE only) */
+    nn_quant_dtype dtype;
+    uint32_t line;               /* 1-based line in the parsed text, 0 if added */
+} nn_quant_rule;
+
+typedef struct nn_quant_table {
+    nn_allocator alloc;
+    nn_arena strings;
+    nn_quant_rule *rules;
+    uint32_t count, cap;
+} nn_quant_table;
+
+/* "INT8", "UINT8", ... ("?" for unknown). */
+NN_API const char *nn_quant_dtype_name(nn_quant_dtype t);
+/* Parses a dtype name (case-insensitive); NN_QUANT_DTYPE_DEFAULT if unknown. */
+NN_API nn_quant_dtype nn_quant_dtype_parse(const char *s, size_t len);
+NN_API void nn_quant_table_init(nn_quant_table *t, const nn_allocator *alloc);
+/* Appends rules parsed from text (one rule a line, `#` comments).
+   NN_ERR_PARSE with diag->where "qtable line N" on a malformed line (t
+   keeps the rules of earlier lines); NN_ERR_LIMIT above the caps. */
+NN_API nn_status nn_quant_table_parse(nn_quant_table *t, const char *text, size_t bytes, nn_diag *diag);
+NN_API nn_status nn_quant_table_load_file(nn_quant_table *t, const char *path, nn_diag *diag);
+/* Appends one rule (strings copied).  end only for RANGE. */
+NN_API nn_status nn_quant_table_add(nn_quant_table *t, nn_quant_rule_kind kind, const char *name,
+                                    const char *end, nn_quant_dtype dtype, nn_diag *diag);
+/* Writes the table in the text format (parse(write(t)) == t). */
+NN_API nn_status nn_quant_table_write(const nn_quant_table *t, nn_verify_write_fn write, void *user,
+                                      nn_diag *diag);
+NN_API void nn_quant_table_deinit(nn_quant_table *t);
+
+/* ---- QDQ graph builder ------------------------------------------------- */
+
+typedef enum nn_quant_scheme {
+    NN_QUANT_S8_SYM = 0,     /* int8, symmetric per tensor, zp 0 (TPU-MLIR default) */
+    NN_QUANT_U8_ASYM,        /* uint8, asymmetric from min/max (Pulsar2 / TFLite style) */
+    NN_QUANT_S8_ASYM,        /* int8, asymmetric */
+    NN_QUANT_S16_SYM         /* int16, symmetric (float path; see docs) */
+} nn_quant_scheme;
+
+/* A calibrated range of one tensor. */
+typedef struct nn_quant_range {
+    int valid;               /* 0: no statistics, the tensor stays float */
+    double threshold;        /* symmetric clip T >= 0 */
+    double min, max;         /* asymmetric range (clipped to [-T, T]) */
+} nn_quant_range;
+
+typedef void (*nn_quant_log_fn)(void *user, const char *message);
+
+typedef struct nn_quant_desc {
+    nn_allocator alloc;
+    nn_quant_scheme scheme;
+    int weight_bits;         /* 0: 8; 4: values in [-8, 7] stored as int8 (see docs) */
+    const nn_quant_table *table;  /* per-layer dtype overrides (optional) */
+    nn_quant_log_fn log;     /* warnings (unmatched rules, tensors without ranges) */
+    void *log_user;
+} nn_quant_desc;
+
+typedef struct nn_quant_stats {
+    uint32_t activations;    /* tensors given a Q/DQ pair */
+    uint32_t weights;        /* constants quantized (weights, biases, operands) */
+    uint32_t int_nodes;      /* nodes in an integer mode */
+    uint32_t float_nodes;    /* nodes kept float (table or no range) */
+    uint32_t fused_acts;     /* Relu/Clip left unquantized before (merged in the output clamp) */
+    uint32_t unmatched_rules;
+} nn_quant_stats;
+
+/* Ranges of every tensor the collector observed, through calibrator cd:
+   out has g->tensor_count entries (zeroed first). */
+NN_API nn_status nn_quant_ranges_from_collector(const nn_graph *g, const nn_calib_collector *c,
+                                                const nn_calib_desc *cd, nn_quant_range *out, nn_diag *diag);
+/* Builds the QDQ graph of float graph g (run "fold,identity,bn,dce" on it
+   first) from ranges (g->tensor_count entries).  *out is a new graph the
+   caller destroys.  NN_ERR_UNSUPPORTED for subgraph attributes, NN_ERR_ARG
+   for a bad desc, NN_ERR_NOMEM. */
+NN_API nn_status nn_quant_graph(const nn_graph *g, const nn_quant_range *ranges, const nn_quant_desc *desc,
+                                nn_graph **out, nn_quant_stats *stats, nn_diag *diag);
+/* Node i's resolved dtype under table t (priority layer > type > range;
+   DEFAULT when no rule matches).  out has g->node_count entries.  Unmatched
+   rules are reported through log and counted in *unmatched (optional). */
+NN_API nn_status nn_quant_resolve_table(const nn_graph *g, const nn_quant_table *t, nn_quant_log_fn log,
+                                        void *log_user, nn_quant_dtype *out, uint32_t *unmatched,
+                                        nn_diag *diag);
+/* 1 when g holds a DequantizeLinear of an integer tensor (a QDQ model). */
+NN_API int nn_quant_graph_is_qdq(const nn_graph *g);
+
+/* ---- fake-quant executor ------------------------------------------------ */
+
+typedef struct nn_qexec nn_qexec;
+
+typedef struct nn_qexec_desc {
+    nn_allocator alloc;
+    int float_only;          /* 1: run every node with the float kernels (QDQ
+                                reference semantics, no integer kernels) */
+    nn_exec_observer observer; /* optional, called after each step: a float
+                                node with its outputs, or an integer group with
+                                node_index = its QuantizeLinear node and the
+                                one int8/uint8 output; non-zero stops the run */
+    void *observer_user;
+} nn_qexec_desc;
+
+typedef struct nn_qexec_stats {
+    uint32_t int_groups;     /* DQ -> op -> Q groups run with integer kernels */
+    uint32_t float_nodes;    /* nodes run with float kernels */
+    uint32_t skipped_nodes;  /* DQ nodes whose output no float node reads */
+} nn_qexec_stats;
+
+/* Prepares g (borrowed; must outlive the executor): orders nodes and
+   recognises integer groups.  NN_ERR_UNSUPPORTED for unknown ops or
+   subgraphs, NN_ERR_INVALID for a cycle, NN_ERR_NOMEM. */
+NN_API nn_status nn_qexec_create(const nn_graph *g, const nn_qexec_desc *desc, nn_qexec **out, nn_diag *diag);
+/* Binds graph input index to v (borrowed until nn_qexec_run returns). */
+NN_API nn_status nn_qexec_set_input(nn_qexec *x, uint32_t index, const nn_value *v, nn_diag *diag);
+NN_API nn_status nn_qexec_run(nn_qexec *x, nn_diag *diag);
+/* Output index after a successful run; owned by the executor. */
+NN_API const nn_value *nn_qexec_output(const nn_qexec *x, uint32_t index);
+NN_API void nn_qexec_get_stats(const nn_qexec *x, nn_qexec_stats *out);
+NN_API void nn_qexec_destroy(nn_qexec *x);
+
+/* ---- precision analysis and mixed-precision search ----------------------
+   Samples are passed as inputs[k * g->input_count + i] = input i of sample k
+   (borrowed).  The float graph g is run with the reference executor, the
+   QDQ graph with the fake-quant executor (float_only: its float kernels,
+   faster, within about one step of the integer kernels per layer). */
+
+typedef struct nn_quant_eval_desc {
+    int int_kernels;         /* 1: run the QDQ graph with the integer kernels;
+                                0: float_only (QDQ reference semantics) */
+    const nn_input_shape *input_shapes;  /* for the float executor */
+    uint32_t input_shape_count;
+    nn_quant_log_fn progress;            /* optional progress lines */
+    void *progress_user;
+} nn_quant_eval_desc;
+
+/* One row of the per-layer precision table: float tensor `tensor` (output of
+   node `node` of g) against its counterpart in the QDQ graph (the
+   "<name>_quantized" QuantizeLinear output, dequantized, when it exists,
+   else the float tensor of the same name), accumulated over all samples. */
+typedef struct nn_quant_layer_report {
+    uint32_t node, tensor;   /* indices in the float graph */
+    nn_dtype qdtype;         /* INT8 / UINT8 / INT16, or FLOAT (kept float) */
+    double scale;            /* quantized: scale and zero point */
+    int32_t zero_point;
+    double cosine;           /* sum(f q) / sqrt(sum f^2 sum q^2) over all samples */
+    double mse;              /* mean (q - f)^2 */
+    double sqnr_db;          /* 10 log10(sum f^2 / sum (q - f)^2); 999 when exact */
+    double saturation;       /* fraction of float values beyond the quantized range by more than half a step */
+    uint64_t elements;
+} nn_quant_layer_report;
+
+/* Fills rows (g->tensor_count entries; *row_count set) in g's topological
+   order with every float node output seen in both runs.  NN_ERR_* from
+   either executor. */
+NN_API nn_status nn_quant_analyze(const nn_graph *g, const nn_graph *q, const nn_value *inputs, uint32_t sample_count,
+                                  const nn_quant_eval_desc *d, nn_quant_layer_report *rows, uint32_t *row_count,
+                                  nn_diag *diag);
+/* Mean over samples and outputs of the cosine between q's and g's outputs
+   (the figure the calibrator choice and the search maximise). */
+NN_API nn_status nn_quant_output_cosine(const nn_graph *g, const nn_graph *q, const nn_value *inputs,
+                                        uint32_t sample_count, const nn_quant_eval_desc *d, double *out_cos,
+                                        nn_diag *diag);
+
+typedef struct nn_quant_search_desc {
+    nn_quant_eval_desc eval;
+    double expected_cos;     /* 0: 0.99; stop promoting once the output cosine reaches it */
+    uint32_t max_float_layers; /* 0: no cap beyond `candidates` */
+    uint32_t candidates;     /* 0: 24; layers measured one by one, the ones with the
+                                largest local cosine drop in the analysis */
+    nn_quant_dtype promote;  /* 0: F32 (INT16 also accepted) */
+} nn_quant_search_desc;
+
+/* One measured layer: local drop from the analysis (1 - cos of its output
+   minus the worst 1 - cos of its inputs), the final output cosine with
+   only this layer promoted, and whether the search promoted it. */
+typedef struct nn_quant_search_layer {
+    uint32_t node, tensor;
+    double local_drop;
+    double cos_promoted;
+    int promoted;
+} nn_quant_search_layer;
+
+typedef struct nn_quant_search_result {
+    double cos_before;       /* all-quantized (with desc->table) */
+    double cos_after;        /* with the promoted layers */
+    uint32_t measured, promoted, quantizable;
+} nn_quant_search_result;
+
+/* Mixed-precision search (after TPU-MLIR's run_sensitive_layer: rank layers
+   by how much the final output cosine gains when only that layer is kept at
+   higher precision, then promote greedily).  Appends one layer rule per
+   promoted layer to out (the rules of qd->table are kept in effect while
+   measuring); layers (g->node_count entries) gets the measured layers,
+   best gain first.  *res optional. */
+NN_API nn_status nn_quant_search(const nn_graph *g, const nn_quant_range *ranges, const nn_quant_desc *qd,
+                                 const nn_value *inputs, uint32_t sample_count, const nn_quant_search_desc *sd,
+                                 nn_quant_table *out, nn_quant_search_layer *layers, uint32_t *layer_count,
+                                 nn_quant_search_result *res, nn_diag *diag);
+
+
+/* ---- float-side algorithms: cross-layer equalization and SmoothQuant ----
+   Both rewrite the FLOAT graph before calibration and quantization and keep
+   its float outputs (up to float rounding): a per-channel positive scale
+   moves from one layer into its neighbour.  Run "fold,identity,bn,dce"
+   first (CLE), or "fold,identity,layernorm,gelu,dce" (SmoothQuant, so that
+   LayerNormalization nodes exist).  Only constant float32 weights read by
+   exactly one node are rewritten; their new data goes into the graph's
+   arena (borrowed weights are left alone).  Graphs with subgraph
+   attributes are refused (NN_ERR_UNSUPPORTED); a malformed graph returns
+   NN_ERR_INVALID / NN_ERR_SHAPE and is left unchanged; NN_ERR_NOMEM may
+   leave it partly rewritten. */
+
+/* What to do with Clip(x, 0, hi), hi finite (ReLU6), between two convs:
+   clip(x / s) != clip(x) / s, so a plain rescale would change the output. */
+typedef enum nn_quant_cle_clip {
+    NN_QUANT_CLE_CLIP_SKIP = 0,   /* leave such pairs alone (exact) */
+    NN_QUANT_CLE_CLIP_VECTOR,     /* Clip -> Relu + Min(., hi / s) with a per-channel
+                                     constant (C, 1, ..., 1): exact, one node more */
+    NN_QUANT_CLE_CLIP_RELU        /* Clip -> Relu, as Nagel et al. do for MobileNetV2
+                                     (changes outputs wherever x > hi) */
+} nn_quant_cle_clip;
+
+/* One equalized pair; spread = max_i r_i / min_i r_i over the channels with
+   r_i > 0, r_i = max |w| of channel i (output channels of the first conv,
+   input channels of the second), measured before the first and after the
+   last round. */
+typedef struct nn_quant_cle_pair {
+    uint32_t first, second;        /* node indices in the rewritten graph */
+    uint32_t act;                  /* the activation node between them, or NN_INVALID_ID */
+    uint32_t channels;
+    double spread1_before, spread1_after;
+    double spread2_before, spread2_after;
+} nn_quant_cle_pair;
+
+typedef struct nn_quant_cle_desc {
+    int rounds;                    /* 0: 100; sweeps over all pairs (chains such as
+                                      conv -> dw -> conv -> conv converge geometrically) */
+    double tolerance;              /* 0: 1e-7; stop when every |s_i - 1| is below */
+    nn_quant_cle_clip clip;        /* bounded Clip handling (default SKIP) */
+    nn_quant_cle_pair *pairs;      /* optional caller array, filled up to pair_cap */
+    uint32_t pair_cap;
+} nn_quant_cle_desc;
+
+typedef struct nn_quant_cle_stats {
+    uint32_t pairs;                /* pairs equalized (may exceed pair_cap) */
+    uint32_t skipped_clip;         /* pairs left alone for a bounded Clip (SKIP) */
+    uint32_t clips_rewritten;      /* Clip nodes rewritten (VECTOR or RELU) */
+    uint32_t rounds;               /* rounds run */
+    double last_max_change;        /* max |s_i - 1| of the last round */
+} nn_quant_cle_stats;
+
+/* Cross-layer equalization (Nagel et al., "Data-Free Quantization Through
+   Weight Equalization and Bias Correction", ICCV 2019, sec. 4.1) of every
+   Conv -> [Relu | LeakyRelu | PRelu (scalar slope) | Clip(0, hi)] -> Conv
+   chain (any group count, so conv -> depthwise -> conv as in MobileNetV2):
+   output channel i of the first (weights and bias) is divided by s_i and
+   input channel i of the second multiplied by s_i, s_i = sqrt(r1_i r2_i) /
+   r2_i, after which both ranges equal sqrt(r1_i r2_i).  Intermediate
+   tensors must have one reader and not be graph outputs.  Bias absorption
+   (sec. 4.2) is not done.  out (optional) is zeroed first. */
+NN_API nn_status nn_quant_equalize(nn_graph *g, const nn_quant_cle_desc *d, nn_quant_cle_stats *out,
+                                   nn_diag *diag);
+
+/* Per-input-channel max |X_j| of the activation input (input 0) of every
+   MatMul / Gemm with a constant float32 2-D weight, over calibration runs;
+   channel j indexes the last axis (MatMul) or columns (Gemm, transA 0). */
+typedef struct nn_quant_smooth_stats {
+    const nn_graph *g;             /* the graph observed (borrowed) */
+    nn_allocator alloc;
+    uint32_t tensor_count;
+    float **chmax;                 /* (tensor_count) NULL or (channels[t]) maxima */
+    int64_t *channels;             /* (tensor_count) K, 0 for unwatched tensors */
+    uint32_t samples;              /* runs observed */
+} nn_quant_smooth_stats;
+
+/* Watches every MatMul/Gemm activation input of g.  NN_ERR_NOMEM. */
+NN_API nn_status nn_quant_smooth_stats_init(nn_quant_smooth_stats *s, const nn_graph *g,
+                                            const nn_allocator *alloc, nn_diag *diag);
+/* An nn_exec_observer (observer_user = the stats) folding each watched node
+   output into the maxima; values whose last dim is not K are ignored. */
+NN_API int nn_quant_smooth_stats_observer(void *user, const nn_graph *g, uint32_t node_index,
+                                          const nn_value *outputs, uint32_t output_count);
+/* Runs g with the reference executor (ed: threads etc.; its observer is
+   replaced) on sample_count samples, inputs[k * g->input_count + i] being
+   input i of sample k, and folds them in (graph inputs too). */
+NN_API nn_status nn_quant_smooth_stats_collect(nn_quant_smooth_stats *s, const nn_value *inputs,
+                                               uint32_t sample_count, const nn_exec_desc *ed,
+                                               nn_diag *diag);
+NN_API void nn_quant_smooth_stats_deinit(nn_quant_smooth_stats *s);
+
+/* One smoothed (or considered) activation tensor.  outlier ratio = max_j m_j /
+   median_j m_j of the channel maxima m_j (after: of m_j / s_j). */
+typedef struct nn_quant_smooth_layer {
+    uint32_t tensor;               /* the activation X */
+    uint32_t absorber;             /* node taking 1/s (NN_INVALID_ID: none / inserted Mul) */
+    uint32_t consumers;            /* MatMul/Gemm nodes taking s */
+    int smoothed;
+    double ratio_before, ratio_after;
+} nn_quant_smooth_layer;
+
+typedef struct nn_quant_smooth_desc {
+    double alpha;                  /* migration strength; 0: 0.5 (negative: exactly 0) */
+    double threshold;              /* smooth X only when its outlier ratio exceeds this;
+                                      0: every candidate */
+    int insert_mul;                /* 1: insert Mul(X, 1/s) when no producer absorbs 1/s */
+    nn_quant_smooth_layer *layers; /* optional caller array, filled up to layer_cap */
+    uint32_t layer_cap;
+} nn_quant_smooth_desc;
+
+typedef struct nn_quant_smooth_report {
+    uint32_t candidates;           /* activation tensors with statistics */
+    uint32_t smoothed;
+    uint32_t below_threshold;
+    uint32_t no_absorber;          /* producer cannot take 1/s (and no insert_mul) */
+    uint32_t shared;               /* X also read by a node that cannot take s */
+    uint32_t muls_inserted;
+} nn_quant_smooth_report;
+
+/* SmoothQuant (Xiao et al., ICML 2023, eq. 4): s_j = max|X_j|^alpha /
+   max|W_j|^(1 - alpha) (max over all consumers' row j), X' = X / s (taken
+   by the producer: LayerNormalization scale and bias, a MatMul / Gemm's
+   output columns, MatMul + Add(bias)'s columns and bias, each also seen
+   through Transposes keeping the last axis last; or an inserted Mul),
+   W' = diag(s) W.  s is clamped to [1e-5, 1e5].  st must have been
+   collected on g; its maxima are stale afterwards.  out optional. */
+NN_API nn_status nn_quant_smooth(nn_graph *g, const nn_quant_smooth_stats *st, const nn_quant_smooth_desc *d,
+                                 nn_quant_smooth_report *out, nn_diag *diag);
+/* ---- end of float-side algorithms declarations ---- */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NN_QUANT_H */
+
+/* ===================== end of API: implementation below ===================== */
+
+#if defined(NN_IMPLEMENTATION) || defined(NN_QUANT_IMPLEMENTATION)
+#ifndef NN_QUANT_IMPLEMENTATION_DONE
+#define NN_QUANT_IMPLEMENTATION_DONE
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef NN_ASSERT
+#include <assert.h>
+#define NN_ASSERT(x) assert(x)
+#endif
+
+/* ---- fixed-point requantization ---------------------------------------- */
+
+NN_API nn_quant_multiplier nn_quant_multiplier_make(double real) {
+    nn_quant_multiplier q;
+    int e;
+    double f;
+    int64_t m;
+    q.m = 0;
+    q.shift = 0;
+    if (!(real > 0)) return q;
+    f = frexp(real, &e); /* real = f * 2^e, f in [0.5, 1) */
+    m = (int64_t)llround(f * 2147483648.0);
+    if (m == ((int64_t)1 << 31)) { m >>= 1; e++; }
+    if (31 - e > 62) return q; /* below 2^-31 * 2^-31: rounds to 0 */
+    if (31 - e < 0) { q.m = INT32_MAX; q.shift = 0; return q; }
+    q.m = (int32_t)m;
+    q.shift = 31 - e;
+    return q;
+}
+
+/* floor(v / 2^s) for any sign, without relying on >> of negatives. */
+static int64_t nn_quant__floor_shift(int64_t v, int s) {
+    if (v >= 0) return v >> s;
+    return -((-(v + 1)) >> s) - 1;
+}
+
+NN_API int32_t nn_quant_mul_shift(int64_t x, nn_quant_multiplier q) {
+    int64_t p = x * (int64_t)q.m, r;
+    if (q.shift > 0) r = nn_quant__floor_shift(p + ((int64_t)1 << (q.shift - 1)), q.shift);
+    else r = p;
+    if (r > INT32_MAX) r = INT32_MAX;
+    if (r < INT32_MIN) r = INT32_MIN;
+    return (int32_t)r;
+}
+
+NN_API int32_t nn_quant_requantize(int64_t acc, nn_quant_multiplier q, int32_t zp, int32_t lo, int32_t hi) {
+    int64_t v = (int64_t)nn_quant_mul_shift(acc, q) + zp;
+    return (int32_t)(v < lo ? lo : v > hi ? hi : v);
+}
+
+/* ---- integer kernels ----------------------------------------------------- */
+
+#define NN_QUANT__PB 256 /* output pixels per accumulator block (4 x 256 int32 = 4 KiB, in L1) */
+
+NN_API size_t nn_quant_conv_s8_scratch_bytes(const nn_quant_conv_params *p) {
+    size_t k = (size_t)(p->c / p->group) * (size_t)p->kh * (size_t)p->kw;
+    size_t mg = (size_t)(p->m / p->group), ohw = (size_t)p->oh * (size_t)p->ow;
+    return (ohw + mg) * k * sizeof(int16_t) + 4 * NN_QUANT__PB * sizeof(int32_t) + 64;
+}
+
+/* Accumulates nb (1..4) output channels over pixels [p0, p0 + pn):
+   acc[j][p] = sum_k w[j][k] * col[k][p0 + p].  The inner loop runs along
+   contiguous pixels, int16 x int16 -> int32, which compilers vectorize. */
+static void nn_quant__conv_block(const int16_t *col, size_t ohw, size_t K, const int16_t *w, int nb, size_t p0,
+                                 size_t pn, int32_t *acc) {
+    size_t k, p;
+    int32_t *a0 = acc, *a1 = acc + NN_QUANT__PB, *a2 = acc + 2 * NN_QUANT__PB, *a3 = acc + 3 * NN_QUANT__PB;
+    memset(acc, 0, (size_t)nb * NN_QUANT__PB * sizeof(int32_t));
+    if (nb == 4) {
+        for (k = 0; k < K; k++) {
+            const int16_t *cr = col + k * ohw + p0;
+            int32_t w0 = w[k], w1 = w[K + k], w2 = w[2 * K + k], w3 = w[3 * K + k];
+            for (p = 0; p < pn; p++) {
+                int32_t v = cr[p];
+                a0[p] += w0 * v; a1[p] += w1 * v; a2[p] += w2 * v; a3[p] += w3 * v;
+            }
+        }
+        return;
+    }
+    for (k = 0; k < K; k++) {
+        const int16_t *cr = col + k * ohw + p0;
+        int j;
+        for (j = 0; j < nb; j++) {
+            int32_t wv = w[(size_t)j * K + k], *aj = acc + (size_t)j * NN_QUANT__PB;
+            if (wv) for (p = 0; p < pn; p++) aj[p] += wv * cr[p];
+        }
+    }
+}
+
+/* im2col + blocked integer GEMM.  Per image and group the receptive
+   fields are laid out as K = C/group * KH * KW rows of OH*OW int16 values
+   (x - in_zp, 0 in the padding; row k = (ci, kh, kw)), the group's
+   weights widened to int16, and output channels are computed four at a
+   time over blocks of 256 pixels.  |x - zp| <= 255 and |w| <= 128: each
+   product is below 2^15, so K up to 2^16 sums without int32 overflow. */
+NN_API void nn_quant_conv_s8(const nn_quant_conv_params *p, const int8_t *x, const int8_t *w,
+                             const int32_t *bias, const nn_quant_multiplier *mult, int8_t *y, void *scratch) {
+    const int32_t cg = p->c / p->group, mg = p->m / p->group;
+    const size_t ohw = (size_t)p->oh * (size_t)p->ow, hw = (size_t)p->h * (size_t)p->w;
+    const size_t K = (size_t)cg * (size_t)p->kh * (size_t)p->kw;
+    int16_t *col = (int16_t *)scratch;          /* (K, OH*OW) */
+    int16_t *w16 = col + ohw * K;               /* (M/group, K) */
+    int32_t *acc = (int32_t *)(void *)(((uintptr_t)(w16 + (size_t)mg * K) + 15) & ~(uintptr_t)15); /* (4, PB) */
+    int32_t n, g, ci, mo, kh, kw, oh, ow;
+    size_t i, p0;
+    for (n = 0; n < p->n; n++) {
+        for (g = 0; g < p->group; g++) {
+            int16_t *cr = col;
+            for (i = 0; i < (size_t)mg * K; i++) w16[i] = w[(size_t)g * mg * K + i];
+            for (ci = 0; ci < cg; ci++) {
+                const int8_t *xs = x + ((size_t)n * p->c + (size_t)g * cg + ci) * hw;
+                for (kh = 0; kh < p->kh; kh++)
+                    for (kw = 0; kw < p->kw; kw++)
+                        for (oh = 0; oh < p->oh; oh++) {
+                            int32_t ih = oh * p->stride_h - p->pad_top + kh * p->dil_h;
+                            int32_t iw0 = -p->pad_left + kw * p->dil_w;
+                            if (ih < 0 || ih >= p->h) {
+                                memset(cr, 0, (size_t)p->ow * sizeof *cr);
+                                cr += p->ow;
+                                continue;
+                            }
+                            for (ow = 0; ow < p->ow; ow++) {
+                                int32_t iw = iw0 + ow * p->stride_w;
+                                *cr++ = (int16_t)(iw < 0 || iw >= p->w ? 0 : xs[(size_t)ih * p->w + iw] - p->in_zp);
+                            }
+                        }
+            }
+            for (p0 = 0; p0 < ohw; p0 += NN_QUANT__PB) {
+                size_t pn = ohw - p0 < NN_QUANT__PB ? ohw - p0 : NN_QUANT__PB;
+                for (mo = 0; mo < mg; mo += 4) {
+                    int nb = mg - mo < 4 ? mg - mo : 4, j;
+                    nn_quant__conv_block(col, ohw, K, w16 + (size_t)mo * K, nb, p0, pn, acc);
+                    for (j = 0; j < nb; j++) {
+                        int32_t oc = g * mg + mo + j, b = bias ? bias[oc] : 0;
+                        const int32_t *aj = acc + (size_t)j * NN_QUANT__PB;
+                        int8_t *yo = y + ((size_t)n * p->m + oc) * ohw + p0;
+                        for (i = 0; i < pn; i++)
+                            yo[i] = (int8_t)nn_quant_requantize((int64_t)aj[i] + b, mult[oc], p->out_zp, p->act_min,
+                                                                p->act_max);
+                    }
+                }
+            }
+        }
+    }
+}
+
+NN_API size_t nn_quant_matmul_s8_scratch_bytes(const nn_quant_matmul_params *p) {
+    return ((size_t)p->k * (size_t)p->n + 4 * (size_t)p->k) * sizeof(int16_t) + 4 * (size_t)p->n * sizeof(int32_t) + 64;
+}
+
+/* B is widened once to int16 (b - b_zp), then rows of A are taken four at
+   a time: acc[r][j] += a[r][k] * b[k][j] along contiguous j, int16 x int16
+   -> int32 on separate arrays (no int8 pointer that could alias the
+   accumulators, so compilers vectorize the loop).  |a - a_zp|, |b - b_zp|
+   <= 255: products below 2^16, K up to 2^15 cannot overflow int32. */
+NN_API void nn_quant_matmul_s8(const nn_quant_matmul_params *p, const int8_t *a, const int8_t *b,
+                               const int32_t *bias, const nn_quant_multiplier *mult, int8_t *y, void *scratch) {
+    const size_t K = (size_t)p->k, N = (size_t)p->n;
+    int16_t *b16 = (int16_t *)scratch;      /* (K, N) */
+    int16_t *a16 = b16 + K * N;             /* (4, K) */
+    int32_t *acc = (int32_t *)(void *)(((uintptr_t)(a16 + 4 * K) + 15) & ~(uintptr_t)15); /* (4, N) */
+    size_t i, k, j;
+    int32_t r;
+    for (i = 0; i < K * N; i++) b16[i] = (int16_t)(b[i] - p->b_zp);
+    for (i = 0; i < (size_t)p->m; i += 4) {
+        int32_t rows = (size_t)p->m - i < 4 ? (int32_t)((size_t)p->m - i) : 4;
+        for (r = 0; r < rows; r++)
+            for (k = 0; k < K; k++) a16[(size_t)r * K + k] = (int16_t)(a[(i + (size_t)r) * K + k] - p->a_zp);
+        memset(acc, 0, (size_t)rows * N * sizeof(int32_t));
+        for (k = 0; k < K; k++) {
+            const int16_t *br = b16 + k * N;
+            if (rows == 4) {
+                int32_t v0 = a16[k], v1 = a16[K + k], v2 = a16[2 * K + k], v3 = a16[3 * K + k];
+                int32_t *c0 = acc, *c1 = acc + N, *c2 = acc + 2 * N, *c3 = acc + 3 * N;
+                for (j = 0; j < N; j++) {
+                    int32_t bv = br[j];
+                    c0[j] += v0 * bv; c1[j] += v1 * bv; c2[j] += v2 * bv; c3[j] += v3 * bv;
+                }
+            } else {
+                for (r = 0; r < rows; r++) {
+                    int32_t v = a16[(size_t)r * K + k], *c = acc + (size_t)r * N;
+                    if (v) for (j = 0; j < N; j++) c[j] += v * br[j];
+                }
+            }
+        }
+        for (r = 0; r < rows; r++) {
+            int8_t *yr = y + (i + (size_t)r) * N;
+            const int32_t *c = acc + (size_t)r * N;
+            for (j = 0; j < N; j++)
+                yr[j] = (int8_t)nn_quant_requantize((int64_t)c[j] + (bias ? bias[j] : 0), mult[p->mult_count > 1 ? j : 0],
+                                                    p->out_zp, p->act_min, p->act_max);
+        }
+    }
+}
+
+NN_API void nn_quant_eltwise_params_make(nn_quant_eltwise_params *p, int mul, double sa, int32_t za,
+                                         double sb, int32_t zb, double sy, int32_t zy) {
+    memset(p, 0, sizeof *p);
+    p->a_zp = za;
+    p->b_zp = zb;
+    p->out_zp = zy;
+    p->act_min = -128;
+    p->act_max = 127;
+    if (mul) {
+        p->out_mult = nn_quant_multiplier_make(sa * sb / sy);
+    } else {
+        /* TFLite reference add (tensorflow/lite/kernels/internal/reference/
+           add.h, quantization spec): twice the larger input scale is the
+           shared scale, so both rescales are below 1/2. */
+        double twice = 2.0 * (sa > sb ? sa : sb);
+        p->left_shift = 20;
+        p->a_mult = nn_quant_multiplier_make(sa / twice);
+        p->b_mult = nn_quant_multiplier_make(sb / twice);
+        p->out_mult = nn_quant_multiplier_make(twice / ((double)(1 << p->left_shift) * sy));
+    }
+}
+
+static void nn_quant__addsub(const nn_quant_eltwise_params *p, const int8_t *a, const int8_t *b, int8_t *y,
+                             size_t n, int sign) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        int64_t va = nn_quant_mul_shift((int64_t)(a[i] - p->a_zp) * (1 << p->left_shift), p->a_mult);
+        int64_t vb = nn_quant_mul_shift((int64_t)(b[i] - p->b_zp) * (1 << p->left_shift), p->b_mult);
+        y[i] = (int8_t)nn_quant_requantize(va + sign * vb, p->out_mult, p->out_zp, p->act_min, p->act_max);
+    }
+}
+
+NN_API void nn_quant_add_s8(const nn_quant_eltwise_params *p, const int8_t *a, const int8_t *b, int8_t *y, size_t n) {
+    nn_quant__addsub(p, a, b, y, n, 1);
+}
+
+NN_API void nn_quant_sub_s8(const nn_quant_eltwise_params *p, const int8_t *a, const int8_t *b, int8_t *y, size_t n) {
+    nn_quant__addsub(p, a, b, y, n, -1);
+}
+
+NN_API void nn_quant_mul_s8(const nn_quant_eltwise_params *p, const int8_t *a, const int8_t *b, int8_t *y, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++)
+        y[i] = (int8_t)nn_quant_requantize((int64_t)(a[i] - p->a_zp) * (b[i] - p->b_zp), p->out_mult, p->out_zp,
+                                           p->act_min, p->act_max);
+}
+
+NN_API void nn_quant_avgpool_s8(const nn_quant_pool_params *p, const int8_t *x, const nn_quant_multiplier *mult_by_count,
+                                int8_t *y) {
+    int32_t n, c, oh, ow, kh, kw;
+    for (n = 0; n < p->n; n++)
+        for (c = 0; c < p->c; c++) {
+            const int8_t *xs = x + ((size_t)n * p->c + c) * (size_t)p->h * p->w;
+            int8_t *ys = y + ((size_t)n * p->c + c) * (size_t)p->oh * p->ow;
+            for (oh = 0; oh < p->oh; oh++)
+                for (ow = 0; ow < p->ow; ow++) {
+                    int64_t sum = 0;
+                    int32_t cnt = 0;
+                    for (kh = 0; kh < p->kh; kh++) {
+                        int32_t ih = oh * p->stride_h - p->pad_top + kh;
+                        if (ih < 0 || ih >= p->h) continue;
+                        for (kw = 0; kw < p->kw; kw++) {
+                            int32_t iw = ow * p->stride_w - p->pad_left + kw;
+                            if (iw < 0 || iw >= p->w) continue;
+                            sum += xs[(size_t)ih * p->w + iw] - p->in_zp;
+                            cnt++;
+                        }
+                    }
+                    if (p->count_include_pad) cnt = p->kh * p->kw;
+                    ys[(size_t)oh * p->ow + ow] =
+                        (int8_t)nn_quant_requantize(sum, mult_by_count[cnt], p->out_zp, p->act_min, p->act_max);
+                }
+        }
+}
+
+static int32_t nn_quant__quantize_d(double v, double scale, int32_t zp, int32_t lo, int32_t hi) {
+    double q = rint(v / scale) + zp;  /* half to even, as ONNX QuantizeLinear */
+    if (!(q >= lo)) return lo;        /* NaN -> lo */
+    return q > hi ? hi : (int32_t)q;
+}
+
+NN_API void nn_quant_lut_build_s8(int8_t table[256], nn_quant_unary_fn f, const void *ctx, double in_scale,
+                                  int32_t in_zp, double out_scale, int32_t out_zp) {
+    int32_t q;
+    for (q = -128; q <= 127; q++)
+        table[q + 128] = (int8_t)nn_quant__quantize_d(f(in_scale * (q - in_zp), ctx), out_scale, out_zp, -128, 127);
+}
+
+NN_API void nn_quant_lut_apply_s8(const int8_t table[256], const int8_t *x, int8_t *y, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) y[i] = table[x[i] + 128];
+}
+
+NN_API void nn_quant_lut_build_s16(int16_t table[65536], nn_quant_unary_fn f, const void *ctx, double in_scale,
+                                   int32_t in_zp, double out_scale, int32_t out_zp) {
+    int32_t q;
+    for (q = -32768; q <= 32767; q++)
+        table[q + 32768] =
+            (int16_t)nn_quant__quantize_d(f(in_scale * (q - in_zp), ctx), out_scale, out_zp, -32768, 32767);
+}
+
+NN_API void nn_quant_lut_apply_s16(const int16_t table[65536], const int16_t *x, int16_t *y, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) y[i] = table[x[i] + 32768];
+}
+
+/* Unary functions, ctx = double[2] (alpha, beta). */
+static double nn_quant__f_sigmoid(double x, const void *c) { (void)c; return 1.0 / (1.0 + exp(-x)); }
+static double nn_quant__f_tanh(double x, const void *c) { (void)c; return tanh(x); }
+static double nn_quant__f_hardsigmoid(double x, const void *c) {
+    const double *p = (const double *)c;
+    double v = p[0] * x + p[1];
+    return v < 0 ? 0 : v > 1 ? 1 : v;
+}
+static double nn_quant__f_hardswish(double x, const void *c) {
+    double v = x / 6.0 + 0.5;
+    (void)c;
+    return x * (v < 0 ? 0 : v > 1 ? 1 : v);
+}
+static double nn_quant__f_erf(double x, const void *c) { (void)c; return erf(x); }
+static double nn_quant__f_exp(double x, const void *c) { (void)c; return exp(x); }
+static double nn_quant__f_relu(double x, const void *c) { (void)c; return x > 0 ? x : 0; }
+static double nn_quant__f_clip(double x, const void *c) {
+    const double *p = (const double *)c;
+    return x < p[0] ? p[0] : x > p[1] ? p[1] : x;
+}
+static double nn_quant__f_leaky(double x, const void *c) { return x >= 0 ? x : ((const double *)c)[0] * x; }
+static double nn_quant__f_elu(double x, const void *c) { return x >= 0 ? x : ((const double *)c)[0] * (exp(x) - 1); }
+static double nn_quant__f_softplus(double x, const void *c) { (void)c; return x > 30 ? x : log1p(exp(x)); }
+static double nn_quant__f_neg(double x, const void *c) { (void)c; return -x; }
+static double nn_quant__f_abs(double x, const void *c) { (void)c; return fabs(x); }
+static double nn_quant__f_sqrt(double x, const void *c) { (void)c; return sqrt(x); }
+static double nn_quant__f_log(double x, const void *c) { (void)c; return log(x); }
+static double nn_quant__f_recip(double x, const void *c) { (void)c; return 1.0 / x; }
+static double nn_quant__f_sin(double x, const void *c) { (void)c; return sin(x); }
+static double nn_quant__f_cos(double x, const void *c) { (void)c; return cos(x); }
+static double nn_quant__f_gelu(double x, const void *c) { (void)c; return 0.5 * x * (1.0 + erf(x / sqrt(2.0))); }
+static double nn_quant__f_gelu_tanh(double x, const void *c) {
+    (void)c;
+    return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+}
+
+NN_API nn_quant_unary_fn nn_quant_unary_for(const nn_node *n, double ctx_out[2]) {
+    const char *op = n->op_type;
+    if (n->domain && n->domain[0] && strcmp(n->domain, "ai.onnx") != 0) return NULL;
+    ctx_out[0] = ctx_out[1] = 0;
+    if (!strcmp(op, "Sigmoid")) return nn_quant__f_sigmoid;
+    if (!strcmp(op, "Tanh")) return nn_quant__f_tanh;
+    if (!strcmp(op, "HardSigmoid")) {
+        ctx_out[0] = nn_node_attr_float(n, "alpha", 0.2f);
+        ctx_out[1] = nn_node_attr_float(n, "beta", 0.5f);
+        return nn_quant__f_hardsigmoid;
+    }
+    if (!strcmp(op, "HardSwish")) return nn_quant__f_hardswish;
+    if (!strcmp(op, "Erf")) return nn_quant__f_erf;
+    if (!strcmp(op, "Exp")) return nn_quant__f_exp;
+    if (!strcmp(op, "Relu")) return nn_quant__f_relu;
+    if (!strcmp(op, "LeakyRelu")) { ctx_out[0] = nn_node_attr_float(n, "alpha", 0.01f); return nn_quant__f_leaky; }
+    if (!strcmp(op, "Elu")) { ctx_out[0] = nn_node_attr_float(n, "alpha", 1.0f); return nn_quant__f_elu; }
+    if (!strcmp(op, "Softplus")) return nn_quant__f_softplus;
+    if (!strcmp(op, "Neg")) return nn_quant__f_neg;
+    if (!strcmp(op, "Abs")) return nn_quant__f_abs;
+    if (!strcmp(op, "Sqrt")) return nn_quant__f_sqrt;
+    if (!strcmp(op, "Log")) return nn_quant__f_log;
+    if (!strcmp(op, "Reciprocal")) return nn_quant__f_recip;
+    if (!strcmp(op, "Sin")) return nn_quant__f_sin;
+    if (!strcmp(op, "Cos")) return nn_quant__f_cos;
+    if (!strcmp(op, "Gelu"))
+        return strcmp(nn_node_attr_string(n, "approximate", "none"), "tanh") == 0 ? nn_quant__f_gelu_tanh
+                                                                                   : nn_quant__f_gelu;
+    return NULL;
+}
+
+/* Clip's bounds: attributes before opset 11, optional constant inputs
+   after.  Returns 0 when a bound input is not a constant float scalar. */
+static int nn_quant__clip_bounds(const nn_graph *g, const nn_node *n, double *lo, double *hi) {
+    uint32_t i;
+    *lo = -INFINITY;
+    *hi = INFINITY;
+    if (!strcmp(n->op_type, "Relu")) { *lo = 0; return 1; }
+    if (nn_graph_opset(g, "") < 11) {
+        *lo = nn_node_attr_float(n, "min", -INFINITY);
+        *hi = nn_node_attr_float(n, "max", INFINITY);
+        return 1;
+    }
+    for (i = 1; i < n->input_count && i < 3; i++) {
+        const nn_tensor *t;
+        if (n->inputs[i].id == NN_INVALID_ID) continue;
+        t = &g->tensors[n->inputs[i].id];
+        if (!(t->flags & NN_TENSOR_CONST) || t->dtype != NN_DTYPE_FLOAT || t->data_bytes != 4) return 0;
+        if (i == 1) *lo = ((const float *)t->data)[0];
+        else *hi = ((const float *)t->data)[0];
+    }
+    return 1;
+}
+
+/* ---- quantize table ------------------------------------------------------ */
+
+static const char *const nn_quant__dtype_names[] = {"DEFAULT", "INT8", "UINT8", "INT16", "F16", "BF16", "F32", "INT4"};
+
+NN_API const char *nn_quant_dtype_name(nn_quant_dtype t) {
+    return (unsigned)t < sizeof nn_quant__dtype_names / sizeof *nn_quant__dtype_names ? nn_quant__dtype_names[t] : "?";
+}
+
+static int nn_quant__ieq(const char *a, size_t len, const char *b) {
+    size_t i;
+    for (i = 0; i < len; i++) {
+        char x = a[i], y = b[i];
+        if (!y) return 0;
+        if (x >= 'a' && x <= 'z') x = (char)(x - 32);
+        if (y >= 'a' && y <= 'z') y = (char)(y - 32);
+        if (x != y) return 0;
+    }
+    return b[len] == 0;
+}
+
+NN_API nn_quant_dtype nn_quant_dtype_parse(const char *s, size_t len) {
+    int i;
+    for (i = 1; i <= (int)NN_QUANT_DTYPE_INT4; i++)
+        if (nn_quant__ieq(s, len, nn_quant__dtype_names[i])) return (nn_quant_dtype)i;
+    if (nn_quant__ieq(s, len, "FP32") || nn_quant__ieq(s, len, "FLOAT32")) return NN_QUANT_DTYPE_F32;
+    if (nn_quant__ieq(s, len, "FP16") || nn_quant__ieq(s, len, "FLOAT16")) return NN_QUANT_DTYPE_F16;
+    return NN_QUANT_DTYPE_DEFAULT;
+}
+
+NN_API void nn_quant_table_init(nn_quant_table *t, const nn_allocator *alloc) {
+    NN_ASSERT(t);
+    memset(t, 0, sizeof *t);
+    if (alloc) t->alloc = *alloc;
+    nn_arena_init(&t->strings, &t->alloc);
+}
+
+NN_API nn_status nn_quant_table_add(nn_quant_table *t, nn_quant_rule_kind kind, const char *name, const char *end,
+                                    nn_quant_dtype dtype, nn_diag *diag) {
+    nn_quant_rule r;
+    NN_ASSERT(t && name);
+    if (t->count >= NN_MAX_QTABLE_RULES)
+        return nn_diag_set(diag, NN_ERR_LIMIT, "qtable", "more than NN_MAX_QTABLE_RULES (%u) rules",
+                           (unsigned)NN_MAX_QTABLE_RULES);
+    if (t->count == t->cap) {
+        uint32_t cap = t->cap ? t->cap * 2 : 16;
+        nn_quant_rule *nr = (nn_quant_rule *)nn_alloc(&t->alloc, (size_t)cap * sizeof *nr);
+        if (!nr) return nn_diag_set(diag, NN_ERR_NOMEM, "qtable", "out of memory");
+        if (t->count) memcpy(nr, t->rules, (size_t)t->count * sizeof *nr);
+        nn_free(&t->alloc, t->rules);
+        t->rules = nr;
+        t->cap = cap;
+    }
+    memset(&r, 0, sizeof r);
+    r.kind = kind;
+    r.dtype = dtype;
+    r.name = nn_arena_strdup(&t->strings, name, strlen(name));
+    r.end = end ? nn_arena_strdup(&t->strings, end, strlen(end)) : NULL;
+    if (!r.name || (end && !r.end)) return nn_diag_set(diag, NN_ERR_NOMEM, "qtable", "out of memory");
+    t->rules[t->count++] = r;
+    return NN_OK;
+}
+
+/* Splits one line into up to 5 whitespace-separated tokens (a `#` starts a
+   comment).  Returns the token count (5 meaning "too many"). */
+static int nn_quant__tokens(const char *s, size_t len, const char **tok, size_t *tlen) {
+    size_t i = 0;
+    int n = 0;
+    while (i < len) {
+        while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r')) i++;
+        if (i >= len || s[i] == '#') break;
+        if (n == 5) return 5;
+        tok[n] = s + i;
+        while (i < len && s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '#') i++;
+        tlen[n] = (size_t)(s + i - tok[n]);
+        n++;
+    }
+    return n;
+}
+
+NN_API nn_status nn_quant_table_parse(nn_quant_table *t, const char *text, size_t bytes, nn_diag *diag) {
+    size_t pos = 0;
+    uint32_t line = 0;
+    NN_ASSERT(t && (text || bytes == 0));
+    if (bytes > NN_MAX_QTABLE_BYTES)
+        return nn_diag_set(diag, NN_ERR_LIMIT, "qtable", "%zu bytes is above NN_MAX_QTABLE_BYTES", bytes);
+    while (pos < bytes) {
+        const char *s = text + pos, *nl = (const char *)memchr(s, '\n', bytes - pos);
+        size_t len = nl ? (size_t)(nl - s) : bytes - pos, tl[5], i;
+        const char *tok[5];
+        char where[48], a[4096], b[4096];
+        int n;
+        nn_quant_dtype dt;
+        nn_quant_rule_kind kind;
+        nn_status st;
+        pos += len + (nl ? 1 : 0);
+        line++;
+        snprintf(where, sizeof where, "qtable line %u", (unsigned)line);
+        for (i = 0; i < len; i++)
+            if (s[i] == 0) return nn_diag_set(diag, NN_ERR_PARSE, where, "NUL byte in the text");
+        n = nn_quant__tokens(s, len, tok, tl);
+        if (n == 0) continue;
+        if (n == 1 || n == 5)
+            return nn_diag_set(diag, NN_ERR_PARSE, where, "expected `NAME DTYPE`, `type OP DTYPE` or "
+                               "`range START END DTYPE`, found %d fields", n);
+        dt = nn_quant_dtype_parse(tok[n - 1], tl[n - 1]);
+        if (dt == NN_QUANT_DTYPE_DEFAULT)
+            return nn_diag_set(diag, NN_ERR_PARSE, where, "unknown dtype '%.*s' (INT8 UINT8 INT16 F16 BF16 F32 INT4)",
+                               (int)(tl[n - 1] > 32 ? 32 : tl[n - 1]), tok[n - 1]);
+        if (n == 2) kind = NN_QUANT_RULE_LAYER;
+        else if (n == 3 && tl[0] == 4 && !memcmp(tok[0], "type", 4)) kind = NN_QUANT_RULE_TYPE;
+        else if (n == 4 && tl[0] == 5 && !memcmp(tok[0], "range", 5)) kind = NN_QUANT_RULE_RANGE;
+        else
+            return nn_diag_set(diag, NN_ERR_PARSE, where, "%d fields: only `type OP DTYPE` and "
+                               "`range START END DTYPE` take more than two", n);
+        {
+            size_t ia = kind == NN_QUANT_RULE_LAYER ? 0 : 1;
+            if (tl[ia] >= sizeof a || (kind == NN_QUANT_RULE_RANGE && tl[2] >= sizeof b))
+                return nn_diag_set(diag, NN_ERR_LIMIT, where, "name longer than 4095 bytes");
+            memcpy(a, tok[ia], tl[ia]);
+            a[tl[ia]] = 0;
+            if (kind == NN_QUANT_RULE_RANGE) { memcpy(b, tok[2], tl[2]); b[tl[2]] = 0; }
+        }
+        st = nn_quant_table_add(t, kind, a, kind == NN_QUANT_RULE_RANGE ? b : NULL, dt, diag);
+        if (st) return st;
+        t->rules[t->count - 1].line = line;
+    }
+    return NN_OK;
+}
+
+NN_API nn_status nn_quant_table_load_file(nn_quant_table *t, const char *path, nn_diag *diag) {
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long sz;
+    nn_status st;
+    if (!f) return nn_diag_set(diag, NN_ERR_IO, path, "cannot open the quantize table");
+    if (fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return nn_diag_set(diag, NN_ERR_IO, path, "cannot size the file");
+    }
+    if ((unsigned long)sz > NN_MAX_QTABLE_BYTES) {
+        fclose(f);
+        return nn_diag_set(diag, NN_ERR_LIMIT, path, "%ld bytes is above NN_MAX_QTABLE_BYTES", sz);
+    }
+    buf = (char *)nn_alloc(&t->alloc, (size_t)sz + 1);
+    if (!buf) { fclose(f); return nn_diag_set(diag, NN_ERR_NOMEM, path, "out of memory"); }
+    if (sz && fread(buf, 1, (size_t)sz, f) != (size_t)sz) {
+        fclose(f);
+        nn_free(&t->alloc, buf);
+        return nn_diag_set(diag, NN_ERR_IO, path, "read failed");
+    }
+    fclose(f);
+    st = nn_quant_table_parse(t, buf, (size_t)sz, diag);
+    nn_free(&t->alloc, buf);
+    return st;
+}
+
+NN_API nn_status nn_quant_table_write(const nn_quant_table *t, nn_verify_write_fn write, void *user, nn_diag *diag) {
+    uint32_t i;
+    char line[8400];
+    const char *hdr = "# nnport quantize table: NAME DTYPE | type OP DTYPE | range START END DTYPE\n";
+    if (write(user, hdr, strlen(hdr)) != 0) return nn_diag_set(diag, NN_ERR_IO, "qtable", "write failed");
+    for (i = 0; i < t->count; i++) {
+        const nn_quant_rule *r = &t->rules[i];
+        int len;
+        if (r->kind == NN_QUANT_RULE_TYPE) len = snprintf(line, sizeof line, "type %s %s\n", r->name, nn_quant_dtype_name(r->dtype));
+        else if (r->kind == NN_QUANT_RULE_RANGE)
+            len = snprintf(line, sizeof line, "range %s %s %s\n", r->name, r->end, nn_quant_dtype_name(r->dtype));
+        else len = snprintf(line, sizeof line, "%s %s\n", r->name, nn_quant_dtype_name(r->dtype));
+        if (len < 0 || (size_t)len >= sizeof line) return nn_diag_set(diag, NN_ERR_LIMIT, "qtable", "rule too long");
+        if (write(user, line, (size_t)len) != 0) return nn_diag_set(diag, NN_ERR_IO, "qtable", "write failed");
+    }
+    return NN_OK;
+}
+
+NN_API void nn_quant_table_deinit(nn_quant_table *t) {
+    if (!t) return;
+    nn_free(&t->alloc, t->rules);
+    nn_arena_deinit(&t->strings);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---- table resolution ----------------------------------------------------- */
+
+static void nn_quant__logf(nn_quant_log_fn log, void *user, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+static void nn_quant__logf(nn_quant_log_fn log, void *user, const char *fmt, ...) {
+    char buf[512];
+    va_list ap;
+    if (!log) return;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    log(user, buf);
+}
+
+/* Marks nodes reachable downstream of tensor `from` (mark bit 1) or
+   upstream of tensor `to` (bit 2), by repeated sweeps in topo order (no
+   recursion over untrusted graphs). */
+static void nn_quant__range_marks(const nn_graph *g, const uint32_t *order, nn_tensor_id from, nn_tensor_id to,
+                                  uint8_t *tmark, uint8_t *nmark) {
+    uint32_t k, i;
+    memset(tmark, 0, g->tensor_count);
+    memset(nmark, 0, g->node_count);
+    tmark[from.id] |= 1;
+    for (k = 0; k < g->node_count; k++) {
+        const nn_node *n = &g->nodes[order[k]];
+        int hit = 0;
+        for (i = 0; i < n->input_count; i++)
+            if (n->inputs[i].id != NN_INVALID_ID && (tmark[n->inputs[i].id] & 1)) hit = 1;
+        if (!hit) continue;
+        nmark[order[k]] |= 1;
+        for (i = 0; i < n->output_count; i++)
+            if (n->outputs[i].id != NN_INVALID_ID) tmark[n->outputs[i].id] |= 1;
+    }
+    tmark[to.id] |= 2;
+    for (k = g->node_count; k-- > 0;) {
+        const nn_node *n = &g->nodes[order[k]];
+        int hit = 0;
+        for (i = 0; i < n->output_count; i++)
+            if (n->outputs[i].id != NN_INVALID_ID && (tmark[n->outputs[i].id] & 2)) hit = 1;
+        if (!hit) continue;
+        nmark[order[k]] |= 2;
+        for (i = 0; i < n->input_count; i++)
+            if (n->inputs[i].id != NN_INVALID_ID) tmark[n->inputs[i].id] |= 2;
+    }
+}
+
+NN_API nn_status nn_quant_resolve_table(const nn_graph *g, const nn_quant_table *t, nn_quant_log_fn log,
+                                        void *log_user, nn_quant_dtype *out, uint32_t *unmatched, nn_diag *diag) {
+    uint32_t *order = NULL, r, i, miss = 0;
+    uint8_t *prio = NULL, *tmark = NULL, *nmark = NULL;
+    nn_status st = NN_OK;
+    nn_allocator a = g->alloc;
+    memset(out, 0, (size_t)g->node_count * sizeof *out);
+    if (unmatched) *unmatched = 0;
+    if (!t || t->count == 0) return NN_OK;
+    order = (uint32_t *)nn_alloc(&a, ((size_t)g->node_count + 1) * sizeof *order);
+    prio = (uint8_t *)nn_alloc(&a, (size_t)g->node_count + 1);
+    tmark = (uint8_t *)nn_alloc(&a, (size_t)g->tensor_count + 1);
+    nmark = (uint8_t *)nn_alloc(&a, (size_t)g->node_count + 1);
+    if (!order || !prio || !tmark || !nmark) { st = nn_diag_set(diag, NN_ERR_NOMEM, "qtable", "out of memory"); goto done; }
+    st = nn_graph_topo_order(g, order, diag);
+    if (st) goto done;
+    memset(prio, 0, g->node_count);
+    /* Apply rules in order of rising priority; a later rule of the same kind wins. */
+    {
+        static const nn_quant_rule_kind kinds[3] = {NN_QUANT_RULE_RANGE, NN_QUANT_RULE_TYPE, NN_QUANT_RULE_LAYER};
+        int pk;
+        for (pk = 0; pk < 3; pk++)
+            for (r = 0; r < t->count; r++) {
+                const nn_quant_rule *rule = &t->rules[r];
+                uint32_t hits = 0;
+                if (rule->kind != kinds[pk]) continue;
+                if (rule->kind == NN_QUANT_RULE_RANGE) {
+                    nn_tensor_id s = nn_graph_find_tensor(g, rule->name), e = nn_graph_find_tensor(g, rule->end);
+                    if (s.id != NN_INVALID_ID && e.id != NN_INVALID_ID) {
+                        nn_quant__range_marks(g, order, s, e, tmark, nmark);
+                        for (i = 0; i < g->node_count; i++)
+                            if (nmark[i] == 3) { out[i] = rule->dtype; prio[i] = 1; hits++; }
+                    }
+                } else {
+                    for (i = 0; i < g->node_count; i++) {
+                        const nn_node *n = &g->nodes[i];
+                        int m;
+                        if (rule->kind == NN_QUANT_RULE_TYPE) m = !strcmp(n->op_type, rule->name);
+                        else
+                            m = (n->name && !strcmp(n->name, rule->name)) ||
+                                (n->output_count && n->outputs[0].id != NN_INVALID_ID &&
+                                 !strcmp(g->tensors[n->outputs[0].id].name, rule->name));
+                        if (m) { out[i] = rule->dtype; prio[i] = (uint8_t)(pk + 1); hits++; }
+                    }
+                }
+                if (!hits) {
+                    miss++;
+                    if (rule->kind == NN_QUANT_RULE_RANGE)
+                        nn_quant__logf(log, log_user, "qtable line %u: range %s .. %s matches no node", (unsigned)rule->line,
+                                       rule->name, rule->end);
+                    else
+                        nn_quant__logf(log, log_user, "qtable line %u: %s%s matches no node", (unsigned)rule->line,
+                                       rule->kind == NN_QUANT_RULE_TYPE ? "type " : "", rule->name);
+                }
+            }
+    }
+    if (unmatched) *unmatched = miss;
+done:
+    nn_free(&a, order);
+    nn_free(&a, prio);
+    nn_free(&a, tmark);
+    nn_free(&a, nmark);
+    return st;
+}
+
+/* ---- QDQ graph builder ------------------------------------------------------ */
+
+NN_API nn_status nn_quant_ranges_from_collector(const nn_graph *g, const nn_calib_collector *c,
+                                                const nn_calib_desc *cd, nn_quant_range *out, nn_diag *diag) {
+    uint32_t t;
+    memset(out, 0, (size_t)g->tensor_count * sizeof *out);
+    for (t = 0; t < g->tensor_count; t++) {
+        nn_tensor_id id;
+        const nn_calib_observer *o;
+        nn_calib_result r;
+        nn_diag local;
+        id.id = t;
+        o = nn_calib_collector_get(c, id);
+        if (!o || o->count == 0) continue;
+        memset(&local, 0, sizeof local);
+        if (nn_calib_compute(o, cd, &r, &local) != NN_OK) {
+            if (local.status == NN_ERR_INVALID) continue;
+            return nn_diag_set(diag, local.status, g->tensors[t].name, "%s", local.message);
+        }
+        out[t].valid = 1;
+        out[t].threshold = r.threshold;
+        out[t].min = r.min;
+        out[t].max = r.max;
+    }
+    return NN_OK;
+}
+
+/* Quantization of one activation tensor. */
+typedef struct nn_quant__tq {
+    int on;             /* gets a Q/DQ pair */
+    nn_dtype dtype;     /* INT8, UINT8, INT16 */
+    double scale;
+    int32_t zp;
+    nn_tensor_id dq;    /* in the new graph, once made */
+} nn_quant__tq;
+
+typedef struct nn_quant__b {
+    const nn_graph *g;
+    nn_graph *q;
+    nn_quant_desc d;
+    nn_diag *diag;
+    nn_tensor_id *map;  /* old tensor -> new tensor (NN_INVALID_ID until made) */
+    nn_quant__tq *tq;   /* (tensor_count) */
+    nn_quant_dtype *mode; /* (node_count): resolved dtype, DEFAULT = scheme's */
+    uint32_t *consumers;  /* (tensor_count) */
+    nn_quant_stats stats;
+    uint32_t uniq;
+    int per_tensor;       /* opset 10..12: DequantizeLinear has no axis */
+} nn_quant__b;
+
+static int nn_quant__is_int_mode(nn_quant_dtype m) {
+    return m == NN_QUANT_DTYPE_INT8 || m == NN_QUANT_DTYPE_UINT8 || m == NN_QUANT_DTYPE_INT16 ||
+           m == NN_QUANT_DTYPE_INT4;
+}
+
+static int nn_quant__op_is(const nn_node *n, const char *const *ops) {
+    if (n->domain && n->domain[0] && strcmp(n->domain, "ai.onnx") != 0) return 0;
+    for (; *ops; ops++)
+        if (!strcmp(n->op_type, *ops)) return 1;
+    return 0;
+}
+
+static const char *const nn_quant__linear_ops[] = {"Conv", "Gemm", "MatMul", NULL};
+static const char *const nn_quant__eltwise_ops[] = {"Add", "Sub", "Mul", NULL};
+static const char *const nn_quant__act_ops[] = {"Relu", "Clip", NULL};
+/* Ops whose output takes the input's scale: pure data movement and max,
+   exact in the integer domain with no requantization. */
+static const char *const nn_quant__move_ops[] = {"Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Slice",
+                                                 "Split", "MaxPool", "Identity", "Gather", "Expand", "Tile",
+                                                 "DepthToSpace", "SpaceToDepth", "GlobalMaxPool", NULL};
+
+/* A unique name in the new graph: base + suffix, with a counter on clash. */
+static const char *nn_quant__name(nn_quant__b *b, const char *base, const char *suffix, char *buf, size_t cap) {
+    /* names are cut at 480 bytes; the counter keeps cut names unique */
+    snprintf(buf, cap, "%.480s%.40s", base, suffix);
+    while (nn_graph_find_tensor(b->q, buf).id != NN_INVALID_ID)
+        snprintf(buf, cap, "%.480s%.40s_%u", base, suffix, ++b->uniq);
+    return buf;
+}
+
+/* The new-graph copy of old tensor t (made on first use). */
+static nn_status nn_quant__map(nn_quant__b *b, nn_tensor_id t, nn_tensor_id *out) {
+    const nn_tensor *ot = &b->g->tensors[t.id];
+    nn_status st;
+    if (b->map[t.id].id != NN_INVALID_ID) { *out = b->map[t.id]; return NN_OK; }
+    st = nn_graph_add_tensor(b->q, ot->name, ot->dtype, &ot->shape, out, b->diag);
+    if (st) return st;
+    memcpy(b->q->tensors[out->id].dim_param, ot->dim_param, sizeof ot->dim_param);
+    if (ot->flags & NN_TENSOR_CONST) {
+        st = nn_graph_set_data(b->q, *out, ot->data, ot->data_bytes, 1, b->diag);
+        if (st) return st;
+    }
+    b->map[t.id] = *out;
+    return NN_OK;
+}
+
+/* Adds a constant tensor to the new graph. */
+static nn_status nn_quant__const(nn_quant__b *b, const char *name, nn_dtype dt, int32_t rank, const int64_t *dims,
+                                 const void *data, nn_tensor_id *out) {
+    nn_shape s = nn_shape_make(rank, dims);
+    size_t bytes = 0;
+    int ok;
+    nn_status st = nn_graph_add_tensor(b->q, name, dt, &s, out, b->diag);
+    if (st) return st;
+    nn_dtype_bytes_for(dt, nn_shape_count(&s, &ok), &bytes);
+    return nn_graph_set_data(b->q, *out, data, bytes, 1, b->diag);
+}
+
+/* scale + zero point constants ("<base>_scale", "<base>_zero_point"); count
+   > 1 gives 1-D per-channel tensors, else scalars. */
+static nn_status nn_quant__scale_zp(nn_quant__b *b, const char *base, const float *scale, nn_dtype zdt, int32_t zp,
+                                    int64_t count, nn_tensor_id *s, nn_tensor_id *z) {
+    char nb[600];
+    void *zd;
+    size_t zb;
+    int64_t i;
+    int32_t rank = count > 1 ? 1 : 0;
+    nn_status st;
+    st = nn_quant__const(b, nn_quant__name(b, base, "_scale", nb, sizeof nb), NN_DTYPE_FLOAT, rank, &count, scale, s);
+    if (st) return st;
+    zb = (size_t)count * nn_dtype_size(zdt);
+    zd = nn_alloc(&b->d.alloc, zb ? zb : 1);
+    if (!zd) return nn_diag_set(b->diag, NN_ERR_NOMEM, base, "out of memory");
+    for (i = 0; i < count; i++) {
+        if (zdt == NN_DTYPE_INT8) ((int8_t *)zd)[i] = (int8_t)zp;
+        else if (zdt == NN_DTYPE_UINT8) ((uint8_t *)zd)[i] = (uint8_t)zp;
+        else if (zdt == NN_DTYPE_INT16) ((int16_t *)zd)[i] = (int16_t)zp;
+        else ((int32_t *)zd)[i] = zp;
+    }
+    st = nn_quant__const(b, nn_quant__name(b, base, "_zero_point", nb, sizeof nb), zdt, rank, &count, zd, z);
+    nn_free(&b->d.alloc, zd);
+    return st;
+}
+
+static nn_status nn_quant__node(nn_quant__b *b, const char *op, const char *name, const nn_tensor_id *in, uint32_t nin,
+                                nn_tensor_id out, int64_t axis) {
+    nn_node_id id;
+    nn_status st = nn_graph_add_node(b->q, op, "", name, in, nin, &out, 1, &id, b->diag);
+    if (st == NN_OK && axis >= 0) {
+        nn_attr a;
+        memset(&a, 0, sizeof a);
+        a.name = "axis";
+        a.type = NN_ATTR_INT;
+        a.i = axis;
+        st = nn_graph_add_attr(b->q, id, &a, 0, b->diag);
+    }
+    return st;
+}
+
+/* The DequantizeLinear output of activation t (Q/DQ made on first use). */
+static nn_status nn_quant__act_dq(nn_quant__b *b, nn_tensor_id t, nn_tensor_id *out) {
+    nn_quant__tq *q = &b->tq[t.id];
+    const nn_tensor *ot = &b->g->tensors[t.id];
+    char nb[600], nn_[600];
+    nn_tensor_id src, s, z, qt, in[3];
+    float sc = (float)q->scale;
+    nn_status st;
+    if (q->dq.id != NN_INVALID_ID) { *out = q->dq; return NN_OK; }
+    if ((st = nn_quant__map(b, t, &src))) return st;
+    if ((st = nn_quant__scale_zp(b, ot->name, &sc, q->dtype, q->zp, 1, &s, &z))) return st;
+    if ((st = nn_graph_add_tensor(b->q, nn_quant__name(b, ot->name, "_quantized", nb, sizeof nb), q->dtype, &ot->shape,
+                                  &qt, b->diag)))
+        return st;
+    in[0] = src; in[1] = s; in[2] = z;
+    snprintf(nn_, sizeof nn_, "%.560s_QuantizeLinear", ot->name);
+    if ((st = nn_quant__node(b, "QuantizeLinear", nn_, in, 3, qt, -1))) return st;
+    if ((st = nn_graph_add_tensor(b->q, nn_quant__name(b, ot->name, "_dequantized", nb, sizeof nb), NN_DTYPE_FLOAT,
+                                  &ot->shape, &q->dq, b->diag)))
+        return st;
+    in[0] = qt;
+    snprintf(nn_, sizeof nn_, "%.560s_DequantizeLinear", ot->name);
+    if ((st = nn_quant__node(b, "DequantizeLinear", nn_, in, 3, q->dq, -1))) return st;
+    b->stats.activations++;
+    *out = q->dq;
+    return NN_OK;
+}
+
+/* Quantizes constant float tensor t symmetric: per channel along axis (or
+   per tensor when axis < 0) into `bits`-bit values stored as int8 (or
+   int32 for a bias with given per-channel scales).  Emits the DQ node and
+   returns its output.  bias_scale (count = channels) selects the bias
+   form. */
+static nn_status nn_quant__weight(nn_quant__b *b, nn_tensor_id t, int axis, int bits, const float *bias_scale,
+                                  int64_t bias_count, nn_tensor_id *out) {
+    const nn_tensor *ot = &b->g->tensors[t.id];
+    const float *w = (const float *)ot->data;
+    int ok;
+    size_t count = nn_shape_count(&ot->shape, &ok), outer = 1, inner = 1, i, c, k;
+    int64_t ch = 1;
+    float *scales = NULL;
+    void *qd = NULL;
+    char nb[600], nn_[600];
+    nn_tensor_id s, z, qt, in[3];
+    nn_status st = NN_OK;
+    int r;
+    double qmax = bits == 4 ? 7.0 : 127.0, qmin = bits == 4 ? -8.0 : -128.0;
+    if (!ok || ot->dtype != NN_DTYPE_FLOAT || !w) return nn_diag_set(b->diag, NN_ERR_INVALID, ot->name, "not a float constant");
+    if (axis >= 0) {
+        if (axis >= ot->shape.rank) return nn_diag_set(b->diag, NN_ERR_SHAPE, ot->name, "axis %d out of rank", axis);
+        for (r = 0; r < axis; r++) outer *= (size_t)ot->shape.dims[r];
+        ch = ot->shape.dims[axis];
+        for (r = axis + 1; r < ot->shape.rank; r++) inner *= (size_t)ot->shape.dims[r];
+    } else {
+        inner = count;
+    }
+    if (bias_scale && bias_count != ch) return nn_diag_set(b->diag, NN_ERR_SHAPE, ot->name, "bias length differs");
+    scales = (float *)nn_alloc(&b->d.alloc, (size_t)ch * sizeof(float) + 1);
+    qd = nn_alloc(&b->d.alloc, count * (bias_scale ? 4 : 1) + 1);
+    if (!scales || !qd) { st = nn_diag_set(b->diag, NN_ERR_NOMEM, ot->name, "out of memory"); goto done; }
+    for (c = 0; c < (size_t)ch; c++) {
+        double m = 0, sc;
+        if (bias_scale) {
+            scales[c] = bias_scale[c];
+            continue;
+        }
+        for (i = 0; i < outer; i++)
+            for (k = 0; k < inner; k++) {
+                double v = fabs(w[(i * (size_t)ch + c) * inner + k]);
+                if (v > m) m = v;
+            }
+        sc = m > 0 ? m / qmax : 1.0; /* an all-zero channel: any scale */
+        scales[c] = (float)sc;
+    }
+    for (i = 0; i < outer; i++)
+        for (c = 0; c < (size_t)ch; c++)
+            for (k = 0; k < inner; k++) {
+                size_t e = (i * (size_t)ch + c) * inner + k;
+                double v = scales[c] > 0 ? rint(w[e] / (double)scales[c]) : 0;
+                if (bias_scale) {
+                    if (v > 2147483647.0) v = 2147483647.0;
+                    if (v < -2147483648.0) v = -2147483648.0;
+                    ((int32_t *)qd)[e] = (int32_t)v;
+                } else {
+                    if (v > qmax) v = qmax;
+                    if (v < qmin) v = qmin;
+                    ((int8_t *)qd)[e] = (int8_t)v;
+                }
+            }
+    if ((st = nn_quant__const(b, nn_quant__name(b, ot->name, "_quantized", nb, sizeof nb),
+                              bias_scale ? NN_DTYPE_INT32 : NN_DTYPE_INT8, ot->shape.rank, ot->shape.dims, qd, &qt)))
+        goto done;
+    if ((st = nn_quant__scale_zp(b, nb, scales, bias_scale ? NN_DTYPE_INT32 : NN_DTYPE_INT8, 0, axis >= 0 ? ch : 1, &s,
+                                 &z)))
+        goto done;
+    if ((st = nn_graph_add_tensor(b->q, nn_quant__name(b, ot->name, "_dequantized", nb, sizeof nb), NN_DTYPE_FLOAT,
+                                  &ot->shape, out, b->diag)))
+        goto done;
+    in[0] = qt; in[1] = s; in[2] = z;
+    snprintf(nn_, sizeof nn_, "%.560s_DequantizeLinear", nb);
+    st = nn_quant__node(b, "DequantizeLinear", nn_, in, 3, *out, axis >= 0 && ch > 1 ? axis : -1);
+    b->stats.weights++;
+done:
+    nn_free(&b->d.alloc, scales);
+    nn_free(&b->d.alloc, qd);
+    return st;
+}
+
+/* Activation quantization parameters from a range. */
+static void nn_quant__params(nn_quant__b *b, const nn_quant_range *r, nn_quant_dtype mode, nn_quant__tq *q) {
+    nn_quant_scheme sc = b->d.scheme;
+    double t = r->threshold > 0 ? r->threshold : 1.0;
+    if (mode == NN_QUANT_DTYPE_INT16) sc = NN_QUANT_S16_SYM;
+    else if (mode == NN_QUANT_DTYPE_UINT8) sc = NN_QUANT_U8_ASYM;
+    else if ((mode == NN_QUANT_DTYPE_INT8 || mode == NN_QUANT_DTYPE_INT4) && sc != NN_QUANT_S8_ASYM) sc = NN_QUANT_S8_SYM;
+    if (sc == NN_QUANT_S16_SYM) { q->dtype = NN_DTYPE_INT16; q->scale = t / 32767.0; q->zp = 0; return; }
+    if (sc == NN_QUANT_S8_SYM) { q->dtype = NN_DTYPE_INT8; q->scale = t / 127.0; q->zp = 0; return; }
+    {   /* asymmetric: the range must hold 0 exactly (zero padding) */
+        double lo = r->min < 0 ? r->min : 0, hi = r->max > 0 ? r->max : 0, s;
+        int32_t qlo = sc == NN_QUANT_U8_ASYM ? 0 : -128, z;
+        if (hi - lo <= 0) hi = lo + 1.0;
+        s = (hi - lo) / 255.0;
+        z = (int32_t)rint(qlo - lo / s);
+        if (z < qlo) z = qlo;
+        if (z > qlo + 255) z = qlo + 255;
+        q->dtype = sc == NN_QUANT_U8_ASYM ? NN_DTYPE_UINT8 : NN_DTYPE_INT8;
+        q->scale = s;
+        q->zp = z;
+    }
+}
+
+/* Decides node modes and which activations get Q/DQ. */
+static nn_status nn_quant__plan(nn_quant__b *b, const nn_quant_range *ranges, const uint32_t *order) {
+    const nn_graph *g = b->g;
+    nn_quant_dtype def = b->d.scheme == NN_QUANT_U8_ASYM ? NN_QUANT_DTYPE_UINT8
+                         : b->d.scheme == NN_QUANT_S16_SYM ? NN_QUANT_DTYPE_INT16
+                                                           : NN_QUANT_DTYPE_INT8;
+    uint32_t i, k, j, missing = 0;
+    nn_status st = nn_quant_resolve_table(g, b->d.table, b->d.log, b->d.log_user, b->mode, &b->stats.unmatched_rules,
+                                          b->diag);
+    if (st) return st;
+    for (i = 0; i < g->node_count; i++) {
+        if (b->mode[i] == NN_QUANT_DTYPE_DEFAULT) b->mode[i] = def;
+        if (b->mode[i] == NN_QUANT_DTYPE_INT8 && b->d.weight_bits == 4) b->mode[i] = NN_QUANT_DTYPE_INT4;
+        if (nn_quant__is_int_mode(b->mode[i])) b->stats.int_nodes++;
+        else b->stats.float_nodes++;
+        for (j = 0; j < g->nodes[i].input_count; j++)
+            if (g->nodes[i].inputs[j].id != NN_INVALID_ID) b->consumers[g->nodes[i].inputs[j].id]++;
+    }
+    for (k = 0; k < g->node_count; k++) {
+        const nn_node *n = &g->nodes[order[k]];
+        for (j = 0; j < n->output_count; j++) {
+            nn_tensor_id t = n->outputs[j];
+            const nn_tensor *tt;
+            nn_quant_dtype m = b->mode[order[k]];
+            if (t.id == NN_INVALID_ID) continue;
+            tt = &g->tensors[t.id];
+            /* dtype may be unset when shapes were not inferred: a range means float */
+            if (!(tt->dtype == NN_DTYPE_FLOAT || (tt->dtype == NN_DTYPE_UNDEFINED && ranges[t.id].valid)) ||
+                (tt->flags & NN_TENSOR_OUTPUT) || b->consumers[t.id] == 0)
+                continue;
+            if (!nn_quant__is_int_mode(m)) continue;
+            /* op -> Relu/Clip: the activation is merged into the op's output clamp */
+            if (b->consumers[t.id] == 1 && (nn_quant__op_is(n, nn_quant__linear_ops) || nn_quant__op_is(n, nn_quant__eltwise_ops))) {
+                uint32_t c2;
+                int fused = 0;
+                for (c2 = 0; c2 < g->node_count && !fused; c2++) {
+                    const nn_node *cn = &g->nodes[c2];
+                    if (cn->input_count && cn->inputs[0].id == t.id && nn_quant__op_is(cn, nn_quant__act_ops) &&
+                        b->mode[c2] == m) {
+                        double lo, hi;
+                        fused = strcmp(cn->op_type, "Relu") == 0 || nn_quant__clip_bounds(g, cn, &lo, &hi);
+                    }
+                }
+                if (fused) { b->stats.fused_acts++; continue; }
+            }
+            if (!ranges[t.id].valid) { missing++; continue; }
+            b->tq[t.id].on = 1;
+            /* data movement keeps its input's scale (exact, no requantization) */
+            if (nn_quant__op_is(n, nn_quant__move_ops) && n->input_count && n->inputs[0].id != NN_INVALID_ID &&
+                b->tq[n->inputs[0].id].on) {
+                b->tq[t.id] = b->tq[n->inputs[0].id];
+                b->tq[t.id].dq.id = NN_INVALID_ID;
+            } else {
+                nn_quant__params(b, &ranges[t.id], m, &b->tq[t.id]);
+            }
+        }
+    }
+    /* graph inputs feeding an integer node */
+    for (i = 0; i < g->input_count; i++) {
+        nn_tensor_id t = g->inputs[i];
+        if (g->tensors[t.id].dtype != NN_DTYPE_FLOAT) continue;
+        if (!ranges[t.id].valid) { missing++; continue; }
+        b->tq[t.id].on = 1;
+        nn_quant__params(b, &ranges[t.id], def, &b->tq[t.id]);
+    }
+    if (missing)
+        nn_quant__logf(b->d.log, b->d.log_user, "%u float tensors have no calibration range and stay float", missing);
+    return NN_OK;
+}
+
+/* Rewrites one node's inputs and adds it to the new graph. */
+static nn_status nn_quant__emit(nn_quant__b *b, uint32_t ni) {
+    const nn_graph *g = b->g;
+    const nn_node *n = &g->nodes[ni];
+    nn_tensor_id in[64], outs[64];
+    nn_node_id id;
+    uint32_t i;
+    int intm = nn_quant__is_int_mode(b->mode[ni]);
+    int wbits = b->mode[ni] == NN_QUANT_DTYPE_INT4 ? 4 : 8;
+    nn_status st;
+    if (n->input_count > 64 || n->output_count > 64)
+        return nn_diag_set(b->diag, NN_ERR_LIMIT, n->name, "more than 64 inputs or outputs");
+    for (i = 0; i < n->input_count; i++) {
+        nn_tensor_id t = n->inputs[i];
+        const nn_tensor *tt;
+        in[i] = t;
+        if (t.id == NN_INVALID_ID) continue;
+        tt = &g->tensors[t.id];
+        if (b->tq[t.id].on) { /* quantized activation: every consumer reads the DQ */
+            if ((st = nn_quant__act_dq(b, t, &in[i]))) return st;
+            continue;
+        }
+        if (intm && (tt->flags & NN_TENSOR_CONST) && tt->dtype == NN_DTYPE_FLOAT && tt->data) {
+            int lin = nn_quant__op_is(n, nn_quant__linear_ops);
+            if (lin && i == 1 && tt->shape.rank >= 2) {
+                int axis = 0;
+                if (!strcmp(n->op_type, "Gemm")) axis = nn_node_attr_int(n, "transB", 0) ? 0 : 1;
+                else if (!strcmp(n->op_type, "MatMul")) axis = tt->shape.rank == 2 ? 1 : -1;
+                if ((st = nn_quant__weight(b, t, b->per_tensor ? -1 : axis, wbits, NULL, 0, &in[i]))) return st;
+                continue;
+            }
+            if (lin && i == 2 && tt->shape.rank == 1 && n->inputs[0].id != NN_INVALID_ID && b->tq[n->inputs[0].id].on &&
+                n->inputs[1].id != NN_INVALID_ID) {
+                /* bias: int32, scale s_x * s_w[c]; the weight's DQ scale is the tensor before */
+                nn_tensor_id wq = in[1];
+                const nn_node *dq = b->q->tensors[wq.id].producer.id != NN_INVALID_ID
+                                        ? &b->q->nodes[b->q->tensors[wq.id].producer.id] : NULL;
+                if (dq && !strcmp(dq->op_type, "DequantizeLinear")) {
+                    const nn_tensor *ws = &b->q->tensors[dq->inputs[1].id];
+                    int64_t cnt = tt->shape.dims[0], c;
+                    size_t nw = ws->data_bytes / 4;
+                    float *bs = (float *)nn_alloc(&b->d.alloc, (size_t)cnt * sizeof(float) + 1);
+                    if (!bs) return nn_diag_set(b->diag, NN_ERR_NOMEM, tt->name, "out of memory");
+                    for (c = 0; c < cnt; c++)
+                        bs[c] = (float)(b->tq[n->inputs[0].id].scale * ((const float *)ws->data)[nw > 1 ? (size_t)c % nw : 0]);
+                    st = b->per_tensor ? nn_quant__weight(b, t, -1, 32, bs, 1, &in[i])
+                                       : nn_quant__weight(b, t, 0, 32, bs, cnt, &in[i]);
+                    nn_free(&b->d.alloc, bs);
+                    if (st) return st;
+                    continue;
+                }
+            }
+            if (nn_quant__op_is(n, nn_quant__eltwise_ops) || (lin && i == 0) || !strcmp(n->op_type, "Concat")) {
+                if ((st = nn_quant__weight(b, t, -1, 8, NULL, 0, &in[i]))) return st;
+                continue;
+            }
+        }
+        if ((st = nn_quant__map(b, t, &in[i]))) return st;
+    }
+    for (i = 0; i < n->output_count; i++) {
+        outs[i] = n->outputs[i];
+        if (outs[i].id != NN_INVALID_ID && (st = nn_quant__map(b, n->outputs[i], &outs[i]))) return st;
+    }
+    if ((st = nn_graph_add_node(b->q, n->op_type, n->domain, n->name, in, n->input_count, outs, n->output_count, &id,
+                                b->diag)))
+        return st;
+    if (n->origin) b->q->nodes[id.id].origin = nn_arena_strdup(&b->q->arena, n->origin, strlen(n->origin));
+    for (i = 0; i < n->attr_count; i++) {
+        if (n->attrs[i].type == NN_ATTR_GRAPH || n->attrs[i].type == NN_ATTR_GRAPHS)
+            return nn_diag_set(b->diag, NN_ERR_UNSUPPORTED, n->name, "subgraph attributes are not quantized");
+        if ((st = nn_graph_add_attr(b->q, id, &n->attrs[i], 0, b->diag))) return st;
+    }
+    return NN_OK;
+}
+
+NN_API nn_status nn_quant_graph(const nn_graph *g, const nn_quant_range *ranges, const nn_quant_desc *desc,
+                                nn_graph **out, nn_quant_stats *stats, nn_diag *diag) {
+    nn_quant__b b;
+    nn_graph_desc gd;
+    uint32_t *order = NULL, i;
+    nn_status st;
+    NN_ASSERT(g && ranges && out);
+    memset(&b, 0, sizeof b);
+    if (desc) b.d = *desc;
+    if (b.d.weight_bits == 0) b.d.weight_bits = 8;
+    if (b.d.weight_bits != 8 && b.d.weight_bits != 4)
+        return nn_diag_set(diag, NN_ERR_ARG, "nn_quant_desc.weight_bits", "%d bits: 8 or 4", b.d.weight_bits);
+    if ((int)b.d.scheme < 0 || (int)b.d.scheme > (int)NN_QUANT_S16_SYM)
+        return nn_diag_set(diag, NN_ERR_ARG, "nn_quant_desc.scheme", "unknown scheme %d", (int)b.d.scheme);
+    if (g->subgraph_count)
+        return nn_diag_set(diag, NN_ERR_UNSUPPORTED, "nn_quant_graph", "graphs with subgraphs are not quantized");
+    b.g = g;
+    b.diag = diag;
+    memset(&gd, 0, sizeof gd);
+    gd.alloc = b.d.alloc;
+    gd.name = g->name;
+    order = (uint32_t *)nn_alloc(&b.d.alloc, ((size_t)g->node_count + 1) * sizeof *order);
+    b.map = (nn_tensor_id *)nn_alloc(&b.d.alloc, ((size_t)g->tensor_count + 1) * sizeof *b.map);
+    b.tq = (nn_quant__tq *)nn_alloc(&b.d.alloc, ((size_t)g->tensor_count + 1) * sizeof *b.tq);
+    b.consumers = (uint32_t *)nn_alloc(&b.d.alloc, ((size_t)g->tensor_count + 1) * sizeof *b.consumers);
+    b.mode = (nn_quant_dtype *)nn_alloc(&b.d.alloc, ((size_t)g->node_count + 1) * sizeof *b.mode);
+    if (!order || !b.map || !b.tq || !b.consumers || !b.mode) { st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant_graph", "out of memory"); goto done; }
+    memset(b.tq, 0, (size_t)g->tensor_count * sizeof *b.tq);
+    memset(b.consumers, 0, (size_t)g->tensor_count * sizeof *b.consumers);
+    for (i = 0; i < g->tensor_count; i++) { b.map[i].id = NN_INVALID_ID; b.tq[i].dq.id = NN_INVALID_ID; }
+    if ((st = nn_graph_topo_order(g, order, diag))) goto done;
+    {   /* DequantizeLinear: opset 10..12 per tensor only; no Q/DQ before 10 */
+        int64_t op = nn_graph_opset(g, "");
+        if (op >= 10 && op < 13) {
+            b.per_tensor = 1;
+            nn_quant__logf(b.d.log, b.d.log_user, "opset %lld: DequantizeLinear has no axis before opset 13, "
+                           "weights are quantized per tensor", (long long)op);
+        } else if (op < 10) {
+            nn_quant__logf(b.d.log, b.d.log_user, "opset %lld has no QuantizeLinear (opset 10): the QDQ graph "
+                           "runs in nnport's fake-quant executor but is not valid ONNX for other tools; "
+                           "upgrade the model to opset 13 for an exportable QDQ model", (long long)op);
+        }
+    }
+    if ((st = nn_graph_create(&gd, &b.q, diag))) goto done;
+    b.q->ir_version = g->ir_version;
+    for (i = 0; i < g->opset_count && st == NN_OK; i++) st = nn_graph_set_opset(b.q, g->opsets[i].domain, g->opsets[i].version, diag);
+    if (st == NN_OK) st = nn_quant__plan(&b, ranges, order);
+    for (i = 0; i < g->input_count && st == NN_OK; i++) {
+        nn_tensor_id t;
+        st = nn_quant__map(&b, g->inputs[i], &t);
+        if (st == NN_OK) st = nn_graph_add_input(b.q, t, diag);
+    }
+    for (i = 0; i < g->node_count && st == NN_OK; i++) st = nn_quant__emit(&b, order[i]);
+    for (i = 0; i < g->output_count && st == NN_OK; i++) {
+        nn_tensor_id t;
+        st = nn_quant__map(&b, g->outputs[i], &t);
+        if (st == NN_OK) st = nn_graph_add_output(b.q, t, diag);
+    }
+    if (st == NN_OK) st = nn_graph_sort(b.q, diag);
+    if (st == NN_OK) {
+        *out = b.q;
+        b.q = NULL;
+        if (stats) *stats = b.stats;
+    }
+done:
+    if (b.q) nn_graph_destroy(b.q);
+    nn_free(&b.d.alloc, order);
+    nn_free(&b.d.alloc, b.map);
+    nn_free(&b.d.alloc, b.tq);
+    nn_free(&b.d.alloc, b.consumers);
+    nn_free(&b.d.alloc, b.mode);
+    return st;
+}
+
+NN_API int nn_quant_graph_is_qdq(const nn_graph *g) {
+    uint32_t i;
+    for (i = 0; i < g->node_count; i++) {
+        const nn_node *n = &g->nodes[i];
+        if (!strcmp(n->op_type, "DequantizeLinear") && n->input_count && n->inputs[0].id != NN_INVALID_ID) {
+            nn_dtype t = g->tensors[n->inputs[0].id].dtype;
+            if (t == NN_DTYPE_INT8 || t == NN_DTYPE_UINT8 || t == NN_DTYPE_INT16 || t == NN_DTYPE_UINT16 ||
+                t == NN_DTYPE_INT4 || t == NN_DTYPE_UINT4)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- fake-quant executor ---------------------------------------------------- */
+
+enum { NN_QX__CONV = 1, NN_QX__GEMM, NN_QX__MATMUL, NN_QX__ADD, NN_QX__SUB, NN_QX__MUL, NN_QX__POOL, NN_QX__LUT };
+
+/* One DequantizeLinear input: integer tensor, scale, zero point. */
+typedef struct nn_qexec__dq {
+    nn_tensor_id t;
+    nn_dtype dtype;
+    const float *scale;
+    uint32_t scale_count;
+    int32_t zp;
+    int64_t axis;
+} nn_qexec__dq;
+
+/* A DQ -> op [-> Relu/Clip] -> Q group run with integer kernels. */
+typedef struct nn_qexec__group {
+    int kind;
+    uint32_t op_node, q_node;
+    nn_qexec__dq a, b;          /* operands (b: weights for Conv/Gemm) */
+    nn_tensor_id y;             /* the QuantizeLinear output */
+    nn_dtype ydtype;
+    double sy;
+    int32_t zy, act_lo, act_hi; /* clamp in the output's own domain */
+    int8_t *w;                  /* Conv (M, C/g, KH, KW) or Gemm packed (K, N) */
+    int32_t *bias;              /* (M) / (N) or NULL */
+    nn_quant_multiplier *mult;  /* (M) / (N) */
+    int32_t nmult, wk, wn;      /* Gemm K and N */
+    uint8_t lut8[256];          /* LUT over raw input bytes -> raw output bytes */
+    int16_t *lut16;             /* int16 -> int16 */
+} nn_qexec__group;
+
+typedef struct nn_qexec__step { uint32_t node; int32_t group; /* -1: a float node */ } nn_qexec__step;
+
+struct nn_qexec {
+    const nn_graph *g;
+    nn_allocator alloc;
+    nn_qexec_desc d;
+    const nn_op_def **defs;     /* (node_count) */
+    nn_qexec__step *steps;
+    uint32_t step_count;
+    nn_qexec__group *groups;
+    uint32_t group_count;
+    nn_value *vals;             /* (tensor_count) */
+    uint32_t *uses, *left;      /* (tensor_count) */
+    nn_qexec_stats stats;
+};
+
+/* Q/DQ of a graph below opset 13 (nn_quant_graph's form for opset < 10
+   models) run with their opset-13 definition; other nodes at their own. */
+static int64_t nn_quant__node_opset(const nn_graph *g, const nn_node *n) {
+    int64_t op = nn_graph_opset(g, n->domain);
+    if ((!n->domain[0] || !strcmp(n->domain, "ai.onnx")) && op < 13 &&
+        (!strcmp(n->op_type, "QuantizeLinear") || !strcmp(n->op_type, "DequantizeLinear")))
+        return 13;
+    return op;
+}
+
+static void nn_qexec__ctx(nn_qexec *x, nn_op_ctx *c, const nn_node *n, nn_diag *diag) {
+    memset(c, 0, sizeof *c);
+    c->graph = x->g;
+    c->node = n;
+    c->opset = n ? nn_quant__node_opset(x->g, n) : 0;
+    c->diag = diag;
+    c->alloc = &x->alloc;
+}
+
+/* Frees a kernel's scratch chain.  With no exec, nn_graph.h allocates each
+   scratch block with nn_alloc and links it through its first field (the
+   nn_exec__block header); nn_graph.h has no public call for this yet. */
+static void nn_qexec__scratch_free(nn_op_ctx *c) {
+    void *b = c->scratch;
+    while (b) {
+        void *next = *(void **)b;
+        nn_free(c->alloc, b);
+        b = next;
+    }
+    c->scratch = NULL;
+}
+
+static const nn_tensor *nn_qexec__const(const nn_graph *g, nn_tensor_id t) {
+    if (t.id == NN_INVALID_ID) return NULL;
+    return (g->tensors[t.id].flags & NN_TENSOR_CONST) && g->tensors[t.id].data ? &g->tensors[t.id] : NULL;
+}
+
+/* The single consumer of tensor t (node index), or NN_INVALID_ID when it
+   has none, several, or is a graph output. */
+static uint32_t nn_qexec__only_consumer(const nn_graph *g, const uint32_t *cons, nn_tensor_id t) {
+    uint32_t i, j, found = NN_INVALID_ID, cnt = 0;
+    if (g->tensors[t.id].flags & NN_TENSOR_OUTPUT) return NN_INVALID_ID;
+    if (cons[t.id] != 1) return NN_INVALID_ID;
+    for (i = 0; i < g->node_count && !cnt; i++)
+        for (j = 0; j < g->nodes[i].input_count; j++)
+            if (g->nodes[i].inputs[j].id == t.id) { found = i; cnt++; break; }
+    return found;
+}
+
+/* Reads a DequantizeLinear node feeding tensor t.  want_const: 1 weights, 0
+   activations.  Returns 0 if t is not such a DQ output. */
+static int nn_qexec__read_dq(const nn_graph *g, nn_tensor_id t, int want_const, nn_qexec__dq *out, uint32_t *dq_node) {
+    const nn_node *n;
+    const nn_tensor *s, *z, *xt;
+    uint32_t i;
+    if (t.id == NN_INVALID_ID || g->tensors[t.id].producer.id == NN_INVALID_ID) return 0;
+    n = &g->nodes[g->tensors[t.id].producer.id];
+    if (strcmp(n->op_type, "DequantizeLinear") != 0 || (n->domain[0] && strcmp(n->domain, "ai.onnx")) ||
+        n->input_count < 2 || n->inputs[0].id == NN_INVALID_ID)
+        return 0;
+    if (nn_node_attr(n, "block_size") && nn_node_attr_int(n, "block_size", 0) != 0) return 0;
+    xt = &g->tensors[n->inputs[0].id];
+    s = nn_qexec__const(g, n->inputs[1]);
+    z = n->input_count > 2 ? nn_qexec__const(g, n->inputs[2]) : NULL;
+    if (!s || s->dtype != NN_DTYPE_FLOAT || s->data_bytes < 4) return 0;
+    if (n->input_count > 2 && n->inputs[2].id != NN_INVALID_ID && !z) return 0;
+    if (want_const != (nn_qexec__const(g, n->inputs[0]) != NULL)) return 0;
+    memset(out, 0, sizeof *out);
+    out->t = n->inputs[0];
+    /* the integer type: the zero point's (ONNX ties them), else the tensor's
+       if known, else uint8 (DequantizeLinear's default) */
+    out->dtype = z ? z->dtype : xt->dtype != NN_DTYPE_UNDEFINED ? xt->dtype : NN_DTYPE_UINT8;
+    out->scale = (const float *)s->data;
+    out->scale_count = (uint32_t)(s->data_bytes / 4);
+    out->axis = nn_node_attr_int(n, "axis", 1);
+    if (z) {
+        size_t zc = z->data_bytes / (nn_dtype_size(z->dtype) ? nn_dtype_size(z->dtype) : 1);
+        if (xt->dtype != NN_DTYPE_UNDEFINED && z->dtype != xt->dtype) return 0;
+        for (i = 0; i < zc; i++) {
+            int32_t v = z->dtype == NN_DTYPE_INT8 ? ((const int8_t *)z->data)[i]
+                        : z->dtype == NN_DTYPE_UINT8 ? ((const uint8_t *)z->data)[i]
+                        : z->dtype == NN_DTYPE_INT16 ? ((const int16_t *)z->data)[i]
+                        : z->dtype == NN_DTYPE_INT32 ? ((const int32_t *)z->data)[i] : 0;
+            if (i == 0) out->zp = v;
+            else if (v != out->zp) return 0; /* per-channel zero points: not handled */
+        }
+    }
+    if (dq_node) *dq_node = g->tensors[t.id].producer.id;
+    return 1;
+}
+
+static int nn_qexec__is_8bit(nn_dtype t) { return t == NN_DTYPE_INT8 || t == NN_DTYPE_UINT8; }
+
+/* Tries to make an integer group ending at QuantizeLinear node qi. */
+static nn_status nn_qexec__match(nn_qexec *x, const uint32_t *cons, uint32_t qi, uint8_t *absorbed, int *made) {
+    const nn_graph *g = x->g;
+    const nn_node *q = &g->nodes[qi], *k, *act = NULL;
+    nn_qexec__group gr;
+    const nn_tensor *qs, *qz;
+    uint32_t ki, ai = NN_INVALID_ID, dqa = NN_INVALID_ID, dqb = NN_INVALID_ID, dqc = NN_INVALID_ID;
+    nn_qexec__dq c;
+    double lo = -INFINITY, hi = INFINITY, qlo, qhi, ctx[2];
+    nn_quant_unary_fn fn = NULL;
+    *made = 0;
+    memset(&gr, 0, sizeof gr);
+    memset(&c, 0, sizeof c);
+    if (q->input_count < 3 || q->inputs[0].id == NN_INVALID_ID || q->outputs[0].id == NN_INVALID_ID) return NN_OK;
+    if (nn_node_attr(q, "block_size") && nn_node_attr_int(q, "block_size", 0) != 0) return NN_OK;
+    qs = nn_qexec__const(g, q->inputs[1]);
+    qz = nn_qexec__const(g, q->inputs[2]);
+    if (!qs || !qz || qs->dtype != NN_DTYPE_FLOAT || qs->data_bytes != 4) return NN_OK;
+    gr.ydtype = qz->dtype;
+    if (qz->dtype == NN_DTYPE_INT8) { gr.zy = ((const int8_t *)qz->data)[0]; qlo = -128; qhi = 127; }
+    else if (qz->dtype == NN_DTYPE_UINT8) { gr.zy = ((const uint8_t *)qz->data)[0]; qlo = 0; qhi = 255; }
+    else if (qz->dtype == NN_DTYPE_INT16) { gr.zy = ((const int16_t *)qz->data)[0]; qlo = -32768; qhi = 32767; }
+    else return NN_OK;
+    gr.sy = ((const float *)qs->data)[0];
+    if (!(gr.sy > 0)) return NN_OK;
+    gr.y = q->outputs[0];
+    gr.q_node = qi;
+    if (g->tensors[q->inputs[0].id].producer.id == NN_INVALID_ID) return NN_OK;
+    ki = g->tensors[q->inputs[0].id].producer.id;
+    if (nn_qexec__only_consumer(g, cons, q->inputs[0]) != qi) return NN_OK;
+    k = &g->nodes[ki];
+    if (nn_quant__op_is(k, nn_quant__act_ops) && k->input_count && k->inputs[0].id != NN_INVALID_ID &&
+        g->tensors[k->inputs[0].id].producer.id != NN_INVALID_ID && nn_quant__clip_bounds(g, k, &lo, &hi)) {
+        uint32_t pi = g->tensors[k->inputs[0].id].producer.id;
+        const nn_node *p = &g->nodes[pi];
+        if ((nn_quant__op_is(p, nn_quant__linear_ops) || nn_quant__op_is(p, nn_quant__eltwise_ops)) &&
+            nn_qexec__only_consumer(g, cons, k->inputs[0]) == ki) {
+            act = k;
+            ai = ki;
+            ki = pi;
+            k = p;
+        } else {
+            lo = -INFINITY;
+            hi = INFINITY;
+        }
+    }
+    gr.op_node = ki;
+    gr.act_lo = (int32_t)qlo;
+    gr.act_hi = (int32_t)qhi;
+    if (act) {
+        if (lo > -INFINITY) { double v = rint(lo / gr.sy) + gr.zy; gr.act_lo = (int32_t)(v < qlo ? qlo : v > qhi ? qhi : v); }
+        if (hi < INFINITY) { double v = rint(hi / gr.sy) + gr.zy; gr.act_hi = (int32_t)(v < qlo ? qlo : v > qhi ? qhi : v); }
+    }
+    if (!strcmp(k->op_type, "Conv") && k->input_count >= 2 && gr.ydtype != NN_DTYPE_INT16) {
+        const nn_tensor *wt;
+        if (!nn_qexec__read_dq(g, k->inputs[0], 0, &gr.a, &dqa) || !nn_qexec__is_8bit(gr.a.dtype) || gr.a.scale_count != 1) return NN_OK;
+        if (!nn_qexec__read_dq(g, k->inputs[1], 1, &gr.b, &dqb) || gr.b.dtype != NN_DTYPE_INT8 || gr.b.zp != 0) return NN_OK;
+        wt = &g->tensors[gr.b.t.id];
+        if (wt->shape.rank != 4 && wt->shape.rank != 3) return NN_OK;
+        if (gr.b.scale_count != 1 && (gr.b.axis != 0 || gr.b.scale_count != (uint32_t)wt->shape.dims[0])) return NN_OK;
+        if (k->input_count > 2 && k->inputs[2].id != NN_INVALID_ID &&
+            (!nn_qexec__read_dq(g, k->inputs[2], 1, &c, &dqc) || c.dtype != NN_DTYPE_INT32)) return NN_OK;
+        gr.kind = NN_QX__CONV;
+        gr.nmult = (int32_t)wt->shape.dims[0];
+    } else if ((!strcmp(k->op_type, "Gemm") || !strcmp(k->op_type, "MatMul")) && k->input_count >= 2 &&
+               gr.ydtype != NN_DTYPE_INT16) {
+        int gemm = !strcmp(k->op_type, "Gemm");
+        if (gemm && (nn_node_attr_int(k, "transA", 0) || nn_node_attr_float(k, "alpha", 1.0f) != 1.0f ||
+                     nn_node_attr_float(k, "beta", 1.0f) != 1.0f))
+            return NN_OK;
+        if (!nn_qexec__read_dq(g, k->inputs[0], 0, &gr.a, &dqa) || !nn_qexec__is_8bit(gr.a.dtype) || gr.a.scale_count != 1) return NN_OK;
+        if (nn_qexec__read_dq(g, k->inputs[1], 1, &gr.b, &dqb)) {
+            const nn_tensor *wt = &g->tensors[gr.b.t.id];
+            int tb = gemm && nn_node_attr_int(k, "transB", 0);
+            if (gr.b.dtype != NN_DTYPE_INT8 || gr.b.zp != 0 || wt->shape.rank != 2) return NN_OK;
+            gr.wk = (int32_t)wt->shape.dims[tb ? 1 : 0];
+            gr.wn = (int32_t)wt->shape.dims[tb ? 0 : 1];
+            if (gr.b.scale_count != 1 && (gr.b.scale_count != (uint32_t)gr.wn || gr.b.axis != (tb ? 0 : 1))) return NN_OK;
+            if (k->input_count > 2 && k->inputs[2].id != NN_INVALID_ID &&
+                (!nn_qexec__read_dq(g, k->inputs[2], 1, &c, &dqc) || c.dtype != NN_DTYPE_INT32 ||
+                 g->tensors[c.t.id].shape.rank != 1 || g->tensors[c.t.id].shape.dims[0] != gr.wn))
+                return NN_OK;
+            gr.kind = NN_QX__GEMM;
+            gr.nmult = gr.wn;
+        } else if (!gemm && nn_qexec__read_dq(g, k->inputs[1], 0, &gr.b, &dqb) && nn_qexec__is_8bit(gr.b.dtype) &&
+                   gr.b.scale_count == 1) {
+            gr.kind = NN_QX__MATMUL;
+            gr.nmult = 1;
+        } else {
+            return NN_OK;
+        }
+    } else if (nn_quant__op_is(k, nn_quant__eltwise_ops) && k->input_count == 2 && gr.ydtype != NN_DTYPE_INT16) {
+        if (!nn_qexec__read_dq(g, k->inputs[0], 0, &gr.a, &dqa) && !nn_qexec__read_dq(g, k->inputs[0], 1, &gr.a, &dqa)) return NN_OK;
+        if (!nn_qexec__read_dq(g, k->inputs[1], 0, &gr.b, &dqb) && !nn_qexec__read_dq(g, k->inputs[1], 1, &gr.b, &dqb)) return NN_OK;
+        if (!nn_qexec__is_8bit(gr.a.dtype) || !nn_qexec__is_8bit(gr.b.dtype) || gr.a.scale_count != 1 || gr.b.scale_count != 1)
+            return NN_OK;
+        gr.kind = !strcmp(k->op_type, "Add") ? NN_QX__ADD : !strcmp(k->op_type, "Sub") ? NN_QX__SUB : NN_QX__MUL;
+        gr.nmult = 1;
+    } else if ((!strcmp(k->op_type, "GlobalAveragePool") ||
+                (!strcmp(k->op_type, "AveragePool") && !strcmp(nn_node_attr_string(k, "auto_pad", "NOTSET"), "NOTSET"))) &&
+               !act && gr.ydtype != NN_DTYPE_INT16) {
+        if (!nn_qexec__read_dq(g, k->inputs[0], 0, &gr.a, &dqa) || !nn_qexec__is_8bit(gr.a.dtype) || gr.a.scale_count != 1) return NN_OK;
+        if (g->tensors[k->inputs[0].id].shape.rank != 4 && g->tensors[k->inputs[0].id].shape.rank != NN_RANK_UNKNOWN) return NN_OK;
+        gr.kind = NN_QX__POOL;
+    } else if (!act && k->input_count >= 1 && (fn = nn_quant_unary_for(k, ctx)) != NULL) {
+        if (!strcmp(k->op_type, "Clip")) {
+            if (!nn_quant__clip_bounds(g, k, &ctx[0], &ctx[1])) return NN_OK;
+            fn = nn_quant__f_clip;
+        }
+        if (!nn_qexec__read_dq(g, k->inputs[0], 0, &gr.a, &dqa) || gr.a.scale_count != 1) return NN_OK;
+        if (!(nn_qexec__is_8bit(gr.a.dtype) && nn_qexec__is_8bit(gr.ydtype)) &&
+            !(gr.a.dtype == NN_DTYPE_INT16 && gr.ydtype == NN_DTYPE_INT16))
+            return NN_OK;
+        gr.kind = NN_QX__LUT;
+    } else {
+        return NN_OK;
+    }
+    if (nn_qexec__only_consumer(g, cons, k->outputs[0]) != (act ? ai : qi)) return NN_OK;
+    /* constant preparation */
+    if (gr.kind == NN_QX__CONV || gr.kind == NN_QX__GEMM) {
+        const nn_tensor *wt = &g->tensors[gr.b.t.id];
+        int32_t i, n = gr.nmult;
+        size_t wcount = wt->data_bytes;
+        gr.mult = (nn_quant_multiplier *)nn_alloc(&x->alloc, (size_t)n * sizeof *gr.mult);
+        gr.w = (int8_t *)nn_alloc(&x->alloc, wcount + 1);
+        if (dqc != NN_INVALID_ID) gr.bias = (int32_t *)nn_alloc(&x->alloc, (size_t)n * sizeof(int32_t));
+        if (!gr.mult || !gr.w || (dqc != NN_INVALID_ID && !gr.bias)) goto nomem;
+        if (gr.kind == NN_QX__GEMM && nn_node_attr_int(k, "transB", 0) && !strcmp(k->op_type, "Gemm")) {
+            int32_t kk, j; /* (N, K) -> (K, N) */
+            for (j = 0; j < gr.wn; j++)
+                for (kk = 0; kk < gr.wk; kk++)
+                    gr.w[(size_t)kk * gr.wn + j] = ((const int8_t *)wt->data)[(size_t)j * gr.wk + kk];
+        } else {
+            memcpy(gr.w, wt->data, wcount);
+        }
+        for (i = 0; i < n; i++) {
+            double sw = gr.b.scale[gr.b.scale_count > 1 ? i : 0], sx = gr.a.scale[0];
+            gr.mult[i] = nn_quant_multiplier_make(sx * sw / gr.sy);
+            if (gr.bias) {
+                const nn_tensor *bt = &g->tensors[c.t.id];
+                double sb = c.scale[c.scale_count > 1 ? (uint32_t)i : 0], v = ((const int32_t *)bt->data)[i] - c.zp;
+                /* a bias stored with another scale (another tool's export) is re-expressed in s_x * s_w */
+                if (fabs(sb - sx * sw) > 1e-6 * fabs(sx * sw)) v = rint(v * sb / (sx * sw));
+                gr.bias[i] = (int32_t)(v > 2147483647.0 ? 2147483647.0 : v < -2147483648.0 ? -2147483648.0 : v);
+            }
+        }
+    } else if (gr.kind == NN_QX__MATMUL || gr.kind == NN_QX__MUL) {
+        gr.mult = (nn_quant_multiplier *)nn_alloc(&x->alloc, sizeof *gr.mult);
+        if (!gr.mult) goto nomem;
+        gr.mult[0] = nn_quant_multiplier_make((double)gr.a.scale[0] * gr.b.scale[0] / gr.sy);
+    } else if (gr.kind == NN_QX__LUT) {
+        double sa = gr.a.scale[0];
+        if (gr.a.dtype == NN_DTYPE_INT16) {
+            gr.lut16 = (int16_t *)nn_alloc(&x->alloc, 65536 * sizeof(int16_t));
+            if (!gr.lut16) goto nomem;
+            nn_quant_lut_build_s16(gr.lut16, fn, ctx, sa, gr.a.zp, gr.sy, gr.zy);
+        } else {
+            int32_t r;
+            for (r = 0; r < 256; r++) {
+                int32_t qv = gr.a.dtype == NN_DTYPE_UINT8 ? r : (int32_t)(int8_t)(uint8_t)r;
+                int32_t o = nn_quant__quantize_d(fn(sa * (qv - gr.a.zp), ctx), gr.sy, gr.zy, (int32_t)qlo, (int32_t)qhi);
+                gr.lut8[r] = (uint8_t)(o & 0xff);
+            }
+        }
+    }
+    {   /* absorb: op, activation, Q, and DQ nodes read only by the op */
+        nn_qexec__group *ng;
+        if (x->group_count % 16 == 0) {
+            ng = (nn_qexec__group *)nn_alloc(&x->alloc, ((size_t)x->group_count + 16) * sizeof *ng);
+            if (!ng) goto nomem;
+            if (x->group_count) memcpy(ng, x->groups, (size_t)x->group_count * sizeof *ng);
+            nn_free(&x->alloc, x->groups);
+            x->groups = ng;
+        }
+        x->groups[x->group_count++] = gr;
+        absorbed[ki] = 1;
+        absorbed[qi] = 2; /* the group runs here */
+        if (ai != NN_INVALID_ID) absorbed[ai] = 1;
+        if (dqb != NN_INVALID_ID && nn_qexec__const(g, gr.b.t) &&
+            nn_qexec__only_consumer(g, cons, g->nodes[dqb].outputs[0]) == ki) absorbed[dqb] = 1;
+        if (dqc != NN_INVALID_ID && nn_qexec__only_consumer(g, cons, g->nodes[dqc].outputs[0]) == ki) absorbed[dqc] = 1;
+        *made = 1;
+    }
+    return NN_OK;
+nomem:
+    nn_free(&x->alloc, gr.mult);
+    nn_free(&x->alloc, gr.w);
+    nn_free(&x->alloc, gr.bias);
+    nn_free(&x->alloc, gr.lut16);
+    return NN_ERR_NOMEM;
+}
+
+NN_API void nn_qexec_destroy(nn_qexec *x) {
+    uint32_t i;
+    nn_op_ctx c;
+    if (!x) return;
+    nn_qexec__ctx(x, &c, NULL, NULL);
+    if (x->vals)
+        for (i = 0; i < x->g->tensor_count; i++) nn_op_free_value(&c, &x->vals[i]);
+    for (i = 0; i < x->group_count; i++) {
+        nn_free(&x->alloc, x->groups[i].mult);
+        nn_free(&x->alloc, x->groups[i].w);
+        nn_free(&x->alloc, x->groups[i].bias);
+        nn_free(&x->alloc, x->groups[i].lut16);
+    }
+    nn_free(&x->alloc, x->groups);
+    nn_free(&x->alloc, x->defs);
+    nn_free(&x->alloc, x->steps);
+    nn_free(&x->alloc, x->vals);
+    nn_free(&x->alloc, x->uses);
+    nn_free(&x->alloc, x->left);
+    nn_free(&x->alloc, x);
+}
+
+NN_API nn_status nn_qexec_create(const nn_graph *g, const nn_qexec_desc *desc, nn_qexec **out, nn_diag *diag) {
+    nn_qexec *x;
+    uint32_t *order = NULL, *cons = NULL, i, j, k;
+    uint8_t *absorbed = NULL, *need = NULL;
+    int32_t *gidx = NULL;
+    nn_allocator a;
+    nn_status st = NN_OK;
+    NN_ASSERT(g && out);
+    memset(&a, 0, sizeof a);
+    if (desc) a = desc->alloc;
+    if (g->subgraph_count) return nn_diag_set(diag, NN_ERR_UNSUPPORTED, "nn_qexec_create", "subgraphs are not supported");
+    x = (nn_qexec *)nn_alloc(&a, sizeof *x);
+    if (!x) return nn_diag_set(diag, NN_ERR_NOMEM, "nn_qexec_create", "out of memory");
+    memset(x, 0, sizeof *x);
+    x->g = g;
+    x->alloc = a;
+    if (desc) x->d = *desc;
+    x->defs = (const nn_op_def **)nn_alloc(&a, ((size_t)g->node_count + 1) * sizeof *x->defs);
+    x->steps = (nn_qexec__step *)nn_alloc(&a, ((size_t)g->node_count + 1) * sizeof *x->steps);
+    x->vals = (nn_value *)nn_alloc(&a, ((size_t)g->tensor_count + 1) * sizeof *x->vals);
+    x->uses = (uint32_t *)nn_alloc(&a, ((size_t)g->tensor_count + 1) * sizeof *x->uses);
+    x->left = (uint32_t *)nn_alloc(&a, ((size_t)g->tensor_count + 1) * sizeof *x->left);
+    order = (uint32_t *)nn_alloc(&a, ((size_t)g->node_count + 1) * sizeof *order);
+    cons = (uint32_t *)nn_alloc(&a, ((size_t)g->tensor_count + 1) * sizeof *cons);
+    absorbed = (uint8_t *)nn_alloc(&a, (size_t)g->node_count + 1);
+    need = (uint8_t *)nn_alloc(&a, (size_t)g->tensor_count + 1);
+    gidx = (int32_t *)nn_alloc(&a, ((size_t)g->node_count + 1) * sizeof *gidx);
+    if (!x->defs || !x->steps || !x->vals || !x->uses || !x->left || !order || !cons || !absorbed || !need || !gidx) {
+        st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_qexec_create", "out of memory");
+        goto done;
+    }
+    memset(x->vals, 0, (size_t)g->tensor_count * sizeof *x->vals);
+    memset(x->uses, 0, (size_t)g->tensor_count * sizeof *x->uses);
+    memset(cons, 0, (size_t)g->tensor_count * sizeof *cons);
+    memset(absorbed, 0, g->node_count);
+    memset(need, 0, g->tensor_count);
+    if ((st = nn_graph_topo_order(g, order, diag))) goto done;
+    for (i = 0; i < g->node_count; i++) {
+        const nn_node *n = &g->nodes[i];
+        gidx[i] = -1;
+        x->defs[i] = nn_op_find(n->op_type, n->domain, nn_quant__node_opset(g, n));
+        if (!x->defs[i] || (x->defs[i]->flags & NN_OPF_SUBGRAPH)) {
+            st = nn_diag_set(diag, NN_ERR_UNSUPPORTED, n->name && n->name[0] ? n->name : n->op_type,
+                             "op %s is not supported by the fake-quant executor", n->op_type);
+            goto done;
+        }
+        for (j = 0; j < n->input_count; j++)
+            if (n->inputs[j].id != NN_INVALID_ID) cons[n->inputs[j].id]++;
+    }
+    if (!x->d.float_only)
+        for (k = 0; k < g->node_count; k++) {
+            uint32_t ni = order[k];
+            int made = 0;
+            if (strcmp(g->nodes[ni].op_type, "QuantizeLinear") != 0) continue;
+            if ((st = nn_qexec__match(x, cons, ni, absorbed, &made))) {
+                nn_diag_set(diag, st, "nn_qexec_create", "out of memory");
+                goto done;
+            }
+            if (made) gidx[ni] = (int32_t)x->group_count - 1;
+        }
+    /* Liveness, from the outputs back: a float node runs when something
+       needed reads its outputs; a group reads only its integer inputs. */
+    for (i = 0; i < g->output_count; i++) need[g->outputs[i].id] = 1;
+    for (k = g->node_count; k-- > 0;) {
+        uint32_t ni = order[k];
+        const nn_node *n = &g->nodes[ni];
+        int used = 0;
+        if (absorbed[ni] == 1) continue;
+        for (j = 0; j < n->output_count; j++)
+            if (n->outputs[j].id != NN_INVALID_ID && need[n->outputs[j].id]) used = 1;
+        if (!used) { if (strcmp(n->op_type, "DequantizeLinear") == 0) x->stats.skipped_nodes++; continue; }
+        if (gidx[ni] >= 0) {
+            const nn_qexec__group *gr = &x->groups[gidx[ni]];
+            need[gr->a.t.id] = 1;
+            if (gr->kind != NN_QX__CONV && gr->kind != NN_QX__GEMM && gr->kind != NN_QX__POOL && gr->kind != NN_QX__LUT)
+                need[gr->b.t.id] = 1;
+        } else {
+            for (j = 0; j < n->input_count; j++)
+                if (n->inputs[j].id != NN_INVALID_ID) need[n->inputs[j].id] = 1;
+        }
+        x->steps[x->step_count].node = ni;
+        x->steps[x->step_count].group = gidx[ni];
+        x->step_count++;
+    }
+    /* steps were collected backwards */
+    for (i = 0; i < x->step_count / 2; i++) {
+        nn_qexec__step t = x->steps[i];
+        x->steps[i] = x->steps[x->step_count - 1 - i];
+        x->steps[x->step_count - 1 - i] = t;
+    }
+    for (i = 0; i < x->step_count; i++) {
+        const nn_qexec__step *s = &x->steps[i];
+        if (s->group >= 0) {
+            const nn_qexec__group *gr = &x->groups[s->group];
+            x->stats.int_groups++;
+            x->uses[gr->a.t.id]++;
+            if (gr->kind != NN_QX__CONV && gr->kind != NN_QX__GEMM && gr->kind != NN_QX__POOL && gr->kind != NN_QX__LUT)
+                x->uses[gr->b.t.id]++;
+        } else {
+            const nn_node *n = &g->nodes[s->node];
+            x->stats.float_nodes++;
+            for (j = 0; j < n->input_count; j++)
+                if (n->inputs[j].id != NN_INVALID_ID) x->uses[n->inputs[j].id]++;
+        }
+    }
+    for (i = 0; i < g->output_count; i++) x->uses[g->outputs[i].id]++;
+    for (i = 0; i < g->tensor_count; i++) {
+        const nn_tensor *t = &g->tensors[i];
+        if (t->flags & NN_TENSOR_CONST) {
+            x->vals[i] = nn_value_make(t->dtype, t->shape, t->data);
+            x->vals[i].bytes = t->data_bytes;
+        }
+    }
+done:
+    nn_free(&a, order);
+    nn_free(&a, cons);
+    nn_free(&a, absorbed);
+    nn_free(&a, need);
+    nn_free(&a, gidx);
+    if (st) { nn_qexec_destroy(x); return st; }
+    *out = x;
+    return NN_OK;
+}
+
+NN_API nn_status nn_qexec_set_input(nn_qexec *x, uint32_t index, const nn_value *v, nn_diag *diag) {
+    const nn_tensor *t;
+    nn_op_ctx c;
+    NN_ASSERT(x && v);
+    if (index >= x->g->input_count) return nn_diag_set(diag, NN_ERR_ARG, "nn_qexec_set_input", "no input %u", index);
+    t = &x->g->tensors[x->g->inputs[index].id];
+    if (t->dtype != v->dtype || (t->shape.rank >= 0 && t->shape.rank != v->shape.rank))
+        return nn_diag_set(diag, NN_ERR_ARG, t->name, "input is %s rank %d, value is %s rank %d", nn_dtype_name(t->dtype),
+                           (int)t->shape.rank, nn_dtype_name(v->dtype), (int)v->shape.rank);
+    nn_qexec__ctx(x, &c, NULL, diag);
+    nn_op_free_value(&c, &x->vals[x->g->inputs[index].id]);
+    x->vals[x->g->inputs[index].id] = *v;
+    x->vals[x->g->inputs[index].id].flags = 0; /* borrowed */
+    return NN_OK;
+}
+
+/* int8 view of an 8-bit value: uint8 data is copied with the top bit
+   flipped (u - 128), zero point moved by -128.  Returns the data to read;
+   *tmp is set when a copy was made (caller frees). */
+static const int8_t *nn_qexec__s8(nn_qexec *x, const nn_value *v, nn_dtype dt, int32_t *zp, int8_t **tmp) {
+    size_t i, n = nn_value_count(v);
+    *tmp = NULL;
+    if (dt == NN_DTYPE_INT8) return (const int8_t *)v->data;
+    *tmp = (int8_t *)nn_alloc(&x->alloc, n + 1);
+    if (!*tmp) return NULL;
+    for (i = 0; i < n; i++) (*tmp)[i] = (int8_t)(((const uint8_t *)v->data)[i] ^ 0x80);
+    *zp -= 128;
+    return *tmp;
+}
+
+/* Broadcast copy of int8 src (shape s) to shape o (numpy rules), one
+   innermost row at a time: a row is copied when src has the full last
+   dimension and filled with one value when src's last dimension is 1. */
+static void nn_qexec__bcast(const int8_t *src, const nn_shape *s, const nn_shape *o, int8_t *dst) {
+    int64_t idx[NN_MAX_RANK], sstr[NN_MAX_RANK];
+    size_t n = nn_shape_count(o, NULL), e, row;
+    int32_t r, off = o->rank - s->rank, last = o->rank - 1;
+    int64_t acc = 1;
+    if (nn_shape_count(s, NULL) == 1) { memset(dst, (unsigned char)src[0], n); return; }
+    for (r = o->rank - 1; r >= 0; r--) {
+        int64_t sd = r - off >= 0 ? s->dims[r - off] : 1;
+        sstr[r] = sd == 1 ? 0 : acc;
+        acc *= sd;
+        idx[r] = 0;
+    }
+    row = last >= 0 ? (size_t)o->dims[last] : 1;
+    if (row == 0) return;
+    for (e = 0; e < n; e += row) {
+        int64_t so = 0;
+        for (r = 0; r < last; r++) so += idx[r] * sstr[r];
+        if (last >= 0 && sstr[last]) memcpy(dst + e, src + so, row);
+        else memset(dst + e, (unsigned char)src[so], row);
+        for (r = last - 1; r >= 0; r--) {
+            if (++idx[r] < o->dims[r]) break;
+            idx[r] = 0;
+        }
+    }
+}
+
+/* Pads of one spatial axis from auto_pad / pads. */
+static int32_t nn_qexec__pad_begin(const nn_node *n, int axis, int rank_sp, int64_t in, int64_t out, int64_t k, int64_t s,
+                                   int64_t d) {
+    const char *ap = nn_node_attr_string(n, "auto_pad", "NOTSET");
+    if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) {
+        int64_t total = (out - 1) * s + (k - 1) * d + 1 - in;
+        if (total < 0) total = 0;
+        return (int32_t)(!strcmp(ap, "SAME_UPPER") ? total / 2 : total - total / 2);
+    }
+    if (!strcmp(ap, "VALID")) return 0;
+    {
+        const nn_attr *p = nn_node_attr(n, "pads");
+        (void)rank_sp;
+        return p && p->type == NN_ATTR_INTS && (uint32_t)axis < p->count ? (int32_t)p->ints[axis] : 0;
+    }
+}
+
+static int64_t nn_qexec__ints_at(const nn_node *n, const char *name, uint32_t i, int64_t def) {
+    const nn_attr *a = nn_node_attr(n, name);
+    return a && a->type == NN_ATTR_INTS && i < a->count ? a->ints[i] : def;
+}
+
+/* Runs one integer group. */
+static nn_status nn_qexec__run_group(nn_qexec *x, const nn_qexec__group *gr, nn_diag *diag) {
+    const nn_graph *g = x->g;
+    const nn_node *k = &g->nodes[gr->op_node];
+    const nn_value *va = &x->vals[gr->a.t.id], *vb = &x->vals[gr->b.t.id];
+    nn_value *vy = &x->vals[gr->y.id];
+    nn_op_ctx c;
+    nn_value vin[3], vout;
+    int8_t *ta = NULL, *tb = NULL, *ba = NULL, *bb = NULL;
+    const int8_t *pa, *pb = NULL;
+    int32_t za = gr->a.zp, zb = gr->b.zp, zy = gr->zy, lo = gr->act_lo, hi = gr->act_hi;
+    void *scratch = NULL;
+    nn_status st = NN_OK;
+    uint32_t i;
+    nn_qexec__ctx(x, &c, k, diag);
+    if (!va->data || (gr->kind >= NN_QX__MATMUL && gr->kind <= NN_QX__MUL && !vb->data))
+        return nn_diag_set(diag, NN_ERR_INVALID, k->name, "input not computed");
+    /* output shape from the float op's shape function on virtual values */
+    memset(vin, 0, sizeof vin);
+    memset(&vout, 0, sizeof vout);
+    for (i = 0; i < k->input_count && i < 3; i++) {
+        nn_tensor_id t = k->inputs[i];
+        if (t.id == NN_INVALID_ID) continue;
+        if (i == 0) vin[0] = nn_value_make(NN_DTYPE_FLOAT, va->shape, NULL);
+        else if (i == 1) vin[1] = nn_value_make(NN_DTYPE_FLOAT, gr->kind == NN_QX__CONV || gr->kind == NN_QX__GEMM
+                                                                     ? g->tensors[gr->b.t.id].shape : vb->shape, NULL);
+        else vin[2] = nn_value_make(NN_DTYPE_FLOAT, g->tensors[t.id].shape, NULL);
+    }
+    if (gr->kind == NN_QX__LUT && k->input_count > 1) {
+        for (i = 1; i < k->input_count && i < 3; i++) /* Clip bounds are constants: pass them */
+            if (k->inputs[i].id != NN_INVALID_ID) vin[i] = x->vals[k->inputs[i].id];
+    }
+    st = x->defs[gr->op_node]->infer(&c, vin, k->input_count < 3 ? k->input_count : 3, &vout, 1);
+    nn_qexec__scratch_free(&c);
+    if (vout.data) nn_op_free_value(&c, &vout);
+    if (st) return st;
+    vout.dtype = gr->ydtype;
+    vout.flags = 0;
+    if ((st = nn_op_alloc_value(&c, &vout))) return st;
+    *vy = vout;
+    if (gr->kind == NN_QX__LUT) {
+        size_t n = nn_value_count(va), e;
+        if (gr->lut16) nn_quant_lut_apply_s16(gr->lut16, (const int16_t *)va->data, (int16_t *)vy->data, n);
+        else for (e = 0; e < n; e++) ((uint8_t *)vy->data)[e] = gr->lut8[((const uint8_t *)va->data)[e]];
+        return NN_OK;
+    }
+    pa = nn_qexec__s8(x, va, gr->a.dtype, &za, &ta);
+    if (gr->kind >= NN_QX__MATMUL && gr->kind <= NN_QX__MUL) pb = nn_qexec__s8(x, vb, gr->b.dtype, &zb, &tb);
+    if (!pa || (gr->kind >= NN_QX__MATMUL && gr->kind <= NN_QX__MUL && !pb)) { st = NN_ERR_NOMEM; goto done; }
+    if (gr->ydtype == NN_DTYPE_UINT8) { zy -= 128; lo -= 128; hi -= 128; }
+    switch (gr->kind) {
+    case NN_QX__CONV: {
+        nn_quant_conv_params p;
+        const nn_shape *ws = &g->tensors[gr->b.t.id].shape;
+        int r4 = va->shape.rank == 4;
+        memset(&p, 0, sizeof p);
+        p.n = (int32_t)va->shape.dims[0]; p.c = (int32_t)va->shape.dims[1];
+        p.h = r4 ? (int32_t)va->shape.dims[2] : 1; p.w = (int32_t)va->shape.dims[r4 ? 3 : 2];
+        p.m = (int32_t)ws->dims[0]; p.kh = r4 ? (int32_t)ws->dims[2] : 1; p.kw = (int32_t)ws->dims[r4 ? 3 : 2];
+        p.oh = r4 ? (int32_t)vy->shape.dims[2] : 1; p.ow = (int32_t)vy->shape.dims[r4 ? 3 : 2];
+        p.group = (int32_t)nn_node_attr_int(k, "group", 1);
+        p.stride_h = r4 ? (int32_t)nn_qexec__ints_at(k, "strides", 0, 1) : 1;
+        p.stride_w = (int32_t)nn_qexec__ints_at(k, "strides", r4 ? 1 : 0, 1);
+        p.dil_h = r4 ? (int32_t)nn_qexec__ints_at(k, "dilations", 0, 1) : 1;
+        p.dil_w = (int32_t)nn_qexec__ints_at(k, "dilations", r4 ? 1 : 0, 1);
+        p.pad_top = r4 ? nn_qexec__pad_begin(k, 0, 2, p.h, p.oh, p.kh, p.stride_h, p.dil_h) : 0;
+        p.pad_left = nn_qexec__pad_begin(k, r4 ? 1 : 0, r4 ? 2 : 1, p.w, p.ow, p.kw, p.stride_w, p.dil_w);
+        p.in_zp = za; p.out_zp = zy; p.act_min = lo; p.act_max = hi;
+        if (p.group <= 0 || p.c % p.group || p.m % p.group) { st = nn_diag_set(diag, NN_ERR_INVALID, k->name, "bad group"); break; }
+        scratch = nn_alloc(&x->alloc, nn_quant_conv_s8_scratch_bytes(&p));
+        if (!scratch) { st = NN_ERR_NOMEM; break; }
+        nn_quant_conv_s8(&p, pa, gr->w, gr->bias, gr->mult, (int8_t *)vy->data, scratch);
+        break;
+    }
+    case NN_QX__GEMM:
+    case NN_QX__MATMUL: {
+        nn_quant_matmul_params p;
+        size_t batches = 1, bi, b_batches = 1;
+        int32_t ra = va->shape.rank;
+        memset(&p, 0, sizeof p);
+        p.a_zp = za; p.out_zp = zy; p.act_min = lo; p.act_max = hi;
+        p.mult_count = gr->nmult;
+        if (gr->kind == NN_QX__GEMM) {
+            p.k = gr->wk; p.n = gr->wn;
+            p.m = (int32_t)(nn_value_count(va) / (size_t)(p.k ? p.k : 1));
+        } else {
+            int32_t rb = vb->shape.rank, r;
+            if (ra < 2 || rb < 2) { st = nn_diag_set(diag, NN_ERR_UNSUPPORTED, k->name, "rank-1 MatMul"); break; }
+            p.m = (int32_t)va->shape.dims[ra - 2]; p.k = (int32_t)va->shape.dims[ra - 1]; p.n = (int32_t)vb->shape.dims[rb - 1];
+            p.b_zp = zb;
+            for (r = 0; r < ra - 2; r++) batches *= (size_t)va->shape.dims[r];
+            for (r = 0; r < rb - 2; r++) b_batches *= (size_t)vb->shape.dims[r];
+            if (b_batches != 1 && (b_batches != batches || rb != ra)) {
+                st = nn_diag_set(diag, NN_ERR_UNSUPPORTED, k->name, "MatMul batch broadcast");
+                break;
+            }
+        }
+        scratch = nn_alloc(&x->alloc, nn_quant_matmul_s8_scratch_bytes(&p));
+        if (!scratch) { st = NN_ERR_NOMEM; break; }
+        for (bi = 0; bi < batches; bi++)
+            nn_quant_matmul_s8(&p, pa + bi * (size_t)p.m * p.k,
+                               gr->kind == NN_QX__GEMM ? gr->w : pb + (b_batches > 1 ? bi : 0) * (size_t)p.k * p.n,
+                               gr->bias, gr->mult, (int8_t *)vy->data + bi * (size_t)p.m * p.n, scratch);
+        break;
+    }
+    case NN_QX__ADD:
+    case NN_QX__SUB:
+    case NN_QX__MUL: {
+        nn_quant_eltwise_params p;
+        size_t n = nn_value_count(vy);
+        nn_quant_eltwise_params_make(&p, gr->kind == NN_QX__MUL, gr->a.scale[0], za, gr->b.scale[0], zb, gr->sy, zy);
+        p.act_min = lo; p.act_max = hi;
+        if (nn_value_count(va) != n || va->shape.rank != vy->shape.rank) {
+            if (!(ba = (int8_t *)nn_alloc(&x->alloc, n + 1))) { st = NN_ERR_NOMEM; break; }
+            nn_qexec__bcast(pa, &va->shape, &vy->shape, ba);
+            pa = ba;
+        }
+        if (nn_value_count(vb) != n || vb->shape.rank != vy->shape.rank) {
+            if (!(bb = (int8_t *)nn_alloc(&x->alloc, n + 1))) { st = NN_ERR_NOMEM; break; }
+            nn_qexec__bcast(pb, &vb->shape, &vy->shape, bb);
+            pb = bb;
+        }
+        if (gr->kind == NN_QX__ADD) nn_quant_add_s8(&p, pa, pb, (int8_t *)vy->data, n);
+        else if (gr->kind == NN_QX__SUB) nn_quant_sub_s8(&p, pa, pb, (int8_t *)vy->data, n);
+        else nn_quant_mul_s8(&p, pa, pb, (int8_t *)vy->data, n);
+        break;
+    }
+    case NN_QX__POOL: {
+        nn_quant_pool_params p;
+        nn_quant_multiplier *mc;
+        int32_t cnt;
+        int global = !strcmp(k->op_type, "GlobalAveragePool");
+        memset(&p, 0, sizeof p);
+        p.n = (int32_t)va->shape.dims[0]; p.c = (int32_t)va->shape.dims[1];
+        p.h = (int32_t)va->shape.dims[2]; p.w = (int32_t)va->shape.dims[3];
+        p.oh = (int32_t)vy->shape.dims[2]; p.ow = (int32_t)vy->shape.dims[3];
+        p.kh = global ? p.h : (int32_t)nn_qexec__ints_at(k, "kernel_shape", 0, 1);
+        p.kw = global ? p.w : (int32_t)nn_qexec__ints_at(k, "kernel_shape", 1, 1);
+        p.stride_h = global ? 1 : (int32_t)nn_qexec__ints_at(k, "strides", 0, 1);
+        p.stride_w = global ? 1 : (int32_t)nn_qexec__ints_at(k, "strides", 1, 1);
+        p.pad_top = global ? 0 : (int32_t)nn_qexec__ints_at(k, "pads", 0, 0);
+        p.pad_left = global ? 0 : (int32_t)nn_qexec__ints_at(k, "pads", 1, 0);
+        p.count_include_pad = (int32_t)nn_node_attr_int(k, "count_include_pad", 0);
+        p.in_zp = za; p.out_zp = zy; p.act_min = lo; p.act_max = hi;
+        mc = (nn_quant_multiplier *)nn_alloc(&x->alloc, ((size_t)p.kh * p.kw + 1) * sizeof *mc);
+        if (!mc) { st = NN_ERR_NOMEM; break; }
+        mc[0] = nn_quant_multiplier_make(0);
+        for (cnt = 1; cnt <= p.kh * p.kw; cnt++) mc[cnt] = nn_quant_multiplier_make(gr->a.scale[0] / (gr->sy * cnt));
+        nn_quant_avgpool_s8(&p, pa, mc, (int8_t *)vy->data);
+        nn_free(&x->alloc, mc);
+        break;
+    }
+    default: break;
+    }
+    if (st == NN_OK && gr->ydtype == NN_DTYPE_UINT8) {
+        size_t n = nn_value_count(vy), e;
+        for (e = 0; e < n; e++) ((uint8_t *)vy->data)[e] ^= 0x80;
+    }
+done:
+    if (st == NN_ERR_NOMEM) nn_diag_set(diag, st, k->name, "out of memory");
+    nn_free(&x->alloc, ta);
+    nn_free(&x->alloc, tb);
+    nn_free(&x->alloc, ba);
+    nn_free(&x->alloc, bb);
+    nn_free(&x->alloc, scratch);
+    return st;
+}
+
+static nn_status nn_qexec__run_node(nn_qexec *x, uint32_t ni, nn_diag *diag) {
+    const nn_graph *g = x->g;
+    const nn_node *n = &g->nodes[ni];
+    nn_value in[64], out[64];
+    nn_op_ctx c;
+    nn_status st;
+    uint32_t i;
+    if (n->input_count > 64 || n->output_count > 64) return nn_diag_set(diag, NN_ERR_LIMIT, n->name, "too many inputs");
+    nn_qexec__ctx(x, &c, n, diag);
+    for (i = 0; i < n->input_count; i++) {
+        if (n->inputs[i].id == NN_INVALID_ID) { memset(&in[i], 0, sizeof in[i]); continue; }
+        in[i] = x->vals[n->inputs[i].id];
+        if (!in[i].data && nn_value_count(&in[i]) != 0 && in[i].dtype != NN_DTYPE_UNDEFINED)
+            return nn_diag_set(diag, NN_ERR_INVALID, g->tensors[n->inputs[i].id].name, "value not computed");
+        if (!in[i].data && in[i].dtype == NN_DTYPE_UNDEFINED)
+            return nn_diag_set(diag, NN_ERR_ARG, g->tensors[n->inputs[i].id].name, "input not set");
+    }
+    memset(out, 0, (size_t)n->output_count * sizeof *out);
+    st = x->defs[ni]->infer(&c, in, n->input_count, out, n->output_count);
+    for (i = 0; i < n->output_count && st == NN_OK; i++)
+        if (!out[i].data && nn_shape_is_static(&out[i].shape) && out[i].dtype != NN_DTYPE_UNDEFINED)
+            st = nn_op_alloc_value(&c, &out[i]);
+    if (st == NN_OK) st = x->defs[ni]->run(&c, in, n->input_count, out, n->output_count);
+    nn_qexec__scratch_free(&c);
+    for (i = 0; i < n->output_count; i++) {
+        if (st == NN_OK && n->outputs[i].id != NN_INVALID_ID) x->vals[n->outputs[i].id] = out[i];
+        else nn_op_free_value(&c, &out[i]);
+    }
+    return st;
+}
+
+static void nn_qexec__release(nn_qexec *x, nn_op_ctx *c, nn_tensor_id t) {
+    if (t.id == NN_INVALID_ID || x->left[t.id] == 0) return;
+    if (--x->left[t.id] == 0 && (x->vals[t.id].flags & NN_VALUE_OWNED)) nn_op_free_value(c, &x->vals[t.id]);
+}
+
+NN_API nn_status nn_qexec_run(nn_qexec *x, nn_diag *diag) {
+    const nn_graph *g;
+    nn_op_ctx c;
+    uint32_t i, j;
+    NN_ASSERT(x);
+    g = x->g;
+    nn_qexec__ctx(x, &c, NULL, diag);
+    for (i = 0; i < g->tensor_count; i++) /* outputs of the last run */
+        if (x->vals[i].flags & NN_VALUE_OWNED) nn_op_free_value(&c, &x->vals[i]);
+    for (i = 0; i < g->input_count; i++)
+        if (!x->vals[g->inputs[i].id].data)
+            return nn_diag_set(diag, NN_ERR_ARG, g->tensors[g->inputs[i].id].name, "input not set");
+    memcpy(x->left, x->uses, (size_t)g->tensor_count * sizeof *x->left);
+    for (i = 0; i < x->step_count; i++) {
+        const nn_qexec__step *s = &x->steps[i];
+        nn_status st;
+        if (s->group >= 0) {
+            const nn_qexec__group *gr = &x->groups[s->group];
+            st = nn_qexec__run_group(x, gr, diag);
+            if (st) return st;
+            if (x->d.observer && x->d.observer(x->d.observer_user, g, gr->q_node, &x->vals[gr->y.id], 1))
+                return nn_diag_set(diag, NN_ERR_ARG, g->nodes[gr->q_node].name, "stopped by the observer");
+            nn_qexec__release(x, &c, gr->a.t);
+            if (gr->kind != NN_QX__CONV && gr->kind != NN_QX__GEMM && gr->kind != NN_QX__POOL && gr->kind != NN_QX__LUT)
+                nn_qexec__release(x, &c, gr->b.t);
+        } else {
+            const nn_node *n = &g->nodes[s->node];
+            st = nn_qexec__run_node(x, s->node, diag);
+            if (st) return st;
+            if (x->d.observer) {
+                nn_value ov[64];
+                for (j = 0; j < n->output_count && j < 64; j++) {
+                    if (n->outputs[j].id != NN_INVALID_ID) ov[j] = x->vals[n->outputs[j].id];
+                    else memset(&ov[j], 0, sizeof ov[j]);
+                }
+                if (x->d.observer(x->d.observer_user, g, s->node, ov, j))
+                    return nn_diag_set(diag, NN_ERR_ARG, n->name, "stopped by the observer");
+            }
+            for (j = 0; j < n->input_count; j++) nn_qexec__release(x, &c, n->inputs[j]);
+        }
+    }
+    return NN_OK;
+}
+
+NN_API const nn_value *nn_qexec_output(const nn_qexec *x, uint32_t index) {
+    NN_ASSERT(x);
+    if (index >= x->g->output_count) return NULL;
+    return &x->vals[x->g->outputs[index].id];
+}
+
+NN_API void nn_qexec_get_stats(const nn_qexec *x, nn_qexec_stats *out) {
+    NN_ASSERT(x && out);
+    *out = x->stats;
+}
+
+/* ---- precision analysis and mixed-precision search ---------------------- */
+
+/* Element i of v as a real number (quantized values through scale, zp). */
+static double nn_quant__at(const nn_value *v, size_t i, double scale, int32_t zp) {
+    switch (v->dtype) {
+    case NN_DTYPE_FLOAT: return ((const float *)v->data)[i];
+    case NN_DTYPE_INT8: return scale * (((const int8_t *)v->data)[i] - zp);
+    case NN_DTYPE_UINT8: return scale * (((const uint8_t *)v->data)[i] - zp);
+    case NN_DTYPE_INT16: return scale * (((const int16_t *)v->data)[i] - zp);
+    default: return 0;
+    }
+}
+
+/* Copies of float values, one slot per float-graph tensor. */
+typedef struct nn_quant__ref {
+    float *data;
+    size_t count;
+} nn_quant__ref;
+
+typedef struct nn_quant__fobs {
+    nn_quant__ref *refs;           /* (tensor_count) */
+    const uint8_t *watch;          /* (tensor_count) */
+    const nn_allocator *alloc;
+    int nomem;
+} nn_quant__fobs;
+
+static int nn_quant__fobs_fn(void *user, const nn_graph *g, uint32_t ni, const nn_value *outs, uint32_t oc) {
+    nn_quant__fobs *f = (nn_quant__fobs *)user;
+    uint32_t j;
+    for (j = 0; j < oc && j < g->nodes[ni].output_count; j++) {
+        uint32_t t = g->nodes[ni].outputs[j].id;
+        size_t n;
+        if (t == NN_INVALID_ID || !f->watch[t] || outs[j].dtype != NN_DTYPE_FLOAT || !outs[j].data) continue;
+        n = nn_value_count(&outs[j]);
+        if (f->refs[t].count != n) {
+            nn_free(f->alloc, f->refs[t].data);
+            f->refs[t].data = (float *)nn_alloc(f->alloc, n * sizeof(float) + 1);
+            f->refs[t].count = f->refs[t].data ? n : 0;
+            if (!f->refs[t].data) { f->nomem = 1; return 1; }
+        }
+        memcpy(f->refs[t].data, outs[j].data, n * sizeof(float));
+    }
+    return 0;
+}
+
+/* Runs g on sample k with the observer (or none); outputs copied into
+   refs[out ids] when watch marks them. */
+static nn_status nn_quant__run_float(nn_exec *x, const nn_graph *g, const nn_value *inputs, uint32_t k, nn_diag *diag) {
+    uint32_t i;
+    nn_status st = NN_OK;
+    for (i = 0; i < g->input_count && st == NN_OK; i++) st = nn_exec_set_input(x, i, &inputs[(size_t)k * g->input_count + i], diag);
+    return st ? st : nn_exec_run(x, diag);
+}
+
+static nn_status nn_quant__run_q(nn_qexec *x, const nn_graph *q, const nn_value *inputs, uint32_t k, nn_diag *diag) {
+    uint32_t i;
+    nn_status st = NN_OK;
+    for (i = 0; i < q->input_count && st == NN_OK; i++) st = nn_qexec_set_input(x, i, &inputs[(size_t)k * q->input_count + i], diag);
+    return st ? st : nn_qexec_run(x, diag);
+}
+
+static void nn_quant__refs_free(nn_quant__ref *r, size_t n, const nn_allocator *a) {
+    size_t i;
+    if (!r) return;
+    for (i = 0; i < n; i++) nn_free(a, r[i].data);
+    nn_free(a, r);
+}
+
+/* Float outputs of g on every sample: refs[k * output_count + o]. */
+static nn_status nn_quant__float_outputs(const nn_graph *g, const nn_value *inputs, uint32_t n, const nn_quant_eval_desc *d,
+                                         nn_quant__ref **out, nn_diag *diag) {
+    nn_allocator al;
+    nn_exec *x = NULL;
+    nn_exec_desc xd;
+    nn_quant__ref *r;
+    uint32_t k, o;
+    nn_status st;
+    memset(&al, 0, sizeof al);
+    memset(&xd, 0, sizeof xd);
+    xd.input_shapes = d->input_shapes;
+    xd.input_shape_count = d->input_shape_count;
+    r = (nn_quant__ref *)nn_alloc(&al, ((size_t)n * g->output_count + 1) * sizeof *r);
+    if (!r) return nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant", "out of memory");
+    memset(r, 0, ((size_t)n * g->output_count + 1) * sizeof *r);
+    st = nn_exec_create(g, &xd, &x, diag);
+    for (k = 0; k < n && st == NN_OK; k++) {
+        st = nn_quant__run_float(x, g, inputs, k, diag);
+        for (o = 0; o < g->output_count && st == NN_OK; o++) {
+            const nn_value *v = nn_exec_output(x, o);
+            nn_quant__ref *e = &r[(size_t)k * g->output_count + o];
+            size_t c = nn_value_count(v), i;
+            e->data = (float *)nn_alloc(&al, c * sizeof(float) + 1);
+            if (!e->data) { st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant", "out of memory"); break; }
+            e->count = c;
+            for (i = 0; i < c; i++) e->data[i] = (float)nn_quant__at(v, i, 1.0, 0);
+        }
+    }
+    if (x) nn_exec_destroy(x);
+    if (st) { nn_quant__refs_free(r, (size_t)n * g->output_count, &al); return st; }
+    *out = r;
+    return NN_OK;
+}
+
+/* Mean output cosine of q against refs (from nn_quant__float_outputs). */
+static nn_status nn_quant__score(const nn_graph *q, const nn_value *inputs, uint32_t n, const nn_quant__ref *refs,
+                                 const nn_quant_eval_desc *d, double *out, nn_diag *diag) {
+    nn_qexec *x = NULL;
+    nn_qexec_desc qd;
+    uint32_t k, o, terms = 0;
+    double sum = 0;
+    nn_status st;
+    memset(&qd, 0, sizeof qd);
+    qd.float_only = !d->int_kernels;
+    st = nn_qexec_create(q, &qd, &x, diag);
+    for (k = 0; k < n && st == NN_OK; k++) {
+        st = nn_quant__run_q(x, q, inputs, k, diag);
+        for (o = 0; o < q->output_count && st == NN_OK; o++) {
+            const nn_value *v = nn_qexec_output(x, o);
+            const nn_quant__ref *e = &refs[(size_t)k * q->output_count + o];
+            double ab = 0, aa = 0, bb = 0;
+            size_t i, c = nn_value_count(v);
+            if (c != e->count) { st = nn_diag_set(diag, NN_ERR_SHAPE, "nn_quant", "output %u: element counts differ", o); break; }
+            for (i = 0; i < c; i++) {
+                double a = e->data[i], b = nn_quant__at(v, i, 1.0, 0);
+                ab += a * b; aa += a * a; bb += b * b;
+            }
+            sum += (aa == 0 && bb == 0) ? 1.0 : (aa == 0 || bb == 0) ? 0.0 : ab / sqrt(aa * bb);
+            terms++;
+        }
+    }
+    if (x) nn_qexec_destroy(x);
+    if (st == NN_OK) *out = terms ? sum / terms : 1.0;
+    return st;
+}
+
+NN_API nn_status nn_quant_output_cosine(const nn_graph *g, const nn_graph *q, const nn_value *inputs,
+                                        uint32_t sample_count, const nn_quant_eval_desc *d, double *out_cos,
+                                        nn_diag *diag) {
+    nn_quant_eval_desc dd;
+    nn_quant__ref *refs = NULL;
+    nn_allocator al;
+    nn_status st;
+    NN_ASSERT(g && q && inputs && out_cos);
+    memset(&dd, 0, sizeof dd);
+    memset(&al, 0, sizeof al);
+    if (d) dd = *d;
+    if (g->output_count != q->output_count)
+        return nn_diag_set(diag, NN_ERR_ARG, "nn_quant_output_cosine", "graphs have different output counts");
+    st = nn_quant__float_outputs(g, inputs, sample_count, &dd, &refs, diag);
+    if (st == NN_OK) st = nn_quant__score(q, inputs, sample_count, refs, &dd, out_cos, diag);
+    nn_quant__refs_free(refs, (size_t)sample_count * g->output_count, &al);
+    return st;
+}
+
+/* Per-tensor accumulators of the analysis, indexed by float-graph tensor. */
+typedef struct nn_quant__acc {
+    double ab, aa, bb, ee;
+    uint64_t n, sat;
+    double scale;
+    int32_t zp, qmin, qmax;
+    nn_dtype dt;
+} nn_quant__acc;
+
+typedef struct nn_quant__qobs {
+    const nn_quant__ref *refs;     /* float values by float-graph tensor */
+    const uint32_t *qmap;          /* q tensor -> float tensor + 1 (0: none) */
+    nn_quant__acc *acc;            /* (float tensor_count) */
+} nn_quant__qobs;
+
+static int nn_quant__qobs_fn(void *user, const nn_graph *q, uint32_t ni, const nn_value *outs, uint32_t oc) {
+    nn_quant__qobs *o = (nn_quant__qobs *)user;
+    uint32_t j;
+    for (j = 0; j < oc && j < q->nodes[ni].output_count; j++) {
+        uint32_t qt = q->nodes[ni].outputs[j].id, t;
+        nn_quant__acc *a;
+        const nn_quant__ref *r;
+        size_t i, c;
+        double lo, hi;
+        if (qt == NN_INVALID_ID || !o->qmap[qt] || !outs[j].data) continue;
+        t = o->qmap[qt] - 1;
+        a = &o->acc[t];
+        r = &o->refs[t];
+        c = nn_value_count(&outs[j]);
+        if (c != r->count || !r->data) continue;
+        lo = a->scale * (a->qmin - a->zp) - 0.5 * a->scale;
+        hi = a->scale * (a->qmax - a->zp) + 0.5 * a->scale;
+        for (i = 0; i < c; i++) {
+            double f = r->data[i], v = nn_quant__at(&outs[j], i, a->scale, a->zp);
+            a->ab += f * v; a->aa += f * f; a->bb += v * v; a->ee += (v - f) * (v - f);
+            if (a->dt != NN_DTYPE_FLOAT && (f < lo || f > hi)) a->sat++;
+        }
+        a->n += c;
+    }
+    return 0;
+}
+
+/* Scalar value of constant tensor t of q (float or integer), or def. */
+static double nn_quant__scalar(const nn_graph *q, nn_tensor_id t, double def) {
+    const nn_tensor *tt;
+    nn_value v;
+    if (t.id == NN_INVALID_ID) return def;
+    tt = &q->tensors[t.id];
+    if (!(tt->flags & NN_TENSOR_CONST) || !tt->data || tt->data_bytes == 0) return def;
+    v = nn_value_make(tt->dtype, tt->shape, (void *)tt->data);
+    if (tt->dtype == NN_DTYPE_INT32) return ((const int32_t *)tt->data)[0];
+    return nn_quant__at(&v, 0, 1.0, 0);
+}
+
+NN_API nn_status nn_quant_analyze(const nn_graph *g, const nn_graph *q, const nn_value *inputs, uint32_t sample_count,
+                                  const nn_quant_eval_desc *d, nn_quant_layer_report *rows, uint32_t *row_count,
+                                  nn_diag *diag) {
+    nn_allocator al;
+    nn_quant_eval_desc dd;
+    nn_quant__ref *refs = NULL;
+    uint8_t *watch = NULL;
+    uint32_t *qmap = NULL, *order = NULL, i, k, nrows = 0;
+    nn_quant__acc *acc = NULL;
+    nn_exec *fx = NULL;
+    nn_qexec *qx = NULL;
+    nn_status st = NN_OK;
+    NN_ASSERT(g && q && inputs && rows && row_count);
+    memset(&al, 0, sizeof al);
+    memset(&dd, 0, sizeof dd);
+    if (d) dd = *d;
+    refs = (nn_quant__ref *)nn_alloc(&al, ((size_t)g->tensor_count + 1) * sizeof *refs);
+    watch = (uint8_t *)nn_alloc(&al, (size_t)g->tensor_count + 1);
+    acc = (nn_quant__acc *)nn_alloc(&al, ((size_t)g->tensor_count + 1) * sizeof *acc);
+    qmap = (uint32_t *)nn_alloc(&al, ((size_t)q->tensor_count + 1) * sizeof *qmap);
+    order = (uint32_t *)nn_alloc(&al, ((size_t)g->node_count + 1) * sizeof *order);
+    if (!refs || !watch || !acc || !qmap || !order) { st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant_analyze", "out of memory"); goto done; }
+    memset(refs, 0, ((size_t)g->tensor_count + 1) * sizeof *refs);
+    memset(watch, 0, (size_t)g->tensor_count + 1);
+    memset(acc, 0, ((size_t)g->tensor_count + 1) * sizeof *acc);
+    memset(qmap, 0, ((size_t)q->tensor_count + 1) * sizeof *qmap);
+    if ((st = nn_graph_topo_order(g, order, diag))) goto done;
+    /* float tensor -> its counterpart in q */
+    for (i = 0; i < g->node_count; i++) {
+        const nn_node *n = &g->nodes[i];
+        uint32_t j;
+        for (j = 0; j < n->output_count; j++) {
+            uint32_t t = n->outputs[j].id;
+            char nb[600];
+            nn_tensor_id qt;
+            if (t == NN_INVALID_ID || g->tensors[t].dtype != NN_DTYPE_FLOAT) continue;
+            snprintf(nb, sizeof nb, "%.560s_quantized", g->tensors[t].name);
+            qt = nn_graph_find_tensor(q, nb);
+            if (qt.id != NN_INVALID_ID && q->tensors[qt.id].producer.id != NN_INVALID_ID &&
+                !strcmp(q->nodes[q->tensors[qt.id].producer.id].op_type, "QuantizeLinear")) {
+                const nn_node *qn = &q->nodes[q->tensors[qt.id].producer.id];
+                nn_dtype dt = q->tensors[qt.id].dtype;
+                acc[t].dt = dt;
+                acc[t].scale = nn_quant__scalar(q, qn->inputs[1], 1.0);
+                acc[t].zp = qn->input_count > 2 ? (int32_t)nn_quant__scalar(q, qn->inputs[2], 0) : 0;
+                acc[t].qmin = dt == NN_DTYPE_UINT8 ? 0 : dt == NN_DTYPE_INT16 ? -32768 : -128;
+                acc[t].qmax = dt == NN_DTYPE_UINT8 ? 255 : dt == NN_DTYPE_INT16 ? 32767 : 127;
+            } else {
+                qt = nn_graph_find_tensor(q, g->tensors[t].name);
+                if (qt.id == NN_INVALID_ID || q->tensors[qt.id].producer.id == NN_INVALID_ID) continue;
+                acc[t].dt = NN_DTYPE_FLOAT;
+                acc[t].scale = 1.0;
+            }
+            qmap[qt.id] = t + 1;
+            watch[t] = 1;
+        }
+    }
+    {
+        nn_exec_desc xd;
+        nn_qexec_desc qd;
+        nn_quant__fobs fo;
+        nn_quant__qobs qo;
+        memset(&xd, 0, sizeof xd);
+        memset(&qd, 0, sizeof qd);
+        fo.refs = refs; fo.watch = watch; fo.alloc = &al; fo.nomem = 0;
+        qo.refs = refs; qo.qmap = qmap; qo.acc = acc;
+        xd.input_shapes = dd.input_shapes;
+        xd.input_shape_count = dd.input_shape_count;
+        xd.observer = nn_quant__fobs_fn;
+        xd.observer_user = &fo;
+        qd.float_only = !dd.int_kernels;
+        qd.observer = nn_quant__qobs_fn;
+        qd.observer_user = &qo;
+        if ((st = nn_exec_create(g, &xd, &fx, diag))) goto done;
+        if ((st = nn_qexec_create(q, &qd, &qx, diag))) goto done;
+        for (k = 0; k < sample_count; k++) {
+            st = nn_quant__run_float(fx, g, inputs, k, diag);
+            if (fo.nomem) st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant_analyze", "out of memory");
+            if (st == NN_OK) st = nn_quant__run_q(qx, q, inputs, k, diag);
+            if (st) goto done;
+            nn_quant__logf(dd.progress, dd.progress_user, "analyze %u/%u", k + 1, sample_count);
+        }
+    }
+    for (k = 0; k < g->node_count; k++) {
+        const nn_node *n = &g->nodes[order[k]];
+        uint32_t j;
+        for (j = 0; j < n->output_count; j++) {
+            uint32_t t = n->outputs[j].id;
+            nn_quant__acc *a;
+            nn_quant_layer_report *r;
+            if (t == NN_INVALID_ID || !watch[t] || acc[t].n == 0) continue;
+            a = &acc[t];
+            r = &rows[nrows++];
+            memset(r, 0, sizeof *r);
+            r->node = order[k];
+            r->tensor = t;
+            r->qdtype = a->dt;
+            r->scale = a->dt == NN_DTYPE_FLOAT ? 0 : a->scale;
+            r->zero_point = a->dt == NN_DTYPE_FLOAT ? 0 : a->zp;
+            r->cosine = (a->aa == 0 && a->bb == 0) ? 1.0 : (a->aa == 0 || a->bb == 0) ? 0.0 : a->ab / sqrt(a->aa * a->bb);
+            r->mse = a->ee / (double)a->n;
+            r->sqnr_db = a->ee > 0 ? 10.0 * log10(a->aa / a->ee) : 999.0;
+            if (r->sqnr_db > 999.0) r->sqnr_db = 999.0;
+            r->saturation = (double)a->sat / (double)a->n;
+            r->elements = a->n;
+        }
+    }
+    *row_count = nrows;
+done:
+    if (fx) nn_exec_destroy(fx);
+    if (qx) nn_qexec_destroy(qx);
+    if (refs) nn_quant__refs_free(refs, g->tensor_count, &al);
+    nn_free(&al, watch);
+    nn_free(&al, acc);
+    nn_free(&al, qmap);
+    nn_free(&al, order);
+    return st;
+}
+
+/* The table in force while searching: qd's rules then the promoted layers
+   (later layer rules win, so a promotion overrides a base layer rule). */
+static nn_status nn_quant__search_table(nn_quant_table *t, const nn_quant_table *base, const nn_graph *g,
+                                        const uint32_t *tensors, uint32_t count, nn_quant_dtype dt, nn_diag *diag) {
+    uint32_t i;
+    nn_status st = NN_OK;
+    nn_quant_table_init(t, NULL);
+    for (i = 0; base && i < base->count && st == NN_OK; i++)
+        st = nn_quant_table_add(t, base->rules[i].kind, base->rules[i].name, base->rules[i].end, base->rules[i].dtype, diag);
+    for (i = 0; i < count && st == NN_OK; i++)
+        st = nn_quant_table_add(t, NN_QUANT_RULE_LAYER, g->tensors[tensors[i]].name, NULL, dt, diag);
+    return st;
+}
+
+/* Output cosine of g quantized with ranges under qd plus `count` promoted tensors. */
+static nn_status nn_quant__search_eval(const nn_graph *g, const nn_quant_range *ranges, const nn_quant_desc *qd,
+                                       const uint32_t *tensors, uint32_t count, nn_quant_dtype dt,
+                                       const nn_value *inputs, uint32_t n, const nn_quant__ref *refs,
+                                       const nn_quant_eval_desc *ed, double *out, nn_graph **keep, nn_diag *diag) {
+    nn_quant_table t;
+    nn_quant_desc d = *qd;
+    nn_graph *q = NULL;
+    nn_status st = nn_quant__search_table(&t, qd->table, g, tensors, count, dt, diag);
+    d.table = &t;
+    d.log = NULL; /* warnings were given by the caller's own quantization */
+    if (st == NN_OK) st = nn_quant_graph(g, ranges, &d, &q, NULL, diag);
+    if (st == NN_OK) st = nn_quant__score(q, inputs, n, refs, ed, out, diag);
+    if (st == NN_OK && keep) *keep = q;
+    else if (q) nn_graph_destroy(q);
+    nn_quant_table_deinit(&t);
+    return st;
+}
+
+static int nn_quant__cmp_layer(const void *a, const void *b) {
+    const nn_quant_search_layer *x = (const nn_quant_search_layer *)a, *y = (const nn_quant_search_layer *)b;
+    return x->cos_promoted < y->cos_promoted ? 1 : x->cos_promoted > y->cos_promoted ? -1 : (x->node > y->node) - (x->node < y->node);
+}
+
+static int nn_quant__cmp_drop(const void *a, const void *b) {
+    const nn_quant_search_layer *x = (const nn_quant_search_layer *)a, *y = (const nn_quant_search_layer *)b;
+    return x->local_drop < y->local_drop ? 1 : x->local_drop > y->local_drop ? -1 : (x->node > y->node) - (x->node < y->node);
+}
+
+NN_API nn_status nn_quant_search(const nn_graph *g, const nn_quant_range *ranges, const nn_quant_desc *qd,
+                                 const nn_value *inputs, uint32_t sample_count, const nn_quant_search_desc *sd,
+                                 nn_quant_table *out, nn_quant_search_layer *layers, uint32_t *layer_count,
+                                 nn_quant_search_result *res, nn_diag *diag) {
+    nn_allocator al;
+    nn_quant_search_desc s;
+    nn_quant_desc base;
+    nn_quant__ref *refs = NULL;
+    nn_quant_layer_report *rows = NULL;
+    double *cos_of = NULL;         /* (tensor_count) analysis cosine, 2 when not seen */
+    uint32_t *prom = NULL, nrows = 0, nl = 0, np = 0, i, j;
+    nn_quant_search_result r;
+    nn_graph *q0 = NULL;
+    nn_status st;
+    NN_ASSERT(g && ranges && inputs && out && layers && layer_count);
+    memset(&al, 0, sizeof al);
+    memset(&s, 0, sizeof s);
+    memset(&base, 0, sizeof base);
+    memset(&r, 0, sizeof r);
+    if (sd) s = *sd;
+    if (qd) base = *qd;
+    if (s.expected_cos <= 0) s.expected_cos = 0.99;
+    if (s.candidates == 0) s.candidates = 24;
+    if (s.promote == NN_QUANT_DTYPE_DEFAULT) s.promote = NN_QUANT_DTYPE_F32;
+    rows = (nn_quant_layer_report *)nn_alloc(&al, ((size_t)g->tensor_count + 1) * sizeof *rows);
+    cos_of = (double *)nn_alloc(&al, ((size_t)g->tensor_count + 1) * sizeof *cos_of);
+    prom = (uint32_t *)nn_alloc(&al, ((size_t)g->node_count + 1) * sizeof *prom);
+    if (!rows || !cos_of || !prom) { st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant_search", "out of memory"); goto done; }
+    /* 1. float outputs once, 2. the all-quantized score and its analysis */
+    if ((st = nn_quant__float_outputs(g, inputs, sample_count, &s.eval, &refs, diag))) goto done;
+    if ((st = nn_quant__search_eval(g, ranges, &base, NULL, 0, s.promote, inputs, sample_count, refs, &s.eval,
+                                    &r.cos_before, &q0, diag)))
+        goto done;
+    nn_quant__logf(s.eval.progress, s.eval.progress_user, "search: all quantized, output cosine %.6f", r.cos_before);
+    r.cos_after = r.cos_before;
+    if (r.cos_before >= s.expected_cos) goto finish;
+    if ((st = nn_quant_analyze(g, q0, inputs, sample_count < 2 ? sample_count : 2, &s.eval, rows, &nrows, diag))) goto done;
+    for (i = 0; i < g->tensor_count; i++) cos_of[i] = 2.0;
+    for (i = 0; i < nrows; i++) cos_of[rows[i].tensor] = rows[i].cosine;
+    /* 3. local drop of every quantized layer: its loss beyond its worst input's */
+    for (i = 0; i < nrows; i++) {
+        const nn_node *n = &g->nodes[rows[i].node];
+        double worst = 0;
+        if (rows[i].qdtype == NN_DTYPE_FLOAT || n->outputs[0].id != rows[i].tensor) continue;
+        if (nn_quant__op_is(n, nn_quant__move_ops)) continue;
+        r.quantizable++;
+        for (j = 0; j < n->input_count; j++) {
+            uint32_t t = n->inputs[j].id;
+            if (t != NN_INVALID_ID && cos_of[t] <= 1.0 && 1.0 - cos_of[t] > worst) worst = 1.0 - cos_of[t];
+        }
+        layers[nl].node = rows[i].node;
+        layers[nl].tensor = rows[i].tensor;
+        layers[nl].local_drop = (1.0 - rows[i].cosine) - worst;
+        layers[nl].cos_promoted = 0;
+        layers[nl].promoted = 0;
+        nl++;
+    }
+    qsort(layers, nl, sizeof *layers, nn_quant__cmp_drop);
+    if (nl > s.candidates) nl = s.candidates;
+    /* 4. final cosine with only that layer promoted */
+    for (i = 0; i < nl; i++) {
+        uint32_t t = layers[i].tensor;
+        if ((st = nn_quant__search_eval(g, ranges, &base, &t, 1, s.promote, inputs, sample_count, refs, &s.eval,
+                                        &layers[i].cos_promoted, NULL, diag)))
+            goto done;
+        nn_quant__logf(s.eval.progress, s.eval.progress_user, "search: layer %u/%u %s (%s): local drop %.6f, output cosine %.6f",
+                       i + 1, nl, g->tensors[t].name, g->nodes[layers[i].node].op_type, layers[i].local_drop,
+                       layers[i].cos_promoted);
+    }
+    r.measured = nl;
+    qsort(layers, nl, sizeof *layers, nn_quant__cmp_layer);
+    /* 5. greedy promotion, best gain first */
+    for (i = 0; i < nl && r.cos_after < s.expected_cos; i++) {
+        double c;
+        if (s.max_float_layers && np >= s.max_float_layers) break;
+        if (layers[i].cos_promoted <= r.cos_before) break;
+        prom[np] = layers[i].tensor;
+        if ((st = nn_quant__search_eval(g, ranges, &base, prom, np + 1, s.promote, inputs, sample_count, refs, &s.eval,
+                                        &c, NULL, diag)))
+            goto done;
+        nn_quant__logf(s.eval.progress, s.eval.progress_user, "search: promote %s: output cosine %.6f -> %.6f",
+                       g->tensors[prom[np]].name, r.cos_after, c);
+        if (c <= r.cos_after) continue; /* no gain together with the others: leave it */
+        layers[i].promoted = 1;
+        r.cos_after = c;
+        np++;
+    }
+    for (i = 0; i < np && st == NN_OK; i++)
+        st = nn_quant_table_add(out, NN_QUANT_RULE_LAYER, g->tensors[prom[i]].name, NULL, s.promote, diag);
+    r.promoted = np;
+finish:
+    *layer_count = nl;
+    if (res) *res = r;
+done:
+    if (q0) nn_graph_destroy(q0);
+    if (refs) nn_quant__refs_free(refs, (size_t)sample_count * g->output_count, &al);
+    nn_free(&al, rows);
+    nn_free(&al, cos_of);
+    nn_free(&al, prom);
+    return st;
+}
+
+
+/* ===================== float-side algorithms: cross-layer equalization and SmoothQuant ===================== */
+
+/* A weight tensor being rewritten: a heap copy until the commit, so that a
+   refusal half-way leaves the graph as it was. */
+typedef struct nn_quant__fa_slot {
+    uint32_t tensor;
+    size_t count;
+    float *w;                      /* (count) working copy */
+    int dirty;
+} nn_quant__fa_slot;
+
+typedef struct nn_quant__fa {
+    nn_graph *g;
+    nn_allocator alloc;
+    uint32_t *uses;                /* (tensor_count) readers, graph outputs count as one */
+    uint32_t *reader;              /* (tensor_count) the last node reading it */
+    uint32_t *slot_of;             /* (tensor_count) slot index or NN_INVALID_ID */
+    nn_quant__fa_slot *slots;
+    uint32_t slot_count, slot_cap;
+} nn_quant__fa;
+
+static void nn_quant__fa_free(nn_quant__fa *f) {
+    uint32_t i;
+    for (i = 0; i < f->slot_count; i++) nn_free(&f->alloc, f->slots[i].w);
+    nn_free(&f->alloc, f->slots);
+    nn_free(&f->alloc, f->uses);
+    nn_free(&f->alloc, f->reader);
+    nn_free(&f->alloc, f->slot_of);
+}
+
+/* Validates g (ids in range, constant data of the size its shape says,
+   no subgraphs) and counts readers.  Graph untouched. */
+static nn_status nn_quant__fa_init(nn_quant__fa *f, nn_graph *g, const char *who, nn_diag *diag) {
+    uint32_t i, j, T = g->tensor_count;
+    memset(f, 0, sizeof *f);
+    f->g = g;
+    f->alloc = g->alloc;
+    for (i = 0; i < g->node_count; i++) {
+        const nn_node *n = &g->nodes[i];
+        for (j = 0; j < n->attr_count; j++)
+            if (n->attrs[j].type == NN_ATTR_GRAPH || n->attrs[j].type == NN_ATTR_GRAPHS)
+                return nn_diag_set(diag, NN_ERR_UNSUPPORTED, n->name ? n->name : n->op_type,
+                                   "%s: graphs with subgraph attributes are not supported", who);
+        for (j = 0; j < n->input_count; j++)
+            if (n->inputs[j].id != NN_INVALID_ID && n->inputs[j].id >= T)
+                return nn_diag_set(diag, NN_ERR_INVALID, n->name ? n->name : n->op_type,
+                                   "%s: input %u names tensor %u of %u", who, j, n->inputs[j].id, T);
+        for (j = 0; j < n->output_count; j++)
+            if (n->outputs[j].id != NN_INVALID_ID && n->outputs[j].id >= T)
+                return nn_diag_set(diag, NN_ERR_INVALID, n->name ? n->name : n->op_type,
+                                   "%s: output %u names tensor %u of %u", who, j, n->outputs[j].id, T);
+    }
+    for (i = 0; i < g->output_count; i++)
+        if (g->outputs[i].id >= T) return nn_diag_set(diag, NN_ERR_INVALID, "graph", "%s: bad output id", who);
+    for (i = 0; i < T; i++) {
+        const nn_tensor *t = &g->tensors[i];
+        size_t cnt, need;
+        int ok;
+        if (!(t->flags & NN_TENSOR_CONST) || t->dtype != NN_DTYPE_FLOAT) continue;
+        cnt = nn_shape_count(&t->shape, &ok);
+        if (!ok || !nn_size_mul(cnt, sizeof(float), &need) || need != t->data_bytes || (cnt && !t->data))
+            return nn_diag_set(diag, NN_ERR_INVALID, t->name, "%s: initializer size does not match its shape", who);
+    }
+    f->uses = (uint32_t *)nn_alloc(&f->alloc, (size_t)T * sizeof(uint32_t) + 1);
+    f->reader = (uint32_t *)nn_alloc(&f->alloc, (size_t)T * sizeof(uint32_t) + 1);
+    f->slot_of = (uint32_t *)nn_alloc(&f->alloc, (size_t)T * sizeof(uint32_t) + 1);
+    if (!f->uses || !f->reader || !f->slot_of) {
+        nn_quant__fa_free(f);
+        return nn_diag_set(diag, NN_ERR_NOMEM, who, "out of memory");
+    }
+    for (i = 0; i < T; i++) { f->uses[i] = 0; f->reader[i] = NN_INVALID_ID; f->slot_of[i] = NN_INVALID_ID; }
+    for (i = 0; i < g->node_count; i++) {
+        const nn_node *n = &g->nodes[i];
+        for (j = 0; j < n->input_count; j++)
+            if (n->inputs[j].id != NN_INVALID_ID) { f->uses[n->inputs[j].id]++; f->reader[n->inputs[j].id] = i; }
+    }
+    for (i = 0; i < g->output_count; i++) f->uses[g->outputs[i].id]++;
+    return NN_OK;
+}
+
+/* 1 when t is a float32 initializer read by one node only (safe to rewrite). */
+static int nn_quant__fa_private_const(const nn_quant__fa *f, uint32_t t) {
+    const nn_tensor *x;
+    if (t == NN_INVALID_ID) return 0;
+    x = &f->g->tensors[t];
+    return (x->flags & NN_TENSOR_CONST) && !(x->flags & (NN_TENSOR_INPUT | NN_TENSOR_OUTPUT)) &&
+           x->dtype == NN_DTYPE_FLOAT && f->uses[t] == 1;
+}
+
+/* The single node reading t, when t has exactly one reader and is no graph output. */
+static uint32_t nn_quant__fa_sole_reader(const nn_quant__fa *f, uint32_t t) {
+    if (t == NN_INVALID_ID || f->uses[t] != 1 || (f->g->tensors[t].flags & NN_TENSOR_OUTPUT)) return NN_INVALID_ID;
+    return f->reader[t];
+}
+
+static int nn_quant__fa_is(const nn_node *n, const char *op) {
+    return (!n->domain || !n->domain[0] || strcmp(n->domain, "ai.onnx") == 0) && strcmp(n->op_type, op) == 0;
+}
+
+/* The slot of initializer t (a working copy made on first use). */
+static nn_status nn_quant__fa_slot_get(nn_quant__fa *f, uint32_t t, uint32_t *out, nn_diag *diag) {
+    nn_quant__fa_slot *s;
+    const nn_tensor *x = &f->g->tensors[t];
+    if (f->slot_of[t] != NN_INVALID_ID) { *out = f->slot_of[t]; return NN_OK; }
+    if (f->slot_count == f->slot_cap) {
+        uint32_t cap = f->slot_cap ? f->slot_cap * 2 : 16;
+        nn_quant__fa_slot *ns = (nn_quant__fa_slot *)nn_alloc(&f->alloc, (size_t)cap * sizeof *ns);
+        if (!ns) return nn_diag_set(diag, NN_ERR_NOMEM, x->name, "out of memory");
+        if (f->slot_count) memcpy(ns, f->slots, f->slot_count * sizeof *ns);
+        nn_free(&f->alloc, f->slots);
+        f->slots = ns;
+        f->slot_cap = cap;
+    }
+    s = &f->slots[f->slot_count];
+    s->tensor = t;
+    s->count = x->data_bytes / sizeof(float);
+    s->dirty = 0;
+    s->w = (float *)nn_alloc(&f->alloc, x->data_bytes + 1);
+    if (!s->w) return nn_diag_set(diag, NN_ERR_NOMEM, x->name, "out of memory");
+    if (x->data_bytes) memcpy(s->w, x->data, x->data_bytes);
+    *out = f->slot_of[t] = f->slot_count++;
+    return NN_OK;
+}
+
+/* Commit, part 1: arena buffers for every dirty slot (nothing changes yet). */
+static nn_status nn_quant__fa_reserve(nn_quant__fa *f, void **bufs, nn_diag *diag) {
+    uint32_t i;
+    for (i = 0; i < f->slot_count; i++) {
+        bufs[i] = NULL;
+        if (!f->slots[i].dirty) continue;
+        bufs[i] = nn_arena_alloc(&f->g->arena, f->slots[i].count * sizeof(float) + 1);
+        if (!bufs[i]) return nn_diag_set(diag, NN_ERR_NOMEM, f->g->tensors[f->slots[i].tensor].name, "out of memory");
+    }
+    return NN_OK;
+}
+
+/* Commit, part 2: cannot fail. */
+static void nn_quant__fa_swap(nn_quant__fa *f, void **bufs) {
+    uint32_t i;
+    for (i = 0; i < f->slot_count; i++) {
+        nn_tensor *t;
+        if (!bufs[i]) continue;
+        t = &f->g->tensors[f->slots[i].tensor];
+        memcpy(bufs[i], f->slots[i].w, f->slots[i].count * sizeof(float));
+        t->data = bufs[i];
+        t->flags &= ~(uint32_t)NN_TENSOR_BORROWED;
+    }
+}
+
+/* A fresh tensor named base + suffix (+ _N when taken). */
+static nn_status nn_quant__fa_new_tensor(nn_graph *g, const char *base, const char *suffix, nn_dtype dt,
+                                         const nn_shape *shape, nn_tensor_id *out, nn_diag *diag) {
+    char name[256];
+    int k;
+    for (k = 0; k < 1000; k++) {
+        if (k == 0) snprintf(name, sizeof name, "%.200s%s", base ? base : "t", suffix);
+        else snprintf(name, sizeof name, "%.200s%s_%d", base ? base : "t", suffix, k);
+        if (nn_graph_find_tensor(g, name).id == NN_INVALID_ID) return nn_graph_add_tensor(g, name, dt, shape, out, diag);
+    }
+    return nn_diag_set(diag, NN_ERR_LIMIT, base, "no free tensor name");
+}
+
+/* max / min of the positive entries of r (1 when none). */
+static double nn_quant__fa_spread(const double *r, int64_t n) {
+    double lo = 0, hi = 0;
+    int64_t i;
+    for (i = 0; i < n; i++) {
+        if (!(r[i] > 0)) continue;
+        if (lo == 0 || r[i] < lo) lo = r[i];
+        if (r[i] > hi) hi = r[i];
+    }
+    return lo > 0 ? hi / lo : 1.0;
+}
+
+/* Node ids change when nn_graph_sort runs after an insertion: reports
+   name nodes by their first output before and map it back after. */
+static uint32_t nn_quant__fa_out0(const nn_graph *g, uint32_t node) {
+    return node < g->node_count && g->nodes[node].output_count ? g->nodes[node].outputs[0].id : NN_INVALID_ID;
+}
+
+static uint32_t nn_quant__fa_node_of(const nn_graph *g, uint32_t t) {
+    return t == NN_INVALID_ID ? NN_INVALID_ID : g->tensors[t].producer.id;
+}
+
+/* ---- cross-layer equalization ---- */
+
+typedef struct nn_quant__cle_pair {
+    uint32_t n1, act, n2;
+    uint32_t w1, b1, w2;           /* slots; b1 NN_INVALID_ID when the first conv has no bias */
+    int64_t C;                     /* channels between the two convs */
+    int64_t row1;                  /* elements of one output channel of W1 */
+    int64_t cg2, mg2, k2;          /* W2 (M2, cg2, k2...): in-channels per group, out per group, taps */
+    int clip;                      /* 1: a bounded Clip to rewrite */
+    float clip_hi;
+    double *cum;                   /* (C) product of the s_i applied */
+    double spread1_before, spread2_before;
+} nn_quant__cle_pair;
+
+/* r1 (C): per output channel of W1; r2 (C): per input channel of W2. */
+static void nn_quant__cle_ranges(const nn_quant__fa *f, const nn_quant__cle_pair *p, double *r1, double *r2) {
+    const float *w1 = f->slots[p->w1].w, *w2 = f->slots[p->w2].w;
+    int64_t i, e, o;
+    for (i = 0; i < p->C; i++) {
+        double m = 0;
+        for (e = 0; e < p->row1; e++) { double a = fabs((double)w1[i * p->row1 + e]); if (a > m) m = a; }
+        r1[i] = m;
+        m = 0;
+        {
+            int64_t gi = i / p->cg2, ic = i % p->cg2;
+            for (o = gi * p->mg2; o < (gi + 1) * p->mg2; o++) {
+                const float *row = w2 + (o * p->cg2 + ic) * p->k2;
+                for (e = 0; e < p->k2; e++) { double a = fabs((double)row[e]); if (a > m) m = a; }
+            }
+        }
+        r2[i] = m;
+    }
+}
+
+/* One equalization step of pair p; returns max |s_i - 1|. */
+static double nn_quant__cle_step(nn_quant__fa *f, nn_quant__cle_pair *p, double *r1, double *r2) {
+    float *w1 = f->slots[p->w1].w, *w2 = f->slots[p->w2].w;
+    float *b1 = p->b1 != NN_INVALID_ID ? f->slots[p->b1].w : NULL;
+    double change = 0;
+    int64_t i, e, o;
+    nn_quant__cle_ranges(f, p, r1, r2);
+    for (i = 0; i < p->C; i++) {
+        double s;
+        int64_t gi = i / p->cg2, ic = i % p->cg2;
+        if (!(r1[i] > 0) || !(r2[i] > 0)) continue;      /* a dead channel: nothing to balance */
+        s = sqrt(r1[i] * r2[i]) / r2[i];                   /* Nagel et al. eq. (11) */
+        if (fabs(s - 1.0) > change) change = fabs(s - 1.0);
+        for (e = 0; e < p->row1; e++) w1[i * p->row1 + e] = (float)((double)w1[i * p->row1 + e] / s);
+        if (b1) b1[i] = (float)((double)b1[i] / s);
+        for (o = gi * p->mg2; o < (gi + 1) * p->mg2; o++) {
+            float *row = w2 + (o * p->cg2 + ic) * p->k2;
+            for (e = 0; e < p->k2; e++) row[e] = (float)((double)row[e] * s);
+        }
+        p->cum[i] *= s;
+    }
+    f->slots[p->w1].dirty = f->slots[p->w2].dirty = 1;
+    if (b1) f->slots[p->b1].dirty = 1;
+    return change;
+}
+
+/* Lower/upper bound of a Clip node: 1 when constant (absent = -/+inf). */
+static int nn_quant__cle_clip_bounds(const nn_graph *g, const nn_node *n, float *lo, float *hi) {
+    uint32_t k;
+    *lo = -INFINITY;
+    *hi = INFINITY;
+    if (n->input_count <= 1) {                          /* opset < 11: attributes */
+        *lo = nn_node_attr_float(n, "min", -INFINITY);
+        *hi = nn_node_attr_float(n, "max", INFINITY);
+        return 1;
+    }
+    for (k = 1; k < n->input_count && k < 3; k++) {
+        const nn_tensor *t;
+        if (n->inputs[k].id == NN_INVALID_ID) continue;
+        t = &g->tensors[n->inputs[k].id];
+        if (!(t->flags & NN_TENSOR_CONST) || t->dtype != NN_DTYPE_FLOAT || t->data_bytes != sizeof(float)) return 0;
+        if (k == 1) *lo = *(const float *)t->data;
+        else *hi = *(const float *)t->data;
+    }
+    return 1;
+}
+
+/* Is node a positively homogeneous activation (f(s x) = s f(x), s > 0)?
+   Returns 1 (exact), 2 (bounded Clip(0, hi)), 0 (no). */
+static int nn_quant__cle_act(const nn_quant__fa *f, const nn_node *n, float *hi) {
+    if (n->output_count < 1 || n->input_count < 1) return 0;
+    if (nn_quant__fa_is(n, "Relu") || nn_quant__fa_is(n, "LeakyRelu")) return 1;
+    if (nn_quant__fa_is(n, "PRelu")) {
+        uint32_t t = n->input_count > 1 ? n->inputs[1].id : NN_INVALID_ID;
+        return t != NN_INVALID_ID && (f->g->tensors[t].flags & NN_TENSOR_CONST) && f->g->tensors[t].data_bytes == sizeof(float);
+    }
+    if (nn_quant__fa_is(n, "Clip")) {
+        float lo;
+        if (!nn_quant__cle_clip_bounds(f->g, n, &lo, hi) || lo != 0.0f) return 0;
+        return isinf(*hi) ? 1 : 2;
+    }
+    return 0;
+}
+
+/* Finds the pair starting at Conv n1 (returns 0 when there is none). */
+static nn_status nn_quant__cle_match(nn_quant__fa *f, uint32_t n1, nn_quant__cle_pair *p, int *found,
+                                     nn_diag *diag) {
+    const nn_graph *g = f->g;
+    const nn_node *a = &g->nodes[n1], *b, *act = NULL;
+    const nn_tensor *W1, *W2;
+    uint32_t t, nx, b1t;
+    int64_t group2, M2, C2;
+    int kind = 1;
+    float hi = INFINITY;
+    nn_status st;
+    *found = 0;
+    memset(p, 0, sizeof *p);
+    if (!nn_quant__fa_is(a, "Conv") || a->input_count < 2 || a->output_count != 1) return NN_OK;
+    if (!nn_quant__fa_private_const(f, a->inputs[1].id)) return NN_OK;
+    b1t = a->input_count > 2 ? a->inputs[2].id : NN_INVALID_ID;
+    if (b1t != NN_INVALID_ID && !nn_quant__fa_private_const(f, b1t)) return NN_OK;
+    t = a->outputs[0].id;
+    nx = nn_quant__fa_sole_reader(f, t);
+    if (nx == NN_INVALID_ID) return NN_OK;
+    if (!nn_quant__fa_is(&g->nodes[nx], "Conv")) {
+        act = &g->nodes[nx];
+        kind = nn_quant__cle_act(f, act, &hi);
+        if (!kind || act->inputs[0].id != t || act->output_count != 1) return NN_OK;
+        p->act = nx;
+        t = act->outputs[0].id;
+        nx = nn_quant__fa_sole_reader(f, t);
+        if (nx == NN_INVALID_ID) return NN_OK;
+    } else {
+        p->act = NN_INVALID_ID;
+    }
+    b = &g->nodes[nx];
+    if (!nn_quant__fa_is(b, "Conv") || b->input_count < 2 || b->inputs[0].id != t) return NN_OK;
+    if (!nn_quant__fa_private_const(f, b->inputs[1].id)) return NN_OK;
+    W1 = &g->tensors[a->inputs[1].id];
+    W2 = &g->tensors[b->inputs[1].id];
+    if (W1->shape.rank < 3 || W2->shape.rank != W1->shape.rank) return NN_OK;
+    group2 = nn_node_attr_int(b, "group", 1);
+    M2 = W2->shape.dims[0];
+    p->C = W1->shape.dims[0];
+    C2 = W2->shape.dims[1] * group2;
+    if (p->C <= 0 || group2 <= 0 || C2 != p->C || M2 % group2 != 0)
+        return nn_diag_set(diag, NN_ERR_SHAPE, b->name ? b->name : b->op_type,
+                           "equalize: conv reads %lld channels (group %lld, %lld outputs), its producer conv writes %lld",
+                           (long long)C2, (long long)group2, (long long)M2, (long long)p->C);
+    if (b1t != NN_INVALID_ID && g->tensors[b1t].data_bytes != (size_t)p->C * sizeof(float))
+        return nn_diag_set(diag, NN_ERR_SHAPE, g->tensors[b1t].name, "equalize: bias has %zu values, conv has %lld outputs",
+                           g->tensors[b1t].data_bytes / sizeof(float), (long long)p->C);
+    p->n1 = n1;
+    p->n2 = nx;
+    p->clip = kind == 2;
+    p->clip_hi = hi;
+    p->row1 = (int64_t)(W1->data_bytes / sizeof(float)) / p->C;
+    p->cg2 = W2->shape.dims[1];
+    p->mg2 = M2 / group2;
+    p->k2 = M2 && p->cg2 ? (int64_t)(W2->data_bytes / sizeof(float)) / (M2 * p->cg2) : 0;
+    if (p->k2 <= 0 || p->row1 <= 0) return NN_OK;
+    if ((st = nn_quant__fa_slot_get(f, a->inputs[1].id, &p->w1, diag)) != NN_OK) return st;
+    if ((st = nn_quant__fa_slot_get(f, b->inputs[1].id, &p->w2, diag)) != NN_OK) return st;
+    p->b1 = NN_INVALID_ID;
+    if (b1t != NN_INVALID_ID && (st = nn_quant__fa_slot_get(f, b1t, &p->b1, diag)) != NN_OK) return st;
+    *found = 1;
+    return NN_OK;
+}
+
+/* Rewrites bounded Clip of pair p: RELU mode drops the bound; VECTOR mode
+   makes Clip a Relu writing a new tensor and adds Min(that, hi / cum). */
+static nn_status nn_quant__cle_rewrite_clip(nn_quant__fa *f, const nn_quant__cle_pair *p, nn_quant_cle_clip mode,
+                                            nn_diag *diag) {
+    nn_graph *g = f->g;
+    nn_node *n = &g->nodes[p->act];
+    uint32_t out_t = n->outputs[0].id;
+    const nn_tensor *W1 = &g->tensors[f->slots[p->w1].tensor];
+    nn_tensor_id relu_t, hi_t, ins[2], outs[1];
+    nn_shape out_shape = g->tensors[out_t].shape;
+    nn_dtype out_dtype = g->tensors[out_t].dtype;
+    int64_t dims[NN_MAX_RANK];
+    int32_t r, k;
+    nn_shape vs;
+    float *hv;
+    nn_status st;
+    char base[200];
+    const char *relu = nn_arena_strdup(&g->arena, "Relu", 4);
+    if (!relu) return nn_diag_set(diag, NN_ERR_NOMEM, "equalize", "out of memory");
+    if (mode == NN_QUANT_CLE_CLIP_RELU) {
+        n->op_type = relu;
+        n->input_count = 1;
+        n->attr_count = 0;
+        return NN_OK;
+    }
+    r = W1->shape.rank - 1;   /* read before any tensor is added (the array may move) */                            /* (C, 1, ..., 1) broadcasts over (N, C, ...) */
+    dims[0] = p->C;
+    for (k = 1; k < r; k++) dims[k] = 1;
+    vs = nn_shape_make(r, dims);
+    snprintf(base, sizeof base, "%.190s", g->tensors[out_t].name);
+    if ((st = nn_quant__fa_new_tensor(g, base, "_cle_relu", NN_DTYPE_FLOAT, &out_shape, &relu_t, diag)))
+        return st;
+    if ((st = nn_quant__fa_new_tensor(g, base, "_cle_hi", NN_DTYPE_FLOAT, &vs, &hi_t, diag))) return st;
+    hv = (float *)nn_alloc(&f->alloc, (size_t)p->C * sizeof(float));
+    if (!hv) return nn_diag_set(diag, NN_ERR_NOMEM, "equalize", "out of memory");
+    for (k = 0; k < p->C; k++) hv[k] = (float)((double)p->clip_hi / p->cum[k]);
+    st = nn_graph_set_data(g, hi_t, hv, (size_t)p->C * sizeof(float), 1, diag);
+    nn_free(&f->alloc, hv);
+    if (st) return st;
+    g->tensors[relu_t.id].dtype = out_dtype;
+    n = &g->nodes[p->act];
+    n->op_type = relu;
+    n->input_count = 1;
+    n->attr_count = 0;
+    n->outputs[0] = relu_t;
+    g->tensors[relu_t.id].producer.id = p->act;
+    g->tensors[out_t].producer.id = NN_INVALID_ID;
+    ins[0] = relu_t;
+    ins[1] = hi_t;
+    outs[0].id = out_t;
+    snprintf(base, sizeof base, "%.180s_cle_min", n->name && n->name[0] ? n->name : g->tensors[out_t].name);
+    return nn_graph_add_node(g, "Min", "", base, ins, 2, outs, 1, NULL, diag);
+}
+
+/* Pairs sharing a conv (conv -> dw -> conv) pull against each other;
+   sweeping them in order converges (sec. 4.1: "iterate until convergence"). */
+static void nn_quant__cle_iterate(nn_quant__fa *f, nn_quant__cle_pair *pairs, uint32_t np, const nn_quant_cle_desc *d,
+                                  double *r1, double *r2, nn_quant_cle_stats *stats) {
+    int round;
+    uint32_t i;
+    for (round = 0; np && round < d->rounds; round++) {
+        double change = 0;
+        for (i = 0; i < np; i++) {
+            double c = nn_quant__cle_step(f, &pairs[i], r1, r2);
+            if (c > change) change = c;
+        }
+        stats->rounds = (uint32_t)round + 1;
+        stats->last_max_change = change;
+        if (change < d->tolerance) break;
+    }
+}
+
+/* The caller's record of pair p (node ids through p's output tensors). */
+static void nn_quant__cle_report(const nn_quant__fa *f, const nn_quant__cle_pair *p, double *r1, double *r2,
+                                 nn_quant_cle_pair *q) {
+    nn_quant__cle_ranges(f, p, r1, r2);
+    q->first = nn_quant__fa_node_of(f->g, p->n1);
+    q->second = nn_quant__fa_node_of(f->g, p->n2);
+    q->act = nn_quant__fa_node_of(f->g, p->act);
+    q->channels = (uint32_t)p->C;
+    q->spread1_before = p->spread1_before;
+    q->spread2_before = p->spread2_before;
+    q->spread1_after = nn_quant__fa_spread(r1, p->C);
+    q->spread2_after = nn_quant__fa_spread(r2, p->C);
+}
+
+static void nn_quant__cle_desc_defaults(nn_quant_cle_desc *d) {
+    if (d->rounds <= 0) d->rounds = 100;   /* MobileNetV2 (36 chained pairs) converges in 56 */
+    if (!(d->tolerance > 0)) d->tolerance = 1e-7;
+}
+
+NN_API nn_status nn_quant_equalize(nn_graph *g, const nn_quant_cle_desc *desc, nn_quant_cle_stats *out,
+                                   nn_diag *diag) {
+    nn_quant_cle_desc d;
+    nn_quant_cle_stats stats;
+    nn_quant__fa f;
+    nn_quant__cle_pair *pairs = NULL;
+    uint32_t *order = NULL, np = 0, i, added = 0;
+    double *r1 = NULL, *r2 = NULL;
+    void **bufs = NULL;
+    int64_t maxc = 1;
+    nn_status st;
+    NN_ASSERT(g);
+    if (desc) d = *desc;
+    else memset(&d, 0, sizeof d);
+    nn_quant__cle_desc_defaults(&d);
+    memset(&stats, 0, sizeof stats);
+    if ((st = nn_quant__fa_init(&f, g, "equalize", diag)) != NN_OK) return st;
+    order = (uint32_t *)nn_alloc(&f.alloc, (size_t)g->node_count * sizeof(uint32_t) + 1);
+    pairs = (nn_quant__cle_pair *)nn_alloc(&f.alloc, (size_t)g->node_count * sizeof *pairs + 1);
+    if (!order || !pairs) { st = nn_diag_set(diag, NN_ERR_NOMEM, "equalize", "out of memory"); goto done; }
+    if ((st = nn_graph_topo_order(g, order, diag)) != NN_OK) goto done;
+    for (i = 0; i < g->node_count; i++) {
+        int found;
+        nn_quant__cle_pair *p = &pairs[np];
+        if ((st = nn_quant__cle_match(&f, order[i], p, &found, diag)) != NN_OK) goto done;
+        if (!found) continue;
+        if (p->clip && d.clip == NN_QUANT_CLE_CLIP_SKIP) { stats.skipped_clip++; continue; }
+        p->cum = (double *)nn_alloc(&f.alloc, (size_t)p->C * sizeof(double));
+        if (!p->cum) { st = nn_diag_set(diag, NN_ERR_NOMEM, "equalize", "out of memory"); goto done; }
+        {
+            int64_t k;
+            for (k = 0; k < p->C; k++) p->cum[k] = 1.0;
+        }
+        if (p->C > maxc) maxc = p->C;
+        np++;
+    }
+    r1 = (double *)nn_alloc(&f.alloc, (size_t)maxc * sizeof(double));
+    r2 = (double *)nn_alloc(&f.alloc, (size_t)maxc * sizeof(double));
+    bufs = (void **)nn_alloc(&f.alloc, ((size_t)f.slot_count + 1) * sizeof(void *));
+    if (!r1 || !r2 || !bufs) { st = nn_diag_set(diag, NN_ERR_NOMEM, "equalize", "out of memory"); goto done; }
+    for (i = 0; i < np; i++) {
+        nn_quant__cle_ranges(&f, &pairs[i], r1, r2);
+        pairs[i].spread1_before = nn_quant__fa_spread(r1, pairs[i].C);
+        pairs[i].spread2_before = nn_quant__fa_spread(r2, pairs[i].C);
+    }
+    nn_quant__cle_iterate(&f, pairs, np, &d, r1, r2, &stats);
+    /* commit: buffers first, then the structural edits, then the swap */
+    if ((st = nn_quant__fa_reserve(&f, bufs, diag)) != NN_OK) goto done;
+    for (i = 0; i < np; i++) {
+        if (!pairs[i].clip) continue;
+        if ((st = nn_quant__cle_rewrite_clip(&f, &pairs[i], d.clip, diag)) != NN_OK) goto done;
+        stats.clips_rewritten++;
+        if (d.clip == NN_QUANT_CLE_CLIP_VECTOR) added++;
+    }
+    nn_quant__fa_swap(&f, bufs);
+    stats.pairs = np;
+    for (i = 0; i < np; i++) {           /* the nodes by output tensor, for the sort below */
+        pairs[i].n1 = nn_quant__fa_out0(g, pairs[i].n1);
+        pairs[i].n2 = nn_quant__fa_out0(g, pairs[i].n2);
+        pairs[i].act = pairs[i].act == NN_INVALID_ID ? NN_INVALID_ID : nn_quant__fa_out0(g, pairs[i].act);
+    }
+    if (added && (st = nn_graph_sort(g, diag)) != NN_OK) goto done;
+    for (i = 0; i < np && d.pairs && i < d.pair_cap; i++) nn_quant__cle_report(&f, &pairs[i], r1, r2, &d.pairs[i]);
+done:
+    if (pairs)
+        for (i = 0; i < np; i++) nn_free(&f.alloc, pairs[i].cum);
+    nn_free(&f.alloc, pairs);
+    nn_free(&f.alloc, order);
+    nn_free(&f.alloc, r1);
+    nn_free(&f.alloc, r2);
+    nn_free(&f.alloc, bufs);
+    nn_quant__fa_free(&f);
+    if (out && st == NN_OK) *out = stats;
+    return st;
+}
+
+/* ---- SmoothQuant ---- */
+
+/* K of a MatMul / Gemm reading its activation from input 0 with a constant
+   float32 2-D weight; 0 when n is not one. */
+static int64_t nn_quant__sq_k(const nn_graph *g, const nn_node *n) {
+    const nn_tensor *w;
+    if (n->input_count < 2 || n->output_count < 1 || n->inputs[0].id == NN_INVALID_ID || n->inputs[1].id == NN_INVALID_ID)
+        return 0;
+    w = &g->tensors[n->inputs[1].id];
+    if (!(w->flags & NN_TENSOR_CONST) || w->dtype != NN_DTYPE_FLOAT || w->shape.rank != 2) return 0;
+    if (nn_quant__fa_is(n, "MatMul")) return w->shape.dims[0];
+    if (nn_quant__fa_is(n, "Gemm") && nn_node_attr_int(n, "transA", 0) == 0)
+        return nn_node_attr_int(n, "transB", 0) ? w->shape.dims[1] : w->shape.dims[0];
+    return 0;
+}
+
+NN_API nn_status nn_quant_smooth_stats_init(nn_quant_smooth_stats *s, const nn_graph *g, const nn_allocator *alloc,
+                                            nn_diag *diag) {
+    uint32_t i, T = g->tensor_count;
+    NN_ASSERT(s && g);
+    memset(s, 0, sizeof *s);
+    s->g = g;
+    if (alloc) s->alloc = *alloc;
+    s->tensor_count = T;
+    s->chmax = (float **)nn_alloc(&s->alloc, (size_t)T * sizeof(float *) + 1);
+    s->channels = (int64_t *)nn_alloc(&s->alloc, (size_t)T * sizeof(int64_t) + 1);
+    if (!s->chmax || !s->channels) goto nomem;
+    for (i = 0; i < T; i++) { s->chmax[i] = NULL; s->channels[i] = 0; }
+    for (i = 0; i < g->node_count; i++) {
+        const nn_node *n = &g->nodes[i];
+        int64_t K = nn_quant__sq_k(g, n);
+        uint32_t t;
+        if (K <= 0 || K > (int64_t)(SIZE_MAX / sizeof(float)) / 2) continue;
+        t = n->inputs[0].id;
+        if (t >= T || s->chmax[t]) continue;
+        s->chmax[t] = (float *)nn_alloc(&s->alloc, (size_t)K * sizeof(float));
+        if (!s->chmax[t]) goto nomem;
+        memset(s->chmax[t], 0, (size_t)K * sizeof(float));
+        s->channels[t] = K;
+    }
+    return NN_OK;
+nomem:
+    nn_quant_smooth_stats_deinit(s);
+    return nn_diag_set(diag, NN_ERR_NOMEM, "smooth", "out of memory");
+}
+
+/* Folds value v of tensor t into its channel maxima (last axis). */
+static void nn_quant__sq_fold(nn_quant_smooth_stats *s, uint32_t t, const nn_value *v) {
+    size_t n, i;
+    int64_t K, j;
+    float *m;
+    const float *x;
+    if (t >= s->tensor_count || !s->chmax[t] || !v || v->dtype != NN_DTYPE_FLOAT || !v->data || v->shape.rank < 1) return;
+    K = s->channels[t];
+    if (v->shape.dims[v->shape.rank - 1] != K) return;
+    n = nn_value_count(v);
+    m = s->chmax[t];
+    x = (const float *)v->data;
+    for (i = 0; i + (size_t)K <= n; i += (size_t)K)
+        for (j = 0; j < K; j++) {
+            float a = fabsf(x[i + (size_t)j]);
+            if (a > m[j]) m[j] = a;                        /* NaN never wins */
+        }
+}
+
+NN_API int nn_quant_smooth_stats_observer(void *user, const nn_graph *g, uint32_t node_index, const nn_value *outputs,
+                                          uint32_t output_count) {
+    nn_quant_smooth_stats *s = (nn_quant_smooth_stats *)user;
+    uint32_t o;
+    if (g != s->g || node_index >= g->node_count) return 0;   /* a subgraph's node */
+    for (o = 0; o < output_count && o < g->nodes[node_index].output_count; o++) {
+        uint32_t t = g->nodes[node_index].outputs[o].id;
+        if (t != NN_INVALID_ID) nn_quant__sq_fold(s, t, &outputs[o]);
+    }
+    return 0;
+}
+
+NN_API nn_status nn_quant_smooth_stats_collect(nn_quant_smooth_stats *s, const nn_value *inputs, uint32_t sample_count,
+                                               const nn_exec_desc *ed, nn_diag *diag) {
+    nn_exec_desc xd;
+    nn_exec *x = NULL;
+    nn_status st;
+    uint32_t k, i, ni;
+    NN_ASSERT(s && s->g && (inputs || !sample_count));
+    ni = s->g->input_count;
+    if (ed) xd = *ed;
+    else memset(&xd, 0, sizeof xd);
+    xd.observer = nn_quant_smooth_stats_observer;
+    xd.observer_user = s;
+    if ((st = nn_exec_create(s->g, &xd, &x, diag)) != NN_OK) return st;
+    for (k = 0; k < sample_count && st == NN_OK; k++) {
+        for (i = 0; i < ni && st == NN_OK; i++) {
+            st = nn_exec_set_input(x, i, &inputs[(size_t)k * ni + i], diag);
+            if (st == NN_OK) nn_quant__sq_fold(s, s->g->inputs[i].id, &inputs[(size_t)k * ni + i]);
+        }
+        if (st == NN_OK) st = nn_exec_run(x, diag);
+        if (st == NN_OK) s->samples++;
+    }
+    nn_exec_destroy(x);
+    return st;
+}
+
+NN_API void nn_quant_smooth_stats_deinit(nn_quant_smooth_stats *s) {
+    uint32_t i;
+    if (!s) return;
+    if (s->chmax)
+        for (i = 0; i < s->tensor_count; i++) nn_free(&s->alloc, s->chmax[i]);
+    nn_free(&s->alloc, s->chmax);
+    nn_free(&s->alloc, s->channels);
+    s->chmax = NULL;
+    s->channels = NULL;
+    s->tensor_count = 0;
+}
+
+static int nn_quant__sq_cmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* max / median of v (n values; tmp holds n doubles); 1 when the median is 0. */
+static double nn_quant__sq_ratio(const double *v, int64_t n, double *tmp) {
+    double med, mx;
+    if (n <= 0) return 1.0;
+    memcpy(tmp, v, (size_t)n * sizeof(double));
+    qsort(tmp, (size_t)n, sizeof(double), nn_quant__sq_cmp);
+    mx = tmp[n - 1];
+    med = n % 2 ? tmp[n / 2] : 0.5 * (tmp[n / 2 - 1] + tmp[n / 2]);
+    return med > 0 ? mx / med : 1.0;
+}
+
+/* Where 1/s of tensor X can go. */
+typedef struct nn_quant__sq_abs {
+    int kind;                      /* 0 none, 1 LayerNorm, 2 MatMul/Gemm columns, 3 MatMul + Add bias */
+    uint32_t node;                 /* the absorbing node */
+    uint32_t w, b;                 /* tensors scaled per channel j: w (columns or gamma), b (bias / beta) */
+    int64_t cols_stride;           /* kind 2/3: w is (R, K) row-major with K == cols (0 means per element) */
+    int transposed;                /* kind 2: Gemm transB, w is (K, R) */
+} nn_quant__sq_abs;
+
+/* 1 when t is a private constant holding exactly K floats. */
+static int nn_quant__sq_vec(const nn_quant__fa *f, uint32_t t, int64_t K) {
+    return nn_quant__fa_private_const(f, t) && f->g->tensors[t].data_bytes == (size_t)K * sizeof(float);
+}
+
+static void nn_quant__sq_absorber(const nn_quant__fa *f, uint32_t X, int64_t K, nn_quant__sq_abs *a) {
+    const nn_graph *g = f->g;
+    const nn_node *p;
+    uint32_t pn = g->tensors[X].producer.id, o;
+    memset(a, 0, sizeof *a);
+    a->b = NN_INVALID_ID;
+    /* through Transposes that keep the last axis last (ViT's ln_1 -> (S, B, D)
+       -> in_proj): channel j stays channel j */
+    while (pn != NN_INVALID_ID && pn < g->node_count && nn_quant__fa_is(&g->nodes[pn], "Transpose")) {
+        const nn_node *tp = &g->nodes[pn];
+        const nn_attr *perm = nn_node_attr(tp, "perm");
+        uint32_t src = tp->input_count ? tp->inputs[0].id : NN_INVALID_ID;
+        if (!perm || perm->type != NN_ATTR_INTS || perm->count < 1 || tp->outputs[0].id != X ||
+            perm->ints[perm->count - 1] != (int64_t)perm->count - 1 || nn_quant__fa_sole_reader(f, src) != pn)
+            return;
+        X = src;
+        pn = g->tensors[X].producer.id;
+    }
+    if (pn == NN_INVALID_ID || pn >= g->node_count) return;
+    p = &g->nodes[pn];
+    if (p->outputs[0].id != X) return;
+    for (o = 1; o < p->output_count; o++)
+        if (p->outputs[o].id != NN_INVALID_ID && f->uses[p->outputs[o].id]) return;
+    if (nn_quant__fa_is(p, "LayerNormalization")) {
+        int64_t axis = nn_node_attr_int(p, "axis", -1);
+        int32_t r = g->tensors[X].shape.rank;
+        if (!(axis == -1 || (r > 0 && axis == r - 1))) return;
+        if (p->input_count < 2 || !nn_quant__sq_vec(f, p->inputs[1].id, K)) return;
+        if (p->input_count > 2 && p->inputs[2].id != NN_INVALID_ID && !nn_quant__sq_vec(f, p->inputs[2].id, K)) return;
+        a->kind = 1;
+        a->w = p->inputs[1].id;
+        a->b = p->input_count > 2 ? p->inputs[2].id : NN_INVALID_ID;
+    } else if (nn_quant__fa_is(p, "MatMul") || nn_quant__fa_is(p, "Gemm")) {
+        const nn_tensor *w;
+        int tb = nn_quant__fa_is(p, "Gemm") && nn_node_attr_int(p, "transB", 0);
+        if (!nn_quant__sq_k(g, p) || !nn_quant__fa_private_const(f, p->inputs[1].id)) return;
+        w = &g->tensors[p->inputs[1].id];
+        if ((tb ? w->shape.dims[0] : w->shape.dims[1]) != K) return;
+        if (nn_quant__fa_is(p, "Gemm") && p->input_count > 2 && p->inputs[2].id != NN_INVALID_ID) {
+            if (!nn_quant__sq_vec(f, p->inputs[2].id, K)) return;   /* a scalar or (M, K) C cannot take 1/s_j */
+            a->b = p->inputs[2].id;
+        }
+        a->kind = 2;
+        a->w = p->inputs[1].id;
+        a->transposed = tb;
+    } else if (nn_quant__fa_is(p, "Add") && p->input_count == 2) {
+        uint32_t side;
+        for (side = 0; side < 2; side++) {
+            uint32_t mt = p->inputs[side].id, bt = p->inputs[1 - side].id, mn;
+            const nn_node *m;
+            if (mt == NN_INVALID_ID || !nn_quant__sq_vec(f, bt, K)) continue;
+            mn = nn_quant__fa_sole_reader(f, mt) == pn ? g->tensors[mt].producer.id : NN_INVALID_ID;
+            if (mn == NN_INVALID_ID || mn >= g->node_count) continue;
+            m = &g->nodes[mn];
+            if (!nn_quant__fa_is(m, "MatMul") || !nn_quant__sq_k(g, m) || !nn_quant__fa_private_const(f, m->inputs[1].id)) continue;
+            if (g->tensors[m->inputs[1].id].shape.dims[1] != K) continue;
+            a->kind = 3;
+            a->node = mn;
+            a->w = m->inputs[1].id;
+            a->b = bt;
+            return;
+        }
+        return;
+    } else {
+        return;
+    }
+    a->node = pn;
+}
+
+/* Readers of X: their count when every one is a MatMul/Gemm taking X as
+   input 0 with a private weight of K rows, else 0. */
+static uint32_t nn_quant__sq_consumers(const nn_quant__fa *f, uint32_t X, int64_t K) {
+    const nn_graph *g = f->g;
+    uint32_t i, k, nc = 0;
+    for (i = 0; i < g->node_count; i++) {
+        const nn_node *n = &g->nodes[i];
+        int reads = 0;
+        for (k = 0; k < n->input_count; k++) if (n->inputs[k].id == X) reads = 1;
+        if (!reads) continue;
+        if (n->inputs[0].id != X || nn_quant__sq_k(g, n) != K || n->inputs[1].id == X ||
+            !nn_quant__fa_private_const(f, n->inputs[1].id))
+            return 0;
+        nc++;
+    }
+    return nc;
+}
+
+/* The weight element of row j (input channel), column r of consumer n's
+   (K, R) matrix (Gemm transB stores it (R, K)). */
+static float *nn_quant__sq_wel(float *w, int tb, int64_t K, int64_t R, int64_t j, int64_t r) {
+    return tb ? &w[r * K + j] : &w[j * R + r];
+}
+
+/* s (K) from channel maxima m and the consumers' row maxima (eq. 4). */
+static void nn_quant__sq_scales(const nn_graph *g, uint32_t X, const float *m, int64_t K, double alpha, double *s) {
+    uint32_t i;
+    int64_t j, r;
+    for (j = 0; j < K; j++) s[j] = 0;
+    for (i = 0; i < g->node_count; i++) {
+        const nn_node *n = &g->nodes[i];
+        const nn_tensor *w;
+        int64_t R;
+        int tb;
+        if (n->input_count < 2 || n->inputs[0].id != X) continue;
+        w = &g->tensors[n->inputs[1].id];
+        tb = nn_quant__fa_is(n, "Gemm") && nn_node_attr_int(n, "transB", 0);
+        R = (int64_t)(w->data_bytes / sizeof(float)) / K;
+        for (j = 0; j < K; j++)
+            for (r = 0; r < R; r++) {
+                double a = fabs((double)*nn_quant__sq_wel((float *)w->data, tb, K, R, j, r));
+                if (a > s[j]) s[j] = a;
+            }
+    }
+    for (j = 0; j < K; j++) {
+        double v = 1.0;
+        if (m[j] > 0 && s[j] > 0) v = pow((double)m[j], alpha) / pow(s[j], 1.0 - alpha);
+        if (!(v >= 1e-5)) v = 1e-5;                        /* also catches NaN */
+        if (v > 1e5) v = 1e5;
+        s[j] = v;
+    }
+}
+
+/* Divides channel j of the absorber's tensors by s_j and multiplies row j
+   of every consumer's weight by s_j (on the working copies). */
+static nn_status nn_quant__sq_apply(nn_quant__fa *f, uint32_t X, int64_t K, const nn_quant__sq_abs *ab,
+                                    const double *s, nn_diag *diag) {
+    const nn_graph *g = f->g;
+    uint32_t i, sl;
+    int64_t j, r, R;
+    nn_status e;
+    float *w;
+    if (ab->kind) {
+        if ((e = nn_quant__fa_slot_get(f, ab->w, &sl, diag)) != NN_OK) return e;
+        w = f->slots[sl].w;
+        f->slots[sl].dirty = 1;
+        R = (int64_t)(f->slots[sl].count / (size_t)K);     /* 1 for LayerNorm gamma */
+        for (r = 0; r < R; r++)
+            for (j = 0; j < K; j++) {
+                float *x = ab->transposed ? &w[j * R + r] : &w[r * K + j];
+                *x = (float)((double)*x / s[j]);
+            }
+        if (ab->b != NN_INVALID_ID) {
+            if ((e = nn_quant__fa_slot_get(f, ab->b, &sl, diag)) != NN_OK) return e;
+            w = f->slots[sl].w;
+            f->slots[sl].dirty = 1;
+            for (j = 0; j < K; j++) w[j] = (float)((double)w[j] / s[j]);
+        }
+    }
+    for (i = 0; i < g->node_count; i++) {
+        const nn_node *n = &g->nodes[i];
+        int tb;
+        if (n->input_count < 2 || n->inputs[0].id != X) continue;
+        if ((e = nn_quant__fa_slot_get(f, n->inputs[1].id, &sl, diag)) != NN_OK) return e;
+        w = f->slots[sl].w;
+        f->slots[sl].dirty = 1;
+        tb = nn_quant__fa_is(n, "Gemm") && nn_node_attr_int(n, "transB", 0);
+        R = (int64_t)(f->slots[sl].count / (size_t)K);
+        for (j = 0; j < K; j++)
+            for (r = 0; r < R; r++) {
+                float *x = nn_quant__sq_wel(w, tb, K, R, j, r);
+                *x = (float)((double)*x * s[j]);
+            }
+    }
+    return NN_OK;
+}
+
+/* Smooths one activation tensor X (report in *lay); *mul_x 1 when the
+   caller must insert Mul(X, 1/s). */
+static nn_status nn_quant__sq_one(nn_quant__fa *f, const nn_quant_smooth_stats *st, uint32_t X, const nn_quant_smooth_desc *d,
+                                  nn_quant_smooth_report *rep, nn_quant_smooth_layer *lay, uint32_t *mul_x, double *s,
+                                  double *tmp, double *tmp2, nn_diag *diag) {
+    int64_t K = st->channels[X], j;
+    nn_quant__sq_abs ab;
+    nn_status e;
+    memset(lay, 0, sizeof *lay);
+    lay->tensor = X;
+    lay->absorber = NN_INVALID_ID;
+    *mul_x = 0;
+    if (f->g->tensors[X].flags & NN_TENSOR_OUTPUT) { rep->shared++; return NN_OK; }
+    lay->consumers = nn_quant__sq_consumers(f, X, K);
+    if (!lay->consumers) { rep->shared++; return NN_OK; }
+    rep->candidates++;
+    for (j = 0; j < K; j++) tmp2[j] = st->chmax[X][j];
+    lay->ratio_before = lay->ratio_after = nn_quant__sq_ratio(tmp2, K, tmp);
+    if (!(lay->ratio_before > d->threshold)) { rep->below_threshold++; return NN_OK; }
+    nn_quant__sq_absorber(f, X, K, &ab);
+    if (!ab.kind && !d->insert_mul) { rep->no_absorber++; return NN_OK; }
+    nn_quant__sq_scales(f->g, X, st->chmax[X], K, d->alpha, s);
+    for (j = 0; j < K; j++) tmp2[j] = st->chmax[X][j] / s[j];
+    lay->ratio_after = nn_quant__sq_ratio(tmp2, K, tmp);
+    if ((e = nn_quant__sq_apply(f, X, K, &ab, s, diag)) != NN_OK) return e;
+    if (ab.kind) lay->absorber = ab.node;
+    else *mul_x = 1;
+    lay->smoothed = 1;
+    rep->smoothed++;
+    return NN_OK;
+}
+
+/* Inserts Mul(X, inv) before every reader of X (inv = 1 / s). */
+static nn_status nn_quant__sq_insert_mul(nn_graph *g, uint32_t X, const float *inv, int64_t K, nn_diag *diag) {
+    nn_tensor_id c, y, ins[2];
+    nn_shape vs = nn_shape_make(1, &K), xs = g->tensors[X].shape;
+    nn_dtype xt = g->tensors[X].dtype;
+    uint32_t i, k, nodes = g->node_count;
+    char base[200];
+    nn_status e;
+    snprintf(base, sizeof base, "%.190s", g->tensors[X].name);
+    if ((e = nn_quant__fa_new_tensor(g, base, "_smooth_inv", NN_DTYPE_FLOAT, &vs, &c, diag))) return e;
+    if ((e = nn_graph_set_data(g, c, inv, (size_t)K * sizeof(float), 1, diag))) return e;
+    if ((e = nn_quant__fa_new_tensor(g, base, "_smoothed", xt, &xs, &y, diag))) return e;
+    for (i = 0; i < nodes; i++) {
+        nn_node *n = &g->nodes[i];
+        for (k = 0; k < n->input_count; k++)
+            if (n->inputs[k].id == X) n->inputs[k] = y;
+    }
+    ins[0].id = X;
+    ins[1] = c;
+    snprintf(base, sizeof base, "%.180s_smooth", g->tensors[X].name);
+    return nn_graph_add_node(g, "Mul", "", base, ins, 2, &y, 1, NULL, diag);
+}
+
+NN_API nn_status nn_quant_smooth(nn_graph *g, const nn_quant_smooth_stats *st, const nn_quant_smooth_desc *desc,
+                                 nn_quant_smooth_report *out, nn_diag *diag) {
+    nn_quant_smooth_desc d;
+    nn_quant_smooth_report rep;
+    nn_quant__fa f;
+    uint32_t t, nl = 0, nmul = 0, *mul_t = NULL;
+    float **mul_inv = NULL;
+    double *s = NULL, *tmp = NULL, *tmp2 = NULL;
+    void **bufs = NULL;
+    int64_t maxk = 1;
+    nn_status e;
+    NN_ASSERT(g && st);
+    if (desc) d = *desc;
+    else memset(&d, 0, sizeof d);
+    if (d.alpha == 0) d.alpha = 0.5;
+    else if (d.alpha < 0) d.alpha = 0;
+    memset(&rep, 0, sizeof rep);
+    if (d.alpha > 1 || !(d.threshold >= 0))
+        return nn_diag_set(diag, NN_ERR_ARG, "smooth", "alpha must be in [0, 1] and threshold >= 0");
+    if (st->g != g || st->tensor_count != g->tensor_count || !st->chmax)
+        return nn_diag_set(diag, NN_ERR_ARG, "smooth", "statistics were collected on another graph");
+    if ((e = nn_quant__fa_init(&f, g, "smooth", diag)) != NN_OK) return e;
+    for (t = 0; t < st->tensor_count; t++) if (st->chmax[t] && st->channels[t] > maxk) maxk = st->channels[t];
+    s = (double *)nn_alloc(&f.alloc, (size_t)maxk * sizeof(double));
+    tmp = (double *)nn_alloc(&f.alloc, (size_t)maxk * sizeof(double));
+    tmp2 = (double *)nn_alloc(&f.alloc, (size_t)maxk * sizeof(double));
+    mul_t = (uint32_t *)nn_alloc(&f.alloc, (size_t)g->tensor_count * sizeof(uint32_t) + 1);
+    mul_inv = (float **)nn_alloc(&f.alloc, (size_t)g->tensor_count * sizeof(float *) + 1);
+    if (!s || !tmp || !tmp2 || !mul_t || !mul_inv) { e = nn_diag_set(diag, NN_ERR_NOMEM, "smooth", "out of memory"); goto done; }
+    for (t = 0; t < st->tensor_count && e == NN_OK; t++) {
+        nn_quant_smooth_layer lay;
+        uint32_t need_mul;
+        if (!st->chmax[t] || !st->samples) continue;
+        e = nn_quant__sq_one(&f, st, t, &d, &rep, &lay, &need_mul, s, tmp, tmp2, diag);
+        if (e != NN_OK) break;
+        if (need_mul) {
+            int64_t j;
+            mul_inv[nmul] = (float *)nn_alloc(&f.alloc, (size_t)st->channels[t] * sizeof(float));
+            if (!mul_inv[nmul]) { e = nn_diag_set(diag, NN_ERR_NOMEM, "smooth", "out of memory"); break; }
+            for (j = 0; j < st->channels[t]; j++) mul_inv[nmul][j] = (float)(1.0 / s[j]);
+            mul_t[nmul++] = t;
+        }
+        lay.absorber = nn_quant__fa_out0(g, lay.absorber);   /* by output tensor until the end */
+        if (lay.consumers && d.layers && nl < d.layer_cap) d.layers[nl] = lay;
+        if (lay.consumers) nl++;
+    }
+    if (e != NN_OK) goto done;
+    bufs = (void **)nn_alloc(&f.alloc, ((size_t)f.slot_count + 1) * sizeof(void *));
+    if (!bufs) { e = nn_diag_set(diag, NN_ERR_NOMEM, "smooth", "out of memory"); goto done; }
+    if ((e = nn_quant__fa_reserve(&f, bufs, diag)) != NN_OK) goto done;
+    nn_quant__fa_swap(&f, bufs);
+    for (t = 0; t < nmul && e == NN_OK; t++) {
+        e = nn_quant__sq_insert_mul(g, mul_t[t], mul_inv[t], st->channels[mul_t[t]], diag);
+        if (e == NN_OK) rep.muls_inserted++;
+    }
+    if (e == NN_OK && nmul) e = nn_graph_sort(g, diag);
+    for (t = 0; e == NN_OK && d.layers && t < nl && t < d.layer_cap; t++)
+        d.layers[t].absorber = nn_quant__fa_node_of(g, d.layers[t].absorber);
+done:
+    if (mul_inv)
+        for (t = 0; t < nmul; t++) nn_free(&f.alloc, mul_inv[t]);
+    nn_free(&f.alloc, mul_inv);
+    nn_free(&f.alloc, mul_t);
+    nn_free(&f.alloc, s);
+    nn_free(&f.alloc, tmp);
+    nn_free(&f.alloc, tmp2);
+    nn_free(&f.alloc, bufs);
+    nn_quant__fa_free(&f);
+    if (out && e == NN_OK) *out = rep;
+    return e;
+}
+
+#endif /* NN_QUANT_IMPLEMENTATION_DONE */
+#endif /* NN_IMPLEMENTATION || NN_QUANT_IMPLEMENTATION */
+
+/*
+   nnport is available under the MIT License.
+   Copyright (c) 2026 the nnport authors.
+   Permission is hereby granted, free of charge, to any person obtaining a copy
+   of this software and associated documentation files (the "Software"), to deal
+   in the Software without restriction, including without limitation the rights
+   to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+   copies of the Software, and to permit persons to whom the Software is
+   furnished to do so, subject to the following conditions: the above copyright
+   notice and this permission notice shall be included in all copies or
+   substantial portions of the Software.  THE SOFTWARE IS PROVIDED "AS IS",
+   WITHOUT WARRANTY OF ANY KIND.
+*/

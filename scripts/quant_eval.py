@@ -1,0 +1,152 @@
+#!/usr/bin/python3
+"""quant_eval.py - figures of docs/QUANTIZATION.md: quantize a model with
+`nnport quantize` on the calib/ set, then run the eval/ set through
+  - the float model (nnport's reference executor),
+  - the QDQ model in nnport's fake-quant executor (integer kernels),
+  - the QDQ model in ONNX Runtime (scripts/ort_run.js --batch-list),
+and print the agreement figures.
+
+  /usr/bin/python3 scripts/quant_eval.py MODEL_KEY [--method minmax] [--nnport build-q/nnport]
+                                         [--work /tmp/quant_eval] [--extra "--scheme u8asym"]
+
+MODEL_KEY: mobilenet_v2_op13 resnet18_op13 vit_ti_op13 gpt_char_op13
+ppocrv4_rec ppocrv4_det (models and data from ~/.cache/nnport).
+Metrics: cosine of the final output per eval sample (fake-quant vs ORT on
+the same QDQ file; fake-quant vs float), top-1 agreement (imagenet), exact
+CTC greedy reading agreement (rec), IoU of the 0.3-thresholded probability
+map (det), next-char accuracy and cross-entropy (gpt).
+"""
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HOME = os.path.expanduser("~/.cache/nnport")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODELS = {
+    "mobilenet_v2_op13": ("models/mobilenet_v2_op13.onnx", "imagenet"),
+    "resnet18_op13": ("models/resnet18_op13.onnx", "imagenet"),
+    "vit_ti_op13": ("models/vit_ti_op13.onnx", "imagenet"),
+    "gpt_char_op13": ("models/gpt_char_op13.onnx", "gpt"),
+    "ppocrv4_rec": ("npm/package/assets/ch_PP-OCRv4_rec_infer.onnx", "ocr_rec"),
+    "ppocrv4_det": ("npm/package/assets/ch_PP-OCRv4_det_infer.onnx", "ocr_det"),
+}
+
+
+def sh(cmd):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.stderr.write(" ".join(cmd) + "\n" + r.stdout + r.stderr)
+        sys.exit(1)
+    return r.stdout + r.stderr
+
+
+def cos(a, b):
+    a = a.astype(np.float64).ravel()
+    b = b.astype(np.float64).ravel()
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-30))
+
+
+def ctc(logits):
+    idx = logits.reshape(-1, logits.shape[-1]).argmax(-1)
+    out, prev = [], -1
+    for i in idx:
+        if i != prev and i != 0:
+            out.append(int(i))
+        prev = i
+    return out
+
+
+def log_softmax(x):
+    x = x - x.max(-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("model", choices=sorted(MODELS))
+    ap.add_argument("--method", default="minmax")
+    ap.add_argument("--nnport", default=os.path.join(REPO, "build-q/nnport"))
+    ap.add_argument("--work", default="/tmp/quant_eval")
+    ap.add_argument("--extra", default="")
+    ap.add_argument("--samples", default="")
+    a = ap.parse_args()
+    rel, data = MODELS[a.model]
+    model = os.path.join(HOME, rel)
+    calib = os.path.join(HOME, "data", data, "calib")
+    ev = os.path.join(HOME, "data", data, "eval")
+    tag = a.model + "_" + a.method + a.extra.replace(" ", "").replace("-", "_")
+    work = os.path.join(a.work, tag)
+    for d in ("float", "fq", "ort"):
+        os.makedirs(os.path.join(work, d), exist_ok=True)
+    qdq = os.path.join(work, "model.qdq.onnx")
+    cmd = [a.nnport, "quantize", model, "--calib-data", calib, "-o", qdq, "--calibration-method", a.method]
+    cmd += a.extra.split()
+    if a.samples:
+        cmd += ["--samples", a.samples]
+    t0 = time.time()
+    summary = sh(cmd)
+    print("$ " + " ".join(cmd) + "   (%.1f s)" % (time.time() - t0))
+    print("\n".join(l for l in summary.splitlines() if not l.startswith("calibrate")))
+    fl = sh([a.nnport, "quantize", "run", model, "--float", "--batch", ev, "--output-dir", os.path.join(work, "float")])
+    fq = sh([a.nnport, "quantize", "run", qdq, "--batch", ev, "--output-dir", os.path.join(work, "fq")])
+    print(fl.strip().splitlines()[-1])
+    print("\n".join(fq.strip().splitlines()))
+    names = sorted(f[:-4] for f in os.listdir(ev) if f.endswith(".npy") and not f.endswith("_targets.npy"))
+    lst = os.path.join(work, "ort.tsv")
+    import json
+    info = subprocess.run(["node", os.path.join(REPO, "scripts/ort_run.js"), qdq, "--info"], capture_output=True, text=True)
+    have_ort = info.returncode == 0
+    if not have_ort:
+        print("ONNX Runtime cannot load the QDQ file: " + info.stderr.strip()[-200:])
+    in_name = json.loads(info.stdout[info.stdout.index("{"):])["inputs"][0]["name"] if have_ort else "x"
+    with open(lst, "w") as f:
+        for n in names:
+            f.write("%s\t%s%s\n" % (os.path.join(work, "ort", n), (in_name + "=") if in_name else "",
+                                    os.path.join(ev, n + ".npy")))
+    if have_ort:
+        sh(["node", os.path.join(REPO, "scripts/ort_run.js"), qdq, "--batch-list", lst])
+    c_ort, c_float, agree, ious, ce_f, ce_q, acc_f, acc_q, ntok = [], [], 0, [], 0.0, 0.0, 0, 0, 0
+    for n in names:
+        F = np.load(os.path.join(work, "float", n + ".npy"))
+        Q = np.load(os.path.join(work, "fq", n + ".npy"))
+        if have_ort:
+            c_ort.append(cos(np.load(os.path.join(work, "ort", n, "output_0.npy")), Q))
+        c_float.append(cos(F, Q))
+        if data == "imagenet":
+            agree += int(F.argmax() == Q.argmax())
+        elif data == "ocr_rec":
+            agree += int(ctc(F) == ctc(Q))
+        elif data == "ocr_det":
+            mf, mq = F > 0.3, Q > 0.3
+            ious.append((mf & mq).sum() / max(1, (mf | mq).sum()))
+        elif data == "gpt":
+            t = np.load(os.path.join(ev, n + "_targets.npy")).ravel()
+            lf = log_softmax(F.reshape(-1, F.shape[-1]).astype(np.float64))
+            lq = log_softmax(Q.reshape(-1, Q.shape[-1]).astype(np.float64))
+            r = np.arange(len(t))
+            ce_f -= lf[r, t].sum()
+            ce_q -= lq[r, t].sum()
+            acc_f += int((lf.argmax(-1) == t).sum())
+            acc_q += int((lq.argmax(-1) == t).sum())
+            ntok += len(t)
+    print("eval samples: %d" % len(names))
+    if have_ort:
+        print("cosine fake-quant vs ORT (same QDQ file): min %.6f mean %.6f" % (min(c_ort), np.mean(c_ort)))
+    print("cosine fake-quant vs float model:         min %.6f mean %.6f" % (min(c_float), np.mean(c_float)))
+    if data == "imagenet":
+        print("top-1 agreement with float: %d/%d" % (agree, len(names)))
+    if data == "ocr_rec":
+        print("lines read exactly as the float model: %d/%d = %.1f%%" % (agree, len(names), 100.0 * agree / len(names)))
+    if data == "ocr_det":
+        print("IoU of (prob > 0.3) vs float: min %.4f mean %.4f" % (min(ious), np.mean(ious)))
+    if data == "gpt":
+        print("next-char accuracy: float %.4f  int8 %.4f   cross-entropy (nats): float %.4f  int8 %.4f  (%d tokens)"
+              % (acc_f / ntok, acc_q / ntok, ce_f / ntok, ce_q / ntok, ntok))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,566 @@
+/* test_quant.c - nn_quant.h: requantization rounding on hand-calculated
+   cases, the integer kernels against hand calculations and against a naive
+   loop written here, lookup tables, the quantize table parser, the QDQ
+   graph builder's structure, the fake-quant executor against the float
+   executor, and a hand-written QDQ model against ONNX Runtime's output
+   (tests/data/quant/, made by make_golden.py there). */
+#include "nn_graph.h"
+#include "nn_onnx.h"
+#include "nn_verify.h"
+#include "nn_calib.h"
+#include "nn_quant.h"
+#include "check.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- requantization --------------------------------------------------- */
+
+static void test_multiplier(void) {
+    nn_quant_multiplier q = nn_quant_multiplier_make(0.5);
+    /* 0.5 = 0.5 * 2^0: m = 0.5 * 2^31 = 2^30, shift = 31 */
+    CHECK_EQ_INT(q.m, 1 << 30);
+    CHECK_EQ_INT(q.shift, 31);
+    q = nn_quant_multiplier_make(1.5); /* 0.75 * 2^1: m = 0.75 * 2^31, shift 30 */
+    CHECK_EQ_INT(q.m, 1610612736);
+    CHECK_EQ_INT(q.shift, 30);
+    q = nn_quant_multiplier_make(0.0);
+    CHECK_EQ_INT(q.m, 0);
+    CHECK_EQ_INT(nn_quant_mul_shift(12345, q), 0);
+}
+
+static void test_rounding(void) {
+    nn_quant_multiplier half = nn_quant_multiplier_make(0.5), m15 = nn_quant_multiplier_make(1.5);
+    /* round half up: floor(x * M + 0.5) */
+    CHECK_EQ_INT(nn_quant_mul_shift(5, half), 3);   /*  2.5 ->  3 */
+    CHECK_EQ_INT(nn_quant_mul_shift(-5, half), -2); /* -2.5 -> -2 */
+    CHECK_EQ_INT(nn_quant_mul_shift(7, half), 4);   /*  3.5 ->  4 */
+    CHECK_EQ_INT(nn_quant_mul_shift(-7, half), -3); /* -3.5 -> -3 */
+    CHECK_EQ_INT(nn_quant_mul_shift(-6, half), -3); /* exact */
+    CHECK_EQ_INT(nn_quant_mul_shift(3, m15), 5);    /*  4.5 ->  5 */
+    CHECK_EQ_INT(nn_quant_mul_shift(-3, m15), -4);  /* -4.5 -> -4 */
+    CHECK_EQ_INT(nn_quant_mul_shift(-1, nn_quant_multiplier_make(0.25)), 0); /* -0.25 -> 0 */
+    CHECK_EQ_INT(nn_quant_mul_shift(-3, nn_quant_multiplier_make(0.25)), -1); /* -0.75 -> -1 */
+    /* 1000 * 0.1 = 100 (m = round(0.8 * 2^31), shift 34), zp -5 -> 95 */
+    CHECK_EQ_INT(nn_quant_requantize(1000, nn_quant_multiplier_make(0.1), -5, -128, 127), 95);
+    CHECK_EQ_INT(nn_quant_requantize(2000, nn_quant_multiplier_make(0.1), -5, -128, 127), 127);  /* 195 saturates */
+    CHECK_EQ_INT(nn_quant_requantize(-2000, nn_quant_multiplier_make(0.1), -5, -128, 127), -128);
+    CHECK_EQ_INT(nn_quant_requantize(-2000, nn_quant_multiplier_make(0.1), 0, 0, 6), 0); /* clamp = merged Relu6 */
+    /* a large accumulator: 2^30 * 2^-20 = 1024 */
+    CHECK_EQ_INT(nn_quant_mul_shift((int64_t)1 << 30, nn_quant_multiplier_make(1.0 / 1048576.0)), 1024);
+}
+
+/* ---- kernels ----------------------------------------------------------- */
+
+static void test_conv_hand(void) {
+    /* x (1,1,2,2) = [1 2; 3 4], in_zp 1 -> [0 1; 2 3]; w (1,1,2,2) = [1 -1; 2 1]
+       acc = 0*1 + 1*(-1) + 2*2 + 3*1 = 6, + bias 4 = 10, * 0.25 = 2.5 -> 3,
+       + out_zp -1 = 2 */
+    int8_t x[4] = {1, 2, 3, 4}, w[4] = {1, -1, 2, 1}, y[1] = {0};
+    int32_t bias[1] = {4};
+    nn_quant_multiplier m = nn_quant_multiplier_make(0.25);
+    nn_quant_conv_params p;
+    memset(&p, 0, sizeof p);
+    p.n = 1; p.c = 1; p.h = 2; p.w = 2; p.m = 1; p.kh = 2; p.kw = 2; p.oh = 1; p.ow = 1;
+    p.group = 1; p.stride_h = p.stride_w = p.dil_h = p.dil_w = 1;
+    p.in_zp = 1; p.out_zp = -1; p.act_min = -128; p.act_max = 127;
+    void *s = malloc(nn_quant_conv_s8_scratch_bytes(&p));
+    nn_quant_conv_s8(&p, x, w, bias, &m, y, s);
+    CHECK_EQ_INT(y[0], 2);
+    free(s);
+}
+
+/* Naive reference: the convolution sum written the obvious way, requantized
+   in double with round half up (the documented rule). */
+static int32_t ref_requant(int64_t acc, double M, int32_t zp, int32_t lo, int32_t hi) {
+    double v = floor((double)acc * M + 0.5) + zp;
+    return (int32_t)(v < lo ? lo : v > hi ? hi : v);
+}
+
+static void conv_case(int32_t c, int32_t m, int32_t group, int32_t k, int32_t stride, int32_t pad, int32_t dil,
+                      int32_t h, unsigned seed) {
+    nn_quant_conv_params p;
+    memset(&p, 0, sizeof p);
+    p.n = 2; p.c = c; p.h = h; p.w = h + 1; p.m = m; p.kh = k; p.kw = k; p.group = group;
+    p.stride_h = p.stride_w = stride; p.dil_h = p.dil_w = dil; p.pad_top = p.pad_left = pad;
+    p.oh = (p.h + 2 * pad - ((k - 1) * dil + 1)) / stride + 1;
+    p.ow = (p.w + 2 * pad - ((k - 1) * dil + 1)) / stride + 1;
+    p.in_zp = -7; p.out_zp = 3; p.act_min = -100; p.act_max = 120;
+    size_t nx = (size_t)p.n * c * p.h * p.w, nw = (size_t)m * (c / group) * k * k, ny = (size_t)p.n * m * p.oh * p.ow;
+    int8_t *x = malloc(nx), *w = malloc(nw), *y = malloc(ny);
+    int32_t *bias = malloc((size_t)m * 4);
+    nn_quant_multiplier *mu = malloc((size_t)m * sizeof *mu);
+    double *M = malloc((size_t)m * sizeof *M);
+    unsigned r = seed;
+    for (size_t i = 0; i < nx; i++) { r = r * 1103515245u + 12345u; x[i] = (int8_t)(r >> 16); }
+    for (size_t i = 0; i < nw; i++) { r = r * 1103515245u + 12345u; w[i] = (int8_t)(r >> 16); }
+    for (int32_t i = 0; i < m; i++) {
+        r = r * 1103515245u + 12345u;
+        bias[i] = (int32_t)(r >> 20) - 2048;
+        mu[i] = nn_quant_multiplier_make(0.0007 * (i + 1));
+        M[i] = (double)mu[i].m / ldexp(1.0, mu[i].shift); /* the multiplier actually represented */
+    }
+    void *s = malloc(nn_quant_conv_s8_scratch_bytes(&p));
+    nn_quant_conv_s8(&p, x, w, bias, mu, y, s);
+    int bad = 0;
+    int32_t cg = c / group, mg = m / group;
+    for (int32_t n = 0; n < p.n; n++)
+        for (int32_t o = 0; o < m; o++)
+            for (int32_t oh = 0; oh < p.oh; oh++)
+                for (int32_t ow = 0; ow < p.ow; ow++) {
+                    int64_t acc = bias[o];
+                    int32_t gi = o / mg;
+                    for (int32_t ci = 0; ci < cg; ci++)
+                        for (int32_t kh = 0; kh < k; kh++)
+                            for (int32_t kw = 0; kw < k; kw++) {
+                                int32_t ih = oh * stride - pad + kh * dil, iw = ow * stride - pad + kw * dil;
+                                if (ih < 0 || ih >= p.h || iw < 0 || iw >= p.w) continue;
+                                acc += (int64_t)w[(((size_t)o * cg + ci) * k + kh) * k + kw] *
+                                       (x[(((size_t)n * c + gi * cg + ci) * p.h + ih) * p.w + iw] - p.in_zp);
+                            }
+                    int32_t want = ref_requant(acc, M[o], p.out_zp, p.act_min, p.act_max);
+                    if (y[(((size_t)n * m + o) * p.oh + oh) * p.ow + ow] != want) bad++;
+                }
+    CHECK_EQ_INT(bad, 0);
+    free(x); free(w); free(y); free(bias); free(mu); free(M); free(s);
+}
+
+static void test_conv_naive(void) {
+    conv_case(3, 5, 1, 3, 1, 1, 1, 7, 1);   /* 3x3 pad 1 */
+    conv_case(4, 6, 2, 3, 2, 1, 1, 9, 2);   /* groups, stride 2 */
+    conv_case(6, 6, 6, 3, 1, 2, 2, 8, 3);   /* depthwise, dilation 2 */
+    conv_case(16, 8, 1, 1, 1, 0, 1, 5, 4);  /* pointwise */
+    conv_case(3, 4, 1, 7, 2, 3, 1, 12, 5);  /* 7x7 stride 2 pad 3 */
+    conv_case(8, 9, 1, 3, 1, 1, 1, 23, 6);  /* more than 256 pixels, 9 = 4+4+1 channels */
+}
+
+static void test_matmul_hand(void) {
+    /* a = [3 -2], a_zp 1 -> [2 -3]; b = [1 2; 3 4], b_zp 1 -> [0 1; 2 3]
+       acc = [2*0 - 3*2, 2*1 - 3*3] = [-6 -7], + bias [1 1] = [-5 -6],
+       * 0.5 = [-2.5 -3] -> [-2 -3] (half up) */
+    int8_t a[2] = {3, -2}, b[4] = {1, 2, 3, 4}, y[2];
+    int32_t bias[2] = {1, 1}, scratch[64];
+    nn_quant_multiplier m = nn_quant_multiplier_make(0.5);
+    nn_quant_matmul_params p;
+    memset(&p, 0, sizeof p);
+    p.m = 1; p.k = 2; p.n = 2; p.a_zp = 1; p.b_zp = 1; p.act_min = -128; p.act_max = 127; p.mult_count = 1;
+    CHECK(nn_quant_matmul_s8_scratch_bytes(&p) <= sizeof scratch);
+    nn_quant_matmul_s8(&p, a, b, bias, &m, y, scratch);
+    CHECK_EQ_INT(y[0], -2);
+    CHECK_EQ_INT(y[1], -3);
+}
+
+static void test_eltwise(void) {
+    nn_quant_eltwise_params p;
+    int8_t a[3] = {10, -20, 127}, b[3] = {8, 6, 127}, y[3];
+    /* a * 0.5, b * 0.25, y * 1: 5 + 2 = 7, -10 + 1.5 = -8.5 -> -8 (half up), 63.5 + 31.75 = 95.25 -> 95 */
+    nn_quant_eltwise_params_make(&p, 0, 0.5, 0, 0.25, 0, 1.0, 0);
+    nn_quant_add_s8(&p, a, b, y, 3);
+    CHECK_EQ_INT(y[0], 7);
+    CHECK_EQ_INT(y[1], -8);
+    CHECK_EQ_INT(y[2], 95);
+    /* sub: 5 - 2 = 3, -10 - 1.5 = -11.5 -> -11, 63.5 - 31.75 = 31.75 -> 32 */
+    nn_quant_sub_s8(&p, a, b, y, 3);
+    CHECK_EQ_INT(y[0], 3);
+    CHECK_EQ_INT(y[1], -11);
+    CHECK_EQ_INT(y[2], 32);
+    /* mul with zero points: (10-2)*0.5 * (8+1)*0.25 = 4 * 2.25 = 9 -> /0.5 = 18, + zp 1 = 19 */
+    nn_quant_eltwise_params_make(&p, 1, 0.5, 2, 0.25, -1, 0.5, 1);
+    nn_quant_mul_s8(&p, a, b, y, 1);
+    CHECK_EQ_INT(y[0], 19);
+}
+
+static void test_avgpool(void) {
+    /* global 2x2 of [1 2 3 4] with in_zp 0, s_in = s_out: mean 2.5 -> 3; a
+       3x3 window stride 1 pad 1 without count_include_pad at the corner
+       averages 4 taps: (1+2+3+4)/4 = 2.5 -> 3 */
+    int8_t x[4] = {1, 2, 3, 4}, y[4];
+    nn_quant_multiplier mc[10];
+    nn_quant_pool_params p;
+    memset(&p, 0, sizeof p);
+    p.n = 1; p.c = 1; p.h = 2; p.w = 2; p.kh = 2; p.kw = 2; p.oh = 1; p.ow = 1; p.stride_h = p.stride_w = 1;
+    p.act_min = -128; p.act_max = 127;
+    for (int i = 1; i < 10; i++) mc[i] = nn_quant_multiplier_make(1.0 / i);
+    mc[0] = nn_quant_multiplier_make(0);
+    nn_quant_avgpool_s8(&p, x, mc, y);
+    CHECK_EQ_INT(y[0], 3);
+    p.kh = p.kw = 3; p.oh = p.ow = 2; p.pad_top = p.pad_left = 1;
+    nn_quant_avgpool_s8(&p, x, mc, y);
+    CHECK_EQ_INT(y[0], 3);
+    p.count_include_pad = 1; /* 10 / 9 = 1.11 -> 1 */
+    nn_quant_avgpool_s8(&p, x, mc, y);
+    CHECK_EQ_INT(y[0], 1);
+}
+
+static double sig(double v, const void *c) { (void)c; return 1.0 / (1.0 + exp(-v)); }
+
+static void test_lut(void) {
+    int8_t t[256], x[3] = {0, 127, -128}, y[3];
+    /* in scale 0.1, out scale 1/256 zp -128: sigmoid(0) = 0.5 -> 128 - 128 = 0;
+       sigmoid(12.7) ~ 0.999997 -> 256 - 128 = 128 saturates to 127;
+       sigmoid(-12.8) ~ 2.8e-6 -> 0 - 128 = -128 */
+    nn_quant_lut_build_s8(t, sig, NULL, 0.1, 0, 1.0 / 256, -128);
+    nn_quant_lut_apply_s8(t, x, y, 3);
+    CHECK_EQ_INT(y[0], 0);
+    CHECK_EQ_INT(y[1], 127);
+    CHECK_EQ_INT(y[2], -128);
+    /* every entry within half a step of the exact value (rounding only) */
+    int worst = 0;
+    for (int q = -128; q < 128; q++) {
+        double want = sig(0.1 * q, NULL) * 256 - 128;
+        if (want > 127) want = 127;
+        if (fabs(t[q + 128] - want) > 0.5 + 1e-9) worst++;
+    }
+    CHECK_EQ_INT(worst, 0);
+    int16_t *t16 = malloc(65536 * sizeof *t16), x16[2] = {0, 16384}, y16[2];
+    /* s16: sigmoid(16384 * 1e-4 = 1.6384) = 0.83731 * 32767 = 27436.1 -> 27436 */
+    nn_quant_lut_build_s16(t16, sig, NULL, 1e-4, 0, 1.0 / 32767, 0);
+    nn_quant_lut_apply_s16(t16, x16, y16, 2);
+    CHECK_EQ_INT(y16[0], 16384); /* 0.5 * 32767 = 16383.5 -> even 16384 */
+    CHECK_EQ_INT(y16[1], 27436);
+    free(t16);
+}
+
+/* ---- quantize table ------------------------------------------------------ */
+
+static void test_qtable(void) {
+    nn_quant_table t;
+    nn_diag d;
+    const char *text = "# comment\n"
+                       "conv1   F16\n"
+                       "\n"
+                       "type Softmax  F32   # trailing comment\n"
+                       "range a b INT16\r\n"
+                       "fc int4\n";
+    memset(&d, 0, sizeof d);
+    nn_quant_table_init(&t, NULL);
+    CHECK_STATUS(nn_quant_table_parse(&t, text, strlen(text), &d), NN_OK);
+    CHECK_EQ_INT(t.count, 4);
+    if (t.count == 4) {
+        CHECK(t.rules[0].kind == NN_QUANT_RULE_LAYER && !strcmp(t.rules[0].name, "conv1") &&
+              t.rules[0].dtype == NN_QUANT_DTYPE_F16 && t.rules[0].line == 2);
+        CHECK(t.rules[1].kind == NN_QUANT_RULE_TYPE && !strcmp(t.rules[1].name, "Softmax") && t.rules[1].line == 4);
+        CHECK(t.rules[2].kind == NN_QUANT_RULE_RANGE && !strcmp(t.rules[2].end, "b") &&
+              t.rules[2].dtype == NN_QUANT_DTYPE_INT16);
+        CHECK(t.rules[3].dtype == NN_QUANT_DTYPE_INT4);
+    }
+    nn_quant_table_deinit(&t);
+
+    const char *bad[] = {"conv1 F16\nconv2 F99\n", "a\n", "x y z F32\n", "a b c d e F32\n", "range a b\n"};
+    const char *where[] = {"qtable line 2", "qtable line 1", "qtable line 1", "qtable line 1", "qtable line 1"};
+    for (int i = 0; i < 5; i++) {
+        memset(&d, 0, sizeof d);
+        nn_quant_table_init(&t, NULL);
+        CHECK_STATUS(nn_quant_table_parse(&t, bad[i], strlen(bad[i]), &d), NN_ERR_PARSE);
+        CHECK(strcmp(d.where, where[i]) == 0);
+        nn_quant_table_deinit(&t);
+    }
+}
+
+typedef struct { char buf[4096]; size_t n; } sink;
+static int sink_write(void *user, const char *text, size_t bytes) {
+    sink *s = (sink *)user;
+    if (s->n + bytes >= sizeof s->buf) return 1;
+    memcpy(s->buf + s->n, text, bytes);
+    s->n += bytes;
+    return 0;
+}
+
+static void test_qtable_roundtrip(void) {
+    nn_quant_table t, u;
+    nn_diag d;
+    sink s;
+    memset(&d, 0, sizeof d);
+    memset(&s, 0, sizeof s);
+    nn_quant_table_init(&t, NULL);
+    nn_quant_table_init(&u, NULL);
+    CHECK_STATUS(nn_quant_table_add(&t, NN_QUANT_RULE_LAYER, "conv1", NULL, NN_QUANT_DTYPE_BF16, &d), NN_OK);
+    CHECK_STATUS(nn_quant_table_add(&t, NN_QUANT_RULE_RANGE, "s", "e", NN_QUANT_DTYPE_UINT8, &d), NN_OK);
+    CHECK_STATUS(nn_quant_table_write(&t, sink_write, &s, &d), NN_OK);
+    CHECK_STATUS(nn_quant_table_parse(&u, s.buf, s.n, &d), NN_OK);
+    CHECK_EQ_INT(u.count, 2);
+    if (u.count == 2)
+        CHECK(u.rules[1].kind == NN_QUANT_RULE_RANGE && !strcmp(u.rules[1].name, "s") && u.rules[1].dtype == NN_QUANT_DTYPE_UINT8);
+    nn_quant_table_deinit(&t);
+    nn_quant_table_deinit(&u);
+}
+
+/* ---- a tiny float graph: x -> Conv(+bias) -> Relu -> Sigmoid -> GlobalAveragePool -> y ---- */
+
+static nn_graph *tiny_graph(void) {
+    nn_graph *g;
+    nn_diag d;
+    nn_tensor_id x, w, b, c, r, s, y;
+    nn_node_id n;
+    memset(&d, 0, sizeof d);
+    if (nn_graph_create(NULL, &g, &d)) return NULL;
+    int64_t xd[4] = {1, 2, 5, 5}, wd[4] = {3, 2, 3, 3}, bd[1] = {3}, cd[4] = {1, 3, 5, 5}, yd[4] = {1, 3, 1, 1};
+    nn_shape xs = nn_shape_make(4, xd), ws = nn_shape_make(4, wd), bs = nn_shape_make(1, bd), cs = nn_shape_make(4, cd),
+             ys = nn_shape_make(4, yd);
+    float wv[54], bv[3] = {0.1f, -0.2f, 0.05f};
+    for (int i = 0; i < 54; i++) wv[i] = (float)((i * 37 % 19) - 9) / 20.0f;
+    nn_graph_set_opset(g, "", 13, &d);
+    nn_graph_add_tensor(g, "x", NN_DTYPE_FLOAT, &xs, &x, &d);
+    nn_graph_add_tensor(g, "w", NN_DTYPE_FLOAT, &ws, &w, &d);
+    nn_graph_set_data(g, w, wv, sizeof wv, 1, &d);
+    nn_graph_add_tensor(g, "b", NN_DTYPE_FLOAT, &bs, &b, &d);
+    nn_graph_set_data(g, b, bv, sizeof bv, 1, &d);
+    nn_graph_add_tensor(g, "c", NN_DTYPE_FLOAT, &cs, &c, &d);
+    nn_graph_add_tensor(g, "r", NN_DTYPE_FLOAT, &cs, &r, &d);
+    nn_graph_add_tensor(g, "s", NN_DTYPE_FLOAT, &cs, &s, &d);
+    nn_graph_add_tensor(g, "y", NN_DTYPE_FLOAT, &ys, &y, &d);
+    nn_graph_add_input(g, x, &d);
+    nn_graph_add_output(g, y, &d);
+    nn_tensor_id cin[3] = {x, w, b};
+    nn_graph_add_node(g, "Conv", "", "conv", cin, 3, &c, 1, &n, &d);
+    nn_attr a;
+    int64_t pads[4] = {1, 1, 1, 1};
+    memset(&a, 0, sizeof a);
+    a.name = "pads"; a.type = NN_ATTR_INTS; a.ints = pads; a.count = 4;
+    nn_graph_add_attr(g, n, &a, 0, &d);
+    nn_graph_add_node(g, "Relu", "", "relu", &c, 1, &r, 1, &n, &d);
+    nn_graph_add_node(g, "Sigmoid", "", "sig", &r, 1, &s, 1, &n, &d);
+    nn_graph_add_node(g, "GlobalAveragePool", "", "gap", &s, 1, &y, 1, &n, &d);
+    if (d.status) { nn_graph_destroy(g); return NULL; }
+    return g;
+}
+
+static void fill_x(float *xv, int n) {
+    for (int i = 0; i < n; i++) xv[i] = (float)sin(i * 0.7) * 2.0f;
+}
+
+/* Calibrates g on one input with minmax; returns ranges (caller frees). */
+static nn_quant_range *calibrate(nn_graph *g, const nn_value *in) {
+    nn_diag d;
+    nn_calib_collector *col;
+    nn_exec *x;
+    memset(&d, 0, sizeof d);
+    nn_calib_collector_create(g, NULL, &col, &d);
+    nn_exec_desc xd;
+    memset(&xd, 0, sizeof xd);
+    xd.observer = nn_calib_collector_exec_observer;
+    xd.observer_user = col;
+    nn_exec_create(g, &xd, &x, &d);
+    nn_exec_set_input(x, 0, in, &d);
+    nn_calib_collector_observe(col, g->inputs[0], in, &d);
+    nn_exec_run(x, &d);
+    nn_quant_range *r = calloc(g->tensor_count, sizeof *r);
+    nn_calib_desc cd;
+    memset(&cd, 0, sizeof cd);
+    cd.method = NN_CALIB_MINMAX;
+    nn_quant_ranges_from_collector(g, col, &cd, r, &d);
+    CHECK_EQ_INT(d.status, NN_OK);
+    nn_exec_destroy(x);
+    nn_calib_collector_destroy(col);
+    return r;
+}
+
+static int count_op(const nn_graph *g, const char *op) {
+    int n = 0;
+    for (uint32_t i = 0; i < g->node_count; i++) n += strcmp(g->nodes[i].op_type, op) == 0;
+    return n;
+}
+
+static void test_qdq_structure_and_exec(void) {
+    nn_graph *g = tiny_graph(), *q = NULL;
+    nn_diag d;
+    float xv[50];
+    int64_t xd[4] = {1, 2, 5, 5};
+    memset(&d, 0, sizeof d);
+    CHECK(g != NULL);
+    if (!g) return;
+    fill_x(xv, 50);
+    nn_value in = nn_value_make(NN_DTYPE_FLOAT, nn_shape_make(4, xd), xv);
+    in.bytes = sizeof xv;
+    nn_quant_range *r = calibrate(g, &in);
+    nn_quant_stats st;
+    CHECK_STATUS(nn_quant_graph(g, r, NULL, &q, &st, &d), NN_OK);
+    if (!q) { free(r); nn_graph_destroy(g); return; }
+    /* Q/DQ on x, r (Relu output; c is merged into Conv's clamp) and s:
+       3 activations; DQ for w and b too */
+    CHECK_EQ_INT(st.activations, 3);
+    CHECK_EQ_INT(st.fused_acts, 1);
+    CHECK_EQ_INT(count_op(q, "QuantizeLinear"), 3);
+    CHECK_EQ_INT(count_op(q, "DequantizeLinear"), 5);
+    nn_tensor_id wq = nn_graph_find_tensor(q, "w_quantized"), bq = nn_graph_find_tensor(q, "b_quantized");
+    CHECK(wq.id != NN_INVALID_ID && q->tensors[wq.id].dtype == NN_DTYPE_INT8);
+    CHECK(bq.id != NN_INVALID_ID && q->tensors[bq.id].dtype == NN_DTYPE_INT32);
+    /* the conv reads DQ outputs; its weight DQ is per channel on axis 0 with
+       scale max|w_c| / 127; the bias scale is s_x * s_w[c] */
+    for (uint32_t i = 0; i < q->node_count; i++) {
+        const nn_node *n = &q->nodes[i];
+        if (strcmp(n->op_type, "DequantizeLinear") || n->inputs[0].id != wq.id) continue;
+        CHECK_EQ_INT(nn_node_attr_int(n, "axis", 1), 0);
+        const nn_tensor *s = &q->tensors[n->inputs[1].id];
+        CHECK_EQ_INT(s->data_bytes, 12);
+        float m0 = 0;
+        for (int k = 0; k < 18; k++) m0 = fmaxf(m0, fabsf(((const float *)g->tensors[nn_graph_find_tensor(g, "w").id].data)[k]));
+        CHECK_NEAR(((const float *)s->data)[0], m0 / 127.0, 1e-7);
+    }
+    /* Relu stays between Conv and its Q */
+    nn_tensor_id c = nn_graph_find_tensor(q, "c");
+    int relu_reads_c = 0;
+    for (uint32_t i = 0; i < q->node_count; i++)
+        if (!strcmp(q->nodes[i].op_type, "Relu") && q->nodes[i].inputs[0].id == c.id) relu_reads_c = 1;
+    CHECK(relu_reads_c);
+    CHECK(nn_quant_graph_is_qdq(q));
+    CHECK(!nn_quant_graph_is_qdq(g));
+
+    /* fake-quant (integer kernels) vs the same graph in float: within one output step */
+    nn_qexec *fx = NULL, *ix = NULL;
+    nn_qexec_desc fd;
+    memset(&fd, 0, sizeof fd);
+    fd.float_only = 1;
+    CHECK_STATUS(nn_qexec_create(q, NULL, &ix, &d), NN_OK);
+    CHECK_STATUS(nn_qexec_create(q, &fd, &fx, &d), NN_OK);
+    if (ix && fx) {
+        nn_qexec_stats s;
+        nn_qexec_get_stats(ix, &s);
+        CHECK_EQ_INT(s.int_groups, 2); /* Conv+Relu, Sigmoid LUT (GAP's output is float) */
+        CHECK_STATUS(nn_qexec_set_input(ix, 0, &in, &d), NN_OK);
+        CHECK_STATUS(nn_qexec_set_input(fx, 0, &in, &d), NN_OK);
+        CHECK_STATUS(nn_qexec_run(ix, &d), NN_OK);
+        CHECK_STATUS(nn_qexec_run(fx, &d), NN_OK);
+        const nn_value *a = nn_qexec_output(ix, 0), *b = nn_qexec_output(fx, 0);
+        double step = r[nn_graph_find_tensor(g, "s").id].threshold / 127.0, worst = 0;
+        for (int i = 0; i < 3; i++) worst = fmax(worst, fabs(((float *)a->data)[i] - ((float *)b->data)[i]));
+        CHECK(worst <= step + 1e-6);
+        /* and the quantized model stays close to the float one */
+        nn_exec *x;
+        nn_exec_create(g, NULL, &x, &d);
+        nn_exec_set_input(x, 0, &in, &d);
+        nn_exec_run(x, &d);
+        const nn_value *f = nn_exec_output(x, 0);
+        worst = 0;
+        for (int i = 0; i < 3; i++) worst = fmax(worst, fabs(((float *)a->data)[i] - ((float *)f->data)[i]));
+        CHECK(worst < 0.02);
+        nn_exec_destroy(x);
+    }
+    nn_qexec_destroy(ix);
+    nn_qexec_destroy(fx);
+    nn_graph_destroy(q);
+
+    /* a table keeping the sigmoid float: no Q/DQ after it, Relu output still quantized */
+    nn_quant_table t;
+    nn_quant_table_init(&t, NULL);
+    const char *text = "type Sigmoid F32\nnosuchlayer INT8\n";
+    CHECK_STATUS(nn_quant_table_parse(&t, text, strlen(text), &d), NN_OK);
+    nn_quant_desc qd;
+    memset(&qd, 0, sizeof qd);
+    qd.table = &t;
+    CHECK_STATUS(nn_quant_graph(g, r, &qd, &q, &st, &d), NN_OK);
+    CHECK_EQ_INT(st.unmatched_rules, 1);
+    CHECK_EQ_INT(st.float_nodes, 1);
+    CHECK_EQ_INT(st.activations, 2);
+    nn_graph_destroy(q);
+    nn_quant_table_deinit(&t);
+    free(r);
+    nn_graph_destroy(g);
+}
+
+/* Add of a (1,3,2,4) activation and a (3,1,1) constant: the integer group
+   broadcasts the constant; fake-quant vs float-only QDQ within one step. */
+static void test_broadcast_add(void) {
+    nn_graph *g, *q = NULL;
+    nn_diag d;
+    nn_tensor_id x, c, a, y;
+    nn_node_id n;
+    int64_t xd[4] = {1, 3, 2, 4}, cd3[3] = {3, 1, 1};
+    nn_shape xs = nn_shape_make(4, xd), cs = nn_shape_make(3, cd3);
+    float cv[3] = {0.5f, -1.0f, 2.0f}, xv[24];
+    memset(&d, 0, sizeof d);
+    if (nn_graph_create(NULL, &g, &d)) { CHECK(0); return; }
+    nn_graph_set_opset(g, "", 13, &d);
+    nn_graph_add_tensor(g, "x", NN_DTYPE_FLOAT, &xs, &x, &d);
+    nn_graph_add_tensor(g, "c", NN_DTYPE_FLOAT, &cs, &c, &d);
+    nn_graph_set_data(g, c, cv, sizeof cv, 1, &d);
+    nn_graph_add_tensor(g, "a", NN_DTYPE_FLOAT, &xs, &a, &d);
+    nn_graph_add_tensor(g, "y", NN_DTYPE_FLOAT, &xs, &y, &d);
+    nn_graph_add_input(g, x, &d);
+    nn_graph_add_output(g, y, &d);
+    nn_tensor_id in2[2] = {x, c};
+    nn_graph_add_node(g, "Add", "", "add", in2, 2, &a, 1, &n, &d);
+    nn_graph_add_node(g, "Tanh", "", "tanh", &a, 1, &y, 1, &n, &d);
+    CHECK_EQ_INT(d.status, NN_OK);
+    for (int i = 0; i < 24; i++) xv[i] = (float)cos(i * 1.3);
+    nn_value in = nn_value_make(NN_DTYPE_FLOAT, xs, xv);
+    in.bytes = sizeof xv;
+    nn_quant_range *r = calibrate(g, &in);
+    CHECK_STATUS(nn_quant_graph(g, r, NULL, &q, NULL, &d), NN_OK);
+    nn_qexec *ix = NULL, *fx = NULL;
+    nn_qexec_desc fd;
+    memset(&fd, 0, sizeof fd);
+    fd.float_only = 1;
+    if (q) {
+        CHECK_STATUS(nn_qexec_create(q, NULL, &ix, &d), NN_OK);
+        CHECK_STATUS(nn_qexec_create(q, &fd, &fx, &d), NN_OK);
+    }
+    if (ix && fx) {
+        nn_qexec_stats st;
+        nn_qexec_get_stats(ix, &st);
+        CHECK_EQ_INT(st.int_groups, 1); /* the Add (Tanh's output is the float graph output) */
+        nn_qexec_set_input(ix, 0, &in, &d);
+        nn_qexec_set_input(fx, 0, &in, &d);
+        CHECK_STATUS(nn_qexec_run(ix, &d), NN_OK);
+        CHECK_STATUS(nn_qexec_run(fx, &d), NN_OK);
+        const nn_value *u = nn_qexec_output(ix, 0), *v = nn_qexec_output(fx, 0);
+        /* one step of the Add output, through tanh (slope <= 1) */
+        double step = r[a.id].threshold / 127.0, worst = 0;
+        for (int i = 0; i < 24; i++) worst = fmax(worst, fabs(((float *)u->data)[i] - ((float *)v->data)[i]));
+        CHECK(worst <= step + 1e-6);
+        /* and against float: channel 2 (+2.0) differs from channel 1 (-1.0) */
+        CHECK(((float *)u->data)[16] > ((float *)u->data)[8]);
+    }
+    nn_qexec_destroy(ix);
+    nn_qexec_destroy(fx);
+    if (q) nn_graph_destroy(q);
+    free(r);
+    nn_graph_destroy(g);
+}
+
+/* A hand-written QDQ model (tests/data/quant/make_golden.py, not our
+   quantizer) against ONNX Runtime's output on it. */
+static void test_ort_golden(void) {
+    nn_graph *g = NULL;
+    nn_diag d;
+    nn_value in, want;
+    memset(&d, 0, sizeof d);
+    CHECK_STATUS(nn_onnx_load_file("tests/data/quant/tiny_qdq.onnx", NULL, &g, &d), NN_OK);
+    CHECK_STATUS(nn_verify_load_npy_file("tests/data/quant/input.npy", &in, NULL, &d), NN_OK);
+    CHECK_STATUS(nn_verify_load_npy_file("tests/data/quant/ort_output.npy", &want, NULL, &d), NN_OK);
+    if (d.status) { if (g) nn_graph_destroy(g); return; }
+    nn_qexec *x = NULL;
+    CHECK_STATUS(nn_qexec_create(g, NULL, &x, &d), NN_OK);
+    if (x) {
+        nn_qexec_stats s;
+        nn_qexec_get_stats(x, &s);
+        CHECK_EQ_INT(s.int_groups, 5); /* conv, depthwise conv, add, sigmoid, global pool */
+        CHECK_STATUS(nn_qexec_set_input(x, 0, &in, &d), NN_OK);
+        CHECK_STATUS(nn_qexec_run(x, &d), NN_OK);
+        const nn_value *y = nn_qexec_output(x, 0);
+        CHECK(y && y->dtype == NN_DTYPE_FLOAT && nn_value_count(y) == 3);
+        /* the output step is 0.005: allow one step */
+        for (int i = 0; y && i < 3; i++) CHECK_NEAR(((float *)y->data)[i], ((float *)want.data)[i], 0.005 + 1e-6);
+    }
+    nn_qexec_destroy(x);
+    nn_verify_value_free(&in, NULL);
+    nn_verify_value_free(&want, NULL);
+    nn_graph_destroy(g);
+}
+
+int main(void) {
+    test_multiplier();
+    test_rounding();
+    test_conv_hand();
+    test_conv_naive();
+    test_matmul_hand();
+    test_eltwise();
+    test_avgpool();
+    test_lut();
+    test_qtable();
+    test_qtable_roundtrip();
+    test_qdq_structure_and_exec();
+    test_broadcast_add();
+    test_ort_golden();
+    return check_summary();
+}
