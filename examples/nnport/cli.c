@@ -115,7 +115,7 @@ int cli_take_input_option(const char *cmd, int argc, char **argv, int *i, cli_in
     return 1;
 }
 
-int cli_bind_inputs(const char *cmd, const nn_graph *g, nn_exec *x, const cli_inputs *in, nn_value *values) {
+int cli_load_inputs(const char *cmd, const nn_graph *g, const cli_inputs *in, nn_value *values) {
     nn_diag d;
     for (int k = 0; k < in->count; k++) {
         nn_tensor_id id = nn_graph_find_tensor(g, in->names[k]);
@@ -129,7 +129,23 @@ int cli_bind_inputs(const char *cmd, const nn_graph *g, nn_exec *x, const cli_in
         if (k == in->count) return cli_usage_error(cmd, "model input '%s' needs --input %s=FILE.npy", name, name);
         memset(&d, 0, sizeof d);
         if (nn_verify_load_npy_file(in->files[k], &values[i], NULL, &d)) return cli_fail(in->files[k], &d);
-        if (nn_exec_set_input(x, i, &values[i], &d)) return cli_fail(in->files[k], &d);
     }
     return CLI_EXIT_OK;
+}
+
+const char *cli_input_file(const nn_graph *g, const cli_inputs *in, uint32_t index) {
+    const char *name = g->tensors[g->inputs[index].id].name;
+    for (int k = 0; k < in->count; k++)
+        if (strcmp(in->names[k], name) == 0) return in->files[k];
+    return name;
+}
+
+int cli_bind_inputs(const char *cmd, const nn_graph *g, nn_exec *x, const cli_inputs *in, nn_value *values) {
+    int rc = cli_load_inputs(cmd, g, in, values);
+    for (uint32_t i = 0; rc == CLI_EXIT_OK && i < g->input_count; i++) {
+        nn_diag d;
+        memset(&d, 0, sizeof d);
+        if (nn_exec_set_input(x, i, &values[i], &d)) return cli_fail(cli_input_file(g, in, i), &d);
+    }
+    return rc;
 }

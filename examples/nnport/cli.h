@@ -21,10 +21,10 @@ int cmd_bench(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_optimize(int argc, char **argv);
-int cmd_config(int argc, char **argv);
-int cmd_report(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 /* Prints "nnport: <file>: <where>: <message>" from a diag and returns
    CLI_EXIT_FAIL. */
@@ -67,9 +67,13 @@ typedef struct cli_inputs {
 /* Consumes argv[*i] if it is --input/--shape (advancing *i); returns 1 when
    consumed, 0 when not an input option, -1 after printing a usage error. */
 int cli_take_input_option(const char *cmd, int argc, char **argv, int *i, cli_inputs *in);
-/* Loads each --input file and binds it to the model input of that name; a
-   model input without --input is an error that names it.  values[] receive
-   the loaded arrays (free with nn_verify_free_value). */
+/* Loads each --input file into values[i] for the model input i of that
+   name; a model input without --input, or an --input naming no model input,
+   is an error that names it (free values with nn_verify_value_free). */
+int cli_load_inputs(const char *cmd, const nn_graph *g, const cli_inputs *in, nn_value *values);
+/* The --input file given for model input `index` (its name if none). */
+const char *cli_input_file(const nn_graph *g, const cli_inputs *in, uint32_t index);
+/* cli_load_inputs, then binds each value to the executor. */
 int cli_bind_inputs(const char *cmd, const nn_graph *g, nn_exec *x, const cli_inputs *in, nn_value *values);
 
 #endif

@@ -17,6 +17,9 @@
    must not exist yet. */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "nn_quant.h"
+
+#define RUN_MAX_OUTPUTS 1024
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -25,17 +28,19 @@
 
 static void run_help(void) {
     printf("usage: nnport run MODEL.onnx --input NAME=FILE.npy... --output-dir DIR\n"
-           "                  [--shape NAME=DIMS]... [--threads N] [--bundle BUNDLE_DIR]\n"
+           "                  [--shape NAME=DIMS]... [--threads N] [--bundle BUNDLE_DIR] [--float]\n"
+           "  a QDQ model (QuantizeLinear/DequantizeLinear) runs through the fake-quant\n"
+           "  executor with integer kernels; --float runs it with the float reference\n"
            "  writes DIR/output_<i>.npy for each model output and DIR/outputs.json;\n"
            "  --bundle also writes model, inputs and outputs in the ONNX backend-test\n"
            "  layout (test_data_set_0/*.pb) with SHA-256 hashes in bundle.json\n");
 }
 
 /* Writes outputs.json (through a temporary file) describing the outputs. */
-static int write_outputs_json(const char *path, const nn_graph *g, nn_exec *x) {
+static int write_outputs_json(const char *path, const nn_graph *g, const nn_value *const *outs) {
     cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "outputs");
     for (uint32_t i = 0; i < g->output_count; i++) {
-        const nn_value *v = nn_exec_output(x, i);
+        const nn_value *v = outs[i];
         cJSON *o = cJSON_CreateObject();
         char file[64];
         snprintf(file, sizeof file, "output_%u.npy", i);
@@ -102,7 +107,7 @@ static void bundle_remove(const char *dir, uint32_t nin, uint32_t nout) {
 }
 
 /* Writes the verification bundle (see the file comment); CLI exit code. */
-static int write_bundle(const char *dir, const char *model_path, const nn_graph *g, nn_exec *x,
+static int write_bundle(const char *dir, const char *model_path, const nn_graph *g, const nn_value *const *outs,
                         const nn_value *inputs) {
     char part[4100], path[4200];
     nn_diag d;
@@ -138,7 +143,7 @@ static int write_bundle(const char *dir, const char *model_path, const nn_graph 
         char file[64];
         snprintf(file, sizeof file, "test_data_set_0/%s_%u.pb", is_in ? "input" : "output", k);
         snprintf(path, sizeof path, "%s/%s", part, file);
-        ok = nn_onnx_save_tensor_file(path, is_in ? &inputs[k] : nn_exec_output(x, k), name, &d) == NN_OK &&
+        ok = nn_onnx_save_tensor_file(path, is_in ? &inputs[k] : outs[k], name, &d) == NN_OK &&
              bundle_entry(files, part, file, name, &d);
     }
     char *text = ok ? cJSON_Print(root) : NULL;
@@ -165,6 +170,7 @@ static int write_bundle(const char *dir, const char *model_path, const nn_graph 
 
 int cmd_run(int argc, char **argv) {
     const char *path = NULL, *outdir = NULL, *bundle = NULL;
+    int use_float = 0;
     long threads = 1;
     cli_inputs in;
     memset(&in, 0, sizeof in);
@@ -175,6 +181,7 @@ int cmd_run(int argc, char **argv) {
         if (strcmp(argv[i], "--help") == 0) { run_help(); return CLI_EXIT_OK; }
         if (strcmp(argv[i], "--output-dir") == 0 && i + 1 < argc) { outdir = argv[++i]; continue; }
         if (strcmp(argv[i], "--bundle") == 0 && i + 1 < argc) { bundle = argv[++i]; continue; }
+        if (strcmp(argv[i], "--float") == 0) { use_float = 1; continue; }
         if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
             if (!cli_parse_int(argv[++i], 1, 256, &threads)) return cli_usage_error("run", "--threads takes 1..256, got '%s'", argv[i]);
             continue;
@@ -188,22 +195,43 @@ int cmd_run(int argc, char **argv) {
 
     nn_graph *g = NULL;
     nn_exec *x = NULL;
+    nn_qexec *qx = NULL;
     nn_value values[64];
+    const nn_value *outs[RUN_MAX_OUTPUTS];
     nn_diag d;
     int rc = CLI_EXIT_OK;
     memset(&d, 0, sizeof d);
     memset(values, 0, sizeof values);
     if (cli_load_model(path, &g, &d)) return cli_fail(path, &d);
-    if (g->input_count > 64) { nn_graph_destroy(g); fprintf(stderr, "nnport: %s: more than 64 inputs\n", path); return CLI_EXIT_FAIL; }
-    nn_exec_desc xd;
-    memset(&xd, 0, sizeof xd);
-    xd.threads = (int)threads;
-    xd.input_shapes = in.shapes;
-    xd.input_shape_count = (uint32_t)in.shape_count;
-    if (nn_exec_create(g, &xd, &x, &d)) { rc = cli_fail(path, &d); goto done; }
-    rc = cli_bind_inputs("run", g, x, &in, values);
-    if (rc) goto done;
-    if (nn_exec_run(x, &d)) { rc = cli_fail(path, &d); goto done; }
+    if (g->input_count > 64 || g->output_count > RUN_MAX_OUTPUTS) {
+        nn_graph_destroy(g);
+        fprintf(stderr, "nnport: %s: more than 64 inputs or %d outputs\n", path, RUN_MAX_OUTPUTS);
+        return CLI_EXIT_FAIL;
+    }
+    if (!use_float && nn_quant_graph_is_qdq(g)) {
+        /* A QDQ model runs through the fake-quant executor: integer kernels,
+           bit-faithful to the compiled program (docs/QUANTIZATION.md). */
+        if (in.shape_count) fprintf(stderr, "nnport run: --shape is ignored for a QDQ model (its shapes are fixed)\n");
+        if (nn_qexec_create(g, NULL, &qx, &d)) { rc = cli_fail(path, &d); goto done; }
+        rc = cli_load_inputs("run", g, &in, values);
+        for (uint32_t i = 0; rc == CLI_EXIT_OK && i < g->input_count; i++)
+            if (nn_qexec_set_input(qx, i, &values[i], &d)) rc = cli_fail(cli_input_file(g, &in, i), &d);
+        if (rc) goto done;
+        if (nn_qexec_run(qx, &d)) { rc = cli_fail(path, &d); goto done; }
+        for (uint32_t i = 0; i < g->output_count; i++) outs[i] = nn_qexec_output(qx, i);
+        fprintf(stderr, "nnport run: QDQ model: fake-quant executor (integer kernels); --float for the float reference\n");
+    } else {
+        nn_exec_desc xd;
+        memset(&xd, 0, sizeof xd);
+        xd.threads = (int)threads;
+        xd.input_shapes = in.shapes;
+        xd.input_shape_count = (uint32_t)in.shape_count;
+        if (nn_exec_create(g, &xd, &x, &d)) { rc = cli_fail(path, &d); goto done; }
+        rc = cli_bind_inputs("run", g, x, &in, values);
+        if (rc) goto done;
+        if (nn_exec_run(x, &d)) { rc = cli_fail(path, &d); goto done; }
+        for (uint32_t i = 0; i < g->output_count; i++) outs[i] = nn_exec_output(x, i);
+    }
     if (mkdir(outdir, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "nnport: %s: cannot create the output directory: %s\n", outdir, strerror(errno));
         rc = CLI_EXIT_FAIL;
@@ -216,12 +244,12 @@ int cmd_run(int argc, char **argv) {
         uint32_t written = 0;
         for (uint32_t i = 0; tmp && fin && i < g->output_count && rc == CLI_EXIT_OK; i++) {
             snprintf(tmp, plen, "%s/output_%u.npy.part", outdir, i);
-            if (nn_verify_save_npy_file(tmp, nn_exec_output(x, i), &d)) rc = cli_fail(tmp, &d);
+            if (nn_verify_save_npy_file(tmp, outs[i], &d)) rc = cli_fail(tmp, &d);
             else written++;
         }
         if (rc == CLI_EXIT_OK && tmp && fin) {
             snprintf(tmp, plen, "%s/outputs.json.part", outdir);
-            if (!write_outputs_json(tmp, g, x)) {
+            if (!write_outputs_json(tmp, g, outs)) {
                 fprintf(stderr, "nnport: %s: cannot write: %s\n", tmp, strerror(errno));
                 rc = CLI_EXIT_FAIL;
             }
@@ -245,10 +273,11 @@ int cmd_run(int argc, char **argv) {
         free(fin);
     }
     if (rc == CLI_EXIT_OK) printf("wrote %u outputs to %s\n", g->output_count, outdir);
-    if (rc == CLI_EXIT_OK && bundle) rc = write_bundle(bundle, path, g, x, values);
+    if (rc == CLI_EXIT_OK && bundle) rc = write_bundle(bundle, path, g, outs, values);
 done:
     for (int i = 0; i < 64; i++) nn_verify_value_free(&values[i], NULL);
     nn_exec_destroy(x);
+    nn_qexec_destroy(qx);
     nn_graph_destroy(g);
     return rc;
 }
