@@ -21,7 +21,7 @@ TESTS      := $(patsubst tests/%.c,$(B)/%,$(wildcard tests/test_*.c))
 
 .PHONY: all setup models test build-all demo conformance parity bench fuzz clean install uninstall
 
-all: $(B)/nnport $(B)/conformance $(B)/ocr_read
+all: $(B)/nnport $(B)/conformance $(B)/ocr_read $(B)/cv_flow $(B)/llm_flow
 
 $(B):
 	@mkdir -p $(B) $(B)/asan
@@ -34,6 +34,15 @@ $(B)/nnport: $(NNPORT_SRC) $(B)/impl.o
 
 $(B)/ocr_read: examples/ocr_read.c $(B)/impl.o
 	$(CC) $(CFLAGS) $< $(B)/impl.o -o $@ $(LDLIBS)
+
+# The flow sample programs share the CLI's report writer and helpers.
+FLOW_DEPS := examples/nnport/cli.c examples/nnport/report.c examples/nnport/config.c examples/nnport/configcmd.c
+
+$(B)/cv_flow: examples/cv_flow.c $(FLOW_DEPS) examples/nnport/cli.h examples/nnport/config.h $(B)/impl.o
+	$(CC) $(CFLAGS) $< $(FLOW_DEPS) $(B)/impl.o -o $@ $(LDLIBS)
+
+$(B)/llm_flow: examples/llm_flow.c $(FLOW_DEPS) examples/nnport/cli.h examples/nnport/config.h $(B)/impl.o
+	$(CC) $(CFLAGS) $< $(FLOW_DEPS) $(B)/impl.o -o $@ $(LDLIBS)
 
 $(B)/bench_gemm: tests/bench_gemm.c $(B)/impl.o
 	$(CC) $(CFLAGS) $< $(B)/impl.o -o $@ $(LDLIBS)
@@ -61,7 +70,7 @@ setup:
 	@bash scripts/setup.sh
 
 # Everything the test suite runs, built with the recommended flags.
-build-all: $(B)/nnport $(B)/conformance $(B)/ocr_read $(TESTS) $(ASAN_TESTS) $(FUZZERS)
+build-all: $(B)/nnport $(B)/conformance $(B)/ocr_read $(B)/cv_flow $(B)/llm_flow $(TESTS) $(ASAN_TESTS) $(FUZZERS)
 
 # `make test`: set up a fresh machine, fetch the OCR models, build, run all.
 test: setup

@@ -40,7 +40,8 @@
      control flow), the operator table, the executor and shape inference,
      graph passes (dce, identity, fold, bn, noop, cse, affine, act), graph
      passes: transformer patterns and 4-D conversion (layernorm, gelu,
-     attention, matmul_add, to4d), the pass table, driver and templates.
+     attention, matmul_add, to4d), the opset upgrade (opset), the pass
+     table, driver and templates.
 
    QUICK START
        nn_graph *g; nn_diag d = {0};
@@ -475,6 +476,10 @@ NN_API nn_status nn_op_alloc_value(nn_op_ctx *c, nn_value *v);
 NN_API void nn_op_free_value(nn_op_ctx *c, nn_value *v);
 /* Scratch memory freed after the node runs; NULL on failure (diag set). */
 NN_API void *nn_op_scratch(nn_op_ctx *c, size_t bytes);
+/* Frees every scratch block of c now (the executor does this after each
+   node; a caller running kernels through its own nn_op_ctx calls it after
+   each one).  c->scratch is NULL afterwards; safe to call twice. */
+NN_API void nn_op_free_scratch(nn_op_ctx *c);
 /* Runs fn over [0, n) split into chunks across the exec's threads. */
 typedef void (*nn_range_fn)(void *arg, size_t begin, size_t end);
 NN_API void nn_op_parallel(nn_op_ctx *c, size_t n, size_t min_chunk, nn_range_fn fn, void *arg);
@@ -531,12 +536,18 @@ NN_API nn_status nn_op_error(nn_op_ctx *c, nn_status s, const char *fmt, ...)
                Add, reshapes only at the graph boundary; a node without a
                4-D rule or shapes that disagree with inference leave the
                graph unchanged (counted in nodes_changed: in-place rewrites)
+     opset     upgrade the default-domain opset import to target_opset (0:
+               23), rewriting every node whose signature or meaning changed
+               on the way (attributes that became inputs, Softmax's axis,
+               Upsample -> Resize, ...); a node without a rule is refused
+               with NN_ERR_UNSUPPORTED naming it, graph unchanged; a graph
+               already at or above the target is left alone
 
    Folded weights are computed in double and rounded to float once.
 
    Templates name pass lists per model kind (nn_graph_run_template):
      cv   fold,identity,noop,cse,bn,affine,act,dce
-     lvm  fold,identity,noop,cse,bn,affine,layernorm,gelu,attention,
+     lvm  opset,fold,identity,noop,cse,bn,affine,layernorm,gelu,attention,
           matmul_add,act,to4d,dce
      llm  the same as lvm */
 
@@ -545,6 +556,7 @@ typedef struct nn_pass_desc {
     void *user;
     size_t fold_max_bytes; /* 0: 16 MiB; larger folded results are left alone */
     int verbose;           /* 1: log every rewrite, not only each pass's counts */
+    int target_opset;      /* opset pass: the default-domain version to reach; 0: 23 */
 } nn_pass_desc;
 
 typedef struct nn_pass_stats {
@@ -10911,8 +10923,10 @@ static nn_status nn_rd__ein_run(nn_op_ctx *c, const nn_value *in, uint32_t n_in,
    h' = h / (Hq/Hk) (grouped-query attention).  Y is (B,Hq,S,Dv) or
    (B,S,Hq*Dv).  scale defaults to 1/sqrt(D); mask is added (float) or
    selects (bool, false = -inf) and broadcasts to (B,Hq,S,L); is_causal
-   masks keys after the query position.  past_key/past_value, softcap and
-   the qk_matmul_output_mode outputs are refused.  The same kernel runs
+   masks key j > query s, aligned top-left as Attention-23 specifies ("the
+   upper left causal bias"; the ONNX test data and ORT 1.30 agree when
+   S != L).  past_key/past_value, softcap and the present/qk_matmul_output
+   outputs are refused with NN_ERR_UNSUPPORTED.  The same kernel runs
    the `ai.nnport` Attention the `attention` pass emits for models below
    opset 23 (docs/OPTIMIZATION.md). */
 typedef struct nn_rd__attn {
@@ -10962,7 +10976,12 @@ static nn_status nn_rd__attn_dims(nn_op_ctx *c, const nn_value *in, nn_rd__attn 
 }
 
 static nn_status nn_rd__attn_infer(nn_op_ctx *c, const nn_value *in, uint32_t n_in, nn_value *out, uint32_t n_out) {
-    (void)n_out;
+    for (uint32_t i = 4; i < n_in; i++)
+        if (in[i].dtype != NN_DTYPE_UNDEFINED)
+            return nn_op_error(c, NN_ERR_UNSUPPORTED, "past_key/past_value (a KV cache) are not supported");
+    for (uint32_t o = 1; o < n_out; o++)
+        if (c->node && o < c->node->output_count && c->node->outputs[o].id != NN_INVALID_ID)
+            return nn_op_error(c, NN_ERR_UNSUPPORTED, "the present_key/present_value/qk_matmul_output outputs are not supported");
     for (uint32_t i = 0; i < 3; i++)
         if (in[i].dtype != NN_DTYPE_FLOAT) return nn_op_error(c, NN_ERR_UNSUPPORTED, "Q, K, V must be float32");
     if (n_in > 3 && in[3].dtype != NN_DTYPE_UNDEFINED && in[3].dtype != NN_DTYPE_FLOAT && in[3].dtype != NN_DTYPE_BOOL)
@@ -10997,7 +11016,7 @@ static void nn_rd__attn_range(void *arg, size_t lo, size_t hi) {
                 if (a->mask_t == NN_DTYPE_BOOL) z = ((const uint8_t *)a->mask)[mo] ? z : -INFINITY;
                 else z += (double)((const float *)a->mask)[mo];
             }
-            if (a->causal && j > s + (a->L - a->S)) z = -INFINITY;
+            if (a->causal && j > s) z = -INFINITY;
             row[j] = z;
             if (z > mx) mx = z;
         }
@@ -12802,7 +12821,7 @@ static const nn_op_def nn_graph__ops[] = {
        onnx-domain LayerNormalization since version 1 (its contrib kernel), so
        a model of lower opset may carry the node the `layernorm` pass makes. */
     {"LayerNormalization", "", 1, 23, 2, 3, 1, 3, "axis,epsilon,stash_type", nn_rd__norm_infer, nn_rd__norm_run, 0},
-    {"Attention", "", 23, 23, 3, 4, 1, 1,
+    {"Attention", "", 23, 23, 3, 6, 1, 4, /* inputs 5-6 and outputs 2-4 are refused by the infer */
      "is_causal,kv_num_heads,q_num_heads,qk_matmul_output_mode,scale,softcap,softmax_precision", nn_rd__attn_infer,
      nn_rd__attn_run, 0},
     {"Attention", "ai.nnport", 1, 1, 3, 4, 1, 1, "is_causal,kv_num_heads,q_num_heads,scale", nn_rd__attn_infer,
@@ -13155,7 +13174,7 @@ NN_API void *nn_op_scratch(nn_op_ctx *c, size_t bytes) {
     return p;
 }
 
-static void nn_exec__scratch_free(nn_op_ctx *c) {
+NN_API void nn_op_free_scratch(nn_op_ctx *c) {
     nn_exec__block *b = (nn_exec__block *)c->scratch;
     while (b) {
         nn_exec__block *n = b->next;
@@ -13292,7 +13311,7 @@ static nn_status nn_exec__run_env(nn_exec *x, nn_exec__env *env, nn_diag *diag) 
             if (!out[o].data && out[o].dtype != NN_DTYPE_UNDEFINED && nn_shape_is_static(&out[o].shape))
                 st = nn_op_alloc_value(&c, &out[o]);
         if (st == NN_OK) st = d->run(&c, in, n->input_count, out, n->output_count);
-        nn_exec__scratch_free(&c);
+        nn_op_free_scratch(&c);
         for (uint32_t o = 0; o < n->output_count; o++) {
             uint32_t t = n->outputs[o].id;
             if (st == NN_OK && t != NN_INVALID_ID && !out[o].data && out[o].bytes == 0 &&
@@ -13413,10 +13432,19 @@ static nn_status nn_exec__infer_values(const nn_exec__plan *p, const nn_allocato
             for (uint32_t o = 0; o < n->output_count && small && st == NN_OK; o++)
                 if (!out[o].data) st = nn_op_alloc_value(&c, &out[o]);
             if (small && st == NN_OK) st = d->run(&c, in, n->input_count, out, n->output_count);
+            /* A result above the cap is not materialized, but its inferred
+               dtype and shape stay (releasing clears the whole value: a
+               DequantizeLinear of a 32x144 int8 weight used to reach its
+               Conv with rank 0). */
             if (!small)
-                for (uint32_t o = 0; o < n->output_count; o++) nn_exec__value_release(a, NULL, &out[o]);
+                for (uint32_t o = 0; o < n->output_count; o++) {
+                    nn_value keep = out[o];
+                    nn_exec__value_release(a, NULL, &out[o]);
+                    out[o].dtype = keep.dtype;
+                    out[o].shape = keep.shape;
+                }
         }
-        nn_exec__scratch_free(&c);
+        nn_op_free_scratch(&c);
         for (uint32_t o = 0; o < n->output_count; o++) {
             uint32_t t = n->outputs[o].id;
             if (st != NN_OK || t == NN_INVALID_ID) { nn_exec__value_release(a, NULL, &out[o]); continue; }
@@ -13868,7 +13896,7 @@ static nn_status nn_pass__fold_node(nn_pass__ctx *c, uint32_t ni, const nn_op_de
     for (uint32_t o = 0; o < n->output_count && st == NN_OK; o++)
         if (!out[o].data) st = nn_op_alloc_value(&oc, &out[o]);
     if (st == NN_OK) st = d->run(&oc, in, n->input_count, out, n->output_count);
-    nn_exec__scratch_free(&oc);
+    nn_op_free_scratch(&oc);
     nn_status result = NN_OK;
     if (st == NN_OK) {
         for (uint32_t o = 0; o < n->output_count && result == NN_OK; o++) {
@@ -16365,6 +16393,535 @@ static nn_status nn_pass__to4d(nn_pass__ctx *c) {
     return st;
 }
 
+/* -- opset: upgrade the default-domain opset import -- */
+
+/* What the upgrade does to one node (chosen before any change, so a refusal
+   leaves the graph as it came).  Versions cite the ONNX operator changelog
+   (onnx/docs/Changelog.md, "<Op>-<version>"). */
+enum {
+    NN_UP__KEEP = 0,      /* same signature and meaning at the target */
+    NN_UP__AXES_INPUT,    /* Squeeze/Unsqueeze-13, ReduceSum-13, Reduce*-18: axes attribute -> input 1 */
+    NN_UP__SPLIT,         /* Split-13: split -> input 1; Split-18: num_outputs when there is no split */
+    NN_UP__SLICE,         /* Slice-10: starts/ends/axes attributes -> inputs 1..3 */
+    NN_UP__PAD,           /* Pad-11: pads/value attributes -> inputs 1, 2 */
+    NN_UP__CLIP,          /* Clip-11: min/max attributes -> inputs 1, 2 */
+    NN_UP__TOPK,          /* TopK-10: k attribute -> input 1 */
+    NN_UP__DROPOUT,       /* Dropout-12: ratio attribute -> input 1 */
+    NN_UP__SOFTMAX,       /* Softmax/LogSoftmax/Hardmax-13: one axis instead of the 2-D coercion */
+    NN_UP__BN,            /* BatchNormalization-9: spatial dropped */
+    NN_UP__UPSAMPLE,      /* Upsample-7/9 deprecated at 10: -> Resize */
+    NN_UP__RESIZE10,      /* Resize-11: roi input, coordinate_transformation_mode default half_pixel */
+    NN_UP__SCATTER,       /* Scatter deprecated at 11: -> ScatterElements (same meaning) */
+    NN_UP__GRIDSAMPLE,    /* GridSample-20: modes bilinear/bicubic renamed linear/cubic */
+    NN_UP__GROUPNORM,     /* GroupNormalization-21: scale/bias per channel, not per group */
+    NN_UP__NNPORT_ATTN    /* ai.nnport Attention is ONNX Attention-23 */
+};
+
+typedef struct nn_pass__up {
+    nn_pass__ctx *c;
+    int64_t from, to;
+} nn_pass__up;
+
+static int nn_pass__up_reduce(const char *op) {
+    static const char *const r[] = {"ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax",
+                                    "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSumSquare", NULL};
+    for (int i = 0; r[i]; i++)
+        if (strcmp(op, r[i]) == 0) return 1;
+    return 0;
+}
+
+/* 1 when at least one output of n other than output 0 is present. */
+static int nn_pass__up_extra_outputs(const nn_node *n) {
+    for (uint32_t o = 1; o < n->output_count; o++)
+        if (n->outputs[o].id != NN_INVALID_ID) return 1;
+    return 0;
+}
+
+/* Chooses the rewrite of node n for from -> to; 0 with the reason in why
+   when the node cannot be upgraded. */
+static int nn_pass__up_plan(const nn_pass__up *u, const nn_graph *g, const nn_node *n, int *action, char *why,
+                            size_t cap) {
+    const char *op = n->op_type;
+    int64_t f = u->from, t = u->to;
+    *action = NN_UP__KEEP;
+    if (strcmp(n->domain, "ai.nnport") == 0 && strcmp(op, "Attention") == 0) {
+        if (t >= 23) *action = NN_UP__NNPORT_ATTN;
+        return 1;
+    }
+    if (n->domain[0] && strcmp(n->domain, "ai.onnx") != 0) return 1; /* other domains keep their own imports */
+    const char *newop = op;
+    if (strcmp(op, "Squeeze") == 0 || strcmp(op, "Unsqueeze") == 0 || strcmp(op, "ReduceSum") == 0) {
+        const nn_attr *ax = nn_node_attr(n, "axes");
+        if (f < 13 && t >= 13 && ax) *action = NN_UP__AXES_INPUT;
+        if (ax && ax->type != NN_ATTR_INTS) { snprintf(why, cap, "axes is not a list of ints"); return 0; }
+    } else if (nn_pass__up_reduce(op)) {
+        const nn_attr *ax = nn_node_attr(n, "axes");
+        if (f < 18 && t >= 18 && ax) *action = NN_UP__AXES_INPUT;
+        if (ax && ax->type != NN_ATTR_INTS) { snprintf(why, cap, "axes is not a list of ints"); return 0; }
+    } else if (strcmp(op, "Split") == 0) {
+        int has_split = n->input_count >= 2 && n->inputs[1].id != NN_INVALID_ID;
+        if ((f < 13 && t >= 13 && nn_node_attr(n, "split")) ||
+            (f < 18 && t >= 18 && !has_split && !nn_node_attr(n, "split") && !nn_node_attr(n, "num_outputs")))
+            *action = NN_UP__SPLIT;
+    } else if (strcmp(op, "Slice") == 0) {
+        if (f < 10 && t >= 10) {
+            const nn_attr *sa = nn_node_attr(n, "starts"), *ea = nn_node_attr(n, "ends"), *aa = nn_node_attr(n, "axes");
+            if (!sa || !ea || sa->type != NN_ATTR_INTS || ea->type != NN_ATTR_INTS || (aa && aa->type != NN_ATTR_INTS)) {
+                snprintf(why, cap, "starts/ends attributes missing or not ints");
+                return 0;
+            }
+            *action = NN_UP__SLICE;
+        }
+    } else if (strcmp(op, "Pad") == 0) {
+        if (f < 11 && t >= 11) {
+            const nn_attr *v = nn_node_attr(n, "value");
+            nn_dtype dt = g->tensors[n->inputs[0].id].dtype;
+            if (v && v->f != 0.0f && dt != NN_DTYPE_FLOAT) {
+                snprintf(why, cap, "a non-zero pad value on a %s input", nn_dtype_name(dt));
+                return 0;
+            }
+            const nn_attr *pa = nn_node_attr(n, "pads");
+            if (!pa || pa->type != NN_ATTR_INTS) { snprintf(why, cap, "no pads attribute"); return 0; }
+            *action = NN_UP__PAD;
+        }
+    } else if (strcmp(op, "Clip") == 0) {
+        if (f < 11 && t >= 11) {
+            if ((nn_node_attr(n, "min") || nn_node_attr(n, "max")) && g->tensors[n->inputs[0].id].dtype != NN_DTYPE_FLOAT) {
+                snprintf(why, cap, "min/max on a non-float32 (or unknown type) input");
+                return 0;
+            }
+            if (nn_node_attr(n, "min") || nn_node_attr(n, "max")) *action = NN_UP__CLIP;
+        }
+    } else if (strcmp(op, "TopK") == 0) {
+        if (f < 10 && t >= 10) *action = NN_UP__TOPK;
+    } else if (strcmp(op, "Dropout") == 0) {
+        /* Dropout-10 made the mask boolean (it was of the data type). */
+        if (f < 10 && t >= 10 && nn_pass__up_extra_outputs(n)) {
+            snprintf(why, cap, "the mask output changes type at opset 10");
+            return 0;
+        }
+        if (f < 12 && t >= 12 && nn_node_attr(n, "ratio")) *action = NN_UP__DROPOUT;
+    } else if (strcmp(op, "Softmax") == 0 || strcmp(op, "LogSoftmax") == 0 || strcmp(op, "Hardmax") == 0) {
+        if (f < 13 && t >= 13) {
+            if (g->tensors[n->inputs[0].id].shape.rank < 0) {
+                snprintf(why, cap, "the input rank is unknown (the opset-13 axis meaning needs it)");
+                return 0;
+            }
+            *action = NN_UP__SOFTMAX;
+        }
+    } else if (strcmp(op, "BatchNormalization") == 0) {
+        if (nn_node_attr_int(n, "spatial", 1) != 1) { snprintf(why, cap, "spatial=0 has no opset-9 form"); return 0; }
+        if (nn_pass__up_extra_outputs(n) && t >= 14 && f < 14) {
+            snprintf(why, cap, "training outputs change meaning at opset 14");
+            return 0;
+        }
+        if (nn_node_attr(n, "spatial") && t >= 9) *action = NN_UP__BN;
+    } else if (strcmp(op, "Upsample") == 0) {
+        if (t >= 10) {
+            const char *mode = nn_node_attr_string(n, "mode", "nearest");
+            if (strcmp(mode, "nearest") != 0 && strcmp(mode, "linear") != 0 && strcmp(mode, "bilinear") != 0) {
+                snprintf(why, cap, "mode '%s'", mode);
+                return 0;
+            }
+            *action = NN_UP__UPSAMPLE;
+            newop = "Resize";
+        }
+    } else if (strcmp(op, "Resize") == 0) {
+        if (f < 11 && t >= 11) *action = NN_UP__RESIZE10;
+        const char *ctm = nn_node_attr_string(n, "coordinate_transformation_mode", "");
+        if (t >= 13 && strcmp(ctm, "tf_half_pixel_for_nn") == 0) {
+            snprintf(why, cap, "coordinate_transformation_mode tf_half_pixel_for_nn was removed at opset 13");
+            return 0;
+        }
+    } else if (strcmp(op, "Scatter") == 0) {
+        if (t >= 11) { *action = NN_UP__SCATTER; newop = "ScatterElements"; }
+    } else if (strcmp(op, "GroupNormalization") == 0) {
+        if (f < 21 && t >= 21) {
+            /* the (G) constants are repeated C/G times each; C must be static */
+            const nn_shape *xs = &g->tensors[n->inputs[0].id].shape;
+            int64_t G = nn_node_attr_int(n, "num_groups", 0), C = xs->rank >= 2 ? xs->dims[1] : -1;
+            size_t ns = 0, nb = 0;
+            if (!nn_pass__const_f32(g, n->inputs[1], &ns) || !nn_pass__const_f32(g, n->inputs[2], &nb) || G <= 0 ||
+                C <= 0 || C % G != 0 || (int64_t)ns != G || (int64_t)nb != G) {
+                snprintf(why, cap, "scale and bias change from per group to per channel at opset 21, and here they "
+                                   "are not constant float (G) vectors with a static channel count");
+                return 0;
+            }
+            *action = NN_UP__GROUPNORM;
+        }
+    } else if (strcmp(op, "GridSample") == 0) {
+        const char *m = nn_node_attr_string(n, "mode", "");
+        if (f < 20 && t >= 20 && (strcmp(m, "bilinear") == 0 || strcmp(m, "bicubic") == 0)) *action = NN_UP__GRIDSAMPLE;
+    } else if (strcmp(op, "Scan") == 0 && f < 9) {
+        snprintf(why, cap, "Scan-8's batch axis has no later form");
+        return 0;
+    }
+    /* Upsample/Resize nearest at opset 10 maps output i to floor(i / scale)
+       (ONNX Upsample-9); Resize-11 keeps that with asymmetric + floor when
+       no scale is below 1.  ORT rounds down-sampling differently, so
+       anything else is refused. */
+    if (*action == NN_UP__UPSAMPLE || *action == NN_UP__RESIZE10) {
+        const char *mode = nn_node_attr_string(n, "mode", "nearest");
+        if (strcmp(mode, "nearest") == 0) {
+            const nn_attr *sa = nn_node_attr(n, "scales");
+            const float *sc = NULL;
+            size_t cnt = 0;
+            if (sa && sa->type == NN_ATTR_FLOATS) { sc = sa->floats; cnt = sa->count; }
+            else if (n->input_count >= 2) sc = nn_pass__const_f32(g, n->inputs[1], &cnt);
+            if (!sc) { snprintf(why, cap, "nearest with scales that are not constant"); return 0; }
+            for (size_t i = 0; i < cnt; i++)
+                if (!(sc[i] >= 1.0f)) { snprintf(why, cap, "nearest down-sampling (scale %g)", (double)sc[i]); return 0; }
+        }
+        if (t < 11 && *action == NN_UP__RESIZE10) *action = NN_UP__KEEP;
+    }
+    if (!nn_op_find(newop, "", t)) {
+        snprintf(why, cap, "%s has no opset-%lld form here", newop, (long long)t);
+        return 0;
+    }
+    return 1;
+}
+
+/* 1 when the nodes of a subgraph body (any depth) need no rewrite. */
+static int nn_pass__up_body_ok(const nn_pass__up *u, const nn_graph *b, char *why, size_t cap, const char **bad) {
+    for (uint32_t i = 0; i < b->node_count; i++) {
+        const nn_node *n = &b->nodes[i];
+        int act;
+        if (!nn_pass__up_plan(u, b, n, &act, why, cap)) { *bad = n->op_type; return 0; }
+        if (act != NN_UP__KEEP) {
+            snprintf(why, cap, "a rewrite inside a subgraph body (not supported)");
+            *bad = n->op_type;
+            return 0;
+        }
+        for (uint32_t s = 0; s < b->subgraph_count; s++)
+            if (!nn_pass__up_body_ok(u, b->subgraphs[s], why, cap, bad)) return 0;
+    }
+    return 1;
+}
+
+/* Sets (replacing or appending) attribute a on node n. */
+static nn_status nn_pass__up_set_attr(nn_pass__ctx *c, nn_node *n, const nn_attr *a) {
+    for (uint32_t i = 0; i < n->attr_count; i++)
+        if (strcmp(n->attrs[i].name, a->name) == 0) { n->attrs[i] = *a; return NN_OK; }
+    nn_attr *at = (nn_attr *)nn_arena_alloc(&c->g->arena, (n->attr_count + 1) * sizeof(nn_attr));
+    if (!at) return nn_diag_set(c->diag, NN_ERR_NOMEM, "opset", "out of memory");
+    if (n->attr_count) memcpy(at, n->attrs, n->attr_count * sizeof(nn_attr));
+    at[n->attr_count] = *a;
+    n->attrs = at;
+    n->attr_count++;
+    return NN_OK;
+}
+
+/* An int64 (count) initializer from an INTS attribute, as input slot i. */
+static nn_status nn_pass__up_ints_input(nn_pass__ctx *c, uint32_t ni, uint32_t slot, const int64_t *v, int64_t count,
+                                        const char *suffix) {
+    uint32_t t;
+    nn_status st = nn_pass__tf4_ints(c, c->g->nodes[ni].name ? c->g->nodes[ni].name : "opset", suffix, v, count, &t);
+    if (st == NN_OK) st = nn_pass__tf4_set_input(c, ni, slot, t);
+    return st;
+}
+
+static nn_status nn_pass__up_attr_to_input(nn_pass__ctx *c, uint32_t ni, const char *attr, uint32_t slot) {
+    const nn_attr *a = nn_node_attr(&c->g->nodes[ni], attr);
+    if (!a) return NN_OK;
+    nn_attr copy = *a;
+    nn_pass__tf4_drop_attr(&c->g->nodes[ni], attr);
+    if (copy.type == NN_ATTR_INT) return nn_pass__up_ints_input(c, ni, slot, &copy.i, 1, "_k");
+    return nn_pass__up_ints_input(c, ni, slot, copy.ints, copy.count, attr[0] == 'a' ? "_axes" : "_split");
+}
+
+/* A float32 scalar initializer as input slot of node ni. */
+static nn_status nn_pass__up_scalar_input(nn_pass__ctx *c, uint32_t ni, uint32_t slot, float v, const char *suffix) {
+    uint32_t t;
+    nn_shape s = nn_shape_make(0, NULL);
+    nn_status st = nn_pass__tf_const(c, c->g->nodes[ni].name ? c->g->nodes[ni].name : "opset", suffix, NN_DTYPE_FLOAT,
+                                     &s, &v, sizeof v, &t);
+    if (st == NN_OK) st = nn_pass__tf4_set_input(c, ni, slot, t);
+    return st;
+}
+
+/* Appends node op(ins) -> out with node ni's origin. */
+static nn_status nn_pass__up_add_node(nn_pass__ctx *c, uint32_t ni, const char *op, const char *suffix,
+                                      const uint32_t *ins, uint32_t nin, uint32_t out, const nn_attr *a) {
+    nn_graph *g = c->g;
+    char name[256];
+    snprintf(name, sizeof name, "%.200s%s", g->nodes[ni].name ? g->nodes[ni].name : op, suffix);
+    nn_tensor_id ti[4], to;
+    for (uint32_t i = 0; i < nin; i++) ti[i].id = ins[i];
+    to.id = out;
+    nn_node_id id;
+    const char *origin = g->nodes[ni].origin;
+    nn_status st = nn_graph_add_node(g, op, "", name, ti, nin, &to, 1, &id, c->diag);
+    if (st == NN_OK && a) st = nn_graph_add_attr(g, id, a, 0, c->diag);
+    if (st == NN_OK) { g->nodes[id.id].origin = origin; c->stats->nodes_added++; }
+    return st;
+}
+
+/* Softmax-1/11 coerces X to 2-D at axis a (default 1) and normalizes each
+   row; Softmax-13 normalizes along one axis (default -1).  Equal when a is
+   the last axis; otherwise Flatten(a) -> op(axis 1) -> Reshape(Shape(X)). */
+static nn_status nn_pass__up_softmax(nn_pass__ctx *c, uint32_t ni) {
+    nn_graph *g = c->g;
+    nn_node *n = &g->nodes[ni];
+    uint32_t x = n->inputs[0].id, y = n->outputs[0].id;
+    int32_t r = g->tensors[x].shape.rank;
+    int64_t a = nn_node_attr_int(n, "axis", 1);
+    if (a < 0) a += r;
+    if (a == r - 1 || r == 0) {
+        nn_attr at = nn_pass__tf_attr_int("axis", -1);
+        return nn_pass__up_set_attr(c, n, &at);
+    }
+    nn_status st;
+    nn_tensor_id f, s, shp;
+    int64_t rows = 1, cols = 1;
+    int ok = 1;
+    for (int32_t d = 0; d < r; d++) {
+        int64_t v = g->tensors[x].shape.dims[d];
+        if (v < 0) ok = 0;
+        else if (d < a) rows *= v;
+        else cols *= v;
+    }
+    int64_t fd[2] = {ok ? rows : NN_DIM_UNKNOWN, ok ? cols : NN_DIM_UNKNOWN}, rd = r;
+    nn_shape fs = nn_shape_make(2, fd), rs = nn_shape_make(1, &rd);
+    const char *base = g->tensors[y].name;
+    st = nn_pass__new_tensor(g, base, "_flat", g->tensors[x].dtype, &fs, &f, c->diag);
+    if (st == NN_OK) st = nn_pass__new_tensor(g, base, "_2d", g->tensors[x].dtype, &fs, &s, c->diag);
+    if (st != NN_OK) return st;
+    if (ok) { /* static shape: a constant target */
+        uint32_t t;
+        st = nn_pass__tf4_ints(c, base, "_shape", g->tensors[x].shape.dims, r, &t);
+        shp.id = t;
+    } else {
+        st = nn_pass__new_tensor(g, base, "_shape", NN_DTYPE_INT64, &rs, &shp, c->diag);
+        if (st == NN_OK) st = nn_pass__up_add_node(c, ni, "Shape", "_shape", &x, 1, shp.id, NULL);
+    }
+    nn_attr fa = nn_pass__tf_attr_int("axis", a);
+    if (st == NN_OK) st = nn_pass__up_add_node(c, ni, "Flatten", "_flatten", &x, 1, f.id, &fa);
+    if (st != NN_OK) return st;
+    n = &g->nodes[ni]; /* adding nodes may have moved the node array */
+    nn_attr sa = nn_pass__tf_attr_int("axis", 1);
+    if ((st = nn_pass__up_set_attr(c, n, &sa)) != NN_OK) return st;
+    n->inputs[0].id = f.id;
+    n->outputs[0].id = s.id;
+    g->tensors[s.id].producer.id = ni;
+    g->tensors[y].producer.id = NN_INVALID_ID;
+    uint32_t rin[2] = {s.id, shp.id};
+    return nn_pass__up_add_node(c, ni, "Reshape", "_reshape", rin, 2, y, NULL);
+}
+
+static nn_status nn_pass__up_node(nn_pass__up *u, uint32_t ni, int action) {
+    nn_pass__ctx *c = u->c;
+    nn_graph *g = c->g;
+    nn_node *n = &g->nodes[ni];
+    nn_status st = NN_OK;
+    const char *what = n->op_type;
+    switch (action) {
+    case NN_UP__AXES_INPUT: st = nn_pass__up_attr_to_input(c, ni, "axes", 1); break;
+    case NN_UP__SPLIT:
+        if (nn_node_attr(n, "split") && u->from < 13) st = nn_pass__up_attr_to_input(c, ni, "split", 1);
+        else {
+            nn_attr a = nn_pass__tf_attr_int("num_outputs", n->output_count);
+            st = nn_pass__up_set_attr(c, n, &a);
+        }
+        break;
+    case NN_UP__SLICE: {
+        const nn_attr *sa = nn_node_attr(n, "starts"), *ea = nn_node_attr(n, "ends"), *aa = nn_node_attr(n, "axes");
+        nn_attr s0 = sa ? *sa : nn_pass__tf_attr_int("starts", 0), e0 = ea ? *ea : s0, a0 = aa ? *aa : s0;
+        nn_pass__tf4_drop_attr(n, "starts");
+        nn_pass__tf4_drop_attr(n, "ends");
+        nn_pass__tf4_drop_attr(n, "axes");
+        st = nn_pass__up_ints_input(c, ni, 1, s0.ints, s0.count, "_starts");
+        if (st == NN_OK) st = nn_pass__up_ints_input(c, ni, 2, e0.ints, e0.count, "_ends");
+        if (st == NN_OK && aa) st = nn_pass__up_ints_input(c, ni, 3, a0.ints, a0.count, "_axes");
+        break;
+    }
+    case NN_UP__PAD: {
+        const nn_attr *pa = nn_node_attr(n, "pads"), *va = nn_node_attr(n, "value");
+        nn_attr p0 = *pa;
+        float v = va ? va->f : 0.0f;
+        nn_pass__tf4_drop_attr(n, "pads");
+        nn_pass__tf4_drop_attr(n, "value");
+        st = nn_pass__up_ints_input(c, ni, 1, p0.ints, p0.count, "_pads");
+        if (st == NN_OK && v != 0.0f) st = nn_pass__up_scalar_input(c, ni, 2, v, "_value");
+        break;
+    }
+    case NN_UP__CLIP: {
+        const nn_attr *lo = nn_node_attr(n, "min"), *hi = nn_node_attr(n, "max");
+        int has_lo = lo != NULL, has_hi = hi != NULL;
+        float l = lo ? lo->f : 0, h = hi ? hi->f : 0;
+        nn_pass__tf4_drop_attr(n, "min");
+        nn_pass__tf4_drop_attr(n, "max");
+        if (has_lo) st = nn_pass__up_scalar_input(c, ni, 1, l, "_min");
+        if (st == NN_OK && has_hi) {
+            if (!has_lo) st = nn_pass__tf4_set_input(c, ni, 1, NN_INVALID_ID);
+            if (st == NN_OK) st = nn_pass__up_scalar_input(c, ni, 2, h, "_max");
+        }
+        break;
+    }
+    case NN_UP__TOPK: st = nn_pass__up_attr_to_input(c, ni, "k", 1); break;
+    case NN_UP__DROPOUT: {
+        float r = nn_node_attr_float(n, "ratio", 0.5f);
+        nn_pass__tf4_drop_attr(n, "ratio");
+        st = nn_pass__up_scalar_input(c, ni, 1, r, "_ratio");
+        break;
+    }
+    case NN_UP__SOFTMAX: st = nn_pass__up_softmax(c, ni); break;
+    case NN_UP__BN: nn_pass__tf4_drop_attr(n, "spatial"); break;
+    case NN_UP__UPSAMPLE:
+    case NN_UP__RESIZE10: {
+        const char *mode = nn_node_attr_string(n, "mode", "nearest");
+        int nearest = strcmp(mode, "nearest") == 0;
+        const nn_attr *sa = nn_node_attr(n, "scales");
+        if (sa) { /* Upsample-7: scales attribute -> input */
+            nn_attr s0 = *sa;
+            int64_t cnt = s0.count;
+            nn_shape sh = nn_shape_make(1, &cnt);
+            uint32_t t;
+            nn_pass__tf4_drop_attr(n, "scales");
+            st = nn_pass__tf_const(c, n->name ? n->name : "opset", "_scales", NN_DTYPE_FLOAT, &sh, s0.floats,
+                                   (size_t)cnt * sizeof(float), &t);
+            if (st == NN_OK) st = nn_pass__tf4_set_input(c, ni, 1, t);
+            n = &g->nodes[ni];
+        }
+        if (st != NN_OK) break;
+        n->op_type = "Resize";
+        if (u->to >= 11) { /* Resize-11: (X, roi, scales); roi empty (optional from 13) */
+            uint32_t sc = n->inputs[1].id, roi = NN_INVALID_ID;
+            if (u->to < 13) {
+                int64_t z = 0;
+                nn_shape zs = nn_shape_make(1, &z);
+                float dummy = 0;
+                st = nn_pass__tf_const(c, n->name ? n->name : "opset", "_roi", NN_DTYPE_FLOAT, &zs, &dummy, 0, &roi);
+            }
+            if (st == NN_OK) st = nn_pass__tf4_set_input(c, ni, 2, sc);
+            if (st == NN_OK) st = nn_pass__tf4_set_input(c, ni, 1, roi);
+            n = &g->nodes[ni];
+            nn_attr m = nn_pass__tf_attr_str("mode", nearest ? "nearest" : "linear");
+            nn_attr ctm = nn_pass__tf_attr_str("coordinate_transformation_mode", "asymmetric");
+            nn_attr nm = nn_pass__tf_attr_str("nearest_mode", "floor");
+            if (st == NN_OK) st = nn_pass__up_set_attr(c, n, &m);
+            if (st == NN_OK) st = nn_pass__up_set_attr(c, n, &ctm);
+            if (st == NN_OK && nearest) st = nn_pass__up_set_attr(c, n, &nm);
+        } else if (!nearest) {
+            nn_attr m = nn_pass__tf_attr_str("mode", "linear");
+            st = nn_pass__up_set_attr(c, n, &m);
+        }
+        break;
+    }
+    case NN_UP__SCATTER: n->op_type = "ScatterElements"; break;
+    case NN_UP__GRIDSAMPLE: {
+        const char *m = nn_node_attr_string(n, "mode", "");
+        const char *to = strcmp(m, "bilinear") == 0 ? "linear" : strcmp(m, "bicubic") == 0 ? "cubic" : NULL;
+        if (to) {
+            nn_attr a = nn_pass__tf_attr_str("mode", to);
+            st = nn_pass__up_set_attr(c, n, &a);
+        }
+        break;
+    }
+    case NN_UP__NNPORT_ATTN: n->domain = ""; break;
+    case NN_UP__GROUPNORM: {
+        int64_t G = nn_node_attr_int(n, "num_groups", 1), C = g->tensors[n->inputs[0].id].shape.dims[1];
+        float *buf = (float *)nn_alloc(&g->alloc, (size_t)C * sizeof(float));
+        if (!buf) { st = nn_diag_set(c->diag, NN_ERR_NOMEM, "opset", "out of memory"); break; }
+        for (uint32_t k = 1; k <= 2 && st == NN_OK; k++) {
+            size_t cnt;
+            const float *v = nn_pass__const_f32(g, g->nodes[ni].inputs[k], &cnt);
+            for (int64_t ch = 0; ch < C; ch++) buf[ch] = v[ch / (C / G)];
+            nn_shape cs = nn_shape_make(1, &C);
+            uint32_t t;
+            st = nn_pass__tf_const(c, g->tensors[g->nodes[ni].inputs[k].id].name, "_per_channel", NN_DTYPE_FLOAT, &cs, buf,
+                                   (size_t)C * sizeof(float), &t);
+            if (st == NN_OK) g->nodes[ni].inputs[k].id = t;
+        }
+        nn_free(&g->alloc, buf);
+        break;
+    }
+    default: return NN_OK;
+    }
+    if (st == NN_OK) {
+        c->stats->nodes_changed++;
+        nn_pass__note(c, "opset", "%s '%s' rewritten for opset %lld", what, nn_graph__node_label(&g->nodes[ni]),
+                      (long long)u->to);
+    }
+    return st;
+}
+
+static nn_status nn_pass__opset(nn_pass__ctx *c) {
+    nn_graph *g = c->g;
+    nn_pass__up u;
+    memset(&u, 0, sizeof u);
+    u.c = c;
+    u.from = nn_graph_opset(g, "");
+    u.to = c->desc && c->desc->target_opset ? c->desc->target_opset : 23;
+    if (u.to < 7 || u.to > 23)
+        return nn_diag_set(c->diag, NN_ERR_UNSUPPORTED, "opset", "target opset %lld is outside 7..23", (long long)u.to);
+    if (u.from >= u.to) return NN_OK; /* already there (a downgrade is not done) */
+    if (u.from < 7)
+        return nn_diag_set(c->diag, NN_ERR_UNSUPPORTED, "opset",
+                           "upgrading from opset %lld is not supported (the 'broadcast' and 'consumed_inputs' forms "
+                           "before opset 7 have no rule)", (long long)u.from);
+    /* Softmax's rewrite needs ranks and Pad/Clip need types, so shapes are
+       inferred first; a graph whose shapes contradict inference (or holds an
+       op without a rule here) is left as it came, as to4d does. */
+    nn_diag local;
+    memset(&local, 0, sizeof local);
+    /* inferred types and shapes are put back on a refusal (graph unchanged) */
+    nn_tensor *saved = (nn_tensor *)nn_alloc(&g->alloc, ((size_t)g->tensor_count + 1) * sizeof(nn_tensor));
+    if (!saved) return nn_diag_set(c->diag, NN_ERR_NOMEM, "opset", "out of memory");
+    if (g->tensor_count) memcpy(saved, g->tensors, g->tensor_count * sizeof(nn_tensor));
+    if (nn_graph_infer_shapes(g, NULL, 0, &local) != NN_OK) {
+        nn_free(&g->alloc, saved);
+        if (c->desc && c->desc->log) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "left unchanged: shape inference fails at %.200s: %.256s", local.where, local.message);
+            c->desc->log(c->desc->user, "opset", msg);
+        }
+        return NN_OK;
+    }
+    uint32_t nn0 = g->node_count, nt0 = g->tensor_count;
+    uint8_t *act = (uint8_t *)nn_alloc(&g->alloc, (size_t)nn0 + 1);
+    if (!act) { nn_free(&g->alloc, saved); return nn_diag_set(c->diag, NN_ERR_NOMEM, "opset", "out of memory"); }
+    char why[200];
+    nn_status st = NN_OK;
+    for (uint32_t i = 0; i < nn0 && st == NN_OK; i++) {
+        const nn_node *n = &g->nodes[i];
+        int a;
+        const char *bad = n->op_type;
+        int ok = nn_pass__up_plan(&u, g, n, &a, why, sizeof why);
+        for (uint32_t k = 0; ok && k < n->attr_count; k++) {
+            if (n->attrs[k].type == NN_ATTR_GRAPH && n->attrs[k].g)
+                ok = nn_pass__up_body_ok(&u, n->attrs[k].g, why, sizeof why, &bad);
+            for (uint32_t j = 0; ok && n->attrs[k].type == NN_ATTR_GRAPHS && j < n->attrs[k].count; j++)
+                ok = nn_pass__up_body_ok(&u, n->attrs[k].graphs[j], why, sizeof why, &bad);
+        }
+        if (!ok)
+            st = nn_diag_set(c->diag, NN_ERR_UNSUPPORTED, nn_graph__node_label(n),
+                             "opset %lld -> %lld: %s '%s': %s; graph unchanged", (long long)u.from, (long long)u.to,
+                             bad, nn_graph__node_label(n), why);
+        act[i] = (uint8_t)a;
+    }
+    if (st != NN_OK)
+        for (uint32_t t = 0; t < nt0; t++) {
+            g->tensors[t].dtype = saved[t].dtype;
+            g->tensors[t].shape = saved[t].shape;
+        }
+    nn_free(&g->alloc, saved);
+    for (uint32_t i = 0; i < nn0 && st == NN_OK; i++)
+        if (act[i] != NN_UP__KEEP) st = nn_pass__up_node(&u, i, act[i]);
+    nn_free(&g->alloc, act);
+    if (st == NN_OK) st = nn_graph_set_opset(g, "", u.to, c->diag);
+    if (st == NN_OK) {
+        c->stats->nodes_changed++; /* the import itself */
+        nn_pass__note(c, "opset", "default-domain opset %lld -> %lld", (long long)u.from, (long long)u.to);
+    }
+    if (g->node_count != nn0) {
+        nn_pass__compact(g, c->dead, nn0);
+        memset(c->dead, 0, nn0 + 1);
+        nn_status s2 = nn_graph_sort(g, c->diag);
+        if (st == NN_OK) st = s2;
+    }
+    return st;
+}
+
 /* -- the pass table and driver -- */
 
 typedef nn_status (*nn_pass__fn)(nn_pass__ctx *c);
@@ -16382,6 +16939,7 @@ static const struct { nn_pass_info info; nn_pass__fn fn; } nn_pass__table[] = {
     {{"attention", "fuse MatMul(Q,K^T), scale, mask, Softmax, MatMul(V) into Attention (opset 23) or ai.nnport Attention"}, nn_pass__attention},
     {{"matmul_add", "fuse MatMul of a 2-D input and constant weight plus a constant bias into Gemm"}, nn_pass__matmul_add},
     {{"to4d", "make every activation rank 4 (leading 1s), Gemm -> MatMul+Add, reshapes only at the graph boundary"}, nn_pass__to4d},
+    {{"opset", "upgrade the default-domain opset import (target_opset, default 23), rewriting nodes whose signature changed"}, nn_pass__opset},
 };
 
 NN_API const nn_pass_info *nn_pass_at(size_t index) {
@@ -16439,9 +16997,9 @@ NN_API nn_status nn_graph_run_pass(nn_graph *g, const char *name, const nn_pass_
     nn_free(&g->alloc, uses);
     if (st == NN_OK && d && d->log) {
         char msg[160];
-        snprintf(msg, sizeof msg, "removed %u nodes, added %u, fused %u; initializers +%u -%u, %u merged",
-                 stats.nodes_removed, stats.nodes_added, stats.nodes_fused, stats.tensors_added, stats.tensors_removed,
-                 stats.tensors_merged);
+        snprintf(msg, sizeof msg, "removed %u nodes, added %u, fused %u, changed %u; initializers +%u -%u, %u merged",
+                 stats.nodes_removed, stats.nodes_added, stats.nodes_fused, stats.nodes_changed, stats.tensors_added,
+                 stats.tensors_removed, stats.tensors_merged);
         d->log(d->user, name, msg);
     }
     if (out) *out = stats;
@@ -16482,12 +17040,16 @@ NN_API nn_status nn_graph_run_passes(nn_graph *g, const char *names, const nn_pa
 /* -- templates: named pass lists per model kind -- */
 
 /* cv: CNNs (PP-OCR, ResNet, MobileNet); lvm/llm: transformers, which add
-   the transformer patterns and the 4-D conversion. */
+   the transformer patterns and the 4-D conversion, and start with opset
+   (default 23) so that attention emits ONNX Attention-23, which ONNX
+   Runtime loads, instead of ai.nnport Attention.  cv leaves the opset as
+   it is (a CNN gains nothing from it; run "opset" with target_opset 13
+   before quantizing an opset 9-11 model). */
 static const struct { const char *name, *passes, *help; } nn_pass__templates[] = {
     {"cv", "fold,identity,noop,cse,bn,affine,act,dce", "convolutional vision models"},
-    {"lvm", "fold,identity,noop,cse,bn,affine,layernorm,gelu,attention,matmul_add,act,to4d,dce",
+    {"lvm", "opset,fold,identity,noop,cse,bn,affine,layernorm,gelu,attention,matmul_add,act,to4d,dce",
      "vision transformers"},
-    {"llm", "fold,identity,noop,cse,bn,affine,layernorm,gelu,attention,matmul_add,act,to4d,dce",
+    {"llm", "opset,fold,identity,noop,cse,bn,affine,layernorm,gelu,attention,matmul_add,act,to4d,dce",
      "language models"},
 };
 

@@ -1,0 +1,312 @@
+/* cv_flow - the CV flow of the vendor NPU toolchains, stage by stage, with
+   nnport's headers:
+
+     import -> optimize (cv template) -> compare
+            -> quantize (fixed precision, one calibrator) -> compare
+            [-> compile -> compare: issue 6, when nn_target.h's simulator lands]
+
+   cv_flow MODEL.onnx --calib DIR --eval DIR --out RESULT_DIR
+           [--method kl|minmax|percentile|mse|aciq_gauss|aciq_laplace|octav]
+           [--samples N] [--shape NAME=DIMS] [--tol-optimize COS] [--tol-quantize COS]
+           [--passes LIST]   (instead of the cv template)
+
+   DIR holds .npy samples (one sub-folder per input name for several inputs;
+   nn_calib.h's datasets), calibration and evaluation disjoint.  Each stage
+   writes its model under RESULT_DIR (1_optimized.onnx, 2_quantized.onnx: a
+   QDQ model any ONNX runtime opens), and its comparison against the float
+   model on the evaluation samples is a gate, as TPU-MLIR's
+   `--tolerance`: a failed gate stops the flow and prints the per-layer table
+   that shows where the numbers went.  RESULT_DIR/record.json and
+   RESULT_DIR/report.html summarise the run (docs/REPORT.md). */
+#define _POSIX_C_SOURCE 200809L
+#include "nn_graph.h"
+#include "nn_onnx.h"
+#include "nn_verify.h"
+#include "nn_calib.h"
+#include "nn_quant.h"
+#include "nnport/cli.h"
+#include "nnport/config.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_SAMPLES 64
+#define MAX_OUTPUTS 16
+
+typedef struct flow {
+    const char *model, *calib, *eval, *out;
+    const char *passes;           /* --passes: instead of the cv template */
+    nn_calib_method method;
+    uint32_t calib_samples;
+    double tol_optimize, tol_quantize;
+    cli_inputs shapes;            /* --shape only */
+    nn_value eval_in[MAX_SAMPLES];   /* evaluation inputs (single-input models) */
+    nn_value ref[MAX_SAMPLES][MAX_OUTPUTS]; /* float model outputs: the reference */
+    uint32_t eval_count;
+    cJSON *stages;                /* the record's stage rows */
+} flow;
+
+static int die(const char *what, const nn_diag *d) {
+    fprintf(stderr, "cv_flow: %s: %s%s%s\n", what, d->where, d->where[0] ? ": " : "", d->message);
+    return 1;
+}
+
+/* A deep copy of v (the executors own their outputs only until the next run). */
+static nn_value copy_value(const nn_value *v) {
+    nn_value c = *v;
+    c.data = malloc(v->bytes ? v->bytes : 1);
+    if (c.data) memcpy(c.data, v->data, v->bytes);
+    return c;
+}
+
+/* Worst cosine and worst max-abs/peak over every output of every sample. */
+typedef struct agreement { double cos, peak_rel; } agreement;
+
+static void agree(agreement *a, const nn_value *ref, const nn_value *got) {
+    nn_verify_stats s;
+    nn_diag d = {0};
+    if (nn_verify_compare(ref, got, NULL, &s, &d)) { a->cos = -1; a->peak_rel = 1e9; return; }
+    double pr = s.max_abs_ref > 0 ? s.max_abs_err / s.max_abs_ref : s.max_abs_err;
+    if (!(s.cosine >= a->cos)) a->cos = s.cosine;
+    if (!(pr <= a->peak_rel)) a->peak_rel = pr;
+}
+
+/* Runs graph g (float executor, or the fake-quant executor for a QDQ graph)
+   on every evaluation sample; compares with the reference or, when
+   fill_ref, stores the outputs as the reference. */
+static int run_and_compare(flow *f, const nn_graph *g, int qdq, int fill_ref, agreement *a) {
+    nn_diag d = {0};
+    a->cos = 1;
+    a->peak_rel = 0;
+    for (uint32_t s = 0; s < f->eval_count; s++) {
+        nn_exec *x = NULL;
+        nn_qexec *q = NULL;
+        nn_exec_desc xd = {.input_shapes = f->shapes.shapes, .input_shape_count = (uint32_t)f->shapes.shape_count};
+        nn_status st = qdq ? nn_qexec_create(g, NULL, &q, &d) : nn_exec_create(g, &xd, &x, &d);
+        if (!st) st = qdq ? nn_qexec_set_input(q, 0, &f->eval_in[s], &d) : nn_exec_set_input(x, 0, &f->eval_in[s], &d);
+        if (!st) st = qdq ? nn_qexec_run(q, &d) : nn_exec_run(x, &d);
+        for (uint32_t o = 0; !st && o < g->output_count && o < MAX_OUTPUTS; o++) {
+            const nn_value *v = qdq ? nn_qexec_output(q, o) : nn_exec_output(x, o);
+            if (fill_ref) f->ref[s][o] = copy_value(v);
+            else agree(a, &f->ref[s][o], v);
+        }
+        nn_exec_destroy(x);
+        nn_qexec_destroy(q);
+        if (st) return die("run", &d);
+    }
+    return 0;
+}
+
+/* Prints the stage's line, adds it to the record and applies the gate. */
+static int gate(flow *f, const char *stage, double ms, const agreement *a, double min_cos, const char *file) {
+    struct stat st;
+    double bytes = file && stat(file, &st) == 0 ? (double)st.st_size : 0;
+    int ok = a->cos >= min_cos;
+    printf("%-10s %8.0f ms   cosine %.6f (gate >= %g)   max err %.2e x peak   %s%s\n", stage, ms, a->cos, min_cos,
+           a->peak_rel, ok ? "ok" : "FAIL", file ? "" : "");
+    if (file) printf("           wrote %s (%.0f bytes)\n", file, bytes);
+    cJSON *row = cJSON_CreateObject();
+    cJSON_AddStringToObject(row, "stage", stage);
+    cJSON_AddNumberToObject(row, "time_ms", ms);
+    cJSON_AddNumberToObject(row, "cos", a->cos);
+    if (bytes > 0) cJSON_AddNumberToObject(row, "size_bytes", bytes);
+    cJSON_AddItemToArray(f->stages, row);
+    return ok;
+}
+
+/* Loads up to MAX_SAMPLES evaluation inputs through nn_calib.h's dataset. */
+static int load_eval(flow *f, const nn_graph *g) {
+    nn_calib_dataset *ds;
+    nn_calib_dataset_desc dd = {.path = f->eval, .extension = "npy", .max_samples = MAX_SAMPLES};
+    nn_diag d = {0};
+    if (nn_calib_dataset_open(&dd, g, &ds, &d)) return die(f->eval, &d);
+    f->eval_count = nn_calib_dataset_count(ds);
+    for (uint32_t s = 0; s < f->eval_count; s++) {
+        nn_value v;
+        if (nn_calib_dataset_load(ds, s, &v, &d)) { nn_calib_dataset_destroy(ds); return die(f->eval, &d); }
+        f->eval_in[s] = copy_value(&v);
+    }
+    nn_calib_dataset_destroy(ds);
+    return 0;
+}
+
+/* Calibration: every calibration sample through the optimized float graph
+   with a collector attached, then one threshold rule for every tensor. */
+static int calibrate(flow *f, const nn_graph *g, nn_quant_range *ranges) {
+    nn_calib_dataset *ds = NULL;
+    nn_calib_collector *col = NULL;
+    nn_exec *x = NULL;
+    nn_calib_dataset_desc dd = {.path = f->calib, .extension = "npy", .max_samples = f->calib_samples};
+    nn_calib_collector_desc cd = {0};
+    nn_diag d = {0};
+    nn_status st = nn_calib_dataset_open(&dd, g, &ds, &d);
+    if (!st) st = nn_calib_collector_create(g, &cd, &col, &d);
+    nn_exec_desc xd = {.observer = nn_calib_collector_exec_observer, .observer_user = col,
+                       .input_shapes = f->shapes.shapes, .input_shape_count = (uint32_t)f->shapes.shape_count};
+    if (!st) st = nn_exec_create(g, &xd, &x, &d);
+    uint32_t n = ds ? nn_calib_dataset_count(ds) : 0;
+    int tty = isatty(2);
+    for (uint32_t s = 0; !st && s < n; s++) {
+        nn_value v;
+        st = nn_calib_dataset_load(ds, s, &v, &d);
+        if (!st) st = nn_exec_set_input(x, 0, &v, &d);
+        if (!st) st = nn_calib_collector_observe(col, g->inputs[0], &v, &d);
+        if (!st) st = nn_exec_run(x, &d);
+        /* a bar that redraws on a terminal, plain lines in a log */
+        if (tty) fprintf(stderr, "\rcalibrating %u/%u", s + 1, n);
+        else if ((s + 1) % 8 == 0 || s + 1 == n) fprintf(stderr, "calibrating %u/%u\n", s + 1, n);
+    }
+    if (tty) fprintf(stderr, "\n");
+    nn_calib_desc rule = {.method = f->method};
+    if (!st) st = nn_quant_ranges_from_collector(g, col, &rule, ranges, &d);
+    nn_exec_destroy(x);
+    nn_calib_collector_destroy(col);
+    nn_calib_dataset_destroy(ds);
+    return st ? die(f->calib, &d) : 0;
+}
+
+/* The per-layer table printed when the quantize gate fails: the ten layers
+   with the lowest cosine against the float graph, with their ONNX names. */
+static void worst_layers(flow *f, const nn_graph *g, const nn_graph *q) {
+    nn_quant_layer_report *rows = (nn_quant_layer_report *)calloc(g->tensor_count + 1, sizeof *rows);
+    uint32_t n = 0;
+    nn_quant_eval_desc ed = {.int_kernels = 1, .input_shapes = f->shapes.shapes,
+                             .input_shape_count = (uint32_t)f->shapes.shape_count};
+    nn_diag d = {0};
+    if (!rows || nn_quant_analyze(g, q, f->eval_in, f->eval_count, &ed, rows, &n, &d)) {
+        free(rows);
+        return;
+    }
+    printf("\nthe layers that lose the most (cosine against the float model):\n");
+    printf("  %-40s %-20s %10s %9s %9s\n", "tensor", "op", "cosine", "sqnr dB", "saturated");
+    for (int k = 0; k < 10 && k < (int)n; k++) {
+        uint32_t w = 0;
+        for (uint32_t i = 1; i < n; i++)
+            if (rows[i].cosine < rows[w].cosine) w = i;
+        const nn_node *nd = &g->nodes[rows[w].node];
+        printf("  %-40.40s %-20.20s %10.6f %9.1f %8.2f%%   (ONNX: %s)\n", g->tensors[rows[w].tensor].name,
+               nd->op_type, rows[w].cosine, rows[w].sqnr_db, 100 * rows[w].saturation,
+               nd->origin ? nd->origin : nd->name);
+        rows[w].cosine = 2; /* taken */
+    }
+    free(rows);
+}
+
+static void usage(void) {
+    fprintf(stderr, "usage: cv_flow MODEL.onnx --calib DIR --eval DIR --out RESULT_DIR [--method kl]\n"
+                    "               [--samples N] [--shape NAME=DIMS] [--tol-optimize COS] [--tol-quantize COS]\n"
+                    "               [--passes LIST]\n");
+}
+
+static int parse(flow *f, int argc, char **argv) {
+    f->method = NN_CALIB_KL;
+    f->calib_samples = 32;
+    f->tol_optimize = 0.99999;
+    f->tol_quantize = 0.99;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int r = cli_take_input_option("cv_flow", argc, argv, &i, &f->shapes);
+        if (r < 0) return 0;
+        if (r) continue;
+        if (!v && a[0] == '-') { usage(); return 0; }
+        if (!strcmp(a, "--calib")) f->calib = v;
+        else if (!strcmp(a, "--eval")) f->eval = v;
+        else if (!strcmp(a, "--out")) f->out = v;
+        else if (!strcmp(a, "--passes")) f->passes = v;
+        else if (!strcmp(a, "--samples")) f->calib_samples = (uint32_t)atoi(v);
+        else if (!strcmp(a, "--tol-optimize")) f->tol_optimize = atof(v);
+        else if (!strcmp(a, "--tol-quantize")) f->tol_quantize = atof(v);
+        else if (!strcmp(a, "--method")) {
+            int found = 0;
+            for (int k = 1; k <= 16 && !found; k++)
+                if (nn_calib_method_name((nn_calib_method)k) && !strcmp(v, nn_calib_method_name((nn_calib_method)k))) {
+                    f->method = (nn_calib_method)k;
+                    found = 1;
+                }
+            if (!found) { fprintf(stderr, "cv_flow: --method %s: unknown calibrator\n", v); return 0; }
+        } else if (a[0] != '-' && !f->model) { f->model = a; continue; }
+        else { usage(); return 0; }
+        i++;
+    }
+    if (f->shapes.count) { fprintf(stderr, "cv_flow: inputs come from --eval and --calib, not --input\n"); return 0; }
+    if (!f->model || !f->calib || !f->eval || !f->out) { usage(); return 0; }
+    return 1;
+}
+
+int main(int argc, char **argv) {
+    static flow f;
+    if (!parse(&f, argc, argv)) return 2;
+    if (mkdir(f.out, 0777) != 0 && errno != EEXIST) { perror(f.out); return 1; }
+    f.stages = cJSON_CreateArray();
+    char path[4096];
+    nn_diag d = {0};
+    agreement a;
+    int rc = 1;
+    nn_graph *g0 = NULL, *g = NULL, *q = NULL;
+    nn_quant_range *ranges = NULL;
+
+    /* import: the model as given, and its outputs on the evaluation set. */
+    double t0 = cli_now_ms();
+    if (nn_onnx_load_file(f.model, NULL, &g0, &d)) { rc = die(f.model, &d); goto done; }
+    if (g0->input_count != 1) { fprintf(stderr, "cv_flow: %s: one input expected\n", f.model); goto done; }
+    if (load_eval(&f, g0) || run_and_compare(&f, g0, 0, 1, &a)) goto done;
+    printf("import     %8.0f ms   %s: %u nodes, %u evaluation samples\n", cli_now_ms() - t0, f.model,
+           g0->node_count, f.eval_count);
+
+    /* optimize: simplify and fuse with the cv template; must not change the numbers. */
+    t0 = cli_now_ms();
+    nn_pass_desc up = {.target_opset = 13}; /* per-channel DequantizeLinear needs opset 13 */
+    if (nn_onnx_load_file(f.model, NULL, &g, &d) ||
+        nn_graph_infer_shapes(g, f.shapes.shapes, (uint32_t)f.shapes.shape_count, &d) ||
+        (nn_graph_opset(g, "") < 13 && nn_graph_run_pass(g, "opset", &up, NULL, &d)) ||
+        (f.passes ? nn_graph_run_passes(g, f.passes, NULL, NULL, &d) : nn_graph_run_template(g, "cv", NULL, NULL, &d))) {
+        rc = die("optimize", &d);
+        goto done;
+    }
+    snprintf(path, sizeof path, "%s/1_optimized.onnx", f.out);
+    if (nn_onnx_save_file(g, path, NULL, &d)) { rc = die(path, &d); goto done; }
+    if (run_and_compare(&f, g, 0, 0, &a)) goto done;
+    if (!gate(&f, "optimize", cli_now_ms() - t0, &a, f.tol_optimize, path)) goto done;
+
+    /* quantize: calibrate on the calibration set, all-int8 QDQ graph. */
+    t0 = cli_now_ms();
+    ranges = (nn_quant_range *)calloc(g->tensor_count + 1, sizeof *ranges);
+    if (!ranges || calibrate(&f, g, ranges)) goto done;
+    if (nn_quant_graph(g, ranges, NULL, &q, NULL, &d)) { rc = die("quantize", &d); goto done; }
+    snprintf(path, sizeof path, "%s/2_quantized.onnx", f.out);
+    if (nn_onnx_save_file(q, path, NULL, &d)) { rc = die(path, &d); goto done; }
+    if (run_and_compare(&f, q, 1, 0, &a)) goto done;
+    if (!gate(&f, "quantize", cli_now_ms() - t0, &a, f.tol_quantize, path)) {
+        worst_layers(&f, g, q);
+        goto done;
+    }
+    rc = 0;
+    printf("compile    not yet: nn_target.h's lowering and simulator are issue 6's second part\n");
+
+done:
+    if (f.stages) {
+        cJSON *rec = cJSON_CreateObject();
+        cJSON_AddStringToObject(rec, "title", "nnport CV flow");
+        cJSON_AddStringToObject(rec, "model", f.model);
+        cJSON_AddItemToObject(rec, "stages", f.stages);
+        char *text = cJSON_Print(rec);
+        snprintf(path, sizeof path, "%s/record.json", f.out);
+        FILE *fp = text ? fopen(path, "wb") : NULL;
+        if (fp) { fputs(text, fp); fclose(fp); }
+        free(text);
+        snprintf(path, sizeof path, "%s/report.html", f.out);
+        if (cli_write_report(rec, path)) printf("report     %s\n", path);
+        cJSON_Delete(rec);
+    }
+    for (uint32_t s = 0; s < f.eval_count; s++) {
+        free(f.eval_in[s].data);
+        for (int o = 0; o < MAX_OUTPUTS; o++) free(f.ref[s][o].data);
+    }
+    free(ranges);
+    nn_graph_destroy(q);
+    nn_graph_destroy(g);
+    nn_graph_destroy(g0);
+    return rc;
+}
