@@ -213,6 +213,7 @@ int cmd_optimize(int argc, char **argv) {
     edit edits[64];
     static float mean[64], scale[64];
     int n_mean = 0, n_scale = 0;
+    long target_opset = 0;
     nn_preprocess_desc pre;
     memset(&pre, 0, sizeof pre);
     cli_inputs inputs;
@@ -223,7 +224,7 @@ int cmd_optimize(int argc, char **argv) {
                    "                        [--shape NAME=DIMS]... [--input NAME=FILE.npy]...\n"
                    "                        [--set-attr NODE ATTR=VALUE]... [--set-const NAME=FILE.npy]...\n"
                    "                        [--preprocess INPUT [--mean a,b,c] [--scale a,b,c] [--swap-channels] [--approx]]\n"
-                   "                        [--provenance] [--verbose] [--cos MIN] [--peak-rel K]\n"
+                   "                        [--provenance] [--verbose] [--cos MIN] [--peak-rel K] [--opset N]\n"
                    "  --template    a named pass list (below); --passes a comma-separated list (default %s)\n"
                    "  --shape       fix an input's shape (Shape chains then fold to constants)\n"
                    "  --input       real inputs for the gate (else pseudo-random); their shapes count the MACs\n"
@@ -235,6 +236,8 @@ int cmd_optimize(int argc, char **argv) {
                    "                refused unless --approx.  The gate feeds the original model x'.\n"
                    "  --provenance  print each optimized node with the ONNX nodes it came from\n"
                    "  --verbose     log every rewrite of every pass\n"
+                   "  --opset       the version the opset pass upgrades to (default 23; 13 suffices for\n"
+                   "                per-channel quantization)\n"
                    "  gate per output: cosine >= MIN (default 0.999999) and max abs error <= K x max |original|\n"
                    "  (default 1e-5); a failure writes nothing\n"
                    "templates:\n",
@@ -257,6 +260,11 @@ int cmd_optimize(int argc, char **argv) {
         }
         if (strcmp(argv[i], "--provenance") == 0) { provenance = 1; continue; }
         if (strcmp(argv[i], "--verbose") == 0) { verbose = 1; continue; }
+        if (strcmp(argv[i], "--opset") == 0 && i + 1 < argc) {
+            if (!cli_parse_int(argv[++i], 7, 23, &target_opset))
+                return cli_usage_error("optimize", "--opset takes 7..23, got '%s'", argv[i]);
+            continue;
+        }
         if (strcmp(argv[i], "--set-attr") == 0 && i + 2 < argc) {
             const char *eq = strchr(argv[i + 2], '=');
             if (!eq || eq == argv[i + 2] || n_edits == 64)
@@ -336,6 +344,7 @@ int cmd_optimize(int argc, char **argv) {
     memset(&pd, 0, sizeof pd);
     pd.log = log_pass;
     pd.verbose = verbose;
+    pd.target_opset = (int)target_opset;
     nn_pass_stats st;
     /* Only --shape fixes shapes for the passes (a model optimized on one
        --input keeps its symbolic dims); the --input shapes (a --shape for
