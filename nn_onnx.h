@@ -1881,7 +1881,7 @@ NN_API nn_status nn_onnx_load_file(const char *path, const nn_onnx_desc *desc, n
     c.writable = 1;
     slash = strrchr(path, '/');
     dl = slash ? (size_t)(slash - path) : 1;
-    dir = (char *)nn_alloc(&c.alloc, dl + 1);
+    dir = (char *)nn_alloc(&c.alloc, dl + 2); /* "/" for a model at the root, and the NUL */
     maps = nn_onnx__maps_create(&c.alloc);
     if (!dir || !maps) {
         nn_free(&c.alloc, dir);

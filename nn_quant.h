@@ -3,8 +3,9 @@
    QuantizeLinear/DequantizeLinear graph), a quantize-table reader/writer
    (TPU-MLIR's qtable format with type and range rules), and a fake-quant
    executor that runs a QDQ graph with the very integer kernels a target
-   would run.
-   Version 0.1.0.
+   would run; a per-layer precision analysis against the float model and a
+   mixed-precision search writing a quantize table.
+   Version 0.2.0.
 
    BUILD
      In exactly one C or C++ file:
@@ -45,6 +46,9 @@
      a 64-bit product, rounded HALF UP (add 2^(shift-1), then floor), so
      -2.5 -> -2 and 2.5 -> 3; then + zero point, then saturate.
      QuantizeLinear and the lookup tables round half to even (ONNX).
+     Default precision recipe (nn_quant_desc.recipe = 0): LayerNorm
+     statistics, Softmax, the mask Add before a Softmax and the residual
+     Add feeding a LayerNorm stay float.
      The executor recognises DequantizeLinear -> op [-> Relu/Clip] ->
      QuantizeLinear groups of int8/uint8 tensors and runs them with the
      integer kernels below; uint8 tensors are moved to int8 by flipping the
@@ -77,7 +81,7 @@
 #include "nn_calib.h"
 
 #define NN_QUANT_VERSION_MAJOR 0
-#define NN_QUANT_VERSION_MINOR 1
+#define NN_QUANT_VERSION_MINOR 2
 #define NN_QUANT_VERSION_PATCH 0
 
 #ifdef __cplusplus
@@ -100,6 +104,11 @@ NN_API nn_quant_multiplier nn_quant_multiplier_make(double real);
    saturated to int32.  |x| must be below 2^31 (the product then fits in
    64 bits). */
 NN_API int32_t nn_quant_mul_shift(int64_t x, nn_quant_multiplier q);
+/* round(x * M) with round half to EVEN (ONNX QuantizeLinear's rule, and
+   ORT's float requantization): ties go to the even neighbour, 2.5 -> 2,
+   3.5 -> 4, -2.5 -> -2, -3.5 -> -4.  Same range rules as nn_quant_mul_shift.
+   The kernels still use nn_quant_mul_shift (half up); see docs. */
+NN_API int32_t nn_quant_mul_shift_rne(int64_t x, nn_quant_multiplier q);
 /* Full requantization: clamp(mul_shift(acc, q) + zp, lo, hi). */
 NN_API int32_t nn_quant_requantize(int64_t acc, nn_quant_multiplier q, int32_t zp, int32_t lo, int32_t hi);
 
@@ -264,6 +273,19 @@ typedef enum nn_quant_scheme {
     NN_QUANT_S16_SYM         /* int16, symmetric (float path; see docs) */
 } nn_quant_scheme;
 
+/* Which layers stay float when no table rule names them.  The default
+   keeps LayerNormalization (fused, or decomposed as ReduceMean, Sub, Pow,
+   ReduceMean, Add eps, Sqrt, Div), Softmax with the Add/Mul feeding it,
+   and the residual Add feeding a decomposed LayerNorm float, as vendor and
+   SmoothQuant W8A8 transformer recipes keep them at higher precision
+   (docs/QUANTIZATION.md): a per-tensor int8 variance rounds small rows to
+   0 and the Div then gives inf.  The LayerNorm output (after gamma/beta)
+   is still quantized. */
+typedef enum nn_quant_recipe {
+    NN_QUANT_RECIPE_NORM_FLOAT = 0,  /* default: normalization statistics and Softmax float */
+    NN_QUANT_RECIPE_ALL_INT          /* every node at the scheme's type (version 0.1 behaviour) */
+} nn_quant_recipe;
+
 /* A calibrated range of one tensor. */
 typedef struct nn_quant_range {
     int valid;               /* 0: no statistics, the tensor stays float */
@@ -280,6 +302,7 @@ typedef struct nn_quant_desc {
     const nn_quant_table *table;  /* per-layer dtype overrides (optional) */
     nn_quant_log_fn log;     /* warnings (unmatched rules, tensors without ranges) */
     void *log_user;
+    nn_quant_recipe recipe;  /* default precision of normalization layers (below) */
 } nn_quant_desc;
 
 typedef struct nn_quant_stats {
@@ -607,6 +630,18 @@ NN_API int32_t nn_quant_mul_shift(int64_t x, nn_quant_multiplier q) {
     if (r > INT32_MAX) r = INT32_MAX;
     if (r < INT32_MIN) r = INT32_MIN;
     return (int32_t)r;
+}
+
+NN_API int32_t nn_quant_mul_shift_rne(int64_t x, nn_quant_multiplier q) {
+    int64_t p, f, r, half;
+    if (q.m == 0) return 0;
+    p = x * (int64_t)q.m; /* |x| < 2^31, m < 2^31: fits */
+    if (q.shift == 0) return p > INT32_MAX ? INT32_MAX : p < INT32_MIN ? INT32_MIN : (int32_t)p;
+    f = nn_quant__floor_shift(p, q.shift);           /* floor(p / 2^shift) */
+    r = p - f * ((int64_t)1 << q.shift);             /* remainder in [0, 2^shift) */
+    half = (int64_t)1 << (q.shift - 1);
+    if (r > half || (r == half && (f & 1))) f++;     /* above half, or a tie on an odd floor */
+    return f > INT32_MAX ? INT32_MAX : f < INT32_MIN ? INT32_MIN : (int32_t)f;
 }
 
 NN_API int32_t nn_quant_requantize(int64_t acc, nn_quant_multiplier q, int32_t zp, int32_t lo, int32_t hi) {
@@ -1530,6 +1565,64 @@ static void nn_quant__params(nn_quant__b *b, const nn_quant_range *r, nn_quant_d
     }
 }
 
+/* Producer node of tensor t if it has op type op, else NN_INVALID_ID. */
+static uint32_t nn_quant__producer_is(const nn_graph *g, nn_tensor_id t, const char *op) {
+    uint32_t p;
+    if (t.id == NN_INVALID_ID) return NN_INVALID_ID;
+    p = g->tensors[t.id].producer.id;
+    if (p == NN_INVALID_ID || strcmp(g->nodes[p].op_type, op) != 0) return NN_INVALID_ID;
+    return p;
+}
+
+/* The recipe's float nodes (where the table left DEFAULT): Softmax,
+   LayerNormalization, and the decomposed LayerNorm
+   Div(Sub(x, ReduceMean(x)), Sqrt(Add(ReduceMean(Pow(Sub, 2)), eps))). */
+static void nn_quant__recipe(const nn_graph *g, nn_quant_dtype *mode) {
+    uint32_t i;
+    for (i = 0; i < g->node_count; i++) {
+        const nn_node *n = &g->nodes[i];
+        uint32_t sq, ad, rv, pw, sb, rm, k;
+        uint32_t marks[7];
+        if (!strcmp(n->op_type, "Softmax") || !strcmp(n->op_type, "LayerNormalization")) {
+            if (mode[i] == NN_QUANT_DTYPE_DEFAULT) mode[i] = NN_QUANT_DTYPE_F32;
+            /* an attention mask Add (or scale Mul/Div) right before Softmax:
+               its -1e9 / -inf entries would set the int8 scale and round every
+               score to 0 (gpt_char: Softmax output cosine 0.36) */
+            if (!strcmp(n->op_type, "Softmax") && n->input_count && n->inputs[0].id != NN_INVALID_ID) {
+                uint32_t p = g->tensors[n->inputs[0].id].producer.id;
+                if (p != NN_INVALID_ID && mode[p] == NN_QUANT_DTYPE_DEFAULT &&
+                    (!strcmp(g->nodes[p].op_type, "Add") || !strcmp(g->nodes[p].op_type, "Sub") ||
+                     !strcmp(g->nodes[p].op_type, "Where") || !strcmp(g->nodes[p].op_type, "Mul") ||
+                     !strcmp(g->nodes[p].op_type, "Div")))
+                    mode[p] = NN_QUANT_DTYPE_F32;
+            }
+            continue;
+        }
+        if (strcmp(n->op_type, "Div") != 0 || n->input_count != 2) continue;
+        sq = nn_quant__producer_is(g, n->inputs[1], "Sqrt");
+        if (sq == NN_INVALID_ID) continue;
+        ad = nn_quant__producer_is(g, g->nodes[sq].inputs[0], "Add");
+        if (ad == NN_INVALID_ID || g->nodes[ad].input_count != 2) continue;
+        rv = nn_quant__producer_is(g, g->nodes[ad].inputs[0], "ReduceMean");
+        if (rv == NN_INVALID_ID) rv = nn_quant__producer_is(g, g->nodes[ad].inputs[1], "ReduceMean");
+        if (rv == NN_INVALID_ID) continue;
+        pw = nn_quant__producer_is(g, g->nodes[rv].inputs[0], "Pow");
+        sb = nn_quant__producer_is(g, n->inputs[0], "Sub");
+        rm = sb != NN_INVALID_ID ? nn_quant__producer_is(g, g->nodes[sb].inputs[1], "ReduceMean") : NN_INVALID_ID;
+        marks[0] = i; marks[1] = sq; marks[2] = ad; marks[3] = rv; marks[4] = pw; marks[5] = sb; marks[6] = rm;
+        for (k = 0; k < 7; k++)
+            if (marks[k] != NN_INVALID_ID && mode[marks[k]] == NN_QUANT_DTYPE_DEFAULT) mode[marks[k]] = NN_QUANT_DTYPE_F32;
+        /* the residual stream: the Add producing the LayerNorm's input stays
+           float, as SmoothQuant's W8A8 setting keeps residual adds and
+           LayerNorm in FP16 (Xiao et al., ICML 2023, sec. 4); per-tensor int8
+           of the stream loses small rows such as ViT's class token */
+        if (sb != NN_INVALID_ID) {
+            uint32_t ra = nn_quant__producer_is(g, g->nodes[sb].inputs[0], "Add");
+            if (ra != NN_INVALID_ID && mode[ra] == NN_QUANT_DTYPE_DEFAULT) mode[ra] = NN_QUANT_DTYPE_F32;
+        }
+    }
+}
+
 /* Decides node modes and which activations get Q/DQ. */
 static nn_status nn_quant__plan(nn_quant__b *b, const nn_quant_range *ranges, const uint32_t *order) {
     const nn_graph *g = b->g;
@@ -1540,6 +1633,7 @@ static nn_status nn_quant__plan(nn_quant__b *b, const nn_quant_range *ranges, co
     nn_status st = nn_quant_resolve_table(g, b->d.table, b->d.log, b->d.log_user, b->mode, &b->stats.unmatched_rules,
                                           b->diag);
     if (st) return st;
+    if (b->d.recipe == NN_QUANT_RECIPE_NORM_FLOAT) nn_quant__recipe(g, b->mode);
     for (i = 0; i < g->node_count; i++) {
         if (b->mode[i] == NN_QUANT_DTYPE_DEFAULT) b->mode[i] = def;
         if (b->mode[i] == NN_QUANT_DTYPE_INT8 && b->d.weight_bits == 4) b->mode[i] = NN_QUANT_DTYPE_INT4;
@@ -1687,6 +1781,8 @@ NN_API nn_status nn_quant_graph(const nn_graph *g, const nn_quant_range *ranges,
     if (b.d.weight_bits == 0) b.d.weight_bits = 8;
     if (b.d.weight_bits != 8 && b.d.weight_bits != 4)
         return nn_diag_set(diag, NN_ERR_ARG, "nn_quant_desc.weight_bits", "%d bits: 8 or 4", b.d.weight_bits);
+    if ((int)b.d.recipe < 0 || (int)b.d.recipe > (int)NN_QUANT_RECIPE_ALL_INT)
+        return nn_diag_set(diag, NN_ERR_ARG, "nn_quant_desc.recipe", "unknown recipe %d", (int)b.d.recipe);
     if ((int)b.d.scheme < 0 || (int)b.d.scheme > (int)NN_QUANT_S16_SYM)
         return nn_diag_set(diag, NN_ERR_ARG, "nn_quant_desc.scheme", "unknown scheme %d", (int)b.d.scheme);
     if (g->subgraph_count)

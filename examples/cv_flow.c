@@ -3,17 +3,19 @@
 
      import -> optimize (cv template) -> compare
             -> quantize (fixed precision, one calibrator) -> compare
-            [-> compile -> compare: issue 6, when nn_target.h's simulator lands]
+            -> compile (npu-small by default) -> compare on the simulator
 
    cv_flow MODEL.onnx --calib DIR --eval DIR --out RESULT_DIR
            [--method kl|minmax|percentile|mse|aciq_gauss|aciq_laplace|octav]
            [--samples N] [--shape NAME=DIMS] [--tol-optimize COS] [--tol-quantize COS]
            [--passes LIST]   (instead of the cv template)
+           [--target npu-small|npu-large|mcu]
 
    DIR holds .npy samples (one sub-folder per input name for several inputs;
    nn_calib.h's datasets), calibration and evaluation disjoint.  Each stage
    writes its model under RESULT_DIR (1_optimized.onnx, 2_quantized.onnx: a
-   QDQ model any ONNX runtime opens), and its comparison against the float
+   QDQ model any ONNX runtime opens, 3_compiled.nnb), and its comparison
+   against the float
    model on the evaluation samples is a gate, as TPU-MLIR's
    `--tolerance`: a failed gate stops the flow and prints the per-layer table
    that shows where the numbers went.  RESULT_DIR/record.json and
@@ -24,6 +26,7 @@
 #include "nn_verify.h"
 #include "nn_calib.h"
 #include "nn_quant.h"
+#include "nn_target.h"
 #include "nnport/cli.h"
 #include "nnport/config.h"
 #include <errno.h>
@@ -38,6 +41,7 @@
 typedef struct flow {
     const char *model, *calib, *eval, *out;
     const char *passes;           /* --passes: instead of the cv template */
+    const char *target;           /* --target preset */
     nn_calib_method method;
     uint32_t calib_samples;
     double tol_optimize, tol_quantize;
@@ -194,10 +198,40 @@ static void worst_layers(flow *f, const nn_graph *g, const nn_graph *q) {
     free(rows);
 }
 
+/* Compiles q for the target, writes RESULT_DIR/3_compiled.nnb, and runs
+   every evaluation sample on the simulator in one caller-owned block
+   (the simulator never allocates). */
+static int compile_and_run(flow *f, const nn_graph *q, agreement *a) {
+    nn_target_desc t;
+    nn_target_program *p = NULL;
+    nn_target_compile_desc cd = {.input_shapes = f->shapes.shapes, .input_shape_count = (uint32_t)f->shapes.shape_count};
+    nn_diag d = {0};
+    char path[4200];
+    if (nn_target_preset(f->target ? f->target : "npu-small", &t, &d) || nn_target_compile(q, &t, &cd, &p, &d))
+        return die("compile", &d);
+    snprintf(path, sizeof path, "%s/3_compiled.nnb", f->out);
+    FILE *fp = fopen(path, "wb");
+    nn_status st = fp ? nn_target_save(p, nn_verify_write_file, fp, &d) : NN_ERR_IO;
+    if (fp && fclose(fp) != 0 && !st) st = NN_ERR_IO;
+    size_t mb = nn_target_sim_scratch_bytes(p);
+    void *mem = NULL;
+    if (!st && posix_memalign(&mem, 64, mb ? mb : 64) != 0) st = NN_ERR_NOMEM;
+    a->cos = 1;
+    a->peak_rel = 0;
+    for (uint32_t s = 0; !st && s < f->eval_count; s++) {
+        nn_value outs[MAX_OUTPUTS];
+        st = nn_target_sim_run(p, mem, mb, &f->eval_in[s], outs, &d);
+        for (uint32_t o = 0; !st && o < q->output_count && o < MAX_OUTPUTS; o++) agree(a, &f->ref[s][o], &outs[o]);
+    }
+    free(mem);
+    nn_target_program_destroy(p);
+    return st ? die(path, &d) : 0;
+}
+
 static void usage(void) {
     fprintf(stderr, "usage: cv_flow MODEL.onnx --calib DIR --eval DIR --out RESULT_DIR [--method kl]\n"
                     "               [--samples N] [--shape NAME=DIMS] [--tol-optimize COS] [--tol-quantize COS]\n"
-                    "               [--passes LIST]\n");
+                    "               [--passes LIST] [--target npu-small|npu-large|mcu]\n");
 }
 
 static int parse(flow *f, int argc, char **argv) {
@@ -215,6 +249,7 @@ static int parse(flow *f, int argc, char **argv) {
         else if (!strcmp(a, "--eval")) f->eval = v;
         else if (!strcmp(a, "--out")) f->out = v;
         else if (!strcmp(a, "--passes")) f->passes = v;
+        else if (!strcmp(a, "--target")) f->target = v;
         else if (!strcmp(a, "--samples")) f->calib_samples = (uint32_t)atoi(v);
         else if (!strcmp(a, "--tol-optimize")) f->tol_optimize = atof(v);
         else if (!strcmp(a, "--tol-quantize")) f->tol_quantize = atof(v);
@@ -270,8 +305,20 @@ int main(int argc, char **argv) {
     if (run_and_compare(&f, g, 0, 0, &a)) goto done;
     if (!gate(&f, "optimize", cli_now_ms() - t0, &a, f.tol_optimize, path)) goto done;
 
-    /* quantize: calibrate on the calibration set, all-int8 QDQ graph. */
+    /* quantize: calibrate on the calibration set, all-int8 QDQ graph.  It
+       starts from the cv passes without `act`: for an integer graph the
+       activation fusion is the lowering's (Relu/Clip become the requantize
+       clamp), and a FusedConv would stay float in the QDQ graph. */
     t0 = cli_now_ms();
+    nn_graph_destroy(g);
+    g = NULL;
+    if (nn_onnx_load_file(f.model, NULL, &g, &d) ||
+        nn_graph_infer_shapes(g, f.shapes.shapes, (uint32_t)f.shapes.shape_count, &d) ||
+        (nn_graph_opset(g, "") < 13 && nn_graph_run_pass(g, "opset", &up, NULL, &d)) ||
+        nn_graph_run_passes(g, "fold,identity,noop,cse,bn,affine,dce", NULL, NULL, &d)) {
+        rc = die("quantize", &d);
+        goto done;
+    }
     ranges = (nn_quant_range *)calloc(g->tensor_count + 1, sizeof *ranges);
     if (!ranges || calibrate(&f, g, ranges)) goto done;
     if (nn_quant_graph(g, ranges, NULL, &q, NULL, &d)) { rc = die("quantize", &d); goto done; }
@@ -282,8 +329,14 @@ int main(int argc, char **argv) {
         worst_layers(&f, g, q);
         goto done;
     }
+    /* compile: lower the QDQ graph to the target's program, save it, and
+       run it on the simulator; the outputs must equal the fake-quant run's
+       bit for bit (same integer kernels), so the gate is the quantize one. */
+    t0 = cli_now_ms();
+    if (compile_and_run(&f, q, &a)) goto done;
+    snprintf(path, sizeof path, "%s/3_compiled.nnb", f.out);
+    if (!gate(&f, "compile", cli_now_ms() - t0, &a, f.tol_quantize, path)) goto done;
     rc = 0;
-    printf("compile    not yet: nn_target.h's lowering and simulator are issue 6's second part\n");
 
 done:
     if (f.stages) {

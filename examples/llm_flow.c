@@ -4,8 +4,8 @@
      import -> optimize (llm template: fused LayerNorm/GELU/attention,
                4-D tensors) -> compare
             -> quantize (weights int8 or int4, activations int16) -> compare
-            [-> compile -> compare: issue 6, when nn_target.h's simulator lands]
-            -> greedy generation with the float and the quantized model
+            -> compile (npu-large) -> compare on the simulator
+            -> greedy generation with the float model and on the simulator
 
    llm_flow MODEL.onnx --vocab VOCAB.json --data DIR --out RESULT_DIR
             [--weights int8|int4] [--activations s16|s8] [--prompt TEXT] [--chars N]
@@ -20,6 +20,7 @@
 #include "nn_verify.h"
 #include "nn_calib.h"
 #include "nn_quant.h"
+#include "nn_target.h"
 #include "nnport/cli.h"
 #include "nnport/config.h"
 #include <errno.h>
@@ -69,31 +70,41 @@ static int load_vocab(const char *path, char *chars, int *n) {
 
 /* One forward pass; float executor or, for a QDQ graph, the fake-quant
    executor.  *out points into the executor, which the caller destroys. */
-typedef struct runner { nn_exec *x; nn_qexec *q; } runner;
+/* A model to run: a float graph (reference executor), a QDQ graph
+   (fake-quant executor) or a compiled program (the simulator, in one block
+   of caller memory: it never allocates). */
+typedef struct runnable { const nn_graph *g; const nn_target_program *p; } runnable;
+typedef struct runner { nn_exec *x; nn_qexec *q; const nn_target_program *p; void *mem; size_t mem_bytes; nn_value out; } runner;
 
-static nn_status runner_init(runner *r, const nn_graph *g, nn_diag *d) {
+static nn_status runner_init(runner *r, runnable m, nn_diag *d) {
     memset(r, 0, sizeof *r);
-    return nn_quant_graph_is_qdq(g) ? nn_qexec_create(g, NULL, &r->q, d) : nn_exec_create(g, NULL, &r->x, d);
+    if (m.p) {
+        r->p = m.p;
+        r->mem_bytes = nn_target_sim_scratch_bytes(m.p);
+        return posix_memalign(&r->mem, 64, r->mem_bytes ? r->mem_bytes : 64) ? NN_ERR_NOMEM : NN_OK;
+    }
+    return nn_quant_graph_is_qdq(m.g) ? nn_qexec_create(m.g, NULL, &r->q, d) : nn_exec_create(m.g, NULL, &r->x, d);
 }
 
 static const nn_value *runner_run(runner *r, const nn_value *tokens, nn_diag *d) {
+    if (r->p) return nn_target_sim_run(r->p, r->mem, r->mem_bytes, tokens, &r->out, d) ? NULL : &r->out;
     nn_status st = r->q ? nn_qexec_set_input(r->q, 0, tokens, d) : nn_exec_set_input(r->x, 0, tokens, d);
     if (!st) st = r->q ? nn_qexec_run(r->q, d) : nn_exec_run(r->x, d);
     return st ? NULL : r->q ? nn_qexec_output(r->q, 0) : nn_exec_output(r->x, 0);
 }
 
-static void runner_deinit(runner *r) { nn_exec_destroy(r->x); nn_qexec_destroy(r->q); }
+static void runner_deinit(runner *r) { nn_exec_destroy(r->x); nn_qexec_destroy(r->q); free(r->mem); }
 
 /* Next-character accuracy, mean cross-entropy (nats) over the eval windows,
    and the logits' worst cosine against ref_logits (kept when fill). */
 typedef struct score { double acc, xent, cos; } score;
 
-static int evaluate(const nn_graph *g, const windows *w, nn_value *ref_logits, int fill, score *s) {
+static int evaluate(runnable m, const windows *w, nn_value *ref_logits, int fill, score *s) {
     runner r;
     nn_diag d = {0};
     double hits = 0, xent = 0, total = 0;
     s->cos = 1;
-    if (runner_init(&r, g, &d)) return die("evaluate", &d);
+    if (runner_init(&r, m, &d)) return die("evaluate", &d);
     for (uint32_t k = 0; k < w->count; k++) {
         const nn_value *y = runner_run(&r, &w->tokens[k], &d); /* (1, T, V) */
         if (!y) { runner_deinit(&r); return die("evaluate", &d); }
@@ -129,12 +140,12 @@ static int evaluate(const nn_graph *g, const windows *w, nn_value *ref_logits, i
 /* Greedy generation: the prompt at positions 0.., read the logits at the
    last filled position, append the argmax; slide the window when full.  The
    model is causal, so the unused positions after the text do not matter. */
-static int generate(const nn_graph *g, const char *vocab, int nv, const char *prompt, int n, char *out) {
+static int generate(runnable m, const char *vocab, int nv, const char *prompt, int n, char *out) {
     runner r;
     nn_diag d = {0};
     int64_t toks[128] = {0}, dims[2] = {1, 128};
     int len = 0, o = 0;
-    if (runner_init(&r, g, &d)) return die("generate", &d);
+    if (runner_init(&r, m, &d)) return die("generate", &d);
     for (const char *p = prompt; *p && len < 128; p++) {
         const char *hit = memchr(vocab, *p, (size_t)nv);
         toks[len++] = hit ? hit - vocab : 0;
@@ -218,6 +229,7 @@ int main(int argc, char **argv) {
     nn_diag d = {0};
     score s;
     nn_graph *g = NULL, *q = NULL;
+    nn_target_program *prog = NULL;
     nn_quant_range *ranges = NULL;
     cJSON *stages = cJSON_CreateArray();
 
@@ -229,14 +241,14 @@ int main(int argc, char **argv) {
     /* import */
     double t0 = cli_now_ms();
     if (nn_onnx_load_file(model, NULL, &g, &d)) { rc = die(model, &d); goto done; }
-    if (evaluate(g, &ev, ref, 1, &s)) goto done;
+    if (evaluate((runnable){g, NULL}, &ev, ref, 1, &s)) goto done;
     stage_row(stages, "import", cli_now_ms() - t0, &s);
 
     /* optimize: the llm template (fused patterns, 4-D tensors) */
     t0 = cli_now_ms();
     if (nn_graph_run_template(g, "llm", NULL, NULL, &d)) { rc = die("optimize", &d); goto done; }
     snprintf(path, sizeof path, "%s/1_optimized.onnx", out);
-    if (nn_onnx_save_file(g, path, NULL, &d) || evaluate(g, &ev, ref, 0, &s)) { rc = die(path, &d); goto done; }
+    if (nn_onnx_save_file(g, path, NULL, &d) || evaluate((runnable){g, NULL}, &ev, ref, 0, &s)) { rc = die(path, &d); goto done; }
     stage_row(stages, "optimize", cli_now_ms() - t0, &s);
     if (s.cos < 0.99999) { fprintf(stderr, "llm_flow: optimize changed the logits (cosine %.6f)\n", s.cos); goto done; }
 
@@ -247,13 +259,24 @@ int main(int argc, char **argv) {
     if (!ranges || calibrate(g, &cal, ranges)) goto done;
     if (nn_quant_graph(g, ranges, &qd, &q, NULL, &d)) { rc = die("quantize", &d); goto done; }
     snprintf(path, sizeof path, "%s/2_quantized.onnx", out);
-    if (nn_onnx_save_file(q, path, NULL, &d) || evaluate(q, &ev, ref, 0, &s)) { rc = die(path, &d); goto done; }
+    if (nn_onnx_save_file(q, path, NULL, &d) || evaluate((runnable){q, NULL}, &ev, ref, 0, &s)) { rc = die(path, &d); goto done; }
     stage_row(stages, weight_bits == 4 ? "quantize (w4)" : "quantize (w8)", cli_now_ms() - t0, &s);
-    printf("compile    not yet: nn_target.h's lowering and simulator are issue 6's second part\n");
+    /* compile for npu-large and run the program on the simulator */
+    t0 = cli_now_ms();
+    nn_target_desc t;
+    if (nn_target_preset("npu-large", &t, &d) || nn_target_compile(q, &t, NULL, &prog, &d)) { rc = die("compile", &d); goto done; }
+    snprintf(path, sizeof path, "%s/3_compiled.nnb", out);
+    FILE *fp = fopen(path, "wb");
+    if (!fp || nn_target_save(prog, nn_verify_write_file, fp, &d)) { if (fp) fclose(fp); rc = die(path, &d); goto done; }
+    fclose(fp);
+    if (evaluate((runnable){NULL, prog}, &ev, ref, 0, &s)) goto done;
+    stage_row(stages, "compile", cli_now_ms() - t0, &s);
 
-    /* generation, float and quantized */
-    if (generate(g, vocab, nv, prompt, chars, text_f) || generate(q, vocab, nv, prompt, chars, text_q)) goto done;
-    printf("\nprompt: \"%s\"\nfloat:     %s%s\nquantized: %s%s\n", prompt, prompt, text_f, prompt, text_q);
+    /* generation: the float model, and the compiled program on the simulator */
+    if (generate((runnable){g, NULL}, vocab, nv, prompt, chars, text_f) ||
+        generate((runnable){NULL, prog}, vocab, nv, prompt, chars, text_q))
+        goto done;
+    printf("\nprompt: \"%s\"\nfloat:     %s%s\nsimulator: %s%s\n", prompt, prompt, text_f, prompt, text_q);
     rc = 0;
 done:
     {
@@ -273,6 +296,7 @@ done:
         nn_verify_value_free(&ev.targets[k], NULL);
     }
     free(ranges);
+    nn_target_program_destroy(prog);
     nn_graph_destroy(q);
     nn_graph_destroy(g);
     return rc;

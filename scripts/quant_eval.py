@@ -6,8 +6,8 @@
   - the QDQ model in ONNX Runtime (scripts/ort_run.js --batch-list),
 and print the agreement figures.
 
-  /usr/bin/python3 scripts/quant_eval.py MODEL_KEY [--method minmax] [--nnport build-q/nnport]
-                                         [--work /tmp/quant_eval] [--extra "--scheme u8asym"]
+  /usr/bin/python3 scripts/quant_eval.py MODEL_KEY [--method minmax|auto|...] [--nnport build-q/nnport]
+                                         [--work /tmp/quant_eval] [--extra="--scheme u8asym"]  (= needed: the value starts with -)
 
 MODEL_KEY: mobilenet_v2_op13 resnet18_op13 vit_ti_op13 gpt_char_op13
 ppocrv4_rec ppocrv4_det (models and data from ~/.cache/nnport).

@@ -7,3 +7,4 @@
 #include "nn_verify.h"
 #include "nn_calib.h"
 #include "nn_quant.h"
+#include "nn_target.h"

@@ -53,6 +53,7 @@ done
 step "nnport on bad input" bash tests/test_cli.sh
 step "vendoring and make install" bash tests/vendor_check.sh
 step "HTML report in headless Chromium" env B=$B bash tests/report_check.sh
+step "nnport build end to end" env B=$B bash tests/test_build.sh
 step "conformance" $B/conformance --strict --quiet --json $B/conformance.json "${conf_dirs[@]}"
 step "parity (OCR models vs ONNX Runtime)" /usr/bin/python3 tests/parity.py ocr
 if [ -x $B/fuzz_onnx ] || [ -x $B/fuzz_npy ]; then

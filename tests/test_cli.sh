@@ -5,7 +5,8 @@
 # behind by a failed run.  Ends with "cli: N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
-NN=build/nnport
+B=${B:-build}
+NN=$B/nnport
 CACHE=${NNPORT_CACHE:-$HOME/.cache/nnport}
 REC=$CACHE/npm/package/assets/ch_PP-OCRv4_rec_infer.onnx
 LINE=$CACHE/data/ocr_rec/eval/line01.npy
@@ -77,7 +78,7 @@ sys.exit(1 if bad or len(files) != 3 else 0)
 PY
 }
 ok bundle_hashes_match "$tmp/bundles/rec"
-ok sh -c "build/conformance --strict '$tmp/bundles' 2>&1 | grep -q '1 passed, 0 failed'"
+ok sh -c "$B/conformance --strict '$tmp/bundles' 2>&1 | grep -q '1 passed, 0 failed'"
 expect 1 "already exists" $NN run "$REC" --input x="$LINE" --output-dir "$tmp/b_out" --bundle "$tmp/bundles/rec"
 expect 1 "$tmp/missing.onnx" $NN run "$tmp/missing.onnx" --input x="$LINE" --output-dir "$tmp/b_out" --bundle "$tmp/bundles/never"
 ok test ! -e "$tmp/bundles/never" -a ! -e "$tmp/bundles/never.part"
@@ -105,6 +106,25 @@ readme_reference_matches() {
          <($NN config reference)
 }
 ok readme_reference_matches
+
+# nnport plan: runs on a real model; a target file with an unknown key names it.
+CLS=$CACHE/npm/package/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx
+ok sh -c "$NN plan '$CLS' --target npu-small --shape x=1x3x48x192 | grep -q 'lower bound'"
+printf '{"corez": 2}' > "$tmp/target_typo.json"
+expect 1 "key 'corez'" $NN plan "$CLS" --target "$tmp/target_typo.json"
+expect 2 "is not npu-small, npu-large, mcu or a .json file" $NN plan "$CLS" --target no-such-preset
+
+# nnport calibrate: a table line per tensor starting with the input name; a
+# missing folder is named.
+ok sh -c "$NN calibrate '$CLS' --calib-data '$CACHE/data/ocr_cls/calib' --samples 2 --method minmax -o '$tmp/cali.txt' >/dev/null 2>&1 && grep -q '^x ' '$tmp/cali.txt'"
+expect 1 "$tmp/nope: not a readable folder" $NN calibrate "$CLS" --calib-data "$tmp/nope" -o "$tmp/cali2.txt"
+ok test ! -e "$tmp/cali2.txt"
+
+# nnport run on a QDQ model (made by tests/data/quant/make_golden.py, not by
+# nnport) goes through the fake-quant executor: equal to ONNX Runtime's output.
+Q=tests/data/quant
+ok sh -c "$NN run $Q/tiny_qdq.onnx --input x=$Q/input.npy --output-dir '$tmp/qdq' 2>&1 | grep -q 'fake-quant executor'"
+ok sh -c "$NN compare $Q/ort_output.npy '$tmp/qdq/output_0.npy' --cos 0.9999999 --peak-rel 0 >/dev/null"
 
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

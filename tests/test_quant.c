@@ -50,6 +50,26 @@ static void test_rounding(void) {
     CHECK_EQ_INT(nn_quant_mul_shift((int64_t)1 << 30, nn_quant_multiplier_make(1.0 / 1048576.0)), 1024);
 }
 
+/* Half to even (ONNX QuantizeLinear, ORT): hand-calculated ties and non-ties. */
+static void test_rounding_rne(void) {
+    nn_quant_multiplier half = nn_quant_multiplier_make(0.5), m15 = nn_quant_multiplier_make(1.5),
+                        q25 = nn_quant_multiplier_make(0.25);
+    CHECK_EQ_INT(nn_quant_mul_shift_rne(5, half), 2);    /*  2.5 ->  2 (even) */
+    CHECK_EQ_INT(nn_quant_mul_shift_rne(7, half), 4);    /*  3.5 ->  4 */
+    CHECK_EQ_INT(nn_quant_mul_shift_rne(-5, half), -2);  /* -2.5 -> -2 */
+    CHECK_EQ_INT(nn_quant_mul_shift_rne(-7, half), -4);  /* -3.5 -> -4 (half up gives -3) */
+    CHECK_EQ_INT(nn_quant_mul_shift_rne(1, half), 0);    /*  0.5 ->  0 */
+    CHECK_EQ_INT(nn_quant_mul_shift_rne(-1, half), 0);   /* -0.5 ->  0 */
+    CHECK_EQ_INT(nn_quant_mul_shift_rne(3, m15), 4);     /*  4.5 ->  4 (half up gives 5) */
+    CHECK_EQ_INT(nn_quant_mul_shift_rne(-3, m15), -4);   /* -4.5 -> -4 */
+    CHECK_EQ_INT(nn_quant_mul_shift_rne(-3, q25), -1);   /* -0.75 -> -1: not a tie */
+    CHECK_EQ_INT(nn_quant_mul_shift_rne(5, q25), 1);     /*  1.25 ->  1 */
+    CHECK_EQ_INT(nn_quant_mul_shift_rne(-6, half), -3);  /* exact */
+    CHECK_EQ_INT(nn_quant_mul_shift_rne(12345, nn_quant_multiplier_make(0.0)), 0);
+    /* agrees with the half-up rule off ties: 1000 * 0.1 = 100 */
+    CHECK_EQ_INT(nn_quant_mul_shift_rne(1000, nn_quant_multiplier_make(0.1)), 100);
+}
+
 /* ---- kernels ----------------------------------------------------------- */
 
 static void test_conv_hand(void) {
@@ -548,9 +568,241 @@ static void test_ort_golden(void) {
     nn_graph_destroy(g);
 }
 
+/* ---- precision analysis, mixed-precision search, recipe ------------------ */
+
+/* x (1,16) -> p = x * 1.5 -> h = p + k -> o = h * m -> y = Tanh(o).
+   k is 1000 at element 0 and 0 elsewhere; m is 0 at element 0 and 1
+   elsewhere, so in float o = 1.5 x (o_0 = 0).  Per-tensor int8 h has scale
+   ~1000/127 ~ 7.9, and every |1.5 x_i| < 3 rounds to 0: h is the layer made
+   deliberately sensitive (a huge-range activation). */
+static nn_graph *sensitive_graph(void) {
+    nn_graph *g = NULL;
+    nn_diag d;
+    nn_tensor_id x, c15, k, m, p, h, o, y;
+    nn_node_id n;
+    int64_t xd[2] = {1, 16}, sd[1] = {1}, kd[1] = {16};
+    nn_shape xs = nn_shape_make(2, xd), ss = nn_shape_make(1, sd), ks = nn_shape_make(1, kd);
+    float c15v[1] = {1.5f}, kv[16], mv[16];
+    memset(&d, 0, sizeof d);
+    for (int i = 0; i < 16; i++) { kv[i] = i == 0 ? 1000.0f : 0.0f; mv[i] = i == 0 ? 0.0f : 1.0f; }
+    if (nn_graph_create(NULL, &g, &d)) return NULL;
+    nn_graph_set_opset(g, "", 13, &d);
+    nn_graph_add_tensor(g, "x", NN_DTYPE_FLOAT, &xs, &x, &d);
+    nn_graph_add_tensor(g, "c15", NN_DTYPE_FLOAT, &ss, &c15, &d);
+    nn_graph_set_data(g, c15, c15v, sizeof c15v, 1, &d);
+    nn_graph_add_tensor(g, "k", NN_DTYPE_FLOAT, &ks, &k, &d);
+    nn_graph_set_data(g, k, kv, sizeof kv, 1, &d);
+    nn_graph_add_tensor(g, "m", NN_DTYPE_FLOAT, &ks, &m, &d);
+    nn_graph_set_data(g, m, mv, sizeof mv, 1, &d);
+    nn_graph_add_tensor(g, "p", NN_DTYPE_FLOAT, &xs, &p, &d);
+    nn_graph_add_tensor(g, "h", NN_DTYPE_FLOAT, &xs, &h, &d);
+    nn_graph_add_tensor(g, "o", NN_DTYPE_FLOAT, &xs, &o, &d);
+    nn_graph_add_tensor(g, "y", NN_DTYPE_FLOAT, &xs, &y, &d);
+    nn_graph_add_input(g, x, &d);
+    nn_graph_add_output(g, y, &d);
+    nn_tensor_id i1[2] = {x, c15}, i2[2] = {p, k}, i3[2] = {h, m};
+    nn_graph_add_node(g, "Mul", "", "scale", i1, 2, &p, 1, &n, &d);
+    nn_graph_add_node(g, "Add", "", "offset", i2, 2, &h, 1, &n, &d);
+    nn_graph_add_node(g, "Mul", "", "mask", i3, 2, &o, 1, &n, &d);
+    nn_graph_add_node(g, "Tanh", "", "tanh", &o, 1, &y, 1, &n, &d);
+    if (d.status) { nn_graph_destroy(g); return NULL; }
+    return g;
+}
+
+static void sensitive_input(float *xv) {
+    for (int i = 0; i < 16; i++) xv[i] = (float)sin(i * 0.9 + 0.3) * 1.2f; /* |1.5 x| <= 1.8 */
+}
+
+static void test_analysis(void) {
+    nn_graph *g = sensitive_graph(), *q = NULL;
+    nn_diag d;
+    float xv[16];
+    int64_t xd[2] = {1, 16};
+    memset(&d, 0, sizeof d);
+    CHECK(g != NULL);
+    if (!g) return;
+    sensitive_input(xv);
+    nn_value in = nn_value_make(NN_DTYPE_FLOAT, nn_shape_make(2, xd), xv);
+    in.bytes = sizeof xv;
+    nn_quant_range *r = calibrate(g, &in);
+    CHECK_STATUS(nn_quant_graph(g, r, NULL, &q, NULL, &d), NN_OK);
+    nn_quant_layer_report rows[16];
+    uint32_t nrows = 0;
+    nn_quant_eval_desc ed;
+    memset(&ed, 0, sizeof ed);
+    ed.int_kernels = 1;
+    CHECK_STATUS(nn_quant_analyze(g, q, &in, 1, &ed, rows, &nrows, &d), NN_OK);
+    /* p, h, o (y is a graph output: float in both, also reported) in order */
+    CHECK(nrows >= 3);
+    const nn_quant_layer_report *rp = NULL, *rh = NULL, *ro = NULL;
+    for (uint32_t i = 0; i < nrows; i++) {
+        const char *nm = g->tensors[rows[i].tensor].name;
+        if (!strcmp(nm, "p")) rp = &rows[i];
+        if (!strcmp(nm, "h")) rh = &rows[i];
+        if (!strcmp(nm, "o")) ro = &rows[i];
+    }
+    CHECK(rp && rh && ro);
+    if (rp && rh && ro) {
+        CHECK(rp < rh && rh < ro); /* topological order */
+        CHECK_EQ_INT(rh->qdtype, NN_DTYPE_INT8);
+        CHECK_EQ_INT(rh->elements, 16);
+        /* minmax threshold of h = max|h| = 1000 + 1.5 x_0 (p_0 quantized): scale T / 127 */
+        CHECK_NEAR(rh->scale, r[nn_graph_find_tensor(g, "h").id].threshold / 127.0, 1e-6); /* stored as float */
+        CHECK_NEAR(rh->saturation, 0.0, 0); /* minmax: nothing beyond the range */
+        CHECK(rp->cosine > 0.999);          /* 1.5 x with its own scale */
+        /* o: every quantized h_i (i > 0) is 0, so o_q = 0: cosine 0, MSE =
+           mean(o_f^2) = mean over i > 0 of (1.5 x_i)^2 / 16, SQNR 0 dB */
+        double mse = 0;
+        for (int i = 1; i < 16; i++) mse += (1.5 * xv[i]) * (1.5 * xv[i]);
+        mse /= 16;
+        CHECK_NEAR(ro->cosine, 0.0, 1e-12);
+        CHECK_NEAR(ro->mse, mse, 1e-5 * mse);
+        CHECK_NEAR(ro->sqnr_db, 0.0, 1e-3);
+    }
+    double c = 2;
+    CHECK_STATUS(nn_quant_output_cosine(g, q, &in, 1, &ed, &c, &d), NN_OK);
+    CHECK(c < 0.1); /* tanh(0) everywhere against tanh(1.5 x) */
+    nn_graph_destroy(q);
+    free(r);
+    nn_graph_destroy(g);
+}
+
+static void test_search(void) {
+    nn_graph *g = sensitive_graph();
+    nn_diag d;
+    float xv[16];
+    int64_t xd[2] = {1, 16};
+    memset(&d, 0, sizeof d);
+    CHECK(g != NULL);
+    if (!g) return;
+    sensitive_input(xv);
+    nn_value in = nn_value_make(NN_DTYPE_FLOAT, nn_shape_make(2, xd), xv);
+    in.bytes = sizeof xv;
+    nn_quant_range *r = calibrate(g, &in);
+    nn_quant_table out;
+    nn_quant_table_init(&out, NULL);
+    nn_quant_search_layer layers[16];
+    uint32_t nl = 0;
+    nn_quant_search_desc sd;
+    nn_quant_search_result res;
+    memset(&sd, 0, sizeof sd);
+    sd.expected_cos = 0.999;
+    CHECK_STATUS(nn_quant_search(g, r, NULL, &in, 1, &sd, &out, layers, &nl, &res, &d), NN_OK);
+    /* the huge-range h is the one layer promoted, and it fixes the output */
+    CHECK_EQ_INT(out.count, 1);
+    if (out.count == 1) {
+        CHECK(!strcmp(out.rules[0].name, "h"));
+        CHECK_EQ_INT(out.rules[0].kind, NN_QUANT_RULE_LAYER);
+        CHECK_EQ_INT(out.rules[0].dtype, NN_QUANT_DTYPE_F32);
+    }
+    CHECK_EQ_INT(res.promoted, 1);
+    CHECK(res.cos_before < 0.1);
+    CHECK(res.cos_after > 0.999);
+    CHECK(nl >= 1 && !strcmp(g->tensors[layers[0].tensor].name, "h") && layers[0].promoted);
+    /* searching again under the table found: the expected cosine is already
+       met, nothing more is promoted */
+    nn_quant_desc qd;
+    memset(&qd, 0, sizeof qd);
+    qd.table = &out;
+    nn_quant_table again;
+    nn_quant_table_init(&again, NULL);
+    CHECK_STATUS(nn_quant_search(g, r, &qd, &in, 1, &sd, &again, layers, &nl, &res, &d), NN_OK);
+    CHECK_EQ_INT(again.count, 0);
+    CHECK_EQ_INT(res.promoted, 0);
+    CHECK(res.cos_before > 0.999);
+    nn_quant_table_deinit(&again);
+    nn_quant_table_deinit(&out);
+    free(r);
+    nn_graph_destroy(g);
+}
+
+/* Decomposed LayerNorm over the last axis of x (2,4): row 0 has a large
+   spread (variance 6.5), row 1 a small one (variance 3.25 (4/127)^2 =
+   0.0032, below half the int8 step 6.5 / 127 of the variance tensor).  Default recipe: the 7 statistic/normalization nodes stay
+   float; ALL_INT quantizes them and the tiny row's variance + eps rounds to
+   0, so its normalized values are lost. */
+static void test_recipe_layernorm(void) {
+    nn_graph *g = NULL, *q = NULL;
+    nn_diag d;
+    memset(&d, 0, sizeof d);
+    CHECK_STATUS(nn_graph_create(NULL, &g, &d), NN_OK);
+    if (!g) return;
+    int64_t xd[2] = {2, 4}, rd[2] = {2, 1}, sd[1] = {1}, gd[1] = {4};
+    nn_shape xs = nn_shape_make(2, xd), rs = nn_shape_make(2, rd), ss = nn_shape_make(1, sd), gs = nn_shape_make(1, gd);
+    float two[1] = {2.0f}, eps[1] = {1e-5f}, gam[4] = {1.0f, 0.5f, 2.0f, 1.5f};
+    nn_tensor_id x, mu, dd, tw, pw, var, ep, ve, sq, nrm, ga, y;
+    nn_node_id n;
+    nn_graph_set_opset(g, "", 13, &d);
+    nn_graph_add_tensor(g, "x", NN_DTYPE_FLOAT, &xs, &x, &d);
+    nn_graph_add_tensor(g, "mu", NN_DTYPE_FLOAT, &rs, &mu, &d);
+    nn_graph_add_tensor(g, "d", NN_DTYPE_FLOAT, &xs, &dd, &d);
+    nn_graph_add_tensor(g, "two", NN_DTYPE_FLOAT, &ss, &tw, &d);
+    nn_graph_set_data(g, tw, two, sizeof two, 1, &d);
+    nn_graph_add_tensor(g, "pw", NN_DTYPE_FLOAT, &xs, &pw, &d);
+    nn_graph_add_tensor(g, "var", NN_DTYPE_FLOAT, &rs, &var, &d);
+    nn_graph_add_tensor(g, "eps", NN_DTYPE_FLOAT, &ss, &ep, &d);
+    nn_graph_set_data(g, ep, eps, sizeof eps, 1, &d);
+    nn_graph_add_tensor(g, "ve", NN_DTYPE_FLOAT, &rs, &ve, &d);
+    nn_graph_add_tensor(g, "sq", NN_DTYPE_FLOAT, &rs, &sq, &d);
+    nn_graph_add_tensor(g, "nrm", NN_DTYPE_FLOAT, &xs, &nrm, &d);
+    nn_graph_add_tensor(g, "gamma", NN_DTYPE_FLOAT, &gs, &ga, &d);
+    nn_graph_set_data(g, ga, gam, sizeof gam, 1, &d);
+    nn_graph_add_tensor(g, "y", NN_DTYPE_FLOAT, &xs, &y, &d);
+    nn_graph_add_input(g, x, &d);
+    nn_graph_add_output(g, y, &d);
+    nn_attr a;
+    int64_t axes[1] = {-1};
+    memset(&a, 0, sizeof a);
+    a.name = "axes"; a.type = NN_ATTR_INTS; a.ints = axes; a.count = 1;
+    nn_graph_add_node(g, "ReduceMean", "", "rm0", &x, 1, &mu, 1, &n, &d);
+    nn_graph_add_attr(g, n, &a, 0, &d);
+    nn_tensor_id s1[2] = {x, mu}, p1[2] = {dd, tw}, a1[2] = {var, ep}, d1[2] = {dd, sq}, m1[2] = {nrm, ga};
+    nn_graph_add_node(g, "Sub", "", "sub", s1, 2, &dd, 1, &n, &d);
+    nn_graph_add_node(g, "Pow", "", "pow", p1, 2, &pw, 1, &n, &d);
+    nn_graph_add_node(g, "ReduceMean", "", "rm1", &pw, 1, &var, 1, &n, &d);
+    nn_graph_add_attr(g, n, &a, 0, &d);
+    nn_graph_add_node(g, "Add", "", "addeps", a1, 2, &ve, 1, &n, &d);
+    nn_graph_add_node(g, "Sqrt", "", "sqrt", &ve, 1, &sq, 1, &n, &d);
+    nn_graph_add_node(g, "Div", "", "div", d1, 2, &nrm, 1, &n, &d);
+    nn_graph_add_node(g, "Mul", "", "gam", m1, 2, &y, 1, &n, &d);
+    CHECK_EQ_INT(d.status, NN_OK);
+    /* row 1 on the input's int8 grid (scale 4/127, minmax) so that the
+       input quantization itself is exact: k * 4/127 for k = 10, 13, 11, 8 */
+    float xv[8] = {-3.0f, 1.0f, 4.0f, -2.0f, 40.0f / 127, 52.0f / 127, 44.0f / 127, 32.0f / 127};
+    nn_value in = nn_value_make(NN_DTYPE_FLOAT, nn_shape_make(2, xd), xv);
+    in.bytes = sizeof xv;
+    nn_quant_range *r = calibrate(g, &in);
+    nn_quant_stats st;
+    nn_quant_desc qd;
+    memset(&qd, 0, sizeof qd);
+    CHECK_STATUS(nn_quant_graph(g, r, &qd, &q, &st, &d), NN_OK);
+    CHECK_EQ_INT(st.float_nodes, 7); /* rm0 sub pow rm1 addeps sqrt div */
+    nn_quant_eval_desc ed;
+    memset(&ed, 0, sizeof ed);
+    ed.int_kernels = 1;
+    double c_norm = 0, c_int = 0;
+    if (q) CHECK_STATUS(nn_quant_output_cosine(g, q, &in, 1, &ed, &c_norm, &d), NN_OK);
+    nn_graph_destroy(q);
+    q = NULL;
+    qd.recipe = NN_QUANT_RECIPE_ALL_INT;
+    CHECK_STATUS(nn_quant_graph(g, r, &qd, &q, &st, &d), NN_OK);
+    CHECK_EQ_INT(st.float_nodes, 0);
+    if (q) CHECK_STATUS(nn_quant_output_cosine(g, q, &in, 1, &ed, &c_int, &d), NN_OK);
+    /* float statistics: the output is int8-close; all-int8 loses row 1 */
+    printf("recipe: output cosine %.6f norm-float, %.6f all-int\n", c_norm, c_int);
+    CHECK(c_norm > 0.9999);
+    CHECK(c_int < 0.99);
+    nn_graph_destroy(q);
+    qd.recipe = (nn_quant_recipe)7;
+    CHECK_STATUS(nn_quant_graph(g, r, &qd, &q, &st, &d), NN_ERR_ARG);
+    free(r);
+    nn_graph_destroy(g);
+}
+
 int main(void) {
     test_multiplier();
     test_rounding();
+    test_rounding_rne();
     test_conv_hand();
     test_conv_naive();
     test_matmul_hand();
@@ -562,5 +814,8 @@ int main(void) {
     test_qdq_structure_and_exec();
     test_broadcast_add();
     test_ort_golden();
+    test_analysis();
+    test_search();
+    test_recipe_layernorm();
     return check_summary();
 }

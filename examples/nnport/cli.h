@@ -22,9 +22,13 @@ int cmd_compare(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_optimize(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
+int cmd_compile(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+int cmd_search(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_build(int argc, char **argv);
 
 /* Prints "nnport: <file>: <where>: <message>" from a diag and returns
    CLI_EXIT_FAIL. */
@@ -75,5 +79,8 @@ int cli_load_inputs(const char *cmd, const nn_graph *g, const cli_inputs *in, nn
 const char *cli_input_file(const nn_graph *g, const cli_inputs *in, uint32_t index);
 /* cli_load_inputs, then binds each value to the executor. */
 int cli_bind_inputs(const char *cmd, const nn_graph *g, nn_exec *x, const cli_inputs *in, nn_value *values);
+/* compile.c: runs a compiled .nnb (magic NNPORTNB) on the simulator with the
+   run conventions; -1 when path is not a .nnb, else a CLI exit code. */
+int cli_run_nnb(const char *path, const cli_inputs *in, const char *outdir);
 
 #endif

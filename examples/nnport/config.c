@@ -29,6 +29,7 @@ static const cfg_key cfg__table[] = {
 
     {"quant.calibration_data", CFG_STRING, NULL, NULL, NOLIM, "folder of images or .npy/.npz/.bin samples"},
     {"quant.calibration_inputs.*", CFG_STRING, NULL, NULL, NOLIM, "folder for the named input (multi-input models)"},
+    {"quant.eval_data", CFG_STRING, NULL, NULL, NOLIM, "folder of evaluation samples for the stage comparisons (default: calibration_data)"},
     {"quant.calibration_samples", CFG_INT, "32", NULL, 1, 100000, "samples used for calibration"},
     {"quant.calibration_method", CFG_ENUM, "\"KL\"", "MinMax|Percentile|MSE|KL|ACIQ_Gauss|ACIQ_Laplace|OCTAV|Auto", NOLIM,
      "threshold rule (docs/CALIBRATION.md); Auto picks per tensor"},

@@ -6,6 +6,7 @@
    nnport bench MODEL.onnx --input NAME=FILE.npy... [--threads N] [--repeat N]
    nnport optimize MODEL.onnx -o OUT.onnx [--template cv|lvm|llm | --passes a,b,c]
               [--shape NAME=DIMS]... [--input NAME=FILE.npy]...
+   nnport plan MODEL.onnx --target npu-small|npu-large|mcu|target.json
    nnport config check CFG.json | nnport config reference
    nnport report RECORD.json -o report.html
    (each command's --help lists its options)
@@ -22,10 +23,14 @@ static const struct { const char *name; cli_command_fn fn; const char *help; } c
     {"compare", cmd_compare, "compare two runs output by output, with tolerance gates"},
     {"convert", cmd_convert, "read a model and write it back (weights as initializers)"},
     {"config", cmd_config, "check a build config, or print the reference of every key"},
-    {"calibrate", cmd_calibrate, "run samples through a model and write a calibration table (TPU-MLIR format)"},
-    {"quantize", cmd_quantize, "calibrate and write a QDQ int8 model; `quantize run` runs one with integer kernels"},
     {"report", cmd_report, "write the self-contained HTML report of a build record"},
     {"optimize", cmd_optimize, "simplify and fuse (templates cv/lvm/llm or a pass list), check outputs on real or random inputs, write the model"},
+    {"calibrate", cmd_calibrate, "run samples through a model and write a calibration table (TPU-MLIR format)"},
+    {"plan", cmd_plan, "plan memory, layer groups, tiles and cycles on an NPU target"},
+    {"compile", cmd_compile, "lower a QDQ model to an integer program for a target and write MODEL.nnb"},
+    {"search", cmd_search, "mixed-precision search: promote the most sensitive layers to float, write a quantize table"},
+    {"quantize", cmd_quantize, "calibrate and write a QDQ int8 model; `quantize run` runs one with integer kernels"},
+    {"build", cmd_build, "run the whole flow from a JSON config: optimize, quantize, compile, report (OUT/)"},
 };
 
 static void usage(FILE *f) {

@@ -20,6 +20,7 @@
 #include "nn_calib.h"
 #include "nn_quant.h"
 #include <dirent.h>
+#include <math.h>
 #include <errno.h>
 #include <sys/stat.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@ static void quantize_help(void) {
     printf("usage: nnport quantize MODEL.onnx --calib-data DIR -o QDQ.onnx\n"
            "         [--calibration-method auto|minmax|percentile|mse|kl|aciq_gauss|aciq_laplace|octav]\n"
            "         [--qtable FILE] [--scheme s8sym|u8asym|s8asym|s16] [--weights int8|int4]\n"
+           "         [--recipe norm-float|all-int] [--keep-opset] [--affine]\n"
            "         [--samples N] [--shape NAME=DIMS]... [--analysis OUT_PREFIX]\n"
            "       nnport quantize search MODEL.onnx --calib-data DIR -o QTABLE.txt [--expected-cos 0.99]\n"
            "         [--max-float-layers N] [--candidates N] [--loss-table FILE] [--int-kernels] [quantize options]\n"
@@ -81,10 +83,26 @@ static int parse_method(const char *s, nn_calib_method *m) {
     return 0;
 }
 
-/* Loads the model and runs the passes the quantizer expects. */
+static const char *g_passes = "fold,identity,bn,dce";
+static int g_keep_opset = 0;
+
+/* Loads the model and runs the passes the quantizer expects: models below
+   opset 13 are upgraded to 13 first (per-channel DequantizeLinear needs
+   `axis`, opset 13), then constants folded and BatchNorm folded (--affine
+   also folds the Mul/Add pairs paddle2onnx writes for BatchNorm into the
+   convs: measured worse on PP-OCRv4, see docs/QUANTIZATION.md). */
 static int load_prepared(const char *path, nn_graph **g, nn_diag *d) {
     if (cli_load_model(path, g, d)) return 0;
-    if (nn_graph_run_passes(*g, "fold,identity,bn,dce", NULL, NULL, d)) return 0;
+    if (!g_keep_opset && nn_graph_opset(*g, "") < 13) {
+        nn_pass_desc pd;
+        memset(&pd, 0, sizeof pd);
+        pd.target_opset = 13;
+        if (nn_graph_run_passes(*g, "opset", &pd, NULL, d)) return 0;
+        if (nn_graph_opset(*g, "") < 13)
+            fprintf(stderr, "nnport quantize: note: %s stays at opset %lld (the opset pass left it)\n", path,
+                    (long long)nn_graph_opset(*g, ""));
+    }
+    if (nn_graph_run_passes(*g, g_passes, NULL, NULL, d)) return 0;
     /* dtypes and shapes of every tensor, for the QDQ tensors' declarations */
     if (nn_graph_infer_shapes(*g, NULL, 0, d)) return 0;
     return 1;
@@ -109,6 +127,8 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
         if (r > 0) continue;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { quantize_help(); return -1; }
         if (!strcmp(a, "--int-kernels")) { o->int_kernels = 1; continue; }
+        if (!strcmp(a, "--keep-opset")) { g_keep_opset = 1; continue; }
+        if (!strcmp(a, "--affine")) { g_passes = "fold,identity,bn,affine,dce"; continue; }
         if (i + 1 >= argc && a[0] == '-') return cli_usage_error(cmd, "%s needs a value", a);
         if (!strcmp(a, "--calib-data")) o->calib = argv[++i];
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) o->outp = argv[++i];
@@ -125,6 +145,11 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
             else if (!strcmp(s, "s8asym")) o->qd.scheme = NN_QUANT_S8_ASYM;
             else if (!strcmp(s, "s16")) o->qd.scheme = NN_QUANT_S16_SYM;
             else return cli_usage_error(cmd, "unknown scheme '%s'", s);
+        } else if (!strcmp(a, "--recipe")) {
+            const char *s = argv[++i];
+            if (!strcmp(s, "norm-float")) o->qd.recipe = NN_QUANT_RECIPE_NORM_FLOAT;
+            else if (!strcmp(s, "all-int")) o->qd.recipe = NN_QUANT_RECIPE_ALL_INT;
+            else return cli_usage_error(cmd, "unknown recipe '%s' (norm-float|all-int)", s);
         } else if (!strcmp(a, "--weights")) {
             const char *s = argv[++i];
             if (!strcmp(s, "int8")) o->qd.weight_bits = 8;
@@ -287,6 +312,12 @@ static void json_str(FILE *f, const char *s) {
     fputc('"', f);
 }
 
+/* ", "key": v" with null for NaN / infinity (a quantized run can overflow). */
+static void json_num(FILE *f, const char *key, double v) {
+    if (isfinite(v)) fprintf(f, ", \"%s\": %.9g", key, v);
+    else fprintf(f, ", \"%s\": null", key);
+}
+
 static const char *dtype_short(nn_dtype t) {
     return t == NN_DTYPE_INT8 ? "int8" : t == NN_DTYPE_UINT8 ? "uint8" : t == NN_DTYPE_INT16 ? "int16" : "float";
 }
@@ -340,10 +371,13 @@ static int write_analysis(const qsession *s, const nn_graph *q, const qopts *o) 
         json_str(f, g->nodes[r->node].name ? g->nodes[r->node].name : "");
         fprintf(f, ", \"op\": ");
         json_str(f, g->nodes[r->node].op_type);
-        fprintf(f, ", \"shape\": \"%s\", \"dtype\": \"%s\", \"scale\": %.9g, \"zero_point\": %d, \"cosine\": %.9f, "
-                   "\"mse\": %.9g, \"sqnr_db\": %.4f, \"saturation\": %.9f, \"elements\": %llu}%s\n",
-                sh, dtype_short(r->qdtype), r->scale, r->zero_point, r->cosine, r->mse, r->sqnr_db, r->saturation,
-                (unsigned long long)r->elements, i + 1 < nrows ? "," : "");
+        fprintf(f, ", \"shape\": \"%s\", \"dtype\": \"%s\", \"scale\": %.9g, \"zero_point\": %d",
+                sh, dtype_short(r->qdtype), r->scale, r->zero_point);
+        json_num(f, "cosine", r->cosine);
+        json_num(f, "mse", r->mse);
+        json_num(f, "sqnr_db", r->sqnr_db);
+        json_num(f, "saturation", r->saturation);
+        fprintf(f, ", \"elements\": %llu}%s\n", (unsigned long long)r->elements, i + 1 < nrows ? "," : "");
     }
     fprintf(f, "]}\n");
     if (fclose(f) != 0 || rename(part, path) != 0) { perror(path); free(rows); free(row_of); return 0; }
@@ -435,8 +469,9 @@ done:
     return rc;
 }
 
-/* nnport quantize search: mixed-precision search writing a quantize table. */
-static int search_main(int argc, char **argv) {
+/* nnport quantize search: mixed-precision search writing a quantize table.
+   Options start at argv[first]. */
+static int search_main(int argc, char **argv, int first) {
     qopts o;
     qsession s;
     nn_diag d;
@@ -444,7 +479,7 @@ static int search_main(int argc, char **argv) {
     memset(&s, 0, sizeof s);
     memset(&d, 0, sizeof d);
     o.search = 1;
-    int pr = parse_opts("quantize search", argc, argv, 2, &o);
+    int pr = parse_opts("quantize search", argc, argv, first, &o);
     if (pr) return pr < 0 ? 0 : pr;
     nn_quant_range *ranges = NULL;
     nn_quant_table base, out;
@@ -648,6 +683,9 @@ done:
 
 int cmd_quantize(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "run")) return run_main(argc, argv);
-    if (argc >= 2 && !strcmp(argv[1], "search")) return search_main(argc, argv);
+    if (argc >= 2 && !strcmp(argv[1], "search")) return search_main(argc, argv, 2);
     return quantize_main(argc, argv);
 }
+
+/* `nnport search MODEL ...`, the same as `nnport quantize search MODEL ...`. */
+int cmd_search(int argc, char **argv) { return search_main(argc, argv, 1); }

@@ -17,6 +17,7 @@
    must not exist yet. */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "bundle.h"
 #include "nn_quant.h"
 
 #define RUN_MAX_OUTPUTS 1024
@@ -29,6 +30,7 @@
 static void run_help(void) {
     printf("usage: nnport run MODEL.onnx --input NAME=FILE.npy... --output-dir DIR\n"
            "                  [--shape NAME=DIMS]... [--threads N] [--bundle BUNDLE_DIR] [--float]\n"
+           "  a compiled model.nnb runs on the simulator (nnport compile);\n"
            "  a QDQ model (QuantizeLinear/DequantizeLinear) runs through the fake-quant\n"
            "  executor with integer kernels; --float runs it with the float reference\n"
            "  writes DIR/output_<i>.npy for each model output and DIR/outputs.json;\n"
@@ -62,110 +64,16 @@ static int write_outputs_json(const char *path, const nn_graph *g, const nn_valu
     return ok;
 }
 
-/* Copies a file byte for byte; 0 on failure (errno set). */
-static int copy_file(const char *from, const char *to) {
-    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
-    char buf[1 << 16];
-    size_t n;
-    int ok = in && out;
-    while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0) ok = fwrite(buf, 1, n, out) == n;
-    if (in && ferror(in)) ok = 0;
-    if (in) fclose(in);
-    if (out && fclose(out) != 0) ok = 0;
-    return ok;
-}
-
-/* Adds {"name","file","sha256"} for a file of the bundle; 0 on failure. */
-static int bundle_entry(cJSON *arr, const char *dir, const char *file, const char *name, nn_diag *d) {
-    char path[4200], hex[65];
-    snprintf(path, sizeof path, "%s/%s", dir, file);
-    if (nn_verify_sha256_file(path, hex, d)) return 0;
-    cJSON *o = cJSON_CreateObject();
-    if (name) cJSON_AddStringToObject(o, "name", name);
-    cJSON_AddStringToObject(o, "file", file);
-    cJSON_AddStringToObject(o, "sha256", hex);
-    cJSON_AddItemToArray(arr, o);
-    return 1;
-}
-
-/* Removes what a failed bundle wrote under dir (a flat, known layout). */
-static void bundle_remove(const char *dir, uint32_t nin, uint32_t nout) {
-    char path[4200];
-    for (uint32_t i = 0; i < nin || i < nout; i++) {
-        snprintf(path, sizeof path, "%s/test_data_set_0/input_%u.pb", dir, i);
-        if (i < nin) remove(path);
-        snprintf(path, sizeof path, "%s/test_data_set_0/output_%u.pb", dir, i);
-        if (i < nout) remove(path);
-    }
-    snprintf(path, sizeof path, "%s/test_data_set_0", dir);
-    remove(path);
-    snprintf(path, sizeof path, "%s/model.onnx", dir);
-    remove(path);
-    snprintf(path, sizeof path, "%s/bundle.json", dir);
-    remove(path);
-    remove(dir);
-}
-
-/* Writes the verification bundle (see the file comment); CLI exit code. */
+/* Writes the verification bundle (see the file comment; bundle.c); CLI exit code. */
 static int write_bundle(const char *dir, const char *model_path, const nn_graph *g, const nn_value *const *outs,
                         const nn_value *inputs) {
-    char part[4100], path[4200];
-    nn_diag d;
-    memset(&d, 0, sizeof d);
-    if (strlen(dir) > 4000) { fprintf(stderr, "nnport: %s: path too long\n", dir); return CLI_EXIT_FAIL; }
-    struct stat st;
-    if (stat(dir, &st) == 0) {
-        fprintf(stderr, "nnport: %s: already exists; give a new directory for --bundle\n", dir);
-        return CLI_EXIT_FAIL;
-    }
-    snprintf(part, sizeof part, "%s.part", dir);
-    snprintf(path, sizeof path, "%s/test_data_set_0", part);
-    if (mkdir(part, 0777) != 0 || mkdir(path, 0777) != 0) {
-        fprintf(stderr, "nnport: %s: cannot create: %s (remove a leftover %s.part)\n", part, strerror(errno), dir);
-        return CLI_EXIT_FAIL;
-    }
-    cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "format", "onnx-backend-test");
-    { char prod[64]; snprintf(prod, sizeof prod, "nnport run %d.%d.%d", NN_VERSION_MAJOR, NN_VERSION_MINOR, NN_VERSION_PATCH); cJSON_AddStringToObject(root, "producer", prod); }
-    cJSON_AddStringToObject(root, "source_model", model_path);
-    cJSON *files = cJSON_AddArrayToObject(root, "files");
-    int ok = 1;
-    snprintf(path, sizeof path, "%s/model.onnx", part);
-    if (!copy_file(model_path, path)) {
-        fprintf(stderr, "nnport: %s: cannot copy the model: %s\n", path, strerror(errno));
-        ok = 0;
-    }
-    if (ok) ok = bundle_entry(files, part, "model.onnx", NULL, &d);
-    for (uint32_t i = 0; ok && i < g->input_count + g->output_count; i++) {
-        int is_in = i < g->input_count;
-        uint32_t k = is_in ? i : i - g->input_count;
-        const char *name = g->tensors[is_in ? g->inputs[k].id : g->outputs[k].id].name;
-        char file[64];
-        snprintf(file, sizeof file, "test_data_set_0/%s_%u.pb", is_in ? "input" : "output", k);
-        snprintf(path, sizeof path, "%s/%s", part, file);
-        ok = nn_onnx_save_tensor_file(path, is_in ? &inputs[k] : outs[k], name, &d) == NN_OK &&
-             bundle_entry(files, part, file, name, &d);
-    }
-    char *text = ok ? cJSON_Print(root) : NULL;
-    cJSON_Delete(root);
-    if (ok) {
-        snprintf(path, sizeof path, "%s/bundle.json", part);
-        FILE *f = text ? fopen(path, "wb") : NULL;
-        ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
-        if (f && fclose(f) != 0) ok = 0;
-        if (!ok) fprintf(stderr, "nnport: %s: cannot write: %s\n", path, strerror(errno));
-    } else if (d.status) {
-        cli_fail(part, &d);
-    }
-    free(text);
-    if (ok && rename(part, dir) != 0) {
-        fprintf(stderr, "nnport: %s: cannot rename into place: %s\n", dir, strerror(errno));
-        ok = 0;
-    }
-    if (!ok) bundle_remove(part, g->input_count, g->output_count);
-    else printf("wrote the verification bundle %s (model, %u inputs, %u outputs, bundle.json)\n", dir,
-                g->input_count, g->output_count);
-    return ok ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+    char prod[64];
+    snprintf(prod, sizeof prod, "nnport run %d.%d.%d", NN_VERSION_MAJOR, NN_VERSION_MINOR, NN_VERSION_PATCH);
+    int rc = cli_write_bundle(dir, model_path, g, outs, inputs, prod);
+    if (rc == CLI_EXIT_OK)
+        printf("wrote the verification bundle %s (model, %u inputs, %u outputs, bundle.json)\n", dir, g->input_count,
+               g->output_count);
+    return rc;
 }
 
 int cmd_run(int argc, char **argv) {
@@ -192,6 +100,8 @@ int cmd_run(int argc, char **argv) {
     }
     if (!path) return cli_usage_error("run", "give a MODEL.onnx");
     if (!outdir) return cli_usage_error("run", "give --output-dir DIR");
+    int nnb_rc = cli_run_nnb(path, &in, outdir); /* a compiled .nnb: the simulator */
+    if (nnb_rc >= 0) return nnb_rc;
 
     nn_graph *g = NULL;
     nn_exec *x = NULL;

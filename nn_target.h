@@ -1,0 +1,4057 @@
+/* nn_target.h - the NPU back end: target descriptions, activation memory
+   planning, layer groups and tiling into local memory, a cycle estimate,
+   patch-based planning of a CNN's first layers; and the lowering of a QDQ
+   graph (nn_quant.h) to an integer program, its binary model file (.nnb,
+   docs/FORMAT.md) and the simulator that runs it, bit-exact with nn_quant.h's
+   fake-quant executor.  Version 0.2.0.
+
+   BUILD
+     In exactly one C or C++ file:
+         #define NN_IMPLEMENTATION
+         #include "nn_target.h"
+     NN_IMPLEMENTATION also expands nn_graph.h, nn_verify.h, nn_calib.h and
+     nn_quant.h.  NN_TARGET_IMPLEMENTATION alone expands only this header's
+     code, and needs nn_quant.h's implementation (NN_QUANT_IMPLEMENTATION)
+     earlier in the same translation unit: the lowering reads the fake-quant
+     executor's recognised groups so the two cannot drift apart.  Needs -lm.
+
+   CONFIG MACROS (define before the implementation include)
+     NN_ASSERT(x)            assert() by default; API misuse only.
+     NN_MAX_TARGET_CORES     64: most cores a target description may claim.
+     NN_MAX_TARGET_OPS       512: longest supported-op list (entries).
+     NN_MAX_TARGET_INSTRS    2^20: most instructions a model file may hold.
+     NN_MAX_TARGET_SLOTS     2^22: most tensor slots a model file may hold.
+     NN_MAX_TARGET_ARENA     2^40: largest arena, scratch or tensor a model file may ask for.
+
+   QUICK START
+       nn_diag d = {0};
+       nn_target_desc t;
+       nn_target_preset("npu-small", &t, &d);
+       nn_graph_infer_shapes(g, shapes, 1, &d);          (static shapes needed)
+       nn_target_memory_desc md = {0};
+       md.bytes_rule = NN_TARGET_BYTES_INT8;            (plan a float graph as int8)
+       nn_target_memory_plan mp;
+       if (nn_target_plan_memory(g, &md, &mp, &d) == NN_OK)
+           printf("arena %llu bytes (bound %llu)\n",
+                  (unsigned long long)mp.arena_bytes, (unsigned long long)mp.bound_bytes);
+       nn_target_group_desc gd = {0};
+       gd.bytes_rule = NN_TARGET_BYTES_INT8;
+       gd.order = mp.order; gd.order_count = mp.step_count;
+       nn_target_group_plan gp;
+       if (nn_target_plan_groups(g, &t, &gd, &gp, &d) == NN_OK)
+           printf("%.3f ms\n", gp.latency_ms);
+       nn_target_group_plan_deinit(&gp);
+       nn_target_memory_plan_deinit(&mp);
+
+       nn_target_program *p;                              (a QDQ graph q -> program)
+       nn_target_compile(q, &t, NULL, &p, &d);
+       nn_target_save(p, nn_verify_write_file, f, &d);    (the .nnb file)
+       void *mem = aligned_alloc(64, nn_target_sim_scratch_bytes(p));
+       nn_value out[1];
+       nn_target_sim_run(p, mem, nn_target_sim_scratch_bytes(p), &input, out, &d);
+       nn_target_program_destroy(p);                      (a file: nn_target_load_memory)
+
+   DESIGN
+     Memory.  Every activation (graph input or output of a node that reads
+       an activation) gets a lifetime [first, last] in steps of a node
+       order.  Placement in one arena is done twice and the smaller kept:
+       greedy by size (Pisarchyk & Lee 2020, "Efficient Memory Management
+       for Deep Neural Net Inference", sec. 4.3: largest first, smallest
+       gap between buffers alive at the same time) and best fit in order of
+       first use (the same gap search in allocation order: what a running
+       best-fit allocator does).  The lower bound is the largest total
+       alive at one step; any placement of those buffers needs at least
+       that.  Going below it: storage shared by construction, then placed
+       as one buffer - views (Reshape, Flatten, Squeeze, Unsqueeze,
+       Identity) share their input; an element-wise op writes over an
+       input it reads for the last time (in place); Concat is done by
+       address (its producers write into slices of its output); and two
+       other node orders, greedy by live memory and depth-first from the
+       outputs (larger operand first), are tried and kept when they need
+       less.  Weights (initializers and what is computed from
+       initializers alone) go to a separate region, 64-byte aligned.
+     Groups.  Consecutive row-wise layers (Conv, pools, element-wise,
+       Resize, channel Concat on NCHW) whose intermediates nothing else
+       reads are chained into a group and computed tile by tile: a tile is
+       R output rows of the last layer; rows needed upstream follow from
+       kernel, stride and dilation (halos are recomputed).  R is the
+       largest that keeps input tiles + every layer's output tile +
+       the group's weights inside local memory; a single layer that does
+       not fit with one row is also split by output channels (weight
+       slices).  Other ops tile by rows of their leading dimensions.
+     Cost.  cycles(group) = max(compute, DMA) + fixed overheads, with
+       compute = sum of MACs / MAC rate (int8; the 16-bit rate for 2-byte
+       tensors) + vector elements / vector width, and DMA = bytes moved
+       from and to external memory / DMA bytes per cycle.  Overheads:
+       group_cycles per group, tile_cycles per tile, layer_cycles per layer
+       per tile.  Multi-core: each group splits its tiles over the cores by
+       rows, or its output channels (Pulsar2's npu_mode idea), whichever
+       estimates fewer cycles; DMA bandwidth is shared.
+     Patches.  For MCU-sized memories the leading high-resolution layers
+       can run in bands of rows (MCUNetV2, Lin et al. 2021):
+       nn_target_plan_patches picks the prefix and band height with the
+       lowest peak within a recomputation budget.
+     Lowering.  nn_target_compile builds nn_qexec's recognition of the QDQ
+       graph and takes its integer groups (DQ -> op [-> Relu/Clip] -> Q) as
+       they are: one instruction each, calling the kernel nn_qexec calls with
+       nn_qexec's multipliers, bias, packed weights and tables (copied into
+       the weights region, 64-byte aligned).  Every other node is a "cpu"
+       instruction running nn_graph.h's reference kernel (a float island),
+       or is evaluated at compile time when it reads only constants.  Shapes
+       are propagated as nn_qexec sees them at run time.  The lowered graph
+       (one node per instruction, each tensor its own dtype) is memory
+       planned as above, so every activation gets an arena offset.  The
+       program is written as its file image and loaded back: compiling and
+       loading share one validated path.
+     Simulator.  Runs the instructions in the plan's order in caller memory
+       (arena, then scratch); kernels needing scratch get it from that
+       memory (a bump allocator for the reference kernels), so a run never
+       allocates.
+   OWNERSHIP  Plans own their arrays (allocator of their desc); deinit
+     releases them.  Plans refer to tensors and nodes of the graph by
+     index; the graph is only read.
+   ERRORS  Fallible functions return nn_status and fill the caller's nn_diag
+     (first error wins); *out is untouched on failure.  A tensor that is
+     read without a static shape is NN_ERR_SHAPE naming it.
+   MEMORY  Plans hold O(tensors + nodes) entries; planning allocates
+     temporaries of the same order and takes O(buffers^2) time.
+   THREADS  No global state; plans are read-only once made.
+   LIMITS  Target fields outside sane ranges are refused (NN_ERR_ARG,
+     naming the field); cores above NN_MAX_TARGET_CORES and op lists longer
+     than NN_MAX_TARGET_OPS are NN_ERR_LIMIT.  Sizes are 64-bit and
+     overflow-checked.  A model file is untrusted input: the loader checks
+     its checksum, every count against the NN_MAX_TARGET_* caps, every
+     offset and size against its region, every enum, string and kernel
+     parameter (zero points, clamps, accumulator bounds, multiplier ranges)
+     before use, and names the field on refusal; the simulator then never
+     reads or writes outside the arena, its scratch and the weights
+     (tests/fuzz/fuzz_nnb.c).  Big-endian hosts are refused.
+   PROGRAMS  A program owns its image and arrays (compile) or borrows the
+     caller's bytes (load, unless copied); the simulator runs in caller
+     memory and never allocates.
+*/
+#ifndef NN_TARGET_H
+#define NN_TARGET_H
+
+#ifndef NN_MAX_TARGET_CORES
+#define NN_MAX_TARGET_CORES 64
+#endif
+#ifndef NN_MAX_TARGET_OPS
+#define NN_MAX_TARGET_OPS 512
+#endif
+
+#include "nn_quant.h"
+
+#define NN_TARGET_VERSION_MAJOR 0
+#define NN_TARGET_VERSION_MINOR 2
+#define NN_TARGET_VERSION_PATCH 0
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- target descriptions ----------------------------------------------- */
+
+/* One accelerator.  Zero fields take the defaults shown (npu-small's). */
+typedef struct nn_target_desc {
+    const char *name;             /* for reports; NULL: "custom" */
+    uint64_t local_bytes;         /* local memory per core; 0: 256 KiB */
+    uint32_t cores;               /* 0: 1 */
+    uint32_t macs_s8;             /* int8 x int8 MACs per cycle per core; 0: 256 */
+    uint32_t macs_s16;            /* 16-bit x 8-bit MACs per cycle per core; 0: macs_s8 / 2 */
+    uint32_t vector_elems;        /* vector-unit elements per cycle per core; 0: 16 */
+    uint32_t dma_bytes;           /* external-memory bytes per cycle, all cores together; 0: 8 */
+    uint32_t clock_mhz;           /* 0: 500 */
+    uint32_t dtypes;              /* mask of 1u << nn_dtype computed natively; 0: int8, uint8, int16, int32 */
+    const char *ops;              /* comma-separated ONNX op types the accelerator runs; NULL: every op */
+    uint32_t cpu_cycles_per_elem; /* an op the accelerator lacks runs on the host: cycles per output element; 0: 8 */
+    uint32_t group_cycles;        /* fixed cost per layer group (command fetch, setup); 0: 256 */
+    uint32_t tile_cycles;         /* fixed cost per tile (DMA descriptors, pipeline fill); 0: 64 */
+    uint32_t layer_cycles;        /* fixed cost per layer per tile (datapath reconfiguration); 0: 16 */
+} nn_target_desc;
+
+/* Fills *out with a preset: "npu-small", "npu-large" or "mcu" (the numbers
+   and their sources are in docs/TARGET.md and next to the table in the
+   implementation).  NN_ERR_ARG for another name. */
+NN_API nn_status nn_target_preset(const char *name, nn_target_desc *out, nn_diag *diag);
+/* The i-th preset's name (from 0); NULL past the end. */
+NN_API const char *nn_target_preset_name(size_t index);
+/* t with every zero field replaced by its default. */
+NN_API nn_target_desc nn_target_desc_defaults(const nn_target_desc *t);
+/* Checks the ranges of every field; diag names the field as
+   "nn_target_desc.<field>".  NN_ERR_ARG, NN_ERR_LIMIT. */
+NN_API nn_status nn_target_validate(const nn_target_desc *t, nn_diag *diag);
+/* 1 when t's op list is empty (every op) or names op_type. */
+NN_API int nn_target_supports_op(const nn_target_desc *t, const char *op_type);
+
+/* ---- bytes per tensor ------------------------------------------------------ */
+
+typedef enum nn_target_bytes_rule {
+    NN_TARGET_BYTES_AUTO = 0, /* INT8 when the graph has QuantizeLinear nodes, else DTYPE */
+    NN_TARGET_BYTES_DTYPE,    /* each tensor's own dtype */
+    NN_TARGET_BYTES_INT8      /* floating tensors 1 byte per element (they will be int8);
+                                 a Conv/ConvTranspose/Gemm bias 4 (int32); Q/DQ scales and
+                                 zero points and integer tensors as declared */
+} nn_target_bytes_rule;
+
+/* Bytes of tensor t as the target stores it; overrides the rule when set.
+   Called once for every tensor of g (unknown shapes included). */
+typedef uint64_t (*nn_target_bytes_fn)(void *user, const nn_graph *g, nn_tensor_id t);
+
+/* ---- memory planning ---------------------------------------------------------- */
+
+enum {
+    NN_TARGET_MEM_NO_INPLACE = 1u, /* no element-wise op writes over its input */
+    NN_TARGET_MEM_NO_VIEW = 2u,    /* Reshape & co. get their own buffer */
+    NN_TARGET_MEM_NO_CONCAT = 4u,  /* Concat copies */
+    NN_TARGET_MEM_NO_REORDER = 8u  /* keep the topological order */
+};
+
+typedef struct nn_target_memory_desc {
+    nn_allocator alloc;
+    nn_target_bytes_rule bytes_rule;
+    nn_target_bytes_fn bytes_fn;   /* optional: overrides bytes_rule */
+    void *bytes_user;
+    uint32_t align;                /* activation offsets and sizes; 0: 16 */
+    uint32_t weight_align;         /* weight offsets; 0: 64 */
+    uint32_t flags;                /* NN_TARGET_MEM_* */
+    const uint32_t *order;         /* optional node order (a topological one); NULL: nn_graph_topo_order */
+} nn_target_memory_desc;
+
+typedef enum nn_target_buffer_kind {
+    NN_TARGET_BUF_OWN = 0,   /* its own storage (the root of its group) */
+    NN_TARGET_BUF_VIEW,      /* a Reshape-like view of its input */
+    NN_TARGET_BUF_INPLACE,   /* written over an input read for the last time */
+    NN_TARGET_BUF_SLICE      /* a slice of a Concat output */
+} nn_target_buffer_kind;
+
+/* One activation.  Buffers of one group share storage by construction;
+   the overlap check allows overlaps only inside a group. */
+typedef struct nn_target_buffer {
+    nn_tensor_id tensor;
+    uint64_t bytes;
+    uint32_t first, last;         /* steps: written at first, last read at last */
+    uint64_t offset;              /* in the arena */
+    uint32_t group;               /* index of the group's root buffer */
+    nn_target_buffer_kind kind;
+} nn_target_buffer;
+
+typedef struct nn_target_weight {
+    nn_tensor_id tensor;
+    uint64_t bytes, offset;       /* in the weights region */
+} nn_target_weight;
+
+typedef struct nn_target_memory_plan {
+    nn_allocator alloc;
+    uint32_t step_count;
+    uint32_t *order;              /* (step_count) node index run at each step */
+    uint32_t buffer_count;
+    nn_target_buffer *buffers;    /* (buffer_count) */
+    uint32_t weight_count;
+    nn_target_weight *weights;    /* (weight_count) */
+    uint64_t weight_bytes;        /* weights region */
+    uint64_t arena_bytes;         /* the chosen plan ("ours") */
+    /* For the topological order, every buffer separate: */
+    uint64_t no_reuse_bytes;      /* sum of all activations */
+    uint64_t bound_bytes;         /* largest total alive at one step */
+    uint64_t greedy_size_bytes;   /* greedy by size */
+    uint64_t best_fit_bytes;      /* best fit in lifetime order */
+    /* The chosen plan: */
+    uint64_t ours_bound_bytes;    /* the bound of its order and sharing */
+    uint32_t reordered;           /* 1 when a reordered schedule was kept */
+    uint64_t reorder_arena_bytes; /* the better of the memory-greedy and depth-first orders,
+                                     with sharing (0: not tried) */
+    uint64_t reorder_bound_bytes; /* its bound */
+    uint32_t view_count, inplace_count, slice_count;
+    const char *method;           /* "greedy-by-size" or "best-fit" */
+} nn_target_memory_plan;
+
+/* Plans g's activations in one arena and its weights in a separate region.
+   g needs static shapes for every activation (nn_graph_infer_shapes).
+   NN_ERR_SHAPE names a tensor without one; NN_ERR_INVALID for a cycle;
+   NN_ERR_ARG for an order that is not a permutation in topological order;
+   NN_ERR_NOMEM. */
+NN_API nn_status nn_target_plan_memory(const nn_graph *g, const nn_target_memory_desc *desc,
+                                       nn_target_memory_plan *out, nn_diag *diag);
+/* Checks a plan: lifetimes inside the steps, every buffer inside the
+   arena, group roots aligned as desc said (align 0: not checked), and no
+   two buffers of different groups alive at one step with overlapping
+   bytes.  NN_ERR_INVALID naming the first offending pair. */
+NN_API nn_status nn_target_plan_check(const nn_target_memory_plan *p, uint32_t align, nn_diag *diag);
+/* Writes the plan as text (snprintf-like: at most cap bytes with the NUL,
+   returns the length it needed): one row per buffer sorted by offset with
+   offset, size, first, last, kind, tensor name and, for up to 120 steps, a
+   bar of its lifetime over the steps. */
+NN_API size_t nn_target_memory_timeline(const nn_graph *g, const nn_target_memory_plan *p,
+                                        char *buf, size_t cap);
+NN_API void nn_target_memory_plan_deinit(nn_target_memory_plan *p);
+
+/* ---- layer groups, tiling and cycles ------------------------------------------------- */
+
+typedef enum nn_target_split {
+    NN_TARGET_SPLIT_NONE = 0,     /* one core */
+    NN_TARGET_SPLIT_ROWS,         /* tiles over the cores */
+    NN_TARGET_SPLIT_CHANNELS      /* output channels over the cores */
+} nn_target_split;
+
+typedef struct nn_target_group {
+    uint32_t first_layer, layer_count;  /* into plan->layers */
+    uint32_t rows, tile_rows;           /* output rows of the last layer; per tile */
+    uint32_t channels, tile_channels;   /* output channels of the last layer; per tile */
+    uint32_t tiles;
+    uint64_t in_tile_bytes;             /* external inputs of one tile (halos included) */
+    uint64_t mid_tile_bytes;            /* intermediate outputs of one tile */
+    uint64_t out_tile_bytes;
+    uint64_t weight_tile_bytes;         /* weights (or the weight slice) held */
+    uint64_t working_bytes;             /* the sum: must fit local memory */
+    uint64_t macs;                      /* as computed, halo recomputation included */
+    uint64_t dma_bytes;                 /* external memory traffic */
+    uint64_t compute_cycles, dma_cycles, overhead_cycles, cycles;
+    nn_target_split split;
+    uint8_t fits;                       /* working_bytes <= local memory */
+    uint8_t on_host;                    /* the accelerator lacks an op or dtype */
+} nn_target_group;
+
+typedef struct nn_target_layer {
+    uint32_t node;                      /* index in g->nodes */
+    uint32_t group;                     /* index in plan->groups */
+    uint64_t macs, cycles;              /* cycles: its share of the group's */
+} nn_target_layer;
+
+typedef struct nn_target_group_desc {
+    nn_allocator alloc;
+    nn_target_bytes_rule bytes_rule;
+    nn_target_bytes_fn bytes_fn;        /* optional: overrides bytes_rule */
+    void *bytes_user;
+    const uint32_t *order;              /* optional node order; NULL: topological */
+    uint32_t order_count;               /* must be g->node_count when order is set */
+    uint32_t max_group_layers;          /* 0: 16 */
+} nn_target_group_desc;
+
+typedef struct nn_target_group_plan {
+    nn_allocator alloc;
+    nn_target_desc target;              /* with defaults filled */
+    uint32_t group_count;
+    nn_target_group *groups;            /* (group_count) */
+    uint32_t layer_count;
+    nn_target_layer *layers;            /* (layer_count) views and constant nodes are left out */
+    uint64_t macs, dma_bytes, cycles;   /* totals */
+    uint64_t max_working_bytes;
+    uint32_t unfit_groups, host_groups;
+    double latency_ms;                  /* cycles at the clock */
+} nn_target_group_plan;
+
+/* Groups, tiles and costs g on target t.  Needs static shapes.  NN_ERR_ARG
+   for a bad target (see nn_target_validate) or order; NN_ERR_SHAPE,
+   NN_ERR_INVALID, NN_ERR_NOMEM.  A group that cannot fit is kept with
+   fits = 0 (counted in unfit_groups), not an error. */
+NN_API nn_status nn_target_plan_groups(const nn_graph *g, const nn_target_desc *t,
+                                       const nn_target_group_desc *desc, nn_target_group_plan *out,
+                                       nn_diag *diag);
+NN_API void nn_target_group_plan_deinit(nn_target_group_plan *p);
+/* "none", "rows", "channels". */
+NN_API const char *nn_target_split_name(nn_target_split s);
+
+/* ---- patch-based execution of the leading layers (MCUNetV2) --------------------------- */
+
+/* MCUNetV2 (Lin et al. 2021) runs the high-resolution first layers of a
+   CNN patch by patch so the large early tensors never exist whole.  Here
+   the patches are bands of rows: the prefix of the order up to a cut
+   tensor (the one tensor it passes on) is computed band by band, each
+   band recomputing its halo rows; only the cut tensor, the graph input
+   and one band of each intermediate (over the intermediate's lifetime,
+   with the memory plan's in-place sharing) are held. */
+typedef struct nn_target_patch_desc {
+    nn_target_memory_desc memory;  /* sizing and sharing; the rest of the network uses its plan */
+    uint32_t band_rows;            /* rows of the cut tensor per band; 0: the best within max_recompute */
+    double max_recompute;          /* prefix MACs with halos / without; 0: 1.5 */
+} nn_target_patch_desc;
+
+typedef struct nn_target_patch_plan {
+    uint32_t prefix_steps;         /* steps [0, prefix_steps) run in bands; 0: no prefix helps */
+    nn_tensor_id cut;              /* the tensor the prefix passes on (NN_INVALID_ID when none) */
+    uint32_t band_rows, bands;
+    uint64_t stage_bytes;          /* peak of the banded steps: input, band buffers, the whole cut tensor */
+    uint64_t rest_bytes;           /* largest live total of the steps after the prefix */
+    uint64_t peak_bytes;           /* max(stage, rest): the arena patch-based execution needs at
+                                      least (live totals, like ours_bound_bytes; no prefix: that) */
+    uint64_t arena_bytes;          /* the memory plan's arena (every tensor whole) */
+    uint64_t bound_bytes;          /* the plain lower bound (topological order, nothing shared) */
+    double recompute;              /* as max_recompute */
+} nn_target_patch_plan;
+
+/* Chooses the prefix and band height that give the lowest peak.  Needs
+   static shapes; statuses as nn_target_plan_memory.  Holds nothing to
+   free. */
+NN_API nn_status nn_target_plan_patches(const nn_graph *g, const nn_target_patch_desc *desc,
+                                        nn_target_patch_plan *out, nn_diag *diag);
+
+
+/* ---- lowering, the binary model file and the simulator --------------------------------- */
+
+/* A QDQ graph (nn_quant.h) lowered to a program: one instruction per
+   integer group the fake-quant executor recognises (same kernel, same
+   multipliers, same tables), one "cpu" instruction per float-island node
+   (nn_graph.h's reference kernel), tensors in slots of one planned arena
+   or of the weights region.  The program is held as its file image
+   (docs/FORMAT.md); compiling, saving and loading all go through it, so a
+   compiled program and a loaded one are the same thing. */
+typedef enum nn_target_op {
+    NN_TARGET_OP_NONE = 0,
+    NN_TARGET_OP_CONV,      /* nn_quant_conv_s8: weights (M, C/group, KH, KW) as ONNX stores them */
+    NN_TARGET_OP_GEMM,      /* nn_quant_matmul_s8 with constant B packed (K, N) */
+    NN_TARGET_OP_MATMUL,    /* nn_quant_matmul_s8 of two activations, batched */
+    NN_TARGET_OP_ADD,       /* nn_quant_add_s8 (operands broadcast first) */
+    NN_TARGET_OP_SUB,       /* nn_quant_sub_s8 */
+    NN_TARGET_OP_MUL,       /* nn_quant_mul_s8 */
+    NN_TARGET_OP_AVGPOOL,   /* nn_quant_avgpool_s8, multipliers by tap count */
+    NN_TARGET_OP_LUT8,      /* 256-entry table over the input's raw bytes */
+    NN_TARGET_OP_LUT16,     /* nn_quant_lut_apply_s16 */
+    NN_TARGET_OP_CPU,       /* a float-island node run with nn_graph.h's kernel */
+    NN_TARGET_OP_COUNT
+} nn_target_op;
+
+enum {
+    NN_TARGET_INSTR_HOST = 1u,    /* runs on the host CPU (float island, or an op/dtype the target lacks) */
+    NN_TARGET_INSTR_A_U8 = 2u,    /* operand A is uint8: flipped to int8 in scratch (zero points pre-moved) */
+    NN_TARGET_INSTR_B_U8 = 4u,
+    NN_TARGET_INSTR_Y_U8 = 8u,    /* output is uint8: the kernel's int8 result gets its top bit flipped */
+    NN_TARGET_INSTR_A_BCAST = 16u,/* operand A is broadcast to the output shape in scratch */
+    NN_TARGET_INSTR_B_BCAST = 32u,
+    NN_TARGET_INSTR_VIEW = 64u    /* a view op whose output shares its input's bytes: nothing to run */
+};
+
+enum { NN_TARGET_REGION_ARENA = 0, NN_TARGET_REGION_WEIGHTS = 1 };
+#define NN_TARGET_NO_OFFSET (~(uint64_t)0)
+#define NN_TARGET_NO_SLOT 0xFFFFFFFFu
+
+/* One tensor of the program. */
+typedef struct nn_target_slot {
+    const char *name;
+    nn_dtype dtype;
+    nn_shape shape;               /* static */
+    uint32_t region;              /* NN_TARGET_REGION_* */
+    uint64_t offset, bytes;       /* in the arena or the weights region */
+} nn_target_slot;
+
+typedef struct nn_target_instr {
+    nn_target_op op;
+    uint32_t flags;               /* NN_TARGET_INSTR_* */
+    uint32_t first_operand;       /* operands[first, first + in_count): inputs (NN_TARGET_NO_SLOT: omitted), */
+    uint32_t in_count, out_count; /* then out_count outputs */
+    uint32_t node;                /* CPU: index into nodes; else NN_TARGET_NO_SLOT */
+    const char *name;             /* the ONNX node it comes from */
+    int32_t p[24];                /* kernel parameters by op (docs/FORMAT.md) */
+    uint64_t w, bias, mult, table;/* weights-region offsets, NN_TARGET_NO_OFFSET when absent */
+    uint32_t mult_count;
+    uint64_t scratch_bytes;       /* kernel scratch it needs */
+} nn_target_instr;
+
+typedef struct nn_target_program {
+    nn_allocator alloc;
+    const uint8_t *image;         /* the file image (owned when compiled or copied) */
+    size_t image_bytes;
+    uint32_t slot_count, instr_count, operand_count, input_count, output_count, node_count;
+    nn_target_slot *slots;
+    nn_target_instr *instrs;
+    const uint32_t *operands;     /* (operand_count) slot indices */
+    const uint32_t *inputs, *outputs; /* slot indices of the graph inputs / outputs */
+    nn_node *nodes;               /* (node_count) the CPU instructions' nodes */
+    int64_t *node_opsets;
+    const nn_op_def **node_defs;  /* the kernel of each node */
+    const uint8_t *weights;       /* (weight_bytes), 8-byte aligned in memory, 64 in the file */
+    uint64_t weight_bytes;
+    uint64_t arena_bytes;         /* activations */
+    uint64_t scratch_bytes;       /* kernel scratch (largest instruction) */
+    const char *target_name;
+    /* Set by nn_target_compile only (NULL / zero after a load): */
+    nn_graph *graph;              /* the lowered graph the plans refer to (one node per instruction) */
+    nn_target_memory_plan memory;
+    uint32_t int_instrs, cpu_instrs, host_instrs, folded_nodes;
+    void *owned[8];               /* private */
+} nn_target_program;
+
+typedef struct nn_target_compile_desc {
+    nn_allocator alloc;
+    uint32_t memory_flags;        /* NN_TARGET_MEM_* for the activation plan */
+    const nn_input_shape *input_shapes; /* fix symbolic input dims (by name) */
+    uint32_t input_shape_count;
+} nn_target_compile_desc;
+
+/* Lowers QDQ graph qdq for target t (NULL: npu-small).  Shapes are
+   propagated from the inputs' (declared, or d->input_shapes) the way
+   nn_qexec sees them at run time, Q/DQ of opset < 13 graphs included; they
+   must come out static.  *out is a new program (destroy with
+   nn_target_program_destroy); qdq is only read.  NN_ERR_UNSUPPORTED for
+   ops neither the integer kernels nor the reference kernels run, tensor
+   or graph attributes on a node that stays at run time, string tensors;
+   NN_ERR_SHAPE for a tensor without a static shape; NN_ERR_NOMEM. */
+NN_API nn_status nn_target_compile(const nn_graph *qdq, const nn_target_desc *t, const nn_target_compile_desc *d,
+                                   nn_target_program **out, nn_diag *diag);
+
+typedef struct nn_target_load_desc {
+    nn_allocator alloc;
+    int copy;                     /* 1: copy the bytes (else borrowed: they must outlive the program,
+                                     unless misaligned for in-place use, when they are copied anyway) */
+} nn_target_load_desc;
+
+/* Reads a model file image.  Every count, offset, size, enum and string is
+   checked before use: NN_ERR_PARSE (bad magic, checksum, truncation) or
+   NN_ERR_INVALID / NN_ERR_LIMIT / NN_ERR_UNSUPPORTED with diag->where
+   naming the field ("instr[3].p.kh").  *out untouched on failure. */
+NN_API nn_status nn_target_load_memory(const void *bytes, size_t size, const nn_target_load_desc *d,
+                                       nn_target_program **out, nn_diag *diag);
+/* Writes the program's file image through write (non-zero from write: NN_ERR_IO). */
+NN_API nn_status nn_target_save(const nn_target_program *p, nn_verify_write_fn write, void *user, nn_diag *diag);
+NN_API void nn_target_program_destroy(nn_target_program *p);
+
+/* Bytes of caller memory nn_target_sim_run needs: the activation arena
+   (64-byte rounded) followed by the largest instruction's scratch. */
+NN_API size_t nn_target_sim_scratch_bytes(const nn_target_program *p);
+/* Runs the program in mem (16-byte aligned, nn_target_sim_scratch_bytes
+   long); never allocates.  inputs: one value per program input (dtype and
+   shape as the slot's).  outputs[i] receives the i-th output pointing into
+   mem (valid until mem is reused).  NN_ERR_ARG for a bad input or memory;
+   a kernel's status otherwise. */
+NN_API nn_status nn_target_sim_run(const nn_target_program *p, void *mem, size_t mem_bytes, const nn_value *inputs,
+                                   nn_value *outputs, nn_diag *diag);
+/* "conv", "gemm", ... "cpu" ("?" out of range). */
+NN_API const char *nn_target_op_name(nn_target_op op);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NN_TARGET_H */
+
+/* ===================== end of API: implementation below ===================== */
+
+#if defined(NN_IMPLEMENTATION) || defined(NN_TARGET_IMPLEMENTATION)
+#ifndef NN_TARGET_IMPLEMENTATION_DONE
+#define NN_TARGET_IMPLEMENTATION_DONE
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef NN_ASSERT
+#include <assert.h>
+#define NN_ASSERT(x) assert(x)
+#endif
+
+#define NN_TARGET__NONE 0xFFFFFFFFu
+#define NN_TARGET__U64MAX (~(uint64_t)0)
+
+/* ---- target descriptions --------------------------------------------------- */
+
+/* The presets.  Numbers chosen to sit beside public chips (docs/TARGET.md):
+   npu-small  Arm Ethos-U55 in its largest configuration: 256 int8 8x8 MACs
+              per cycle, 16x8 at half that rate (Arm's forum answer on the
+              U55 MAC configurations), beside a Cortex-M55 class host with
+              256 KiB of SRAM for the NPU; 500 MHz, a 64-bit AXI port
+              (8 bytes per cycle).
+   npu-large  two cores of 2 MiB local memory each, as the Kendryte K210's
+              KPU has 2 MiB of its 8 MiB SRAM dedicated to AI; 1024 int8
+              MACs per cycle per core at 1 GHz (2 TOPS per core, 4 in all:
+              between Ethos-U65's 512 MACs and Hailo-8's 26 TOPS), 16-bit
+              at a quarter rate, 32 bytes per cycle to LPDDR4.
+   mcu        no NPU: a Cortex-M7 class CPU at 216 MHz with 320 KiB SRAM
+              (the STM32F746 of MCUNet, Lin et al. 2020), int8 only, 2 MACs
+              per cycle (SMLAD, two 16-bit MACs), 4-element SIMD, 4 bytes
+              per cycle from flash/SRAM. */
+typedef struct nn_target__preset { const char *name; nn_target_desc d; } nn_target__preset;
+
+static const nn_target__preset nn_target__presets[] = {
+    {"npu-small", {"npu-small", 256u << 10, 1, 256, 128, 16, 8, 500, 0, NULL, 8, 256, 64, 16}},
+    {"npu-large", {"npu-large", 2u << 20, 2, 1024, 256, 64, 32, 1000, 0, NULL, 8, 256, 64, 16}},
+    {"mcu", {"mcu", 320u << 10, 1, 2, 2, 4, 4, 216, (1u << NN_DTYPE_INT8) | (1u << NN_DTYPE_UINT8) | (1u << NN_DTYPE_INT32),
+             NULL, 8, 64, 32, 8}},
+};
+
+NN_API nn_status nn_target_preset(const char *name, nn_target_desc *out, nn_diag *diag) {
+    size_t i;
+    NN_ASSERT(out);
+    for (i = 0; i < sizeof nn_target__presets / sizeof nn_target__presets[0]; i++)
+        if (name && strcmp(name, nn_target__presets[i].name) == 0) {
+            *out = nn_target__presets[i].d;
+            return NN_OK;
+        }
+    return nn_diag_set(diag, NN_ERR_ARG, "nn_target_preset", "no preset named '%s' (npu-small, npu-large, mcu)",
+                       name ? name : "(null)");
+}
+
+NN_API const char *nn_target_preset_name(size_t index) {
+    return index < sizeof nn_target__presets / sizeof nn_target__presets[0] ? nn_target__presets[index].name : NULL;
+}
+
+NN_API nn_target_desc nn_target_desc_defaults(const nn_target_desc *t) {
+    nn_target_desc d;
+    memset(&d, 0, sizeof d);
+    if (t) d = *t;
+    if (!d.name) d.name = "custom";
+    if (!d.local_bytes) d.local_bytes = 256u << 10;
+    if (!d.cores) d.cores = 1;
+    if (!d.macs_s8) d.macs_s8 = 256;
+    if (!d.macs_s16) d.macs_s16 = d.macs_s8 / 2 ? d.macs_s8 / 2 : 1;
+    if (!d.vector_elems) d.vector_elems = 16;
+    if (!d.dma_bytes) d.dma_bytes = 8;
+    if (!d.clock_mhz) d.clock_mhz = 500;
+    if (!d.dtypes)
+        d.dtypes = (1u << NN_DTYPE_INT8) | (1u << NN_DTYPE_UINT8) | (1u << NN_DTYPE_INT16) | (1u << NN_DTYPE_INT32);
+    if (!d.cpu_cycles_per_elem) d.cpu_cycles_per_elem = 8;
+    if (!d.group_cycles) d.group_cycles = 256;
+    if (!d.tile_cycles) d.tile_cycles = 64;
+    if (!d.layer_cycles) d.layer_cycles = 16;
+    return d;
+}
+
+NN_API nn_status nn_target_validate(const nn_target_desc *t, nn_diag *diag) {
+    nn_target_desc d = nn_target_desc_defaults(t);
+    uint32_t ops = 0;
+    const char *p;
+    if (d.local_bytes < 1024 || d.local_bytes > ((uint64_t)1 << 40))
+        return nn_diag_set(diag, NN_ERR_ARG, "nn_target_desc.local_bytes", "%llu bytes is outside 1 KiB .. 1 TiB",
+                           (unsigned long long)d.local_bytes);
+    if (d.cores > NN_MAX_TARGET_CORES)
+        return nn_diag_set(diag, NN_ERR_LIMIT, "nn_target_desc.cores", "%u cores is above NN_MAX_TARGET_CORES (%d)",
+                           d.cores, NN_MAX_TARGET_CORES);
+    if (d.macs_s8 > (1u << 24))
+        return nn_diag_set(diag, NN_ERR_ARG, "nn_target_desc.macs_s8", "%u MACs per cycle is above 2^24", d.macs_s8);
+    if (d.macs_s16 > (1u << 24))
+        return nn_diag_set(diag, NN_ERR_ARG, "nn_target_desc.macs_s16", "%u MACs per cycle is above 2^24", d.macs_s16);
+    if (d.vector_elems > (1u << 20))
+        return nn_diag_set(diag, NN_ERR_ARG, "nn_target_desc.vector_elems", "%u elements per cycle is above 2^20",
+                           d.vector_elems);
+    if (d.dma_bytes > (1u << 20))
+        return nn_diag_set(diag, NN_ERR_ARG, "nn_target_desc.dma_bytes", "%u bytes per cycle is above 2^20", d.dma_bytes);
+    if (d.clock_mhz > 100000)
+        return nn_diag_set(diag, NN_ERR_ARG, "nn_target_desc.clock_mhz", "%u MHz is above 100 GHz", d.clock_mhz);
+    if (d.cpu_cycles_per_elem > (1u << 20))
+        return nn_diag_set(diag, NN_ERR_ARG, "nn_target_desc.cpu_cycles_per_elem", "above 2^20");
+    if (d.group_cycles > (1u << 30) || d.tile_cycles > (1u << 30) || d.layer_cycles > (1u << 30))
+        return nn_diag_set(diag, NN_ERR_ARG,
+                           d.group_cycles > (1u << 30)  ? "nn_target_desc.group_cycles"
+                           : d.tile_cycles > (1u << 30) ? "nn_target_desc.tile_cycles"
+                                                        : "nn_target_desc.layer_cycles",
+                           "overhead above 2^30 cycles");
+    for (p = d.ops; p && *p; p++)
+        if (*p == ',') ops++;
+    if (d.ops && ops + 1 > NN_MAX_TARGET_OPS)
+        return nn_diag_set(diag, NN_ERR_LIMIT, "nn_target_desc.ops", "%u ops is above NN_MAX_TARGET_OPS (%d)", ops + 1,
+                           NN_MAX_TARGET_OPS);
+    return NN_OK;
+}
+
+NN_API int nn_target_supports_op(const nn_target_desc *t, const char *op_type) {
+    const char *p;
+    size_t n;
+    if (!t || !t->ops) return 1;
+    n = strlen(op_type);
+    for (p = t->ops; *p;) {
+        size_t len = strcspn(p, ",");
+        while (len && *p == ' ') { p++; len--; }
+        if (len == n && strncmp(p, op_type, n) == 0) return 1;
+        p += len;
+        if (*p == ',') p++;
+    }
+    return 0;
+}
+
+/* ---- shared helpers ------------------------------------------------------------ */
+
+/* What planning needs to know about every tensor and node of g. */
+typedef struct nn_target__info {
+    const nn_graph *g;
+    nn_allocator alloc;
+    uint32_t *topo;           /* (node_count) topological order */
+    uint8_t *is_static;       /* (tensor_count) initializer or computed from initializers only */
+    uint8_t *node_static;     /* (node_count) every input static: folded, costs nothing */
+    uint64_t *bytes;          /* (tensor_count) as stored on the target */
+    uint32_t *read_start;     /* (node_count + 1) CSR into reads */
+    uint32_t *reads;          /* tensors each node reads (inputs, subgraph captures) */
+    uint32_t read_count;
+} nn_target__info;
+
+static int nn_target__is(const nn_node *n, const char *op) {
+    return strcmp(n->op_type, op) == 0 && (!n->domain[0] || strcmp(n->domain, "ai.onnx") == 0);
+}
+
+/* keep: 1 for a bias (int32 on the target), 2 for a Q/DQ scale or zero
+   point (stays as declared), 0 otherwise. */
+static uint64_t nn_target__elem_bytes(const nn_tensor *t, int int8_rule, int keep) {
+    size_t b = 0;
+    if (int8_rule && keep != 2 && (nn_dtype_is_float(t->dtype) || t->dtype == NN_DTYPE_UNDEFINED)) return keep ? 4 : 1;
+    if (!nn_dtype_bytes_for(t->dtype, 1, &b)) return 1;
+    return b ? b : 1;
+}
+
+/* Adds to acc (if non-NULL) the outer tensors a subgraph reads: tensors of
+   sg flagged OUTER whose names exist in g.  Subgraph nesting is capped at
+   NN_MAX_DEPTH when graphs are built, so the recursion is bounded. */
+static uint32_t nn_target__captures(const nn_graph *g, const nn_graph *sg, uint32_t *acc) {
+    uint32_t n = 0, t, i;
+    for (t = 0; t < sg->tensor_count; t++) {
+        nn_tensor_id id;
+        if (!(sg->tensors[t].flags & NN_TENSOR_OUTER)) continue;
+        id = nn_graph_find_tensor(g, sg->tensors[t].name);
+        if (id.id == NN_INVALID_ID) continue;
+        if (acc) acc[n] = id.id;
+        n++;
+    }
+    for (i = 0; i < sg->subgraph_count; i++) n += nn_target__captures(g, sg->subgraphs[i], acc ? acc + n : NULL);
+    return n;
+}
+
+static uint32_t nn_target__node_reads(const nn_graph *g, const nn_node *n, uint32_t *acc) {
+    uint32_t c = 0, i, a, j;
+    for (i = 0; i < n->input_count; i++)
+        if (n->inputs[i].id != NN_INVALID_ID) {
+            if (acc) acc[c] = n->inputs[i].id;
+            c++;
+        }
+    for (a = 0; a < n->attr_count; a++) {
+        if (n->attrs[a].type == NN_ATTR_GRAPH && n->attrs[a].g)
+            c += nn_target__captures(g, n->attrs[a].g, acc ? acc + c : NULL);
+        if (n->attrs[a].type == NN_ATTR_GRAPHS)
+            for (j = 0; j < n->attrs[a].count; j++) c += nn_target__captures(g, n->attrs[a].graphs[j], acc ? acc + c : NULL);
+    }
+    return c;
+}
+
+static void nn_target__info_free(nn_target__info *in) {
+    nn_free(&in->alloc, in->topo);
+    nn_free(&in->alloc, in->is_static);
+    nn_free(&in->alloc, in->node_static);
+    nn_free(&in->alloc, in->bytes);
+    nn_free(&in->alloc, in->read_start);
+    nn_free(&in->alloc, in->reads);
+    memset(in, 0, sizeof *in);
+}
+
+static void *nn_target__calloc(const nn_allocator *a, size_t n, size_t size) {
+    size_t bytes;
+    void *p;
+    if (!nn_size_mul(n ? n : 1, size, &bytes)) return NULL;
+    p = nn_alloc(a, bytes);
+    if (p) memset(p, 0, bytes);
+    return p;
+}
+
+static int nn_target__has_q(const nn_graph *g) {
+    uint32_t i;
+    for (i = 0; i < g->node_count; i++)
+        if (nn_target__is(&g->nodes[i], "QuantizeLinear")) return 1;
+    return 0;
+}
+
+/* Fills in: order, static flags, bytes per tensor, reads.  Every tensor a
+   non-static node reads or writes must have a static shape. */
+static nn_status nn_target__info_make(const nn_graph *g, const nn_allocator *alloc, nn_target_bytes_rule rule,
+                                      nn_target_bytes_fn fn, void *user, const uint32_t *order, uint32_t order_count,
+                                      nn_target__info *in, nn_diag *diag) {
+    uint32_t nn = g->node_count, nt = g->tensor_count, k, i;
+    uint8_t *is_bias;
+    int int8_rule;
+    nn_status st = NN_OK;
+    memset(in, 0, sizeof *in);
+    in->g = g;
+    if (alloc) in->alloc = *alloc;
+    in->topo = (uint32_t *)nn_target__calloc(&in->alloc, nn, sizeof(uint32_t));
+    in->is_static = (uint8_t *)nn_target__calloc(&in->alloc, nt, 1);
+    in->node_static = (uint8_t *)nn_target__calloc(&in->alloc, nn, 1);
+    in->bytes = (uint64_t *)nn_target__calloc(&in->alloc, nt, sizeof(uint64_t));
+    in->read_start = (uint32_t *)nn_target__calloc(&in->alloc, (size_t)nn + 1, sizeof(uint32_t));
+    is_bias = (uint8_t *)nn_target__calloc(&in->alloc, nt, 1);
+    if (!in->topo || !in->is_static || !in->node_static || !in->bytes || !in->read_start || !is_bias) {
+        st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_target", "out of memory");
+        goto fail;
+    }
+    if (order) {
+        /* A caller's order must be a permutation that respects every edge. */
+        uint8_t *done = (uint8_t *)nn_target__calloc(&in->alloc, nt, 1), *seen = (uint8_t *)nn_target__calloc(&in->alloc, nn, 1);
+        if (!done || !seen) {
+            nn_free(&in->alloc, done); nn_free(&in->alloc, seen);
+            st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_target", "out of memory");
+            goto fail;
+        }
+        if (order_count != nn) st = nn_diag_set(diag, NN_ERR_ARG, "order", "%u entries for %u nodes", order_count, nn);
+        for (k = 0; st == NN_OK && k < nt; k++)
+            done[k] = g->tensors[k].producer.id == NN_INVALID_ID;
+        for (k = 0; st == NN_OK && k < nn; k++) {
+            const nn_node *n;
+            if (order[k] >= nn || seen[order[k]]) { st = nn_diag_set(diag, NN_ERR_ARG, "order", "entry %u is not a node index or repeats", k); break; }
+            seen[order[k]] = 1;
+            n = &g->nodes[order[k]];
+            for (i = 0; i < n->input_count; i++)
+                if (n->inputs[i].id != NN_INVALID_ID && !done[n->inputs[i].id]) {
+                    st = nn_diag_set(diag, NN_ERR_ARG, "order", "node '%s' comes before its input '%s' is made",
+                                     n->name ? n->name : "", g->tensors[n->inputs[i].id].name);
+                    break;
+                }
+            for (i = 0; i < n->output_count; i++)
+                if (n->outputs[i].id != NN_INVALID_ID) done[n->outputs[i].id] = 1;
+        }
+        nn_free(&in->alloc, done);
+        nn_free(&in->alloc, seen);
+        if (st) goto fail;
+        memcpy(in->topo, order, (size_t)nn * sizeof(uint32_t));
+    } else if ((st = nn_graph_topo_order(g, in->topo, diag)) != NN_OK) {
+        goto fail;
+    }
+    if (rule == NN_TARGET_BYTES_AUTO) rule = nn_target__has_q(g) ? NN_TARGET_BYTES_INT8 : NN_TARGET_BYTES_DTYPE;
+    int8_rule = rule == NN_TARGET_BYTES_INT8;
+    for (k = 0; k < nt; k++) in->is_static[k] = (g->tensors[k].flags & NN_TENSOR_CONST) != 0;
+    for (k = 0; k < nn; k++) {
+        const nn_node *n = &g->nodes[in->topo[k]];
+        int all = 1, any = 0;
+        if ((nn_target__is(n, "Conv") || nn_target__is(n, "ConvTranspose") || nn_target__is(n, "Gemm")) &&
+            n->input_count > 2 && n->inputs[2].id != NN_INVALID_ID)
+            is_bias[n->inputs[2].id] = 1;
+        if (nn_target__is(n, "QuantizeLinear") || nn_target__is(n, "DequantizeLinear"))
+            for (i = 1; i < n->input_count && i < 3; i++)
+                if (n->inputs[i].id != NN_INVALID_ID) is_bias[n->inputs[i].id] = 2;
+        for (i = 0; i < n->input_count; i++)
+            if (n->inputs[i].id != NN_INVALID_ID) {
+                any = 1;
+                if (!in->is_static[n->inputs[i].id]) all = 0;
+            }
+        /* Captures make a node dynamic; so does having no input at all
+           unless it is a Constant (RandomNormal & co. are not folded). */
+        if (!any && !nn_target__is(n, "Constant")) all = 0;
+        for (i = 0; i < n->attr_count; i++)
+            if (n->attrs[i].type == NN_ATTR_GRAPH || n->attrs[i].type == NN_ATTR_GRAPHS) all = 0;
+        in->node_static[in->topo[k]] = (uint8_t)all;
+        if (all)
+            for (i = 0; i < n->output_count; i++)
+                if (n->outputs[i].id != NN_INVALID_ID) in->is_static[n->outputs[i].id] = 1;
+    }
+    for (k = 0; k < nt; k++) {
+        const nn_tensor *t = &g->tensors[k];
+        int ok = 0;
+        size_t count = nn_shape_is_static(&t->shape) ? nn_shape_count(&t->shape, &ok) : 0;
+        uint64_t e;
+        if (fn) {
+            nn_tensor_id id;
+            id.id = k;
+            in->bytes[k] = fn(user, g, id);
+            continue;
+        }
+        if (!ok) { in->bytes[k] = NN_TARGET__U64MAX; continue; } /* refused later if used */
+        e = nn_target__elem_bytes(t, int8_rule, is_bias[k]);
+        if (t->dtype == NN_DTYPE_INT4 || t->dtype == NN_DTYPE_UINT4) in->bytes[k] = (count + 1) / 2;
+        else if ((uint64_t)count > NN_TARGET__U64MAX / e) in->bytes[k] = NN_TARGET__U64MAX;
+        else in->bytes[k] = (uint64_t)count * e;
+    }
+    /* reads, CSR */
+    for (k = 0; k < nn; k++) in->read_start[k + 1] = in->read_start[k] + nn_target__node_reads(g, &g->nodes[k], NULL);
+    in->read_count = in->read_start[nn];
+    in->reads = (uint32_t *)nn_target__calloc(&in->alloc, in->read_count, sizeof(uint32_t));
+    if (!in->reads) { st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_target", "out of memory"); goto fail; }
+    for (k = 0; k < nn; k++) nn_target__node_reads(g, &g->nodes[k], in->reads + in->read_start[k]);
+    /* every tensor touched by a dynamic node needs a size */
+    for (k = 0; k < nn; k++) {
+        const nn_node *n = &g->nodes[k];
+        uint32_t t = NN_TARGET__NONE;
+        char b[96];
+        if (in->node_static[k]) continue;
+        for (i = in->read_start[k]; i < in->read_start[k + 1] && t == NN_TARGET__NONE; i++)
+            if (in->bytes[in->reads[i]] == NN_TARGET__U64MAX) t = in->reads[i];
+        for (i = 0; i < n->output_count && t == NN_TARGET__NONE; i++)
+            if (n->outputs[i].id != NN_INVALID_ID && in->bytes[n->outputs[i].id] == NN_TARGET__U64MAX) t = n->outputs[i].id;
+        if (t == NN_TARGET__NONE) continue;
+        st = nn_diag_set(diag, NN_ERR_SHAPE, g->tensors[t].name,
+                         "shape %s is not static (node '%s'): fix the input shapes and infer shapes first",
+                         nn_shape_str(&g->tensors[t].shape, b, sizeof b), n->name ? n->name : "");
+        goto fail;
+    }
+    nn_free(&in->alloc, is_bias);
+    return NN_OK;
+fail:
+    nn_free(&in->alloc, is_bias);
+    nn_target__info_free(in);
+    return st;
+}
+
+/* ---- memory planning ------------------------------------------------------------------- */
+
+/* One placement problem: items (buffers or groups of them) with a size and
+   an inclusive lifetime [first, last]. */
+typedef struct nn_target__item {
+    uint64_t size;
+    uint32_t first, last;
+    uint64_t offset;
+} nn_target__item;
+
+static uint64_t nn_target__align_up(uint64_t v, uint64_t a) { return a > 1 ? (v + a - 1) / a * a : v; }
+
+/* The gap search shared by both placements (Pisarchyk & Lee 2020, sec.
+   4.3): among the items already placed whose lifetimes meet this one's,
+   sorted by offset, take the smallest gap the item fits in; with none,
+   go above the highest.  Visiting items in order of first use makes this
+   a best-fit allocator (every placed item alive at this item's first use
+   is exactly the set that meets it); visiting them largest first is the
+   paper's greedy by size.  O(n^2 log n). */
+static uint64_t nn_target__place(nn_target__item *it, uint32_t n, const uint32_t *seq, uint64_t align,
+                                 uint32_t *tmp, uint8_t *placed) {
+    uint32_t k, j, m;
+    uint64_t top = 0;
+    memset(placed, 0, n);
+    for (k = 0; k < n; k++) {
+        nn_target__item *x = &it[seq[k]];
+        uint64_t prev = 0, best = NN_TARGET__U64MAX, best_gap = NN_TARGET__U64MAX;
+        m = 0;
+        for (j = 0; j < n; j++)
+            if (placed[j] && it[j].first <= x->last && x->first <= it[j].last) {
+                /* insertion by offset keeps tmp sorted */
+                uint32_t q = m++;
+                while (q > 0 && it[tmp[q - 1]].offset > it[j].offset) { tmp[q] = tmp[q - 1]; q--; }
+                tmp[q] = j;
+            }
+        for (j = 0; j < m; j++) {
+            const nn_target__item *p = &it[tmp[j]];
+            uint64_t start = nn_target__align_up(prev, align);
+            if (p->offset >= start && p->offset - start >= x->size && p->offset - start < best_gap) {
+                best_gap = p->offset - start;
+                best = start;
+            }
+            if (p->offset + p->size > prev) prev = p->offset + p->size;
+        }
+        x->offset = best != NN_TARGET__U64MAX ? best : nn_target__align_up(prev, align);
+        if (x->offset + x->size > top) top = x->offset + x->size;
+        placed[seq[k]] = 1;
+    }
+    return top;
+}
+
+/* The largest total size alive at one step. */
+static uint64_t nn_target__bound(const nn_target__item *it, uint32_t n, uint32_t steps, uint64_t *acc) {
+    uint32_t k, s;
+    uint64_t best = 0, cur = 0;
+    memset(acc, 0, ((size_t)steps + 1) * sizeof(uint64_t));
+    for (k = 0; k < n; k++) {
+        acc[it[k].first] += it[k].size;
+        /* subtracted after its last step */
+        acc[it[k].last + 1] -= it[k].size;
+    }
+    for (s = 0; s < steps; s++) {
+        cur += acc[s];
+        if (cur > best) best = cur;
+    }
+    return best;
+}
+
+/* Orders for the two placements: by size (larger first, then earlier),
+   by first use (then larger first).  A bottom-up merge sort on indices
+   (stable; qsort has no context argument in C99). */
+static void nn_target__sort(uint32_t *idx, uint32_t n, const nn_target__item *it, int by_size, uint32_t *tmp) {
+    uint32_t width, i;
+    for (i = 0; i < n; i++) idx[i] = i;
+    for (width = 1; width < n; width *= 2) {
+        for (i = 0; i < n; i += 2 * width) {
+            uint32_t lo = i, mid = i + width < n ? i + width : n, hi = i + 2 * width < n ? i + 2 * width : n;
+            uint32_t a = lo, b = mid, o = lo;
+            while (a < mid || b < hi) {
+                int take_a;
+                if (a >= mid) take_a = 0;
+                else if (b >= hi) take_a = 1;
+                else {
+                    const nn_target__item *x = &it[idx[a]], *y = &it[idx[b]];
+                    if (by_size) take_a = x->size != y->size ? x->size > y->size : x->first <= y->first;
+                    else take_a = x->first != y->first ? x->first < y->first : x->size >= y->size;
+                }
+                tmp[o++] = take_a ? idx[a++] : idx[b++];
+            }
+        }
+        memcpy(idx, tmp, (size_t)n * sizeof(uint32_t));
+    }
+}
+
+/* One attempt: an order, with or without sharing. */
+typedef struct nn_target__try {
+    uint32_t *order;              /* (steps) */
+    nn_target_buffer *buf;        /* (n) */
+    uint32_t n;
+    uint64_t arena, bound, greedy, bestfit, no_reuse;
+    const char *method;
+    uint32_t views, inplace, slices;
+} nn_target__try;
+
+static int nn_target__is_view(const nn_node *n) {
+    static const char *const ops[] = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"};
+    size_t i;
+    for (i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (nn_target__is(n, ops[i])) return 1;
+    return 0;
+}
+
+/* Element-wise ops whose output element i depends only on element i of
+   each same-shaped input: safe to write over an input as they stream. */
+static int nn_target__is_elementwise(const nn_node *n) {
+    static const char *const ops[] = {"Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Erf", "Sqrt",
+                                      "Neg", "Abs", "Exp", "Log", "Reciprocal", "LeakyRelu", "Elu", "Selu", "Gelu",
+                                      "Softplus", "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Cast",
+                                      "QuantizeLinear", "DequantizeLinear", "PRelu", "Floor", "Ceil", "Round", "Sign"};
+    size_t i;
+    for (i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (nn_target__is(n, ops[i])) return 1;
+    return 0;
+}
+
+/* Sharing: walks the order once and merges buffers into groups (views,
+   in place, concat slices).  root/offin/next/gsize/gfirst/glast/gpin are
+   per buffer (meaningful at roots). */
+typedef struct nn_target__share {
+    uint32_t *root, *next;
+    uint64_t *offin, *gsize;
+    uint32_t *gfirst, *glast;
+    uint8_t *gpin;
+} nn_target__share;
+
+static void nn_target__merge(nn_target__share *s, nn_target_buffer *b, uint32_t from, uint32_t to, uint64_t at) {
+    uint32_t m = from, tail = to;
+    while (s->next[tail] != NN_TARGET__NONE) tail = s->next[tail];
+    for (m = from; m != NN_TARGET__NONE; m = s->next[m]) {
+        s->root[m] = to;
+        s->offin[m] += at;
+        if (s->offin[m] + b[m].bytes > s->gsize[to]) s->gsize[to] = s->offin[m] + b[m].bytes;
+    }
+    s->next[tail] = from;
+    if (s->gfirst[from] < s->gfirst[to]) s->gfirst[to] = s->gfirst[from];
+    if (s->glast[from] > s->glast[to]) s->glast[to] = s->glast[from];
+    s->gpin[to] |= s->gpin[from];
+}
+
+static void nn_target__share_walk(const nn_target__info *in, const uint32_t *order, nn_target_buffer *b,
+                                  const uint32_t *tb, nn_target__share *s, uint32_t flags, nn_target__try *tr) {
+    const nn_graph *g = in->g;
+    uint32_t step, i;
+    for (step = 0; step < g->node_count; step++) {
+        const nn_node *n = &g->nodes[order[step]];
+        uint32_t y;
+        if (in->node_static[order[step]] || n->output_count < 1 || n->outputs[0].id == NN_INVALID_ID) continue;
+        y = tb[n->outputs[0].id];
+        if (y == NN_TARGET__NONE || s->root[y] != y || s->next[y] != NN_TARGET__NONE) continue;
+        if (!(flags & NN_TARGET_MEM_NO_VIEW) && nn_target__is_view(n) && n->input_count >= 1 &&
+            n->inputs[0].id != NN_INVALID_ID) {
+            uint32_t x = tb[n->inputs[0].id];
+            if (x != NN_TARGET__NONE && b[x].bytes == b[y].bytes) {
+                nn_target__merge(s, b, y, s->root[x], s->offin[x]);
+                b[y].kind = NN_TARGET_BUF_VIEW;
+                tr->views++;
+                continue;
+            }
+        }
+        if (!(flags & NN_TARGET_MEM_NO_INPLACE) && nn_target__is_elementwise(n)) {
+            int done = 0;
+            for (i = 0; i < n->input_count && !done; i++) {
+                uint32_t x, r;
+                int ok1 = 0, ok2 = 0;
+                if (n->inputs[i].id == NN_INVALID_ID) continue;
+                x = tb[n->inputs[i].id];
+                if (x == NN_TARGET__NONE) continue;
+                r = s->root[x];
+                if (s->gpin[r] || s->glast[r] != step || b[y].bytes > b[x].bytes) continue;
+                if (nn_shape_count(&g->tensors[n->inputs[i].id].shape, &ok1) !=
+                        nn_shape_count(&g->tensors[n->outputs[0].id].shape, &ok2) || !ok1 || !ok2)
+                    continue;
+                nn_target__merge(s, b, y, r, s->offin[x]);
+                b[y].kind = NN_TARGET_BUF_INPLACE;
+                tr->inplace++;
+                done = 1;
+            }
+            if (done) continue;
+        }
+        if (!(flags & NN_TARGET_MEM_NO_CONCAT) && nn_target__is(n, "Concat") && n->input_count >= 1) {
+            const nn_shape *ys = &g->tensors[n->outputs[0].id].shape;
+            int64_t axis = nn_node_attr_int(n, "axis", 0), lead = 1;
+            uint64_t sum = 0;
+            int ok = 1;
+            int32_t d;
+            if (axis < 0) axis += ys->rank;
+            if (axis < 0 || axis >= ys->rank) continue;
+            for (d = 0; d < axis; d++) lead *= ys->dims[d];
+            /* Slices are contiguous only when nothing varies outside the axis. */
+            if (lead != 1) continue;
+            for (i = 0; i < n->input_count && ok; i++) {
+                uint32_t x, r, j;
+                if (n->inputs[i].id == NN_INVALID_ID || (x = tb[n->inputs[i].id]) == NN_TARGET__NONE) { ok = 0; break; }
+                r = s->root[x];
+                if (r == y || s->gpin[r] || s->offin[x] != 0 || s->gsize[r] != b[x].bytes) ok = 0;
+                for (j = 0; j < i && ok; j++)
+                    if (s->root[tb[n->inputs[j].id]] == r) ok = 0;
+                sum += b[x].bytes;
+            }
+            if (!ok || sum != b[y].bytes) continue;
+            sum = 0;
+            for (i = 0; i < n->input_count; i++) {
+                uint32_t x = tb[n->inputs[i].id], r = s->root[x];
+                uint64_t at = sum;
+                sum += b[x].bytes;
+                b[r].kind = NN_TARGET_BUF_SLICE;
+                nn_target__merge(s, b, r, y, at);
+                tr->slices++;
+            }
+        }
+    }
+}
+
+/* Lifetimes of every activation for one order; buffers are made in step
+   order (graph inputs first).  tb maps tensor -> buffer. */
+static uint32_t nn_target__lifetimes(const nn_target__info *in, const uint32_t *order, nn_target_buffer *b, uint32_t *tb) {
+    const nn_graph *g = in->g;
+    uint32_t n = 0, step, i, steps = g->node_count;
+    for (i = 0; i < g->tensor_count; i++) tb[i] = NN_TARGET__NONE;
+    for (i = 0; i < g->input_count; i++) {
+        uint32_t t = g->inputs[i].id;
+        if (in->is_static[t] || tb[t] != NN_TARGET__NONE || in->bytes[t] == 0 || in->bytes[t] == NN_TARGET__U64MAX) continue;
+        memset(&b[n], 0, sizeof b[n]);
+        b[n].tensor.id = t;
+        b[n].bytes = in->bytes[t];
+        b[n].first = b[n].last = 0;
+        tb[t] = n++;
+    }
+    for (step = 0; step < steps; step++) {
+        uint32_t ni = order[step];
+        const nn_node *nd = &g->nodes[ni];
+        for (i = in->read_start[ni]; i < in->read_start[ni + 1]; i++) {
+            uint32_t x = tb[in->reads[i]];
+            if (x != NN_TARGET__NONE && b[x].last < step) b[x].last = step;
+        }
+        if (in->node_static[ni]) continue;
+        for (i = 0; i < nd->output_count; i++) {
+            uint32_t t = nd->outputs[i].id;
+            if (t == NN_INVALID_ID || tb[t] != NN_TARGET__NONE || in->bytes[t] == 0) continue;
+            memset(&b[n], 0, sizeof b[n]);
+            b[n].tensor.id = t;
+            b[n].bytes = in->bytes[t];
+            b[n].first = b[n].last = step;
+            tb[t] = n++;
+        }
+    }
+    for (i = 0; i < g->output_count; i++) {
+        uint32_t x = tb[g->outputs[i].id];
+        if (x != NN_TARGET__NONE) b[x].last = steps ? steps - 1 : 0;
+    }
+    return n;
+}
+
+/* Memory-greedy topological order: at each step run the ready node that
+   adds the least live memory (its outputs minus the inputs it frees), the
+   earlier one in the base order on ties.  A heuristic: it lowers the peak
+   on branched graphs (an FPN's lateral branches run late, next to their
+   consumer) and cannot break dependencies. */
+static nn_status nn_target__greedy_order(const nn_target__info *in, uint32_t *out, nn_diag *diag) {
+    const nn_graph *g = in->g;
+    uint32_t nn = g->node_count, nt = g->tensor_count, k, i, step;
+    nn_allocator a = in->alloc;
+    uint32_t *pending = (uint32_t *)nn_target__calloc(&a, nn, sizeof(uint32_t));  /* unmade inputs per node */
+    uint32_t *uses = (uint32_t *)nn_target__calloc(&a, nt, sizeof(uint32_t));     /* unrun readers per tensor */
+    uint8_t *made = (uint8_t *)nn_target__calloc(&a, nt, 1), *ran = (uint8_t *)nn_target__calloc(&a, nn, 1);
+    uint8_t *out_flag = (uint8_t *)nn_target__calloc(&a, nt, 1);
+    nn_status st = NN_OK;
+    if (!pending || !uses || !made || !ran || !out_flag) {
+        st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_target", "out of memory");
+        goto done;
+    }
+    for (i = 0; i < nt; i++) made[i] = g->tensors[i].producer.id == NN_INVALID_ID;
+    for (i = 0; i < g->output_count; i++) out_flag[g->outputs[i].id] = 1;
+    for (k = 0; k < nn; k++)
+        for (i = in->read_start[k]; i < in->read_start[k + 1]; i++) {
+            uses[in->reads[i]]++;
+            if (!made[in->reads[i]]) pending[k]++;
+        }
+    for (step = 0; step < nn; step++) {
+        uint32_t best = NN_TARGET__NONE;
+        int64_t best_delta = 0;
+        for (k = 0; k < nn; k++) {
+            uint32_t ni = in->topo[k];
+            int64_t delta = 0;
+            if (ran[ni] || pending[ni]) continue;
+            if (!in->node_static[ni]) {
+                const nn_node *nd = &g->nodes[ni];
+                for (i = 0; i < nd->output_count; i++)
+                    if (nd->outputs[i].id != NN_INVALID_ID) delta += (int64_t)in->bytes[nd->outputs[i].id];
+                for (i = in->read_start[ni]; i < in->read_start[ni + 1]; i++) {
+                    uint32_t t = in->reads[i], c = 0, j, seen_before = 0;
+                    if (in->is_static[t] || out_flag[t]) continue;
+                    for (j = in->read_start[ni]; j < in->read_start[ni + 1]; j++) {
+                        if (in->reads[j] != t) continue;
+                        c++;
+                        if (j < i) seen_before = 1;
+                    }
+                    /* this node is t's last reader: t is freed (counted once) */
+                    if (!seen_before && uses[t] == c) delta -= (int64_t)in->bytes[t];
+                }
+            }
+            if (best == NN_TARGET__NONE || delta < best_delta) { best = ni; best_delta = delta; }
+        }
+        if (best == NN_TARGET__NONE) { st = nn_diag_set(diag, NN_ERR_INVALID, "nn_target", "graph has a cycle"); goto done; }
+        out[step] = best;
+        ran[best] = 1;
+        for (i = in->read_start[best]; i < in->read_start[best + 1]; i++) uses[in->reads[i]]--;
+        for (i = 0; i < g->nodes[best].output_count; i++) {
+            uint32_t t = g->nodes[best].outputs[i].id;
+            if (t == NN_INVALID_ID || made[t]) continue;
+            made[t] = 1;
+            for (k = 0; k < nn; k++) {
+                uint32_t j;
+                if (ran[k]) continue;
+                for (j = in->read_start[k]; j < in->read_start[k + 1]; j++)
+                    if (in->reads[j] == t) pending[k]--;
+            }
+        }
+    }
+done:
+    nn_free(&a, pending); nn_free(&a, uses);
+    nn_free(&a, made); nn_free(&a, ran); nn_free(&a, out_flag);
+    return st;
+}
+
+/* Depth-first order from the graph outputs: a node runs right after the
+   producers of its inputs, and of those the producer of the larger input
+   runs first (Sethi & Ullman's rule for expression trees: the costlier
+   operand first, so fewer results wait).  Finishing one branch before
+   starting the next keeps the other branches' tensors from being alive
+   at once.  Iterative (explicit stack), so deep graphs cannot overflow
+   the call stack.  Nodes no output needs follow in topological order. */
+static nn_status nn_target__dfs_order(const nn_target__info *in, uint32_t *out, nn_diag *diag) {
+    const nn_graph *g = in->g;
+    uint32_t nn = g->node_count, n = 0, sp = 0, k, i;
+    nn_allocator a = in->alloc;
+    uint32_t *stack = (uint32_t *)nn_target__calloc(&a, (size_t)nn + 1, sizeof(uint32_t));
+    uint8_t *state = (uint8_t *)nn_target__calloc(&a, (size_t)nn + 1, 1); /* 0 new, 1 on stack, 2 emitted */
+    if (!stack || !state) {
+        nn_free(&a, stack);
+        nn_free(&a, state);
+        return nn_diag_set(diag, NN_ERR_NOMEM, "nn_target", "out of memory");
+    }
+    for (k = 0; k <= g->output_count; k++) {
+        /* roots: producers of the graph outputs, then (k == output_count)
+           every node left, in topological order */
+        uint32_t root_count = k < g->output_count ? 1 : nn, r;
+        for (r = 0; r < root_count; r++) {
+            uint32_t root = k < g->output_count ? g->tensors[g->outputs[k].id].producer.id : in->topo[r];
+            if (root == NN_INVALID_ID || root >= nn || state[root]) continue;
+            stack[sp++] = root;
+            state[root] = 1;
+            while (sp) {
+                uint32_t top = stack[sp - 1], pick = NN_TARGET__NONE;
+                uint64_t pick_bytes = 0;
+                for (i = in->read_start[top]; i < in->read_start[top + 1]; i++) {
+                    uint32_t p = g->tensors[in->reads[i]].producer.id;
+                    uint64_t b = in->bytes[in->reads[i]];
+                    if (p == NN_INVALID_ID || p >= nn || state[p]) continue;
+                    if (pick == NN_TARGET__NONE || b > pick_bytes) { pick = p; pick_bytes = b; }
+                }
+                if (pick != NN_TARGET__NONE) {
+                    stack[sp++] = pick; /* at most nn entries: each node is pushed once */
+                    state[pick] = 1;
+                    continue;
+                }
+                out[n++] = top;
+                state[top] = 2;
+                sp--;
+            }
+        }
+    }
+    nn_free(&a, stack);
+    nn_free(&a, state);
+    /* graphs reaching here passed nn_graph_topo_order: acyclic */
+    return n == nn ? NN_OK : nn_diag_set(diag, NN_ERR_INVALID, "nn_target", "graph has a cycle");
+}
+
+/* Plans one order: lifetimes, optional sharing, both placements. */
+static nn_status nn_target__try_order(const nn_target__info *in, const uint32_t *order, int share, uint32_t flags,
+                                      uint64_t align, nn_target__try *tr, nn_diag *diag) {
+    const nn_graph *g = in->g;
+    nn_allocator a = in->alloc;
+    uint32_t nt = g->tensor_count, steps = g->node_count, n, k, ni = 0;
+    uint32_t *tb = (uint32_t *)nn_target__calloc(&a, nt, sizeof(uint32_t));
+    nn_target__share s;
+    nn_target__item *it = NULL;
+    uint32_t *idx = NULL, *tmp = NULL, *item_of = NULL;
+    uint8_t *placed = NULL;
+    uint64_t *acc = NULL, gs, bf;
+    nn_status st = NN_OK;
+    memset(&s, 0, sizeof s);
+    memset(tr, 0, sizeof *tr);
+    tr->order = (uint32_t *)nn_target__calloc(&a, steps, sizeof(uint32_t));
+    tr->buf = (nn_target_buffer *)nn_target__calloc(&a, (size_t)nt + 1, sizeof(nn_target_buffer));
+    if (!tb || !tr->order || !tr->buf) goto nomem;
+    memcpy(tr->order, order, (size_t)steps * sizeof(uint32_t));
+    n = tr->n = nn_target__lifetimes(in, order, tr->buf, tb);
+    s.root = (uint32_t *)nn_target__calloc(&a, n, sizeof(uint32_t));
+    s.next = (uint32_t *)nn_target__calloc(&a, n, sizeof(uint32_t));
+    s.offin = (uint64_t *)nn_target__calloc(&a, n, sizeof(uint64_t));
+    s.gsize = (uint64_t *)nn_target__calloc(&a, n, sizeof(uint64_t));
+    s.gfirst = (uint32_t *)nn_target__calloc(&a, n, sizeof(uint32_t));
+    s.glast = (uint32_t *)nn_target__calloc(&a, n, sizeof(uint32_t));
+    s.gpin = (uint8_t *)nn_target__calloc(&a, n, 1);
+    it = (nn_target__item *)nn_target__calloc(&a, n, sizeof(nn_target__item));
+    idx = (uint32_t *)nn_target__calloc(&a, n, sizeof(uint32_t));
+    tmp = (uint32_t *)nn_target__calloc(&a, n, sizeof(uint32_t));
+    item_of = (uint32_t *)nn_target__calloc(&a, n, sizeof(uint32_t));
+    placed = (uint8_t *)nn_target__calloc(&a, n, 1);
+    acc = (uint64_t *)nn_target__calloc(&a, (size_t)steps + 2, sizeof(uint64_t));
+    if (!s.root || !s.next || !s.offin || !s.gsize || !s.gfirst || !s.glast || !s.gpin || !it || !idx || !tmp ||
+        !item_of || !placed || !acc)
+        goto nomem;
+    for (k = 0; k < n; k++) {
+        nn_target_buffer *b = &tr->buf[k];
+        s.root[k] = k;
+        s.next[k] = NN_TARGET__NONE;
+        s.gsize[k] = b->bytes;
+        s.gfirst[k] = b->first;
+        s.glast[k] = b->last;
+        /* graph inputs and outputs keep their own storage */
+        s.gpin[k] = (uint8_t)((g->tensors[b->tensor.id].flags & (NN_TENSOR_INPUT | NN_TENSOR_OUTPUT)) != 0);
+        tr->no_reuse += nn_target__align_up(b->bytes, align);
+    }
+    if (share) nn_target__share_walk(in, order, tr->buf, tb, &s, flags, tr);
+    for (k = 0; k < n; k++)
+        if (s.root[k] == k) {
+            it[ni].size = nn_target__align_up(s.gsize[k], align);
+            it[ni].first = s.gfirst[k];
+            it[ni].last = s.glast[k];
+            item_of[k] = ni++;
+        }
+    tr->bound = nn_target__bound(it, ni, steps ? steps : 1, acc);
+    nn_target__sort(idx, ni, it, 1, tmp);
+    gs = nn_target__place(it, ni, idx, align, tmp, placed);
+    nn_target__sort(idx, ni, it, 0, tmp);
+    bf = nn_target__place(it, ni, idx, align, tmp, placed);
+    tr->greedy = gs;
+    tr->bestfit = bf;
+    if (gs < bf) { /* place again: the last placement left best-fit offsets */
+        nn_target__sort(idx, ni, it, 1, tmp);
+        nn_target__place(it, ni, idx, align, tmp, placed);
+        tr->method = "greedy-by-size";
+        tr->arena = gs;
+    } else {
+        tr->method = "best-fit";
+        tr->arena = bf;
+    }
+    for (k = 0; k < n; k++) {
+        uint32_t r = s.root[k];
+        tr->buf[k].group = r;
+        tr->buf[k].offset = it[item_of[r]].offset + s.offin[k];
+    }
+    goto done;
+nomem:
+    st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_target_plan_memory", "out of memory");
+    nn_free(&a, tr->order);
+    nn_free(&a, tr->buf);
+    tr->order = NULL;
+    tr->buf = NULL;
+done:
+    nn_free(&a, tb); nn_free(&a, s.root); nn_free(&a, s.next); nn_free(&a, s.offin); nn_free(&a, s.gsize);
+    nn_free(&a, s.gfirst); nn_free(&a, s.glast); nn_free(&a, s.gpin); nn_free(&a, it); nn_free(&a, idx);
+    nn_free(&a, tmp); nn_free(&a, item_of); nn_free(&a, placed); nn_free(&a, acc);
+    return st;
+}
+
+static void nn_target__try_free(const nn_allocator *a, nn_target__try *tr) {
+    nn_free(a, tr->order);
+    nn_free(a, tr->buf);
+    tr->order = NULL;
+    tr->buf = NULL;
+}
+
+/* Weights region: every static tensor a dynamic node reads, in first-use
+   order, each at an aligned offset. */
+static nn_status nn_target__weights(const nn_target__info *in, const uint32_t *order, uint64_t align,
+                                    nn_target_memory_plan *p, nn_diag *diag) {
+    const nn_graph *g = in->g;
+    uint32_t k, i, n = 0;
+    uint8_t *seen = (uint8_t *)nn_target__calloc(&p->alloc, g->tensor_count, 1);
+    uint64_t off = 0;
+    p->weights = (nn_target_weight *)nn_target__calloc(&p->alloc, (size_t)g->tensor_count + 1, sizeof(nn_target_weight));
+    if (!seen || !p->weights) {
+        nn_free(&p->alloc, seen);
+        return nn_diag_set(diag, NN_ERR_NOMEM, "nn_target_plan_memory", "out of memory");
+    }
+    for (k = 0; k < g->node_count; k++) {
+        uint32_t ni = order[k];
+        if (in->node_static[ni]) continue;
+        for (i = in->read_start[ni]; i < in->read_start[ni + 1]; i++) {
+            uint32_t t = in->reads[i];
+            if (!in->is_static[t] || seen[t] || in->bytes[t] == NN_TARGET__U64MAX) continue;
+            seen[t] = 1;
+            off = nn_target__align_up(off, align);
+            p->weights[n].tensor.id = t;
+            p->weights[n].bytes = in->bytes[t];
+            p->weights[n].offset = off;
+            off += in->bytes[t];
+            n++;
+        }
+    }
+    p->weight_count = n;
+    p->weight_bytes = nn_target__align_up(off, align);
+    nn_free(&p->alloc, seen);
+    return NN_OK;
+}
+
+NN_API nn_status nn_target_plan_memory(const nn_graph *g, const nn_target_memory_desc *desc,
+                                       nn_target_memory_plan *out, nn_diag *diag) {
+    nn_target_memory_desc d;
+    nn_target__info in;
+    nn_target__try base, t1, t2, t3;
+    nn_target__try *best;
+    nn_target_memory_plan p;
+    uint32_t *greedy = NULL;
+    uint64_t align;
+    nn_status st;
+    NN_ASSERT(g && out);
+    memset(&d, 0, sizeof d);
+    if (desc) d = *desc;
+    if (d.align == 0) d.align = 16;
+    if (d.weight_align == 0) d.weight_align = 64;
+    align = d.align;
+    memset(&base, 0, sizeof base); memset(&t1, 0, sizeof t1); memset(&t2, 0, sizeof t2); memset(&t3, 0, sizeof t3);
+    memset(&p, 0, sizeof p);
+    p.alloc = d.alloc;
+    st = nn_target__info_make(g, &d.alloc, d.bytes_rule, d.bytes_fn, d.bytes_user, d.order, g->node_count, &in, diag);
+    if (st) return st;
+    /* the reference figures: topological order, nothing shared */
+    st = nn_target__try_order(&in, in.topo, 0, d.flags, align, &base, diag);
+    if (!st) st = nn_target__try_order(&in, in.topo, 1, d.flags, align, &t1, diag);
+    /* sharing is kept unless it loses (it cannot: it only merges) */
+    best = base.arena < t1.arena ? &base : &t1;
+    if (!st && !(d.flags & NN_TARGET_MEM_NO_REORDER)) {
+        greedy = (uint32_t *)nn_target__calloc(&in.alloc, g->node_count, sizeof(uint32_t));
+        if (!greedy) st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_target_plan_memory", "out of memory");
+        if (!st) st = nn_target__greedy_order(&in, greedy, diag);
+        if (!st) st = nn_target__try_order(&in, greedy, 1, d.flags, align, &t2, diag);
+        if (!st) st = nn_target__dfs_order(&in, greedy, diag);
+        if (!st) st = nn_target__try_order(&in, greedy, 1, d.flags, align, &t3, diag);
+        if (!st && t3.arena < t2.arena) {
+            nn_target__try tmp = t2;
+            t2 = t3;
+            t3 = tmp;
+        }
+        if (!st && t2.buf && t2.arena < best->arena) best = &t2;
+    }
+    if (!st) st = nn_target__weights(&in, best->order ? best->order : in.topo, d.weight_align, &p, diag);
+    if (st) goto done;
+    p.step_count = g->node_count;
+    p.order = best->order;
+    p.buffers = best->buf;
+    p.buffer_count = best->n;
+    best->order = NULL;
+    best->buf = NULL;
+    p.arena_bytes = best->arena;
+    p.no_reuse_bytes = base.no_reuse;
+    p.bound_bytes = base.bound;
+    p.greedy_size_bytes = base.greedy;
+    p.best_fit_bytes = base.bestfit;
+    p.ours_bound_bytes = best->bound;
+    p.reordered = best == &t2;
+    p.reorder_arena_bytes = t2.order || best == &t2 ? t2.arena : 0;
+    p.reorder_bound_bytes = t2.order || best == &t2 ? t2.bound : 0;
+    p.view_count = best->views;
+    p.inplace_count = best->inplace;
+    p.slice_count = best->slices;
+    p.method = best->method;
+    *out = p;
+done:
+    if (st) nn_free(&p.alloc, p.weights);
+    nn_target__try_free(&in.alloc, &base);
+    nn_target__try_free(&in.alloc, &t1);
+    nn_target__try_free(&in.alloc, &t2);
+    nn_target__try_free(&in.alloc, &t3);
+    nn_free(&in.alloc, greedy);
+    nn_target__info_free(&in);
+    return st;
+}
+
+NN_API nn_status nn_target_plan_check(const nn_target_memory_plan *p, uint32_t align, nn_diag *diag) {
+    uint32_t i, j;
+    NN_ASSERT(p);
+    for (i = 0; i < p->buffer_count; i++) {
+        const nn_target_buffer *b = &p->buffers[i];
+        if (b->first > b->last || (p->step_count && b->last >= p->step_count))
+            return nn_diag_set(diag, NN_ERR_INVALID, "buffer", "buffer %u lives [%u, %u] outside %u steps", i, b->first,
+                               b->last, p->step_count);
+        if (b->offset > p->arena_bytes || b->bytes > p->arena_bytes - b->offset)
+            return nn_diag_set(diag, NN_ERR_INVALID, "buffer", "buffer %u [%llu, +%llu) is outside the %llu-byte arena", i,
+                               (unsigned long long)b->offset, (unsigned long long)b->bytes,
+                               (unsigned long long)p->arena_bytes);
+        if (b->group >= p->buffer_count)
+            return nn_diag_set(diag, NN_ERR_INVALID, "buffer", "buffer %u names group %u", i, b->group);
+        if (align > 1 && b->group == i && b->offset % align)
+            return nn_diag_set(diag, NN_ERR_INVALID, "buffer", "buffer %u at %llu is not %u-aligned", i,
+                               (unsigned long long)b->offset, align);
+    }
+    for (i = 0; i < p->buffer_count; i++)
+        for (j = i + 1; j < p->buffer_count; j++) {
+            const nn_target_buffer *x = &p->buffers[i], *y = &p->buffers[j];
+            if (x->group == y->group || x->first > y->last || y->first > x->last) continue;
+            if (x->offset < y->offset + y->bytes && y->offset < x->offset + x->bytes && x->bytes && y->bytes)
+                return nn_diag_set(diag, NN_ERR_INVALID, "buffer",
+                                   "buffers %u and %u are alive together (steps %u-%u, %u-%u) and overlap "
+                                   "([%llu, +%llu) and [%llu, +%llu))",
+                                   i, j, x->first, x->last, y->first, y->last, (unsigned long long)x->offset,
+                                   (unsigned long long)x->bytes, (unsigned long long)y->offset, (unsigned long long)y->bytes);
+        }
+    return NN_OK;
+}
+
+/* snprintf into buf at *len, keeping the needed length when cap runs out. */
+static void nn_target__out(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+static void nn_target__out(char *buf, size_t cap, size_t *len, const char *fmt, ...) {
+    va_list ap;
+    int r;
+    va_start(ap, fmt);
+    r = vsnprintf(*len < cap ? buf + *len : NULL, *len < cap ? cap - *len : 0, fmt, ap);
+    va_end(ap);
+    if (r > 0) *len += (size_t)r;
+}
+
+NN_API size_t nn_target_memory_timeline(const nn_graph *g, const nn_target_memory_plan *p, char *buf, size_t cap) {
+    static const char *const kinds[] = {"own", "view", "inplace", "slice"};
+    size_t len = 0;
+    uint32_t i, k, done = 0;
+    uint64_t last_off = 0;
+    uint32_t last_i = NN_TARGET__NONE;
+    int bars = p->step_count <= 120;
+    if (buf && cap) buf[0] = 0;
+    if (!buf) cap = 0;
+    nn_target__out(buf, cap, &len, "%12s %10s %5s %5s %-7s %-32s%s\n", "offset", "bytes", "first", "last", "kind",
+                   "tensor", bars ? " steps" : "");
+    /* selection by offset (then index): O(n^2), text for people */
+    while (done < p->buffer_count) {
+        uint32_t pick = NN_TARGET__NONE;
+        for (i = 0; i < p->buffer_count; i++) {
+            const nn_target_buffer *b = &p->buffers[i];
+            int after = last_i == NN_TARGET__NONE || b->offset > last_off || (b->offset == last_off && i > last_i);
+            if (!after) continue;
+            if (pick == NN_TARGET__NONE || b->offset < p->buffers[pick].offset) pick = i;
+        }
+        if (pick == NN_TARGET__NONE) break;
+        {
+            const nn_target_buffer *b = &p->buffers[pick];
+            const char *name = b->tensor.id < g->tensor_count ? g->tensors[b->tensor.id].name : "?";
+            nn_target__out(buf, cap, &len, "%12llu %10llu %5u %5u %-7s %-32.32s", (unsigned long long)b->offset,
+                           (unsigned long long)b->bytes, b->first, b->last, kinds[b->kind <= 3 ? b->kind : 0],
+                           name ? name : "");
+            if (bars) {
+                nn_target__out(buf, cap, &len, " ");
+                for (k = 0; k < p->step_count; k++)
+                    nn_target__out(buf, cap, &len, "%c", k < b->first || k > b->last ? '.' : (k == b->first ? 'W' : '#'));
+            }
+            nn_target__out(buf, cap, &len, "\n");
+        }
+        last_off = p->buffers[pick].offset;
+        last_i = pick;
+        done++;
+    }
+    return len + 1;
+}
+
+NN_API void nn_target_memory_plan_deinit(nn_target_memory_plan *p) {
+    if (!p) return;
+    nn_free(&p->alloc, p->order);
+    nn_free(&p->alloc, p->buffers);
+    nn_free(&p->alloc, p->weights);
+    memset(p, 0, sizeof *p);
+}
+
+/* ---- layer groups, tiling and cycles ------------------------------------------------------ */
+
+typedef enum nn_target__kind {
+    NN_TARGET__K_SKIP = 0,  /* constant, view, Q/DQ (fused into neighbours): no work */
+    NN_TARGET__K_WINDOW,    /* Conv and pools on NCHW: rows through kernel, stride, dilation */
+    NN_TARGET__K_DECONV,    /* ConvTranspose on NCHW */
+    NN_TARGET__K_RESIZE,    /* Resize/Upsample on NCHW */
+    NN_TARGET__K_ROW,       /* row-local ops: element-wise, channel concat, last-axis norms */
+    NN_TARGET__K_MATMUL,    /* MatMul/Gemm: rows of A, columns of B */
+    NN_TARGET__K_WHOLE      /* needs whole tensors (Transpose, global pools, row-axis reductions) */
+} nn_target__kind;
+
+typedef struct nn_target__layer {
+    uint32_t node;
+    nn_target__kind kind;
+    uint32_t out;                 /* output tensor */
+    uint64_t rows, row_bytes;     /* of the output: N*H for NCHW, leading dims otherwise */
+    uint64_t channels;            /* splittable output channels (1: no split) */
+    uint64_t k, s, d;             /* window along rows */
+    int depthwise;
+    uint64_t weight_bytes;        /* static inputs */
+    uint64_t macs, elems;         /* MACs; output elements (vector work) */
+    uint32_t elem_bytes;          /* of input 0: picks the MAC rate */
+    int host;                     /* the accelerator lacks the op or dtype */
+} nn_target__layer;
+
+typedef struct nn_target__gctx {
+    const nn_target__info *in;
+    nn_target_desc t;
+    nn_target__layer *L;
+    uint32_t n;
+    uint32_t *readers;            /* (tensor_count) dynamic nodes reading each tensor */
+    uint64_t *rk;                 /* (n) scratch: rows per layer output in a tile */
+} nn_target__gctx;
+
+static uint64_t nn_target__rows_of(const nn_shape *s) {
+    uint64_t r = 1;
+    int32_t i;
+    if (s->rank == 4) return (uint64_t)s->dims[0] * (uint64_t)s->dims[2];
+    for (i = 0; i + 1 < s->rank; i++) r *= (uint64_t)s->dims[i];
+    return r;
+}
+
+static int nn_target__any_of(const nn_node *n, const char *const *ops, size_t count) {
+    size_t i;
+    for (i = 0; i < count; i++)
+        if (nn_target__is(n, ops[i])) return 1;
+    return 0;
+}
+
+/* The axis a reduction/softmax-like node works along, normalized; -1 for
+   "all" or unknown. */
+static int64_t nn_target__axis(const nn_node *n, int32_t rank) {
+    const nn_attr *a = nn_node_attr(n, "axes");
+    int64_t ax;
+    if (a && a->type == NN_ATTR_INTS && a->count == 1) ax = a->ints[0];
+    else if (nn_node_attr(n, "axis")) ax = nn_node_attr_int(n, "axis", -1);
+    else return -1;
+    if (ax < 0) ax += rank;
+    return ax >= 0 && ax < rank ? ax : -1;
+}
+
+static nn_target__kind nn_target__classify(const nn_graph *g, const nn_node *n) {
+    static const char *const whole[] = {"Transpose", "Gather", "GatherElements", "GatherND", "ScatterND",
+                                        "ScatterElements", "Pad", "TopK", "NonZero", "CumSum", "Einsum",
+                                        "GlobalAveragePool", "GlobalMaxPool", "DepthToSpace", "SpaceToDepth",
+                                        "Tile", "Expand", "Range", "Shape", "Size", "ConstantOfShape", "Where",
+                                        "Loop", "If", "Scan", "LSTM", "GRU", "RNN", "NonMaxSuppression"};
+    static const char *const axis_ops[] = {"Softmax", "LogSoftmax", "Hardmax", "ReduceMean", "ReduceSum",
+                                           "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL2", "ReduceL1",
+                                           "ReduceSumSquare", "ReduceLogSumExp", "ArgMax", "ArgMin",
+                                           "LayerNormalization", "Split", "Slice", "Concat"};
+    const nn_shape *x = n->input_count && n->inputs[0].id != NN_INVALID_ID ? &g->tensors[n->inputs[0].id].shape : NULL;
+    const nn_shape *y = &g->tensors[n->outputs[0].id].shape;
+    if (nn_target__is(n, "Conv") || nn_target__is(n, "MaxPool") || nn_target__is(n, "AveragePool") ||
+        nn_target__is(n, "LpPool"))
+        return x && x->rank == 4 ? NN_TARGET__K_WINDOW : NN_TARGET__K_WHOLE;
+    if (nn_target__is(n, "ConvTranspose")) return x && x->rank == 4 ? NN_TARGET__K_DECONV : NN_TARGET__K_WHOLE;
+    if (nn_target__is(n, "Resize") || nn_target__is(n, "Upsample"))
+        return x && x->rank == 4 ? NN_TARGET__K_RESIZE : NN_TARGET__K_WHOLE;
+    if (nn_target__is(n, "MatMul") || nn_target__is(n, "Gemm")) return NN_TARGET__K_MATMUL;
+    if (nn_target__any_of(n, whole, sizeof whole / sizeof whole[0])) return NN_TARGET__K_WHOLE;
+    if (nn_target__any_of(n, axis_ops, sizeof axis_ops / sizeof axis_ops[0])) {
+        /* row-local only when the axis is not the rows axis (H of NCHW,
+           any leading axis otherwise) */
+        int64_t ax = nn_target__axis(n, y->rank);
+        if (ax < 0 && (nn_target__is(n, "Softmax") || nn_target__is(n, "LogSoftmax") || nn_target__is(n, "Hardmax")))
+            ax = y->rank - 1; /* opset 13 default; older opsets flatten from axis 1: close enough for rows */
+        if (ax < 0) return NN_TARGET__K_WHOLE;
+        if (y->rank == 4) return ax == 1 || ax == 3 ? NN_TARGET__K_ROW : NN_TARGET__K_WHOLE;
+        return ax == y->rank - 1 ? NN_TARGET__K_ROW : NN_TARGET__K_WHOLE;
+    }
+    return NN_TARGET__K_ROW;
+}
+
+/* Rows of tensor t that layer L needs for R rows of its output; *streamed
+   is 1 when t is tiled by rows with the output, 0 when it must be held
+   whole. */
+static uint64_t nn_target__in_rows(const nn_target__gctx *c, const nn_target__layer *L, uint32_t t, uint64_t R,
+                                   int *streamed) {
+    const nn_graph *g = c->in->g;
+    const nn_node *n = &g->nodes[L->node];
+    const nn_shape *s = &g->tensors[t].shape;
+    uint64_t rt = nn_target__rows_of(s), need;
+    int is_x = n->input_count && n->inputs[0].id == t;
+    *streamed = 1;
+    switch (L->kind) {
+    case NN_TARGET__K_WINDOW:
+        if (!is_x) break;
+        need = (R - 1) * L->s + (L->k - 1) * L->d + 1;
+        return need < rt ? need : rt;
+    case NN_TARGET__K_DECONV:
+        if (!is_x) break;
+        need = (R + (L->k - 1) * L->d + L->s - 1) / L->s + 1;
+        return need < rt ? need : rt;
+    case NN_TARGET__K_RESIZE:
+        if (!is_x) break;
+        need = (R * rt + L->rows - 1) / L->rows + 1;
+        return need < rt ? need : rt;
+    case NN_TARGET__K_ROW:
+    case NN_TARGET__K_MATMUL:
+        if (rt == L->rows && (s->rank == 4) == (g->tensors[L->out].shape.rank == 4) &&
+            (L->kind != NN_TARGET__K_MATMUL || is_x))
+            return R;
+        break;
+    default:
+        break;
+    }
+    *streamed = 0;
+    return rt;
+}
+
+/* Fills c->L for every dynamic, non-view node in order. */
+static nn_status nn_target__layers(nn_target__gctx *c, const uint32_t *order, int int8_rule, nn_diag *diag) {
+    const nn_target__info *in = c->in;
+    const nn_graph *g = in->g;
+    uint32_t k, i;
+    (void)diag;
+    c->n = 0;
+    for (k = 0; k < g->node_count; k++) {
+        uint32_t ni = order[k];
+        const nn_node *n = &g->nodes[ni];
+        nn_target__layer *L = &c->L[c->n];
+        const nn_tensor *y;
+        int known;
+        nn_dtype dt;
+        if (in->node_static[ni] || n->output_count < 1 || n->outputs[0].id == NN_INVALID_ID) continue;
+        if (nn_target__is_view(n) || nn_target__is(n, "QuantizeLinear") || nn_target__is(n, "DequantizeLinear")) continue;
+        y = &g->tensors[n->outputs[0].id];
+        if (in->bytes[n->outputs[0].id] == 0) continue;
+        memset(L, 0, sizeof *L);
+        L->node = ni;
+        L->out = n->outputs[0].id;
+        L->kind = nn_target__classify(g, n);
+        L->rows = nn_target__rows_of(&y->shape);
+        if (!L->rows) continue;
+        L->row_bytes = (in->bytes[L->out] + L->rows - 1) / L->rows;
+        L->channels = 1;
+        L->k = L->s = L->d = 1;
+        if (y->shape.rank == 4 && L->kind != NN_TARGET__K_WHOLE) L->channels = (uint64_t)y->shape.dims[1];
+        if (L->kind == NN_TARGET__K_WHOLE && y->shape.rank == 4 &&
+            (nn_target__is(n, "GlobalAveragePool") || nn_target__is(n, "GlobalMaxPool")))
+            L->channels = (uint64_t)y->shape.dims[1];
+        if (L->kind == NN_TARGET__K_MATMUL && y->shape.rank >= 1) L->channels = (uint64_t)y->shape.dims[y->shape.rank - 1];
+        if (L->kind == NN_TARGET__K_WINDOW || L->kind == NN_TARGET__K_DECONV) {
+            const nn_attr *ks = nn_node_attr(n, "kernel_shape"), *st = nn_node_attr(n, "strides"),
+                          *dl = nn_node_attr(n, "dilations");
+            if (ks && ks->type == NN_ATTR_INTS && ks->count >= 1) L->k = (uint64_t)ks->ints[0];
+            else if (n->input_count > 1 && n->inputs[1].id != NN_INVALID_ID && g->tensors[n->inputs[1].id].shape.rank == 4)
+                L->k = (uint64_t)g->tensors[n->inputs[1].id].shape.dims[2];
+            if (st && st->type == NN_ATTR_INTS && st->count >= 1) L->s = (uint64_t)st->ints[0];
+            if (dl && dl->type == NN_ATTR_INTS && dl->count >= 1) L->d = (uint64_t)dl->ints[0];
+            if (L->k < 1) L->k = 1;
+            if (L->s < 1) L->s = 1;
+            if (L->d < 1) L->d = 1;
+            L->depthwise = nn_node_attr_int(n, "group", 1) > 1 &&
+                           nn_node_attr_int(n, "group", 1) == g->tensors[n->inputs[0].id].shape.dims[1];
+        }
+        for (i = in->read_start[ni]; i < in->read_start[ni + 1]; i++)
+            if (in->is_static[in->reads[i]]) L->weight_bytes += in->bytes[in->reads[i]];
+        L->macs = nn_node_macs(g, n, &known);
+        {
+            int ok;
+            L->elems = nn_shape_count(&y->shape, &ok);
+        }
+        L->elem_bytes = 1;
+        if (n->input_count && n->inputs[0].id != NN_INVALID_ID) {
+            const nn_tensor *x = &g->tensors[n->inputs[0].id];
+            int okx;
+            size_t cnt = nn_shape_count(&x->shape, &okx);
+            if (okx && cnt) L->elem_bytes = (uint32_t)(in->bytes[n->inputs[0].id] / cnt);
+            if (!L->elem_bytes) L->elem_bytes = 1;
+        }
+        dt = int8_rule && nn_dtype_is_float(y->dtype) ? NN_DTYPE_INT8 : y->dtype;
+        L->host = !nn_target_supports_op(&c->t, n->op_type) || (unsigned)dt >= 32 || !(c->t.dtypes & (1u << dt));
+        c->n++;
+    }
+    return NN_OK;
+}
+
+/* Working set of layers [first, first+count) for R rows of the last
+   layer's output and ch of its channels (ch < channels only for a single
+   layer).  Fills c->rk and the parts. */
+static uint64_t nn_target__ws(nn_target__gctx *c, uint32_t first, uint32_t count, uint64_t R, uint64_t ch,
+                              uint64_t *in_stream, uint64_t *in_res, uint64_t *mid, uint64_t *outb, uint64_t *wb) {
+    const nn_target__info *in = c->in;
+    const nn_graph *g = in->g;
+    uint32_t j, i, last = first + count - 1;
+    uint64_t is = 0, ir = 0, m = 0, o, w = 0;
+    const nn_target__layer *LL = &c->L[last];
+    int st;
+    c->rk[last] = R;
+    for (j = last; j > first; j--) {
+        uint64_t r = nn_target__in_rows(c, &c->L[j], c->L[j - 1].out, c->rk[j], &st);
+        c->rk[j - 1] = r ? r : 1;
+    }
+    o = R * LL->row_bytes;
+    if (ch < LL->channels) o = (o * ch + LL->channels - 1) / LL->channels;
+    for (j = first; j <= last; j++) {
+        const nn_target__layer *L = &c->L[j];
+        uint64_t lw = L->weight_bytes;
+        if (j < last) m += c->rk[j] * L->row_bytes;
+        if (ch < L->channels) lw = (lw * ch + L->channels - 1) / L->channels;
+        w += lw;
+        for (i = in->read_start[L->node]; i < in->read_start[L->node + 1]; i++) {
+            uint32_t t = in->reads[i];
+            const nn_shape *s = &g->tensors[t].shape;
+            uint64_t rows, rb, bytes;
+            if (in->is_static[t] || (j > first && t == c->L[j - 1].out)) continue;
+            rows = nn_target__in_rows(c, L, t, c->rk[j], &st);
+            rb = nn_target__rows_of(s) ? (in->bytes[t] + nn_target__rows_of(s) - 1) / nn_target__rows_of(s) : in->bytes[t];
+            bytes = st ? rows * rb : in->bytes[t];
+            /* channel-aligned inputs shrink with a channel split; a dense
+               conv's input does not (every output channel reads all) */
+            if (ch < L->channels && s->rank == 4 && (uint64_t)s->dims[1] == L->channels &&
+                !(L->kind == NN_TARGET__K_WINDOW && nn_target__is(&g->nodes[L->node], "Conv") && !L->depthwise))
+                bytes = (bytes * ch + L->channels - 1) / L->channels;
+            if (st) is += bytes;
+            else ir += bytes;
+        }
+    }
+    if (in_stream) *in_stream = is;
+    if (in_res) *in_res = ir;
+    if (mid) *mid = m;
+    if (outb) *outb = o;
+    if (wb) *wb = w;
+    return is + ir + m + o + w;
+}
+
+/* Largest R in [1, rows] with ws(R) <= cap (0 when even R = 1 does not fit). */
+static uint64_t nn_target__max_rows(nn_target__gctx *c, uint32_t first, uint32_t count, uint64_t ch, uint64_t cap) {
+    uint64_t lo = 1, hi = c->L[first + count - 1].rows;
+    if (nn_target__ws(c, first, count, 1, ch, NULL, NULL, NULL, NULL, NULL) > cap) return 0;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo + 1) / 2;
+        if (nn_target__ws(c, first, count, mid, ch, NULL, NULL, NULL, NULL, NULL) <= cap) lo = mid;
+        else hi = mid - 1;
+    }
+    return lo;
+}
+
+/* May layer j join the group ending at layer j-1? */
+static int nn_target__chains(const nn_target__gctx *c, uint32_t j, uint32_t count, uint32_t max_layers) {
+    const nn_graph *g = c->in->g;
+    const nn_target__layer *a = &c->L[j - 1], *b = &c->L[j];
+    const nn_node *nb = &g->nodes[b->node];
+    uint32_t i;
+    int reads = 0;
+    if (count >= max_layers || a->host || b->host) return 0;
+    if (a->kind == NN_TARGET__K_WHOLE || b->kind == NN_TARGET__K_WHOLE) return 0;
+    if ((g->tensors[a->out].shape.rank == 4) != (g->tensors[b->out].shape.rank == 4)) return 0;
+    if (c->readers[a->out] != 1 || (g->tensors[a->out].flags & NN_TENSOR_OUTPUT)) return 0;
+    for (i = 0; i < nb->input_count; i++) reads += nb->inputs[i].id == a->out;
+    if (reads != 1) return 0;
+    /* the intermediate must map by rows into b (not held whole) */
+    {
+        int st;
+        nn_target__in_rows(c, b, a->out, 1, &st);
+        if (!st) return 0;
+    }
+    return 1;
+}
+
+static uint64_t nn_target__div_up(uint64_t a, uint64_t b) { return b ? (a + b - 1) / b : a; }
+
+/* Activations an NPU applies in the output stage of the MAC layer before
+   them (clamping, or a lookup table as Ethos-U's): free when fused. */
+static int nn_target__is_activation(const nn_node *n) {
+    static const char *const ops[] = {"Relu", "Clip", "LeakyRelu", "PRelu", "Sigmoid", "HardSigmoid", "HardSwish",
+                                      "Tanh", "Elu", "Selu", "Softplus", "Gelu"};
+    return nn_target__any_of(n, ops, sizeof ops / sizeof ops[0]);
+}
+
+/* Costs group G (its tile already chosen) and its layers. */
+static void nn_target__cost(nn_target__gctx *c, nn_target_group *G, nn_target_layer *layers, uint64_t in_stream,
+                            uint64_t in_res) {
+    const nn_target_desc *t = &c->t;
+    uint32_t j, first = G->first_layer, count = G->layer_count;
+    uint64_t tiles_r = nn_target__div_up(G->rows, G->tile_rows), tiles_c = nn_target__div_up(G->channels, G->tile_channels);
+    uint64_t compute = 0, weights = 0, dma, best, out_bytes = c->in->bytes[c->L[first + count - 1].out];
+    uint64_t comp_k[64];
+    uint32_t p = t->cores, pr, pc;
+    G->tiles = (uint32_t)(tiles_r * tiles_c);
+    nn_target__ws(c, first, count, G->tile_rows, G->tile_channels, NULL, NULL, NULL, NULL, NULL); /* c->rk */
+    G->macs = 0;
+    for (j = first; j < first + count; j++) {
+        const nn_target__layer *L = &c->L[j];
+        double f = (double)(tiles_r * c->rk[j]) / (double)L->rows;
+        uint64_t macs, elems, rate, ck;
+        if (f < 1) f = 1;
+        if (count == 1) f = 1;
+        macs = (uint64_t)((double)L->macs * f + 0.5);
+        elems = (uint64_t)((double)L->elems * f + 0.5);
+        rate = L->elem_bytes >= 4 ? t->macs_s16 / 2 : L->elem_bytes == 2 ? t->macs_s16 : t->macs_s8;
+        if (!rate) rate = 1;
+        if (L->host) ck = L->elems * t->cpu_cycles_per_elem;
+        else if (j > first && c->L[j - 1].macs && nn_target__is_activation(&c->in->g->nodes[L->node])) ck = 0;
+        else ck = nn_target__div_up(macs, rate) + nn_target__div_up(elems, t->vector_elems);
+        if (j - first < 64) comp_k[j - first] = ck;
+        compute += ck;
+        G->macs += macs;
+        weights += L->weight_bytes;
+    }
+    /* Streamed inputs are read once per tile (halos again), held inputs
+       and weights once per group, the output written once. */
+    dma = in_stream * G->tiles + in_res + weights + out_bytes;
+    G->dma_bytes = dma;
+    G->compute_cycles = compute;
+    G->dma_cycles = nn_target__div_up(dma, t->dma_bytes);
+    G->overhead_cycles = t->group_cycles + (uint64_t)G->tiles * (t->tile_cycles + (uint64_t)count * t->layer_cycles);
+    best = (compute > G->dma_cycles ? compute : G->dma_cycles) + G->overhead_cycles;
+    G->split = NN_TARGET_SPLIT_NONE;
+    G->cycles = best;
+    if (p > 1 && !G->on_host) {
+        /* rows: tiles spread over cores, each core loads the weights */
+        pr = (uint32_t)(tiles_r < p ? tiles_r : p);
+        if (pr > 1) {
+            uint64_t cc = nn_target__div_up(compute, pr), dc = nn_target__div_up(dma + weights * (pr - 1), t->dma_bytes);
+            uint64_t oc = t->group_cycles + nn_target__div_up(G->tiles, pr) * (t->tile_cycles + (uint64_t)count * t->layer_cycles);
+            uint64_t cy = (cc > dc ? cc : dc) + oc;
+            if (cy < G->cycles) { G->cycles = cy; G->split = NN_TARGET_SPLIT_ROWS; G->dma_bytes = dma + weights * (pr - 1); }
+        }
+        /* channels: output channels over cores, each core reads the inputs */
+        pc = (uint32_t)(G->channels < p ? G->channels : p);
+        if (pc > 1) {
+            uint64_t d2 = dma + in_stream * G->tiles * (pc - 1) + in_res * (pc - 1);
+            uint64_t cc = nn_target__div_up(compute, pc), dc = nn_target__div_up(d2, t->dma_bytes);
+            uint64_t oc = t->group_cycles + G->tiles * (t->tile_cycles + (uint64_t)count * t->layer_cycles);
+            uint64_t cy = (cc > dc ? cc : dc) + oc;
+            if (cy < G->cycles) { G->cycles = cy; G->split = NN_TARGET_SPLIT_CHANNELS; G->dma_bytes = d2; }
+        }
+    }
+    for (j = first; layers && j < first + count; j++) {
+        nn_target_layer *ly = &layers[j];
+        uint64_t share = j - first < 64 ? comp_k[j - first] : 0;
+        ly->node = c->L[j].node;
+        ly->macs = c->L[j].macs;
+        ly->cycles = compute ? (uint64_t)((double)G->cycles * (double)share / (double)compute + 0.5) : G->cycles / count;
+    }
+}
+
+/* Chooses the tile of a group: largest R for full channels; a single layer
+   that does not fit also tries 1/2, 1/4, ... of its output channels and
+   keeps the largest tile (R x channels). */
+static void nn_target__tile(nn_target__gctx *c, nn_target_group *G, uint64_t *in_stream, uint64_t *in_res) {
+    uint32_t first = G->first_layer, count = G->layer_count;
+    const nn_target__layer *LL = &c->L[first + count - 1];
+    uint64_t cap = c->t.local_bytes, bestR = 0, bestC = LL->channels, ch;
+    G->rows = (uint32_t)LL->rows;
+    G->channels = (uint32_t)LL->channels;
+    bestR = nn_target__max_rows(c, first, count, LL->channels, cap);
+    if (bestR < LL->rows && count == 1 && LL->channels > 1) {
+        for (ch = LL->channels / 2 + LL->channels % 2;; ch = ch / 2 + ch % 2) {
+            uint64_t r = nn_target__max_rows(c, first, count, ch, cap);
+            if (r * ch > bestR * bestC) { bestR = r; bestC = ch; }
+            if (ch == 1) break;
+        }
+    }
+    G->fits = bestR > 0;
+    if (!bestR) bestR = 1, bestC = count == 1 ? 1 : LL->channels;
+    G->tile_rows = (uint32_t)bestR;
+    G->tile_channels = (uint32_t)bestC;
+    G->working_bytes = nn_target__ws(c, first, count, bestR, bestC, in_stream, in_res, &G->mid_tile_bytes,
+                                     &G->out_tile_bytes, &G->weight_tile_bytes);
+    G->in_tile_bytes = *in_stream + *in_res;
+}
+
+/* Tiles and costs layers [first, first+count) as one group into *G;
+   layers (optional) receive the per-layer figures. */
+static void nn_target__group_eval(nn_target__gctx *c, uint32_t first, uint32_t count, nn_target_group *G,
+                                  uint64_t *is, uint64_t *ir, nn_target_layer *layers) {
+    memset(G, 0, sizeof *G);
+    G->first_layer = first;
+    G->layer_count = count;
+    G->on_host = (uint8_t)c->L[first].host;
+    if (G->on_host) {
+        const nn_target__layer *L = &c->L[first];
+        G->rows = G->tile_rows = (uint32_t)L->rows;
+        G->channels = G->tile_channels = (uint32_t)L->channels;
+        G->fits = 1;
+        nn_target__ws(c, first, 1, L->rows, L->channels, is, ir, &G->mid_tile_bytes, &G->out_tile_bytes,
+                      &G->weight_tile_bytes);
+        G->in_tile_bytes = *is + *ir;
+        G->working_bytes = 0; /* runs from the host's memory */
+    } else {
+        nn_target__tile(c, G, is, ir);
+    }
+    nn_target__cost(c, G, layers, *is, *ir);
+}
+
+NN_API nn_status nn_target_plan_groups(const nn_graph *g, const nn_target_desc *t, const nn_target_group_desc *desc,
+                                       nn_target_group_plan *out, nn_diag *diag) {
+    nn_target_group_desc d;
+    nn_target__info in;
+    nn_target__gctx c;
+    nn_target_group_plan p;
+    nn_target_bytes_rule rule;
+    uint32_t j, i, k, *from = NULL;
+    uint64_t *best = NULL;
+    nn_status st;
+    NN_ASSERT(g && out);
+    memset(&d, 0, sizeof d);
+    if (desc) d = *desc;
+    if (!d.max_group_layers) d.max_group_layers = 16;
+    if (d.max_group_layers > 64) d.max_group_layers = 64;
+    if ((st = nn_target_validate(t, diag)) != NN_OK) return st;
+    memset(&c, 0, sizeof c);
+    memset(&p, 0, sizeof p);
+    p.alloc = d.alloc;
+    c.t = nn_target_desc_defaults(t);
+    rule = d.bytes_rule;
+    if (rule == NN_TARGET_BYTES_AUTO) rule = nn_target__has_q(g) ? NN_TARGET_BYTES_INT8 : NN_TARGET_BYTES_DTYPE;
+    st = nn_target__info_make(g, &d.alloc, rule, d.bytes_fn, d.bytes_user, d.order, d.order ? d.order_count : g->node_count,
+                              &in, diag);
+    if (st) return st;
+    c.in = &in;
+    c.L = (nn_target__layer *)nn_target__calloc(&in.alloc, (size_t)g->node_count + 1, sizeof(nn_target__layer));
+    c.readers = (uint32_t *)nn_target__calloc(&in.alloc, (size_t)g->tensor_count + 1, sizeof(uint32_t));
+    c.rk = (uint64_t *)nn_target__calloc(&in.alloc, (size_t)g->node_count + 1, sizeof(uint64_t));
+    p.groups = (nn_target_group *)nn_target__calloc(&p.alloc, (size_t)g->node_count + 1, sizeof(nn_target_group));
+    p.layers = (nn_target_layer *)nn_target__calloc(&p.alloc, (size_t)g->node_count + 1, sizeof(nn_target_layer));
+    if (!c.L || !c.readers || !c.rk || !p.groups || !p.layers) {
+        st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_target_plan_groups", "out of memory");
+        goto done;
+    }
+    for (k = 0; k < g->node_count; k++) {
+        if (in.node_static[k]) continue;
+        for (i = in.read_start[k]; i < in.read_start[k + 1]; i++) c.readers[in.reads[i]]++;
+    }
+    nn_target__layers(&c, in.topo, rule == NN_TARGET_BYTES_INT8, diag);
+    /* Partition the layers into groups by dynamic programming over the
+       order: best[j] is the fewest cycles for layers [0, j); a group
+       [i, j) is allowed when each layer chains to the one before and one
+       row of it fits.  Grouping saves external traffic of intermediates
+       but recomputes halos; the estimate decides. */
+    best = (uint64_t *)nn_target__calloc(&in.alloc, (size_t)c.n + 1, sizeof(uint64_t));
+    from = (uint32_t *)nn_target__calloc(&in.alloc, (size_t)c.n + 1, sizeof(uint32_t));
+    if (!best || !from) {
+        st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_target_plan_groups", "out of memory");
+        goto done;
+    }
+    for (j = 1; j <= c.n; j++) {
+        uint32_t count;
+        best[j] = NN_TARGET__U64MAX;
+        for (count = 1; count <= j && count <= d.max_group_layers; count++) {
+            uint32_t i0 = j - count;
+            nn_target_group G;
+            uint64_t is = 0, ir = 0;
+            if (count > 1) {
+                if (!nn_target__chains(&c, i0 + 1, 1, d.max_group_layers)) break;
+                if (nn_target__ws(&c, i0, count, 1, c.L[j - 1].channels, NULL, NULL, NULL, NULL, NULL) > c.t.local_bytes)
+                    break;
+            }
+            nn_target__group_eval(&c, i0, count, &G, &is, &ir, NULL);
+            if (best[i0] != NN_TARGET__U64MAX && best[i0] + G.cycles < best[j]) {
+                best[j] = best[i0] + G.cycles;
+                from[j] = i0;
+            }
+        }
+    }
+    /* walk back to mark group starts, then emit in order */
+    {
+        uint32_t *starts = (uint32_t *)nn_target__calloc(&in.alloc, (size_t)c.n + 1, sizeof(uint32_t));
+        uint32_t ns = 0;
+        if (!starts) {
+            st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_target_plan_groups", "out of memory");
+            goto done;
+        }
+        for (j = c.n; j > 0;) { uint32_t f = from[j]; starts[ns++] = f; j = f; }
+        /* starts is reversed: emit from the end */
+        while (ns > 0) {
+            uint32_t s0 = starts[--ns], e0 = ns > 0 ? starts[ns - 1] : c.n;
+            nn_target_group *G = &p.groups[p.group_count];
+            uint64_t is = 0, ir = 0;
+            nn_target__group_eval(&c, s0, e0 - s0, G, &is, &ir, p.layers);
+            for (i = s0; i < e0; i++) p.layers[i].group = p.group_count;
+            if (!G->fits) p.unfit_groups++;
+            if (G->on_host) p.host_groups++;
+            if (G->working_bytes > p.max_working_bytes) p.max_working_bytes = G->working_bytes;
+            p.macs += G->macs;
+            p.dma_bytes += G->dma_bytes;
+            p.cycles += G->cycles;
+            p.group_count++;
+        }
+        nn_free(&in.alloc, starts);
+    }
+    p.layer_count = c.n;
+    p.target = c.t;
+    p.latency_ms = (double)p.cycles / ((double)c.t.clock_mhz * 1e3);
+    *out = p;
+done:
+    if (st) {
+        nn_free(&p.alloc, p.groups);
+        nn_free(&p.alloc, p.layers);
+    }
+    nn_free(&in.alloc, best);
+    nn_free(&in.alloc, from);
+    nn_free(&in.alloc, c.L);
+    nn_free(&in.alloc, c.readers);
+    nn_free(&in.alloc, c.rk);
+    nn_target__info_free(&in);
+    return st;
+}
+
+NN_API void nn_target_group_plan_deinit(nn_target_group_plan *p) {
+    if (!p) return;
+    nn_free(&p->alloc, p->groups);
+    nn_free(&p->alloc, p->layers);
+    memset(p, 0, sizeof *p);
+}
+
+NN_API const char *nn_target_split_name(nn_target_split s) {
+    switch (s) {
+    case NN_TARGET_SPLIT_NONE: return "none";
+    case NN_TARGET_SPLIT_ROWS: return "rows";
+    case NN_TARGET_SPLIT_CHANNELS: return "channels";
+    }
+    return "?";
+}
+
+/* ---- patch-based execution of the leading layers ------------------------------------------ */
+
+/* Rows every prefix tensor needs for one band of R rows of the cut
+   tensor (prefix = steps [0, P)): walks the prefix backwards giving each
+   output the rows its readers need.  0 when a reader cannot take rows
+   (the prefix is not row-streamable); *macs_f receives the MACs with
+   halos recomputed. */
+static int nn_target__band(nn_target__gctx *c, const uint32_t *order, const uint32_t *lay, uint32_t P, uint32_t cut,
+                           uint64_t R, uint64_t *rows, uint64_t *macs_f, uint64_t *bands_out) {
+    const nn_target__info *in = c->in;
+    const nn_graph *g = in->g;
+    uint32_t s, s2, i;
+    uint64_t macs = 0, cut_rows = nn_target__rows_of(&g->tensors[cut].shape);
+    uint64_t bands = nn_target__div_up(cut_rows, R);
+    for (s = P; s-- > 0;) {
+        const nn_target__layer *L = &c->L[lay[order[s]]];
+        uint64_t need = L->out == cut ? R : 0;
+        for (s2 = s + 1; s2 < P; s2++) {
+            const nn_target__layer *M = &c->L[lay[order[s2]]];
+            for (i = in->read_start[M->node]; i < in->read_start[M->node + 1]; i++)
+                if (in->reads[i] == L->out) {
+                    int st;
+                    uint64_t r = nn_target__in_rows(c, M, L->out, rows[s2], &st);
+                    if (!st) return 0;
+                    if (r > need) need = r;
+                }
+        }
+        if (need > L->rows) need = L->rows;
+        if (!need) need = 1;
+        rows[s] = need;
+        macs += (uint64_t)((double)L->macs * ((double)(bands * need) > (double)L->rows ? (double)(bands * need) / (double)L->rows : 1.0));
+    }
+    *macs_f = macs;
+    *bands_out = bands;
+    return 1;
+}
+
+/* Peak bytes of the banded stage: the memory plan's groups restricted to
+   the prefix, each holding one band of its members, alive over their
+   prefix lifetimes; the cut tensor and graph inputs whole, all along. */
+static uint64_t nn_target__band_peak(const nn_target__gctx *c, const nn_target_memory_plan *mp, const uint32_t *lay,
+                                     uint32_t P, uint32_t cut, const uint64_t *rows, uint64_t *gsz, uint32_t *gf,
+                                     uint32_t *gl, uint64_t *acc) {
+    const nn_target__info *in = c->in;
+    uint32_t i, s;
+    uint64_t peak = 0, cur = 0;
+    for (i = 0; i < mp->buffer_count; i++) { gsz[i] = 0; gf[i] = NN_TARGET__NONE; gl[i] = 0; }
+    for (i = 0; i < mp->buffer_count; i++) {
+        const nn_target_buffer *b = &mp->buffers[i];
+        uint32_t ni = mp->order[b->first], r = b->group;
+        uint64_t size = in->bytes[b->tensor.id];
+        if (b->first >= P) continue;
+        if (b->tensor.id != cut && lay[ni] != NN_TARGET__NONE && c->L[lay[ni]].out == b->tensor.id &&
+            !(in->g->tensors[b->tensor.id].flags & NN_TENSOR_INPUT))
+            size = rows[b->first] * c->L[lay[ni]].row_bytes;
+        if (size > gsz[r]) gsz[r] = size;
+        if (b->first < gf[r]) gf[r] = b->first;
+        if ((b->last < P ? b->last : P - 1) > gl[r]) gl[r] = b->last < P ? b->last : P - 1;
+        /* every band runs every prefix step again: the whole tensors (the
+           cut, filled band by band, and the inputs, read by every band)
+           stay for the whole stage */
+        if (b->tensor.id == cut || (in->g->tensors[b->tensor.id].flags & NN_TENSOR_INPUT)) {
+            gf[r] = 0;
+            gl[r] = P - 1;
+        }
+    }
+    memset(acc, 0, ((size_t)P + 1) * sizeof(uint64_t));
+    for (i = 0; i < mp->buffer_count; i++)
+        if (gf[i] != NN_TARGET__NONE) {
+            acc[gf[i]] += gsz[i];
+            acc[gl[i] + 1] -= gsz[i];
+        }
+    for (s = 0; s < P; s++) {
+        cur += acc[s];
+        if (cur > peak) peak = cur;
+    }
+    return peak;
+}
+
+NN_API nn_status nn_target_plan_patches(const nn_graph *g, const nn_target_patch_desc *desc,
+                                        nn_target_patch_plan *out, nn_diag *diag) {
+    nn_target_patch_desc d;
+    nn_target_memory_plan mp;
+    nn_target__info in;
+    nn_target__gctx c;
+    nn_target_patch_plan best;
+    nn_target_bytes_rule rule;
+    uint64_t *live = NULL, *suffix = NULL, *rows = NULL, *gext = NULL, *bsz = NULL, *acc = NULL, base_macs = 0;
+    uint32_t *lay = NULL, *gfirst = NULL, *glast = NULL, *bf = NULL, *bl = NULL, P, i, s;
+    nn_status st;
+    NN_ASSERT(g && out);
+    memset(&d, 0, sizeof d);
+    if (desc) d = *desc;
+    if (!(d.max_recompute > 0)) d.max_recompute = 1.5;
+    memset(&c, 0, sizeof c);
+    memset(&best, 0, sizeof best);
+    if ((st = nn_target_plan_memory(g, &d.memory, &mp, diag)) != NN_OK) return st;
+    rule = d.memory.bytes_rule;
+    if (rule == NN_TARGET_BYTES_AUTO) rule = nn_target__has_q(g) ? NN_TARGET_BYTES_INT8 : NN_TARGET_BYTES_DTYPE;
+    st = nn_target__info_make(g, &d.memory.alloc, rule, d.memory.bytes_fn, d.memory.bytes_user, mp.order, mp.step_count,
+                              &in, diag);
+    if (st) { nn_target_memory_plan_deinit(&mp); return st; }
+    c.in = &in;
+    c.t = nn_target_desc_defaults(NULL);
+    c.L = (nn_target__layer *)nn_target__calloc(&in.alloc, (size_t)g->node_count + 1, sizeof(nn_target__layer));
+    lay = (uint32_t *)nn_target__calloc(&in.alloc, (size_t)g->node_count + 1, sizeof(uint32_t));
+    live = (uint64_t *)nn_target__calloc(&in.alloc, (size_t)mp.step_count + 2, sizeof(uint64_t));
+    suffix = (uint64_t *)nn_target__calloc(&in.alloc, (size_t)mp.step_count + 2, sizeof(uint64_t));
+    rows = (uint64_t *)nn_target__calloc(&in.alloc, (size_t)mp.step_count + 1, sizeof(uint64_t));
+    gext = (uint64_t *)nn_target__calloc(&in.alloc, (size_t)mp.buffer_count + 1, sizeof(uint64_t));
+    gfirst = (uint32_t *)nn_target__calloc(&in.alloc, (size_t)mp.buffer_count + 1, sizeof(uint32_t));
+    glast = (uint32_t *)nn_target__calloc(&in.alloc, (size_t)mp.buffer_count + 1, sizeof(uint32_t));
+    bsz = (uint64_t *)nn_target__calloc(&in.alloc, (size_t)mp.buffer_count + 1, sizeof(uint64_t));
+    bf = (uint32_t *)nn_target__calloc(&in.alloc, (size_t)mp.buffer_count + 1, sizeof(uint32_t));
+    bl = (uint32_t *)nn_target__calloc(&in.alloc, (size_t)mp.buffer_count + 1, sizeof(uint32_t));
+    acc = (uint64_t *)nn_target__calloc(&in.alloc, (size_t)mp.step_count + 2, sizeof(uint64_t));
+    if (!c.L || !lay || !live || !suffix || !rows || !gext || !gfirst || !glast || !bsz || !bf || !bl || !acc) {
+        st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_target_plan_patches", "out of memory");
+        goto done;
+    }
+    nn_target__layers(&c, mp.order, rule == NN_TARGET_BYTES_INT8, diag);
+    for (i = 0; i < g->node_count; i++) lay[i] = NN_TARGET__NONE;
+    for (i = 0; i < c.n; i++) lay[c.L[i].node] = i;
+    /* live bytes per step of the whole-tensor plan, by group extent */
+    for (i = 0; i < mp.buffer_count; i++) { gfirst[i] = NN_TARGET__NONE; glast[i] = 0; gext[i] = 0; }
+    for (i = 0; i < mp.buffer_count; i++) {
+        const nn_target_buffer *b = &mp.buffers[i];
+        uint64_t end = b->offset + b->bytes - mp.buffers[b->group].offset;
+        if (b->first < gfirst[b->group]) gfirst[b->group] = b->first;
+        if (b->last > glast[b->group]) glast[b->group] = b->last;
+        if (end > gext[b->group]) gext[b->group] = end;
+    }
+    for (i = 0; i < mp.buffer_count; i++)
+        if (gfirst[i] != NN_TARGET__NONE) {
+            live[gfirst[i]] += gext[i];
+            live[glast[i] + 1] -= gext[i];
+        }
+    for (s = 1; s <= mp.step_count; s++) live[s] += live[s - 1];
+    suffix[mp.step_count] = 0;
+    for (s = mp.step_count; s-- > 0;) suffix[s] = live[s] > suffix[s + 1] ? live[s] : suffix[s + 1];
+    best.cut.id = NN_INVALID_ID;
+    /* compared like with like: live totals, the whole-tensor one first */
+    best.peak_bytes = suffix[0];
+    for (P = 1; P <= mp.step_count; P++) {
+        uint32_t ni = mp.order[P - 1], cut = NN_TARGET__NONE, cuts = 0, s2;
+        const nn_target__layer *L;
+        uint64_t R;
+        if (lay[ni] == NN_TARGET__NONE) break;
+        L = &c.L[lay[ni]];
+        if (L->kind == NN_TARGET__K_WHOLE || L->kind == NN_TARGET__K_MATMUL || g->tensors[L->out].shape.rank != 4) break;
+        base_macs += L->macs;
+        /* the cut: the one prefix tensor read after the prefix */
+        for (s = 0; s < P; s++) {
+            uint32_t t = c.L[lay[mp.order[s]]].out;
+            int later = (g->tensors[t].flags & NN_TENSOR_OUTPUT) != 0;
+            for (s2 = P; s2 < mp.step_count && !later; s2++)
+                for (i = in.read_start[mp.order[s2]]; i < in.read_start[mp.order[s2] + 1]; i++)
+                    if (in.reads[i] == t) later = 1;
+            if (later) { cut = t; cuts++; }
+        }
+        if (cuts != 1) continue;
+        for (R = 1; R <= nn_target__rows_of(&g->tensors[cut].shape); R = R < 4 ? R + 1 : R * 2) {
+            uint64_t macs = 0, bands = 0, stage, peak;
+            double rf;
+            if (d.band_rows && R != d.band_rows) continue;
+            if (!nn_target__band(&c, mp.order, lay, P, cut, R, rows, &macs, &bands)) break;
+            stage = nn_target__band_peak(&c, &mp, lay, P, cut, rows, bsz, bf, bl, acc);
+            rf = base_macs ? (double)macs / (double)base_macs : 1.0;
+            if (rf > d.max_recompute) continue;
+            peak = stage > suffix[P] ? stage : suffix[P];
+            if (peak < best.peak_bytes || (peak == best.peak_bytes && best.prefix_steps && rf < best.recompute)) {
+                best.prefix_steps = P;
+                best.cut.id = cut;
+                best.band_rows = (uint32_t)R;
+                best.bands = (uint32_t)bands;
+                best.stage_bytes = stage;
+                best.rest_bytes = suffix[P];
+                best.peak_bytes = peak;
+                best.recompute = rf;
+            }
+        }
+    }
+    if (!best.prefix_steps) best.rest_bytes = suffix[0];
+    best.arena_bytes = mp.arena_bytes;
+    best.bound_bytes = mp.bound_bytes;
+    if (!best.prefix_steps) best.recompute = 1.0;
+    *out = best;
+done:
+    nn_free(&in.alloc, c.L); nn_free(&in.alloc, lay); nn_free(&in.alloc, live); nn_free(&in.alloc, suffix);
+    nn_free(&in.alloc, rows); nn_free(&in.alloc, gext); nn_free(&in.alloc, gfirst); nn_free(&in.alloc, glast);
+    nn_free(&in.alloc, bsz); nn_free(&in.alloc, bf); nn_free(&in.alloc, bl); nn_free(&in.alloc, acc);
+    nn_target__info_free(&in);
+    nn_target_memory_plan_deinit(&mp);
+    return st;
+}
+
+
+/* ==== lowering, the binary model file and the simulator ======================================
+
+   The lowering reads the fake-quant executor's own recognition (the groups
+   and prepared constants of nn_qexec, in nn_quant.h's implementation): the
+   program then calls, per group, the kernel nn_qexec calls with the
+   multipliers, tables and packed weights nn_qexec computed, so the two
+   cannot drift apart.  This is why nn_target.h's implementation needs
+   nn_quant.h's in the same translation unit (NN_IMPLEMENTATION does that). */
+
+#ifndef NN_QUANT_IMPLEMENTATION_DONE
+#error "nn_target.h's implementation needs nn_quant.h's in the same translation unit (define NN_IMPLEMENTATION)"
+#endif
+
+#ifndef NN_MAX_TARGET_INSTRS
+#define NN_MAX_TARGET_INSTRS (1u << 20)
+#endif
+#ifndef NN_MAX_TARGET_SLOTS
+#define NN_MAX_TARGET_SLOTS (1u << 22)
+#endif
+#ifndef NN_MAX_TARGET_ARENA
+#define NN_MAX_TARGET_ARENA ((uint64_t)1 << 40)
+#endif
+
+#define NN_TARGET__MAGIC "NNPORTNB"
+#define NN_TARGET__FILE_VERSION 1u
+#define NN_TARGET__HDR 128u
+#define NN_TARGET__SLOT_REC 96u
+#define NN_TARGET__INSTR_REC 168u
+#define NN_TARGET__NODE_REC 32u
+#define NN_TARGET__ATTR_REC 32u
+#define NN_TARGET__MAX_IO 64u
+
+static const char *const nn_target__op_names[NN_TARGET_OP_COUNT] = {"none", "conv", "gemm", "matmul", "add", "sub",
+                                                                    "mul", "avgpool", "lut8", "lut16", "cpu"};
+
+NN_API const char *nn_target_op_name(nn_target_op op) {
+    return (unsigned)op < NN_TARGET_OP_COUNT ? nn_target__op_names[op] : "?";
+}
+
+static void nn_target__w32(uint8_t *b, uint32_t v) {
+    b[0] = (uint8_t)v; b[1] = (uint8_t)(v >> 8); b[2] = (uint8_t)(v >> 16); b[3] = (uint8_t)(v >> 24);
+}
+static void nn_target__w64(uint8_t *b, uint64_t v) { nn_target__w32(b, (uint32_t)v); nn_target__w32(b + 4, (uint32_t)(v >> 32)); }
+static uint32_t nn_target__r32(const uint8_t *b) {
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+static uint64_t nn_target__r64(const uint8_t *b) { return nn_target__r32(b) | (uint64_t)nn_target__r32(b + 4) << 32; }
+
+/* ---- the builder: records appended to growable byte vectors ---- */
+
+typedef struct nn_target__vec { uint8_t *p; size_t n, cap; } nn_target__vec;
+
+typedef struct nn_target__bld {
+    nn_allocator a;
+    nn_target__vec slots, instrs, operands, inputs, outputs, nodes, attrs, strings, weights;
+    uint32_t slot_count, instr_count, operand_count, input_count, output_count, node_count, attr_count;
+    int nomem;
+} nn_target__bld;
+
+/* Appends bytes (zeros when data is NULL); returns the offset. */
+static size_t nn_target__put(nn_target__bld *b, nn_target__vec *v, const void *data, size_t bytes) {
+    size_t at = v->n;
+    if (b->nomem) return 0;
+    if (bytes > v->cap - v->n) {
+        size_t cap = v->cap ? v->cap : 256;
+        uint8_t *np;
+        while (cap - v->n < bytes) {
+            if (cap > SIZE_MAX / 2) { b->nomem = 1; return 0; }
+            cap *= 2;
+        }
+        np = (uint8_t *)nn_alloc(&b->a, cap);
+        if (!np) { b->nomem = 1; return 0; }
+        if (v->n) memcpy(np, v->p, v->n);
+        nn_free(&b->a, v->p);
+        v->p = np;
+        v->cap = cap;
+    }
+    if (data) memcpy(v->p + v->n, data, bytes);
+    else if (bytes) memset(v->p + v->n, 0, bytes);
+    v->n += bytes;
+    return at;
+}
+
+static uint32_t nn_target__str(nn_target__bld *b, const char *s) {
+    if (!s) s = "";
+    return (uint32_t)nn_target__put(b, &b->strings, s, strlen(s) + 1);
+}
+
+/* Weights-region data, 64-byte aligned. */
+static uint64_t nn_target__wput(nn_target__bld *b, const void *data, size_t bytes) {
+    size_t pad = (64 - b->weights.n % 64) % 64;
+    nn_target__put(b, &b->weights, NULL, pad);
+    return nn_target__put(b, &b->weights, data, bytes);
+}
+
+static void nn_target__bld_free(nn_target__bld *b) {
+    nn_free(&b->a, b->slots.p); nn_free(&b->a, b->instrs.p); nn_free(&b->a, b->operands.p);
+    nn_free(&b->a, b->inputs.p); nn_free(&b->a, b->outputs.p); nn_free(&b->a, b->nodes.p);
+    nn_free(&b->a, b->attrs.p); nn_free(&b->a, b->strings.p); nn_free(&b->a, b->weights.p);
+}
+
+static uint32_t nn_target__slot_put(nn_target__bld *b, const char *name, nn_dtype dt, const nn_shape *s, uint32_t region,
+                                    uint64_t offset, uint64_t bytes) {
+    uint8_t r[NN_TARGET__SLOT_REC];
+    int32_t i;
+    memset(r, 0, sizeof r);
+    nn_target__w32(r, nn_target__str(b, name));
+    nn_target__w32(r + 4, (uint32_t)dt);
+    nn_target__w32(r + 8, region);
+    nn_target__w32(r + 12, (uint32_t)s->rank);
+    nn_target__w64(r + 16, offset);
+    nn_target__w64(r + 24, bytes);
+    for (i = 0; i < s->rank && i < NN_MAX_RANK; i++) nn_target__w64(r + 32 + 8 * i, (uint64_t)s->dims[i]);
+    nn_target__put(b, &b->slots, r, sizeof r);
+    return b->slot_count++;
+}
+
+static void nn_target__instr_put(nn_target__bld *b, const nn_target_instr *in) {
+    uint8_t r[NN_TARGET__INSTR_REC];
+    int i;
+    memset(r, 0, sizeof r);
+    nn_target__w32(r, (uint32_t)in->op);
+    nn_target__w32(r + 4, in->flags);
+    nn_target__w32(r + 8, in->first_operand);
+    nn_target__w32(r + 12, in->in_count);
+    nn_target__w32(r + 16, in->out_count);
+    nn_target__w32(r + 20, in->node);
+    nn_target__w32(r + 24, nn_target__str(b, in->name));
+    nn_target__w32(r + 28, in->mult_count);
+    for (i = 0; i < 24; i++) nn_target__w32(r + 32 + 4 * i, (uint32_t)in->p[i]);
+    nn_target__w64(r + 128, in->w);
+    nn_target__w64(r + 136, in->bias);
+    nn_target__w64(r + 144, in->mult);
+    nn_target__w64(r + 152, in->table);
+    nn_target__w64(r + 160, in->scratch_bytes);
+    nn_target__put(b, &b->instrs, r, sizeof r);
+    b->instr_count++;
+}
+
+/* A CPU node and its attributes; arrays go to the weights region. */
+static nn_status nn_target__node_put(nn_target__bld *b, const nn_node *n, int64_t opset, nn_diag *diag) {
+    uint8_t r[NN_TARGET__NODE_REC];
+    uint32_t i, j;
+    memset(r, 0, sizeof r);
+    nn_target__w32(r, nn_target__str(b, n->op_type));
+    nn_target__w32(r + 4, nn_target__str(b, n->domain));
+    nn_target__w64(r + 8, (uint64_t)opset);
+    nn_target__w32(r + 16, b->attr_count);
+    nn_target__w32(r + 20, n->attr_count);
+    nn_target__put(b, &b->nodes, r, sizeof r);
+    b->node_count++;
+    for (i = 0; i < n->attr_count; i++) {
+        const nn_attr *at = &n->attrs[i];
+        uint8_t q[NN_TARGET__ATTR_REC];
+        uint64_t data = 0;
+        uint32_t fb;
+        memset(q, 0, sizeof q);
+        switch (at->type) {
+        case NN_ATTR_FLOAT: case NN_ATTR_INT: break;
+        case NN_ATTR_STRING: data = nn_target__str(b, at->s ? at->s : ""); break;
+        case NN_ATTR_INTS: data = nn_target__wput(b, at->ints, (size_t)at->count * 8); break;
+        case NN_ATTR_FLOATS: data = nn_target__wput(b, at->floats, (size_t)at->count * 4); break;
+        case NN_ATTR_STRINGS: {
+            uint8_t o[4];
+            data = nn_target__wput(b, NULL, 0);
+            for (j = 0; j < at->count; j++) {
+                nn_target__w32(o, nn_target__str(b, at->strings[j]));
+                nn_target__put(b, &b->weights, o, 4);
+            }
+            break;
+        }
+        default:
+            return nn_diag_set(diag, NN_ERR_UNSUPPORTED, n->name && n->name[0] ? n->name : n->op_type,
+                               "attribute '%s' is a tensor or graph: not stored in a model file", at->name);
+        }
+        memcpy(&fb, &at->f, 4);
+        nn_target__w32(q, nn_target__str(b, at->name));
+        nn_target__w32(q + 4, (uint32_t)at->type);
+        nn_target__w32(q + 8, at->count);
+        nn_target__w32(q + 12, fb);
+        nn_target__w64(q + 16, (uint64_t)at->i);
+        nn_target__w64(q + 24, data);
+        nn_target__put(b, &b->attrs, q, sizeof q);
+        b->attr_count++;
+    }
+    return NN_OK;
+}
+
+/* CRC-32 of the image with its checksum field (bytes 24..27) taken as 0. */
+static uint32_t nn_target__image_crc(const uint8_t *img, size_t size) {
+    static const uint8_t zero[4] = {0, 0, 0, 0};
+    uint32_t c = nn_verify_crc32(0, img, 24);
+    c = nn_verify_crc32(c, zero, 4);
+    return nn_verify_crc32(c, img + 28, size - 28);
+}
+
+/* Lays out header, tables, strings and weights (docs/FORMAT.md) into one
+   allocation.  *out owned by the caller (b->a). */
+static nn_status nn_target__emit(nn_target__bld *b, uint64_t arena, uint64_t scratch, const char *target,
+                                 uint8_t **out, size_t *out_bytes, nn_diag *diag) {
+    uint32_t tname = nn_target__str(b, target ? target : "custom");
+    size_t off = NN_TARGET__HDR, woff, total;
+    uint8_t *img, *h;
+    if (b->nomem) return nn_diag_set(diag, NN_ERR_NOMEM, "nn_target_compile", "out of memory");
+    off += b->slots.n + b->instrs.n + b->operands.n + b->inputs.n + b->outputs.n + b->nodes.n + b->attrs.n + b->strings.n;
+    woff = (off + 63) / 64 * 64;
+    total = woff + b->weights.n;
+    img = (uint8_t *)nn_alloc(&b->a, total);
+    if (!img) return nn_diag_set(diag, NN_ERR_NOMEM, "nn_target_compile", "out of memory for a %zu-byte image", total);
+    memset(img, 0, total);
+    h = img;
+    memcpy(h, NN_TARGET__MAGIC, 8);
+    nn_target__w32(h + 8, NN_TARGET__FILE_VERSION);
+    nn_target__w32(h + 12, NN_TARGET__HDR);
+    nn_target__w64(h + 16, total);
+    nn_target__w32(h + 32, b->slot_count);
+    nn_target__w32(h + 36, b->instr_count);
+    nn_target__w32(h + 40, b->operand_count);
+    nn_target__w32(h + 44, b->input_count);
+    nn_target__w32(h + 48, b->output_count);
+    nn_target__w32(h + 52, b->node_count);
+    nn_target__w32(h + 56, b->attr_count);
+    nn_target__w32(h + 60, (uint32_t)b->strings.n);
+    nn_target__w64(h + 64, arena);
+    nn_target__w64(h + 72, scratch);
+    nn_target__w64(h + 80, woff);
+    nn_target__w64(h + 88, b->weights.n);
+    nn_target__w32(h + 96, NN_TARGET__SLOT_REC);
+    nn_target__w32(h + 100, NN_TARGET__INSTR_REC);
+    nn_target__w32(h + 104, NN_TARGET__NODE_REC);
+    nn_target__w32(h + 108, NN_TARGET__ATTR_REC);
+    nn_target__w32(h + 112, tname);
+    off = NN_TARGET__HDR;
+#define NN_TARGET__COPY(v) do { if ((v).n) memcpy(img + off, (v).p, (v).n); off += (v).n; } while (0)
+    NN_TARGET__COPY(b->slots); NN_TARGET__COPY(b->instrs); NN_TARGET__COPY(b->operands); NN_TARGET__COPY(b->inputs);
+    NN_TARGET__COPY(b->outputs); NN_TARGET__COPY(b->nodes); NN_TARGET__COPY(b->attrs); NN_TARGET__COPY(b->strings);
+#undef NN_TARGET__COPY
+    if (b->weights.n) memcpy(img + woff, b->weights.p, b->weights.n);
+    nn_target__w32(h + 24, nn_target__image_crc(img, total));
+    *out = img;
+    *out_bytes = total;
+    return NN_OK;
+}
+
+/* ---- the loader: every field checked before use ---- */
+
+NN_API void nn_target_program_destroy(nn_target_program *p) {
+    size_t i;
+    nn_allocator a;
+    if (!p) return;
+    a = p->alloc;
+    if (p->graph) nn_graph_destroy(p->graph);
+    nn_target_memory_plan_deinit(&p->memory);
+    for (i = 0; i < sizeof p->owned / sizeof p->owned[0]; i++) nn_free(&a, p->owned[i]);
+    nn_free(&a, p->slots);
+    nn_free(&a, p->instrs);
+    if (p->nodes)
+        for (i = 0; i < p->node_count; i++) {
+            nn_free(&a, p->nodes[i].inputs);
+            nn_free(&a, p->nodes[i].outputs);
+        }
+    nn_free(&a, p->nodes);
+    nn_free(&a, p->node_opsets);
+    nn_free(&a, (void *)p->node_defs);
+    nn_free(&a, p);
+}
+
+/* A string of the string table: the offset must be inside it (the table
+   ends with a NUL, checked once, so every string is terminated). */
+static const char *nn_target__lstr(const char *tab, uint32_t bytes, uint32_t off) {
+    return off < bytes ? tab + off : NULL;
+}
+
+static int nn_target__i8_zp(int32_t v) { return v >= -128 && v <= 127; }
+
+/* nn_quant_mul_shift computes x * m + 2^(shift-1) in int64: with |x| <=
+   xmax that must stay below 2^63 (checked in double with a margin). */
+static int nn_target__mult_fits(nn_quant_multiplier q, double xmax) {
+    if (q.m < 0 || q.shift < 0 || q.shift > 62) return 0;
+    return xmax * (double)q.m + ldexp(1.0, q.shift > 0 ? q.shift - 1 : 0) < 9.0e18;
+}
+
+/* Checks n multipliers at weights offset off against inputs |x| <= xmax. */
+static int nn_target__mults_ok(const nn_target_program *p, uint64_t off, uint64_t n, double xmax) {
+    uint64_t i;
+    if (off == NN_TARGET_NO_OFFSET || off % 8 || n == 0 || n > p->weight_bytes / 8 || off > p->weight_bytes - n * 8) return 0;
+    for (i = 0; i < n; i++)
+        if (!nn_target__mult_fits(((const nn_quant_multiplier *)(const void *)(p->weights + off))[i], xmax)) return 0;
+    return 1;
+}
+
+/* Bias: absent (*maxabs 0), or n int32 values inside the region; *maxabs
+   is the largest |b|. */
+static int nn_target__bias_ok(const nn_target_program *p, uint64_t off, uint64_t n, double *maxabs) {
+    uint64_t i;
+    *maxabs = 0;
+    if (off == NN_TARGET_NO_OFFSET) return 1;
+    if (off % 4 || n > p->weight_bytes / 4 || off > p->weight_bytes - n * 4) return 0;
+    for (i = 0; i < n; i++) {
+        double v = fabs((double)((const int32_t *)(const void *)(p->weights + off))[i]);
+        if (v > *maxabs) *maxabs = v;
+    }
+    return 1;
+}
+
+static int nn_target__wrange(const nn_target_program *p, uint64_t off, uint64_t bytes, uint64_t align) {
+    return off != NN_TARGET_NO_OFFSET && off % align == 0 && bytes <= p->weight_bytes && off <= p->weight_bytes - bytes;
+}
+
+static uint64_t nn_target__count(const nn_target_slot *s) {
+    uint64_t c = 1;
+    int32_t i;
+    for (i = 0; i < s->shape.rank; i++) c *= (uint64_t)s->shape.dims[i];
+    return c;
+}
+
+/* a can be broadcast to y (numpy rules). */
+static int nn_target__bcast_ok(const nn_shape *a, const nn_shape *y) {
+    int32_t i, off = y->rank - a->rank;
+    if (off < 0) return 0;
+    for (i = 0; i < a->rank; i++)
+        if (a->dims[i] != 1 && a->dims[i] != y->dims[i + off]) return 0;
+    return 1;
+}
+
+#define NN_TARGET__BAD(field, ...) \
+    (snprintf(where, sizeof where, "instr[%u].%s", idx, field), nn_diag_set(diag, NN_ERR_INVALID, where, __VA_ARGS__))
+
+/* Checks one integer instruction against its slots and computes the
+   scratch it needs (*scratch). */
+static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, uint64_t *scratch, nn_diag *diag) {
+    const nn_target_instr *I = &p->instrs[idx];
+    const uint32_t *ops = p->operands + I->first_operand;
+    const nn_target_slot *sa, *sb = NULL, *sy;
+    uint64_t na, nb = 0, ny, s = 0;
+    double bmax = 0;
+    int a8, y8;
+    char where[64];
+    int two = I->op == NN_TARGET_OP_MATMUL || I->op == NN_TARGET_OP_ADD || I->op == NN_TARGET_OP_SUB || I->op == NN_TARGET_OP_MUL;
+    if (I->in_count != (two ? 2u : 1u) || I->out_count != 1) return NN_TARGET__BAD("in_count", "wrong operand count for %s", nn_target_op_name(I->op));
+    if (ops[0] == NN_TARGET_NO_SLOT || (two && ops[1] == NN_TARGET_NO_SLOT) || ops[I->in_count] == NN_TARGET_NO_SLOT)
+        return NN_TARGET__BAD("operands", "an operand of %s is missing", nn_target_op_name(I->op));
+    sa = &p->slots[ops[0]];
+    if (two) sb = &p->slots[ops[1]];
+    sy = &p->slots[ops[I->in_count]];
+    na = nn_target__count(sa); ny = nn_target__count(sy);
+    if (sb) nb = nn_target__count(sb);
+    if (sy->region != NN_TARGET_REGION_ARENA) return NN_TARGET__BAD("operands", "output is not in the arena");
+    if (I->op == NN_TARGET_OP_LUT16) {
+        if (sa->dtype != NN_DTYPE_INT16 || sy->dtype != NN_DTYPE_INT16 || na != ny) return NN_TARGET__BAD("operands", "lut16 needs int16 tensors of one size");
+        if (!nn_target__wrange(p, I->table, 65536 * 2, 2)) return NN_TARGET__BAD("table", "table outside the weights");
+        *scratch = 0;
+        return NN_OK;
+    }
+    a8 = sa->dtype == NN_DTYPE_UINT8 ? 1 : sa->dtype == NN_DTYPE_INT8 ? 0 : -1;
+    y8 = sy->dtype == NN_DTYPE_UINT8 ? 1 : sy->dtype == NN_DTYPE_INT8 ? 0 : -1;
+    if (a8 < 0 || y8 < 0) return NN_TARGET__BAD("operands", "8-bit tensors expected");
+    if (I->op == NN_TARGET_OP_LUT8) {
+        if (na != ny) return NN_TARGET__BAD("operands", "input and output sizes differ");
+        if (!nn_target__wrange(p, I->table, 256, 1)) return NN_TARGET__BAD("table", "table outside the weights");
+        *scratch = 0;
+        return NN_OK;
+    }
+    if (a8 != !!(I->flags & NN_TARGET_INSTR_A_U8) || y8 != !!(I->flags & NN_TARGET_INSTR_Y_U8))
+        return NN_TARGET__BAD("flags", "u8 flags disagree with the tensor types");
+    if (a8) s += (na + 64) / 64 * 64;
+    if (sb) {
+        int b8 = sb->dtype == NN_DTYPE_UINT8 ? 1 : sb->dtype == NN_DTYPE_INT8 ? 0 : -1;
+        if (b8 < 0 || b8 != !!(I->flags & NN_TARGET_INSTR_B_U8)) return NN_TARGET__BAD("flags", "operand B type");
+        if (b8) s += (nb + 64) / 64 * 64;
+    }
+    switch (I->op) {
+    case NN_TARGET_OP_CONV: {
+        nn_quant_conv_params c;
+        uint64_t K, cg;
+        memcpy(&c, I->p, sizeof c);
+        if (c.n < 1 || c.c < 1 || c.h < 1 || c.w < 1 || c.m < 1 || c.kh < 1 || c.kw < 1 || c.oh < 1 || c.ow < 1)
+            return NN_TARGET__BAD("p", "conv dimensions must be >= 1");
+        if (c.group < 1 || c.c % c.group || c.m % c.group) return NN_TARGET__BAD("p.group", "group %d does not divide C and M", c.group);
+        if (c.stride_h < 1 || c.stride_w < 1 || c.dil_h < 1 || c.dil_w < 1 || c.stride_h > 4096 || c.stride_w > 4096 ||
+            c.dil_h > 4096 || c.dil_w > 4096 || c.pad_top < 0 || c.pad_left < 0 || c.pad_top > 65536 || c.pad_left > 65536)
+            return NN_TARGET__BAD("p.stride", "stride, dilation or padding out of range");
+        if ((uint64_t)c.n * c.c * c.h * c.w != na || (uint64_t)c.n * c.m * c.oh * c.ow != ny)
+            return NN_TARGET__BAD("p.n", "conv shape disagrees with its slots");
+        if ((int64_t)(c.oh - 1) * c.stride_h + (int64_t)(c.kh - 1) * c.dil_h > (1 << 30) ||
+            (int64_t)(c.ow - 1) * c.stride_w + (int64_t)(c.kw - 1) * c.dil_w > (1 << 30))
+            return NN_TARGET__BAD("p.oh", "window positions overflow");
+        cg = (uint64_t)(c.c / c.group);
+        K = cg * c.kh * c.kw;
+        if (K > 65536) return NN_TARGET__BAD("p.kh", "C/group x KH x KW = %llu is above 65536", (unsigned long long)K);
+        if (!nn_target__i8_zp(c.in_zp) || !nn_target__i8_zp(c.out_zp) || !nn_target__i8_zp(c.act_min) ||
+            !nn_target__i8_zp(c.act_max) || c.act_min > c.act_max)
+            return NN_TARGET__BAD("p.in_zp", "zero point or clamp outside int8");
+        if (!nn_target__wrange(p, I->w, (uint64_t)c.m * K, 1)) return NN_TARGET__BAD("w", "weights outside the region");
+        if (!nn_target__bias_ok(p, I->bias, (uint64_t)c.m, &bmax)) return NN_TARGET__BAD("bias", "bias outside the region");
+        if (I->mult_count != (uint32_t)c.m || !nn_target__mults_ok(p, I->mult, (uint64_t)c.m, 255.0 * 128.0 * (double)K + bmax))
+            return NN_TARGET__BAD("mult", "multipliers: count or values out of range");
+        {   /* the kernel's own figure, and ours in 64 bits (the same formula) as a floor */
+            uint64_t k1 = ((uint64_t)c.oh * c.ow + (uint64_t)(c.m / c.group)) * K * 2 + 4 * 256 * 4 + 128;
+            uint64_t k2 = k1 < ((uint64_t)1 << 40) ? (uint64_t)nn_quant_conv_s8_scratch_bytes(&c) : 0;
+            s += k1 > k2 ? k1 : k2;
+        }
+        break;
+    }
+    case NN_TARGET_OP_GEMM:
+    case NN_TARGET_OP_MATMUL: {
+        nn_quant_matmul_params m;
+        int64_t batches = I->p[20], bb = I->p[21];
+        memcpy(&m, I->p, sizeof m);
+        if (m.m < 1 || m.k < 1 || m.n < 1 || m.k > 32768) return NN_TARGET__BAD("p.k", "matmul dimensions out of range");
+        if (!nn_target__i8_zp(m.a_zp) || !nn_target__i8_zp(m.b_zp) || !nn_target__i8_zp(m.out_zp) ||
+            !nn_target__i8_zp(m.act_min) || !nn_target__i8_zp(m.act_max) || m.act_min > m.act_max)
+            return NN_TARGET__BAD("p.a_zp", "zero point or clamp outside int8");
+        if (batches < 1 || (bb != 1 && bb != batches)) return NN_TARGET__BAD("p.batches", "bad batch counts");
+        if ((uint64_t)batches * m.m * m.k != na || (uint64_t)batches * m.m * m.n != ny)
+            return NN_TARGET__BAD("p.m", "matmul shape disagrees with its slots");
+        if (I->op == NN_TARGET_OP_GEMM) {
+            if (batches != 1 || m.b_zp != 0) return NN_TARGET__BAD("p.batches", "gemm has one batch and b_zp 0");
+            if (!nn_target__wrange(p, I->w, (uint64_t)m.k * m.n, 1)) return NN_TARGET__BAD("w", "weights outside the region");
+            if (!nn_target__bias_ok(p, I->bias, (uint64_t)m.n, &bmax)) return NN_TARGET__BAD("bias", "bias outside the region");
+        } else {
+            if ((uint64_t)bb * m.k * m.n != nb) return NN_TARGET__BAD("p.n", "operand B disagrees with its slot");
+            if (I->bias != NN_TARGET_NO_OFFSET) return NN_TARGET__BAD("bias", "matmul of activations has no bias");
+        }
+        if ((m.mult_count != 1 && m.mult_count != m.n) || I->mult_count != (uint32_t)m.mult_count ||
+            !nn_target__mults_ok(p, I->mult, (uint64_t)m.mult_count, 255.0 * 255.0 * (double)m.k + bmax))
+            return NN_TARGET__BAD("mult", "multipliers: count or values out of range");
+        {
+            uint64_t k1 = ((uint64_t)m.k * m.n + 4 * (uint64_t)m.k) * 2 + 4 * (uint64_t)m.n * 4 + 128;
+            uint64_t k2 = k1 < ((uint64_t)1 << 40) ? (uint64_t)nn_quant_matmul_s8_scratch_bytes(&m) : 0;
+            s += k1 > k2 ? k1 : k2;
+        }
+        break;
+    }
+    case NN_TARGET_OP_ADD:
+    case NN_TARGET_OP_SUB:
+    case NN_TARGET_OP_MUL: {
+        nn_quant_eltwise_params e;
+        memcpy(&e, I->p, sizeof e);
+        if (!nn_target__i8_zp(e.a_zp) || !nn_target__i8_zp(e.b_zp) || !nn_target__i8_zp(e.out_zp) ||
+            !nn_target__i8_zp(e.act_min) || !nn_target__i8_zp(e.act_max) || e.act_min > e.act_max)
+            return NN_TARGET__BAD("p.a_zp", "zero point or clamp outside int8");
+        if (e.left_shift < 0 || e.left_shift > 20) return NN_TARGET__BAD("p.left_shift", "left shift %d outside [0, 20]", e.left_shift);
+        {   /* add/sub: (x - zp) << left_shift rescaled to int32 each, their sum requantized; mul: the product */
+            double xs = 255.0 * ldexp(1.0, e.left_shift), va, vb;
+            int ok;
+            if (I->op == NN_TARGET_OP_MUL) {
+                ok = nn_target__mult_fits(e.out_mult, 255.0 * 255.0);
+            } else {
+                ok = nn_target__mult_fits(e.a_mult, xs) && nn_target__mult_fits(e.b_mult, xs); /* shifts in [0, 62] from here */
+                if (ok) {
+                    va = fmin(xs * e.a_mult.m * ldexp(1.0, -e.a_mult.shift) + 1, 2147483648.0);
+                    vb = fmin(xs * e.b_mult.m * ldexp(1.0, -e.b_mult.shift) + 1, 2147483648.0);
+                    ok = nn_target__mult_fits(e.out_mult, va + vb);
+                }
+            }
+            if (!ok) return NN_TARGET__BAD("p.a_mult", "multiplier out of range");
+        }
+        if ((I->flags & NN_TARGET_INSTR_A_BCAST) ? !nn_target__bcast_ok(&sa->shape, &sy->shape) : na != ny)
+            return NN_TARGET__BAD("operands", "operand A does not match the output");
+        if ((I->flags & NN_TARGET_INSTR_B_BCAST) ? !nn_target__bcast_ok(&sb->shape, &sy->shape) : nb != ny)
+            return NN_TARGET__BAD("operands", "operand B does not match the output");
+        if (na == 0 || nb == 0) return NN_TARGET__BAD("operands", "empty operand");
+        if (I->flags & NN_TARGET_INSTR_A_BCAST) s += (ny + 64) / 64 * 64;
+        if (I->flags & NN_TARGET_INSTR_B_BCAST) s += (ny + 64) / 64 * 64;
+        break;
+    }
+    case NN_TARGET_OP_AVGPOOL: {
+        nn_quant_pool_params q;
+        memcpy(&q, I->p, sizeof q);
+        if (q.n < 1 || q.c < 1 || q.h < 1 || q.w < 1 || q.kh < 1 || q.kw < 1 || q.oh < 1 || q.ow < 1 || q.stride_h < 1 ||
+            q.stride_w < 1 || q.stride_h > 4096 || q.stride_w > 4096 || q.pad_top < 0 || q.pad_left < 0 ||
+            q.pad_top > 65536 || q.pad_left > 65536 || (q.count_include_pad != 0 && q.count_include_pad != 1))
+            return NN_TARGET__BAD("p", "pool parameters out of range");
+        if ((uint64_t)q.kh * q.kw > (1u << 20)) return NN_TARGET__BAD("p.kh", "window above 2^20 taps");
+        if ((uint64_t)q.n * q.c * q.h * q.w != na || (uint64_t)q.n * q.c * q.oh * q.ow != ny)
+            return NN_TARGET__BAD("p.n", "pool shape disagrees with its slots");
+        if ((int64_t)(q.oh - 1) * q.stride_h + q.kh > (1 << 30) || (int64_t)(q.ow - 1) * q.stride_w + q.kw > (1 << 30))
+            return NN_TARGET__BAD("p.oh", "window positions overflow");
+        if (!nn_target__i8_zp(q.in_zp) || !nn_target__i8_zp(q.out_zp) || !nn_target__i8_zp(q.act_min) ||
+            !nn_target__i8_zp(q.act_max) || q.act_min > q.act_max)
+            return NN_TARGET__BAD("p.in_zp", "zero point or clamp outside int8");
+        if (I->mult_count != (uint32_t)(q.kh * q.kw + 1) || !nn_target__mults_ok(p, I->mult, I->mult_count, 255.0 * q.kh * q.kw))
+            return NN_TARGET__BAD("mult", "multipliers: count or values out of range");
+        break;
+    }
+    default: return NN_TARGET__BAD("op", "not an integer op");
+    }
+    *scratch = s;
+    return NN_OK;
+}
+
+#define NN_TARGET__FAIL(st, ...) do { status = nn_diag_set(diag, st, where, __VA_ARGS__); goto fail; } while (0)
+
+NN_API nn_status nn_target_load_memory(const void *bytes, size_t size, const nn_target_load_desc *d,
+                                       nn_target_program **out, nn_diag *diag) {
+    const uint8_t *img = (const uint8_t *)bytes;
+    nn_target_program *p = NULL;
+    nn_allocator a;
+    nn_status status = NN_OK;
+    char where[96];
+    uint32_t slot_count, instr_count, operand_count, input_count, output_count, node_count, attr_count, string_bytes, i, j;
+    uint64_t off, o_slots, o_instrs, o_ops, o_in, o_out, o_nodes, o_attrs, o_str, woff, wbytes, arena, scratch, max_scratch = 0;
+    const char *strs;
+    nn_attr *attrs = NULL;
+    const char **strptrs = NULL;
+    uint64_t nstrptr = 0;
+    uint32_t *ids = NULL;
+    NN_ASSERT(out);
+    memset(&a, 0, sizeof a);
+    if (d) a = d->alloc;
+    { const uint16_t one = 1; if (*(const uint8_t *)&one != 1) return nn_diag_set(diag, NN_ERR_UNSUPPORTED, "nn_target_load_memory", "big-endian hosts are not supported"); }
+    snprintf(where, sizeof where, "header");
+    if (!img || size < NN_TARGET__HDR) return nn_diag_set(diag, NN_ERR_PARSE, where, "%zu bytes: shorter than the 128-byte header", size);
+    if (memcmp(img, NN_TARGET__MAGIC, 8) != 0) return nn_diag_set(diag, NN_ERR_PARSE, "header.magic", "not an nnport model file");
+    if (nn_target__r32(img + 8) != NN_TARGET__FILE_VERSION)
+        return nn_diag_set(diag, NN_ERR_UNSUPPORTED, "header.version", "file version %u; this build reads %u", nn_target__r32(img + 8), NN_TARGET__FILE_VERSION);
+    if (nn_target__r32(img + 12) != NN_TARGET__HDR) return nn_diag_set(diag, NN_ERR_INVALID, "header.header_bytes", "must be 128");
+    if (nn_target__r64(img + 16) != size)
+        return nn_diag_set(diag, NN_ERR_PARSE, "header.file_bytes", "file is %zu bytes, header says %llu (truncated or padded)", size,
+                           (unsigned long long)nn_target__r64(img + 16));
+    if (nn_target__image_crc(img, size) != nn_target__r32(img + 24))
+        return nn_diag_set(diag, NN_ERR_PARSE, "header.crc32", "checksum mismatch: the file is damaged");
+    if (nn_target__r32(img + 96) != NN_TARGET__SLOT_REC || nn_target__r32(img + 100) != NN_TARGET__INSTR_REC ||
+        nn_target__r32(img + 104) != NN_TARGET__NODE_REC || nn_target__r32(img + 108) != NN_TARGET__ATTR_REC)
+        return nn_diag_set(diag, NN_ERR_INVALID, "header.slot_record_bytes", "record sizes differ from version 1's");
+    slot_count = nn_target__r32(img + 32); instr_count = nn_target__r32(img + 36); operand_count = nn_target__r32(img + 40);
+    input_count = nn_target__r32(img + 44); output_count = nn_target__r32(img + 48); node_count = nn_target__r32(img + 52);
+    attr_count = nn_target__r32(img + 56); string_bytes = nn_target__r32(img + 60);
+    arena = nn_target__r64(img + 64); scratch = nn_target__r64(img + 72); woff = nn_target__r64(img + 80); wbytes = nn_target__r64(img + 88);
+    if (slot_count > NN_MAX_TARGET_SLOTS) return nn_diag_set(diag, NN_ERR_LIMIT, "header.slot_count", "%u above NN_MAX_TARGET_SLOTS", slot_count);
+    if (instr_count > NN_MAX_TARGET_INSTRS || node_count > instr_count)
+        return nn_diag_set(diag, NN_ERR_LIMIT, "header.instr_count", "%u instructions, %u nodes: above the caps", instr_count, node_count);
+    if (operand_count > instr_count * 2 * NN_TARGET__MAX_IO || input_count > slot_count || output_count > slot_count ||
+        attr_count > node_count * 64u)
+        return nn_diag_set(diag, NN_ERR_LIMIT, "header.operand_count", "counts above what the instructions can use");
+    if (arena > NN_MAX_TARGET_ARENA || scratch > NN_MAX_TARGET_ARENA)
+        return nn_diag_set(diag, NN_ERR_LIMIT, "header.arena_bytes", "arena or scratch above NN_MAX_TARGET_ARENA");
+    o_slots = NN_TARGET__HDR;
+    o_instrs = o_slots + (uint64_t)slot_count * NN_TARGET__SLOT_REC;
+    o_ops = o_instrs + (uint64_t)instr_count * NN_TARGET__INSTR_REC;
+    o_in = o_ops + (uint64_t)operand_count * 4;
+    o_out = o_in + (uint64_t)input_count * 4;
+    o_nodes = o_out + (uint64_t)output_count * 4;
+    o_attrs = o_nodes + (uint64_t)node_count * NN_TARGET__NODE_REC;
+    o_str = o_attrs + (uint64_t)attr_count * NN_TARGET__ATTR_REC;
+    off = o_str + string_bytes;
+    if (off > size) return nn_diag_set(diag, NN_ERR_PARSE, "header.slot_count", "the tables need %llu bytes, the file has %zu", (unsigned long long)off, size);
+    if (woff % 64 || woff < off || woff > size || wbytes != size - woff)
+        return nn_diag_set(diag, NN_ERR_INVALID, "header.weights_offset", "weights region [%llu, +%llu) is not 64-aligned after the tables and up to the end",
+                           (unsigned long long)woff, (unsigned long long)wbytes);
+    if (string_bytes == 0 || img[o_str + string_bytes - 1] != 0)
+        return nn_diag_set(diag, NN_ERR_INVALID, "header.string_bytes", "string table must end with a NUL");
+    p = (nn_target_program *)nn_alloc(&a, sizeof *p);
+    if (!p) return nn_diag_set(diag, NN_ERR_NOMEM, "nn_target_load_memory", "out of memory");
+    memset(p, 0, sizeof *p);
+    p->alloc = a;
+    if ((d && d->copy) || ((uintptr_t)(img + woff) % 8) != 0) { /* weights used in place need 8-byte alignment */
+        uint8_t *c = (uint8_t *)nn_alloc(&a, size + 64);
+        if (!c) { snprintf(where, sizeof where, "nn_target_load_memory"); NN_TARGET__FAIL(NN_ERR_NOMEM, "out of memory"); }
+        p->owned[0] = c;
+        c += (64 - (uintptr_t)c % 64) % 64;
+        memcpy(c, img, size);
+        img = c;
+    }
+    p->image = img; p->image_bytes = size;
+    p->slot_count = slot_count; p->instr_count = instr_count; p->operand_count = operand_count;
+    p->input_count = input_count; p->output_count = output_count; /* node_count once nodes are zeroed */
+    p->weights = img + woff; p->weight_bytes = wbytes; p->arena_bytes = arena;
+    strs = (const char *)img + o_str;
+    p->target_name = nn_target__lstr(strs, string_bytes, nn_target__r32(img + 112));
+    if (!p->target_name) { snprintf(where, sizeof where, "header.target_name"); NN_TARGET__FAIL(NN_ERR_INVALID, "string offset outside the table"); }
+    /* operands, inputs, outputs: 4-byte aligned in the image (records are multiples of 8) */
+    p->operands = (const uint32_t *)(const void *)(img + o_ops);
+    p->inputs = (const uint32_t *)(const void *)(img + o_in);
+    p->outputs = (const uint32_t *)(const void *)(img + o_out);
+    p->slots = (nn_target_slot *)nn_alloc(&a, ((size_t)slot_count + 1) * sizeof *p->slots);
+    p->instrs = (nn_target_instr *)nn_alloc(&a, ((size_t)instr_count + 1) * sizeof *p->instrs);
+    p->nodes = (nn_node *)nn_alloc(&a, ((size_t)node_count + 1) * sizeof *p->nodes);
+    p->node_opsets = (int64_t *)nn_alloc(&a, ((size_t)node_count + 1) * sizeof *p->node_opsets);
+    p->node_defs = (const nn_op_def **)nn_alloc(&a, ((size_t)node_count + 1) * sizeof *p->node_defs);
+    attrs = (nn_attr *)nn_alloc(&a, ((size_t)attr_count + 1) * sizeof *attrs);
+    p->owned[1] = attrs;
+    if (!p->slots || !p->instrs || !p->nodes || !p->node_opsets || !p->node_defs || !attrs) {
+        snprintf(where, sizeof where, "nn_target_load_memory");
+        NN_TARGET__FAIL(NN_ERR_NOMEM, "out of memory");
+    }
+    memset(p->nodes, 0, ((size_t)node_count + 1) * sizeof *p->nodes);
+    p->node_count = node_count;
+    memset(attrs, 0, ((size_t)attr_count + 1) * sizeof *attrs);
+    for (i = 0; i < slot_count; i++) {
+        const uint8_t *r = img + o_slots + (uint64_t)i * NN_TARGET__SLOT_REC;
+        nn_target_slot *s = &p->slots[i];
+        uint64_t cnt = 1, esz, lim;
+        int32_t k;
+        s->name = nn_target__lstr(strs, string_bytes, nn_target__r32(r));
+        s->dtype = (nn_dtype)nn_target__r32(r + 4);
+        s->region = nn_target__r32(r + 8);
+        s->shape.rank = (int32_t)nn_target__r32(r + 12);
+        s->offset = nn_target__r64(r + 16);
+        s->bytes = nn_target__r64(r + 24);
+        snprintf(where, sizeof where, "slot[%u].name", i);
+        if (!s->name) NN_TARGET__FAIL(NN_ERR_INVALID, "string offset outside the table");
+        snprintf(where, sizeof where, "slot[%u].dtype", i);
+        esz = nn_target__r32(r + 4) <= 64 ? nn_dtype_size(s->dtype) : 0;
+        if (esz == 0 || s->dtype == NN_DTYPE_STRING) NN_TARGET__FAIL(NN_ERR_INVALID, "dtype %u is not a fixed-size type", nn_target__r32(r + 4));
+        snprintf(where, sizeof where, "slot[%u].rank", i);
+        if (s->shape.rank < 0 || s->shape.rank > NN_MAX_RANK) NN_TARGET__FAIL(NN_ERR_INVALID, "rank %d", s->shape.rank);
+        for (k = 0; k < NN_MAX_RANK; k++) { /* count = product of dims, every partial product <= 2^40 */
+            uint64_t dim;
+            s->shape.dims[k] = (int64_t)nn_target__r64(r + 32 + 8 * k);
+            if (k >= s->shape.rank) { s->shape.dims[k] = 0; continue; }
+            snprintf(where, sizeof where, "slot[%u].dims[%d]", i, k);
+            if (s->shape.dims[k] < 0 || (uint64_t)s->shape.dims[k] > NN_MAX_TARGET_ARENA) NN_TARGET__FAIL(NN_ERR_INVALID, "dim %lld", (long long)s->shape.dims[k]);
+            dim = (uint64_t)s->shape.dims[k];
+            if (dim && cnt > NN_MAX_TARGET_ARENA / dim) NN_TARGET__FAIL(NN_ERR_LIMIT, "element count above 2^40");
+            cnt *= dim;
+        }
+        snprintf(where, sizeof where, "slot[%u].bytes", i);
+        if (s->bytes != cnt * esz) NN_TARGET__FAIL(NN_ERR_INVALID, "%llu bytes for %llu elements of %s", (unsigned long long)s->bytes,
+                                                   (unsigned long long)cnt, nn_dtype_name(s->dtype));
+        snprintf(where, sizeof where, "slot[%u].region", i);
+        if (s->region > NN_TARGET_REGION_WEIGHTS) NN_TARGET__FAIL(NN_ERR_INVALID, "region %u", s->region);
+        lim = s->region == NN_TARGET_REGION_ARENA ? arena : wbytes;
+        snprintf(where, sizeof where, "slot[%u].offset", i);
+        if (s->offset > lim || s->bytes > lim - s->offset || s->offset % esz)
+            NN_TARGET__FAIL(NN_ERR_INVALID, "[%llu, +%llu) is outside its region or misaligned", (unsigned long long)s->offset,
+                            (unsigned long long)s->bytes);
+    }
+    for (i = 0; i < operand_count; i++) {
+        snprintf(where, sizeof where, "operand[%u]", i);
+        if (p->operands[i] != NN_TARGET_NO_SLOT && p->operands[i] >= slot_count) NN_TARGET__FAIL(NN_ERR_INVALID, "slot %u of %u", p->operands[i], slot_count);
+    }
+    for (i = 0; i < input_count + output_count; i++) {
+        uint32_t s = i < input_count ? p->inputs[i] : p->outputs[i - input_count];
+        if (i < input_count) snprintf(where, sizeof where, "input[%u]", i);
+        else snprintf(where, sizeof where, "output[%u]", i - input_count);
+        if (s >= slot_count || p->slots[s].region != NN_TARGET_REGION_ARENA) NN_TARGET__FAIL(NN_ERR_INVALID, "slot %u is not an arena slot", s);
+    }
+    /* STRINGS attributes need pointer arrays: count them first */
+    for (i = 0; i < attr_count; i++) {
+        const uint8_t *r = img + o_attrs + (uint64_t)i * NN_TARGET__ATTR_REC;
+        if (nn_target__r32(r + 4) == NN_ATTR_STRINGS) nstrptr += nn_target__r32(r + 8);
+    }
+    snprintf(where, sizeof where, "attr");
+    if (nstrptr > wbytes / 4) NN_TARGET__FAIL(NN_ERR_INVALID, "string lists longer than the weights region holds");
+    strptrs = (const char **)nn_alloc(&a, ((size_t)nstrptr + 1) * sizeof *strptrs);
+    ids = (uint32_t *)nn_alloc(&a, ((size_t)node_count + 1) * sizeof *ids);
+    p->owned[2] = (void *)strptrs;
+    p->owned[3] = ids;
+    if (!strptrs || !ids) NN_TARGET__FAIL(NN_ERR_NOMEM, "out of memory");
+    nstrptr = 0;
+    for (i = 0; i < attr_count; i++) {
+        const uint8_t *r = img + o_attrs + (uint64_t)i * NN_TARGET__ATTR_REC;
+        nn_attr *at = &attrs[i];
+        uint32_t fb = nn_target__r32(r + 12);
+        uint64_t data = nn_target__r64(r + 24);
+        at->name = nn_target__lstr(strs, string_bytes, nn_target__r32(r));
+        at->type = (nn_attr_type)nn_target__r32(r + 4);
+        at->count = nn_target__r32(r + 8);
+        memcpy(&at->f, &fb, 4);
+        at->i = (int64_t)nn_target__r64(r + 16);
+        snprintf(where, sizeof where, "attr[%u].name", i);
+        if (!at->name) NN_TARGET__FAIL(NN_ERR_INVALID, "string offset outside the table");
+        snprintf(where, sizeof where, "attr[%u].data", i);
+        switch (nn_target__r32(r + 4)) {
+        case NN_ATTR_FLOAT: case NN_ATTR_INT: break;
+        case NN_ATTR_STRING:
+            if (data > string_bytes || !(at->s = nn_target__lstr(strs, string_bytes, (uint32_t)data))) NN_TARGET__FAIL(NN_ERR_INVALID, "string offset outside the table");
+            at->s_bytes = strlen(at->s);
+            break;
+        case NN_ATTR_INTS:
+            if (!nn_target__wrange(p, data, (uint64_t)at->count * 8, 8)) NN_TARGET__FAIL(NN_ERR_INVALID, "ints outside the weights");
+            at->ints = (const int64_t *)(const void *)(p->weights + data);
+            break;
+        case NN_ATTR_FLOATS:
+            if (!nn_target__wrange(p, data, (uint64_t)at->count * 4, 4)) NN_TARGET__FAIL(NN_ERR_INVALID, "floats outside the weights");
+            at->floats = (const float *)(const void *)(p->weights + data);
+            break;
+        case NN_ATTR_STRINGS:
+            if (!nn_target__wrange(p, data, (uint64_t)at->count * 4, 4)) NN_TARGET__FAIL(NN_ERR_INVALID, "string list outside the weights");
+            for (j = 0; j < at->count; j++) {
+                strptrs[nstrptr + j] = nn_target__lstr(strs, string_bytes, nn_target__r32(p->weights + data + 4 * (uint64_t)j));
+                if (!strptrs[nstrptr + j]) NN_TARGET__FAIL(NN_ERR_INVALID, "string offset outside the table");
+            }
+            at->strings = strptrs + nstrptr;
+            nstrptr += at->count;
+            break;
+        default: NN_TARGET__FAIL(NN_ERR_INVALID, "attribute type %u", nn_target__r32(r + 4));
+        }
+    }
+    for (i = 0; i < node_count; i++) {
+        const uint8_t *r = img + o_nodes + (uint64_t)i * NN_TARGET__NODE_REC;
+        nn_node *n = &p->nodes[i];
+        uint32_t fa = nn_target__r32(r + 16), na = nn_target__r32(r + 20);
+        const nn_op_def *def;
+        n->op_type = nn_target__lstr(strs, string_bytes, nn_target__r32(r));
+        n->domain = nn_target__lstr(strs, string_bytes, nn_target__r32(r + 4));
+        p->node_opsets[i] = (int64_t)nn_target__r64(r + 8);
+        snprintf(where, sizeof where, "node[%u].op_type", i);
+        if (!n->op_type || !n->domain) NN_TARGET__FAIL(NN_ERR_INVALID, "string offset outside the table");
+        snprintf(where, sizeof where, "node[%u].attrs", i);
+        if (fa > attr_count || na > attr_count - fa || na > 64) NN_TARGET__FAIL(NN_ERR_INVALID, "attributes [%u, +%u) of %u", fa, na, attr_count);
+        n->attrs = attrs + fa;
+        n->attr_count = na;
+        snprintf(where, sizeof where, "node[%u].opset", i);
+        if (p->node_opsets[i] < 1 || p->node_opsets[i] > 1000) NN_TARGET__FAIL(NN_ERR_INVALID, "opset %lld", (long long)p->node_opsets[i]);
+        def = nn_op_find(n->op_type, n->domain, p->node_opsets[i]);
+        snprintf(where, sizeof where, "node[%u].op_type", i);
+        if (!def || (def->flags & (NN_OPF_SUBGRAPH | NN_OPF_NONDETERMINISTIC)))
+            NN_TARGET__FAIL(NN_ERR_UNSUPPORTED, "op %s (domain '%s', opset %lld) has no kernel here", n->op_type, n->domain,
+                            (long long)p->node_opsets[i]);
+        p->node_defs[i] = def;
+        for (j = 0; j < na; j++) {
+            uint32_t k;
+            if (!def->attrs || !def->attrs[0]) NN_TARGET__FAIL(NN_ERR_INVALID, "op %s takes no attribute '%s'", n->op_type, n->attrs[j].name);
+            { /* the attribute must be one the op accepts (as nn_exec_create checks) */
+                const char *s = def->attrs, *e;
+                size_t ln = strlen(n->attrs[j].name);
+                int found = 0;
+                while (*s) {
+                    e = strchr(s, ',');
+                    if (!e) e = s + strlen(s);
+                    if ((size_t)(e - s) == ln && !strncmp(s, n->attrs[j].name, ln)) found = 1;
+                    s = *e ? e + 1 : e;
+                }
+                if (!found) NN_TARGET__FAIL(NN_ERR_INVALID, "op %s takes no attribute '%s'", n->op_type, n->attrs[j].name);
+            }
+            for (k = 0; k < j; k++)
+                if (!strcmp(n->attrs[k].name, n->attrs[j].name)) NN_TARGET__FAIL(NN_ERR_INVALID, "attribute '%s' twice", n->attrs[j].name);
+        }
+        ids[i] = 0;
+    }
+    for (i = 0; i < instr_count; i++) {
+        const uint8_t *r = img + o_instrs + (uint64_t)i * NN_TARGET__INSTR_REC;
+        nn_target_instr *I = &p->instrs[i];
+        uint64_t need = 0;
+        int k;
+        I->op = (nn_target_op)nn_target__r32(r);
+        I->flags = nn_target__r32(r + 4);
+        I->first_operand = nn_target__r32(r + 8);
+        I->in_count = nn_target__r32(r + 12);
+        I->out_count = nn_target__r32(r + 16);
+        I->node = nn_target__r32(r + 20);
+        I->name = nn_target__lstr(strs, string_bytes, nn_target__r32(r + 24));
+        I->mult_count = nn_target__r32(r + 28);
+        for (k = 0; k < 24; k++) I->p[k] = (int32_t)nn_target__r32(r + 32 + 4 * k);
+        I->w = nn_target__r64(r + 128); I->bias = nn_target__r64(r + 136); I->mult = nn_target__r64(r + 144);
+        I->table = nn_target__r64(r + 152); I->scratch_bytes = nn_target__r64(r + 160);
+        snprintf(where, sizeof where, "instr[%u].op", i);
+        if (nn_target__r32(r) == 0 || nn_target__r32(r) >= NN_TARGET_OP_COUNT) NN_TARGET__FAIL(NN_ERR_INVALID, "op %u", nn_target__r32(r));
+        snprintf(where, sizeof where, "instr[%u].flags", i);
+        if (I->flags & ~127u) NN_TARGET__FAIL(NN_ERR_INVALID, "unknown flag bits 0x%x", I->flags);
+        snprintf(where, sizeof where, "instr[%u].name", i);
+        if (!I->name) NN_TARGET__FAIL(NN_ERR_INVALID, "string offset outside the table");
+        snprintf(where, sizeof where, "instr[%u].in_count", i);
+        if (I->in_count > NN_TARGET__MAX_IO || I->out_count > NN_TARGET__MAX_IO || I->out_count == 0 ||
+            I->first_operand > operand_count || I->in_count + I->out_count > operand_count - I->first_operand)
+            NN_TARGET__FAIL(NN_ERR_INVALID, "operands [%u, +%u+%u) of %u", I->first_operand, I->in_count, I->out_count, operand_count);
+        for (k = 0; k < (int)I->out_count; k++) {
+            uint32_t s = p->operands[I->first_operand + I->in_count + (uint32_t)k];
+            snprintf(where, sizeof where, "instr[%u].outputs", i);
+            if (s != NN_TARGET_NO_SLOT && p->slots[s].region != NN_TARGET_REGION_ARENA) NN_TARGET__FAIL(NN_ERR_INVALID, "output in the weights region");
+        }
+        snprintf(where, sizeof where, "instr[%u].scratch_bytes", i);
+        if (I->scratch_bytes > NN_MAX_TARGET_ARENA) NN_TARGET__FAIL(NN_ERR_LIMIT, "scratch above NN_MAX_TARGET_ARENA");
+        if (I->op == NN_TARGET_OP_CPU) {
+            snprintf(where, sizeof where, "instr[%u].node", i);
+            if (I->node >= node_count || ids[I->node]) NN_TARGET__FAIL(NN_ERR_INVALID, "node %u of %u (or used twice)", I->node, node_count);
+            ids[I->node] = 1;
+            {
+                const nn_op_def *def = p->node_defs[I->node];
+                nn_node *n = &p->nodes[I->node];
+                if ((int)I->in_count < def->min_inputs || (def->max_inputs >= 0 && (int)I->in_count > def->max_inputs) ||
+                    (int)I->out_count < def->min_outputs || (def->max_outputs >= 0 && (int)I->out_count > def->max_outputs))
+                    NN_TARGET__FAIL(NN_ERR_INVALID, "%u inputs / %u outputs for %s", I->in_count, I->out_count, n->op_type);
+                n->name = I->name;
+                n->input_count = I->in_count;
+                n->output_count = I->out_count;
+                n->inputs = (nn_tensor_id *)nn_alloc(&a, ((size_t)I->in_count + 1) * sizeof *n->inputs);
+                n->outputs = (nn_tensor_id *)nn_alloc(&a, ((size_t)I->out_count + 1) * sizeof *n->outputs);
+                if (!n->inputs || !n->outputs) NN_TARGET__FAIL(NN_ERR_NOMEM, "out of memory");
+                for (k = 0; k < (int)I->in_count; k++) n->inputs[k].id = p->operands[I->first_operand + (uint32_t)k];
+                for (k = 0; k < (int)I->out_count; k++) n->outputs[k].id = p->operands[I->first_operand + I->in_count + (uint32_t)k];
+            }
+            need = I->scratch_bytes;
+        } else {
+            snprintf(where, sizeof where, "instr[%u].node", i);
+            if (I->node != NN_TARGET_NO_SLOT) NN_TARGET__FAIL(NN_ERR_INVALID, "only cpu instructions name a node");
+            if ((status = nn_target__check_int(p, i, &need, diag)) != NN_OK) goto fail;
+            I->scratch_bytes = need;
+        }
+        if (need > max_scratch) max_scratch = need;
+    }
+    for (i = 0; i < node_count; i++) {
+        snprintf(where, sizeof where, "node[%u]", i);
+        if (!ids[i]) NN_TARGET__FAIL(NN_ERR_INVALID, "no instruction runs this node");
+    }
+    p->scratch_bytes = max_scratch > scratch ? max_scratch : scratch;
+    if (p->scratch_bytes > NN_MAX_TARGET_ARENA) { snprintf(where, sizeof where, "header.scratch_bytes"); NN_TARGET__FAIL(NN_ERR_LIMIT, "scratch above NN_MAX_TARGET_ARENA"); }
+    *out = p;
+    return NN_OK;
+fail:
+    nn_target_program_destroy(p);
+    return status;
+}
+
+#undef NN_TARGET__FAIL
+#undef NN_TARGET__BAD
+
+NN_API nn_status nn_target_save(const nn_target_program *p, nn_verify_write_fn write, void *user, nn_diag *diag) {
+    NN_ASSERT(p && write);
+    if (write(user, (const char *)p->image, p->image_bytes) != 0)
+        return nn_diag_set(diag, NN_ERR_IO, "nn_target_save", "write failed");
+    return NN_OK;
+}
+
+/* ---- the simulator ---- */
+
+/* Kernel scratch of a CPU instruction: a bump allocator over the caller's
+   memory, reset after each instruction.  In measuring mode (compile time)
+   blocks come from the heap and their sizes are counted instead. */
+typedef struct nn_target__bump {
+    uint8_t *base;
+    size_t cap, used, peak;
+    const nn_allocator *heap;     /* measuring mode when set */
+    void *blocks[256];
+    uint32_t nblocks;
+} nn_target__bump;
+
+static void *nn_target__bump_alloc(void *user, size_t bytes) {
+    nn_target__bump *b = (nn_target__bump *)user;
+    size_t need = (bytes + 63) / 64 * 64;
+    void *q;
+    if (need < bytes) return NULL;
+    if (b->heap) {
+        if (b->nblocks == sizeof b->blocks / sizeof b->blocks[0] || !(q = nn_alloc(b->heap, bytes))) return NULL;
+        b->blocks[b->nblocks++] = q;
+    } else {
+        if (need > b->cap - b->used) return NULL;
+        q = b->base + b->used;
+    }
+    b->used += need;
+    if (b->used > b->peak) b->peak = b->used;
+    return q;
+}
+
+static void nn_target__bump_free(void *user, void *ptr) { (void)user; (void)ptr; }
+
+static void nn_target__bump_reset(nn_target__bump *b) {
+    uint32_t i;
+    if (b->heap)
+        for (i = 0; i < b->nblocks; i++) nn_free(b->heap, b->blocks[i]);
+    b->nblocks = 0;
+    b->used = 0;
+}
+
+static uint8_t *nn_target__ptr(const nn_target_program *p, uint8_t *arena, uint32_t slot) {
+    const nn_target_slot *s = &p->slots[slot];
+    return s->region == NN_TARGET_REGION_ARENA ? arena + s->offset : (uint8_t *)(uintptr_t)(p->weights + s->offset);
+}
+
+NN_API size_t nn_target_sim_scratch_bytes(const nn_target_program *p) {
+    NN_ASSERT(p);
+    return (size_t)((p->arena_bytes + 63) / 64 * 64 + p->scratch_bytes + 64);
+}
+
+/* Copy of src with the top bit flipped: uint8 -> int8 (v - 128), exact. */
+static const int8_t *nn_target__flip(const uint8_t *src, size_t n, uint8_t **scratch) {
+    int8_t *d = (int8_t *)*scratch;
+    size_t i;
+    for (i = 0; i < n; i++) d[i] = (int8_t)(src[i] ^ 0x80);
+    *scratch += (n + 64) / 64 * 64;
+    return d;
+}
+
+/* Broadcast copy of int8 src (shape s) to shape o, numpy rules. */
+static const int8_t *nn_target__bcast(const int8_t *src, const nn_shape *s, const nn_shape *o, uint8_t **scratch) {
+    int8_t *d = (int8_t *)*scratch;
+    int64_t idx[NN_MAX_RANK], str[NN_MAX_RANK], acc = 1;
+    size_t n = 1, e;
+    int32_t r, off = o->rank - s->rank;
+    for (r = 0; r < o->rank; r++) n *= (size_t)o->dims[r];
+    for (r = o->rank - 1; r >= 0; r--) {
+        int64_t sd = r - off >= 0 ? s->dims[r - off] : 1;
+        str[r] = sd == 1 ? 0 : acc;
+        acc *= sd;
+        idx[r] = 0;
+    }
+    for (e = 0; e < n; e++) {
+        int64_t so = 0;
+        for (r = 0; r < o->rank; r++) so += idx[r] * str[r];
+        d[e] = src[so];
+        for (r = o->rank - 1; r >= 0; r--) {
+            if (++idx[r] < o->dims[r]) break;
+            idx[r] = 0;
+        }
+    }
+    *scratch += (n + 64) / 64 * 64;
+    return d;
+}
+
+static void nn_target__run_int(const nn_target_program *p, const nn_target_instr *I, uint8_t *arena, uint8_t *scratch) {
+    const uint32_t *ops = p->operands + I->first_operand;
+    const nn_target_slot *sa = &p->slots[ops[0]], *sy = &p->slots[ops[I->in_count]];
+    const nn_target_slot *sb = I->in_count > 1 ? &p->slots[ops[1]] : NULL;
+    const int8_t *a = (const int8_t *)nn_target__ptr(p, arena, ops[0]), *b = sb ? (const int8_t *)nn_target__ptr(p, arena, ops[1]) : NULL;
+    int8_t *y = (int8_t *)nn_target__ptr(p, arena, ops[I->in_count]);
+    size_t ny = (size_t)(sy->bytes / (sy->dtype == NN_DTYPE_INT16 ? 2 : 1)), e;
+    const void *wb = p->weights;
+    if (I->op == NN_TARGET_OP_LUT8) {
+        const uint8_t *t = p->weights + I->table;
+        for (e = 0; e < ny; e++) ((uint8_t *)y)[e] = t[((const uint8_t *)a)[e]];
+        return;
+    }
+    if (I->op == NN_TARGET_OP_LUT16) {
+        nn_quant_lut_apply_s16((const int16_t *)(const void *)(p->weights + I->table), (const int16_t *)(const void *)a,
+                               (int16_t *)(void *)y, ny);
+        return;
+    }
+    if (I->flags & NN_TARGET_INSTR_A_U8) a = nn_target__flip((const uint8_t *)a, (size_t)sa->bytes, &scratch);
+    if (sb && (I->flags & NN_TARGET_INSTR_B_U8)) b = nn_target__flip((const uint8_t *)b, (size_t)sb->bytes, &scratch);
+    switch (I->op) {
+    case NN_TARGET_OP_CONV: {
+        nn_quant_conv_params c;
+        memcpy(&c, I->p, sizeof c);
+        nn_quant_conv_s8(&c, a, (const int8_t *)wb + I->w,
+                         I->bias == NN_TARGET_NO_OFFSET ? NULL : (const int32_t *)(const void *)(p->weights + I->bias),
+                         (const nn_quant_multiplier *)(const void *)(p->weights + I->mult), y, scratch);
+        break;
+    }
+    case NN_TARGET_OP_GEMM:
+    case NN_TARGET_OP_MATMUL: {
+        nn_quant_matmul_params m;
+        size_t bi, batches = (size_t)I->p[20], bb = (size_t)I->p[21];
+        memcpy(&m, I->p, sizeof m);
+        for (bi = 0; bi < batches; bi++)
+            nn_quant_matmul_s8(&m, a + bi * (size_t)m.m * m.k,
+                               I->op == NN_TARGET_OP_GEMM ? (const int8_t *)wb + I->w : b + (bb > 1 ? bi : 0) * (size_t)m.k * m.n,
+                               I->bias == NN_TARGET_NO_OFFSET ? NULL : (const int32_t *)(const void *)(p->weights + I->bias),
+                               (const nn_quant_multiplier *)(const void *)(p->weights + I->mult), y + bi * (size_t)m.m * m.n,
+                               scratch);
+        break;
+    }
+    case NN_TARGET_OP_ADD:
+    case NN_TARGET_OP_SUB:
+    case NN_TARGET_OP_MUL: {
+        nn_quant_eltwise_params ep;
+        memcpy(&ep, I->p, sizeof ep);
+        if (I->flags & NN_TARGET_INSTR_A_BCAST) a = nn_target__bcast(a, &sa->shape, &sy->shape, &scratch);
+        if (I->flags & NN_TARGET_INSTR_B_BCAST) b = nn_target__bcast(b, &sb->shape, &sy->shape, &scratch);
+        if (I->op == NN_TARGET_OP_ADD) nn_quant_add_s8(&ep, a, b, y, ny);
+        else if (I->op == NN_TARGET_OP_SUB) nn_quant_sub_s8(&ep, a, b, y, ny);
+        else nn_quant_mul_s8(&ep, a, b, y, ny);
+        break;
+    }
+    case NN_TARGET_OP_AVGPOOL: {
+        nn_quant_pool_params q;
+        memcpy(&q, I->p, sizeof q);
+        nn_quant_avgpool_s8(&q, a, (const nn_quant_multiplier *)(const void *)(p->weights + I->mult), y);
+        break;
+    }
+    default: break;
+    }
+    if (I->flags & NN_TARGET_INSTR_Y_U8)
+        for (e = 0; e < ny; e++) ((uint8_t *)y)[e] ^= 0x80;
+}
+
+static int nn_target__overlap(const uint8_t *a, uint64_t an, const uint8_t *b, uint64_t bn) {
+    return an && bn && a < b + bn && b < a + an;
+}
+
+/* One float-island node through nn_graph.h's kernel: infer (which checks
+   attributes and shapes), the outputs pointed at their slots, run. */
+static nn_status nn_target__run_cpu(const nn_target_program *p, const nn_target_instr *I, uint8_t *arena,
+                                    nn_target__bump *bump, nn_diag *diag) {
+    const nn_op_def *def = p->node_defs[I->node];
+    const uint32_t *ops = p->operands + I->first_operand;
+    nn_value in[NN_TARGET__MAX_IO], out[NN_TARGET__MAX_IO];
+    nn_allocator al;
+    nn_op_ctx c;
+    nn_status st;
+    uint32_t i, j;
+    if (I->flags & NN_TARGET_INSTR_VIEW) return NN_OK; /* output bytes are the input's */
+    al.alloc = nn_target__bump_alloc;
+    al.free = nn_target__bump_free;
+    al.user = bump;
+    memset(&c, 0, sizeof c);
+    c.node = &p->nodes[I->node];
+    c.opset = p->node_opsets[I->node];
+    c.diag = diag;
+    c.alloc = &al;
+    for (i = 0; i < I->in_count; i++) {
+        memset(&in[i], 0, sizeof in[i]);
+        if (ops[i] == NN_TARGET_NO_SLOT) continue;
+        in[i] = nn_value_make(p->slots[ops[i]].dtype, p->slots[ops[i]].shape, nn_target__ptr(p, arena, ops[i]));
+        in[i].bytes = (size_t)p->slots[ops[i]].bytes;
+        /* An input sharing bytes with an output: an element-wise op starting
+           on the same byte streams over it in place (the planner's in-place
+           rule); any other overlap (Concat inputs planned as slices of its
+           output, or a damaged file) is read from a copy in scratch. */
+        for (j = 0; j < I->out_count; j++) {
+            uint32_t s = ops[I->in_count + j];
+            const uint8_t *o;
+            if (s == NN_TARGET_NO_SLOT || p->slots[s].region != NN_TARGET_REGION_ARENA) continue;
+            o = nn_target__ptr(p, arena, s);
+            if (!nn_target__overlap((const uint8_t *)in[i].data, in[i].bytes, o, p->slots[s].bytes)) continue;
+            if (nn_target__is_elementwise(c.node) && o == (const uint8_t *)in[i].data && p->slots[s].bytes <= in[i].bytes) continue;
+            {
+                void *cp = nn_target__bump_alloc(bump, in[i].bytes);
+                if (!cp) { nn_target__bump_reset(bump); return nn_diag_set(diag, NN_ERR_NOMEM, I->name, "scratch too small"); }
+                memcpy(cp, in[i].data, in[i].bytes);
+                in[i].data = cp;
+            }
+            break;
+        }
+    }
+    memset(out, 0, sizeof out[0] * I->out_count);
+    st = def->infer(&c, in, I->in_count, out, I->out_count);
+    for (j = 0; j < I->out_count && st == NN_OK; j++) {
+        uint32_t s = ops[I->in_count + j];
+        const nn_target_slot *sl;
+        int same = 1;
+        int32_t r;
+        if (s == NN_TARGET_NO_SLOT) { /* an omitted output the kernel may still write */
+            if (!out[j].data && nn_shape_is_static(&out[j].shape) && out[j].dtype != NN_DTYPE_UNDEFINED)
+                st = nn_op_alloc_value(&c, &out[j]);
+            continue;
+        }
+        sl = &p->slots[s];
+        if (out[j].dtype != sl->dtype || out[j].shape.rank != sl->shape.rank) same = 0;
+        for (r = 0; same && r < sl->shape.rank; r++) same = out[j].shape.dims[r] == sl->shape.dims[r];
+        if (!same) {
+            st = nn_diag_set(diag, NN_ERR_INVALID, I->name, "output %u: the kernel infers another dtype or shape than the program's", j);
+            break;
+        }
+        out[j].data = nn_target__ptr(p, arena, s);
+        out[j].bytes = (size_t)sl->bytes;
+        out[j].flags = 0;
+        for (i = 0; i < I->in_count; i++) /* a fresh output starts zeroed, as the executors allocate it */
+            if (in[i].data && nn_target__overlap((const uint8_t *)in[i].data, in[i].bytes, (const uint8_t *)out[j].data, sl->bytes)) break;
+        if (i == I->in_count) memset(out[j].data, 0, (size_t)sl->bytes);
+    }
+    if (st == NN_OK) st = def->run(&c, in, I->in_count, out, I->out_count);
+    c.scratch = NULL;
+    nn_target__bump_reset(bump);
+    return st;
+}
+
+/* Runs p in mem.  peaks (instr_count) non-NULL: measuring mode, CPU
+   scratch from the heap with each instruction's peak recorded. */
+static nn_status nn_target__sim(const nn_target_program *p, uint8_t *mem, const nn_value *inputs, nn_value *outputs,
+                                uint64_t *peaks, nn_diag *diag) {
+    uint8_t *arena = mem, *scratch = mem + (p->arena_bytes + 63) / 64 * 64;
+    nn_target__bump bump;
+    uint32_t i;
+    memset(&bump, 0, sizeof bump);
+    bump.base = scratch;
+    bump.cap = (size_t)p->scratch_bytes;
+    if (peaks) bump.heap = &p->alloc;
+    for (i = 0; i < p->input_count; i++) {
+        const nn_target_slot *s = &p->slots[p->inputs[i]];
+        const nn_value *v = &inputs[i];
+        int32_t r;
+        int ok = v->dtype == s->dtype && v->shape.rank == s->shape.rank && v->data;
+        for (r = 0; ok && r < s->shape.rank; r++) ok = v->shape.dims[r] == s->shape.dims[r];
+        if (!ok)
+            return nn_diag_set(diag, NN_ERR_ARG, s->name, "input %u must be %s with the program's shape", i, nn_dtype_name(s->dtype));
+        memcpy(arena + s->offset, v->data, (size_t)s->bytes);
+    }
+    for (i = 0; i < p->instr_count; i++) {
+        const nn_target_instr *I = &p->instrs[i];
+        if (I->op == NN_TARGET_OP_CPU) {
+            nn_status st;
+            bump.peak = 0;
+            st = nn_target__run_cpu(p, I, arena, &bump, diag);
+            if (peaks) peaks[i] = bump.peak;
+            if (st) {
+                if (!bump.heap && st == NN_ERR_NOMEM) nn_diag_set(diag, st, I->name, "scratch too small");
+                return st;
+            }
+        } else {
+            nn_target__run_int(p, I, arena, scratch);
+        }
+    }
+    for (i = 0; outputs && i < p->output_count; i++) {
+        const nn_target_slot *s = &p->slots[p->outputs[i]];
+        outputs[i] = nn_value_make(s->dtype, s->shape, arena + s->offset);
+        outputs[i].bytes = (size_t)s->bytes;
+    }
+    return NN_OK;
+}
+
+NN_API nn_status nn_target_sim_run(const nn_target_program *p, void *mem, size_t mem_bytes, const nn_value *inputs,
+                                   nn_value *outputs, nn_diag *diag) {
+    NN_ASSERT(p);
+    if (!mem || ((uintptr_t)mem % 16) != 0 || mem_bytes < nn_target_sim_scratch_bytes(p))
+        return nn_diag_set(diag, NN_ERR_ARG, "nn_target_sim_run", "memory must be 16-byte aligned and %zu bytes (got %zu)",
+                           nn_target_sim_scratch_bytes(p), mem_bytes);
+    if (p->input_count && !inputs) return nn_diag_set(diag, NN_ERR_ARG, "nn_target_sim_run", "inputs missing");
+    return nn_target__sim(p, (uint8_t *)mem, inputs, outputs, NULL, diag);
+}
+
+/* ---- the lowering ---- */
+
+typedef struct nn_target__low {
+    const nn_graph *g;            /* the QDQ graph */
+    nn_qexec *x;
+    nn_allocator a;
+    nn_graph *L;                  /* one node per instruction */
+    uint32_t *lt;                 /* (g tensors) tensor of L, or NN_TARGET__NONE */
+    nn_value *fv;                 /* (g tensors) values folded at compile time */
+    int32_t *src;                 /* (L nodes) group index, or -1 - node index of a float node */
+    nn_shape *shape;              /* (g tensors) shapes and dtypes propagated so far, */
+    nn_dtype *dtype;              /* valid where known[] is set */
+    uint8_t *known;
+    uint32_t folded;
+} nn_target__low;
+
+/* The shape g's tensor q has at run time: folded value, propagated, or declared. */
+static const nn_shape *nn_target__shape(const nn_target__low *lo, uint32_t q) {
+    if (lo->fv[q].data) return &lo->fv[q].shape;
+    if (lo->known[q]) return &lo->shape[q];
+    return &lo->g->tensors[q].shape;
+}
+
+/* The value an infer function sees for q: data for constants and folded
+   values, shape and dtype only for activations. */
+static nn_value nn_target__infer_value(const nn_target__low *lo, uint32_t q) {
+    const nn_tensor *t = &lo->g->tensors[q];
+    nn_value v;
+    if (lo->fv[q].data) { v = lo->fv[q]; v.flags = 0; return v; }
+    if ((t->flags & NN_TENSOR_CONST) && t->data) {
+        v = nn_value_make(t->dtype, t->shape, t->data);
+        v.bytes = t->data_bytes;
+        return v;
+    }
+    return nn_value_make(lo->known[q] ? lo->dtype[q] : t->dtype, *nn_target__shape(lo, q), NULL);
+}
+
+/* L's tensor for g's tensor q (made on first use; constants and folded
+   values carry their data). */
+static nn_status nn_target__lt(nn_target__low *lo, uint32_t q, nn_tensor_id *out, nn_diag *diag) {
+    const nn_tensor *t = &lo->g->tensors[q];
+    if (lo->lt[q] == NN_TARGET__NONE) {
+        nn_tensor_id id;
+        const nn_value *f = &lo->fv[q];
+        nn_status st;
+        nn_shape sh = *nn_target__shape(lo, q);
+        nn_dtype dt = f->data ? f->dtype : lo->known[q] ? lo->dtype[q] : t->dtype;
+        if (!nn_shape_is_static(&sh)) return nn_diag_set(diag, NN_ERR_SHAPE, t->name, "no static shape (fix the inputs' shapes)");
+        st = nn_graph_add_tensor(lo->L, t->name, dt, &sh, &id, diag);
+        if (st == NN_OK && f->data) st = nn_graph_set_data(lo->L, id, f->data, f->bytes, 1, diag);
+        else if (st == NN_OK && (t->flags & NN_TENSOR_CONST) && t->data) st = nn_graph_set_data(lo->L, id, t->data, t->data_bytes, 1, diag);
+        if (st) return st;
+        lo->lt[q] = id.id;
+    }
+    out->id = lo->lt[q];
+    return NN_OK;
+}
+
+/* A new constant of L (a group's prepared weights). */
+static nn_status nn_target__lconst(nn_target__low *lo, const char *base, const char *suffix, nn_dtype dt, nn_shape sh,
+                                   const void *data, size_t bytes, nn_tensor_id *out, nn_diag *diag) {
+    char name[256];
+    nn_status st;
+    snprintf(name, sizeof name, "%s::%s", base, suffix);
+    if ((st = nn_graph_add_tensor(lo->L, name, dt, &sh, out, diag))) return st;
+    return nn_graph_set_data(lo->L, *out, data, bytes, 1, diag);
+}
+
+static int nn_target__known(const nn_target__low *lo, nn_tensor_id t) {
+    const nn_tensor *tt;
+    if (t.id == NN_INVALID_ID) return 1;
+    tt = &lo->g->tensors[t.id];
+    return lo->fv[t.id].data != NULL || ((tt->flags & NN_TENSOR_CONST) && tt->data);
+}
+
+/* Evaluates a float node whose inputs are all constants, with the
+   reference kernel (the values nn_qexec would compute at every run). */
+static nn_status nn_target__fold(nn_target__low *lo, const nn_node *n, nn_diag *diag) {
+    const nn_graph *g = lo->g;
+    const nn_op_def *def = nn_op_find(n->op_type, n->domain, nn_quant__node_opset(g, n));
+    nn_value in[NN_TARGET__MAX_IO], out[NN_TARGET__MAX_IO];
+    nn_op_ctx c;
+    nn_status st;
+    uint32_t i;
+    if (!def) return nn_diag_set(diag, NN_ERR_UNSUPPORTED, n->name, "op %s has no kernel", n->op_type);
+    if (n->input_count > NN_TARGET__MAX_IO || n->output_count > NN_TARGET__MAX_IO)
+        return nn_diag_set(diag, NN_ERR_LIMIT, n->name, "more than 64 inputs or outputs");
+    memset(&c, 0, sizeof c);
+    c.graph = g;
+    c.node = n;
+    c.opset = nn_quant__node_opset(g, n);
+    c.diag = diag;
+    c.alloc = &lo->a;
+    for (i = 0; i < n->input_count; i++) {
+        nn_tensor_id t = n->inputs[i];
+        memset(&in[i], 0, sizeof in[i]);
+        if (t.id == NN_INVALID_ID) continue;
+        in[i] = nn_target__infer_value(lo, t.id);
+    }
+    memset(out, 0, sizeof out[0] * n->output_count);
+    st = def->infer(&c, in, n->input_count, out, n->output_count);
+    for (i = 0; i < n->output_count && st == NN_OK; i++)
+        if (!out[i].data && nn_shape_is_static(&out[i].shape) && out[i].dtype != NN_DTYPE_UNDEFINED) st = nn_op_alloc_value(&c, &out[i]);
+    if (st == NN_OK) st = def->run(&c, in, n->input_count, out, n->output_count);
+    nn_qexec__scratch_free(&c);
+    for (i = 0; i < n->output_count; i++) {
+        if (st == NN_OK && n->outputs[i].id != NN_INVALID_ID && out[i].data) lo->fv[n->outputs[i].id] = out[i];
+        else nn_op_free_value(&c, &out[i]);
+    }
+    if (st == NN_OK) lo->folded++;
+    return st;
+}
+
+/* Adds L's node for integer group gi. */
+static nn_status nn_target__lower_group(nn_target__low *lo, uint32_t gi, nn_diag *diag) {
+    const nn_qexec__group *gr = &lo->x->groups[gi];
+    const nn_graph *g = lo->g;
+    const nn_node *k = &g->nodes[gr->op_node];
+    const char *yname = g->tensors[gr->y.id].name;
+    nn_tensor_id ins[3], y;
+    nn_node_id nid;
+    uint32_t nin = 1, i;
+    const char *op = k->op_type;
+    nn_status st;
+    {   /* the output shape, from the float op's infer on virtual values (as nn_qexec's run does) */
+        const nn_op_def *def = nn_op_find(k->op_type, k->domain, nn_quant__node_opset(g, k));
+        nn_value vin[3], vout;
+        nn_op_ctx c;
+        memset(vin, 0, sizeof vin);
+        memset(&vout, 0, sizeof vout);
+        memset(&c, 0, sizeof c);
+        c.graph = g; c.node = k; c.opset = nn_quant__node_opset(g, k); c.diag = diag; c.alloc = &lo->a;
+        if (!def) return nn_diag_set(diag, NN_ERR_UNSUPPORTED, k->name, "op %s has no kernel", k->op_type);
+        for (i = 0; i < k->input_count && i < 3; i++) {
+            nn_tensor_id t = k->inputs[i];
+            if (t.id == NN_INVALID_ID) continue;
+            if (i == 0) vin[0] = nn_value_make(NN_DTYPE_FLOAT, *nn_target__shape(lo, gr->a.t.id), NULL);
+            else if (i == 1) vin[1] = nn_value_make(NN_DTYPE_FLOAT, gr->kind == NN_QX__CONV || gr->kind == NN_QX__GEMM
+                                                                      ? g->tensors[gr->b.t.id].shape : *nn_target__shape(lo, gr->b.t.id), NULL);
+            else vin[2] = nn_value_make(NN_DTYPE_FLOAT, g->tensors[t.id].shape, NULL);
+            if (gr->kind == NN_QX__LUT && i > 0) vin[i] = nn_target__infer_value(lo, t.id); /* Clip bounds */
+        }
+        st = def->infer(&c, vin, k->input_count < 3 ? k->input_count : 3, &vout, 1);
+        nn_qexec__scratch_free(&c);
+        if (vout.data) nn_op_free_value(&c, &vout);
+        if (st) return st;
+        lo->shape[gr->y.id] = vout.shape;
+        lo->dtype[gr->y.id] = gr->ydtype;
+        lo->known[gr->y.id] = 1;
+    }
+    if ((st = nn_target__lt(lo, gr->a.t.id, &ins[0], diag)) || (st = nn_target__lt(lo, gr->y.id, &y, diag))) return st;
+    switch (gr->kind) {
+    case NN_QX__CONV: {
+        const nn_tensor *wt = &g->tensors[gr->b.t.id];
+        int64_t m = wt->shape.dims[0];
+        if ((st = nn_target__lconst(lo, yname, "w", NN_DTYPE_INT8, wt->shape, gr->w, wt->data_bytes, &ins[1], diag))) return st;
+        nin = 2;
+        if (gr->bias) {
+            if ((st = nn_target__lconst(lo, yname, "bias", NN_DTYPE_INT32, nn_shape_make(1, &m), gr->bias, (size_t)m * 4, &ins[2], diag)))
+                return st;
+            nin = 3;
+        }
+        op = "Conv";
+        break;
+    }
+    case NN_QX__GEMM: {
+        int64_t kn[2];
+        kn[0] = gr->wk; kn[1] = gr->wn;
+        if ((st = nn_target__lconst(lo, yname, "w", NN_DTYPE_INT8, nn_shape_make(2, kn), gr->w, (size_t)gr->wk * gr->wn, &ins[1], diag)))
+            return st;
+        nin = 2;
+        op = "MatMul";
+        break;
+    }
+    case NN_QX__MATMUL: case NN_QX__ADD: case NN_QX__SUB: case NN_QX__MUL:
+        if ((st = nn_target__lt(lo, gr->b.t.id, &ins[1], diag))) return st;
+        nin = 2;
+        op = gr->kind == NN_QX__MATMUL ? "MatMul" : gr->kind == NN_QX__ADD ? "Add" : gr->kind == NN_QX__SUB ? "Sub" : "Mul";
+        break;
+    case NN_QX__POOL: case NN_QX__LUT: break;
+    default: return nn_diag_set(diag, NN_ERR_UNSUPPORTED, k->name, "integer group kind %d is not lowered", gr->kind);
+    }
+    if ((st = nn_graph_add_node(lo->L, op, "", k->name, ins, nin, &y, 1, &nid, diag))) return st;
+    if (gr->kind == NN_QX__CONV || gr->kind == NN_QX__POOL)
+        for (i = 0; i < k->attr_count; i++)
+            if ((st = nn_graph_add_attr(lo->L, nid, &k->attrs[i], 0, diag))) return st;
+    lo->src[nid.id] = (int32_t)gi;
+    return NN_OK;
+}
+
+/* Adds L's node for float node ni (or folds it). */
+static nn_status nn_target__lower_float(nn_target__low *lo, uint32_t ni, nn_diag *diag) {
+    const nn_node *n = &lo->g->nodes[ni];
+    nn_tensor_id ins[NN_TARGET__MAX_IO], outs[NN_TARGET__MAX_IO];
+    nn_node_id nid;
+    uint32_t i;
+    int all = 1;
+    nn_status st;
+    if (n->input_count > NN_TARGET__MAX_IO || n->output_count > NN_TARGET__MAX_IO)
+        return nn_diag_set(diag, NN_ERR_LIMIT, n->name, "more than 64 inputs or outputs");
+    for (i = 0; i < n->input_count; i++) all &= nn_target__known(lo, n->inputs[i]);
+    if (all) return nn_target__fold(lo, n, diag);
+    {   /* output shapes; an op whose infer computes every output (Shape of a static tensor) is folded */
+        const nn_op_def *def = nn_op_find(n->op_type, n->domain, nn_quant__node_opset(lo->g, n));
+        nn_value in[NN_TARGET__MAX_IO], out[NN_TARGET__MAX_IO];
+        nn_op_ctx c;
+        int computed = 1;
+        if (!def) return nn_diag_set(diag, NN_ERR_UNSUPPORTED, n->name, "op %s has no kernel", n->op_type);
+        memset(&c, 0, sizeof c);
+        c.graph = lo->g; c.node = n; c.opset = nn_quant__node_opset(lo->g, n); c.diag = diag; c.alloc = &lo->a;
+        for (i = 0; i < n->input_count; i++) {
+            memset(&in[i], 0, sizeof in[i]);
+            if (n->inputs[i].id != NN_INVALID_ID) in[i] = nn_target__infer_value(lo, n->inputs[i].id);
+        }
+        memset(out, 0, sizeof out[0] * n->output_count);
+        st = def->infer(&c, in, n->input_count, out, n->output_count);
+        nn_qexec__scratch_free(&c);
+        for (i = 0; i < n->output_count; i++) {
+            uint32_t o = n->outputs[i].id;
+            if (!out[i].data) computed = 0;
+            if (st == NN_OK && o != NN_INVALID_ID) {
+                lo->shape[o] = out[i].shape;
+                lo->dtype[o] = out[i].dtype;
+                lo->known[o] = 1;
+            }
+        }
+        if (st == NN_OK && computed && n->output_count && !(def->flags & NN_OPF_NONDETERMINISTIC)) {
+            for (i = 0; i < n->output_count; i++)
+                if (n->outputs[i].id != NN_INVALID_ID) lo->fv[n->outputs[i].id] = out[i];
+                else nn_op_free_value(&c, &out[i]);
+            lo->folded++;
+            return NN_OK;
+        }
+        for (i = 0; i < n->output_count; i++) nn_op_free_value(&c, &out[i]);
+        if (st) return st;
+    }
+    for (i = 0; i < n->input_count; i++) {
+        ins[i].id = NN_INVALID_ID;
+        if (n->inputs[i].id != NN_INVALID_ID && (st = nn_target__lt(lo, n->inputs[i].id, &ins[i], diag))) return st;
+    }
+    for (i = 0; i < n->output_count; i++) {
+        outs[i].id = NN_INVALID_ID;
+        if (n->outputs[i].id != NN_INVALID_ID && (st = nn_target__lt(lo, n->outputs[i].id, &outs[i], diag))) return st;
+    }
+    if ((st = nn_graph_add_node(lo->L, n->op_type, n->domain, n->name, ins, n->input_count, outs, n->output_count, &nid, diag)))
+        return st;
+    for (i = 0; i < n->attr_count; i++)
+        if ((st = nn_graph_add_attr(lo->L, nid, &n->attrs[i], 0, diag))) return st;
+    lo->src[nid.id] = -1 - (int32_t)ni;
+    return NN_OK;
+}
+
+static int32_t nn_target__ints_at(const nn_node *n, const char *name, uint32_t i, int32_t def) {
+    const nn_attr *at = nn_node_attr(n, name);
+    return at && at->type == NN_ATTR_INTS && i < at->count ? (int32_t)at->ints[i] : def;
+}
+
+/* The instruction of group gr: the parameters nn_qexec's run computes,
+   from the static shapes.  Operands are filled by the caller. */
+static void nn_target__group_instr(nn_target__low *lo, nn_target__bld *b, const nn_qexec__group *gr, nn_target_instr *I) {
+    const nn_graph *g = lo->g;
+    const nn_node *k = &g->nodes[gr->op_node];
+    const nn_shape *as = nn_target__shape(lo, gr->a.t.id), *ys = nn_target__shape(lo, gr->y.id);
+    int au8 = gr->a.dtype == NN_DTYPE_UINT8, bu8 = gr->b.dtype == NN_DTYPE_UINT8, yu8 = gr->ydtype == NN_DTYPE_UINT8;
+    int32_t za = gr->a.zp - (au8 ? 128 : 0), zb = gr->b.zp - (bu8 ? 128 : 0);
+    int32_t zy = gr->zy - (yu8 ? 128 : 0), lo8 = gr->act_lo - (yu8 ? 128 : 0), hi8 = gr->act_hi - (yu8 ? 128 : 0);
+    int two = gr->kind == NN_QX__MATMUL || gr->kind == NN_QX__ADD || gr->kind == NN_QX__SUB || gr->kind == NN_QX__MUL;
+    I->name = k->name;
+    I->in_count = two ? 2 : 1;
+    if (gr->kind != NN_QX__LUT) I->flags |= (au8 ? NN_TARGET_INSTR_A_U8 : 0) | (yu8 ? NN_TARGET_INSTR_Y_U8 : 0) |
+                                             (two && bu8 ? NN_TARGET_INSTR_B_U8 : 0);
+    switch (gr->kind) {
+    case NN_QX__CONV: {
+        nn_quant_conv_params p;
+        const nn_shape *ws = &g->tensors[gr->b.t.id].shape;
+        int r4 = as->rank == 4;
+        memset(&p, 0, sizeof p);
+        p.n = (int32_t)as->dims[0]; p.c = (int32_t)as->dims[1];
+        p.h = r4 ? (int32_t)as->dims[2] : 1; p.w = (int32_t)as->dims[r4 ? 3 : 2];
+        p.m = (int32_t)ws->dims[0]; p.kh = r4 ? (int32_t)ws->dims[2] : 1; p.kw = (int32_t)ws->dims[r4 ? 3 : 2];
+        p.oh = r4 ? (int32_t)ys->dims[2] : 1; p.ow = (int32_t)ys->dims[r4 ? 3 : 2];
+        p.group = (int32_t)nn_node_attr_int(k, "group", 1);
+        p.stride_h = r4 ? nn_target__ints_at(k, "strides", 0, 1) : 1;
+        p.stride_w = nn_target__ints_at(k, "strides", r4 ? 1 : 0, 1);
+        p.dil_h = r4 ? nn_target__ints_at(k, "dilations", 0, 1) : 1;
+        p.dil_w = nn_target__ints_at(k, "dilations", r4 ? 1 : 0, 1);
+        p.pad_top = r4 ? nn_qexec__pad_begin(k, 0, 2, p.h, p.oh, p.kh, p.stride_h, p.dil_h) : 0;
+        p.pad_left = nn_qexec__pad_begin(k, r4 ? 1 : 0, r4 ? 2 : 1, p.w, p.ow, p.kw, p.stride_w, p.dil_w);
+        p.in_zp = za; p.out_zp = zy; p.act_min = lo8; p.act_max = hi8;
+        I->op = NN_TARGET_OP_CONV;
+        memcpy(I->p, &p, sizeof p);
+        I->w = nn_target__wput(b, gr->w, g->tensors[gr->b.t.id].data_bytes);
+        I->bias = gr->bias ? nn_target__wput(b, gr->bias, (size_t)gr->nmult * 4) : NN_TARGET_NO_OFFSET;
+        I->mult = nn_target__wput(b, gr->mult, (size_t)gr->nmult * sizeof *gr->mult);
+        I->mult_count = (uint32_t)gr->nmult;
+        break;
+    }
+    case NN_QX__GEMM:
+    case NN_QX__MATMUL: {
+        nn_quant_matmul_params p;
+        int32_t batches = 1, bb = 1, r;
+        memset(&p, 0, sizeof p);
+        p.a_zp = za; p.out_zp = zy; p.act_min = lo8; p.act_max = hi8;
+        p.mult_count = gr->nmult;
+        if (gr->kind == NN_QX__GEMM) {
+            size_t cnt = nn_shape_count(as, NULL);
+            p.k = gr->wk; p.n = gr->wn;
+            p.m = (int32_t)(cnt / (size_t)(p.k ? p.k : 1));
+            I->op = NN_TARGET_OP_GEMM;
+            I->w = nn_target__wput(b, gr->w, (size_t)gr->wk * gr->wn);
+            I->bias = gr->bias ? nn_target__wput(b, gr->bias, (size_t)gr->nmult * 4) : NN_TARGET_NO_OFFSET;
+        } else {
+            const nn_shape *bs = nn_target__shape(lo, gr->b.t.id);
+            p.m = (int32_t)as->dims[as->rank - 2]; p.k = (int32_t)as->dims[as->rank - 1]; p.n = (int32_t)bs->dims[bs->rank - 1];
+            p.b_zp = zb;
+            for (r = 0; r < as->rank - 2; r++) batches *= (int32_t)as->dims[r];
+            for (r = 0; r < bs->rank - 2; r++) bb *= (int32_t)bs->dims[r];
+            I->op = NN_TARGET_OP_MATMUL;
+            I->w = NN_TARGET_NO_OFFSET;
+            I->bias = NN_TARGET_NO_OFFSET;
+        }
+        memcpy(I->p, &p, sizeof p);
+        I->p[20] = batches;
+        I->p[21] = bb;
+        I->mult = nn_target__wput(b, gr->mult, (size_t)gr->nmult * sizeof *gr->mult);
+        I->mult_count = (uint32_t)gr->nmult;
+        break;
+    }
+    case NN_QX__ADD:
+    case NN_QX__SUB:
+    case NN_QX__MUL: {
+        nn_quant_eltwise_params p;
+        const nn_shape *bs = nn_target__shape(lo, gr->b.t.id);
+        size_t n = nn_shape_count(ys, NULL);
+        nn_quant_eltwise_params_make(&p, gr->kind == NN_QX__MUL, gr->a.scale[0], za, gr->b.scale[0], zb, gr->sy, zy);
+        p.act_min = lo8; p.act_max = hi8;
+        if (nn_shape_count(as, NULL) != n || as->rank != ys->rank) I->flags |= NN_TARGET_INSTR_A_BCAST;
+        if (nn_shape_count(bs, NULL) != n || bs->rank != ys->rank) I->flags |= NN_TARGET_INSTR_B_BCAST;
+        I->op = gr->kind == NN_QX__ADD ? NN_TARGET_OP_ADD : gr->kind == NN_QX__SUB ? NN_TARGET_OP_SUB : NN_TARGET_OP_MUL;
+        memcpy(I->p, &p, sizeof p);
+        break;
+    }
+    case NN_QX__POOL: {
+        nn_quant_pool_params p;
+        nn_quant_multiplier mc;
+        int32_t cnt;
+        int global = !strcmp(k->op_type, "GlobalAveragePool");
+        memset(&p, 0, sizeof p);
+        p.n = (int32_t)as->dims[0]; p.c = (int32_t)as->dims[1]; p.h = (int32_t)as->dims[2]; p.w = (int32_t)as->dims[3];
+        p.oh = (int32_t)ys->dims[2]; p.ow = (int32_t)ys->dims[3];
+        p.kh = global ? p.h : nn_target__ints_at(k, "kernel_shape", 0, 1);
+        p.kw = global ? p.w : nn_target__ints_at(k, "kernel_shape", 1, 1);
+        p.stride_h = global ? 1 : nn_target__ints_at(k, "strides", 0, 1);
+        p.stride_w = global ? 1 : nn_target__ints_at(k, "strides", 1, 1);
+        p.pad_top = global ? 0 : nn_target__ints_at(k, "pads", 0, 0);
+        p.pad_left = global ? 0 : nn_target__ints_at(k, "pads", 1, 0);
+        p.count_include_pad = (int32_t)nn_node_attr_int(k, "count_include_pad", 0);
+        p.in_zp = za; p.out_zp = zy; p.act_min = lo8; p.act_max = hi8;
+        I->op = NN_TARGET_OP_AVGPOOL;
+        memcpy(I->p, &p, sizeof p);
+        mc = nn_quant_multiplier_make(0);
+        I->mult = nn_target__wput(b, &mc, sizeof mc);
+        for (cnt = 1; cnt <= p.kh * p.kw; cnt++) {
+            mc = nn_quant_multiplier_make(gr->a.scale[0] / (gr->sy * cnt)); /* as nn_qexec computes it */
+            nn_target__put(b, &b->weights, &mc, sizeof mc);
+        }
+        I->mult_count = (uint32_t)(p.kh * p.kw + 1);
+        break;
+    }
+    case NN_QX__LUT:
+        if (gr->lut16) {
+            I->op = NN_TARGET_OP_LUT16;
+            I->table = nn_target__wput(b, gr->lut16, 65536 * sizeof(int16_t));
+        } else {
+            I->op = NN_TARGET_OP_LUT8;
+            I->table = nn_target__wput(b, gr->lut8, 256);
+        }
+        break;
+    default: break;
+    }
+}
+
+/* Builds the records of the program from L and its memory plan. */
+static nn_status nn_target__build(nn_target__low *lo, const nn_target_desc *td, const nn_target_memory_plan *mp,
+                                  nn_target__bld *b, nn_diag *diag) {
+    const nn_graph *L = lo->L;
+    uint32_t *sl = NULL, *buf = NULL, i, j, s, v;
+    nn_status st = NN_OK;
+    uint8_t w4[4];
+    sl = (uint32_t *)nn_alloc(&lo->a, ((size_t)L->tensor_count + 1) * sizeof *sl);
+    buf = (uint32_t *)nn_alloc(&lo->a, ((size_t)L->tensor_count + 1) * sizeof *buf);
+    if (!sl || !buf) { st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_target_compile", "out of memory"); goto done; }
+    for (i = 0; i < L->tensor_count; i++) sl[i] = buf[i] = NN_TARGET__NONE;
+    for (i = 0; i < mp->buffer_count; i++) buf[mp->buffers[i].tensor.id] = i;
+#define NN_TARGET__SLOT(tid, out)                                                                                       \
+    do {                                                                                                                \
+        uint32_t t_ = (tid);                                                                                            \
+        if (sl[t_] == NN_TARGET__NONE) {                                                                                \
+            const nn_tensor *tt_ = &L->tensors[t_];                                                                     \
+            uint64_t by_ = (uint64_t)nn_shape_count(&tt_->shape, NULL) * nn_dtype_size(tt_->dtype);                      \
+            if (nn_dtype_size(tt_->dtype) == 0) { st = nn_diag_set(diag, NN_ERR_UNSUPPORTED, tt_->name, "%s tensors cannot be stored", nn_dtype_name(tt_->dtype)); goto done; } \
+            if ((tt_->flags & NN_TENSOR_CONST) && tt_->data)                                                            \
+                sl[t_] = nn_target__slot_put(b, tt_->name, tt_->dtype, &tt_->shape, NN_TARGET_REGION_WEIGHTS,           \
+                                             nn_target__wput(b, tt_->data, tt_->data_bytes), by_);                      \
+            else if (buf[t_] != NN_TARGET__NONE)                                                                        \
+                sl[t_] = nn_target__slot_put(b, tt_->name, tt_->dtype, &tt_->shape, NN_TARGET_REGION_ARENA,             \
+                                             mp->buffers[buf[t_]].offset, by_);                                         \
+            else { st = nn_diag_set(diag, NN_ERR_INVALID, tt_->name, "no storage planned for this tensor"); goto done; } \
+        }                                                                                                               \
+        (out) = sl[t_];                                                                                                 \
+    } while (0)
+    for (s = 0; s < mp->step_count; s++) {
+        uint32_t ni = mp->order[s];
+        const nn_node *ln = &L->nodes[ni];
+        nn_target_instr I;
+        memset(&I, 0, sizeof I);
+        I.first_operand = b->operand_count;
+        I.node = NN_TARGET_NO_SLOT;
+        I.w = I.bias = I.mult = I.table = NN_TARGET_NO_OFFSET;
+        I.out_count = 1;
+        if (lo->src[ni] >= 0) {
+            const nn_qexec__group *gr = &lo->x->groups[lo->src[ni]];
+            nn_target__group_instr(lo, b, gr, &I);
+            for (j = 0; j < I.in_count; j++) {
+                NN_TARGET__SLOT(ln->inputs[j].id, v);
+                nn_target__w32(w4, v);
+                nn_target__put(b, &b->operands, w4, 4);
+            }
+            NN_TARGET__SLOT(ln->outputs[0].id, v);
+            nn_target__w32(w4, v);
+            nn_target__put(b, &b->operands, w4, 4);
+            b->operand_count += I.in_count + 1;
+            if (!nn_target_supports_op(td, lo->g->nodes[gr->op_node].op_type) || !(td->dtypes & (1u << gr->ydtype)))
+                I.flags |= NN_TARGET_INSTR_HOST;
+        } else {
+            const nn_node *n = &lo->g->nodes[-1 - lo->src[ni]];
+            uint32_t so[2] = {NN_TARGET__NONE, NN_TARGET__NONE};
+            I.op = NN_TARGET_OP_CPU;
+            I.flags = NN_TARGET_INSTR_HOST;
+            I.name = n->name;
+            I.in_count = ln->input_count;
+            I.out_count = ln->output_count;
+            I.node = b->node_count;
+            if ((st = nn_target__node_put(b, n, nn_quant__node_opset(lo->g, n), diag))) goto done;
+            for (j = 0; j < ln->input_count + ln->output_count; j++) {
+                nn_tensor_id t = j < ln->input_count ? ln->inputs[j] : ln->outputs[j - ln->input_count];
+                v = NN_TARGET_NO_SLOT;
+                if (t.id != NN_INVALID_ID) NN_TARGET__SLOT(t.id, v);
+                if (j == 0) so[0] = v;
+                if (j == ln->input_count) so[1] = v;
+                nn_target__w32(w4, v);
+                nn_target__put(b, &b->operands, w4, 4);
+            }
+            b->operand_count += ln->input_count + ln->output_count;
+            if (nn_target__is_view(n) && ln->input_count && so[0] != NN_TARGET_NO_SLOT && so[1] != NN_TARGET_NO_SLOT &&
+                buf[ln->inputs[0].id] != NN_TARGET__NONE && buf[ln->outputs[0].id] != NN_TARGET__NONE &&
+                mp->buffers[buf[ln->inputs[0].id]].offset == mp->buffers[buf[ln->outputs[0].id]].offset)
+                I.flags |= NN_TARGET_INSTR_VIEW;
+        }
+        nn_target__instr_put(b, &I);
+    }
+    for (i = 0; i < L->input_count + L->output_count; i++) {
+        nn_tensor_id t = i < L->input_count ? L->inputs[i] : L->outputs[i - L->input_count];
+        NN_TARGET__SLOT(t.id, v);
+        if (b->nomem) break;
+        if (b->slots.n && nn_target__r32(b->slots.p + (size_t)v * NN_TARGET__SLOT_REC + 8) != NN_TARGET_REGION_ARENA) {
+            st = nn_diag_set(diag, NN_ERR_UNSUPPORTED, L->tensors[t.id].name, "a graph input or output that is a constant");
+            goto done;
+        }
+        nn_target__w32(w4, v);
+        if (i < L->input_count) { nn_target__put(b, &b->inputs, w4, 4); b->input_count++; }
+        else { nn_target__put(b, &b->outputs, w4, 4); b->output_count++; }
+    }
+#undef NN_TARGET__SLOT
+    if (b->nomem) st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_target_compile", "out of memory");
+done:
+    nn_free(&lo->a, sl);
+    nn_free(&lo->a, buf);
+    return st;
+}
+
+/* Runs p once on zero inputs with heap-backed scratch and writes each CPU
+   instruction's scratch peak into *img (then re-checksummed). */
+static nn_status nn_target__measure(const nn_target_program *p, uint8_t *img, nn_diag *diag) {
+    nn_allocator a = p->alloc;
+    uint64_t *peaks = (uint64_t *)nn_alloc(&a, ((size_t)p->instr_count + 1) * sizeof *peaks);
+    size_t mem_bytes = nn_target_sim_scratch_bytes(p), zb = 0;
+    uint8_t *mem = (uint8_t *)nn_alloc(&a, mem_bytes), *zero = NULL;
+    nn_value *ins = (nn_value *)nn_alloc(&a, ((size_t)p->input_count + 1) * sizeof *ins);
+    uint64_t most = 0, o_instrs = NN_TARGET__HDR + (uint64_t)p->slot_count * NN_TARGET__SLOT_REC;
+    nn_status st = NN_OK;
+    uint32_t i;
+    for (i = 0; i < p->input_count; i++)
+        if (p->slots[p->inputs[i]].bytes > zb) zb = (size_t)p->slots[p->inputs[i]].bytes;
+    zero = (uint8_t *)nn_alloc(&a, zb + 1);
+    if (!peaks || !mem || !ins || !zero) { st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_target_compile", "out of memory"); goto done; }
+    memset(zero, 0, zb + 1);
+    memset(mem, 0, mem_bytes);
+    memset(peaks, 0, ((size_t)p->instr_count + 1) * sizeof *peaks);
+    for (i = 0; i < p->input_count; i++) {
+        const nn_target_slot *s = &p->slots[p->inputs[i]];
+        ins[i] = nn_value_make(s->dtype, s->shape, zero);
+        ins[i].bytes = (size_t)s->bytes;
+    }
+    if ((st = nn_target__sim(p, mem, ins, NULL, peaks, diag))) goto done;
+    for (i = 0; i < p->instr_count; i++) {
+        if (p->instrs[i].op != NN_TARGET_OP_CPU) continue;
+        if (peaks[i]) peaks[i] += 64;
+        nn_target__w64(img + o_instrs + (uint64_t)i * NN_TARGET__INSTR_REC + 160, peaks[i]);
+        if (peaks[i] > most) most = peaks[i];
+    }
+    if (nn_target__r64(img + 72) > most) most = nn_target__r64(img + 72);
+    nn_target__w64(img + 72, most);
+    nn_target__w32(img + 24, nn_target__image_crc(img, p->image_bytes));
+done:
+    nn_free(&a, peaks);
+    nn_free(&a, mem);
+    nn_free(&a, ins);
+    nn_free(&a, zero);
+    return st;
+}
+
+NN_API nn_status nn_target_compile(const nn_graph *qdq, const nn_target_desc *t, const nn_target_compile_desc *d,
+                                   nn_target_program **out, nn_diag *diag) {
+    nn_target__low lo;
+    nn_target__bld b;
+    nn_target_desc td;
+    nn_target_memory_desc md;
+    nn_target_memory_plan mp;
+    nn_target_program *p = NULL;
+    nn_target_load_desc ld;
+    nn_qexec_desc qd;
+    nn_graph_desc gd;
+    nn_op_ctx c;
+    uint8_t *img = NULL;
+    size_t img_bytes = 0;
+    nn_status st;
+    uint32_t i;
+    NN_ASSERT(qdq && out);
+    memset(&lo, 0, sizeof lo);
+    memset(&b, 0, sizeof b);
+    memset(&mp, 0, sizeof mp);
+    memset(&qd, 0, sizeof qd);
+    memset(&gd, 0, sizeof gd);
+    memset(&md, 0, sizeof md);
+    memset(&ld, 0, sizeof ld);
+    if (d) lo.a = d->alloc;
+    b.a = qd.alloc = gd.alloc = md.alloc = ld.alloc = lo.a;
+    if (t) td = *t;
+    else nn_target_preset("npu-small", &td, NULL);
+    if ((st = nn_target_validate(&td, diag))) return st;
+    td = nn_target_desc_defaults(&td);
+    lo.g = qdq;
+    if ((st = nn_qexec_create(qdq, &qd, &lo.x, diag))) return st;
+    lo.lt = (uint32_t *)nn_alloc(&lo.a, ((size_t)qdq->tensor_count + 1) * sizeof *lo.lt);
+    lo.fv = (nn_value *)nn_alloc(&lo.a, ((size_t)qdq->tensor_count + 1) * sizeof *lo.fv);
+    lo.src = (int32_t *)nn_alloc(&lo.a, ((size_t)qdq->node_count + 1) * sizeof *lo.src);
+    lo.shape = (nn_shape *)nn_alloc(&lo.a, ((size_t)qdq->tensor_count + 1) * sizeof *lo.shape);
+    lo.dtype = (nn_dtype *)nn_alloc(&lo.a, ((size_t)qdq->tensor_count + 1) * sizeof *lo.dtype);
+    lo.known = (uint8_t *)nn_alloc(&lo.a, (size_t)qdq->tensor_count + 1);
+    if (!lo.lt || !lo.fv || !lo.src || !lo.shape || !lo.dtype || !lo.known) {
+        st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_target_compile", "out of memory");
+        goto done;
+    }
+    for (i = 0; i < qdq->tensor_count; i++) lo.lt[i] = NN_TARGET__NONE;
+    memset(lo.fv, 0, (size_t)qdq->tensor_count * sizeof *lo.fv);
+    memset(lo.known, 0, qdq->tensor_count);
+    for (i = 0; i < qdq->input_count; i++) {
+        uint32_t q = qdq->inputs[i].id, k;
+        lo.shape[q] = qdq->tensors[q].shape;
+        lo.dtype[q] = qdq->tensors[q].dtype;
+        for (k = 0; d && k < d->input_shape_count; k++)
+            if (d->input_shapes[k].name && !strcmp(d->input_shapes[k].name, qdq->tensors[q].name)) lo.shape[q] = d->input_shapes[k].shape;
+        if (!nn_shape_is_static(&lo.shape[q])) {
+            st = nn_diag_set(diag, NN_ERR_SHAPE, qdq->tensors[q].name, "input has no static shape (give it one)");
+            goto done;
+        }
+        lo.known[q] = 1;
+    }
+    if ((st = nn_graph_create(&gd, &lo.L, diag))) goto done;
+    for (i = 0; i < qdq->opset_count && st == NN_OK; i++)
+        st = nn_graph_set_opset(lo.L, qdq->opsets[i].domain, qdq->opsets[i].version, diag);
+    for (i = 0; i < lo.x->step_count && st == NN_OK; i++) {
+        const nn_qexec__step *s = &lo.x->steps[i];
+        st = s->group >= 0 ? nn_target__lower_group(&lo, (uint32_t)s->group, diag) : nn_target__lower_float(&lo, s->node, diag);
+    }
+    for (i = 0; i < qdq->input_count + qdq->output_count && st == NN_OK; i++) {
+        nn_tensor_id q = i < qdq->input_count ? qdq->inputs[i] : qdq->outputs[i - qdq->input_count], l;
+        if ((st = nn_target__lt(&lo, q.id, &l, diag))) break;
+        st = i < qdq->input_count ? nn_graph_add_input(lo.L, l, diag) : nn_graph_add_output(lo.L, l, diag);
+    }
+    if (st) goto done;
+    md.bytes_rule = NN_TARGET_BYTES_DTYPE;
+    md.flags = d ? d->memory_flags : 0;
+    if ((st = nn_target_plan_memory(lo.L, &md, &mp, diag))) goto done;
+    if ((st = nn_target__build(&lo, &td, &mp, &b, diag))) goto done;
+    if ((st = nn_target__emit(&b, mp.arena_bytes, 0, td.name, &img, &img_bytes, diag))) goto done;
+    if ((st = nn_target_load_memory(img, img_bytes, &ld, &p, diag))) goto done;
+    st = nn_target__measure(p, img, diag);
+    nn_target_program_destroy(p);
+    p = NULL;
+    if (st || (st = nn_target_load_memory(img, img_bytes, &ld, &p, diag))) goto done;
+    if (p->image != img) { st = nn_diag_set(diag, NN_ERR_INVALID, "nn_target_compile", "image not used in place"); goto done; }
+    p->owned[4] = img;
+    img = NULL;
+    p->graph = lo.L;
+    lo.L = NULL;
+    p->memory = mp;
+    memset(&mp, 0, sizeof mp);
+    p->folded_nodes = lo.folded;
+    for (i = 0; i < p->instr_count; i++) {
+        if (p->instrs[i].op == NN_TARGET_OP_CPU) p->cpu_instrs++;
+        else p->int_instrs++;
+        if (p->instrs[i].flags & NN_TARGET_INSTR_HOST) p->host_instrs++;
+    }
+    *out = p;
+    p = NULL;
+done:
+    if (p) nn_target_program_destroy(p);
+    nn_free(&lo.a, img);
+    nn_target__bld_free(&b);
+    nn_target_memory_plan_deinit(&mp);
+    if (lo.L) nn_graph_destroy(lo.L);
+    memset(&c, 0, sizeof c);
+    c.alloc = &lo.a;
+    if (lo.fv)
+        for (i = 0; i < qdq->tensor_count; i++) nn_op_free_value(&c, &lo.fv[i]);
+    nn_free(&lo.a, lo.lt);
+    nn_free(&lo.a, lo.fv);
+    nn_free(&lo.a, lo.src);
+    nn_free(&lo.a, lo.shape);
+    nn_free(&lo.a, lo.dtype);
+    nn_free(&lo.a, lo.known);
+    nn_qexec_destroy(lo.x);
+    return st;
+}
+
+#endif /* NN_TARGET_IMPLEMENTATION_DONE */
+#endif /* NN_IMPLEMENTATION || NN_TARGET_IMPLEMENTATION */
+
+/*
+   nnport is available under the MIT License.
+   Copyright (c) 2026 the nnport authors.
+   Permission is hereby granted, free of charge, to any person obtaining a copy
+   of this software and associated documentation files (the "Software"), to deal
+   in the Software without restriction, including without limitation the rights
+   to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+   copies of the Software, and to permit persons to whom the Software is
+   furnished to do so, subject to the following conditions: the above copyright
+   notice and this permission notice shall be included in all copies or
+   substantial portions of the Software.  THE SOFTWARE IS PROVIDED "AS IS",
+   WITHOUT WARRANTY OF ANY KIND.
+*/

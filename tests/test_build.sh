@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# nnport build on the PP-OCR direction classifier (ppocr cls, 8 calibration
+# samples, MinMax): the build succeeds and writes every promised file under
+# temporary names; the resolved config has the defaults; the record has
+# stages, per-layer rows with ONNX names and histograms with thresholds; the
+# report renders in headless Chromium (as tests/report_check.sh checks);
+# the bundle reads back through the conformance runner (--strict); a typo in
+# the config fails naming the key and the suggestion; a failed quantize
+# gate exits 1 after printing the per-layer table.
+# Ends with "build: N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+B=${B:-build}
+NN=$B/nnport
+CACHE=${NNPORT_CACHE:-$HOME/.cache/nnport}
+MODEL=$CACHE/npm/package/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx
+CALIB=$CACHE/data/ocr_cls/calib
+EVAL=$CACHE/data/ocr_cls/eval
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0; fail=0
+ok() { if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $*"; fi; }
+has() { grep -qF -- "$1" "$2"; } # has NEEDLE FILE
+
+if [ ! -f "$MODEL" ] || [ ! -d "$CALIB" ]; then
+    echo "FAIL: $MODEL or $CALIB missing (make models)"
+    echo "build: 0 passed, 1 failed"
+    exit 1
+fi
+
+cat > "$tmp/cfg.json" <<EOF
+{
+  "model": {"input_shapes": {"x": [1, 3, 48, 192]}},
+  "quant": {"calibration_data": "$CALIB", "calibration_samples": 8, "calibration_method": "MinMax"}
+}
+EOF
+
+# 1. The build, with the bundle.
+OUT=$tmp/out
+$NN build --config "$tmp/cfg.json" --input "$MODEL" --output-dir "$OUT" --bundle --compile.check bitequal \
+    >"$tmp/stdout" 2>"$tmp/stderr"
+rc=$?
+ok test "$rc" -eq 0
+[ "$rc" -eq 0 ] || { cat "$tmp/stderr"; }
+for f in config.resolved.json optimized.onnx quantized.onnx model.nnb record.json report.html \
+         bundle/float/model.onnx bundle/float/bundle.json bundle/float/test_data_set_0/input_0.pb \
+         bundle/float/test_data_set_0/output_0.pb bundle/optimized/model.onnx bundle/quantized/model.onnx \
+         bundle/quantized/test_data_set_0/output_0.pb; do
+    ok test -s "$OUT/$f"
+done
+ok test -z "$(find "$OUT" -name '*.part')"
+# progress: plain lines when stderr is not a terminal; a summary table on stdout
+ok sh -c "! grep -q \"\$(printf '\\r')\" '$tmp/stderr'"
+ok has "optimize: cv" "$tmp/stderr"
+ok grep -Eq '^stage +time ms +cosine +model bytes +arena bytes +latency ms' "$tmp/stdout"
+# the simulator's outputs are the fake-quant executor's, bit for bit
+ok has "check bitequal against the quantized model: ok" "$tmp/stdout"
+for s in import optimize quantize compile; do ok grep -Eq "^$s +[0-9]+ +[01]\.[0-9]{6} +[0-9]+" "$tmp/stdout"; done
+
+# 2. The resolved config and the record (checked with Python's json).
+ok /usr/bin/python3 - "$OUT" <<'EOF'
+import json, sys
+out = sys.argv[1]
+c = json.load(open(out + "/config.resolved.json"))
+assert c["optimize"]["template"] == "cv" and c["quant"]["tolerance"] == [0.99], c
+assert c["quant"]["calibration_method"] == "MinMax" and c["target"]["preset"] == "npu-small"
+r = json.load(open(out + "/record.json"))
+st = {s["stage"]: s for s in r["stages"]}
+assert list(st) == ["import", "optimize", "quantize", "compile"], list(st)
+for s in st.values():
+    assert s["time_ms"] >= 0 and s["size_bytes"] > 0 and 0 < s["cos"] <= 1 + 1e-9, s
+assert st["optimize"]["cos"] > 0.999999 and st["quantize"]["cos"] > 0.99, st
+assert st["compile"]["arena_bytes"] > 0 and st["compile"]["latency_ms"] > 0
+assert len(r["layers"]) > 50 and all(l["origin"] for l in r["layers"])
+assert any("," in l["origin"] for l in r["layers"])  # fused Conv+BN keep both ONNX names
+h = r["histograms"]
+assert len(h) >= 2 and all(len(x["counts"]) == 128 and x["bin_width"] > 0 for x in h)
+assert all(x["thresholds"]["minmax"] >= x["thresholds"]["percentile"] > 0 for x in h), h[0]["thresholds"]
+assert r["memory"]["arena_bytes"] > 0 and len(r["memory"]["tensors"]) > 10 and len(r["cycles"]) > 0
+EOF
+
+# 3. The report, as tests/report_check.sh checks a page.
+ok sh -c "! grep -Eiq '(src|href)=|https?://|@import|url\\(' '$OUT/report.html'"
+CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
+if [ -n "$CHROMIUM" ]; then
+    timeout 120 "$CHROMIUM" --headless --no-sandbox --disable-gpu --user-data-dir="$tmp/profile" \
+        --enable-logging=stderr --v=0 --dump-dom "file://$OUT/report.html" >"$tmp/dom.html" 2>"$tmp/console.log"
+    ok has 'data-rendered="1"' "$tmp/dom.html"
+    ok sh -c "! grep -q 'CONSOLE' '$tmp/console.log'"
+else
+    echo "FAIL: chromium is missing (scripts/setup.sh installs it)"; fail=$((fail + 1))
+fi
+
+# 4. The bundle reads back: every stage's case passes the conformance runner.
+if [ -x "$B/conformance" ]; then
+    $B/conformance --strict "$OUT/bundle" >"$tmp/conf" 2>&1
+    ok test $? -eq 0
+    ok has "conformance: 3 passed, 0 failed, 0 skipped" "$tmp/conf"
+else
+    echo "FAIL: $B/conformance is not built"; fail=$((fail + 1))
+fi
+
+# 5. A typo in the config: status 1, the key and the suggestion, nothing written.
+sed 's/"calibration_samples"/"calibraton_samples"/' "$tmp/cfg.json" > "$tmp/typo.json"
+$NN build --config "$tmp/typo.json" --input "$MODEL" --output-dir "$tmp/typo" >/dev/null 2>"$tmp/err"
+ok test $? -eq 1
+ok has 'unknown key "quant.calibraton_samples" (did you mean "quant.calibration_samples"?)' "$tmp/err"
+ok test ! -e "$tmp/typo"
+# a wrong value on the command line names the key (a command-line mistake: 2)
+$NN build --config "$tmp/cfg.json" --input "$MODEL" --output-dir "$tmp/bad" --quant.calibration_method Foo >/dev/null 2>"$tmp/err"
+ok test $? -eq 2
+ok has "quant.calibration_method" "$tmp/err"
+
+# 6. A gate no int8 model meets: status 1 after the per-layer table (with
+#    the original ONNX names); --eval takes the comparison samples.  Into
+#    the same OUT: the first build's later outputs must not stay behind.
+$NN build --config "$tmp/cfg.json" --input "$MODEL" --output-dir "$OUT" --eval "$EVAL" \
+    --quant.tolerance 0.999999999 >"$tmp/stdout" 2>"$tmp/err"
+ok test $? -eq 1
+ok has "the layers that lose the most" "$tmp/stdout"
+ok grep -q "(ONNX: p2o\." "$tmp/stdout"
+ok has "quant.tolerance" "$tmp/err"
+ok has "evaluation samples from $EVAL" "$tmp/stdout"
+ok test ! -e "$OUT/model.nnb" -a ! -e "$OUT/bundle"
+ok test -s "$OUT/record.json" -a -s "$OUT/quantized.onnx"
+ok /usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert [s['stage'] for s in r['stages']]==['import','optimize','quantize'] and r['layers']" "$OUT/record.json"
+
+echo "build: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
