@@ -1466,9 +1466,10 @@ static nn_status nn_quant__act_dq(nn_quant__b *b, nn_tensor_id t, nn_tensor_id *
    per tensor when axis < 0) into `bits`-bit values stored as int8 (or
    int32 for a bias with given per-channel scales).  Emits the DQ node and
    returns its output.  bias_scale (count = channels) selects the bias
-   form. */
+   form.  min_scale (count = channels, or 1 for per tensor; NULL = none)
+   is a floor on the weight scales: see nn_quant__bias_floor. */
 static nn_status nn_quant__weight(nn_quant__b *b, nn_tensor_id t, int axis, int bits, const float *bias_scale,
-                                  int64_t bias_count, nn_tensor_id *out) {
+                                  int64_t bias_count, const float *min_scale, nn_tensor_id *out) {
     const nn_tensor *ot = &b->g->tensors[t.id];
     const float *w = (const float *)ot->data;
     int ok;
@@ -1506,6 +1507,7 @@ static nn_status nn_quant__weight(nn_quant__b *b, nn_tensor_id t, int axis, int 
                 if (v > m) m = v;
             }
         sc = m > 0 ? m / qmax : 1.0; /* an all-zero channel: any scale */
+        if (min_scale && sc < min_scale[axis >= 0 ? c : 0]) sc = min_scale[axis >= 0 ? c : 0];
         scales[c] = (float)sc;
     }
     for (i = 0; i < outer; i++)
@@ -1694,6 +1696,51 @@ static nn_status nn_quant__plan(nn_quant__b *b, const nn_quant_range *ranges, co
     return NN_OK;
 }
 
+/* Largest |bias| in int32 units: 2^30 leaves half of the int32 range to the
+   sum of products the kernels add to it. */
+#define NN_QUANT_BIAS_INT_MAX 1073741824.0
+
+/* Floor on the weight scales of linear node n (weight axis, < 0 = per
+   tensor) so that its float bias fits in int32 at scale s_x * s_w[c]:
+   s_w[c] >= |bias[c]| / (s_x * 2^30).  Without it, a channel whose
+   weights are (nearly) zero gets a tiny scale and its bias saturates the
+   int32 (PP-OCRv4 det's conv2d_96 has one channel of weight scale 1e-36:
+   its bias became 2^31 * 1e-36 * s_x = 0).  ONNX Runtime's QDQ quantizer
+   inflates the weight scale for the same reason (microsoft/onnxruntime
+   pull request 22020, "Prevent int32 quantized bias from clipping by
+   adjusting the weight's scale"; its bound differs).  *out is
+   NULL when no floor applies (no float bias, unquantized input, length
+   mismatch); else an allocation the caller frees. */
+static nn_status nn_quant__bias_floor(nn_quant__b *b, const nn_node *n, int axis, float **out) {
+    const nn_graph *g = b->g;
+    const nn_tensor *wt, *bt;
+    const float *bv;
+    int64_t ch, c, cnt;
+    double sx, m = 0;
+    *out = NULL;
+    if (n->input_count < 3 || n->inputs[0].id == NN_INVALID_ID || n->inputs[1].id == NN_INVALID_ID ||
+        n->inputs[2].id == NN_INVALID_ID || !b->tq[n->inputs[0].id].on)
+        return NN_OK;
+    wt = &g->tensors[n->inputs[1].id];
+    bt = &g->tensors[n->inputs[2].id];
+    if (!(bt->flags & NN_TENSOR_CONST) || bt->dtype != NN_DTYPE_FLOAT || !bt->data || bt->shape.rank != 1) return NN_OK;
+    sx = b->tq[n->inputs[0].id].scale;
+    if (!(sx > 0)) return NN_OK;
+    cnt = bt->shape.dims[0];
+    ch = axis >= 0 ? (axis < wt->shape.rank ? wt->shape.dims[axis] : -1) : 1;
+    if (cnt <= 0 || (axis >= 0 && ch != cnt)) return NN_OK;
+    bv = (const float *)bt->data;
+    *out = (float *)nn_alloc(&b->d.alloc, (size_t)ch * sizeof(float) + 1);
+    if (!*out) return nn_diag_set(b->diag, NN_ERR_NOMEM, bt->name, "out of memory");
+    for (c = 0; c < cnt; c++) {
+        double f = fabs((double)bv[c]) / (sx * NN_QUANT_BIAS_INT_MAX);
+        if (axis >= 0) (*out)[c] = (float)f;
+        else if (f > m) m = f;
+    }
+    if (axis < 0) (*out)[0] = (float)m;
+    return NN_OK;
+}
+
 /* Rewrites one node's inputs and adds it to the new graph. */
 static nn_status nn_quant__emit(nn_quant__b *b, uint32_t ni) {
     const nn_graph *g = b->g;
@@ -1722,7 +1769,14 @@ static nn_status nn_quant__emit(nn_quant__b *b, uint32_t ni) {
                 int axis = 0;
                 if (!strcmp(n->op_type, "Gemm")) axis = nn_node_attr_int(n, "transB", 0) ? 0 : 1;
                 else if (!strcmp(n->op_type, "MatMul")) axis = tt->shape.rank == 2 ? 1 : -1;
-                if ((st = nn_quant__weight(b, t, b->per_tensor ? -1 : axis, wbits, NULL, 0, &in[i]))) return st;
+                {
+                    float *floor_s = NULL;
+                    int wax = b->per_tensor ? -1 : axis;
+                    if ((st = nn_quant__bias_floor(b, n, wax, &floor_s))) return st;
+                    st = nn_quant__weight(b, t, wax, wbits, NULL, 0, floor_s, &in[i]);
+                    nn_free(&b->d.alloc, floor_s);
+                    if (st) return st;
+                }
                 continue;
             }
             if (lin && i == 2 && tt->shape.rank == 1 && n->inputs[0].id != NN_INVALID_ID && b->tq[n->inputs[0].id].on &&
@@ -1739,15 +1793,15 @@ static nn_status nn_quant__emit(nn_quant__b *b, uint32_t ni) {
                     if (!bs) return nn_diag_set(b->diag, NN_ERR_NOMEM, tt->name, "out of memory");
                     for (c = 0; c < cnt; c++)
                         bs[c] = (float)(b->tq[n->inputs[0].id].scale * ((const float *)ws->data)[nw > 1 ? (size_t)c % nw : 0]);
-                    st = b->per_tensor ? nn_quant__weight(b, t, -1, 32, bs, 1, &in[i])
-                                       : nn_quant__weight(b, t, 0, 32, bs, cnt, &in[i]);
+                    st = b->per_tensor ? nn_quant__weight(b, t, -1, 32, bs, 1, NULL, &in[i])
+                                       : nn_quant__weight(b, t, 0, 32, bs, cnt, NULL, &in[i]);
                     nn_free(&b->d.alloc, bs);
                     if (st) return st;
                     continue;
                 }
             }
             if (nn_quant__op_is(n, nn_quant__eltwise_ops) || (lin && i == 0) || !strcmp(n->op_type, "Concat")) {
-                if ((st = nn_quant__weight(b, t, -1, 8, NULL, 0, &in[i]))) return st;
+                if ((st = nn_quant__weight(b, t, -1, 8, NULL, 0, NULL, &in[i]))) return st;
                 continue;
             }
         }

@@ -122,7 +122,9 @@ def main():
             agree += int(ctc(F) == ctc(Q))
         elif data == "ocr_det":
             mf, mq = F > 0.3, Q > 0.3
-            ious.append((mf & mq).sum() / max(1, (mf | mq).sum()))
+            u = (mf | mq).sum()
+            # both maps empty (an image without text): they agree, IoU 1
+            ious.append((mf & mq).sum() / u if u else 1.0)
         elif data == "gpt":
             t = np.load(os.path.join(ev, n + "_targets.npy")).ravel()
             lf = log_softmax(F.reshape(-1, F.shape[-1]).astype(np.float64))

@@ -568,6 +568,66 @@ static void test_ort_golden(void) {
     nn_graph_destroy(g);
 }
 
+/* Conv 1x1, 1 -> 2 channels, w = {1, 1e-30}, bias {0, 5}: channel 1 is a
+   "dead" channel whose output is its bias (PP-OCRv4 det's conv2d_96 has
+   one).  x = {1, -1}: minmax s_x = 1/127.  Per-channel weight scale
+   max|w_c|/127 would be 1e-30/127 for channel 1, and its int32 bias
+   5 / (s_x * s_w1) = 5 * 127^2 * 1e30 saturates at 2^31 - 1, which
+   dequantizes to ~1e-25: y_1 = 0 instead of 5.  With the floor
+   s_w1 >= |b_1| / (s_x * 2^30) the bias is ~2^30 and y_1 = 5 (hand: the
+   float model gives y = {1, -1, 5, 5}; the output step is 5/127). */
+static void test_bias_floor(void) {
+    nn_graph *g = NULL, *q = NULL;
+    nn_diag d;
+    nn_tensor_id x, w, b, y;
+    nn_node_id n;
+    memset(&d, 0, sizeof d);
+    if (nn_graph_create(NULL, &g, &d)) { CHECK(0); return; }
+    int64_t xd[4] = {1, 1, 1, 2}, wd[4] = {2, 1, 1, 1}, bd[1] = {2}, yd[4] = {1, 2, 1, 2};
+    nn_shape xs = nn_shape_make(4, xd), ws = nn_shape_make(4, wd), bs = nn_shape_make(1, bd), ys = nn_shape_make(4, yd);
+    float wv[2] = {1.0f, 1e-30f}, bv[2] = {0.0f, 5.0f}, xv[2] = {1.0f, -1.0f};
+    nn_graph_set_opset(g, "", 13, &d);
+    nn_graph_add_tensor(g, "x", NN_DTYPE_FLOAT, &xs, &x, &d);
+    nn_graph_add_tensor(g, "w", NN_DTYPE_FLOAT, &ws, &w, &d);
+    nn_graph_set_data(g, w, wv, sizeof wv, 1, &d);
+    nn_graph_add_tensor(g, "b", NN_DTYPE_FLOAT, &bs, &b, &d);
+    nn_graph_set_data(g, b, bv, sizeof bv, 1, &d);
+    nn_graph_add_tensor(g, "y", NN_DTYPE_FLOAT, &ys, &y, &d);
+    nn_graph_add_input(g, x, &d);
+    nn_graph_add_output(g, y, &d);
+    nn_tensor_id cin[3] = {x, w, b};
+    nn_graph_add_node(g, "Conv", "", "conv", cin, 3, &y, 1, &n, &d);
+    CHECK_EQ_INT(d.status, NN_OK);
+    if (d.status) { nn_graph_destroy(g); return; }
+    nn_value in = nn_value_make(NN_DTYPE_FLOAT, nn_shape_make(4, xd), xv);
+    in.bytes = sizeof xv;
+    nn_quant_range *r = calibrate(g, &in);
+    CHECK_STATUS(nn_quant_graph(g, r, NULL, &q, NULL, &d), NN_OK);
+    if (q) {
+        nn_tensor_id bq = nn_graph_find_tensor(q, "b_quantized");
+        CHECK(bq.id != NN_INVALID_ID && q->tensors[bq.id].dtype == NN_DTYPE_INT32);
+        if (bq.id != NN_INVALID_ID && q->tensors[bq.id].data) {
+            const int32_t *bi = (const int32_t *)q->tensors[bq.id].data;
+            CHECK_EQ_INT(bi[0], 0);
+            CHECK(bi[1] > 1073741824 - 1024 && bi[1] <= 1073741824 + 1024); /* ~2^30, not 2^31 - 1 */
+        }
+        nn_qexec *ix = NULL;
+        CHECK_STATUS(nn_qexec_create(q, NULL, &ix, &d), NN_OK);
+        if (ix) {
+            CHECK_STATUS(nn_qexec_set_input(ix, 0, &in, &d), NN_OK);
+            CHECK_STATUS(nn_qexec_run(ix, &d), NN_OK);
+            const nn_value *o = nn_qexec_output(ix, 0);
+            const float want[4] = {1, -1, 5, 5};
+            CHECK(o && nn_value_count(o) == 4);
+            for (int i = 0; o && i < 4; i++) CHECK_NEAR(((float *)o->data)[i], want[i], 5.0 / 127 + 1e-6);
+        }
+        nn_qexec_destroy(ix);
+        nn_graph_destroy(q);
+    }
+    free(r);
+    nn_graph_destroy(g);
+}
+
 /* ---- precision analysis, mixed-precision search, recipe ------------------ */
 
 /* x (1,16) -> p = x * 1.5 -> h = p + k -> o = h * m -> y = Tanh(o).
@@ -814,6 +874,7 @@ int main(void) {
     test_qdq_structure_and_exec();
     test_broadcast_add();
     test_ort_golden();
+    test_bias_floor();
     test_analysis();
     test_search();
     test_recipe_layernorm();
