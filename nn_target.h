@@ -3075,6 +3075,15 @@ NN_API nn_status nn_target_load_memory(const void *bytes, size_t size, const nn_
                 if ((int)I->in_count < def->min_inputs || (def->max_inputs >= 0 && (int)I->in_count > def->max_inputs) ||
                     (int)I->out_count < def->min_outputs || (def->max_outputs >= 0 && (int)I->out_count > def->max_outputs))
                     NN_TARGET__FAIL(NN_ERR_INVALID, "%u inputs / %u outputs for %s", I->in_count, I->out_count, n->op_type);
+                /* Only optional inputs (past the op's minimum) may be omitted,
+                   and the first output never: a kernel reads its required
+                   inputs and writes output 0 without checking (found by
+                   fuzz_nnb: a Sigmoid with both slots omitted). */
+                for (k = 0; k < (int)I->in_count && k < def->min_inputs; k++)
+                    if (p->operands[I->first_operand + (uint32_t)k] == NN_TARGET_NO_SLOT)
+                        NN_TARGET__FAIL(NN_ERR_INVALID, "required input %d of %s omitted", k, n->op_type);
+                if (p->operands[I->first_operand + I->in_count] == NN_TARGET_NO_SLOT)
+                    NN_TARGET__FAIL(NN_ERR_INVALID, "output 0 of %s omitted", n->op_type);
                 n->name = I->name;
                 n->input_count = I->in_count;
                 n->output_count = I->out_count;

@@ -186,8 +186,15 @@ def write_md(path, rows, geo, geo2, load, repeat, gemm=None):
     if gemm:
         lines += ["## GEMM throughput", "", "build/bench_gemm (tests/bench_gemm.c): one-node graphs through the executor,"
                   " best of several runs, 2 FLOPs per multiply-add.", "", "```", gemm.strip(), "```", ""]
+    # Keep the simulator section scripts/bench_target.py maintains.
+    keep = ""
+    if os.path.exists(path):
+        old = open(path).read()
+        b, e = old.find("<!-- bench_target.py begin -->"), old.find("<!-- bench_target.py end -->")
+        if 0 <= b < e:
+            keep = old[b:e + len("<!-- bench_target.py end -->")] + "\n"
     with open(path + ".tmp", "w") as f:
-        f.write("\n".join(lines) + "\n")
+        f.write("\n".join(lines) + "\n" + ("\n" + keep if keep else ""))
     os.replace(path + ".tmp", path)
 
 
