@@ -21,7 +21,7 @@ TESTS      := $(patsubst tests/%.c,$(B)/%,$(wildcard tests/test_*.c))
 
 .PHONY: all setup models test build-all demo conformance parity bench fuzz clean install uninstall
 
-all: $(B)/nnport $(B)/conformance $(B)/ocr_read $(B)/cv_flow $(B)/llm_flow
+all: $(B)/nnport $(B)/conformance $(B)/ocr_read $(B)/cv_flow $(B)/llm_flow $(B)/lvm_flow
 
 $(B):
 	@mkdir -p $(B) $(B)/asan
@@ -42,6 +42,9 @@ $(B)/cv_flow: examples/cv_flow.c $(FLOW_DEPS) examples/nnport/cli.h examples/nnp
 	$(CC) $(CFLAGS) $< $(FLOW_DEPS) $(B)/impl.o -o $@ $(LDLIBS)
 
 $(B)/llm_flow: examples/llm_flow.c $(FLOW_DEPS) examples/nnport/cli.h examples/nnport/config.h $(B)/impl.o
+	$(CC) $(CFLAGS) $< $(FLOW_DEPS) $(B)/impl.o -o $@ $(LDLIBS)
+
+$(B)/lvm_flow: examples/lvm_flow.c $(FLOW_DEPS) examples/nnport/cli.h examples/nnport/config.h $(B)/impl.o
 	$(CC) $(CFLAGS) $< $(FLOW_DEPS) $(B)/impl.o -o $@ $(LDLIBS)
 
 $(B)/bench_gemm: tests/bench_gemm.c $(B)/impl.o
@@ -70,7 +73,7 @@ setup:
 	@bash scripts/setup.sh
 
 # Everything the test suite runs, built with the recommended flags.
-build-all: $(B)/nnport $(B)/conformance $(B)/ocr_read $(B)/cv_flow $(B)/llm_flow $(TESTS) $(ASAN_TESTS) $(FUZZERS)
+build-all: $(B)/nnport $(B)/conformance $(B)/ocr_read $(B)/cv_flow $(B)/llm_flow $(B)/lvm_flow $(TESTS) $(ASAN_TESTS) $(FUZZERS)
 
 # `make test`: set up a fresh machine, fetch the OCR models, build, run all.
 test: setup
@@ -94,11 +97,12 @@ bench: setup
 fuzz: $(FUZZERS)
 	@bash tests/fuzz/run.sh long
 
-# `make demo`: read rendered text lines with PP-OCRv4 through nnport.
+# `make demo`: read rendered text lines with PP-OCRv4 through nnport, then
+# the CV flow on PP-OCRv4 det and the LVM flow on rec (docs/FLOWS.md).
 demo: setup
 	@bash scripts/fetch_models.sh ocr
-	@$(MAKE) --no-print-directory $(B)/nnport $(B)/ocr_read
-	@bash examples/ocr_demo.sh
+	@$(MAKE) --no-print-directory $(B)/nnport $(B)/ocr_read $(B)/cv_flow $(B)/lvm_flow
+	@B=$(B) bash examples/ocr_demo.sh
 
 models: setup
 	@bash scripts/fetch_models.sh
