@@ -8398,8 +8398,13 @@ static nn_status nn_nn__run_conv(nn_op_ctx *c, const nn_value *in, uint32_t n_in
    activation_alpha / activation_beta (ORT builds the functor from the
    attributes after the "activation_" prefix). */
 
+/* The ai.nnport FusedConv / FusedGemm (the `act_npu` pass) take the same
+   attributes and also the activations an NPU fuses but ORT's functors lack:
+   QuickGelu (activation_params alpha; 1 is SiLU), HardSwish, Gelu (erf) and
+   FastGelu (tanh form), computed by the same float32 code as the ops alone. */
 enum { NN_NN__ACT_NONE = 0, NN_NN__ACT_RELU, NN_NN__ACT_LEAKY, NN_NN__ACT_CLIP, NN_NN__ACT_HSIG,
-       NN_NN__ACT_SIGMOID, NN_NN__ACT_TANH, NN_NN__ACT_QUICKGELU };
+       NN_NN__ACT_SIGMOID, NN_NN__ACT_TANH, NN_NN__ACT_QUICKGELU, NN_NN__ACT_HSWISH, NN_NN__ACT_GELU,
+       NN_NN__ACT_FASTGELU };
 
 typedef struct nn_nn__act {
     int kind;
@@ -8412,15 +8417,18 @@ typedef struct nn_nn__act {
    FusedGemm's attribute names. */
 static nn_status nn_nn__act_parse(nn_op_ctx *c, int gemm_style, nn_nn__act *a) {
     const nn_node *n = c->node;
-    static const char *const names[] = {"", "Relu", "LeakyRelu", "Clip", "HardSigmoid", "Sigmoid", "Tanh"};
+    static const char *const names[] = {"",        "Relu",      "LeakyRelu", "Clip", "HardSigmoid", "Sigmoid",
+                                        "Tanh",    "QuickGelu", "HardSwish", "Gelu", "FastGelu"};
     const char *s = nn_node_attr_string(n, "activation", "");
+    int ext = strcmp(n->domain, "ai.nnport") == 0; /* the NPU activations */
     memset(a, 0, sizeof *a);
     a->kind = -1;
     for (int k = 0; k < (int)(sizeof names / sizeof names[0]); k++)
-        if (strcmp(s, names[k]) == 0) a->kind = k;
+        if (strcmp(s, names[k]) == 0 && (ext || k <= NN_NN__ACT_TANH)) a->kind = k;
     if (a->kind < 0 || (gemm_style && a->kind == NN_NN__ACT_CLIP))
         return nn_op_error(c, NN_ERR_UNSUPPORTED, "activation '%s' is not supported", s);
-    float def_a = a->kind == NN_NN__ACT_LEAKY ? 0.01f : a->kind == NN_NN__ACT_HSIG ? 0.2f : -INFINITY;
+    float def_a = a->kind == NN_NN__ACT_LEAKY ? 0.01f : a->kind == NN_NN__ACT_HSIG ? 0.2f
+                : a->kind == NN_NN__ACT_QUICKGELU ? 1.702f : -INFINITY;
     float def_b = a->kind == NN_NN__ACT_HSIG ? 0.5f : INFINITY;
     a->a = def_a;
     a->b = def_b;
@@ -8430,7 +8438,8 @@ static nn_status nn_nn__act_parse(nn_op_ctx *c, int gemm_style, nn_nn__act *a) {
         return NN_OK;
     }
     const nn_attr *p = nn_node_attr(n, "activation_params");
-    uint32_t need = a->kind == NN_NN__ACT_LEAKY ? 1 : (a->kind == NN_NN__ACT_CLIP || a->kind == NN_NN__ACT_HSIG) ? 2 : 0;
+    uint32_t need = (a->kind == NN_NN__ACT_LEAKY || a->kind == NN_NN__ACT_QUICKGELU) ? 1
+                  : (a->kind == NN_NN__ACT_CLIP || a->kind == NN_NN__ACT_HSIG) ? 2 : 0;
     if (p && (p->type != NN_ATTR_FLOATS || p->count < need))
         return nn_op_error(c, NN_ERR_INVALID, "activation_params needs %u floats for %s", need, s);
     if (p && need >= 1) a->a = p->floats[0];
@@ -8458,6 +8467,15 @@ static void nn_nn__act_range(void *arg, size_t lo, size_t hi) {
     case NN_NN__ACT_SIGMOID: for (size_t i = lo; i < hi; i++) y[i] = nn_ew__sigmoidf(y[i]); break;
     case NN_NN__ACT_TANH: for (size_t i = lo; i < hi; i++) y[i] = nn_ew__tanhf(y[i]); break;
     case NN_NN__ACT_QUICKGELU: for (size_t i = lo; i < hi; i++) y[i] = x[i] * nn_ew__sigmoidf(pa * x[i]); break;
+    case NN_NN__ACT_HSWISH: nn_ew__hardswish_f32(y + lo, y + lo, hi - lo, NULL); break;
+    case NN_NN__ACT_GELU:
+    case NN_NN__ACT_FASTGELU: {
+        nn_ew__par par;
+        memset(&par, 0, sizeof par);
+        par.flag_a = a->kind == NN_NN__ACT_FASTGELU;
+        nn_ew__gelu_f32(y + lo, y + lo, hi - lo, &par);
+        break;
+    }
     default: break;
     }
 }
@@ -8465,6 +8483,7 @@ static void nn_nn__act_range(void *arg, size_t lo, size_t hi) {
 static void nn_nn__act_apply(nn_op_ctx *c, nn_nn__act *a, nn_value *v) {
     if (a->kind == NN_NN__ACT_NONE) return;
     a->y = (float *)v->data;
+    if (!a->x) a->x = a->y; /* a fused QuickGelu reads its own product */
     nn_op_parallel(c, nn_value_count(v), 16384, nn_nn__act_range, a);
 }
 
@@ -12779,6 +12798,12 @@ static const nn_op_def nn_graph__ops[] = {
      "activation,activation_alpha,activation_beta,alpha,beta,transA,transB", nn_nn__infer_fused_gemm,
      nn_nn__run_fused_gemm, 0},
     {"QuickGelu", "com.microsoft", 1, 1, 1, 1, 1, 1, "alpha", nn_nn__infer_quick_gelu, nn_nn__run_quick_gelu, 0},
+    {"FusedConv", "ai.nnport", 1, 1, 2, 4, 1, 1,
+     "activation,activation_params,auto_pad,dilations,group,kernel_shape,pads,strides", nn_nn__infer_fused_conv,
+     nn_nn__run_fused_conv, 0},
+    {"FusedGemm", "ai.nnport", 1, 1, 2, 3, 1, 1,
+     "activation,activation_alpha,activation_beta,alpha,beta,transA,transB", nn_nn__infer_fused_gemm,
+     nn_nn__run_fused_gemm, 0},
     {"MaxPool", "", 1, 23, 1, 1, 1, 2, NN_NN__POOL_ATTRS ",storage_order", nn_nn__infer_pool, nn_nn__run_pool, 0},
     {"AveragePool", "", 1, 23, 1, 1, 1, 1, NN_NN__POOL_ATTRS ",count_include_pad", nn_nn__infer_pool,
      nn_nn__run_pool, 0},
@@ -14680,13 +14705,17 @@ static nn_status nn_pass__ms_opset(nn_pass__ctx *c) {
     return nn_graph_set_opset(c->g, "com.microsoft", 1, c->diag);
 }
 
-/* Turns node ni into com.microsoft op_type, adding attributes a[0..na). */
-static nn_status nn_pass__to_ms(nn_pass__ctx *c, uint32_t ni, const char *op_type, const nn_attr *a, int na) {
+/* Turns node ni into domain's op_type (importing the domain), adding
+   attributes a[0..na). */
+static nn_status nn_pass__to_op(nn_pass__ctx *c, uint32_t ni, const char *op_type, const char *domain, const nn_attr *a,
+                                int na) {
     nn_graph *g = c->g;
     const char *op = nn_arena_strdup(&g->arena, op_type, strlen(op_type));
-    const char *dom = nn_arena_strdup(&g->arena, "com.microsoft", 13);
+    const char *dom = nn_arena_strdup(&g->arena, domain, strlen(domain));
     if (!op || !dom) return nn_diag_set(c->diag, NN_ERR_NOMEM, "act", "out of memory");
-    nn_status st = nn_pass__ms_opset(c);
+    nn_status st = strcmp(domain, "com.microsoft") == 0 ? nn_pass__ms_opset(c)
+                 : nn_graph_opset(g, domain) >= 1    ? NN_OK
+                                                     : nn_graph_set_opset(g, domain, 1, c->diag);
     nn_node_id nid;
     nid.id = ni;
     for (int i = 0; i < na && st == NN_OK; i++) st = nn_graph_add_attr(g, nid, &a[i], 0, c->diag);
@@ -14694,6 +14723,10 @@ static nn_status nn_pass__to_ms(nn_pass__ctx *c, uint32_t ni, const char *op_typ
     g->nodes[ni].op_type = op;
     g->nodes[ni].domain = dom;
     return NN_OK;
+}
+
+static nn_status nn_pass__to_ms(nn_pass__ctx *c, uint32_t ni, const char *op_type, const nn_attr *a, int na) {
+    return nn_pass__to_op(c, ni, op_type, "com.microsoft", a, na);
 }
 
 /* Activation node n as FusedConv/FusedGemm parameters; 0 if not fusable. */
@@ -14793,8 +14826,10 @@ static nn_status nn_pass__act_residual(nn_pass__ctx *c, uint32_t addi, uint32_t 
     return NN_OK;
 }
 
+static void nn_pass__tf_shapes(nn_pass__ctx *c);
 static nn_status nn_pass__act(nn_pass__ctx *c) {
     nn_graph *g = c->g;
+    nn_pass__tf_shapes(c); /* dtypes of intermediate tensors */
     nn_pass__live_uses(c);
     nn_status st = NN_OK;
     /* x * Sigmoid(x) (SiLU / Swish) -> QuickGelu(x, alpha 1): first, so that
@@ -15568,6 +15603,166 @@ static nn_status nn_pass__gelu(nn_pass__ctx *c) {
         if (st) return st;
     }
     return NN_OK;
+}
+
+/* -- hswish: the decomposed HardSwish forms -> HardSwish (opset 14) --
+
+   HardSwish(x) = x * max(0, min(1, x/6 + 1/2)) (Howard et al., "Searching
+   for MobileNetV3", 2019), written by exporters as
+     x * Clip(x + 3, 0, 6) / 6     (paddle2onnx: PP-OCRv4 det 24x, rec 26x)
+     x * (Clip(x + 3, 0, 6) / 6)   (also with * 1/6 for / 6)
+     x * HardSigmoid(x, 1/6, 1/2)  (torch below opset 14)
+   A quantizer then sees one table lookup instead of four int8 tensors. */
+
+/* Clip node ci with bounds lo, hi (attributes below opset 11, inputs after). */
+static int nn_pass__clip_is(nn_pass__ctx *c, uint32_t ci, double lo, double hi) {
+    const nn_node *n = &c->g->nodes[ci];
+    if (n->input_count <= 1 && nn_node_attr(n, "min"))
+        return nn_node_attr_float(n, "min", 0) == (float)lo && nn_node_attr_float(n, "max", 0) == (float)hi;
+    return n->input_count == 3 && nn_pass__tf_is(c->g, n->inputs[1].id, lo) && nn_pass__tf_is(c->g, n->inputs[2].id, hi);
+}
+
+/* The HardSwish around Clip or HardSigmoid node e: the matched nodes, x,
+   the output y and the last node. */
+static int nn_pass__hswish_match(nn_pass__ctx *c, uint32_t e, uint32_t *set, uint32_t *ns, uint32_t *xo, uint32_t *yo,
+                                 uint32_t *last) {
+    nn_graph *g = c->g;
+    const nn_node *en = &g->nodes[e];
+    uint32_t x = NN_INVALID_ID, h = en->outputs[0].id;
+    *ns = 0;
+    if (en->output_count != 1 || en->input_count < 1) return 0;
+    if (nn_pass__is_op(en, "HardSigmoid")) {
+        if (fabs(nn_node_attr_float(en, "alpha", 0.2f) - 1.0 / 6.0) > 1e-6 || nn_node_attr_float(en, "beta", 0.5f) != 0.5f)
+            return 0;
+        x = en->inputs[0].id;
+        uint32_t m = nn_pass__tf_sole(c, h, "Mul");
+        if (m == NN_INVALID_ID || nn_pass__tf_other(&g->nodes[m], h) != x) return 0;
+        set[(*ns)++] = e;
+        set[(*ns)++] = m;
+        *xo = x;
+        *yo = g->nodes[m].outputs[0].id;
+        *last = m;
+        return 1;
+    }
+    if (!nn_pass__is_op(en, "Clip") || !nn_pass__clip_is(c, e, 0.0, 6.0)) return 0;
+    uint32_t a = nn_pass__tf_prod(c, en->inputs[0].id, "Add");
+    if (a == NN_INVALID_ID) return 0;
+    for (uint32_t i = 0; i < 2 && x == NN_INVALID_ID; i++)
+        if (nn_pass__tf_is(g, g->nodes[a].inputs[1 - i].id, 3.0)) x = g->nodes[a].inputs[i].id;
+    if (x == NN_INVALID_ID || g->nodes[a].input_count != 2) return 0;
+    set[(*ns)++] = a;
+    set[(*ns)++] = e;
+    uint32_t u = nn_pass__tf_sole(c, h, "Mul");
+    if (u == NN_INVALID_ID) u = nn_pass__tf_sole(c, h, "Div");
+    if (u == NN_INVALID_ID) return 0;
+    uint32_t uo = g->nodes[u].outputs[0].id, v;
+    set[(*ns)++] = u;
+    if (nn_pass__is_op(&g->nodes[u], "Mul") && nn_pass__tf_other(&g->nodes[u], h) == x) {
+        /* (x * h) / 6 */
+        v = nn_pass__tf_sole(c, uo, "Div");
+        if (v == NN_INVALID_ID) v = nn_pass__tf_sole(c, uo, "Mul");
+        if (v == NN_INVALID_ID || !nn_pass__tf_scaled(c, v, uo, 1.0 / 6.0)) return 0;
+    } else if (nn_pass__tf_scaled(c, u, h, 1.0 / 6.0)) {
+        /* x * (h / 6) */
+        v = nn_pass__tf_sole(c, uo, "Mul");
+        if (v == NN_INVALID_ID || nn_pass__tf_other(&g->nodes[v], uo) != x) return 0;
+    } else
+        return 0;
+    set[(*ns)++] = v;
+    *xo = x;
+    *yo = g->nodes[v].outputs[0].id;
+    *last = v;
+    return 1;
+}
+
+static nn_status nn_pass__hswish(nn_pass__ctx *c) {
+    nn_graph *g = c->g;
+    int64_t opset = nn_graph_opset(g, "");
+    nn_pass__tf_shapes(c);
+    int skipped = 0;
+    for (uint32_t k = 0; k < g->node_count; k++) {
+        uint32_t e = c->order[k], set[8], ns, x, y, last;
+        if (c->dead[e] || !nn_pass__hswish_match(c, e, set, &ns, &x, &y, &last) || !nn_pass__tf_private(c, set, ns, y) ||
+            g->tensors[x].dtype != NN_DTYPE_FLOAT)
+            continue;
+        if (opset < 14) { /* HardSwish is an opset-14 operator */
+            skipped++;
+            continue;
+        }
+        uint32_t ins[1] = {x};
+        nn_status st = nn_pass__tf_commit(c, "hswish", set, ns, last, "HardSwish", "", ins, 1, y, NULL, 0);
+        if (st) return st;
+    }
+    if (skipped)
+        nn_pass__note(c, "hswish", "%d HardSwish patterns left: the model is opset %lld, HardSwish needs 14 (run opset first)",
+                      skipped, (long long)opset);
+    return NN_OK;
+}
+
+/* -- act_npu: the activations ORT's FusedConv lacks, into ai.nnport FusedConv/FusedGemm --
+
+   HardSwish, QuickGelu (SiLU), Gelu and FastGelu after a Conv or Gemm whose
+   output has no other reader.  The result is what an NPU runs as one layer
+   (the activation applied to the accumulator before the output is
+   written); ONNX Runtime cannot load it, so no template runs this pass. */
+static nn_status nn_pass__act_npu(nn_pass__ctx *c) {
+    nn_graph *g = c->g;
+    nn_pass__tf_shapes(c); /* dtypes: a graph fresh from the reader has them on its inputs only */
+    nn_pass__live_uses(c);
+    nn_status st = NN_OK;
+    for (uint32_t k = 0; k < g->node_count && st == NN_OK; k++) {
+        uint32_t ai = c->order[k];
+        const nn_node *a = &g->nodes[ai];
+        int ms = strcmp(a->domain, "com.microsoft") == 0;
+        const char *name = NULL;
+        float alpha = 0;
+        int np = 0;
+        if (nn_pass__is_op(a, "HardSwish")) name = "HardSwish";
+        else if (nn_pass__is_op(a, "Gelu")) name = strcmp(nn_node_attr_string(a, "approximate", "none"), "tanh") ? "Gelu" : "FastGelu";
+        else if (ms && (strcmp(a->op_type, "Gelu") == 0 || strcmp(a->op_type, "FastGelu") == 0)) name = a->op_type;
+        else if (ms && strcmp(a->op_type, "QuickGelu") == 0) {
+            name = "QuickGelu";
+            alpha = nn_node_attr_float(a, "alpha", 1.702f);
+            np = 1;
+        }
+        if (c->dead[ai] || !name || a->input_count != 1 || a->output_count != 1 || a->inputs[0].id == NN_INVALID_ID ||
+            a->outputs[0].id == NN_INVALID_ID)
+            continue;
+        uint32_t y = a->inputs[0].id, pi = g->tensors[y].producer.id;
+        if (pi == NN_INVALID_ID || c->dead[pi] || c->uses[y] != 1 || !nn_pass__replaceable(g, y) ||
+            g->tensors[y].dtype != NN_DTYPE_FLOAT)
+            continue;
+        const nn_node *p = &g->nodes[pi];
+        int is_conv = nn_pass__is_op(p, "Conv"), is_gemm = nn_pass__is_op(p, "Gemm");
+        if (!(is_conv || is_gemm) || p->output_count != 1 || !nn_pass__shapes_agree(g, p) ||
+            (is_gemm && nn_node_attr(p, "broadcast")))
+            continue;
+        nn_attr at[2];
+        memset(at, 0, sizeof at);
+        at[0] = nn_pass__tf_attr_str("activation", name);
+        at[1] = is_gemm ? nn_pass__tf_attr_float("activation_alpha", alpha) : nn_pass__tf_attr_float("activation_params", alpha);
+        if (!is_gemm) {
+            at[1].type = NN_ATTR_FLOATS;
+            at[1].count = 1;
+            at[1].floats = &alpha; /* copied by nn_graph_add_attr */
+        }
+        char label[64];
+        snprintf(label, sizeof label, "%s", nn_graph__node_label(a));
+        st = nn_pass__to_op(c, pi, is_conv ? "FusedConv" : "FusedGemm", "ai.nnport", at, 1 + np);
+        if (st) break;
+        nn_node *pn = &g->nodes[pi];
+        a = &g->nodes[ai];
+        pn->outputs[0] = a->outputs[0];
+        g->tensors[a->outputs[0].id].producer.id = pi;
+        pn->origin = nn_pass__origin_join(g, pn->origin, a->origin);
+        c->uses[y] = 0;
+        c->dead[ai] = 1;
+        c->stats->nodes_removed++;
+        c->stats->nodes_fused++;
+        nn_pass__note(c, "act_npu", "%s '%s' fused into ai.nnport.%s '%s'", name, label, pn->op_type,
+                      nn_graph__node_label(pn));
+    }
+    return st;
 }
 
 /* -- matmul_add -- */
@@ -16936,6 +17131,8 @@ static const struct { nn_pass_info info; nn_pass__fn fn; } nn_pass__table[] = {
     {{"act", "fuse Relu/Clip/LeakyRelu/HardSigmoid/Sigmoid/Tanh into Conv/Gemm (FusedConv/FusedGemm), x*Sigmoid(x) into QuickGelu"}, nn_pass__act},
     {{"layernorm", "fuse the split LayerNorm (ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div, Mul, Add) into LayerNormalization"}, nn_pass__layernorm},
     {{"gelu", "fuse the Erf and Tanh GELU forms into Gelu (opset 20) or com.microsoft Gelu/FastGelu"}, nn_pass__gelu},
+    {{"act_npu", "fuse HardSwish/QuickGelu/Gelu/FastGelu into Conv/Gemm as ai.nnport FusedConv/FusedGemm (not loadable by ONNX Runtime)"}, nn_pass__act_npu},
+    {{"hswish", "fuse x*Clip(x+3,0,6)/6 and x*HardSigmoid(x,1/6,1/2) into HardSwish (opset 14)"}, nn_pass__hswish},
     {{"attention", "fuse MatMul(Q,K^T), scale, mask, Softmax, MatMul(V) into Attention (opset 23) or ai.nnport Attention"}, nn_pass__attention},
     {{"matmul_add", "fuse MatMul of a 2-D input and constant weight plus a constant bias into Gemm"}, nn_pass__matmul_add},
     {{"to4d", "make every activation rank 4 (leading 1s), Gemm -> MatMul+Add, reshapes only at the graph boundary"}, nn_pass__to4d},
@@ -17042,14 +17239,15 @@ NN_API nn_status nn_graph_run_passes(nn_graph *g, const char *names, const nn_pa
 /* cv: CNNs (PP-OCR, ResNet, MobileNet); lvm/llm: transformers, which add
    the transformer patterns and the 4-D conversion, and start with opset
    (default 23) so that attention emits ONNX Attention-23, which ONNX
-   Runtime loads, instead of ai.nnport Attention.  cv leaves the opset as
-   it is (a CNN gains nothing from it; run "opset" with target_opset 13
-   before quantizing an opset 9-11 model). */
+   Runtime loads, instead of ai.nnport Attention.  cv starts with opset
+   too: the HardSwish that hswish emits is an opset-14 operator, and the
+   PP-OCR models are opset 9 and 11 (a target_opset of 14 or more keeps
+   hswish working). */
 static const struct { const char *name, *passes, *help; } nn_pass__templates[] = {
-    {"cv", "fold,identity,noop,cse,bn,affine,act,dce", "convolutional vision models"},
-    {"lvm", "opset,fold,identity,noop,cse,bn,affine,layernorm,gelu,attention,matmul_add,act,to4d,dce",
+    {"cv", "opset,fold,identity,noop,cse,bn,affine,hswish,act,dce", "convolutional vision models"},
+    {"lvm", "opset,fold,identity,noop,cse,bn,affine,hswish,layernorm,gelu,attention,matmul_add,act,to4d,dce",
      "vision transformers"},
-    {"llm", "opset,fold,identity,noop,cse,bn,affine,layernorm,gelu,attention,matmul_add,act,to4d,dce",
+    {"llm", "opset,fold,identity,noop,cse,bn,affine,hswish,layernorm,gelu,attention,matmul_add,act,to4d,dce",
      "language models"},
 };
 

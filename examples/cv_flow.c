@@ -292,10 +292,10 @@ int main(int argc, char **argv) {
 
     /* optimize: simplify and fuse with the cv template; must not change the numbers. */
     t0 = cli_now_ms();
-    nn_pass_desc up = {.target_opset = 13}; /* per-channel DequantizeLinear needs opset 13 */
+    nn_pass_desc up = {.target_opset = 14}; /* per-channel DequantizeLinear needs 13, HardSwish 14 */
     if (nn_onnx_load_file(f.model, NULL, &g, &d) ||
         nn_graph_infer_shapes(g, f.shapes.shapes, (uint32_t)f.shapes.shape_count, &d) ||
-        (nn_graph_opset(g, "") < 13 && nn_graph_run_pass(g, "opset", &up, NULL, &d)) ||
+        (nn_graph_opset(g, "") < 14 && nn_graph_run_pass(g, "opset", &up, NULL, &d)) ||
         (f.passes ? nn_graph_run_passes(g, f.passes, NULL, NULL, &d) : nn_graph_run_template(g, "cv", NULL, NULL, &d))) {
         rc = die("optimize", &d);
         goto done;
@@ -314,8 +314,8 @@ int main(int argc, char **argv) {
     g = NULL;
     if (nn_onnx_load_file(f.model, NULL, &g, &d) ||
         nn_graph_infer_shapes(g, f.shapes.shapes, (uint32_t)f.shapes.shape_count, &d) ||
-        (nn_graph_opset(g, "") < 13 && nn_graph_run_pass(g, "opset", &up, NULL, &d)) ||
-        nn_graph_run_passes(g, "fold,identity,noop,cse,bn,affine,dce", NULL, NULL, &d)) {
+        (nn_graph_opset(g, "") < 14 && nn_graph_run_pass(g, "opset", &up, NULL, &d)) ||
+        nn_graph_run_passes(g, "fold,identity,noop,cse,bn,affine,hswish,dce", NULL, NULL, &d)) {
         rc = die("quantize", &d);
         goto done;
     }

@@ -859,6 +859,37 @@ static int gen_gelu_erf(gen *G, nn_tensor_id x, const nn_shape *s) {
     return 1;
 }
 
+/* HardSwish written out (the hswish pass): x * Clip(x + 3, 0, 6) / 6,
+   x * (Clip(3 + x, 0, 6) * 1/6), or x * HardSigmoid(x, 1/6, 1/2); at
+   opset 13 the pass must leave them, at 17 fuse them. */
+static int gen_hswish(gen *G, nn_tensor_id x, const nn_shape *s) {
+    rng *r = &G->r;
+    int form = (int)(rnd(r) % 3);
+    nn_tensor_id y;
+    if (form == 2) {
+        nn_tensor_id h = op1(G, "HardSigmoid", x, s);
+        nn_node *n = &G->g->nodes[G->g->node_count - 1];
+        nn_attr a;
+        memset(&a, 0, sizeof a);
+        a.name = "alpha";
+        a.type = NN_ATTR_FLOAT;
+        a.f = 1.0f / 6.0f;
+        nn_node_id nid;
+        nid.id = (uint32_t)(n - G->g->nodes);
+        nn_graph_add_attr(G->g, nid, &a, 0, NULL);
+        y = op2(G, "Mul", x, h, s);
+    } else {
+        nn_tensor_id a = form ? op2(G, "Add", g_scalar(G, 3.0f), x, s) : op2(G, "Add", x, g_scalar(G, 3.0f), s);
+        nn_tensor_id in[3] = {a, g_scalar(G, 0.0f), g_scalar(G, 6.0f)};
+        nn_tensor_id c = g_tensor(G, NN_DTYPE_FLOAT, s);
+        g_node(G, "Clip", in, 3, c);
+        if (form == 0) y = op2(G, "Div", op2(G, "Mul", x, c, s), g_scalar(G, 6.0f), s);
+        else y = op2(G, "Mul", op2(G, "Mul", c, g_scalar(G, 1.0f / 6.0f), s), x, s);
+    }
+    push(G, y, s);
+    return 1;
+}
+
 /* GELU, tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
 static int gen_gelu_tanh(gen *G, nn_tensor_id x, const nn_shape *s) {
     rng *r = &G->r;
@@ -980,7 +1011,7 @@ static const gen_fn gen_table[] = {gen_conv,       gen_conv,      gen_convt,    
                                    gen_ident,      gen_reshape,   gen_transpose, gen_concat,    gen_slice,
                                    gen_pad,        gen_softmax,   gen_reducemean, gen_shape_chain, gen_cast,
                                    gen_gelu_erf,   gen_gelu_tanh, gen_layernorm, gen_repeat,    gen_const_chain,
-                                   gen_rank,       gen_rank};
+                                   gen_rank,       gen_rank,      gen_hswish};
 
 /* Builds the graph of seed; the same seed gives the same graph (names, ids,
    constants) and the same inputs.  NULL on a generator bug (printed). */

@@ -587,7 +587,69 @@ static void test_to4d_malformed(void) {
     }
 }
 
+static uint32_t count_dom(const nn_graph *g, const char *op, const char *domain) {
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < g->node_count; i++)
+        k += strcmp(g->nodes[i].op_type, op) == 0 && strcmp(g->nodes[i].domain, domain) == 0;
+    return k;
+}
+
+/* hswish: the three decomposed forms (make_act_data.py) become HardSwish;
+   below opset 14 the pass leaves them until `opset` has run.  act_npu:
+   HardSwish, x*Sigmoid(x), Gelu and Gelu(tanh) go into ai.nnport
+   FusedConv/FusedGemm, and the fused model still gives ONNX Runtime's
+   output of the unfused one (k_act_y.npy), also after a save and reload. */
+static void test_act(void) {
+    static const char *const gone[] = {"Clip", "Div", "HardSigmoid", "Add", NULL};
+    check_pattern("hswish_op14.onnx", "hswish", "HardSwish", 3, gone);
+    nn_graph *g = load("hswish_op11.onnx");
+    if (g) {
+        CHECK(passes(g, "hswish", NULL));
+        CHECK_EQ_INT(count_op(g, "HardSwish"), 0); /* HardSwish is opset 14 */
+        CHECK(passes(g, "opset,hswish", NULL));
+        CHECK_EQ_INT(count_op(g, "HardSwish"), 1);
+        CHECK_EQ_INT(count_op(g, "Clip") + count_op(g, "Div"), 0);
+        nn_graph_destroy(g);
+    }
+    printf("act_npu_op20.onnx: act,act_npu vs ORT\n");
+    g = load("act_npu_op20.onnx");
+    nn_value x, ref;
+    nn_diag d = {0};
+    CHECK_STATUS(nn_verify_load_npy_file(TF_DIR "k_act_x.npy", &x, NULL, &d), NN_OK);
+    CHECK_STATUS(nn_verify_load_npy_file(TF_DIR "k_act_y.npy", &ref, NULL, &d), NN_OK);
+    if (g && !d.status) {
+        nn_pass_stats st;
+        CHECK(passes(g, "act,act_npu", NULL));
+        CHECK_EQ_INT(count_dom(g, "FusedConv", "ai.nnport"), 2);
+        CHECK_EQ_INT(count_dom(g, "FusedGemm", "ai.nnport"), 2);
+        CHECK_EQ_INT(g->node_count, 5); /* + Flatten */
+        run_out r = run(g, &x);
+        CHECK_EQ_INT(r.n, 1);
+        if (r.n) check_close(&ref, &r.v[0], "act_npu_op20 fused", 1e-6);
+        run_free(&r);
+        CHECK(passes(g, "act_npu", &st));
+        CHECK(stats_zero(&st));
+        nn_graph *g2 = NULL;
+        void *buf = NULL;
+        size_t n = 0;
+        CHECK_STATUS(nn_onnx_save_memory(g, NULL, &buf, &n, &d), NN_OK);
+        CHECK_STATUS(nn_onnx_load_memory(buf, n, NULL, &g2, &d), NN_OK);
+        if (g2) {
+            CHECK_EQ_INT(count_dom(g2, "FusedConv", "ai.nnport"), 2);
+            r = run(g2, &x);
+            if (r.n) check_close(&ref, &r.v[0], "act_npu_op20 reloaded", 1e-6);
+            run_free(&r);
+            nn_graph_destroy(g2);
+        }
+        free(buf);
+    }
+    nn_verify_value_free(&x, NULL);
+    nn_verify_value_free(&ref, NULL);
+    if (g) nn_graph_destroy(g);
+}
+
 int main(void) {
+    test_act();
     test_kernels();
     test_patterns();
     test_blocks();

@@ -821,9 +821,9 @@ static int front_stages(build_ctx *b, nn_graph **g0, nn_graph **g) {
     t0 = cli_now_ms();
     const char *passes = cfg_s(b, "optimize.passes"), *tmpl = cfg_s(b, "optimize.template");
     progress(b, "optimize: %s", passes ? passes : tmpl);
-    nn_pass_desc up = {.target_opset = 13}; /* per-channel DequantizeLinear needs opset 13 */
+    nn_pass_desc up = {.target_opset = 14}; /* per-channel DequantizeLinear needs 13, HardSwish 14 */
     if (nn_onnx_load_file(b->model, NULL, g, &d) || nn_graph_infer_shapes(*g, b->shapes, b->shape_count, &d) ||
-        (nn_graph_opset(*g, "") < 13 && nn_graph_run_pass(*g, "opset", &up, NULL, &d)) ||
+        (nn_graph_opset(*g, "") < 14 && nn_graph_run_pass(*g, "opset", &up, NULL, &d)) ||
         (passes ? nn_graph_run_passes(*g, passes, NULL, NULL, &d)
                 : strcmp(tmpl, "none") != 0 && nn_graph_run_template(*g, tmpl, NULL, NULL, &d)))
         return build_die(b, "optimize", &d);
@@ -900,9 +900,9 @@ static int quant_input(build_ctx *b, nn_graph **gq) {
         size_t cap = drop ? sizeof dropped : sizeof list, n = strlen(to);
         snprintf(to + n, cap - n, "%s%s", n ? "," : "", tok);
     }
-    nn_pass_desc up = {.target_opset = 13};
+    nn_pass_desc up = {.target_opset = 14};
     if (nn_onnx_load_file(b->model, NULL, gq, &d) || nn_graph_infer_shapes(*gq, b->shapes, b->shape_count, &d) ||
-        (nn_graph_opset(*gq, "") < 13 && nn_graph_run_pass(*gq, "opset", &up, NULL, &d)) ||
+        (nn_graph_opset(*gq, "") < 14 && nn_graph_run_pass(*gq, "opset", &up, NULL, &d)) ||
         (list[0] && nn_graph_run_passes(*gq, list, NULL, NULL, &d)) ||
         nn_graph_infer_shapes(*gq, b->shapes, b->shape_count, &d))
         return build_die(b, "quantize", &d);

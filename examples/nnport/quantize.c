@@ -83,22 +83,24 @@ static int parse_method(const char *s, nn_calib_method *m) {
     return 0;
 }
 
-static const char *g_passes = "fold,identity,bn,dce";
+static const char *g_passes = "fold,identity,bn,hswish,dce";
 static int g_keep_opset = 0;
 
 /* Loads the model and runs the passes the quantizer expects: models below
-   opset 13 are upgraded to 13 first (per-channel DequantizeLinear needs
-   `axis`, opset 13), then constants folded and BatchNorm folded (--affine
+   opset 14 are upgraded to 14 first (per-channel DequantizeLinear needs
+   `axis`, opset 13; HardSwish is opset 14), then constants folded,
+   BatchNorm folded and decomposed HardSwish fused (one lookup table instead
+   of four int8 tensors; --affine
    also folds the Mul/Add pairs paddle2onnx writes for BatchNorm into the
    convs: measured worse on PP-OCRv4, see docs/QUANTIZATION.md). */
 static int load_prepared(const char *path, nn_graph **g, nn_diag *d) {
     if (cli_load_model(path, g, d)) return 0;
-    if (!g_keep_opset && nn_graph_opset(*g, "") < 13) {
+    if (!g_keep_opset && nn_graph_opset(*g, "") < 14) {
         nn_pass_desc pd;
         memset(&pd, 0, sizeof pd);
-        pd.target_opset = 13;
+        pd.target_opset = 14;
         if (nn_graph_run_passes(*g, "opset", &pd, NULL, d)) return 0;
-        if (nn_graph_opset(*g, "") < 13)
+        if (nn_graph_opset(*g, "") < 14)
             fprintf(stderr, "nnport quantize: note: %s stays at opset %lld (the opset pass left it)\n", path,
                     (long long)nn_graph_opset(*g, ""));
     }
@@ -128,7 +130,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { quantize_help(); return -1; }
         if (!strcmp(a, "--int-kernels")) { o->int_kernels = 1; continue; }
         if (!strcmp(a, "--keep-opset")) { g_keep_opset = 1; continue; }
-        if (!strcmp(a, "--affine")) { g_passes = "fold,identity,bn,affine,dce"; continue; }
+        if (!strcmp(a, "--affine")) { g_passes = "fold,identity,bn,affine,hswish,dce"; continue; }
         if (i + 1 >= argc && a[0] == '-') return cli_usage_error(cmd, "%s needs a value", a);
         if (!strcmp(a, "--calib-data")) o->calib = argv[++i];
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) o->outp = argv[++i];
