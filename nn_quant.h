@@ -219,8 +219,8 @@ typedef enum nn_quant_dtype {
     NN_QUANT_DTYPE_INT8,
     NN_QUANT_DTYPE_UINT8,
     NN_QUANT_DTYPE_INT16,
-    NN_QUANT_DTYPE_F16,          /* kept float: f32 in this version */
-    NN_QUANT_DTYPE_BF16,         /* kept float: f32 in this version */
+    NN_QUANT_DTYPE_F16,          /* float inputs and weights rounded to float16, f32 arithmetic */
+    NN_QUANT_DTYPE_BF16,         /* the same with bfloat16 */
     NN_QUANT_DTYPE_F32,
     NN_QUANT_DTYPE_INT4          /* int8 activations, 4-bit weights */
 } nn_quant_dtype;
@@ -1741,6 +1741,57 @@ static nn_status nn_quant__bias_floor(nn_quant__b *b, const nn_node *n, int axis
     return NN_OK;
 }
 
+/* Cast src (float) to dtype `to` into a new tensor named base+suffix. */
+static nn_status nn_quant__cast(nn_quant__b *b, nn_tensor_id src, nn_dtype to, const char *base, const char *suffix,
+                                nn_tensor_id *out) {
+    char nb[600];
+    nn_node_id id;
+    nn_attr a;
+    nn_status st = nn_graph_add_tensor(b->q, nn_quant__name(b, base, suffix, nb, sizeof nb), to,
+                                       &b->q->tensors[src.id].shape, out, b->diag);
+    if (st == NN_OK) st = nn_graph_add_node(b->q, "Cast", "", nb, &src, 1, out, 1, &id, b->diag);
+    memset(&a, 0, sizeof a);
+    a.name = "to";
+    a.type = NN_ATTR_INT;
+    a.i = (int64_t)to;
+    if (st == NN_OK) st = nn_graph_add_attr(b->q, id, &a, 0, b->diag);
+    return st;
+}
+
+/* A node kept in F16 / BF16 (quantize table): its float inputs are
+   rounded to the 16-bit type, as a 16-bit float unit reads them, and it
+   computes in float32 (the f32 accumulation ONNX Runtime's CPU kernels and
+   most NPUs' f16 units use).  A constant becomes a 16-bit initializer
+   behind a Cast to float (half the bytes); an activation gets a
+   Cast(16-bit) -> Cast(float) pair.  ONNX Runtime runs the same Casts, so
+   the QDQ export and the fake-quant executor agree exactly on them.  The
+   output is not rounded here: the next layer's input rounding (or
+   quantization) does it. */
+static nn_status nn_quant__f16_input(nn_quant__b *b, nn_tensor_id t, nn_dtype half, nn_tensor_id *in) {
+    const nn_tensor *ot = &b->g->tensors[t.id];
+    nn_tensor_id h;
+    nn_status st;
+    if ((ot->flags & NN_TENSOR_CONST) && ot->data) {
+        int ok;
+        size_t n = nn_shape_count(&ot->shape, &ok), i;
+        uint16_t *v = (uint16_t *)nn_alloc(&b->d.alloc, n * sizeof(uint16_t) + 2);
+        char nb[600];
+        if (!ok || !v) { nn_free(&b->d.alloc, v); return nn_diag_set(b->diag, NN_ERR_NOMEM, ot->name, "out of memory"); }
+        for (i = 0; i < n; i++) {
+            float f = ((const float *)ot->data)[i];
+            v[i] = half == NN_DTYPE_FLOAT16 ? nn_f32_to_f16(f) : nn_f32_to_bf16(f);
+        }
+        st = nn_graph_add_tensor(b->q, nn_quant__name(b, ot->name, half == NN_DTYPE_FLOAT16 ? "_f16" : "_bf16", nb, sizeof nb),
+                                 half, &ot->shape, &h, b->diag);
+        if (st == NN_OK) st = nn_graph_set_data(b->q, h, v, n * sizeof(uint16_t), 1, b->diag);
+        nn_free(&b->d.alloc, v);
+        if (st == NN_OK) b->q->tensors[h.id].flags |= NN_TENSOR_CONST;
+        return st ? st : nn_quant__cast(b, h, NN_DTYPE_FLOAT, ot->name, "_f32", in);
+    }
+    st = nn_quant__cast(b, *in, half, ot->name, half == NN_DTYPE_FLOAT16 ? "_to_f16" : "_to_bf16", &h);
+    return st ? st : nn_quant__cast(b, h, NN_DTYPE_FLOAT, ot->name, "_rounded", in);
+}
+
 /* Rewrites one node's inputs and adds it to the new graph. */
 static nn_status nn_quant__emit(nn_quant__b *b, uint32_t ni) {
     const nn_graph *g = b->g;
@@ -1761,6 +1812,10 @@ static nn_status nn_quant__emit(nn_quant__b *b, uint32_t ni) {
         tt = &g->tensors[t.id];
         if (b->tq[t.id].on) { /* quantized activation: every consumer reads the DQ */
             if ((st = nn_quant__act_dq(b, t, &in[i]))) return st;
+            if ((b->mode[ni] == NN_QUANT_DTYPE_F16 || b->mode[ni] == NN_QUANT_DTYPE_BF16) &&
+                (st = nn_quant__f16_input(b, t, b->mode[ni] == NN_QUANT_DTYPE_F16 ? NN_DTYPE_FLOAT16 : NN_DTYPE_BFLOAT16,
+                                          &in[i])))
+                return st;
             continue;
         }
         if (intm && (tt->flags & NN_TENSOR_CONST) && tt->dtype == NN_DTYPE_FLOAT && tt->data) {
@@ -1804,6 +1859,12 @@ static nn_status nn_quant__emit(nn_quant__b *b, uint32_t ni) {
                 if ((st = nn_quant__weight(b, t, -1, 8, NULL, 0, NULL, &in[i]))) return st;
                 continue;
             }
+        }
+        if ((b->mode[ni] == NN_QUANT_DTYPE_F16 || b->mode[ni] == NN_QUANT_DTYPE_BF16) && tt->dtype == NN_DTYPE_FLOAT) {
+            if (!((tt->flags & NN_TENSOR_CONST) && tt->data) && (st = nn_quant__map(b, t, &in[i]))) return st;
+            st = nn_quant__f16_input(b, t, b->mode[ni] == NN_QUANT_DTYPE_F16 ? NN_DTYPE_FLOAT16 : NN_DTYPE_BFLOAT16, &in[i]);
+            if (st) return st;
+            continue;
         }
         if ((st = nn_quant__map(b, t, &in[i]))) return st;
     }

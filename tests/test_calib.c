@@ -176,6 +176,27 @@ static void test_kl_outliers(void) {
     free(g);
 }
 
+/* KL on a ReLU output: half exact zeros, half |N(0,1)| (the quantiles of
+   a Gaussian folded to >= 0, max about 4.4).  The zeros are exact under any
+   threshold; KL should weigh the shape of the positive half.  Measured:
+   4.33 with the zero bin neutralized, 1.995 before (the spike, spread over
+   Q's first group, penalized every wide range).  For scale, the symmetric
+   Gaussian above gets > 3.5. */
+static void test_kl_relu_zeros(void) {
+    enum { N = 100000 };
+    float *g = gauss_quantiles(2 * N), *x = (float *)malloc(2 * N * sizeof *x);
+    nn_calib_observer o = make_observer(0);
+    size_t k;
+    for (k = 0; k < 2 * N; k++) x[k] = g[k] > 0 ? g[k] : 0.0f;
+    nn_calib_observe_f32(&o, x, 2 * N);
+    printf("  KL threshold on relu(N(0,1)): %.3f\n", threshold(&o, NN_CALIB_KL));
+    CHECK(threshold(&o, NN_CALIB_KL) > 3.0);
+    CHECK(threshold(&o, NN_CALIB_KL) <= nn_calib_observer_absmax(&o));
+    nn_calib_observer_deinit(&o);
+    free(x);
+    free(g);
+}
+
 /* Re-binning: tensors with growing ranges (0.1, 1, 10, 100) widen the
    histogram by power-of-two merges; an observer that started over the final
    range [0, bins * w) and saw the same tensors must hold the same counts.
@@ -1153,6 +1174,7 @@ int main(void) {
     test_aciq_closed_forms();
     test_mse_octav_gauss();
     test_kl_outliers();
+    test_kl_relu_zeros();
     test_rebin_matches_single_histogram();
     test_collector_memory_constant();
     test_nonfinite_counted_apart();

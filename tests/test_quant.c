@@ -628,6 +628,72 @@ static void test_bias_floor(void) {
     nn_graph_destroy(g);
 }
 
+/* A Conv kept in F16 / BF16 by the quantize table: 1x1, one channel,
+   x = 1.0001, w = 1/3, no bias.  The weight becomes a 16-bit initializer
+   behind a Cast, the input a Cast pair; the product is computed in f32.
+   By hand: x rounds to 1.0 in both formats (f16 spacing at 1 is 2^-10,
+   bf16's 2^-7); 1/3 = 1.0101010101...b x 2^-2 rounds to
+   f16 1.0101010101b x 2^-2 = 1365/4096 = 0.333251953125 (next bit 0: down),
+   bf16 1.0101011b x 2^-2 = 171/512 = 0.333984375 (next bits 1010...: up). */
+static void test_f16_layers(void) {
+    static const char *const rules[2] = {"conv F16\n", "type Conv BF16\n"};
+    static const double want[2] = {0.333251953125, 0.333984375};
+    for (int k = 0; k < 2; k++) {
+        nn_graph *g = NULL, *q = NULL;
+        nn_diag d;
+        nn_tensor_id x, w, y;
+        nn_node_id n;
+        memset(&d, 0, sizeof d);
+        if (nn_graph_create(NULL, &g, &d)) { CHECK(0); return; }
+        int64_t one[4] = {1, 1, 1, 1};
+        nn_shape s1 = nn_shape_make(4, one);
+        float wv[1] = {1.0f / 3.0f}, xv[1] = {1.0001f};
+        nn_graph_set_opset(g, "", 13, &d);
+        nn_graph_add_tensor(g, "x", NN_DTYPE_FLOAT, &s1, &x, &d);
+        nn_graph_add_tensor(g, "w", NN_DTYPE_FLOAT, &s1, &w, &d);
+        nn_graph_set_data(g, w, wv, sizeof wv, 1, &d);
+        nn_graph_add_tensor(g, "y", NN_DTYPE_FLOAT, &s1, &y, &d);
+        nn_graph_add_input(g, x, &d);
+        nn_graph_add_output(g, y, &d);
+        nn_tensor_id cin[2] = {x, w};
+        nn_graph_add_node(g, "Conv", "", "conv", cin, 2, &y, 1, &n, &d);
+        CHECK_EQ_INT(d.status, NN_OK);
+        nn_value in = nn_value_make(NN_DTYPE_FLOAT, s1, xv);
+        in.bytes = sizeof xv;
+        nn_quant_range *r = calibrate(g, &in);
+        nn_quant_table t;
+        nn_quant_table_init(&t, NULL);
+        CHECK_STATUS(nn_quant_table_parse(&t, rules[k], strlen(rules[k]), &d), NN_OK);
+        nn_quant_desc qd;
+        memset(&qd, 0, sizeof qd);
+        qd.table = &t;
+        CHECK_STATUS(nn_quant_graph(g, r, &qd, &q, NULL, &d), NN_OK);
+        if (q) {
+            nn_dtype half = k ? NN_DTYPE_BFLOAT16 : NN_DTYPE_FLOAT16;
+            nn_tensor_id wh = nn_graph_find_tensor(q, k ? "w_bf16" : "w_f16");
+            CHECK(wh.id != NN_INVALID_ID && q->tensors[wh.id].dtype == half && q->tensors[wh.id].data_bytes == 2);
+            CHECK(nn_graph_find_tensor(q, "w").id == NN_INVALID_ID); /* no float32 copy of the weight */
+            uint32_t casts = 0;
+            for (uint32_t i = 0; i < q->node_count; i++) casts += strcmp(q->nodes[i].op_type, "Cast") == 0;
+            CHECK_EQ_INT(casts, 3); /* weight -> f32; input -> 16-bit -> f32 */
+            nn_qexec *ix = NULL;
+            CHECK_STATUS(nn_qexec_create(q, NULL, &ix, &d), NN_OK);
+            if (ix) {
+                CHECK_STATUS(nn_qexec_set_input(ix, 0, &in, &d), NN_OK);
+                CHECK_STATUS(nn_qexec_run(ix, &d), NN_OK);
+                const nn_value *o = nn_qexec_output(ix, 0);
+                CHECK(o && nn_value_count(o) == 1);
+                if (o) CHECK_NEAR(((const float *)o->data)[0], want[k], 0);
+            }
+            nn_qexec_destroy(ix);
+            nn_graph_destroy(q);
+        }
+        nn_quant_table_deinit(&t);
+        free(r);
+        nn_graph_destroy(g);
+    }
+}
+
 /* ---- precision analysis, mixed-precision search, recipe ------------------ */
 
 /* x (1,16) -> p = x * 1.5 -> h = p + k -> o = h * m -> y = Tanh(o).
@@ -875,6 +941,7 @@ int main(void) {
     test_broadcast_add();
     test_ort_golden();
     test_bias_floor();
+    test_f16_layers();
     test_analysis();
     test_search();
     test_recipe_layernorm();
