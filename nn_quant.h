@@ -2355,6 +2355,8 @@ NN_API nn_status nn_qexec_create(const nn_graph *g, const nn_qexec_desc *desc, n
     absorbed = (uint8_t *)nn_alloc(&a, (size_t)g->node_count + 1);
     need = (uint8_t *)nn_alloc(&a, (size_t)g->tensor_count + 1);
     gidx = (int32_t *)nn_alloc(&a, ((size_t)g->node_count + 1) * sizeof *gidx);
+    /* zeroed before the failure check: destroy frees every vals[i].data */
+    if (x->vals) memset(x->vals, 0, ((size_t)g->tensor_count + 1) * sizeof *x->vals);
     if (!x->defs || !x->steps || !x->vals || !x->uses || !x->left || !order || !cons || !absorbed || !need || !gidx) {
         st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_qexec_create", "out of memory");
         goto done;
