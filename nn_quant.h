@@ -311,6 +311,7 @@ typedef struct nn_quant_stats {
     uint32_t int_nodes;      /* nodes in an integer mode */
     uint32_t float_nodes;    /* nodes kept float (table or no range) */
     uint32_t fused_acts;     /* Relu/Clip left unquantized before (merged in the output clamp) */
+    uint32_t chained;        /* table-chain tensors left unquantized (HardSwish -> Mul a -> Add b is one table) */
     uint32_t unmatched_rules;
 } nn_quant_stats;
 
@@ -1330,6 +1331,7 @@ typedef struct nn_quant__b {
     nn_quant__tq *tq;   /* (tensor_count) */
     nn_quant_dtype *mode; /* (node_count): resolved dtype, DEFAULT = scheme's */
     uint32_t *consumers;  /* (tensor_count) */
+    uint8_t *chain;       /* (node_count): output left unquantized inside a table chain */
     nn_quant_stats stats;
     uint32_t uniq;
     int per_tensor;       /* opset 10..12: DequantizeLinear has no axis */
@@ -1350,6 +1352,40 @@ static int nn_quant__op_is(const nn_node *n, const char *const *ops) {
 static const char *const nn_quant__linear_ops[] = {"Conv", "Gemm", "MatMul", NULL};
 static const char *const nn_quant__eltwise_ops[] = {"Add", "Sub", "Mul", NULL};
 static const char *const nn_quant__act_ops[] = {"Relu", "Clip", NULL};
+
+/* Node n is Mul/Add (t and a one-element float constant, either order) or
+   Sub/Div (t first) by one. */
+static int nn_quant__scalar_op(const nn_graph *g, const nn_node *n, uint32_t t) {
+    uint32_t other;
+    int ok;
+    if (n->input_count != 2 || n->output_count != 1 || n->domain[0]) return 0;
+    if (strcmp(n->op_type, "Mul") && strcmp(n->op_type, "Add") && strcmp(n->op_type, "Sub") && strcmp(n->op_type, "Div")) return 0;
+    if (n->inputs[0].id == t) other = n->inputs[1].id;
+    else if (n->inputs[1].id == t && (!strcmp(n->op_type, "Mul") || !strcmp(n->op_type, "Add"))) other = n->inputs[0].id;
+    else return 0;
+    if (other == NN_INVALID_ID || other == t) return 0;
+    return (g->tensors[other].flags & NN_TENSOR_CONST) && g->tensors[other].data && g->tensors[other].dtype == NN_DTYPE_FLOAT &&
+           nn_shape_count(&g->tensors[other].shape, &ok) == 1 && ok;
+}
+
+/* Node n may be a link of a table chain: a unary table op (Clip excepted)
+   whose input is quantized, or a scalar op whose non-constant input is a
+   chain link left unquantized. */
+static int nn_quant__chain_link(const nn_quant__b *b, const nn_node *n) {
+    const nn_graph *g = b->g;
+    double ctx[2];
+    uint32_t k;
+    if (n->input_count == 1 && n->inputs[0].id != NN_INVALID_ID && strcmp(n->op_type, "Clip") && nn_quant_unary_for(n, ctx))
+        return b->tq[n->inputs[0].id].on || (g->tensors[n->inputs[0].id].flags & NN_TENSOR_INPUT) != 0; /* inputs: planned later */
+    for (k = 0; k < n->input_count && k < 2; k++) {
+        uint32_t x = n->inputs[k].id, p;
+        if (x == NN_INVALID_ID || !nn_quant__scalar_op(g, n, x) || b->tq[x].on) continue;
+        p = g->tensors[x].producer.id;
+        return p != NN_INVALID_ID && b->chain[p];
+    }
+    return 0;
+}
+
 /* Ops whose output takes the input's scale: pure data movement and max,
    exact in the integer domain with no requantization. */
 static const char *const nn_quant__move_ops[] = {"Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Slice",
@@ -1657,6 +1693,24 @@ static nn_status nn_quant__plan(nn_quant__b *b, const nn_quant_range *ranges, co
                 (tt->flags & NN_TENSOR_OUTPUT) || b->consumers[t.id] == 0)
                 continue;
             if (!nn_quant__is_int_mode(m)) continue;
+            /* a table chain (nn_qexec__chain): a unary table op, or a
+               scalar Mul/Add/Sub/Div continuing such a chain, read only by
+               a scalar Mul/Add/Sub/Div of the same mode is not quantized:
+               PP-LCNetV3's HardSwish -> Mul a -> Add b becomes one table of
+               the HardSwish input, quantized once at the end. */
+            if (b->consumers[t.id] == 1 && n->output_count == 1 && nn_quant__chain_link(b, n)) {
+                uint32_t c2, j2;
+                int next = 0;
+                for (c2 = 0; c2 < g->node_count && !next; c2++) {
+                    const nn_node *cn = &g->nodes[c2];
+                    for (j2 = 0; j2 < cn->input_count; j2++)
+                        if (cn->inputs[j2].id == t.id) {
+                            next = b->mode[c2] == m && nn_quant__scalar_op(g, cn, t.id) ? 1 : -1;
+                            break;
+                        }
+                }
+                if (next == 1) { b->stats.chained++; b->chain[order[k]] = 1; continue; }
+            }
             /* op -> Relu/Clip: the activation is merged into the op's output clamp */
             if (b->consumers[t.id] == 1 && (nn_quant__op_is(n, nn_quant__linear_ops) || nn_quant__op_is(n, nn_quant__eltwise_ops))) {
                 uint32_t c2;
@@ -1912,7 +1966,12 @@ NN_API nn_status nn_quant_graph(const nn_graph *g, const nn_quant_range *ranges,
     b.tq = (nn_quant__tq *)nn_alloc(&b.d.alloc, ((size_t)g->tensor_count + 1) * sizeof *b.tq);
     b.consumers = (uint32_t *)nn_alloc(&b.d.alloc, ((size_t)g->tensor_count + 1) * sizeof *b.consumers);
     b.mode = (nn_quant_dtype *)nn_alloc(&b.d.alloc, ((size_t)g->node_count + 1) * sizeof *b.mode);
-    if (!order || !b.map || !b.tq || !b.consumers || !b.mode) { st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant_graph", "out of memory"); goto done; }
+    b.chain = (uint8_t *)nn_alloc(&b.d.alloc, (size_t)g->node_count + 1);
+    if (!order || !b.map || !b.tq || !b.consumers || !b.mode || !b.chain) {
+        st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant_graph", "out of memory");
+        goto done;
+    }
+    memset(b.chain, 0, (size_t)g->node_count + 1);
     memset(b.tq, 0, (size_t)g->tensor_count * sizeof *b.tq);
     memset(b.consumers, 0, (size_t)g->tensor_count * sizeof *b.consumers);
     for (i = 0; i < g->tensor_count; i++) { b.map[i].id = NN_INVALID_ID; b.tq[i].dq.id = NN_INVALID_ID; }
@@ -1956,6 +2015,7 @@ done:
     nn_free(&b.d.alloc, b.map);
     nn_free(&b.d.alloc, b.tq);
     nn_free(&b.d.alloc, b.consumers);
+    nn_free(&b.d.alloc, b.chain);
     nn_free(&b.d.alloc, b.mode);
     return st;
 }
@@ -2114,6 +2174,92 @@ static int nn_qexec__read_dq(const nn_graph *g, nn_tensor_id t, int want_const, 
 
 static int nn_qexec__is_8bit(nn_dtype t) { return t == NN_DTYPE_INT8 || t == NN_DTYPE_UINT8; }
 
+/* Node n of a table chain (see nn_qexec__chain): a unary op with a table
+   function (Clip excepted), or Mul/Add (either order) / Sub/Div (x first)
+   by a one-element constant, float or behind a DequantizeLinear.  *x is the
+   chain input, *v the constant. */
+static int nn_qexec__chain_op(const nn_graph *g, const nn_node *n, uint32_t *x, double *v) {
+    double ctx[2];
+    int k;
+    if (n->output_count != 1 || n->outputs[0].id == NN_INVALID_ID) return 0;
+    if (n->input_count == 1 && strcmp(n->op_type, "Clip") && nn_quant_unary_for(n, ctx)) {
+        *x = n->inputs[0].id;
+        return n->inputs[0].id != NN_INVALID_ID;
+    }
+    if (n->input_count != 2 || n->domain[0] ||
+        (strcmp(n->op_type, "Mul") && strcmp(n->op_type, "Add") && strcmp(n->op_type, "Sub") && strcmp(n->op_type, "Div")))
+        return 0;
+    for (k = 0; k < 2; k++) {
+        nn_tensor_id c = n->inputs[1 - k];
+        const nn_tensor *ct = nn_qexec__const(g, c);
+        nn_qexec__dq dq;
+        uint32_t dn;
+        int ok;
+        if (k == 1 && (!strcmp(n->op_type, "Sub") || !strcmp(n->op_type, "Div"))) return 0;
+        if (n->inputs[k].id == NN_INVALID_ID) continue;
+        if (ct && ct->dtype == NN_DTYPE_FLOAT && nn_shape_count(&ct->shape, &ok) == 1 && ok) {
+            *v = ((const float *)ct->data)[0];
+        } else if (nn_qexec__read_dq(g, c, 1, &dq, &dn) && dq.scale_count == 1 && nn_shape_count(&g->tensors[dq.t.id].shape, &ok) == 1 &&
+                   ok) {
+            const nn_tensor *qt = &g->tensors[dq.t.id];
+            double q = qt->dtype == NN_DTYPE_INT8 ? ((const int8_t *)qt->data)[0] : qt->dtype == NN_DTYPE_UINT8 ? ((const uint8_t *)qt->data)[0]
+                     : qt->dtype == NN_DTYPE_INT32 ? ((const int32_t *)qt->data)[0] : NAN;
+            if (q != q) continue;
+            *v = (q - dq.zp) * dq.scale[0];
+        } else {
+            continue;
+        }
+        *x = n->inputs[k].id;
+        return 1;
+    }
+    return 0;
+}
+
+/* A table chain ending at node ki: nodes read one after another, each
+   output read only by the next (the quantizer leaves them unquantized,
+   nn_quant_graph's "chain" rule), starting at a unary table op whose input
+   is an 8-bit per-tensor DequantizeLinear output (*a, *dqa).  PP-LCNetV3's
+   HardSwish -> Mul a -> Add b.  Returns the node count (>= 2) with the
+   nodes first to last in chain[], 0 when ki ends no chain. */
+#define NN_QEXEC__MAX_CHAIN 8
+static int nn_qexec__chain(const nn_graph *g, const uint32_t *cons, uint32_t ki, uint32_t *chain, nn_qexec__dq *a,
+                           uint32_t *dqa) {
+    uint32_t rev[NN_QEXEC__MAX_CHAIN], cur = ki, x, i;
+    double v;
+    int n = 0;
+    while (n < NN_QEXEC__MAX_CHAIN && nn_qexec__chain_op(g, &g->nodes[cur], &x, &v)) {
+        nn_tensor_id xt;
+        rev[n++] = cur;
+        xt.id = x;
+        if (nn_qexec__read_dq(g, xt, 0, a, dqa)) {
+            if (n < 2 || g->nodes[cur].input_count != 1 || a->scale_count != 1 || !nn_qexec__is_8bit(a->dtype)) return 0;
+            for (i = 0; i < (uint32_t)n; i++) chain[i] = rev[n - 1 - i];
+            return n;
+        }
+        if (g->tensors[x].producer.id == NN_INVALID_ID || nn_qexec__only_consumer(g, cons, xt) != cur) return 0;
+        cur = g->tensors[x].producer.id;
+    }
+    return 0;
+}
+
+/* The chain's function of its input value, in double. */
+static double nn_qexec__chain_eval(const nn_graph *g, const uint32_t *chain, int n, double v) {
+    int i;
+    for (i = 0; i < n; i++) {
+        const nn_node *nd = &g->nodes[chain[i]];
+        double ctx[2], c;
+        uint32_t x;
+        nn_quant_unary_fn fn = nd->input_count == 1 ? nn_quant_unary_for(nd, ctx) : NULL;
+        if (fn) { v = fn(v, ctx); continue; }
+        nn_qexec__chain_op(g, nd, &x, &c);
+        if (!strcmp(nd->op_type, "Mul")) v *= c;
+        else if (!strcmp(nd->op_type, "Add")) v += c;
+        else if (!strcmp(nd->op_type, "Sub")) v -= c;
+        else v /= c;
+    }
+    return v;
+}
+
 /* Tries to make an integer group ending at QuantizeLinear node qi. */
 static nn_status nn_qexec__match(nn_qexec *x, const uint32_t *cons, uint32_t qi, uint8_t *absorbed, int *made) {
     const nn_graph *g = x->g;
@@ -2124,6 +2270,8 @@ static nn_status nn_qexec__match(nn_qexec *x, const uint32_t *cons, uint32_t qi,
     nn_qexec__dq c;
     double lo = -INFINITY, hi = INFINITY, qlo, qhi, ctx[2];
     nn_quant_unary_fn fn = NULL;
+    uint32_t chain[NN_QEXEC__MAX_CHAIN];
+    int nchain = 0;
     *made = 0;
     memset(&gr, 0, sizeof gr);
     memset(&c, 0, sizeof c);
@@ -2167,7 +2315,10 @@ static nn_status nn_qexec__match(nn_qexec *x, const uint32_t *cons, uint32_t qi,
         if (lo > -INFINITY) { double v = rint(lo / gr.sy) + gr.zy; gr.act_lo = (int32_t)(v < qlo ? qlo : v > qhi ? qhi : v); }
         if (hi < INFINITY) { double v = rint(hi / gr.sy) + gr.zy; gr.act_hi = (int32_t)(v < qlo ? qlo : v > qhi ? qhi : v); }
     }
-    if (!strcmp(k->op_type, "Conv") && k->input_count >= 2 && gr.ydtype != NN_DTYPE_INT16) {
+    if (!act && nn_qexec__is_8bit(gr.ydtype) && (nchain = nn_qexec__chain(g, cons, ki, chain, &gr.a, &dqa)) > 0) {
+        gr.kind = NN_QX__LUT; /* one table for the whole chain */
+        gr.op_node = chain[0]; /* the unary head: the lowering infers the (unchanged) shape from it */
+    } else if (!strcmp(k->op_type, "Conv") && k->input_count >= 2 && gr.ydtype != NN_DTYPE_INT16) {
         const nn_tensor *wt;
         if (!nn_qexec__read_dq(g, k->inputs[0], 0, &gr.a, &dqa) || !nn_qexec__is_8bit(gr.a.dtype) || gr.a.scale_count != 1) return NN_OK;
         if (!nn_qexec__read_dq(g, k->inputs[1], 1, &gr.b, &dqb) || gr.b.dtype != NN_DTYPE_INT8 || gr.b.zp != 0) return NN_OK;
@@ -2274,7 +2425,8 @@ static nn_status nn_qexec__match(nn_qexec *x, const uint32_t *cons, uint32_t qi,
             int32_t r;
             for (r = 0; r < 256; r++) {
                 int32_t qv = gr.a.dtype == NN_DTYPE_UINT8 ? r : (int32_t)(int8_t)(uint8_t)r;
-                int32_t o = nn_quant__quantize_d(fn(sa * (qv - gr.a.zp), ctx), gr.sy, gr.zy, (int32_t)qlo, (int32_t)qhi);
+                double v = nchain ? nn_qexec__chain_eval(g, chain, nchain, sa * (qv - gr.a.zp)) : fn(sa * (qv - gr.a.zp), ctx);
+                int32_t o = nn_quant__quantize_d(v, gr.sy, gr.zy, (int32_t)qlo, (int32_t)qhi);
                 gr.lut8[r] = (uint8_t)(o & 0xff);
             }
         }
@@ -2290,6 +2442,7 @@ static nn_status nn_qexec__match(nn_qexec *x, const uint32_t *cons, uint32_t qi,
         }
         x->groups[x->group_count++] = gr;
         absorbed[ki] = 1;
+        for (int c2 = 0; c2 < nchain; c2++) absorbed[chain[c2]] = 1;
         absorbed[qi] = 2; /* the group runs here */
         if (ai != NN_INVALID_ID) absorbed[ai] = 1;
         if (dqb != NN_INVALID_ID && nn_qexec__const(g, gr.b.t) &&

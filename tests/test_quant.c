@@ -694,6 +694,105 @@ static void test_f16_layers(void) {
     }
 }
 
+/* Observer keeping copies of the int8 outputs of integer groups (x's Q and
+   the chain's Q) in node order. */
+typedef struct chain_obs { int8_t v[2][64]; int n; } chain_obs;
+static int chain_observe(void *user, const nn_graph *g, uint32_t node_index, const nn_value *outputs, uint32_t output_count) {
+    chain_obs *o = (chain_obs *)user;
+    (void)g; (void)node_index;
+    if (output_count == 1 && outputs[0].dtype == NN_DTYPE_INT8 && nn_value_count(&outputs[0]) == 64 && o->n < 2)
+        memcpy(o->v[o->n++], outputs[0].data, 64);
+    return 0;
+}
+
+/* A table chain: x -> HardSwish -> Mul 0.5 -> Add -1 -> Tanh -> y (x 64
+   values in [-4, 4)).  The quantizer leaves the HardSwish and Mul outputs
+   unquantized (stats.chained = 2), the executor runs the three nodes as one
+   256-entry table of x's int8 value.  The table is checked entry by entry
+   against the formula done by hand here, 0.5 * hardswish(v) - 1 with
+   hardswish(v) = v * min(max(v + 3, 0), 6) / 6, quantized with the Add
+   output's scale (half to even): the group's int8 output must be that
+   value for every x. */
+static void test_table_chain(void) {
+    nn_graph *g = NULL, *q = NULL;
+    nn_diag d;
+    nn_tensor_id x, h, m, a, y, c5, c1;
+    nn_node_id n;
+    memset(&d, 0, sizeof d);
+    if (nn_graph_create(NULL, &g, &d)) { CHECK(0); return; }
+    int64_t xd[2] = {1, 64}, one[1] = {1};
+    nn_shape xs = nn_shape_make(2, xd), s1 = nn_shape_make(1, one);
+    float xv[64], half = 0.5f, m1 = -1.0f;
+    for (int i = 0; i < 64; i++) xv[i] = -4.0f + 0.125f * (float)i;
+    nn_graph_set_opset(g, "", 14, &d);
+    nn_graph_add_tensor(g, "x", NN_DTYPE_FLOAT, &xs, &x, &d);
+    nn_graph_add_tensor(g, "h", NN_DTYPE_FLOAT, &xs, &h, &d);
+    nn_graph_add_tensor(g, "m", NN_DTYPE_FLOAT, &xs, &m, &d);
+    nn_graph_add_tensor(g, "a", NN_DTYPE_FLOAT, &xs, &a, &d);
+    nn_graph_add_tensor(g, "y", NN_DTYPE_FLOAT, &xs, &y, &d);
+    nn_graph_add_tensor(g, "half", NN_DTYPE_FLOAT, &s1, &c5, &d);
+    nn_graph_set_data(g, c5, &half, 4, 1, &d);
+    nn_graph_add_tensor(g, "minus1", NN_DTYPE_FLOAT, &s1, &c1, &d);
+    nn_graph_set_data(g, c1, &m1, 4, 1, &d);
+    nn_graph_add_input(g, x, &d);
+    nn_graph_add_output(g, y, &d);
+    nn_graph_add_node(g, "HardSwish", "", "hs", &x, 1, &h, 1, &n, &d);
+    nn_tensor_id mi[2] = {c5, h}, ai[2] = {m, c1}; /* constant first in the Mul, as paddle2onnx writes it */
+    nn_graph_add_node(g, "Mul", "", "mul", mi, 2, &m, 1, &n, &d);
+    nn_graph_add_node(g, "Add", "", "add", ai, 2, &a, 1, &n, &d);
+    nn_graph_add_node(g, "Tanh", "", "tanh", &a, 1, &y, 1, &n, &d);
+    CHECK_EQ_INT(d.status, NN_OK);
+    nn_value in = nn_value_make(NN_DTYPE_FLOAT, xs, xv);
+    in.bytes = sizeof xv;
+    nn_quant_range *r = calibrate(g, &in);
+    nn_quant_stats st;
+    CHECK_STATUS(nn_quant_graph(g, r, NULL, &q, &st, &d), NN_OK);
+    CHECK_EQ_INT(st.chained, 2);
+    if (q) {
+        CHECK(nn_graph_find_tensor(q, "h_quantized").id == NN_INVALID_ID);
+        CHECK(nn_graph_find_tensor(q, "m_quantized").id == NN_INVALID_ID);
+        nn_tensor_id aq = nn_graph_find_tensor(q, "a_quantized"), xq = nn_graph_find_tensor(q, "x_quantized");
+        CHECK(aq.id != NN_INVALID_ID && xq.id != NN_INVALID_ID);
+        nn_qexec *ix = NULL;
+        chain_obs ob;
+        nn_qexec_desc qd;
+        memset(&ob, 0, sizeof ob);
+        memset(&qd, 0, sizeof qd);
+        qd.observer = chain_observe;
+        qd.observer_user = &ob;
+        CHECK_STATUS(nn_qexec_create(q, &qd, &ix, &d), NN_OK);
+        if (ix && aq.id != NN_INVALID_ID) {
+            nn_qexec_stats xs2;
+            nn_qexec_get_stats(ix, &xs2);
+            CHECK_EQ_INT(xs2.int_groups, 1); /* the chain; Tanh makes a float graph output */
+            CHECK_STATUS(nn_qexec_set_input(ix, 0, &in, &d), NN_OK);
+            CHECK_STATUS(nn_qexec_run(ix, &d), NN_OK);
+            /* x's QuantizeLinear runs as a float node (int8 output), then the chain group */
+            CHECK_EQ_INT(ob.n, 2);
+            nn_value avv = nn_value_make(NN_DTYPE_INT8, xs, ob.v[1]), xvv = nn_value_make(NN_DTYPE_INT8, xs, ob.v[0]);
+            const nn_value *av = ob.n == 2 ? &avv : NULL, *xvq = ob.n == 2 ? &xvv : NULL;
+            /* scales from the Q nodes' initializers */
+            double sx = 4.0 / 127, sa = 0;
+            for (uint32_t i = 0; i < q->node_count; i++)
+                if (!strcmp(q->nodes[i].op_type, "QuantizeLinear") && q->nodes[i].outputs[0].id == aq.id)
+                    sa = ((const float *)q->tensors[q->nodes[i].inputs[1].id].data)[0];
+                else if (!strcmp(q->nodes[i].op_type, "QuantizeLinear") && q->nodes[i].outputs[0].id == xq.id)
+                    sx = ((const float *)q->tensors[q->nodes[i].inputs[1].id].data)[0];
+            CHECK(sa > 0 && av && xvq);
+            for (int i = 0; av && xvq && sa > 0 && i < 64; i++) {
+                double v = sx * ((const int8_t *)xvq->data)[i];
+                double hs = v * fmin(fmax(v + 3, 0), 6) / 6, want = rint((0.5 * hs - 1) / sa);
+                want = want < -128 ? -128 : want > 127 ? 127 : want;
+                CHECK_EQ_INT(((const int8_t *)av->data)[i], (int)want);
+            }
+        }
+        nn_qexec_destroy(ix);
+        nn_graph_destroy(q);
+    }
+    free(r);
+    nn_graph_destroy(g);
+}
+
 /* ---- precision analysis, mixed-precision search, recipe ------------------ */
 
 /* x (1,16) -> p = x * 1.5 -> h = p + k -> o = h * m -> y = Tanh(o).
@@ -942,6 +1041,7 @@ int main(void) {
     test_ort_golden();
     test_bias_floor();
     test_f16_layers();
+    test_table_chain();
     test_analysis();
     test_search();
     test_recipe_layernorm();
