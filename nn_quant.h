@@ -19,6 +19,8 @@
      NN_MAX_QTABLE_RULES   65536: most rules a quantize table may hold.
      NN_MAX_QTABLE_BYTES   16 MiB: largest quantize-table text accepted.
      NN_ASSERT(x)          assert() by default; API misuse only.
+     NN_QUANT_NO_SIMD      keep the portable integer kernels (the reference)
+                           even when the target has AVX-512 VNNI.
 
    QUICK START
        nn_quant_range *r = calloc(g->tensor_count, sizeof *r);
@@ -176,6 +178,12 @@ NN_API void nn_quant_sub_s8(const nn_quant_eltwise_params *p, const int8_t *a /*
                             const int8_t *b /* (n) */, int8_t *y /* (n) */, size_t n);
 NN_API void nn_quant_mul_s8(const nn_quant_eltwise_params *p, const int8_t *a /* (n) */,
                             const int8_t *b /* (n) */, int8_t *y /* (n) */, size_t n);
+/* numpy broadcast of src (shape s) to shape o, the operand copy the
+   element-wise kernels expect: a row (o's last axis) at a time, memcpy
+   where that axis is not broadcast, memset where it is.  s must broadcast
+   to o (rank <= NN_MAX_RANK); returns the element count of o. */
+NN_API size_t nn_quant_broadcast_s8(const int8_t *src /* s */, const nn_shape *s, const nn_shape *o,
+                                    int8_t *dst /* o */);
 
 /* Average pooling, NCHW: integer sum of (x - in_zp) over the window, then
    requantize with mult_by_count[count] (= s_in / (s_out * count)), where
@@ -654,10 +662,58 @@ NN_API int32_t nn_quant_requantize(int64_t acc, nn_quant_multiplier q, int32_t z
 
 #define NN_QUANT__PB 256 /* output pixels per accumulator block (4 x 256 int32 = 4 KiB, in L1) */
 
+/* Fast paths.  With AVX-512 (F, BW, DQ, VL and VNNI, as -march=native
+   gives on Ice Lake / Zen 4 and later) the convolution's GEMM runs on
+   vpdpbusd and the requantizations on 8 int64 lanes at a time.  Any other
+   target, or NN_QUANT_NO_SIMD, keeps the portable loops, which are the
+   reference: every fast path computes the same integers (exact integer
+   sums, the same floor shifts), checked against plain loops by
+   tests/test_quant_fast.c. */
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && defined(__AVX512VL__) && \
+    defined(__AVX512VNNI__) && !defined(NN_QUANT_NO_SIMD)
+#define NN_QUANT__AVX512 1
+#include <immintrin.h>
+#endif
+
+/* The depthwise kernel's planes: the zero-point-shifted, padded input
+   (hp x wp: the windows' extent or the padded input, the larger) split
+   into stride_h x stride_w phases of hq x wq, so that a strided window
+   tap reads one phase at a constant offset. */
+static void nn_quant__dw_dims(const nn_quant_conv_params *p, size_t *hq, size_t *wq) {
+    size_t hp = (size_t)(p->oh - 1) * (size_t)p->stride_h + (size_t)(p->kh - 1) * (size_t)p->dil_h + 1;
+    size_t wp = (size_t)(p->ow - 1) * (size_t)p->stride_w + (size_t)(p->kw - 1) * (size_t)p->dil_w + 1;
+    if (hp < (size_t)p->pad_top + (size_t)p->h) hp = (size_t)p->pad_top + (size_t)p->h;
+    if (wp < (size_t)p->pad_left + (size_t)p->w) wp = (size_t)p->pad_left + (size_t)p->w;
+    *hq = (hp + (size_t)p->stride_h - 1) / (size_t)p->stride_h;
+    *wq = (wp + (size_t)p->stride_w - 1) / (size_t)p->stride_w;
+}
+
+/* Elements after the last phase that a tap's run may read (columns past
+   OW of the last row are computed and dropped). */
+static size_t nn_quant__dw_slack(const nn_quant_conv_params *p, size_t wq) {
+    return wq + (size_t)p->kw * (size_t)p->dil_w + 32;
+}
+
+/* The largest of the layouts nn_quant_conv_s8 may use: the reference
+   im2col (int16 columns, widened weights, 4 accumulator blocks), the
+   depthwise phases (int16, plus OH rows of wq int32 sums) and, with
+   AVX-512, the packed panels (32-pixel panels of K/4 tap quads, 128 bytes
+   each; padded weights; per-channel corrections; 5 tap rows). */
 NN_API size_t nn_quant_conv_s8_scratch_bytes(const nn_quant_conv_params *p) {
     size_t k = (size_t)(p->c / p->group) * (size_t)p->kh * (size_t)p->kw;
     size_t mg = (size_t)(p->m / p->group), ohw = (size_t)p->oh * (size_t)p->ow;
-    return (ohw + mg) * k * sizeof(int16_t) + 4 * NN_QUANT__PB * sizeof(int32_t) + 64;
+    size_t need = (ohw + mg) * k * sizeof(int16_t) + 4 * NN_QUANT__PB * sizeof(int32_t) + 64, hq, wq, dw;
+    nn_quant__dw_dims(p, &hq, &wq);
+    dw = ((size_t)p->stride_h * (size_t)p->stride_w * hq * wq + nn_quant__dw_slack(p, wq)) * sizeof(int16_t) +
+         (size_t)p->oh * wq * sizeof(int32_t) + 128;
+    if (dw > need) need = dw;
+#ifdef NN_QUANT__AVX512
+    {
+        size_t k4 = (k + 3) / 4, vn = (ohw + 31) / 32 * k4 * 128 + mg * k4 * 4 + mg * 4 + 5 * ohw + 128;
+        if (vn > need) need = vn;
+    }
+#endif
+    return need;
 }
 
 /* Accumulates nb (1..4) output channels over pixels [p0, p0 + pn):
@@ -689,7 +745,312 @@ static void nn_quant__conv_block(const int16_t *col, size_t ohw, size_t K, const
     }
 }
 
-/* im2col + blocked integer GEMM.  Per image and group the receptive
+#ifdef NN_QUANT__AVX512
+/* nn_quant_mul_shift on 8 int64 lanes; q8 holds one nn_quant_multiplier
+   per lane ({m, shift}: m in the low 32 bits, shift in the high 32).  The
+   arithmetic shift is the floor nn_quant__floor_shift computes, and the
+   scalar function's range rules keep every lane from overflowing. */
+static __m512i nn_quant__v_mul_shift(__m512i x, __m512i q8) {
+    __m512i m = _mm512_srai_epi64(_mm512_slli_epi64(q8, 32), 32);
+    __m512i sh = _mm512_srli_epi64(q8, 32);
+    __m512i rnd = _mm512_srli_epi64(_mm512_sllv_epi64(_mm512_set1_epi64(1), sh), 1); /* 2^(shift-1); 0 for shift 0 */
+    __m512i r = _mm512_srav_epi64(_mm512_add_epi64(_mm512_mullo_epi64(x, m), rnd), sh);
+    r = _mm512_max_epi64(r, _mm512_set1_epi64(INT32_MIN));
+    return _mm512_min_epi64(r, _mm512_set1_epi64(INT32_MAX));
+}
+
+/* nn_quant_requantize on 8 int64 lanes. */
+static __m512i nn_quant__v_requant(__m512i x, __m512i q8, __m512i zp, __m512i lo, __m512i hi) {
+    __m512i r = _mm512_add_epi64(nn_quant__v_mul_shift(x, q8), zp);
+    return _mm512_min_epi64(_mm512_max_epi64(r, lo), hi);
+}
+
+static __m512i nn_quant__v_q8(nn_quant_multiplier q) {
+    int64_t v;
+    memcpy(&v, &q, sizeof v); /* {m, shift} as one little-endian lane */
+    return _mm512_set1_epi64(v);
+}
+
+/* 16 int32 sums plus an int64 bias, requantized to 16 bytes (the values
+   are clamped into [lo, hi], so vpmovqb's truncation is exact). */
+static __m128i nn_quant__v_requant16(__m512i acc, __m512i bias, __m512i q8, __m512i zp, __m512i lo, __m512i hi) {
+    __m512i a0 = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc)), bias);
+    __m512i a1 = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(acc, 1)), bias);
+    return _mm_unpacklo_epi64(_mm512_cvtepi64_epi8(nn_quant__v_requant(a0, q8, zp, lo, hi)),
+                              _mm512_cvtepi64_epi8(nn_quant__v_requant(a1, q8, zp, lo, hi)));
+}
+#endif
+
+/* y[i] = requantize(acc[i] + bias, q, zp, lo, hi) for i < n. */
+static void nn_quant__requant_row(const int32_t *acc, size_t n, int32_t bias, nn_quant_multiplier q, int32_t zp,
+                                  int32_t lo, int32_t hi, int8_t *y) {
+    size_t i = 0;
+#ifdef NN_QUANT__AVX512
+    __m512i q8 = nn_quant__v_q8(q), vb = _mm512_set1_epi64(bias), vz = _mm512_set1_epi64(zp);
+    __m512i vl = _mm512_set1_epi64(lo), vh = _mm512_set1_epi64(hi);
+    for (; i < n; i += 16) {
+        __mmask16 m = (__mmask16)(n - i >= 16 ? 0xffffu : (1u << (n - i)) - 1);
+        _mm_mask_storeu_epi8(y + i, m, nn_quant__v_requant16(_mm512_maskz_loadu_epi32(m, acc + i), vb, q8, vz, vl, vh));
+    }
+#endif
+    for (; i < n; i++) y[i] = (int8_t)nn_quant_requantize((int64_t)acc[i] + bias, q, zp, lo, hi);
+}
+
+/* Depthwise convolution (C/group = M/group = 1) without im2col.  Each
+   channel's plane is copied once into int16, zero-point-shifted (0 in the
+   padding), split into its stride phases (nn_quant__dw_dims): window tap
+   (kh, kw) of output (oh, ow) is then element (oh, ow) of phase
+   (kh*DH % SH, kw*DW % SW) shifted by (kh*DH / SH, kw*DW / SW), so with
+   sums kept in rows of wq the tap is one long contiguous run,
+   acc[i] += w * phase[offset + i] (vectorized whatever OW is; the
+   columns past OW are dropped).  Taps go three per pass over the sums.
+   The shape is copied to locals: int32 stores could alias the int32
+   fields of *p otherwise, which stops vectorization. */
+static void nn_quant__conv_dw(const nn_quant_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
+                              const nn_quant_multiplier *mult, int8_t *y, void *scratch) {
+    const int32_t H = p->h, W = p->w, OH = p->oh, OW = p->ow, KH = p->kh, KW = p->kw, SH = p->stride_h, SW = p->stride_w;
+    const int32_t DH = p->dil_h, DW = p->dil_w, PT = p->pad_top, PL = p->pad_left, zp = p->in_zp;
+    size_t hq, wq, ph, L, i, planes;
+    int16_t *pl = (int16_t *)scratch; /* (SH * SW phases, hq, wq) + slack */
+    int32_t *acc, n, c, r, col, kh, kw, oh, b;
+    nn_quant__dw_dims(p, &hq, &wq);
+    ph = hq * wq;
+    L = (size_t)OH * wq;
+    planes = ((size_t)SH * (size_t)SW * ph + nn_quant__dw_slack(p, wq)) * sizeof *pl;
+    acc = (int32_t *)(void *)(((uintptr_t)pl + planes + 63) & ~(uintptr_t)63); /* (OH, wq) */
+    for (n = 0; n < p->n; n++)
+        for (c = 0; c < p->c; c++) {
+            const int8_t *xs = x + ((size_t)n * p->c + c) * (size_t)H * (size_t)W;
+            const int8_t *wc = w + (size_t)c * (size_t)KH * (size_t)KW;
+            memset(pl, 0, planes);
+            for (r = 0; r < H; r++) {
+                const int8_t *s = xs + (size_t)r * (size_t)W;
+                size_t R = (size_t)(r + PT);
+                int16_t *d = pl + (R % (size_t)SH) * (size_t)SW * ph + (R / (size_t)SH) * wq;
+                if (SW == 1)
+                    for (col = 0; col < W; col++) d[col + PL] = (int16_t)(s[col] - zp);
+                else
+                    for (b = 0; b < SW; b++) { /* phase b: padded columns j * SW + b, input column j * SW + b - PL */
+                        int16_t *db = d + (size_t)b * ph;
+                        int32_t j = PL > b ? (PL - b + SW - 1) / SW : 0;
+                        for (col = j * SW + b - PL; col < W; j++, col += SW) db[j] = (int16_t)(s[col] - zp);
+                    }
+            }
+            for (i = 0; i < L; i++) acc[i] = 0;
+            for (kh = 0; kh < KH; kh++) {
+                size_t a = (size_t)kh * (size_t)DH;
+                const int16_t *row = pl + (a % (size_t)SH) * (size_t)SW * ph + (a / (size_t)SH) * wq;
+                const int8_t *wk = wc + (size_t)kh * (size_t)KW;
+                for (kw = 0; kw < KW; kw += 3) {
+                    size_t b0 = (size_t)kw * (size_t)DW, b1 = b0 + (size_t)DW, b2 = b1 + (size_t)DW;
+                    const int16_t *s0 = row + (b0 % (size_t)SW) * ph + b0 / (size_t)SW;
+                    int32_t w0 = wk[kw];
+                    if (KW - kw >= 3) {
+                        const int16_t *s1 = row + (b1 % (size_t)SW) * ph + b1 / (size_t)SW;
+                        const int16_t *s2 = row + (b2 % (size_t)SW) * ph + b2 / (size_t)SW;
+                        int32_t w1 = wk[kw + 1], w2 = wk[kw + 2];
+                        for (i = 0; i < L; i++) acc[i] += w0 * s0[i] + w1 * s1[i] + w2 * s2[i];
+                    } else if (KW - kw == 2) {
+                        const int16_t *s1 = row + (b1 % (size_t)SW) * ph + b1 / (size_t)SW;
+                        int32_t w1 = wk[kw + 1];
+                        for (i = 0; i < L; i++) acc[i] += w0 * s0[i] + w1 * s1[i];
+                    } else {
+                        for (i = 0; i < L; i++) acc[i] += w0 * s0[i];
+                    }
+                }
+            }
+            for (oh = 0; oh < OH; oh++)
+                nn_quant__requant_row(acc + (size_t)oh * wq, (size_t)OW, bias ? bias[c] : 0, mult[c], p->out_zp, p->act_min,
+                                      p->act_max, y + ((size_t)n * p->m + c) * (size_t)OH * (size_t)OW + (size_t)oh * (size_t)OW);
+        }
+}
+
+#ifdef NN_QUANT__AVX512
+/* The AVX-512 convolution.  vpdpbusd multiplies unsigned by signed bytes,
+   four taps per int32 lane, so activations go unsigned: x + 128 (x ^ 0x80),
+   the padding as in_zp + 128, and
+     sum w * (x + 128) - (in_zp + 128) * sum w  =  sum w * (x - in_zp)
+   with the padding contributing 0; corr[m] holds the second term.  Every
+   partial sum is within 255 * 128 * K <= 2^31 - 1 for K <= 65536, and the
+   int32 subtraction wraps back to the exact sum, which fits as well.
+   Layout: im2col rows (one per tap, raw int8) are interleaved four at a
+   time into 32-pixel panels, (K/4, 32 pixels, 4 taps) bytes each, so one
+   64-byte load feeds 16 pixels' lanes and a weight quad is broadcast. */
+
+/* One im2col row for tap (kh, kw) of plane xs: out[oh * OW + ow] =
+   xs[ih][iw], in_zp in the padding.  A 1x1 stride-1 unpadded tap is the
+   plane itself.  Stride 2 takes the even bytes of 64-byte loads
+   (vpmovwb keeps the low byte of each int16), masked to the row's
+   bytes. */
+static const int8_t *nn_quant__tap_row(const nn_quant_conv_params *p, const int8_t *xs, int32_t kh, int32_t kw,
+                                       int8_t *row) {
+    const int32_t sw = p->stride_w, W = p->w, OW = p->ow;
+    const int8_t zp = (int8_t)p->in_zp;
+    int32_t oh, ow;
+    if (p->kh == 1 && p->kw == 1 && p->stride_h == 1 && sw == 1 && p->pad_top == 0 && p->pad_left == 0 &&
+        p->oh == p->h && OW == W)
+        return xs;
+    for (oh = 0; oh < p->oh; oh++) {
+        int32_t ih = oh * p->stride_h - p->pad_top + kh * p->dil_h, iw0 = kw * p->dil_w - p->pad_left, lo, hi;
+        int8_t *o = row + (size_t)oh * (size_t)OW;
+        const int8_t *s;
+        if (ih < 0 || ih >= p->h) { memset(o, zp, (size_t)OW); continue; }
+        lo = iw0 >= 0 ? 0 : (-iw0 + sw - 1) / sw;           /* first ow with iw >= 0 */
+        hi = iw0 >= W ? 0 : (W - 1 - iw0) / sw + 1;         /* one past the last ow with iw < w */
+        if (hi > OW) hi = OW;
+        if (lo > hi) lo = hi;
+        for (ow = 0; ow < lo; ow++) o[ow] = zp;
+        s = xs + (size_t)ih * (size_t)W + (size_t)(iw0 + lo * sw); /* input of output lo */
+        if (sw == 1) {
+            memcpy(o + lo, s, (size_t)(hi - lo));
+        } else if (sw == 2) {
+            for (ow = 0; ow < hi - lo; ow += 32) {
+                int32_t m = hi - lo - ow < 32 ? hi - lo - ow : 32; /* outputs; they read 2m - 1 input bytes */
+                __m512i v = _mm512_maskz_loadu_epi8((__mmask64)((1ull << (2 * m - 1)) - 1), s + 2 * (size_t)ow);
+                _mm256_mask_storeu_epi8(o + lo + ow, (__mmask32)((1ull << m) - 1), _mm512_cvtepi16_epi8(v));
+            }
+        } else {
+            for (ow = 0; ow < hi - lo; ow++) o[lo + ow] = s[(size_t)ow * (size_t)sw];
+        }
+        for (ow = hi; ow < OW; ow++) o[ow] = zp;
+    }
+    return row;
+}
+
+/* Interleaves 4 rows of ohw bytes (taps 4j..4j+3) into quad j of every
+   panel: pixel q's bytes at dst + (q / 32) * pstride + (q % 32) * 4,
+   flipped to unsigned; pixels past ohw up to the panel end get zeros. */
+static void nn_quant__vnni_pack4(const int8_t *const r[4], size_t ohw, uint8_t *dst, size_t pstride) {
+    const __m128i flip = _mm_set1_epi8((char)0x80);
+    size_t q, end = (ohw + 31) / 32 * 32;
+    for (q = 0; q < end; q += 16) {
+        uint8_t *o = dst + (q / 32) * pstride + (q % 32) * 4;
+        __m128i a, b, c, d, ab0, ab1, cd0, cd1;
+        if (q >= ohw) { memset(o, 0, 64); continue; }
+        if (q + 16 <= ohw) {
+            a = _mm_loadu_si128((const __m128i *)(const void *)(r[0] + q));
+            b = _mm_loadu_si128((const __m128i *)(const void *)(r[1] + q));
+            c = _mm_loadu_si128((const __m128i *)(const void *)(r[2] + q));
+            d = _mm_loadu_si128((const __m128i *)(const void *)(r[3] + q));
+        } else {
+            int8_t t[4][16];
+            int j;
+            memset(t, 0, sizeof t);
+            for (j = 0; j < 4; j++) memcpy(t[j], r[j] + q, ohw - q);
+            a = _mm_loadu_si128((const __m128i *)(const void *)t[0]);
+            b = _mm_loadu_si128((const __m128i *)(const void *)t[1]);
+            c = _mm_loadu_si128((const __m128i *)(const void *)t[2]);
+            d = _mm_loadu_si128((const __m128i *)(const void *)t[3]);
+        }
+        a = _mm_xor_si128(a, flip); b = _mm_xor_si128(b, flip);
+        c = _mm_xor_si128(c, flip); d = _mm_xor_si128(d, flip);
+        ab0 = _mm_unpacklo_epi8(a, b); ab1 = _mm_unpackhi_epi8(a, b); /* a0 b0 a1 b1 ... */
+        cd0 = _mm_unpacklo_epi8(c, d); cd1 = _mm_unpackhi_epi8(c, d);
+        _mm_storeu_si128((__m128i *)(void *)o, _mm_unpacklo_epi16(ab0, cd0));        /* pixels 0-3: a b c d each */
+        _mm_storeu_si128((__m128i *)(void *)(o + 16), _mm_unpackhi_epi16(ab0, cd0)); /* 4-7 */
+        _mm_storeu_si128((__m128i *)(void *)(o + 32), _mm_unpacklo_epi16(ab1, cd1)); /* 8-11 */
+        _mm_storeu_si128((__m128i *)(void *)(o + 48), _mm_unpackhi_epi16(ab1, cd1)); /* 12-15 */
+    }
+}
+
+/* One tile: 8 output channels (weight rows wq + r * wstride bytes, the
+   first nr real) x one 32-pixel panel, 16 zmm accumulators over K4 tap
+   quads; then rows < nr are requantized and their first np pixels stored
+   at y + r * ystride.  The accumulators are named variables (a macro per
+   row) so that they stay in registers. */
+#define NN_QUANT__DP(r)                                                    \
+    do {                                                                   \
+        int32_t q_;                                                        \
+        __m512i w_;                                                        \
+        memcpy(&q_, w##r + 4 * k, 4);                                      \
+        w_ = _mm512_set1_epi32(q_);                                        \
+        c##r##0 = _mm512_dpbusd_epi32(c##r##0, b0, w_);                    \
+        c##r##1 = _mm512_dpbusd_epi32(c##r##1, b1, w_);                    \
+    } while (0)
+
+static void nn_quant__vnni_tile(const uint8_t *pan, const int8_t *wq, size_t wstride, size_t K4, int nr,
+                                const int32_t *corr, const int32_t *bias, const nn_quant_multiplier *mult,
+                                const nn_quant_conv_params *p, int8_t *y, size_t ystride, size_t np) {
+    __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    __m512i c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+    const int8_t *w0 = wq, *w1 = wq + (nr > 1) * wstride, *w2 = wq + (nr > 2) * 2 * wstride;
+    const int8_t *w3 = wq + (nr > 3) * 3 * wstride, *w4 = wq + (nr > 4) * 4 * wstride, *w5 = wq + (nr > 5) * 5 * wstride;
+    const int8_t *w6 = wq + (nr > 6) * 6 * wstride, *w7 = wq + (nr > 7) * 7 * wstride; /* rows past nr repeat row 0 */
+    size_t k;
+    int r;
+    for (k = 0; k < K4; k++) {
+        const __m512i b0 = _mm512_loadu_si512(pan + k * 128), b1 = _mm512_loadu_si512(pan + k * 128 + 64);
+        NN_QUANT__DP(0); NN_QUANT__DP(1); NN_QUANT__DP(2); NN_QUANT__DP(3);
+        NN_QUANT__DP(4); NN_QUANT__DP(5); NN_QUANT__DP(6); NN_QUANT__DP(7);
+    }
+    {
+        const __m512i acc[16] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71};
+        __m512i vz = _mm512_set1_epi64(p->out_zp), vl = _mm512_set1_epi64(p->act_min), vh = _mm512_set1_epi64(p->act_max);
+        __mmask16 m0 = (__mmask16)(np >= 16 ? 0xffffu : (1u << np) - 1);
+        __mmask16 m1 = (__mmask16)(np >= 32 ? 0xffffu : np > 16 ? (1u << (np - 16)) - 1 : 0u);
+        for (r = 0; r < nr; r++) {
+            __m512i q8 = nn_quant__v_q8(mult[r]), vb = _mm512_set1_epi64(bias ? bias[r] : 0);
+            __m512i cr = _mm512_set1_epi32(corr[r]);
+            _mm_mask_storeu_epi8(y + (size_t)r * ystride, m0,
+                                 nn_quant__v_requant16(_mm512_sub_epi32(acc[2 * r], cr), vb, q8, vz, vl, vh));
+            if (m1)
+                _mm_mask_storeu_epi8(y + (size_t)r * ystride + 16, m1,
+                                     nn_quant__v_requant16(_mm512_sub_epi32(acc[2 * r + 1], cr), vb, q8, vz, vl, vh));
+        }
+    }
+}
+#undef NN_QUANT__DP
+
+static void nn_quant__conv_vnni(const nn_quant_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
+                                const nn_quant_multiplier *mult, int8_t *y, void *scratch) {
+    const int32_t cg = p->c / p->group, mg = p->m / p->group, taps = p->kh * p->kw;
+    const size_t ohw = (size_t)p->oh * (size_t)p->ow, hw = (size_t)p->h * (size_t)p->w;
+    const size_t K = (size_t)cg * (size_t)taps, K4 = (K + 3) / 4, npan = (ohw + 31) / 32, pstride = K4 * 128;
+    uint8_t *pan = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63); /* (npan, K4, 32, 4) */
+    int8_t *wpad = (int8_t *)(pan + npan * pstride);                        /* (M/group, K4 * 4) when K % 4 */
+    int32_t *corr = (int32_t *)(void *)(wpad + (size_t)mg * K4 * 4);        /* (M/group) */
+    int8_t *rows = (int8_t *)(corr + mg);                                   /* (5, OH*OW): 4 tap rows, a zero row */
+    int32_t n, g, j, t, mo;
+    size_t k, k4, pb;
+    memset(rows + 4 * ohw, 0, ohw);
+    for (n = 0; n < p->n; n++)
+        for (g = 0; g < p->group; g++) {
+            const int8_t *xg = x + ((size_t)n * p->c + (size_t)g * cg) * hw, *wg = w + (size_t)g * mg * K, *wq = wg;
+            for (j = 0; j < mg; j++) {
+                const int8_t *ws = wg + (size_t)j * K;
+                int32_t s = 0;
+                for (k = 0; k < K; k++) s += ws[k];
+                corr[j] = (p->in_zp + 128) * s; /* |s| <= 128 K: within int32 (see above) */
+                if (K % 4) {
+                    memcpy(wpad + (size_t)j * K4 * 4, ws, K);
+                    memset(wpad + (size_t)j * K4 * 4 + K, 0, K4 * 4 - K);
+                }
+            }
+            if (K % 4) wq = wpad;
+            for (k4 = 0; k4 < K4; k4++) {
+                const int8_t *r[4];
+                for (t = 0; t < 4; t++) {
+                    k = 4 * k4 + (size_t)t;
+                    r[t] = k >= K ? rows + 4 * ohw
+                                  : nn_quant__tap_row(p, xg + (k / (size_t)taps) * hw, (int32_t)(k % (size_t)taps) / p->kw,
+                                                      (int32_t)(k % (size_t)taps) % p->kw, rows + (size_t)t * ohw);
+                }
+                nn_quant__vnni_pack4(r, ohw, pan + k4 * 128, pstride);
+            }
+            for (pb = 0; pb < npan; pb++)
+                for (mo = 0; mo < mg; mo += 8) {
+                    int32_t oc = g * mg + mo;
+                    nn_quant__vnni_tile(pan + pb * pstride, wq + (size_t)mo * K4 * 4, K4 * 4, K4, mg - mo < 8 ? mg - mo : 8,
+                                        corr + mo, bias ? bias + oc : NULL, mult + oc, p,
+                                        y + ((size_t)n * p->m + oc) * ohw + pb * 32, ohw, ohw - pb * 32 < 32 ? ohw - pb * 32 : 32);
+                }
+        }
+}
+#endif
+
+/* Depthwise convolutions take nn_quant__conv_dw; with AVX-512 the others
+   take nn_quant__conv_vnni; else (the reference) im2col + blocked integer
+   GEMM.  Per image and group the receptive
    fields are laid out as K = C/group * KH * KW rows of OH*OW int16 values
    (x - in_zp, 0 in the padding; row k = (ci, kh, kw)), the group's
    weights widened to int16, and output channels are computed four at a
@@ -705,6 +1066,14 @@ NN_API void nn_quant_conv_s8(const nn_quant_conv_params *p, const int8_t *x, con
     int32_t *acc = (int32_t *)(void *)(((uintptr_t)(w16 + (size_t)mg * K) + 15) & ~(uintptr_t)15); /* (4, PB) */
     int32_t n, g, ci, mo, kh, kw, oh, ow;
     size_t i, p0;
+    if (cg == 1 && mg == 1) {
+        nn_quant__conv_dw(p, x, w, bias, mult, y, scratch);
+        return;
+    }
+#ifdef NN_QUANT__AVX512
+    nn_quant__conv_vnni(p, x, w, bias, mult, y, scratch);
+    return;
+#endif
     for (n = 0; n < p->n; n++) {
         for (g = 0; g < p->group; g++) {
             int16_t *cr = col;
@@ -746,11 +1115,134 @@ NN_API void nn_quant_conv_s8(const nn_quant_conv_params *p, const int8_t *x, con
     }
 }
 
+#define NN_QUANT__MM_MIN 256 /* K x N from which the AVX-512 path runs (smaller: the reference, small scratch) */
+
+/* The reference layout (B widened to int16, 4 rows of A, 4 accumulator
+   rows) or, with AVX-512, B in 32-column panels of K/4 quads, A padded to
+   K/4 quads, row and column sums, a zero row. */
 NN_API size_t nn_quant_matmul_s8_scratch_bytes(const nn_quant_matmul_params *p) {
-    return ((size_t)p->k * (size_t)p->n + 4 * (size_t)p->k) * sizeof(int16_t) + 4 * (size_t)p->n * sizeof(int32_t) + 64;
+    size_t need = ((size_t)p->k * (size_t)p->n + 4 * (size_t)p->k) * sizeof(int16_t) + 4 * (size_t)p->n * sizeof(int32_t) + 64;
+#ifdef NN_QUANT__AVX512
+    if ((size_t)p->k * (size_t)p->n >= NN_QUANT__MM_MIN) {
+        size_t k4 = ((size_t)p->k + 3) / 4, n32 = ((size_t)p->n + 31) / 32 * 32;
+        size_t vn = n32 * k4 * 4 + (size_t)p->m * k4 * 4 + (size_t)p->m * 4 + n32 * 4 + (size_t)p->n + 128;
+        if (vn > need) need = vn;
+    }
+#endif
+    return need;
 }
 
-/* B is widened once to int16 (b - b_zp), then rows of A are taken four at
+#ifdef NN_QUANT__AVX512
+/* The AVX-512 product, vpdpbusd as in the convolution with the roles
+   turned: lanes run along B's columns, so B goes unsigned (b + 128, packed
+   by nn_quant__vnni_pack4) and A's quads are broadcast.  With D the
+   accumulated sum a * (b + 128):
+     sum (a - a_zp)(b - b_zp) = D - (128 + b_zp) * sum_k a - a_zp * sum_k (b - b_zp)
+   (row term rc[i], column term cc[j]); |D| <= 128 * 255 * K < 2^31 for
+   K <= 32768 and int32 arithmetic wraps back to the exact result. */
+#define NN_QUANT__DP(r)                                                    \
+    do {                                                                   \
+        int32_t q_;                                                        \
+        __m512i w_;                                                        \
+        memcpy(&q_, w##r + 4 * k, 4);                                      \
+        w_ = _mm512_set1_epi32(q_);                                        \
+        c##r##0 = _mm512_dpbusd_epi32(c##r##0, b0, w_);                    \
+        c##r##1 = _mm512_dpbusd_epi32(c##r##1, b1, w_);                    \
+    } while (0)
+
+/* Rows i0..i0+nr-1 of A (aq, stride astride bytes, nr <= 8) x columns
+   j0..j0+np-1 (np <= 32, panel pan); requantized per column. */
+static void nn_quant__mm_tile(const nn_quant_matmul_params *p, const uint8_t *pan, const int8_t *aq, size_t astride,
+                              size_t K4, int nr, const int32_t *rc, const int32_t *cc, const int32_t *bias,
+                              const nn_quant_multiplier *mult, int8_t *y, size_t ystride, size_t np) {
+    __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    __m512i c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+    const int8_t *w0 = aq, *w1 = aq + (nr > 1) * astride, *w2 = aq + (nr > 2) * 2 * astride;
+    const int8_t *w3 = aq + (nr > 3) * 3 * astride, *w4 = aq + (nr > 4) * 4 * astride, *w5 = aq + (nr > 5) * 5 * astride;
+    const int8_t *w6 = aq + (nr > 6) * 6 * astride, *w7 = aq + (nr > 7) * 7 * astride; /* rows past nr repeat row 0 */
+    size_t k;
+    int r, v;
+    for (k = 0; k < K4; k++) {
+        const __m512i b0 = _mm512_loadu_si512(pan + k * 128), b1 = _mm512_loadu_si512(pan + k * 128 + 64);
+        NN_QUANT__DP(0); NN_QUANT__DP(1); NN_QUANT__DP(2); NN_QUANT__DP(3);
+        NN_QUANT__DP(4); NN_QUANT__DP(5); NN_QUANT__DP(6); NN_QUANT__DP(7);
+    }
+    {
+        const __m512i acc[16] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71};
+        __m512i vz = _mm512_set1_epi64(p->out_zp), vl = _mm512_set1_epi64(p->act_min), vh = _mm512_set1_epi64(p->act_max);
+        __m512i q8[4], bv[4], ccv[2];
+        __mmask16 m[2];
+        m[0] = (__mmask16)(np >= 16 ? 0xffffu : (1u << np) - 1);
+        m[1] = (__mmask16)(np >= 32 ? 0xffffu : np > 16 ? (1u << (np - 16)) - 1 : 0u);
+        for (v = 0; v < 4; v++) { /* per-column multipliers and biases, 8 lanes each */
+            __mmask8 h = (__mmask8)(v & 1 ? m[v / 2] >> 8 : m[v / 2] & 0xff);
+            q8[v] = p->mult_count > 1 ? _mm512_maskz_loadu_epi64(h, mult + 8 * v) : nn_quant__v_q8(mult[0]);
+            bv[v] = bias ? _mm512_cvtepi32_epi64(_mm256_maskz_loadu_epi32(h, bias + 8 * v)) : _mm512_setzero_si512();
+        }
+        ccv[0] = _mm512_maskz_loadu_epi32(m[0], cc);
+        ccv[1] = _mm512_maskz_loadu_epi32(m[1], cc + 16);
+        for (r = 0; r < nr; r++) {
+            __m512i rcv = _mm512_set1_epi32(rc[r]);
+            for (v = 0; v < 2; v++) {
+                __m512i s;
+                __m128i o;
+                if (!m[v]) break;
+                s = _mm512_sub_epi32(_mm512_sub_epi32(acc[2 * r + v], rcv), ccv[v]);
+                o = _mm_unpacklo_epi64(
+                    _mm512_cvtepi64_epi8(nn_quant__v_requant(
+                        _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(s)), bv[2 * v]), q8[2 * v], vz, vl, vh)),
+                    _mm512_cvtepi64_epi8(nn_quant__v_requant(
+                        _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(s, 1)), bv[2 * v + 1]), q8[2 * v + 1],
+                        vz, vl, vh)));
+                _mm_mask_storeu_epi8(y + (size_t)r * ystride + 16 * (size_t)v, m[v], o);
+            }
+        }
+    }
+}
+#undef NN_QUANT__DP
+
+static void nn_quant__matmul_vnni(const nn_quant_matmul_params *p, const int8_t *a, const int8_t *b, const int32_t *bias,
+                                  const nn_quant_multiplier *mult, int8_t *y, void *scratch) {
+    const size_t M = (size_t)p->m, K = (size_t)p->k, N = (size_t)p->n, K4 = (K + 3) / 4, npan = (N + 31) / 32;
+    const size_t pstride = K4 * 128;
+    uint8_t *pan = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63); /* (npan, K4, 32, 4) */
+    int8_t *apad = (int8_t *)(pan + npan * pstride);                       /* (M, K4 * 4) when K % 4 */
+    int32_t *rc = (int32_t *)(void *)(apad + M * K4 * 4);                   /* (M) */
+    int32_t *cc = rc + M;                                                   /* (npan * 32) */
+    int8_t *zero = (int8_t *)(cc + npan * 32);                              /* (N) */
+    const int8_t *aq = a;
+    size_t i, k, j, pb;
+    memset(zero, 0, N);
+    for (k = 0; k < K4; k++) {
+        const int8_t *r[4];
+        int t;
+        for (t = 0; t < 4; t++) r[t] = 4 * k + (size_t)t < K ? b + (4 * k + (size_t)t) * N : zero;
+        nn_quant__vnni_pack4(r, N, pan + k * 128, pstride);
+    }
+    for (j = 0; j < npan * 32; j++) cc[j] = 0;
+    for (k = 0; k < K; k++)
+        for (j = 0; j < N; j++) cc[j] += b[k * N + j];
+    for (j = 0; j < N; j++) cc[j] = p->a_zp * (cc[j] - (int32_t)K * p->b_zp);
+    for (i = 0; i < M; i++) {
+        int32_t s = 0;
+        for (k = 0; k < K; k++) s += a[i * K + k];
+        rc[i] = (128 + p->b_zp) * s;
+        if (K % 4) {
+            memcpy(apad + i * K4 * 4, a + i * K, K);
+            memset(apad + i * K4 * 4 + K, 0, K4 * 4 - K);
+        }
+    }
+    if (K % 4) aq = apad;
+    for (pb = 0; pb < npan; pb++)
+        for (i = 0; i < M; i += 8)
+            nn_quant__mm_tile(p, pan + pb * pstride, aq + i * K4 * 4, K4 * 4, K4, M - i < 8 ? (int)(M - i) : 8, rc + i,
+                              cc + pb * 32, bias ? bias + pb * 32 : NULL, p->mult_count > 1 ? mult + pb * 32 : mult,
+                              y + i * N + pb * 32, N, N - pb * 32 < 32 ? N - pb * 32 : 32);
+}
+#endif
+
+/* With AVX-512, nn_quant__matmul_vnni.  The reference: B is widened once
+   to int16 (b - b_zp), then rows of A are taken four at
    a time: acc[r][j] += a[r][k] * b[k][j] along contiguous j, int16 x int16
    -> int32 on separate arrays (no int8 pointer that could alias the
    accumulators, so compilers vectorize the loop).  |a - a_zp|, |b - b_zp|
@@ -763,6 +1255,9 @@ NN_API void nn_quant_matmul_s8(const nn_quant_matmul_params *p, const int8_t *a,
     int32_t *acc = (int32_t *)(void *)(((uintptr_t)(a16 + 4 * K) + 15) & ~(uintptr_t)15); /* (4, N) */
     size_t i, k, j;
     int32_t r;
+#ifdef NN_QUANT__AVX512
+    if (K <= 32768 && K * N >= NN_QUANT__MM_MIN) { nn_quant__matmul_vnni(p, a, b, bias, mult, y, scratch); return; }
+#endif
     for (i = 0; i < K * N; i++) b16[i] = (int16_t)(b[i] - p->b_zp);
     for (i = 0; i < (size_t)p->m; i += 4) {
         int32_t rows = (size_t)p->m - i < 4 ? (int32_t)((size_t)p->m - i) : 4;
@@ -817,14 +1312,85 @@ NN_API void nn_quant_eltwise_params_make(nn_quant_eltwise_params *p, int mul, do
     }
 }
 
+/* y[i] = t[x[i]] over raw bytes.  With AVX-512 VBMI, 64 bytes a step: two
+   vpermi2b look up the low 7 bits in each half of the table and the
+   index's top bit picks the half. */
+static void nn_quant__lut_bytes(const uint8_t *t /* (256) */, const uint8_t *x, uint8_t *y, size_t n) {
+    size_t i = 0;
+#if defined(NN_QUANT__AVX512) && defined(__AVX512VBMI__)
+    const __m512i t0 = _mm512_loadu_si512(t), t1 = _mm512_loadu_si512(t + 64);
+    const __m512i t2 = _mm512_loadu_si512(t + 128), t3 = _mm512_loadu_si512(t + 192);
+    for (; i < n; i += 64) {
+        __mmask64 m = n - i >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (n - i)) - 1;
+        __m512i u = _mm512_maskz_loadu_epi8(m, x + i);
+        __m512i lo = _mm512_permutex2var_epi8(t0, u, t1), hi = _mm512_permutex2var_epi8(t2, u, t3);
+        _mm512_mask_storeu_epi8(y + i, m, _mm512_mask_blend_epi8(_mm512_movepi8_mask(u), lo, hi));
+    }
+#endif
+    for (; i < n; i++) y[i] = t[x[i]];
+}
+
+/* 1 when v's n bytes all equal v[0] (v[i] == v[i + 1] for every i): an
+   operand the caller broadcast from one element. */
+static int nn_quant__uniform(const int8_t *v, size_t n) { return n > 0 && memcmp(v, v + 1, n - 1) == 0; }
+
+#define NN_QUANT__LUT_MIN 4096 /* elements from which building a 256-entry table pays off */
+
+/* One Add (sign 1) / Sub (-1) element: TFLite's reference scheme. */
+static int8_t nn_quant__addsub1(const nn_quant_eltwise_params *p, int32_t a, int32_t b, int sign) {
+    int64_t va = nn_quant_mul_shift((int64_t)(a - p->a_zp) * (1 << p->left_shift), p->a_mult);
+    int64_t vb = nn_quant_mul_shift((int64_t)(b - p->b_zp) * (1 << p->left_shift), p->b_mult);
+    return (int8_t)nn_quant_requantize(va + sign * vb, p->out_mult, p->out_zp, p->act_min, p->act_max);
+}
+
+static int8_t nn_quant__mul1(const nn_quant_eltwise_params *p, int32_t a, int32_t b) {
+    return (int8_t)nn_quant_requantize((int64_t)(a - p->a_zp) * (b - p->b_zp), p->out_mult, p->out_zp, p->act_min,
+                                       p->act_max);
+}
+
+/* When one operand of n >= NN_QUANT__LUT_MIN elements is one value
+   repeated (x + 3 or x * 0.5 broadcast by the caller), y depends on the
+   other operand's byte only: a table of the 256 results of the element
+   functions above, applied byte-wise.  op: 1 add, -1 sub, 0 mul.  Returns
+   0 (nothing written) when neither operand is uniform. */
+static int nn_quant__eltwise_lut(const nn_quant_eltwise_params *p, const int8_t *a, const int8_t *b, int8_t *y,
+                                 size_t n, int op) {
+    uint8_t t[256];
+    int32_t r;
+    int bu;
+    if (n < NN_QUANT__LUT_MIN) return 0;
+    bu = nn_quant__uniform(b, n);
+    if (!bu && !nn_quant__uniform(a, n)) return 0;
+    for (r = 0; r < 256; r++) {
+        int32_t v = r < 128 ? r : r - 256; /* the int8 value of byte r */
+        int32_t av = bu ? v : a[0], bv = bu ? b[0] : v;
+        t[r] = (uint8_t)(op ? nn_quant__addsub1(p, av, bv, op) : nn_quant__mul1(p, av, bv));
+    }
+    nn_quant__lut_bytes(t, (const uint8_t *)(bu ? a : b), (uint8_t *)y, n);
+    return 1;
+}
+
 static void nn_quant__addsub(const nn_quant_eltwise_params *p, const int8_t *a, const int8_t *b, int8_t *y,
                              size_t n, int sign) {
-    size_t i;
-    for (i = 0; i < n; i++) {
-        int64_t va = nn_quant_mul_shift((int64_t)(a[i] - p->a_zp) * (1 << p->left_shift), p->a_mult);
-        int64_t vb = nn_quant_mul_shift((int64_t)(b[i] - p->b_zp) * (1 << p->left_shift), p->b_mult);
-        y[i] = (int8_t)nn_quant_requantize(va + sign * vb, p->out_mult, p->out_zp, p->act_min, p->act_max);
+    size_t i = 0;
+    if (nn_quant__eltwise_lut(p, a, b, y, n, sign)) return;
+#ifdef NN_QUANT__AVX512
+    /* 8 elements a step, each lane the loop below in int64; the shift left
+       is the product by 2^left_shift (exact: |a - zp| << 20 < 2^29) */
+    __m512i qa = nn_quant__v_q8(p->a_mult), qb = nn_quant__v_q8(p->b_mult), qo = nn_quant__v_q8(p->out_mult);
+    __m512i za = _mm512_set1_epi64(p->a_zp), zb = _mm512_set1_epi64(p->b_zp), zy = _mm512_set1_epi64(p->out_zp);
+    __m512i lo = _mm512_set1_epi64(p->act_min), hi = _mm512_set1_epi64(p->act_max);
+    __m128i ls = _mm_cvtsi32_si128(p->left_shift);
+    for (; i + 8 <= n; i += 8) {
+        __m512i va = _mm512_cvtepi8_epi64(_mm_loadl_epi64((const __m128i *)(const void *)(a + i)));
+        __m512i vb = _mm512_cvtepi8_epi64(_mm_loadl_epi64((const __m128i *)(const void *)(b + i)));
+        va = nn_quant__v_mul_shift(_mm512_sll_epi64(_mm512_sub_epi64(va, za), ls), qa);
+        vb = nn_quant__v_mul_shift(_mm512_sll_epi64(_mm512_sub_epi64(vb, zb), ls), qb);
+        va = sign > 0 ? _mm512_add_epi64(va, vb) : _mm512_sub_epi64(va, vb);
+        _mm_storel_epi64((__m128i *)(void *)(y + i), _mm512_cvtepi64_epi8(nn_quant__v_requant(va, qo, zy, lo, hi)));
     }
+#endif
+    for (; i < n; i++) y[i] = nn_quant__addsub1(p, a[i], b[i], sign);
 }
 
 NN_API void nn_quant_add_s8(const nn_quant_eltwise_params *p, const int8_t *a, const int8_t *b, int8_t *y, size_t n) {
@@ -836,10 +1402,47 @@ NN_API void nn_quant_sub_s8(const nn_quant_eltwise_params *p, const int8_t *a, c
 }
 
 NN_API void nn_quant_mul_s8(const nn_quant_eltwise_params *p, const int8_t *a, const int8_t *b, int8_t *y, size_t n) {
-    size_t i;
-    for (i = 0; i < n; i++)
-        y[i] = (int8_t)nn_quant_requantize((int64_t)(a[i] - p->a_zp) * (b[i] - p->b_zp), p->out_mult, p->out_zp,
-                                           p->act_min, p->act_max);
+    size_t i = 0;
+    if (nn_quant__eltwise_lut(p, a, b, y, n, 0)) return;
+#ifdef NN_QUANT__AVX512
+    __m512i qo = nn_quant__v_q8(p->out_mult), za = _mm512_set1_epi64(p->a_zp), zb = _mm512_set1_epi64(p->b_zp);
+    __m512i zy = _mm512_set1_epi64(p->out_zp), lo = _mm512_set1_epi64(p->act_min), hi = _mm512_set1_epi64(p->act_max);
+    for (; i + 8 <= n; i += 8) {
+        __m512i va = _mm512_sub_epi64(_mm512_cvtepi8_epi64(_mm_loadl_epi64((const __m128i *)(const void *)(a + i))), za);
+        __m512i vb = _mm512_sub_epi64(_mm512_cvtepi8_epi64(_mm_loadl_epi64((const __m128i *)(const void *)(b + i))), zb);
+        /* |a - zp|, |b - zp| <= 255: vpmuldq's signed 32 x 32 -> 64 bits is exact */
+        _mm_storel_epi64((__m128i *)(void *)(y + i),
+                         _mm512_cvtepi64_epi8(nn_quant__v_requant(_mm512_mul_epi32(va, vb), qo, zy, lo, hi)));
+    }
+#endif
+    for (; i < n; i++) y[i] = nn_quant__mul1(p, a[i], b[i]);
+}
+
+NN_API size_t nn_quant_broadcast_s8(const int8_t *src, const nn_shape *s, const nn_shape *o, int8_t *dst) {
+    int64_t idx[NN_MAX_RANK], sstr[NN_MAX_RANK], acc = 1;
+    size_t n = 1, e, row;
+    int32_t r, off = o->rank - s->rank, last = o->rank - 1;
+    for (r = 0; r < o->rank; r++) n *= (size_t)o->dims[r];
+    if (n == 0) return 0;
+    for (r = last; r >= 0; r--) { /* source strides, 0 along broadcast axes */
+        int64_t sd = r - off >= 0 ? s->dims[r - off] : 1;
+        sstr[r] = sd == 1 ? 0 : acc;
+        acc *= sd;
+        idx[r] = 0;
+    }
+    if (acc == 1) { memset(dst, (unsigned char)src[0], n); return n; } /* one source element */
+    row = last >= 0 ? (size_t)o->dims[last] : 1;
+    for (e = 0; e < n; e += row) {
+        int64_t so = 0;
+        for (r = 0; r < last; r++) so += idx[r] * sstr[r];
+        if (last >= 0 && sstr[last]) memcpy(dst + e, src + so, row);
+        else memset(dst + e, (unsigned char)src[so], row);
+        for (r = last - 1; r >= 0; r--) {
+            if (++idx[r] < o->dims[r]) break;
+            idx[r] = 0;
+        }
+    }
+    return n;
 }
 
 NN_API void nn_quant_avgpool_s8(const nn_quant_pool_params *p, const int8_t *x, const nn_quant_multiplier *mult_by_count,
@@ -885,6 +1488,12 @@ NN_API void nn_quant_lut_build_s8(int8_t table[256], nn_quant_unary_fn f, const 
 
 NN_API void nn_quant_lut_apply_s8(const int8_t table[256], const int8_t *x, int8_t *y, size_t n) {
     size_t i;
+    if (n >= 1024) { /* byte-indexed copy for nn_quant__lut_bytes: byte r is the value r ^ 0x80 - 128 */
+        uint8_t t[256];
+        for (i = 0; i < 256; i++) t[i] = (uint8_t)table[i ^ 0x80];
+        nn_quant__lut_bytes(t, (const uint8_t *)x, (uint8_t *)y, n);
+        return;
+    }
     for (i = 0; i < n; i++) y[i] = table[x[i] + 128];
 }
 
@@ -2641,29 +3250,7 @@ static const int8_t *nn_qexec__s8(nn_qexec *x, const nn_value *v, nn_dtype dt, i
    innermost row at a time: a row is copied when src has the full last
    dimension and filled with one value when src's last dimension is 1. */
 static void nn_qexec__bcast(const int8_t *src, const nn_shape *s, const nn_shape *o, int8_t *dst) {
-    int64_t idx[NN_MAX_RANK], sstr[NN_MAX_RANK];
-    size_t n = nn_shape_count(o, NULL), e, row;
-    int32_t r, off = o->rank - s->rank, last = o->rank - 1;
-    int64_t acc = 1;
-    if (nn_shape_count(s, NULL) == 1) { memset(dst, (unsigned char)src[0], n); return; }
-    for (r = o->rank - 1; r >= 0; r--) {
-        int64_t sd = r - off >= 0 ? s->dims[r - off] : 1;
-        sstr[r] = sd == 1 ? 0 : acc;
-        acc *= sd;
-        idx[r] = 0;
-    }
-    row = last >= 0 ? (size_t)o->dims[last] : 1;
-    if (row == 0) return;
-    for (e = 0; e < n; e += row) {
-        int64_t so = 0;
-        for (r = 0; r < last; r++) so += idx[r] * sstr[r];
-        if (last >= 0 && sstr[last]) memcpy(dst + e, src + so, row);
-        else memset(dst + e, (unsigned char)src[so], row);
-        for (r = last - 1; r >= 0; r--) {
-            if (++idx[r] < o->dims[r]) break;
-            idx[r] = 0;
-        }
-    }
+    (void)nn_quant_broadcast_s8(src, s, o, dst);
 }
 
 /* Pads of one spatial axis from auto_pad / pads. */
@@ -2729,9 +3316,9 @@ static nn_status nn_qexec__run_group(nn_qexec *x, const nn_qexec__group *gr, nn_
     if ((st = nn_op_alloc_value(&c, &vout))) return st;
     *vy = vout;
     if (gr->kind == NN_QX__LUT) {
-        size_t n = nn_value_count(va), e;
+        size_t n = nn_value_count(va);
         if (gr->lut16) nn_quant_lut_apply_s16(gr->lut16, (const int16_t *)va->data, (int16_t *)vy->data, n);
-        else for (e = 0; e < n; e++) ((uint8_t *)vy->data)[e] = gr->lut8[((const uint8_t *)va->data)[e]];
+        else nn_quant__lut_bytes(gr->lut8, (const uint8_t *)va->data, (uint8_t *)vy->data, n);
         return NN_OK;
     }
     pa = nn_qexec__s8(x, va, gr->a.dtype, &za, &ta);

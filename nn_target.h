@@ -107,6 +107,17 @@
        (arena, then scratch); kernels needing scratch get it from that
        memory (a bump allocator for the reference kernels), so a run never
        allocates.
+     Multi-batch.  nn_target_compile_desc.batch_sizes (or max_batch, sizes
+       kept by the cost model's cycles per sample) lowers the graph once
+       per batch size, its inputs' first dim re-shaped; the programs share
+       one weights region (equal items stored once) in one file
+       (docs/FORMAT.md, version 2).  nn_target_sim_run_batch runs any N as
+       a sum of programs, largest first, on slices of the inputs; bit for
+       bit equal to batch-1 runs (float Gemm/MatMul islands run per sample).
+     NV12 input.  input_format NV12/NV21 makes graph input 0 a u8 YUV420SP
+       frame; its QuantizeLinear becomes a "yuv" instruction: BT.601 in
+       16.16 fixed point (nn_target_yuv_pixel), then a 3 x 256 table per
+       plane folding mean, scale and the quantization.
    OWNERSHIP  Plans own their arrays (allocator of their desc); deinit
      releases them.  Plans refer to tensors and nodes of the graph by
      index; the graph is only read.
@@ -408,6 +419,7 @@ typedef enum nn_target_op {
     NN_TARGET_OP_LUT8,      /* 256-entry table over the input's raw bytes */
     NN_TARGET_OP_LUT16,     /* nn_quant_lut_apply_s16 */
     NN_TARGET_OP_CPU,       /* a float-island node run with nn_graph.h's kernel */
+    NN_TARGET_OP_YUV,       /* YUV420SP (NV12/NV21) u8 frame -> the model's quantized RGB/BGR planes */
     NN_TARGET_OP_COUNT
 } nn_target_op;
 
@@ -422,6 +434,19 @@ enum {
 };
 
 enum { NN_TARGET_REGION_ARENA = 0, NN_TARGET_REGION_WEIGHTS = 1 };
+#ifndef NN_MAX_TARGET_PROGRAMS
+#define NN_MAX_TARGET_PROGRAMS 16     /* programs (batch sizes) in one model file */
+#endif
+#ifndef NN_MAX_TARGET_BATCH
+#define NN_MAX_TARGET_BATCH 4096      /* largest batch of one program */
+#endif
+
+/* One batch size costed by a multi-batch compile. */
+typedef struct nn_target_batch_cost {
+    uint32_t batch;
+    uint32_t kept;                /* 1: a program of the file */
+    uint64_t cycles;              /* nn_target_plan_groups on the lowered graph at this batch */
+} nn_target_batch_cost;
 #define NN_TARGET_NO_OFFSET (~(uint64_t)0)
 #define NN_TARGET_NO_SLOT 0xFFFFFFFFu
 
@@ -468,14 +493,45 @@ typedef struct nn_target_program {
     nn_graph *graph;              /* the lowered graph the plans refer to (one node per instruction) */
     nn_target_memory_plan memory;
     uint32_t int_instrs, cpu_instrs, host_instrs, folded_nodes;
+    uint64_t est_cycles;          /* the cost model's cycles (nn_target_plan_groups on graph) */
+    uint32_t batch_cost_count;    /* first program of a batch compile: every batch costed */
+    nn_target_batch_cost batch_costs[NN_MAX_TARGET_PROGRAMS];
+    /* Multi-batch files (docs/FORMAT.md, "Programs"): one program per batch
+       size, weights shared.  Set by compile and load: */
+    uint32_t batch;               /* the batch dim of every input and output; 0: a single program */
+    uint32_t program_count;       /* programs in the file; this (the first) and its chain */
+    struct nn_target_program *next; /* the program of the next larger batch (owned by the first) */
+    uint64_t image_record, image_tables; /* private: where its fields and tables are in the image */
     void *owned[8];               /* private */
 } nn_target_program;
+
+/* Input color conversion done by the program's first instruction. */
+typedef enum nn_target_input_format {
+    NN_TARGET_INPUT_TENSOR = 0,   /* the graph's input as it is */
+    NN_TARGET_INPUT_NV12,         /* u8 frame (N, H*3/2, W): H x W luma, then H/2 x W/2 interleaved U,V */
+    NN_TARGET_INPUT_NV21          /* the same with V,U */
+} nn_target_input_format;
 
 typedef struct nn_target_compile_desc {
     nn_allocator alloc;
     uint32_t memory_flags;        /* NN_TARGET_MEM_* for the activation plan */
     const nn_input_shape *input_shapes; /* fix symbolic input dims (by name) */
     uint32_t input_shape_count;
+    /* Multi-batch (docs/TARGET.md, "Multi-batch"): one program per batch
+       size in one file, the weights stored once.  Batch 1 is always
+       included; every input's and output's first dim is the batch. */
+    const uint32_t *batch_sizes;  /* these batch sizes (1..NN_MAX_TARGET_BATCH) */
+    uint32_t batch_size_count;    /* at most NN_MAX_TARGET_PROGRAMS - 1 besides 1 */
+    uint32_t max_batch;           /* > 1: try 1, 2, 4, ... and max_batch; keep a size when its cycles
+                                     per sample (cost model) are at least 1% below every smaller kept size's */
+    /* NV12/NV21 input (docs/TARGET.md, "NV12 input"): graph input 0, read
+       only by a per-tensor QuantizeLinear, becomes a u8 YUV420SP frame
+       converted (BT.601) and quantized by the first instruction. */
+    nn_target_input_format input_format;
+    uint32_t input_limited;       /* 1: limited range (Y 16..235, U/V 16..240); 0: full range */
+    uint32_t input_bgr;           /* 1: the model's planes are B, G, R; 0: R, G, B */
+    float input_mean[3];          /* per model plane: value = (pixel - mean) * scale */
+    float input_scale[3];         /* 0: 1 */
 } nn_target_compile_desc;
 
 /* Lowers QDQ graph qdq for target t (NULL: npu-small).  Shapes are
@@ -515,6 +571,22 @@ NN_API size_t nn_target_sim_scratch_bytes(const nn_target_program *p);
    a kernel's status otherwise. */
 NN_API nn_status nn_target_sim_run(const nn_target_program *p, void *mem, size_t mem_bytes, const nn_value *inputs,
                                    nn_value *outputs, nn_diag *diag);
+/* Bytes of caller memory nn_target_sim_run_batch needs: the largest
+   nn_target_sim_scratch_bytes of the file's programs. */
+NN_API size_t nn_target_batch_scratch_bytes(const nn_target_program *p);
+/* Runs any batch n >= 1 on a multi-batch program (p->batch == 1, the
+   first of its file) by running its programs on consecutive slices of the
+   inputs, largest batch first (9 with batches 1, 2, 4: 4 + 4 + 1).
+   inputs: the inputs with first dim n (other dims, dtype as the slots').
+   outputs[i].data: caller memory of at least n x (output i's bytes at
+   batch 1) bytes in outputs[i].bytes; dtype and shape (first dim n) are
+   filled.  A single program (p->batch == 0) runs only its own shape.
+   mem as nn_target_sim_run, nn_target_batch_scratch_bytes long.  NN_ERR_ARG. */
+NN_API nn_status nn_target_sim_run_batch(const nn_target_program *p, void *mem, size_t mem_bytes, uint64_t n,
+                                         const nn_value *inputs, nn_value *outputs, nn_diag *diag);
+/* One pixel of the BT.601 conversion the yuv instruction does (integer
+   arithmetic, docs/TARGET.md "NV12 input"): rgb[0..2] = R, G, B. */
+NN_API void nn_target_yuv_pixel(int32_t y, int32_t u, int32_t v, int limited, uint8_t rgb[3]);
 /* "conv", "gemm", ... "cpu" ("?" out of range). */
 NN_API const char *nn_target_op_name(nn_target_op op);
 
@@ -2323,7 +2395,8 @@ done:
 #endif
 
 #define NN_TARGET__MAGIC "NNPORTNB"
-#define NN_TARGET__FILE_VERSION 1u
+#define NN_TARGET__FILE_VERSION 2u
+#define NN_TARGET__PROG_REC 128u
 #define NN_TARGET__HDR 128u
 #define NN_TARGET__SLOT_REC 96u
 #define NN_TARGET__INSTR_REC 168u
@@ -2332,7 +2405,7 @@ done:
 #define NN_TARGET__MAX_IO 64u
 
 static const char *const nn_target__op_names[NN_TARGET_OP_COUNT] = {"none", "conv", "gemm", "matmul", "add", "sub",
-                                                                    "mul", "avgpool", "lut8", "lut16", "cpu"};
+                                                                    "mul", "avgpool", "lut8", "lut16", "cpu", "yuv"};
 
 NN_API const char *nn_target_op_name(nn_target_op op) {
     return (unsigned)op < NN_TARGET_OP_COUNT ? nn_target__op_names[op] : "?";
@@ -2356,7 +2429,14 @@ typedef struct nn_target__bld {
     nn_target__vec slots, instrs, operands, inputs, outputs, nodes, attrs, strings, weights;
     uint32_t slot_count, instr_count, operand_count, input_count, output_count, node_count, attr_count;
     int nomem;
+    struct nn_target__bld *wb;    /* the builder holding the shared weights (NULL: this one) */
+    struct nn_target__witem *wi;  /* weights items already stored (deduplicated by content) */
+    uint32_t wi_count, wi_cap;
 } nn_target__bld;
+
+typedef struct nn_target__witem { uint64_t off, bytes; uint32_t hash; } nn_target__witem;
+
+static nn_target__bld *nn_target__wb(nn_target__bld *b) { return b->wb ? b->wb : b; }
 
 /* Appends bytes (zeros when data is NULL); returns the offset. */
 static size_t nn_target__put(nn_target__bld *b, nn_target__vec *v, const void *data, size_t bytes) {
@@ -2387,17 +2467,52 @@ static uint32_t nn_target__str(nn_target__bld *b, const char *s) {
     return (uint32_t)nn_target__put(b, &b->strings, s, strlen(s) + 1);
 }
 
-/* Weights-region data, 64-byte aligned. */
+/* Weights-region data, 64-byte aligned, without looking for a copy (the
+   caller may append to it). */
+static uint64_t nn_target__wput_raw(nn_target__bld *b, const void *data, size_t bytes) {
+    nn_target__bld *w = nn_target__wb(b);
+    size_t pad = (64 - w->weights.n % 64) % 64, at;
+    nn_target__put(w, &w->weights, NULL, pad);
+    at = nn_target__put(w, &w->weights, data, bytes);
+    if (w->nomem) b->nomem = 1;
+    return at;
+}
+
+/* Weights-region data, 64-byte aligned; bytes equal to an item stored
+   before (by this program or another of the file) are not stored again:
+   the offset of the first copy is returned.  This is what makes the
+   programs of a multi-batch file share one weights region. */
 static uint64_t nn_target__wput(nn_target__bld *b, const void *data, size_t bytes) {
-    size_t pad = (64 - b->weights.n % 64) % 64;
-    nn_target__put(b, &b->weights, NULL, pad);
-    return nn_target__put(b, &b->weights, data, bytes);
+    nn_target__bld *w = nn_target__wb(b);
+    uint32_t h = 2166136261u, i;
+    uint64_t at;
+    if (!data || !bytes) return nn_target__wput_raw(b, data, bytes);
+    for (i = 0; i < bytes; i++) h = (h ^ ((const uint8_t *)data)[i]) * 16777619u; /* FNV-1a */
+    for (i = 0; i < w->wi_count; i++)
+        if (w->wi[i].hash == h && w->wi[i].bytes == bytes && !memcmp(w->weights.p + w->wi[i].off, data, bytes))
+            return w->wi[i].off;
+    at = nn_target__wput_raw(b, data, bytes);
+    if (b->nomem) return 0;
+    if (w->wi_count == w->wi_cap) {
+        uint32_t cap = w->wi_cap ? w->wi_cap * 2 : 256;
+        nn_target__witem *ni = (nn_target__witem *)nn_alloc(&w->a, (size_t)cap * sizeof *ni);
+        if (!ni) { b->nomem = w->nomem = 1; return 0; }
+        if (w->wi_count) memcpy(ni, w->wi, (size_t)w->wi_count * sizeof *ni);
+        nn_free(&w->a, w->wi);
+        w->wi = ni;
+        w->wi_cap = cap;
+    }
+    w->wi[w->wi_count].off = at;
+    w->wi[w->wi_count].bytes = bytes;
+    w->wi[w->wi_count++].hash = h;
+    return at;
 }
 
 static void nn_target__bld_free(nn_target__bld *b) {
     nn_free(&b->a, b->slots.p); nn_free(&b->a, b->instrs.p); nn_free(&b->a, b->operands.p);
     nn_free(&b->a, b->inputs.p); nn_free(&b->a, b->outputs.p); nn_free(&b->a, b->nodes.p);
     nn_free(&b->a, b->attrs.p); nn_free(&b->a, b->strings.p); nn_free(&b->a, b->weights.p);
+    nn_free(&b->a, b->wi);
 }
 
 static uint32_t nn_target__slot_put(nn_target__bld *b, const char *name, nn_dtype dt, const nn_shape *s, uint32_t region,
@@ -2463,11 +2578,12 @@ static nn_status nn_target__node_put(nn_target__bld *b, const nn_node *n, int64_
         case NN_ATTR_FLOATS: data = nn_target__wput(b, at->floats, (size_t)at->count * 4); break;
         case NN_ATTR_STRINGS: {
             uint8_t o[4];
-            data = nn_target__wput(b, NULL, 0);
+            data = nn_target__wput_raw(b, NULL, 0);
             for (j = 0; j < at->count; j++) {
                 nn_target__w32(o, nn_target__str(b, at->strings[j]));
-                nn_target__put(b, &b->weights, o, 4);
+                nn_target__put(nn_target__wb(b), &nn_target__wb(b)->weights, o, 4);
             }
+            if (nn_target__wb(b)->nomem) b->nomem = 1;
             break;
         }
         default:
@@ -2495,25 +2611,9 @@ static uint32_t nn_target__image_crc(const uint8_t *img, size_t size) {
     return nn_verify_crc32(c, img + 28, size - 28);
 }
 
-/* Lays out header, tables, strings and weights (docs/FORMAT.md) into one
-   allocation.  *out owned by the caller (b->a). */
-static nn_status nn_target__emit(nn_target__bld *b, uint64_t arena, uint64_t scratch, const char *target,
-                                 uint8_t **out, size_t *out_bytes, nn_diag *diag) {
-    uint32_t tname = nn_target__str(b, target ? target : "custom");
-    size_t off = NN_TARGET__HDR, woff, total;
-    uint8_t *img, *h;
-    if (b->nomem) return nn_diag_set(diag, NN_ERR_NOMEM, "nn_target_compile", "out of memory");
-    off += b->slots.n + b->instrs.n + b->operands.n + b->inputs.n + b->outputs.n + b->nodes.n + b->attrs.n + b->strings.n;
-    woff = (off + 63) / 64 * 64;
-    total = woff + b->weights.n;
-    img = (uint8_t *)nn_alloc(&b->a, total);
-    if (!img) return nn_diag_set(diag, NN_ERR_NOMEM, "nn_target_compile", "out of memory for a %zu-byte image", total);
-    memset(img, 0, total);
-    h = img;
-    memcpy(h, NN_TARGET__MAGIC, 8);
-    nn_target__w32(h + 8, NN_TARGET__FILE_VERSION);
-    nn_target__w32(h + 12, NN_TARGET__HDR);
-    nn_target__w64(h + 16, total);
+/* Program fields shared by the file header (program 0) and a program
+   record (programs 1..): bytes 32..75 and 96..115 (docs/FORMAT.md). */
+static void nn_target__emit_fields(uint8_t *h, const nn_target__bld *b, uint64_t arena, uint32_t tname) {
     nn_target__w32(h + 32, b->slot_count);
     nn_target__w32(h + 36, b->instr_count);
     nn_target__w32(h + 40, b->operand_count);
@@ -2523,20 +2623,70 @@ static nn_status nn_target__emit(nn_target__bld *b, uint64_t arena, uint64_t scr
     nn_target__w32(h + 56, b->attr_count);
     nn_target__w32(h + 60, (uint32_t)b->strings.n);
     nn_target__w64(h + 64, arena);
-    nn_target__w64(h + 72, scratch);
-    nn_target__w64(h + 80, woff);
-    nn_target__w64(h + 88, b->weights.n);
+    nn_target__w64(h + 72, 0);
     nn_target__w32(h + 96, NN_TARGET__SLOT_REC);
     nn_target__w32(h + 100, NN_TARGET__INSTR_REC);
     nn_target__w32(h + 104, NN_TARGET__NODE_REC);
     nn_target__w32(h + 108, NN_TARGET__ATTR_REC);
     nn_target__w32(h + 112, tname);
-    off = NN_TARGET__HDR;
+}
+
+static size_t nn_target__tables_bytes(const nn_target__bld *b) {
+    return b->slots.n + b->instrs.n + b->operands.n + b->inputs.n + b->outputs.n + b->nodes.n + b->attrs.n + b->strings.n;
+}
+
+/* Lays out header, programs (tables and strings), program records and the
+   shared weights (docs/FORMAT.md) into one allocation: count programs,
+   bs[k] built with bs[0]'s weights (bs[k]->wb), batches[k] their batch
+   sizes (0: a single program).  *out owned by the caller (bs[0]->a). */
+static nn_status nn_target__emit(nn_target__bld **bs, const uint32_t *batches, const uint64_t *arenas, uint32_t count,
+                                 const char *target, uint8_t **out, size_t *out_bytes, nn_diag *diag) {
+    nn_target__bld *w = nn_target__wb(bs[0]);
+    uint32_t tname[NN_MAX_TARGET_PROGRAMS], k;
+    size_t off, dir, woff, total, toff[NN_MAX_TARGET_PROGRAMS];
+    uint8_t *img, *h;
+    for (k = 0; k < count; k++) tname[k] = nn_target__str(bs[k], target ? target : "custom");
+    for (k = 0; k < count; k++)
+        if (bs[k]->nomem) return nn_diag_set(diag, NN_ERR_NOMEM, "nn_target_compile", "out of memory");
+    if (w->nomem) return nn_diag_set(diag, NN_ERR_NOMEM, "nn_target_compile", "out of memory");
+    toff[0] = NN_TARGET__HDR;
+    off = NN_TARGET__HDR + nn_target__tables_bytes(bs[0]);
+    dir = (off + 7) / 8 * 8;
+    off = dir + (size_t)(count - 1) * NN_TARGET__PROG_REC;
+    for (k = 1; k < count; k++) {
+        toff[k] = off;
+        off = (off + nn_target__tables_bytes(bs[k]) + 7) / 8 * 8;
+    }
+    woff = (off + 63) / 64 * 64;
+    total = woff + w->weights.n;
+    img = (uint8_t *)nn_alloc(&bs[0]->a, total);
+    if (!img) return nn_diag_set(diag, NN_ERR_NOMEM, "nn_target_compile", "out of memory for a %zu-byte image", total);
+    memset(img, 0, total);
+    h = img;
+    memcpy(h, NN_TARGET__MAGIC, 8);
+    nn_target__w32(h + 8, NN_TARGET__FILE_VERSION);
+    nn_target__w32(h + 12, NN_TARGET__HDR);
+    nn_target__w64(h + 16, total);
+    nn_target__emit_fields(h, bs[0], arenas[0], tname[0]);
+    nn_target__w64(h + 80, woff);
+    nn_target__w64(h + 88, w->weights.n);
+    nn_target__w32(h + 116, count);
+    nn_target__w32(h + 120, batches[0]);
+    for (k = 1; k < count; k++) {
+        uint8_t *r = img + dir + (size_t)(k - 1) * NN_TARGET__PROG_REC;
+        nn_target__w64(r, toff[k]);
+        nn_target__w32(r + 8, batches[k]);
+        nn_target__emit_fields(r, bs[k], arenas[k], tname[k]);
+    }
+    for (k = 0; k < count; k++) {
+        const nn_target__bld *b = bs[k];
+        off = toff[k];
 #define NN_TARGET__COPY(v) do { if ((v).n) memcpy(img + off, (v).p, (v).n); off += (v).n; } while (0)
-    NN_TARGET__COPY(b->slots); NN_TARGET__COPY(b->instrs); NN_TARGET__COPY(b->operands); NN_TARGET__COPY(b->inputs);
-    NN_TARGET__COPY(b->outputs); NN_TARGET__COPY(b->nodes); NN_TARGET__COPY(b->attrs); NN_TARGET__COPY(b->strings);
+        NN_TARGET__COPY(b->slots); NN_TARGET__COPY(b->instrs); NN_TARGET__COPY(b->operands); NN_TARGET__COPY(b->inputs);
+        NN_TARGET__COPY(b->outputs); NN_TARGET__COPY(b->nodes); NN_TARGET__COPY(b->attrs); NN_TARGET__COPY(b->strings);
 #undef NN_TARGET__COPY
-    if (b->weights.n) memcpy(img + woff, b->weights.p, b->weights.n);
+    }
+    if (w->weights.n) memcpy(img + woff, w->weights.p, w->weights.n);
     nn_target__w32(h + 24, nn_target__image_crc(img, total));
     *out = img;
     *out_bytes = total;
@@ -2550,6 +2700,7 @@ NN_API void nn_target_program_destroy(nn_target_program *p) {
     nn_allocator a;
     if (!p) return;
     a = p->alloc;
+    if (p->next) nn_target_program_destroy(p->next);
     if (p->graph) nn_graph_destroy(p->graph);
     nn_target_memory_plan_deinit(&p->memory);
     for (i = 0; i < sizeof p->owned / sizeof p->owned[0]; i++) nn_free(&a, p->owned[i]);
@@ -2650,6 +2801,22 @@ static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, 
     if (I->op == NN_TARGET_OP_LUT16) {
         if (sa->dtype != NN_DTYPE_INT16 || sy->dtype != NN_DTYPE_INT16 || na != ny) return NN_TARGET__BAD("operands", "lut16 needs int16 tensors of one size");
         if (!nn_target__wrange(p, I->table, 65536 * 2, 2)) return NN_TARGET__BAD("table", "table outside the weights");
+        *scratch = 0;
+        return NN_OK;
+    }
+    if (I->op == NN_TARGET_OP_YUV) { /* p: n h w vu limited bgr; frame (n, h*3/2, w) u8 -> (n, 3, h, w) 8-bit */
+        const int32_t *q = I->p;
+        if (I->flags & ~(uint32_t)NN_TARGET_INSTR_HOST) return NN_TARGET__BAD("flags", "yuv takes no operand flags");
+        if (q[0] < 1 || q[1] < 2 || q[2] < 2 || q[1] % 2 || q[2] % 2 || q[0] > (1 << 20) || q[1] > (1 << 20) || q[2] > (1 << 20) ||
+            (q[3] != 0 && q[3] != 1) || (q[4] != 0 && q[4] != 1) || (q[5] != 0 && q[5] != 1))
+            return NN_TARGET__BAD("p", "yuv parameters out of range");
+        if (sa->dtype != NN_DTYPE_UINT8 || sa->shape.rank != 3 || sa->shape.dims[0] != q[0] || sa->shape.dims[1] != (int64_t)q[1] / 2 * 3 ||
+            sa->shape.dims[2] != q[2])
+            return NN_TARGET__BAD("p.h", "frame slot is not uint8 (n, h*3/2, w)");
+        if ((sy->dtype != NN_DTYPE_UINT8 && sy->dtype != NN_DTYPE_INT8) || sy->shape.rank != 4 || sy->shape.dims[0] != q[0] ||
+            sy->shape.dims[1] != 3 || sy->shape.dims[2] != q[1] || sy->shape.dims[3] != q[2])
+            return NN_TARGET__BAD("p.w", "output slot is not 8-bit (n, 3, h, w)");
+        if (!nn_target__wrange(p, I->table, 3 * 256, 1)) return NN_TARGET__BAD("table", "table outside the weights");
         *scratch = 0;
         return NN_OK;
     }
@@ -2793,42 +2960,30 @@ static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, 
 
 #define NN_TARGET__FAIL(st, ...) do { status = nn_diag_set(diag, st, where, __VA_ARGS__); goto fail; } while (0)
 
-NN_API nn_status nn_target_load_memory(const void *bytes, size_t size, const nn_target_load_desc *d,
-                                       nn_target_program **out, nn_diag *diag) {
-    const uint8_t *img = (const uint8_t *)bytes;
+/* Loads one program of a checked image: its fields at img + rec (bytes
+   32..115 as in the header), its tables at img + tables, up to woff.
+   *end: where its string table ends. */
+static nn_status nn_target__load_one(const uint8_t *img, size_t size, uint64_t rec, uint64_t tables, uint64_t woff,
+                                     uint64_t wbytes, nn_allocator a, nn_target_program **out, uint64_t *end,
+                                     nn_diag *diag) {
     nn_target_program *p = NULL;
-    nn_allocator a;
     nn_status status = NN_OK;
     char where[96];
     uint32_t slot_count, instr_count, operand_count, input_count, output_count, node_count, attr_count, string_bytes, i, j;
-    uint64_t off, o_slots, o_instrs, o_ops, o_in, o_out, o_nodes, o_attrs, o_str, woff, wbytes, arena, scratch, max_scratch = 0;
+    uint64_t off, o_slots, o_instrs, o_ops, o_in, o_out, o_nodes, o_attrs, o_str, arena, scratch, max_scratch = 0;
+    const uint8_t *h = img + rec;
     const char *strs;
     nn_attr *attrs = NULL;
     const char **strptrs = NULL;
     uint64_t nstrptr = 0;
     uint32_t *ids = NULL;
-    NN_ASSERT(out);
-    memset(&a, 0, sizeof a);
-    if (d) a = d->alloc;
-    { const uint16_t one = 1; if (*(const uint8_t *)&one != 1) return nn_diag_set(diag, NN_ERR_UNSUPPORTED, "nn_target_load_memory", "big-endian hosts are not supported"); }
-    snprintf(where, sizeof where, "header");
-    if (!img || size < NN_TARGET__HDR) return nn_diag_set(diag, NN_ERR_PARSE, where, "%zu bytes: shorter than the 128-byte header", size);
-    if (memcmp(img, NN_TARGET__MAGIC, 8) != 0) return nn_diag_set(diag, NN_ERR_PARSE, "header.magic", "not an nnport model file");
-    if (nn_target__r32(img + 8) != NN_TARGET__FILE_VERSION)
-        return nn_diag_set(diag, NN_ERR_UNSUPPORTED, "header.version", "file version %u; this build reads %u", nn_target__r32(img + 8), NN_TARGET__FILE_VERSION);
-    if (nn_target__r32(img + 12) != NN_TARGET__HDR) return nn_diag_set(diag, NN_ERR_INVALID, "header.header_bytes", "must be 128");
-    if (nn_target__r64(img + 16) != size)
-        return nn_diag_set(diag, NN_ERR_PARSE, "header.file_bytes", "file is %zu bytes, header says %llu (truncated or padded)", size,
-                           (unsigned long long)nn_target__r64(img + 16));
-    if (nn_target__image_crc(img, size) != nn_target__r32(img + 24))
-        return nn_diag_set(diag, NN_ERR_PARSE, "header.crc32", "checksum mismatch: the file is damaged");
-    if (nn_target__r32(img + 96) != NN_TARGET__SLOT_REC || nn_target__r32(img + 100) != NN_TARGET__INSTR_REC ||
-        nn_target__r32(img + 104) != NN_TARGET__NODE_REC || nn_target__r32(img + 108) != NN_TARGET__ATTR_REC)
-        return nn_diag_set(diag, NN_ERR_INVALID, "header.slot_record_bytes", "record sizes differ from version 1's");
-    slot_count = nn_target__r32(img + 32); instr_count = nn_target__r32(img + 36); operand_count = nn_target__r32(img + 40);
-    input_count = nn_target__r32(img + 44); output_count = nn_target__r32(img + 48); node_count = nn_target__r32(img + 52);
-    attr_count = nn_target__r32(img + 56); string_bytes = nn_target__r32(img + 60);
-    arena = nn_target__r64(img + 64); scratch = nn_target__r64(img + 72); woff = nn_target__r64(img + 80); wbytes = nn_target__r64(img + 88);
+    if (nn_target__r32(h + 96) != NN_TARGET__SLOT_REC || nn_target__r32(h + 100) != NN_TARGET__INSTR_REC ||
+        nn_target__r32(h + 104) != NN_TARGET__NODE_REC || nn_target__r32(h + 108) != NN_TARGET__ATTR_REC)
+        return nn_diag_set(diag, NN_ERR_INVALID, "header.slot_record_bytes", "record sizes differ from version 2's");
+    slot_count = nn_target__r32(h + 32); instr_count = nn_target__r32(h + 36); operand_count = nn_target__r32(h + 40);
+    input_count = nn_target__r32(h + 44); output_count = nn_target__r32(h + 48); node_count = nn_target__r32(h + 52);
+    attr_count = nn_target__r32(h + 56); string_bytes = nn_target__r32(h + 60);
+    arena = nn_target__r64(h + 64); scratch = nn_target__r64(h + 72);
     if (slot_count > NN_MAX_TARGET_SLOTS) return nn_diag_set(diag, NN_ERR_LIMIT, "header.slot_count", "%u above NN_MAX_TARGET_SLOTS", slot_count);
     if (instr_count > NN_MAX_TARGET_INSTRS || node_count > instr_count)
         return nn_diag_set(diag, NN_ERR_LIMIT, "header.instr_count", "%u instructions, %u nodes: above the caps", instr_count, node_count);
@@ -2837,7 +2992,7 @@ NN_API nn_status nn_target_load_memory(const void *bytes, size_t size, const nn_
         return nn_diag_set(diag, NN_ERR_LIMIT, "header.operand_count", "counts above what the instructions can use");
     if (arena > NN_MAX_TARGET_ARENA || scratch > NN_MAX_TARGET_ARENA)
         return nn_diag_set(diag, NN_ERR_LIMIT, "header.arena_bytes", "arena or scratch above NN_MAX_TARGET_ARENA");
-    o_slots = NN_TARGET__HDR;
+    o_slots = tables;
     o_instrs = o_slots + (uint64_t)slot_count * NN_TARGET__SLOT_REC;
     o_ops = o_instrs + (uint64_t)instr_count * NN_TARGET__INSTR_REC;
     o_in = o_ops + (uint64_t)operand_count * 4;
@@ -2847,29 +3002,24 @@ NN_API nn_status nn_target_load_memory(const void *bytes, size_t size, const nn_
     o_str = o_attrs + (uint64_t)attr_count * NN_TARGET__ATTR_REC;
     off = o_str + string_bytes;
     if (off > size) return nn_diag_set(diag, NN_ERR_PARSE, "header.slot_count", "the tables need %llu bytes, the file has %zu", (unsigned long long)off, size);
-    if (woff % 64 || woff < off || woff > size || wbytes != size - woff)
-        return nn_diag_set(diag, NN_ERR_INVALID, "header.weights_offset", "weights region [%llu, +%llu) is not 64-aligned after the tables and up to the end",
-                           (unsigned long long)woff, (unsigned long long)wbytes);
+    if (off > woff)
+        return nn_diag_set(diag, NN_ERR_INVALID, "header.weights_offset", "weights region at %llu overlaps the tables (up to %llu)",
+                           (unsigned long long)woff, (unsigned long long)off);
     if (string_bytes == 0 || img[o_str + string_bytes - 1] != 0)
         return nn_diag_set(diag, NN_ERR_INVALID, "header.string_bytes", "string table must end with a NUL");
+    *end = off;
     p = (nn_target_program *)nn_alloc(&a, sizeof *p);
     if (!p) return nn_diag_set(diag, NN_ERR_NOMEM, "nn_target_load_memory", "out of memory");
     memset(p, 0, sizeof *p);
     p->alloc = a;
-    if ((d && d->copy) || ((uintptr_t)(img + woff) % 8) != 0) { /* weights used in place need 8-byte alignment */
-        uint8_t *c = (uint8_t *)nn_alloc(&a, size + 64);
-        if (!c) { snprintf(where, sizeof where, "nn_target_load_memory"); NN_TARGET__FAIL(NN_ERR_NOMEM, "out of memory"); }
-        p->owned[0] = c;
-        c += (64 - (uintptr_t)c % 64) % 64;
-        memcpy(c, img, size);
-        img = c;
-    }
+    p->image_record = rec;
+    p->image_tables = tables;
     p->image = img; p->image_bytes = size;
     p->slot_count = slot_count; p->instr_count = instr_count; p->operand_count = operand_count;
     p->input_count = input_count; p->output_count = output_count; /* node_count once nodes are zeroed */
     p->weights = img + woff; p->weight_bytes = wbytes; p->arena_bytes = arena;
     strs = (const char *)img + o_str;
-    p->target_name = nn_target__lstr(strs, string_bytes, nn_target__r32(img + 112));
+    p->target_name = nn_target__lstr(strs, string_bytes, nn_target__r32(h + 112));
     if (!p->target_name) { snprintf(where, sizeof where, "header.target_name"); NN_TARGET__FAIL(NN_ERR_INVALID, "string offset outside the table"); }
     /* operands, inputs, outputs: 4-byte aligned in the image (records are multiples of 8) */
     p->operands = (const uint32_t *)(const void *)(img + o_ops);
@@ -3118,6 +3268,116 @@ fail:
 #undef NN_TARGET__FAIL
 #undef NN_TARGET__BAD
 
+/* A batch program's inputs and outputs: first dim = its batch, the rest
+   (and dtypes, counts) as the first program's. */
+static nn_status nn_target__batch_check(const nn_target_program *p0, const nn_target_program *p, uint32_t k, nn_diag *diag) {
+    char where[96];
+    uint32_t i;
+    int32_t r;
+    snprintf(where, sizeof where, "program[%u].input_count", k);
+    if (p->input_count != p0->input_count || p->output_count != p0->output_count || p->input_count + p->output_count == 0)
+        return nn_diag_set(diag, NN_ERR_INVALID, where, "inputs and outputs differ from program 0's");
+    for (i = 0; i < p->input_count + p->output_count; i++) {
+        const nn_target_slot *s = &p->slots[i < p->input_count ? p->inputs[i] : p->outputs[i - p->input_count]];
+        const nn_target_slot *s0 = &p0->slots[i < p->input_count ? p0->inputs[i] : p0->outputs[i - p->input_count]];
+        int ok = s->shape.rank >= 1 && s->shape.rank == s0->shape.rank && s->dtype == s0->dtype &&
+                 s->shape.dims[0] == (int64_t)p->batch && s0->shape.dims[0] == (int64_t)p0->batch;
+        for (r = 1; ok && r < s->shape.rank; r++) ok = s->shape.dims[r] == s0->shape.dims[r];
+        if (i < p->input_count) snprintf(where, sizeof where, "program[%u].input[%u]", k, i);
+        else snprintf(where, sizeof where, "program[%u].output[%u]", k, i - p->input_count);
+        if (!ok) return nn_diag_set(diag, NN_ERR_INVALID, where, "first dim must be the batch (%u), the rest as program 0's", p->batch);
+    }
+    return NN_OK;
+}
+
+NN_API nn_status nn_target_load_memory(const void *bytes, size_t size, const nn_target_load_desc *d,
+                                       nn_target_program **out, nn_diag *diag) {
+    const uint8_t *img = (const uint8_t *)bytes;
+    nn_target_program *head = NULL, *last = NULL, *p = NULL;
+    nn_allocator a;
+    nn_status st = NN_OK;
+    uint8_t *copy = NULL;
+    uint32_t count, k, batch, prev_batch = 0;
+    uint64_t woff, wbytes, end = 0, dir = 0, rec, tables;
+    NN_ASSERT(out);
+    memset(&a, 0, sizeof a);
+    if (d) a = d->alloc;
+    { const uint16_t one = 1; if (*(const uint8_t *)&one != 1) return nn_diag_set(diag, NN_ERR_UNSUPPORTED, "nn_target_load_memory", "big-endian hosts are not supported"); }
+    if (!img || size < NN_TARGET__HDR) return nn_diag_set(diag, NN_ERR_PARSE, "header", "%zu bytes: shorter than the 128-byte header", size);
+    if (memcmp(img, NN_TARGET__MAGIC, 8) != 0) return nn_diag_set(diag, NN_ERR_PARSE, "header.magic", "not an nnport model file");
+    if (nn_target__r32(img + 8) != NN_TARGET__FILE_VERSION)
+        return nn_diag_set(diag, NN_ERR_UNSUPPORTED, "header.version", "file version %u; this build reads %u (recompile the model)",
+                           nn_target__r32(img + 8), NN_TARGET__FILE_VERSION);
+    if (nn_target__r32(img + 12) != NN_TARGET__HDR) return nn_diag_set(diag, NN_ERR_INVALID, "header.header_bytes", "must be 128");
+    if (nn_target__r64(img + 16) != size)
+        return nn_diag_set(diag, NN_ERR_PARSE, "header.file_bytes", "file is %zu bytes, header says %llu (truncated or padded)", size,
+                           (unsigned long long)nn_target__r64(img + 16));
+    if (nn_target__image_crc(img, size) != nn_target__r32(img + 24))
+        return nn_diag_set(diag, NN_ERR_PARSE, "header.crc32", "checksum mismatch: the file is damaged");
+    woff = nn_target__r64(img + 80); wbytes = nn_target__r64(img + 88);
+    if (woff % 64 || woff < NN_TARGET__HDR || woff > size || wbytes != size - woff)
+        return nn_diag_set(diag, NN_ERR_INVALID, "header.weights_offset", "weights region [%llu, +%llu) is not 64-aligned after the tables and up to the end",
+                           (unsigned long long)woff, (unsigned long long)wbytes);
+    count = nn_target__r32(img + 116);
+    if (count < 1 || count > NN_MAX_TARGET_PROGRAMS)
+        return nn_diag_set(diag, NN_ERR_LIMIT, "header.program_count", "%u programs (1..%u)", count, (unsigned)NN_MAX_TARGET_PROGRAMS);
+    if ((d && d->copy) || ((uintptr_t)(img + woff) % 8) != 0) { /* weights used in place need 8-byte alignment */
+        uint8_t *c = (uint8_t *)nn_alloc(&a, size + 64);
+        if (!c) return nn_diag_set(diag, NN_ERR_NOMEM, "nn_target_load_memory", "out of memory");
+        copy = c;
+        c += (64 - (uintptr_t)c % 64) % 64;
+        memcpy(c, img, size);
+        img = c;
+    }
+    for (k = 0; k < count; k++) {
+        char where[64];
+        if (k == 0) { rec = 0; tables = NN_TARGET__HDR; batch = nn_target__r32(img + 120); }
+        else {
+            rec = dir + (uint64_t)(k - 1) * NN_TARGET__PROG_REC;
+            tables = nn_target__r64(img + rec);
+            batch = nn_target__r32(img + rec + 8);
+            snprintf(where, sizeof where, "program[%u].tables_offset", k);
+            if (tables % 8 || tables < end || tables > woff) { st = nn_diag_set(diag, NN_ERR_INVALID, where, "%llu: not 8-aligned after the previous tables", (unsigned long long)tables); break; }
+        }
+        snprintf(where, sizeof where, "program[%u].batch", k);
+        if (batch > NN_MAX_TARGET_BATCH || (count > 1 && (batch <= prev_batch || (k == 0 && batch != 1))) || (count == 1 && batch > 1)) {
+            st = nn_diag_set(diag, NN_ERR_INVALID, where, "batch %u: programs need batches 1 < b1 < b2 ... <= %u", batch, (unsigned)NN_MAX_TARGET_BATCH);
+            break;
+        }
+        prev_batch = batch;
+        if ((st = nn_target__load_one(img, size, rec, tables, woff, wbytes, a, &p, &end, diag)) != NN_OK) {
+            if (k > 0) { /* name the program */
+                char w2[sizeof diag->where];
+                snprintf(w2, sizeof w2, "program[%u].%.160s", k, diag->where);
+                memcpy(diag->where, w2, sizeof w2);
+            }
+            break;
+        }
+        p->image = img;
+        p->image_bytes = size;
+        p->batch = batch;
+        if (!head) head = p;
+        else last->next = p;
+        last = p;
+        p = NULL;
+        if (batch && (st = nn_target__batch_check(head, last, k, diag)) != NN_OK) break;
+        if (k == 0) {
+            dir = (end + 7) / 8 * 8;
+            end = dir + (uint64_t)(count - 1) * NN_TARGET__PROG_REC;
+            if (end > woff) { st = nn_diag_set(diag, NN_ERR_INVALID, "header.program_count", "program records overlap the weights"); break; }
+        }
+    }
+    if (st != NN_OK) {
+        nn_target_program_destroy(head);
+        nn_free(&a, copy);
+        return st;
+    }
+    head->program_count = count;
+    head->owned[0] = copy;
+    *out = head;
+    return NN_OK;
+}
+
 NN_API nn_status nn_target_save(const nn_target_program *p, nn_verify_write_fn write, void *user, nn_diag *diag) {
     NN_ASSERT(p && write);
     if (write(user, (const char *)p->image, p->image_bytes) != 0)
@@ -3187,25 +3447,7 @@ static const int8_t *nn_target__flip(const uint8_t *src, size_t n, uint8_t **scr
 /* Broadcast copy of int8 src (shape s) to shape o, numpy rules. */
 static const int8_t *nn_target__bcast(const int8_t *src, const nn_shape *s, const nn_shape *o, uint8_t **scratch) {
     int8_t *d = (int8_t *)*scratch;
-    int64_t idx[NN_MAX_RANK], str[NN_MAX_RANK], acc = 1;
-    size_t n = 1, e;
-    int32_t r, off = o->rank - s->rank;
-    for (r = 0; r < o->rank; r++) n *= (size_t)o->dims[r];
-    for (r = o->rank - 1; r >= 0; r--) {
-        int64_t sd = r - off >= 0 ? s->dims[r - off] : 1;
-        str[r] = sd == 1 ? 0 : acc;
-        acc *= sd;
-        idx[r] = 0;
-    }
-    for (e = 0; e < n; e++) {
-        int64_t so = 0;
-        for (r = 0; r < o->rank; r++) so += idx[r] * str[r];
-        d[e] = src[so];
-        for (r = o->rank - 1; r >= 0; r--) {
-            if (++idx[r] < o->dims[r]) break;
-            idx[r] = 0;
-        }
-    }
+    size_t n = nn_quant_broadcast_s8(src, s, o, d); /* a row at a time (memcpy / memset) */
     *scratch += (n + 64) / 64 * 64;
     return d;
 }
@@ -3218,6 +3460,25 @@ static void nn_target__run_int(const nn_target_program *p, const nn_target_instr
     int8_t *y = (int8_t *)nn_target__ptr(p, arena, ops[I->in_count]);
     size_t ny = (size_t)(sy->bytes / (sy->dtype == NN_DTYPE_INT16 ? 2 : 1)), e;
     const void *wb = p->weights;
+    if (I->op == NN_TARGET_OP_YUV) { /* checked: frame (n, h*3/2, w), output (n, 3, h, w) */
+        const int32_t *q = I->p;
+        const uint8_t *t = p->weights + I->table, *x = (const uint8_t *)a;
+        size_t hw = (size_t)q[1] * (size_t)q[2], bi, i, j;
+        uint8_t rgb[3];
+        for (bi = 0; bi < (size_t)q[0]; bi++) {
+            const uint8_t *Y = x + bi * hw / 2 * 3, *UV = Y + hw;
+            uint8_t *o = (uint8_t *)y + bi * hw * 3;
+            for (i = 0; i < (size_t)q[1]; i++)
+                for (j = 0; j < (size_t)q[2]; j++) {
+                    const uint8_t *c = UV + i / 2 * (size_t)q[2] + j / 2 * 2; /* one U,V pair per 2x2 pixels */
+                    int k;
+                    nn_target_yuv_pixel(Y[i * (size_t)q[2] + j], c[q[3]], c[1 - q[3]], q[4], rgb);
+                    for (k = 0; k < 3; k++) o[(size_t)k * hw + i * (size_t)q[2] + j] = t[k * 256 + rgb[q[5] ? 2 - k : k]];
+                }
+        }
+        (void)e; (void)ny;
+        return;
+    }
     if (I->op == NN_TARGET_OP_LUT8) {
         const uint8_t *t = p->weights + I->table;
         for (e = 0; e < ny; e++) ((uint8_t *)y)[e] = t[((const uint8_t *)a)[e]];
@@ -3282,6 +3543,52 @@ static int nn_target__overlap(const uint8_t *a, uint64_t an, const uint8_t *b, u
 
 /* One float-island node through nn_graph.h's kernel: infer (which checks
    attributes and shapes), the outputs pointed at their slots, run. */
+/* In a batch program (batch > 1) a float Gemm (transA 0) or MatMul whose
+   A and Y carry the batch as first dim and whose other operands do not is
+   run one sample at a time: nn_graph.h's float GEMM may sum a row in
+   another order for M > 1 than for M = 1, and a batch program must give
+   what the batch-1 program gives, bit for bit. */
+static int nn_target__per_sample(const nn_target_program *p, const nn_node *n, const nn_value *in, uint32_t nin,
+                                 const nn_value *out, uint32_t nout) {
+    uint32_t i;
+    if (p->batch < 2 || nout != 1 || nin < 2 || !in[0].data || !out[0].data) return 0;
+    if (!nn_target__is(n, "Gemm") && !nn_target__is(n, "MatMul")) return 0;
+    if (nn_target__is(n, "Gemm") && nn_node_attr_int(n, "transA", 0) != 0) return 0;
+    if (in[0].shape.rank < 2 || in[0].shape.dims[0] != (int64_t)p->batch || out[0].shape.rank != in[0].shape.rank ||
+        out[0].shape.dims[0] != (int64_t)p->batch || in[0].dtype != NN_DTYPE_FLOAT || out[0].dtype != NN_DTYPE_FLOAT)
+        return 0;
+    if (nn_target__is(n, "Gemm")) /* A (batch, K); C broadcast over the rows */
+        return in[0].shape.rank == 2 && (nin < 3 || !in[2].data || in[2].shape.rank < 2 || in[2].shape.dims[0] == 1);
+    for (i = 1; i < nin; i++) /* MatMul: B without a batch dim of its own */
+        if (in[0].shape.rank > 2 && in[i].data && in[i].shape.rank == in[0].shape.rank && in[i].shape.dims[0] != 1) return 0;
+    return 1;
+}
+
+/* Runs the kernel once per sample on first-dim slices of A and Y. */
+static nn_status nn_target__run_rows(const nn_target_program *p, const nn_op_def *def, nn_op_ctx *c, const nn_value *in,
+                                     uint32_t nin, nn_value *out) {
+    nn_value ri[NN_TARGET__MAX_IO], ro[1];
+    size_t ab = in[0].bytes / p->batch, yb = out[0].bytes / p->batch;
+    uint32_t r, i;
+    nn_status st = NN_OK;
+    for (r = 0; r < p->batch && st == NN_OK; r++) {
+        for (i = 0; i < nin; i++) ri[i] = in[i];
+        ri[0].shape.dims[0] = 1;
+        ri[0].data = (uint8_t *)in[0].data + r * ab;
+        ri[0].bytes = ab;
+        memset(ro, 0, sizeof ro);
+        st = def->infer(c, ri, nin, ro, 1);
+        if (st == NN_OK && (ro[0].dtype != out[0].dtype || nn_shape_count(&ro[0].shape, NULL) * 4 != yb))
+            st = nn_diag_set(c->diag, NN_ERR_INVALID, c->node->name, "per-sample shape differs");
+        if (st) break;
+        ro[0].data = (uint8_t *)out[0].data + r * yb;
+        ro[0].bytes = yb;
+        ro[0].flags = 0;
+        st = def->run(c, ri, nin, ro, 1);
+    }
+    return st;
+}
+
 static nn_status nn_target__run_cpu(const nn_target_program *p, const nn_target_instr *I, uint8_t *arena,
                                     nn_target__bump *bump, nn_diag *diag) {
     const nn_op_def *def = p->node_defs[I->node];
@@ -3351,7 +3658,9 @@ static nn_status nn_target__run_cpu(const nn_target_program *p, const nn_target_
             if (in[i].data && nn_target__overlap((const uint8_t *)in[i].data, in[i].bytes, (const uint8_t *)out[j].data, sl->bytes)) break;
         if (i == I->in_count) memset(out[j].data, 0, (size_t)sl->bytes);
     }
-    if (st == NN_OK) st = def->run(&c, in, I->in_count, out, I->out_count);
+    if (st == NN_OK && nn_target__per_sample(p, c.node, in, I->in_count, out, I->out_count))
+        st = nn_target__run_rows(p, def, &c, in, I->in_count, out);
+    else if (st == NN_OK) st = def->run(&c, in, I->in_count, out, I->out_count);
     c.scratch = NULL;
     nn_target__bump_reset(bump);
     return st;
@@ -3411,6 +3720,90 @@ NN_API nn_status nn_target_sim_run(const nn_target_program *p, void *mem, size_t
     return nn_target__sim(p, (uint8_t *)mem, inputs, outputs, NULL, diag);
 }
 
+/* BT.601 in 16.16 fixed point (docs/TARGET.md, "NV12 input").  Full range
+   (JFIF / ITU-T T.871): R = Y + 1.402 (V-128), G = Y - 0.344136 (U-128)
+   - 0.714136 (V-128), B = Y + 1.772 (U-128).  Limited range (BT.601
+   studio swing, Y 16..235, U/V 16..240): the same scaled by 255/219 for Y
+   and 255/224 for U, V.  Each coefficient is round(c * 65536); the sum
+   plus 32768 is shifted down by 16 (round half up) and clamped to 0..255.
+   |sum| < 2^26, no overflow. */
+NN_API void nn_target_yuv_pixel(int32_t y, int32_t u, int32_t v, int limited, uint8_t rgb[3]) {
+    static const int32_t K[2][5] = {{65536, 91881, 22553, 46802, 116130},   /* cy crv cgu cgv cbu: full */
+                                    {76309, 104597, 25675, 53279, 132201}}; /* limited */
+    const int32_t *k = K[limited ? 1 : 0];
+    int32_t yy = (y - (limited ? 16 : 0)) * k[0], du = u - 128, dv = v - 128, s[3], c;
+    s[0] = yy + k[1] * dv;
+    s[1] = yy - k[2] * du - k[3] * dv;
+    s[2] = yy + k[4] * du;
+    for (c = 0; c < 3; c++) {
+        int32_t t = s[c] + 32768;
+        rgb[c] = (uint8_t)(t < 0 ? 0 : t >= (256 << 16) ? 255 : t >> 16);
+    }
+}
+
+NN_API size_t nn_target_batch_scratch_bytes(const nn_target_program *p) {
+    size_t m = 0;
+    NN_ASSERT(p);
+    for (; p; p = p->next)
+        if (nn_target_sim_scratch_bytes(p) > m) m = nn_target_sim_scratch_bytes(p);
+    return m;
+}
+
+NN_API nn_status nn_target_sim_run_batch(const nn_target_program *p, void *mem, size_t mem_bytes, uint64_t n,
+                                         const nn_value *inputs, nn_value *outputs, nn_diag *diag) {
+    nn_value ins[NN_TARGET__MAX_IO], outs[NN_TARGET__MAX_IO];
+    uint64_t done = 0;
+    uint32_t i;
+    int32_t r;
+    NN_ASSERT(p);
+    if (p->batch != 1)
+        return nn_diag_set(diag, NN_ERR_ARG, "nn_target_sim_run_batch", "not a multi-batch program (compile with batch sizes)");
+    if (!mem || ((uintptr_t)mem % 16) != 0 || mem_bytes < nn_target_batch_scratch_bytes(p))
+        return nn_diag_set(diag, NN_ERR_ARG, "nn_target_sim_run_batch", "memory must be 16-byte aligned and %zu bytes (got %zu)",
+                           nn_target_batch_scratch_bytes(p), mem_bytes);
+    if (n < 1 || n > NN_MAX_TARGET_ARENA) return nn_diag_set(diag, NN_ERR_ARG, "nn_target_sim_run_batch", "batch %llu", (unsigned long long)n);
+    if (p->input_count > NN_TARGET__MAX_IO || p->output_count > NN_TARGET__MAX_IO || (p->input_count && !inputs) || !outputs)
+        return nn_diag_set(diag, NN_ERR_ARG, "nn_target_sim_run_batch", "inputs or outputs missing (or more than 64)");
+    for (i = 0; i < p->input_count + p->output_count; i++) {
+        const nn_target_slot *s = &p->slots[i < p->input_count ? p->inputs[i] : p->outputs[i - p->input_count]];
+        if (s->bytes && n > (~(uint64_t)0 >> 1) / s->bytes) return nn_diag_set(diag, NN_ERR_ARG, s->name, "batch too large");
+        if (i < p->input_count) {
+            const nn_value *v = &inputs[i];
+            int ok = v->data && v->dtype == s->dtype && v->shape.rank == s->shape.rank && (uint64_t)v->shape.dims[0] == n &&
+                     (uint64_t)v->bytes >= n * s->bytes;
+            for (r = 1; ok && r < s->shape.rank; r++) ok = v->shape.dims[r] == s->shape.dims[r];
+            if (!ok)
+                return nn_diag_set(diag, NN_ERR_ARG, s->name, "input %u must be %s with the program's shape, first dim %llu", i,
+                                   nn_dtype_name(s->dtype), (unsigned long long)n);
+        } else if (!outputs[i - p->input_count].data || (uint64_t)outputs[i - p->input_count].bytes < n * s->bytes)
+            return nn_diag_set(diag, NN_ERR_ARG, s->name, "output %u needs %llu bytes of caller memory", i - p->input_count,
+                               (unsigned long long)(n * s->bytes));
+    }
+    while (done < n) {
+        const nn_target_program *q = p;
+        nn_status st;
+        while (q->next && q->next->batch <= n - done) q = q->next; /* the largest that fits */
+        for (i = 0; i < q->input_count; i++) {
+            const nn_target_slot *s = &q->slots[q->inputs[i]];
+            ins[i] = nn_value_make(s->dtype, s->shape, (uint8_t *)inputs[i].data + done * p->slots[p->inputs[i]].bytes);
+            ins[i].bytes = (size_t)s->bytes;
+        }
+        if ((st = nn_target__sim(q, (uint8_t *)mem, ins, outs, NULL, diag))) return st;
+        for (i = 0; i < q->output_count; i++)
+            memcpy((uint8_t *)outputs[i].data + done * p->slots[p->outputs[i]].bytes, outs[i].data, (size_t)q->slots[q->outputs[i]].bytes);
+        done += q->batch;
+    }
+    for (i = 0; i < p->output_count; i++) {
+        const nn_target_slot *s = &p->slots[p->outputs[i]];
+        nn_shape sh = s->shape;
+        sh.dims[0] = (int64_t)n;
+        outputs[i].dtype = s->dtype;
+        outputs[i].shape = sh;
+        outputs[i].bytes = (size_t)(n * s->bytes);
+    }
+    return NN_OK;
+}
+
 /* ---- the lowering ---- */
 
 typedef struct nn_target__low {
@@ -3425,6 +3818,9 @@ typedef struct nn_target__low {
     nn_dtype *dtype;              /* valid where known[] is set */
     uint8_t *known;
     uint32_t folded;
+    uint32_t yuv_node;            /* L's node of the yuv instruction (NN_TARGET__NONE: none) */
+    int32_t yuv_p[6];             /* its parameters: n h w vu limited bgr */
+    uint8_t yuv_table[3 * 256];   /* per model plane: 8-bit color value -> quantized raw byte */
 } nn_target__low;
 
 /* The shape g's tensor q has at run time: folded value, propagated, or declared. */
@@ -3663,6 +4059,71 @@ static nn_status nn_target__lower_float(nn_target__low *lo, uint32_t ni, nn_diag
     return NN_OK;
 }
 
+/* Graph input 0 as a YUV420SP frame: its QuantizeLinear (node ni, the
+   input's only reader, per-tensor) becomes a yuv instruction that converts
+   (BT.601, nn_target_yuv_pixel) and quantizes through a table per plane:
+   table[c][v] = saturate(round_half_even((v - mean[c]) * scale[c] / s) + zp),
+   evaluated in float32 the way QuantizeLinear evaluates x / s. */
+static nn_status nn_target__lower_yuv(nn_target__low *lo, uint32_t ni, const nn_target_compile_desc *d, nn_diag *diag) {
+    const nn_graph *g = lo->g;
+    const nn_node *n = &g->nodes[ni];
+    uint32_t q0 = g->inputs[0].id, qo = n->outputs[0].id, c, v;
+    nn_value sv, zv;
+    nn_shape in = lo->shape[q0], fr;
+    nn_dtype yd = NN_DTYPE_UINT8;
+    nn_tensor_id ti, to;
+    nn_node_id nid;
+    float s;
+    int32_t zp = 0, lo8, hi8;
+    nn_status st;
+    memset(&zv, 0, sizeof zv);
+    if (n->input_count < 2 || n->inputs[1].id == NN_INVALID_ID || !nn_target__known(lo, n->inputs[1]) ||
+        (n->input_count > 2 && n->inputs[2].id != NN_INVALID_ID && !nn_target__known(lo, n->inputs[2])))
+        return nn_diag_set(diag, NN_ERR_UNSUPPORTED, n->name, "NV12 input: the input's QuantizeLinear needs constant scale and zero point");
+    sv = nn_target__infer_value(lo, n->inputs[1].id);
+    if (n->input_count > 2 && n->inputs[2].id != NN_INVALID_ID) zv = nn_target__infer_value(lo, n->inputs[2].id);
+    if (sv.dtype != NN_DTYPE_FLOAT || nn_value_count(&sv) != 1 || !sv.data ||
+        (zv.data && (nn_value_count(&zv) != 1 || (zv.dtype != NN_DTYPE_UINT8 && zv.dtype != NN_DTYPE_INT8))))
+        return nn_diag_set(diag, NN_ERR_UNSUPPORTED, n->name, "NV12 input: needs a per-tensor float scale and an 8-bit zero point");
+    s = *(const float *)sv.data;
+    if (zv.data) {
+        yd = zv.dtype;
+        zp = yd == NN_DTYPE_UINT8 ? *(const uint8_t *)zv.data : *(const int8_t *)zv.data;
+    }
+    if (!(s > 0) || !isfinite(s)) return nn_diag_set(diag, NN_ERR_UNSUPPORTED, n->name, "NV12 input: scale must be positive");
+    if (in.rank != 4 || in.dims[1] != 3 || in.dims[2] % 2 || in.dims[3] % 2 || in.dims[2] < 2 || in.dims[3] < 2 ||
+        in.dims[2] > (1 << 20) || in.dims[3] > (1 << 20) || in.dims[0] > (1 << 20))
+        return nn_diag_set(diag, NN_ERR_SHAPE, g->tensors[q0].name, "NV12 input: needs (N, 3, H, W) with H and W even");
+    lo8 = yd == NN_DTYPE_UINT8 ? 0 : -128;
+    hi8 = yd == NN_DTYPE_UINT8 ? 255 : 127;
+    for (c = 0; c < 3; c++) {
+        float m = d->input_mean[c], k = d->input_scale[c] != 0.0f ? d->input_scale[c] : 1.0f;
+        for (v = 0; v < 256; v++) {
+            float x = ((float)v - m) * k;
+            double r = nearbyint((double)(x / s)) + zp; /* round half to even (default rounding mode) */
+            int32_t q = r < lo8 ? lo8 : r > hi8 ? hi8 : (int32_t)r;
+            lo->yuv_table[c * 256 + v] = (uint8_t)(q & 0xFF);
+        }
+    }
+    lo->yuv_p[0] = (int32_t)in.dims[0]; lo->yuv_p[1] = (int32_t)in.dims[2]; lo->yuv_p[2] = (int32_t)in.dims[3];
+    lo->yuv_p[3] = d->input_format == NN_TARGET_INPUT_NV21; lo->yuv_p[4] = d->input_limited ? 1 : 0; lo->yuv_p[5] = d->input_bgr ? 1 : 0;
+    lo->shape[qo] = in;
+    lo->dtype[qo] = yd;
+    lo->known[qo] = 1;
+    fr = in;
+    fr.rank = 3;
+    fr.dims[1] = in.dims[2] / 2 * 3;
+    fr.dims[2] = in.dims[3];
+    fr.dims[3] = 0;
+    lo->shape[q0] = fr;
+    lo->dtype[q0] = NN_DTYPE_UINT8;
+    if ((st = nn_target__lt(lo, q0, &ti, diag)) || (st = nn_target__lt(lo, qo, &to, diag))) return st;
+    if ((st = nn_graph_add_node(lo->L, "YuvToRgb", "ai.nnport", n->name, &ti, 1, &to, 1, &nid, diag))) return st;
+    lo->src[nid.id] = INT32_MIN;
+    lo->yuv_node = nid.id;
+    return NN_OK;
+}
+
 static int32_t nn_target__ints_at(const nn_node *n, const char *name, uint32_t i, int32_t def) {
     const nn_attr *at = nn_node_attr(n, name);
     return at && at->type == NN_ATTR_INTS && i < at->count ? (int32_t)at->ints[i] : def;
@@ -3771,11 +4232,15 @@ static void nn_target__group_instr(nn_target__low *lo, nn_target__bld *b, const 
         p.in_zp = za; p.out_zp = zy; p.act_min = lo8; p.act_max = hi8;
         I->op = NN_TARGET_OP_AVGPOOL;
         memcpy(I->p, &p, sizeof p);
-        mc = nn_quant_multiplier_make(0);
-        I->mult = nn_target__wput(b, &mc, sizeof mc);
-        for (cnt = 1; cnt <= p.kh * p.kw; cnt++) {
-            mc = nn_quant_multiplier_make(gr->a.scale[0] / (gr->sy * cnt)); /* as nn_qexec computes it */
-            nn_target__put(b, &b->weights, &mc, sizeof mc);
+        {   /* by tap count; built whole so that an equal array is shared */
+            nn_quant_multiplier *ms = (nn_quant_multiplier *)nn_alloc(&lo->a, ((size_t)p.kh * p.kw + 1) * sizeof *ms);
+            if (!ms) { b->nomem = 1; break; }
+            ms[0] = nn_quant_multiplier_make(0);
+            for (cnt = 1; cnt <= p.kh * p.kw; cnt++)
+                ms[cnt] = nn_quant_multiplier_make(gr->a.scale[0] / (gr->sy * cnt)); /* as nn_qexec computes it */
+            I->mult = nn_target__wput(b, ms, ((size_t)p.kh * p.kw + 1) * sizeof *ms);
+            nn_free(&lo->a, ms);
+            (void)mc;
         }
         I->mult_count = (uint32_t)(p.kh * p.kw + 1);
         break;
@@ -3831,7 +4296,20 @@ static nn_status nn_target__build(nn_target__low *lo, const nn_target_desc *td, 
         I.node = NN_TARGET_NO_SLOT;
         I.w = I.bias = I.mult = I.table = NN_TARGET_NO_OFFSET;
         I.out_count = 1;
-        if (lo->src[ni] >= 0) {
+        if (ni == lo->yuv_node) {
+            I.op = NN_TARGET_OP_YUV;
+            I.name = ln->name;
+            I.in_count = 1;
+            memcpy(I.p, lo->yuv_p, sizeof lo->yuv_p);
+            I.table = nn_target__wput(b, lo->yuv_table, sizeof lo->yuv_table);
+            NN_TARGET__SLOT(ln->inputs[0].id, v);
+            nn_target__w32(w4, v);
+            nn_target__put(b, &b->operands, w4, 4);
+            NN_TARGET__SLOT(ln->outputs[0].id, v);
+            nn_target__w32(w4, v);
+            nn_target__put(b, &b->operands, w4, 4);
+            b->operand_count += 2;
+        } else if (lo->src[ni] >= 0) {
             const nn_qexec__group *gr = &lo->x->groups[lo->src[ni]];
             nn_target__group_instr(lo, b, gr, &I);
             for (j = 0; j < I.in_count; j++) {
@@ -3900,7 +4378,7 @@ static nn_status nn_target__measure(const nn_target_program *p, uint8_t *img, nn
     size_t mem_bytes = nn_target_sim_scratch_bytes(p), zb = 0;
     uint8_t *mem = (uint8_t *)nn_alloc(&a, mem_bytes), *zero = NULL;
     nn_value *ins = (nn_value *)nn_alloc(&a, ((size_t)p->input_count + 1) * sizeof *ins);
-    uint64_t most = 0, o_instrs = NN_TARGET__HDR + (uint64_t)p->slot_count * NN_TARGET__SLOT_REC;
+    uint64_t most = 0, o_instrs = p->image_tables + (uint64_t)p->slot_count * NN_TARGET__SLOT_REC;
     nn_status st = NN_OK;
     uint32_t i;
     for (i = 0; i < p->input_count; i++)
@@ -3922,8 +4400,8 @@ static nn_status nn_target__measure(const nn_target_program *p, uint8_t *img, nn
         nn_target__w64(img + o_instrs + (uint64_t)i * NN_TARGET__INSTR_REC + 160, peaks[i]);
         if (peaks[i] > most) most = peaks[i];
     }
-    if (nn_target__r64(img + 72) > most) most = nn_target__r64(img + 72);
-    nn_target__w64(img + 72, most);
+    if (nn_target__r64(img + p->image_record + 72) > most) most = nn_target__r64(img + p->image_record + 72);
+    nn_target__w64(img + p->image_record + 72, most);
     nn_target__w32(img + 24, nn_target__image_crc(img, p->image_bytes));
 done:
     nn_free(&a, peaks);
@@ -3933,36 +4411,41 @@ done:
     return st;
 }
 
-NN_API nn_status nn_target_compile(const nn_graph *qdq, const nn_target_desc *t, const nn_target_compile_desc *d,
-                                   nn_target_program **out, nn_diag *diag) {
-    nn_target__low lo;
+/* One program being compiled: its records, lowered graph and plan. */
+typedef struct nn_target__unit {
     nn_target__bld b;
-    nn_target_desc td;
-    nn_target_memory_desc md;
+    nn_graph *L;
     nn_target_memory_plan mp;
-    nn_target_program *p = NULL;
-    nn_target_load_desc ld;
+    uint32_t folded, batch;
+    uint64_t cycles;
+} nn_target__unit;
+
+static void nn_target__unit_free(nn_target__unit *u) {
+    nn_target__bld_free(&u->b);
+    nn_target_memory_plan_deinit(&u->mp);
+    if (u->L) nn_graph_destroy(u->L);
+    memset(u, 0, sizeof *u);
+}
+
+/* Lowers qdq at batch (0: the inputs' shapes as given) into u's records;
+   weights go to wb's region (NULL: u's own). */
+static nn_status nn_target__lower_one(const nn_graph *qdq, const nn_target_desc *td, const nn_target_compile_desc *d,
+                                      uint32_t batch, nn_target__bld *wb, nn_target__unit *u, nn_diag *diag) {
+    nn_target__low lo;
+    nn_target_memory_desc md;
     nn_qexec_desc qd;
     nn_graph_desc gd;
     nn_op_ctx c;
-    uint8_t *img = NULL;
-    size_t img_bytes = 0;
     nn_status st;
-    uint32_t i;
-    NN_ASSERT(qdq && out);
+    uint32_t i, yuv_ni = NN_TARGET__NONE;
     memset(&lo, 0, sizeof lo);
-    memset(&b, 0, sizeof b);
-    memset(&mp, 0, sizeof mp);
     memset(&qd, 0, sizeof qd);
     memset(&gd, 0, sizeof gd);
     memset(&md, 0, sizeof md);
-    memset(&ld, 0, sizeof ld);
     if (d) lo.a = d->alloc;
-    b.a = qd.alloc = gd.alloc = md.alloc = ld.alloc = lo.a;
-    if (t) td = *t;
-    else nn_target_preset("npu-small", &td, NULL);
-    if ((st = nn_target_validate(&td, diag))) return st;
-    td = nn_target_desc_defaults(&td);
+    u->b.a = qd.alloc = gd.alloc = md.alloc = lo.a;
+    u->b.wb = wb;
+    u->batch = batch;
     lo.g = qdq;
     if ((st = nn_qexec_create(qdq, &qd, &lo.x, diag))) return st;
     lo.lt = (uint32_t *)nn_alloc(&lo.a, ((size_t)qdq->tensor_count + 1) * sizeof *lo.lt);
@@ -3984,6 +4467,13 @@ NN_API nn_status nn_target_compile(const nn_graph *qdq, const nn_target_desc *t,
         lo.dtype[q] = qdq->tensors[q].dtype;
         for (k = 0; d && k < d->input_shape_count; k++)
             if (d->input_shapes[k].name && !strcmp(d->input_shapes[k].name, qdq->tensors[q].name)) lo.shape[q] = d->input_shapes[k].shape;
+        if (batch) { /* re-shape the batch dim; everything after follows by propagation */
+            if (lo.shape[q].rank < 1) {
+                st = nn_diag_set(diag, NN_ERR_SHAPE, qdq->tensors[q].name, "a scalar input has no batch dim");
+                goto done;
+            }
+            lo.shape[q].dims[0] = batch;
+        }
         if (!nn_shape_is_static(&lo.shape[q])) {
             st = nn_diag_set(diag, NN_ERR_SHAPE, qdq->tensors[q].name, "input has no static shape (give it one)");
             goto done;
@@ -3993,9 +4483,31 @@ NN_API nn_status nn_target_compile(const nn_graph *qdq, const nn_target_desc *t,
     if ((st = nn_graph_create(&gd, &lo.L, diag))) goto done;
     for (i = 0; i < qdq->opset_count && st == NN_OK; i++)
         st = nn_graph_set_opset(lo.L, qdq->opsets[i].domain, qdq->opsets[i].version, diag);
+    lo.yuv_node = NN_TARGET__NONE;
+    if (d && d->input_format != NN_TARGET_INPUT_TENSOR) { /* graph input 0's only reader must be a QuantizeLinear */
+        uint32_t q0, readers = 0, k;
+        if (d->input_format != NN_TARGET_INPUT_NV12 && d->input_format != NN_TARGET_INPUT_NV21) {
+            st = nn_diag_set(diag, NN_ERR_ARG, "nn_target_compile_desc.input_format", "unknown format %d", (int)d->input_format);
+            goto done;
+        }
+        if (!qdq->input_count) { st = nn_diag_set(diag, NN_ERR_ARG, "nn_target_compile_desc.input_format", "the graph has no input"); goto done; }
+        q0 = qdq->inputs[0].id;
+        yuv_ni = NN_TARGET__NONE;
+        for (i = 0; i < qdq->node_count; i++)
+            for (k = 0; k < qdq->nodes[i].input_count; k++)
+                if (qdq->nodes[i].inputs[k].id == q0) { readers++; yuv_ni = i; }
+        for (i = 0; i < qdq->output_count; i++)
+            if (qdq->outputs[i].id == q0) readers++;
+        if (readers != 1 || yuv_ni == NN_TARGET__NONE || !nn_target__is(&qdq->nodes[yuv_ni], "QuantizeLinear") || qdq->nodes[yuv_ni].inputs[0].id != q0 ||
+            qdq->tensors[q0].dtype != NN_DTYPE_FLOAT) {
+            st = nn_diag_set(diag, NN_ERR_UNSUPPORTED, qdq->tensors[q0].name, "NV12 input: the float input must be read by one QuantizeLinear only");
+            goto done;
+        }
+    }
     for (i = 0; i < lo.x->step_count && st == NN_OK; i++) {
         const nn_qexec__step *s = &lo.x->steps[i];
-        st = s->group >= 0 ? nn_target__lower_group(&lo, (uint32_t)s->group, diag) : nn_target__lower_float(&lo, s->node, diag);
+        if (s->group < 0 && s->node == yuv_ni) st = nn_target__lower_yuv(&lo, s->node, d, diag);
+        else st = s->group >= 0 ? nn_target__lower_group(&lo, (uint32_t)s->group, diag) : nn_target__lower_float(&lo, s->node, diag);
     }
     for (i = 0; i < qdq->input_count + qdq->output_count && st == NN_OK; i++) {
         nn_tensor_id q = i < qdq->input_count ? qdq->inputs[i] : qdq->outputs[i - qdq->input_count], l;
@@ -4005,34 +4517,12 @@ NN_API nn_status nn_target_compile(const nn_graph *qdq, const nn_target_desc *t,
     if (st) goto done;
     md.bytes_rule = NN_TARGET_BYTES_DTYPE;
     md.flags = d ? d->memory_flags : 0;
-    if ((st = nn_target_plan_memory(lo.L, &md, &mp, diag))) goto done;
-    if ((st = nn_target__build(&lo, &td, &mp, &b, diag))) goto done;
-    if ((st = nn_target__emit(&b, mp.arena_bytes, 0, td.name, &img, &img_bytes, diag))) goto done;
-    if ((st = nn_target_load_memory(img, img_bytes, &ld, &p, diag))) goto done;
-    st = nn_target__measure(p, img, diag);
-    nn_target_program_destroy(p);
-    p = NULL;
-    if (st || (st = nn_target_load_memory(img, img_bytes, &ld, &p, diag))) goto done;
-    if (p->image != img) { st = nn_diag_set(diag, NN_ERR_INVALID, "nn_target_compile", "image not used in place"); goto done; }
-    p->owned[4] = img;
-    img = NULL;
-    p->graph = lo.L;
+    if ((st = nn_target_plan_memory(lo.L, &md, &u->mp, diag))) goto done;
+    if ((st = nn_target__build(&lo, td, &u->mp, &u->b, diag))) goto done;
+    u->folded = lo.folded;
+    u->L = lo.L;
     lo.L = NULL;
-    p->memory = mp;
-    memset(&mp, 0, sizeof mp);
-    p->folded_nodes = lo.folded;
-    for (i = 0; i < p->instr_count; i++) {
-        if (p->instrs[i].op == NN_TARGET_OP_CPU) p->cpu_instrs++;
-        else p->int_instrs++;
-        if (p->instrs[i].flags & NN_TARGET_INSTR_HOST) p->host_instrs++;
-    }
-    *out = p;
-    p = NULL;
 done:
-    if (p) nn_target_program_destroy(p);
-    nn_free(&lo.a, img);
-    nn_target__bld_free(&b);
-    nn_target_memory_plan_deinit(&mp);
     if (lo.L) nn_graph_destroy(lo.L);
     memset(&c, 0, sizeof c);
     c.alloc = &lo.a;
@@ -4045,6 +4535,156 @@ done:
     nn_free(&lo.a, lo.dtype);
     nn_free(&lo.a, lo.known);
     nn_qexec_destroy(lo.x);
+    return st;
+}
+
+/* The cost model's cycles for a lowered program (as `nnport compile`
+   prints them: tensors at their own dtypes, the memory plan's order). */
+static nn_status nn_target__unit_cost(nn_target__unit *u, const nn_target_desc *td, const nn_allocator *a, nn_diag *diag) {
+    nn_target_group_desc gd;
+    nn_target_group_plan gp;
+    nn_status st;
+    memset(&gd, 0, sizeof gd);
+    gd.alloc = *a;
+    gd.bytes_rule = NN_TARGET_BYTES_DTYPE;
+    gd.order = u->mp.order;
+    gd.order_count = u->mp.step_count;
+    if ((st = nn_target_plan_groups(u->L, td, &gd, &gp, diag))) return st;
+    u->cycles = gp.cycles;
+    nn_target_group_plan_deinit(&gp);
+    return NN_OK;
+}
+
+/* The batch sizes to compile: 0 alone for a single program. */
+static nn_status nn_target__batches(const nn_graph *qdq, const nn_target_desc *td, const nn_target_compile_desc *d,
+                                    uint32_t *list, uint32_t *count, nn_target_batch_cost *costs, uint32_t *cost_count,
+                                    nn_diag *diag) {
+    uint32_t i, j, n = 0;
+    *cost_count = 0;
+    if (!d || (!d->batch_size_count && d->max_batch <= 1)) { list[0] = 0; *count = 1; return NN_OK; }
+    if (d->batch_size_count && d->max_batch > 1)
+        return nn_diag_set(diag, NN_ERR_ARG, "nn_target_compile_desc.max_batch", "give batch sizes or a maximum batch, not both");
+    list[n++] = 1;
+    if (d->batch_size_count) {
+        if (!d->batch_sizes) return nn_diag_set(diag, NN_ERR_ARG, "nn_target_compile_desc.batch_sizes", "NULL with a count");
+        for (i = 0; i < d->batch_size_count; i++) {
+            uint32_t b = d->batch_sizes[i];
+            if (b < 1 || b > NN_MAX_TARGET_BATCH)
+                return nn_diag_set(diag, NN_ERR_ARG, "nn_target_compile_desc.batch_sizes", "batch %u outside 1..%u", b, (unsigned)NN_MAX_TARGET_BATCH);
+            for (j = 0; j < n && list[j] != b; j++) {}
+            if (j < n) continue;
+            if (n == NN_MAX_TARGET_PROGRAMS)
+                return nn_diag_set(diag, NN_ERR_LIMIT, "nn_target_compile_desc.batch_sizes", "more than %u batch sizes", (unsigned)NN_MAX_TARGET_PROGRAMS);
+            for (j = n++; j > 0 && list[j - 1] > b; j--) list[j] = list[j - 1]; /* sorted */
+            list[j] = b;
+        }
+        *count = n;
+        return NN_OK;
+    }
+    if (d->max_batch > NN_MAX_TARGET_BATCH)
+        return nn_diag_set(diag, NN_ERR_ARG, "nn_target_compile_desc.max_batch", "%u above %u", d->max_batch, (unsigned)NN_MAX_TARGET_BATCH);
+    { /* candidates 1, 2, 4, ... and max_batch, each compiled alone and costed */
+        uint32_t cand[NN_MAX_TARGET_PROGRAMS], nc = 0, b;
+        uint64_t best_c = 0, best_b = 0;
+        for (b = 1; b < d->max_batch && nc < NN_MAX_TARGET_PROGRAMS - 1; b *= 2) cand[nc++] = b;
+        cand[nc++] = d->max_batch;
+        n = 0;
+        for (i = 0; i < nc; i++) {
+            nn_target__unit u;
+            nn_status st;
+            memset(&u, 0, sizeof u);
+            uint64_t cyc;
+            st = nn_target__lower_one(qdq, td, d, cand[i], NULL, &u, diag);
+            if (st == NN_OK) st = nn_target__unit_cost(&u, td, &u.b.a, diag);
+            cyc = u.cycles;
+            nn_target__unit_free(&u);
+            if (st) return st;
+            costs[i].batch = cand[i];
+            costs[i].cycles = cyc;
+            /* kept when cycles / batch is at least 1% below best_c / best_b (a
+               smaller gain is not worth a program's tables and arena) */
+            costs[i].kept = i == 0 || (double)cyc * (double)best_b * 100.0 < (double)best_c * (double)cand[i] * 99.0;
+            if (costs[i].kept) { list[n++] = cand[i]; best_c = cyc; best_b = cand[i]; }
+        }
+        *cost_count = nc;
+    }
+    *count = n;
+    return NN_OK;
+}
+
+NN_API nn_status nn_target_compile(const nn_graph *qdq, const nn_target_desc *t, const nn_target_compile_desc *d,
+                                   nn_target_program **out, nn_diag *diag) {
+    nn_target__unit u[NN_MAX_TARGET_PROGRAMS];
+    nn_target_desc td;
+    nn_target_program *p = NULL, *q;
+    nn_target_load_desc ld;
+    nn_allocator a;
+    nn_target__bld *bs[NN_MAX_TARGET_PROGRAMS];
+    uint32_t batches[NN_MAX_TARGET_PROGRAMS], count = 0, cost_count = 0, k, i;
+    uint64_t arenas[NN_MAX_TARGET_PROGRAMS];
+    nn_target_batch_cost costs[NN_MAX_TARGET_PROGRAMS];
+    uint8_t *img = NULL;
+    size_t img_bytes = 0;
+    nn_status st;
+    NN_ASSERT(qdq && out);
+    memset(&a, 0, sizeof a);
+    memset(&ld, 0, sizeof ld);
+    memset(costs, 0, sizeof costs);
+    if (d) a = d->alloc;
+    ld.alloc = a;
+    if (t) td = *t;
+    else nn_target_preset("npu-small", &td, NULL);
+    if ((st = nn_target_validate(&td, diag))) return st;
+    td = nn_target_desc_defaults(&td);
+    if ((st = nn_target__batches(qdq, &td, d, batches, &count, costs, &cost_count, diag))) return st;
+    memset(u, 0, sizeof u);
+    for (k = 0; k < count && st == NN_OK; k++) {
+        st = nn_target__lower_one(qdq, &td, d, batches[k], k ? &u[0].b : NULL, &u[k], diag);
+        if (st == NN_OK) {
+            nn_diag cd;
+            memset(&cd, 0, sizeof cd);
+            if (nn_target__unit_cost(&u[k], &td, &a, &cd) != NN_OK) u[k].cycles = 0; /* the estimate is informative */
+        }
+        bs[k] = &u[k].b;
+        arenas[k] = u[k].mp.arena_bytes;
+    }
+    if (st) goto done;
+    if ((st = nn_target__emit(bs, batches, arenas, count, td.name, &img, &img_bytes, diag))) goto done;
+    if ((st = nn_target_load_memory(img, img_bytes, &ld, &p, diag))) goto done;
+    for (q = p; q && st == NN_OK; q = q->next) st = nn_target__measure(q, img, diag);
+    nn_target_program_destroy(p);
+    p = NULL;
+    if (st || (st = nn_target_load_memory(img, img_bytes, &ld, &p, diag))) goto done;
+    if (p->image != img) { st = nn_diag_set(diag, NN_ERR_INVALID, "nn_target_compile", "image not used in place"); goto done; }
+    p->owned[4] = img;
+    img = NULL;
+    for (q = p, k = 0; q && k < count; q = q->next, k++) {
+        q->graph = u[k].L;
+        u[k].L = NULL;
+        q->memory = u[k].mp;
+        memset(&u[k].mp, 0, sizeof u[k].mp);
+        q->folded_nodes = u[k].folded;
+        q->est_cycles = u[k].cycles;
+        for (i = 0; i < q->instr_count; i++) {
+            if (q->instrs[i].op == NN_TARGET_OP_CPU) q->cpu_instrs++;
+            else q->int_instrs++;
+            if (q->instrs[i].flags & NN_TARGET_INSTR_HOST) q->host_instrs++;
+        }
+    }
+    if (cost_count) memcpy(p->batch_costs, costs, sizeof costs);
+    else
+        for (q = p; q; q = q->next) { /* the listed sizes: all kept */
+            p->batch_costs[p->batch_cost_count].batch = q->batch;
+            p->batch_costs[p->batch_cost_count].kept = 1;
+            p->batch_costs[p->batch_cost_count++].cycles = q->est_cycles;
+        }
+    if (cost_count) p->batch_cost_count = cost_count;
+    *out = p;
+    p = NULL;
+done:
+    if (p) nn_target_program_destroy(p);
+    nn_free(&a, img);
+    for (k = 0; k < count; k++) nn_target__unit_free(&u[k]);
     return st;
 }
 

@@ -8,6 +8,11 @@ when WORK/KEY/model.qdq.onnx exists), compile for npu-small, run every
 eval input through both, and count output elements within 1 quantization
 step.  The step of a float output is the scale of the last QuantizeLinear
 before it in the QDQ graph (found walking producers back from the output).
+A float graph output has no step of its own, and that input-side step is
+smaller than what one step on the final layer's inputs does to the output
+(a K-long dot product): so a second count uses the step the output would
+have as a symmetric int8 tensor, max |ORT output| / 127 per sample and
+output ("out-step" column; the first stays "within").
 With --speed also: simulator latency = median over --repeat processes of
 the in-process time `nnport run M.nnb` prints for nn_target_sim_run (one
 cold run per process: arena first-touched inside it; file load, input
@@ -111,7 +116,8 @@ def main():
         in_name = info["inputs"][0]["name"]
         ev = os.path.join(HOME, "data", data, "eval")
         names = sorted(f[:-4] for f in os.listdir(ev) if f.endswith(".npy") and not f.endswith("_targets.npy"))
-        row = {"model": key, "method": method, "inputs": len(names), "elements": 0, "within": 0, "max_steps": 0.0, "steps": steps}
+        row = {"model": key, "method": method, "inputs": len(names), "elements": 0, "within": 0, "max_steps": 0.0, "steps": steps,
+               "within_out": 0}
         nnbs = {}
         for n in names:
             x = os.path.join(ev, n + ".npy")
@@ -136,12 +142,16 @@ def main():
                     d = np.abs(s - o) / st
                 row["elements"] += d.size
                 row["within"] += int((d <= 1.0 + 1e-6).sum())
+                ost = float(np.abs(o).max()) / 127.0
+                do = np.where(s == o, 0.0, np.abs(s - o) / ost) if ost > 0 else np.where(s == o, 0.0, np.inf)
+                row["within_out"] += int((do <= 1.0 + 1e-6).sum())
                 row["max_steps"] = max(row["max_steps"], float(d.max()))
                 c = float(s.ravel() @ o.ravel() / (np.linalg.norm(s) * np.linalg.norm(o) + 1e-30))
                 row["min_cos"] = min(row.get("min_cos", 1.0), c)
                 if data == "imagenet":
                     row["top1_same"] = row.get("top1_same", 0) + int(s.argmax() == o.argmax())
         row["pct"] = 100.0 * row["within"] / max(1, row["elements"])
+        row["pct_out"] = 100.0 * row["within_out"] / max(1, row["elements"])
         # memory: the activation plan line of the first compile log
         log = open(sorted(nnbs)[0] + ".log").read()
         row["nnb_bytes"] = os.path.getsize(sorted(nnbs)[0])
@@ -164,7 +174,8 @@ def main():
             row["ratio"] = row["sim_ms"] / row["ort_ms"]
             row["input"] = os.path.relpath(x, HOME)
         rows.append(row)
-        print("| %s | %d | %d | %.4f%% | %.2f | %.6f | %s" % (key, row["inputs"], row["elements"], row["pct"], row["max_steps"], row["min_cos"],
+        print("| %s | %d | %d | %.4f%% | %.4f%% | %.2f | %.6f | %s" % (key, row["inputs"], row["elements"], row["pct"], row["pct_out"],
+              row["max_steps"], row["min_cos"],
               ("%.2f ms | %.2f ms | %.2f" % (row["sim_ms"], row["ort_ms"], row["ratio"])) if a.speed else ""), flush=True)
     print("| model | no reuse | lower bound | arena | arena / bound | simulator memory |")
     for r in rows:

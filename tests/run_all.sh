@@ -54,6 +54,9 @@ step "nnport on bad input" bash tests/test_cli.sh
 step "vendoring and make install" bash tests/vendor_check.sh
 step "HTML report in headless Chromium" env B=$B bash tests/report_check.sh
 step "nnport build end to end" env B=$B bash tests/test_build.sh
+step "C export (compile --emit-c) vs the simulator" env B=$B bash tests/test_emitc.sh
+qdq4=$(mktemp -d) && step "pre-quantized 4-bit QDQ model: compile --check, simulator vs ONNX Runtime" \
+    /usr/bin/python3 scripts/make_qdq4.py "$qdq4/qdq4.onnx" --eval 200 --nnport $B/nnport --work "$qdq4" && rm -rf "$qdq4"
 step "conformance" $B/conformance --strict --quiet --json $B/conformance.json "${conf_dirs[@]}"
 step "parity (OCR models vs ONNX Runtime)" /usr/bin/python3 tests/parity.py ocr
 if [ -x $B/fuzz_onnx ] || [ -x $B/fuzz_npy ]; then

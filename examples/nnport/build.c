@@ -31,7 +31,9 @@
 #include "nn_calib.h"
 #include "nn_quant.h"
 #include "nn_target.h"
+#include "staging/target_check.h"
 #include <errno.h>
+#include <regex.h>
 #include <ftw.h>
 #include <math.h>
 #include <stdarg.h>
@@ -513,29 +515,82 @@ static void analyze_layers(build_ctx *b, const nn_graph *g, const nn_graph *q, i
 
 /* ---- compile ---- */
 
-/* compile.check between the simulator and the fake-quant executor:
-   cosine (worst), allclose (|x - y| <= atol + rtol |y|), bitequal. */
-typedef struct check_result { double cos; uint64_t bad, total; } check_result;
+/* compile.check: the simulator against the fake-quant executor on the
+   evaluation samples through nn_target_check (staging/target_check.h):
+   level compile.check (allclose: compile.check_rtol/atol on real values;
+   cosine: compile.check_cos), per output or, with compile.check_per_layer,
+   every tensor both runs produce; compile.check_skip: POSIX extended
+   regexes of tensor names left out.  Prints the verdict and, on a failure,
+   the first layer that diverges; fills record.json's "check".  Returns 1
+   when the check passes. */
+static int check_skip_fn(void *user, const char *name) {
+    const cJSON *list = (const cJSON *)user, *e;
+    cJSON_ArrayForEach(e, list) {
+        regex_t re;
+        int hit;
+        if (!cJSON_IsString(e) || regcomp(&re, e->valuestring, REG_EXTENDED | REG_NOSUB) != 0) continue;
+        hit = regexec(&re, name, 0, NULL, 0) == 0;
+        regfree(&re);
+        if (hit) return 1;
+    }
+    return 0;
+}
 
-static void check_outputs(const build_ctx *b, const char *how, const nn_value *sim, const nn_value *ref, check_result *r) {
-    nn_verify_stats vs;
-    nn_diag d = {0};
-    if (sim->dtype != ref->dtype || sim->bytes != ref->bytes) { r->bad++; r->cos = -1; return; }
-    if (nn_verify_compare(ref, sim, NULL, &vs, &d) == NN_OK && vs.cosine < r->cos) r->cos = vs.cosine;
-    size_t n = (size_t)nn_value_count(ref);
-    r->total += n;
-    if (!strcmp(how, "bitequal") || ref->dtype != NN_DTYPE_FLOAT) {
-        if (memcmp(sim->data, ref->data, ref->bytes) != 0) {
-            size_t es = ref->bytes / (n ? n : 1);
-            for (size_t i = 0; i < n; i++) r->bad += memcmp((const char *)sim->data + i * es, (const char *)ref->data + i * es, es) != 0;
-        }
-        return;
+static int compile_check(build_ctx *b, const nn_target_program *p, const nn_graph *q, const char *level, nn_diag *d) {
+    nn_target_check_desc cd;
+    nn_target_check_report rep;
+    const cJSON *skip = cfg_get(b->cfg, "compile.check_skip"), *e;
+    uint32_t ni = p->input_count;
+    nn_value *in = (nn_value *)calloc((size_t)b->eval_count * (ni ? ni : 1), sizeof *in);
+    memset(&cd, 0, sizeof cd);
+    memset(&rep, 0, sizeof rep);
+    if (!in) { nn_diag_set(d, NN_ERR_NOMEM, "compile.check", "out of memory"); return -1; }
+    cJSON_ArrayForEach(e, skip) { /* a bad pattern is a config error, named */
+        regex_t re;
+        if (cJSON_IsString(e) && regcomp(&re, e->valuestring, REG_EXTENDED | REG_NOSUB) == 0) { regfree(&re); continue; }
+        free(in);
+        nn_diag_set(d, NN_ERR_ARG, "compile.check_skip", "'%s' is not a POSIX extended regex", cJSON_IsString(e) ? e->valuestring : "?");
+        return -1;
     }
-    if (!strcmp(how, "allclose")) {
-        double rt = cfg_n(b, "compile.check_rtol", 0), at = cfg_n(b, "compile.check_atol", 0);
-        const float *x = (const float *)sim->data, *y = (const float *)ref->data;
-        for (size_t i = 0; i < n; i++) r->bad += !(fabs((double)x[i] - y[i]) <= at + rt * fabs((double)y[i]));
+    for (uint32_t i = 0; i < ni; i++) { /* program input i is the model input of the same name */
+        uint32_t k;
+        for (k = 0; k < q->input_count && k < b->nin; k++)
+            if (!strcmp(q->tensors[q->inputs[k].id].name, p->slots[p->inputs[i]].name)) break;
+        if (k == q->input_count || k == b->nin) { free(in); nn_diag_set(d, NN_ERR_ARG, p->slots[p->inputs[i]].name, "no such model input"); return -1; }
+        for (uint32_t s = 0; s < b->eval_count; s++) in[(size_t)s * ni + i] = b->eval[s][k];
     }
+    nn_target_check_level_find(level, &cd.level);
+    cd.per_layer = cfg_b(b, "compile.check_per_layer");
+    cd.rtol = cfg_n(b, "compile.check_rtol", 0);
+    cd.atol = cfg_n(b, "compile.check_atol", 0);
+    cd.min_cosine = cfg_n(b, "compile.check_cos", 0.999);
+    if (cJSON_GetArraySize(skip) > 0) { cd.skip = check_skip_fn; cd.skip_user = (void *)(uintptr_t)skip; }
+    nn_status st = nn_target_check(p, q, in, b->eval_count, &cd, &rep, d);
+    free(in);
+    if (st) return -1;
+    printf("compile    check %s against the quantized model: %s (%s, %u tensors, worst cosine %.6f, %llu of %llu values %s)\n",
+           level, rep.pass ? "ok" : "FAIL", cd.per_layer ? "per layer" : "per output", rep.row_count, rep.worst_cosine,
+           (unsigned long long)rep.mismatched, (unsigned long long)rep.count,
+           cd.level == NN_TARGET_CHECK_ALLCLOSE ? "outside" : "not bit-equal");
+    if (rep.has_diverge)
+        printf("compile    first layer that diverges: %s (%s, tensor %s, sample %u, cosine %.6f)\n", rep.diverge.layer,
+               rep.diverge.op, rep.diverge.tensor, rep.diverge_sample, rep.diverge.cosine);
+    cJSON *c = cJSON_AddObjectToObject(b->record, "check");
+    cJSON_AddStringToObject(c, "level", level);
+    cJSON_AddBoolToObject(c, "per_layer", cd.per_layer);
+    cJSON_AddBoolToObject(c, "pass", rep.pass);
+    cJSON_AddNumberToObject(c, "tensors", rep.row_count);
+    cJSON_AddNumberToObject(c, "skipped", rep.skipped);
+    cJSON_AddNumberToObject(c, "worst_cosine", rep.worst_cosine);
+    cJSON_AddNumberToObject(c, "mismatched", (double)rep.mismatched);
+    cJSON_AddNumberToObject(c, "values", (double)rep.count);
+    if (rep.has_diverge) {
+        cJSON_AddStringToObject(c, "first_diverging_layer", rep.diverge.layer);
+        cJSON_AddStringToObject(c, "first_diverging_tensor", rep.diverge.tensor);
+    }
+    int ok = rep.pass;
+    nn_target_check_report_deinit(&rep);
+    return ok;
 }
 
 static int nnb_write(void *user, const char *text, size_t bytes) {
@@ -550,7 +605,17 @@ static int compile_stage(build_ctx *b, const nn_graph *q) {
     nn_diag d = {0};
     nn_target_program *p = NULL;
     nn_target_compile_desc cd;
+    uint32_t batches[NN_MAX_TARGET_PROGRAMS];
     memset(&cd, 0, sizeof cd);
+    /* compile.batch_sizes / compile.max_batch: one program per batch size,
+       the weights stored once (docs/TARGET.md "Multi-batch") */
+    int nb = cJSON_GetArraySize(cfg_get(b->cfg, "compile.batch_sizes"));
+    for (int k = 0; k < nb && k < NN_MAX_TARGET_PROGRAMS; k++) {
+        double v = cfg_at(b, "compile.batch_sizes", k, 1);
+        if (v > 1) batches[cd.batch_size_count++] = (uint32_t)v;
+    }
+    if (cd.batch_size_count) cd.batch_sizes = batches;
+    cd.max_batch = (uint32_t)cfg_n(b, "compile.max_batch", 0);
     progress(b, "compile: lowering for %s", b->tf.desc.name ? b->tf.desc.name : "the target");
     if (!b->have_target || nn_target_compile(q, &b->tf.desc, &cd, &p, &d)) {
         progress_end(b);
@@ -577,21 +642,13 @@ static int compile_stage(build_ctx *b, const nn_graph *q) {
     size_t mb = nn_target_sim_scratch_bytes(p);
     char *raw = (char *)malloc(mb + 64);
     agreement a = {1, 0};
-    check_result cr = {1, 0, 0};
-    nn_qexec *qx = NULL;
     if (!raw) st = nn_diag_set(&d, NN_ERR_NOMEM, "simulator", "out of memory");
-    if (!st && check) st = nn_qexec_create(q, NULL, &qx, &d);
     for (uint32_t s = 0; !st && s < b->eval_count; s++) {
         nn_value outs[BUILD_MAX_IO];
         progress_tick(b, "compile", "simulator sample", s + 1, b->eval_count);
         st = nn_target_sim_run(p, raw + (64 - (uintptr_t)raw % 64) % 64, mb, b->eval[s], outs, &d);
         for (uint32_t o = 0; !st && o < b->nout && o < p->output_count; o++) agree(&a, &b->ref[s][o], &outs[o]);
-        for (uint32_t i = 0; !st && check && i < b->nin; i++) st = nn_qexec_set_input(qx, i, &b->eval[s][i], &d);
-        if (!st && check) st = nn_qexec_run(qx, &d);
-        for (uint32_t o = 0; !st && check && o < b->nout && o < p->output_count; o++)
-            check_outputs(b, chk, &outs[o], nn_qexec_output(qx, o), &cr);
     }
-    nn_qexec_destroy(qx);
     free(raw);
     if (st) { build_die(b, "compile: simulator", &d); nn_target_program_destroy(p); return CLI_EXIT_FAIL; }
     /* memory timeline and cycles of the program */
@@ -642,10 +699,12 @@ static int compile_stage(build_ctx *b, const nn_graph *q) {
     printf("compile    %8.0f ms   simulator cosine %.6f   %u instructions (%u integer)   wrote %s\n",
            cli_now_ms() - t0, a.cos, p->instr_count, p->int_instrs, path);
     add_stage(b, "compile", cli_now_ms() - t0, st ? -3 : a.cos, file_bytes(path), (double)p->arena_bytes, latency);
-    int ok = !check || (!strcmp(chk, "cosine") ? cr.cos >= cfg_n(b, "compile.check_cos", 0.999) : cr.bad == 0);
-    if (check)
-        printf("compile    check %s against the quantized model: %s (cosine %.6f, %llu of %llu values outside)\n", chk,
-               ok ? "ok" : "FAIL", cr.cos, (unsigned long long)cr.bad, (unsigned long long)cr.total);
+    int ok = 1;
+    if (check) {
+        memset(&d, 0, sizeof d);
+        ok = compile_check(b, p, q, chk, &d);
+        if (ok < 0) { build_die(b, "compile.check", &d); nn_target_program_destroy(p); return CLI_EXIT_FAIL; }
+    }
     if (!ok) fprintf(stderr, "nnport build: compile.check: the simulator does not match the quantized model (%s)\n", chk);
     nn_target_program_destroy(p);
     return ok ? CLI_EXIT_OK : CLI_EXIT_FAIL;
@@ -706,7 +765,7 @@ static void build_help(void) {
            "  per-layer table, when compile.check fails, or on a bad config (the message\n"
            "  names the key).  Quantization starts from the optimize passes without\n"
            "  act/attention (fused ops would stay float in the QDQ model).  Keys this\n"
-           "  build does not act on yet (bias correction, AdaRound, batch sizes, emit_c,\n"
+           "  build does not act on yet (bias correction, AdaRound, emit_c,\n"
            "  input formats, weight groups, float_dtype) are named on stderr and ignored.\n");
 }
 
@@ -714,7 +773,7 @@ static void build_help(void) {
 static void warn_unused(const build_ctx *b) {
     static const char *const keys[] = {"quant.calibration_inputs", "quant.weight_group", "quant.float_dtype",
                                        "quant.bias_correction", "quant.softmax_bias_correction", "quant.adaround",
-                                       "compile.max_batch", "compile.emit_c", "compile.input_format", "compile.check_skip",
+                                       "compile.emit_c", "compile.input_format",
                                        NULL};
     for (int i = 0; keys[i]; i++) {
         const cJSON *v = cfg_get(b->cfg, keys[i]);
@@ -730,9 +789,6 @@ static void warn_unused(const build_ctx *b) {
         free(dtext);
         cJSON_Delete(dv);
     }
-    const cJSON *bs = cfg_get(b->cfg, "compile.batch_sizes");
-    if (cJSON_GetArraySize(bs) > 1 || cfg_at(b, "compile.batch_sizes", 0, 1) != 1)
-        fprintf(stderr, "nnport build: compile.batch_sizes: only batch 1 is compiled yet\n");
 }
 
 static int parse_args(build_ctx *b, int argc, char **argv, const char **cfg_path, int *bundle, char **ov, int *nov) {

@@ -77,6 +77,7 @@ static const cfg_key cfg__table[] = {
     {"compile.check_atol", CFG_NUMBER, "0", NULL, 0, 1e9, "allclose: absolute tolerance"},
     {"compile.check_cos", CFG_NUMBER, "0.999", NULL, 0, 1, "cosine: threshold"},
     {"compile.check_skip", CFG_STRINGS, NULL, NULL, NOLIM, "regexes of tensors the check skips"},
+    {"compile.check_per_layer", CFG_BOOL, "false", NULL, NOLIM, "compile.check: every tensor both runs produce, not only the outputs"},
 
     {"output.report", CFG_BOOL, "true", NULL, NOLIM, "write OUT/report.html"},
     {"output.bundle", CFG_BOOL, "false", NULL, NOLIM, "write inputs and each stage's outputs in the ONNX test layout"},

@@ -1,0 +1,181 @@
+#!/usr/bin/python3
+"""nv12_eval.py - PP-OCRv4 det compiled with an NV12 input against the same
+QDQ model compiled with its float RGB input (docs/TARGET.md, "NV12 input").
+
+For every photo of ~/.cache/nnport/data/ocr_det/eval (images.tsv records
+the source; eval/NAME.png is the source image as make_inputs.py loaded it):
+
+  1. make_inputs.py's det preprocessing is redone from the PNG (BGR order,
+     cv2-style bilinear resize to the recorded H x W, uint8), and checked to
+     give the cached eval/NAME.npy exactly;
+  2. the resized uint8 image is converted to NV12 (BT.601 full range, JFIF
+     coefficients; U and V from the 2x2 mean of R, G, B; rounded, clipped);
+  3. the QDQ model is compiled twice at 1x3xHxW: as it is (input: the float
+     planes of the .npy), and with --input-format nv12 --input-range full
+     --input-order bgr --input-mean 255*[0.485,0.456,0.406]
+     --input-scale 1/(255*[0.229,0.224,0.225]) (input: the NV12 frame);
+  4. both run on the simulator (`nnport run`), the probability maps are
+     thresholded at 0.3 (PaddleOCR's det threshold) and the IoU of the two
+     masks is printed (both empty: 1); the RGB build is also run on the
+     frame decoded in numpy with the instruction's integer arithmetic, which
+     must give the NV12 build's output bit for bit ("=dec"); --float-check
+     adds the float model on the RGB and the decoded input (what NV12 itself
+     changes before any quantization).
+
+  /usr/bin/python3 scripts/nv12_eval.py [--nnport build/nnport] [--qdq DET.qdq.onnx | --method M]
+                                        [--work /tmp/nv12_eval] [--target npu-small] [--float-check]
+
+Without --qdq the det model is quantized first (nnport quantize on
+ocr_det/calib with its default calibration, kl, or --method M).  Exits 1 when an IoU is below --min-iou (0.99).
+"""
+import argparse
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import make_inputs as mi  # noqa: E402
+
+HOME = os.path.expanduser(os.environ.get("NNPORT_CACHE", "~/.cache/nnport"))
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DET = os.path.join(HOME, "npm/package/assets/ch_PP-OCRv4_det_infer.onnx")
+DATA = os.path.join(HOME, "data", "ocr_det")
+
+
+def sh(cmd):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    if p.returncode != 0:
+        sys.exit("nv12_eval: %s failed (exit %d):\n%s%s" % (" ".join(cmd), p.returncode, p.stdout[-2000:], p.stderr[-2000:]))
+    return p.stdout
+
+
+def rgb_to_nv12(rgb):
+    """uint8 H x W x 3 RGB (H, W even) -> uint8 (H*3/2, W) NV12, BT.601 full range."""
+    f = rgb.astype(np.float64)
+    r, g, b = f[:, :, 0], f[:, :, 1], f[:, :, 2]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    h, w = y.shape
+    m = f.reshape(h // 2, 2, w // 2, 2, 3).mean(axis=(1, 3))  # 2x2 mean of R, G, B
+    mr, mg, mb = m[:, :, 0], m[:, :, 1], m[:, :, 2]
+    u = 128 - 0.168736 * mr - 0.331264 * mg + 0.5 * mb
+    v = 128 + 0.5 * mr - 0.418688 * mg - 0.081312 * mb
+    uv = np.stack([u, v], axis=2).reshape(h // 2, w)
+    out = np.concatenate([y, uv], axis=0)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def nv12_decode(frame, mean, scale):
+    """The yuv instruction's arithmetic in numpy (nn_target_yuv_pixel: BT.601
+    full range in 16.16 fixed point, nearest chroma), then (pixel - mean) *
+    scale per B, G, R plane: the float input whose QuantizeLinear equals
+    what the NV12 build computes on the NPU."""
+    f = frame[0].astype(np.int64)
+    h = f.shape[0] * 2 // 3
+    y, uv = f[:h], f[h:]
+    u = np.repeat(np.repeat(uv[:, 0::2], 2, axis=0), 2, axis=1) - 128
+    v = np.repeat(np.repeat(uv[:, 1::2], 2, axis=0), 2, axis=1) - 128
+    yy = y * 65536
+    rgb = [yy + 91881 * v, yy - 22553 * u - 46802 * v, yy + 116130 * u]
+    rgb = [np.clip((c + 32768) >> 16, 0, 255) for c in rgb]  # >> floors like the C code's clamp of negatives
+    planes = [rgb[2], rgb[1], rgb[0]]  # B, G, R
+    x = np.stack([(p.astype(np.float32) - np.float32(m)) * np.float32(k) for p, m, k in zip(planes, mean, scale)])
+    return x[None].astype(np.float32)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nnport", default=os.path.join(REPO, "build", "nnport"))
+    ap.add_argument("--qdq", default="")
+    ap.add_argument("--method", default="", help="calibration method when quantizing (default: nnport quantize's, kl)")
+    ap.add_argument("--work", default="/tmp/nv12_eval")
+    ap.add_argument("--target", default="npu-small")
+    ap.add_argument("--threshold", type=float, default=0.3)
+    ap.add_argument("--min-iou", type=float, default=0.99)
+    ap.add_argument("--float-check", action="store_true", help="also run the float model on both inputs (slower)")
+    a = ap.parse_args()
+    os.makedirs(a.work, exist_ok=True)
+    qdq = a.qdq
+    if not qdq:
+        qdq = os.path.join(a.work, "det.qdq.onnx")
+        cmd = [a.nnport, "quantize", DET, "--calib-data", os.path.join(DATA, "calib"), "-o", qdq]
+        if a.method:
+            cmd += ["--calibration-method", a.method]
+        print("$ " + " ".join(cmd))
+        sh(cmd)
+    mean = [255.0 * m for m in mi.IMAGENET_MEAN]  # planes in B, G, R order, as PaddleOCR normalizes BGR
+    scale = [1.0 / (255.0 * s) for s in mi.IMAGENET_STD]
+    rows = [l.rstrip("\n").split("\t") for l in open(os.path.join(DATA, "images.tsv"))][1:]
+    worst, inter_all, union_all = 1.0, 0, 0
+    exact_all = True
+    print("%-12s %9s %10s %10s %10s %8s %9s %6s%s" % ("image", "HxW", "rgb px", "nv12 px", "both", "IoU", "max |dp|", "=dec",
+                                                     " float px  float IoU" if a.float_check else ""))
+    for rel, src, hs, ws in rows:
+        if not rel.startswith("eval/"):
+            continue
+        name = os.path.splitext(os.path.basename(rel))[0]
+        h, w = int(hs), int(ws)
+        rgb = mi.load_rgb(os.path.join(DATA, "eval", name + ".png"))
+        x = mi.det_preprocess(rgb)
+        cached = np.load(os.path.join(DATA, rel))
+        if x.shape != (1, 3, h, w) or not np.array_equal(x, cached):
+            sys.exit("nv12_eval: %s: re-derived input differs from %s (make_inputs.py changed?)" % (name, rel))
+        # the uint8 image the normalization saw (BGR), back to RGB for the camera-side conversion
+        bgr = rgb[:, :, ::-1]
+        ratio = float(mi.DET_LIMIT) / max(rgb.shape[:2]) if max(rgb.shape[:2]) > mi.DET_LIMIT else 1.0
+        rh = max(int(round(int(rgb.shape[0] * ratio) / 32.0) * 32), 32)
+        rw = max(int(round(int(rgb.shape[1] * ratio) / 32.0) * 32), 32)
+        assert (rh, rw) == (h, w)
+        img = mi.resize_bilinear(bgr, rh, rw)[:, :, ::-1]
+        frame = rgb_to_nv12(np.ascontiguousarray(img))[None]
+        d = os.path.join(a.work, name)
+        os.makedirs(d, exist_ok=True)
+        np.save(os.path.join(d, "x.npy"), np.ascontiguousarray(x))
+        np.save(os.path.join(d, "frame.npy"), frame)
+        shape = "x=1x3x%dx%d" % (h, w)
+        sh([a.nnport, "compile", qdq, "--target", a.target, "--shape", shape, "-o", os.path.join(d, "rgb.nnb")])
+        sh([a.nnport, "compile", qdq, "--target", a.target, "--shape", shape, "-o", os.path.join(d, "nv12.nnb"),
+            "--input-format", "nv12", "--input-range", "full", "--input-order", "bgr",
+            "--input-mean", ",".join("%.9g" % v for v in mean), "--input-scale", ",".join("%.9g" % v for v in scale)])
+        sh([a.nnport, "run", os.path.join(d, "rgb.nnb"), "--input", "x=" + os.path.join(d, "x.npy"),
+            "--output-dir", os.path.join(d, "out_rgb")])
+        sh([a.nnport, "run", os.path.join(d, "nv12.nnb"), "--input", "x=" + os.path.join(d, "frame.npy"),
+            "--output-dir", os.path.join(d, "out_nv12")])
+        # the RGB build on the decoded frame must equal the NV12 build exactly
+        np.save(os.path.join(d, "x_dec.npy"), nv12_decode(frame, mean, scale))
+        sh([a.nnport, "run", os.path.join(d, "rgb.nnb"), "--input", "x=" + os.path.join(d, "x_dec.npy"),
+            "--output-dir", os.path.join(d, "out_dec")])
+        # the float model on both inputs: what NV12 (4:2:0 chroma, 8-bit YUV) costs before quantization
+        if a.float_check:
+            for tag, inp in (("float_rgb", "x.npy"), ("float_dec", "x_dec.npy")):
+                sh([a.nnport, "run", DET, "--input", "x=" + os.path.join(d, inp), "--output-dir", os.path.join(d, tag)])
+        pd = np.load(os.path.join(d, "out_dec", "output_0.npy"))
+        pr = np.load(os.path.join(d, "out_rgb", "output_0.npy")).astype(np.float64)
+        pn = np.load(os.path.join(d, "out_nv12", "output_0.npy")).astype(np.float64)
+        mr, mn = pr > a.threshold, pn > a.threshold
+        inter, union = int(np.sum(mr & mn)), int(np.sum(mr | mn))
+        iou = inter / union if union else 1.0
+        worst = min(worst, iou)
+        inter_all += inter
+        union_all += union
+        exact = np.array_equal(pd, np.load(os.path.join(d, "out_nv12", "output_0.npy")))
+        exact_all = exact_all and exact
+        fl = ""
+        if a.float_check:
+            fr = np.load(os.path.join(d, "float_rgb", "output_0.npy")) > a.threshold
+            fd = np.load(os.path.join(d, "float_dec", "output_0.npy")) > a.threshold
+            fu = int(np.sum(fr | fd))
+            fl = " %10d %9.4f" % (int(fr.sum()), np.sum(fr & fd) / fu if fu else 1.0)
+        print("%-12s %9s %10d %10d %10d %8.4f %9.4f %6s%s" % (name, "%dx%d" % (h, w), int(mr.sum()), int(mn.sum()), inter, iou,
+                                                            float(np.max(np.abs(pr - pn))), "yes" if exact else "NO", fl))
+    print("IoU of the %.1f-thresholded maps, NV12 build vs RGB build: worst %.4f, pooled %.4f (target >= %.2f)"
+          % (a.threshold, worst, inter_all / union_all if union_all else 1.0, a.min_iou))
+    print("NV12 build == RGB build on the decoded frame (numpy copy of the integer conversion), bit for bit: %s"
+          % ("yes" if exact_all else "NO"))
+    sys.exit(0 if worst >= a.min_iou and exact_all else 1)
+
+
+if __name__ == "__main__":
+    main()
