@@ -7,6 +7,7 @@
    graph untouched. */
 #include "nn_graph.h"
 #include "nn_quant.h"
+#include "staging/quant_algos.h"
 #include "check.h"
 #include <math.h>
 #include <stdlib.h>
@@ -534,6 +535,240 @@ static void test_smooth_through_transpose(void) {
     nn_graph_destroy(g);
 }
 
+/* ---- quant_algos.h: bias correction, AdaRound, softmax bias ---- */
+
+/* Ranges with threshold T for the named tensor. */
+static void range_of(const nn_graph *g, nn_quant_range *r, const char *name, double t) {
+    nn_tensor_id id = nn_graph_find_tensor(g, name);
+    CHECK(id.id != NN_INVALID_ID);
+    if (id.id == NN_INVALID_ID) return;
+    r[id.id].valid = 1;
+    r[id.id].threshold = t;
+    r[id.id].min = -t;
+    r[id.id].max = t;
+}
+
+/* x (1,2,1,4) -> Conv W (1,2,1,1) = [1.0, 0.3], no bias -> y -> Relu -> out.
+   x channel 0 = [1,2,3,4], channel 1 = [10,20,30,40], input threshold 127:
+   scale 1, so the quantized input equals x.  Per-channel weight scale
+   s = max|w| / 127 = 1/127; 0.3 * 127 = 38.1 rounds to 38, so
+   W~ = [1, 38/127] and the layer's mean error is
+   e = (38/127 - 0.3) * E[x1] = (-0.1/127) * 25 = -0.0196850 (0.3 as the float
+   0.3f: 38/127 - 0.3f = -7.874086e-4).  Bias correction must create a bias
+   of -e = +0.019685 (LOCAL: (W~ - W) E[x^]; TOTAL: E[y_q] - E[y_f], the same
+   here since x^ = x and there is no other error before the Relu). */
+static nn_graph *bc_graph(void) {
+    nn_graph *g = new_graph();
+    nn_diag d = {0};
+    static const float w[2] = {1.0f, 0.3f};
+    nn_tensor_id x = tensor(g, "x", shp(4, 1, 2, 1, 4));
+    nn_tensor_id wt = constant(g, "w", shp(4, 1, 2, 1, 1), w);
+    nn_tensor_id y = tensor(g, "y", shp(4, 1, 1, 1, 4));
+    nn_tensor_id o = tensor(g, "out", shp(4, 1, 1, 1, 4));
+    nn_tensor_id ci[2] = {x, wt};
+    CHECK_STATUS(nn_graph_add_input(g, x, &d), NN_OK);
+    node(g, "Conv", "conv", ci, 2, y);
+    node(g, "Relu", "relu", &y, 1, o);
+    CHECK_STATUS(nn_graph_add_output(g, o, &d), NN_OK);
+    return g;
+}
+
+static void test_bias_correction_by_hand(void) {
+    static float xv[8] = {1, 2, 3, 4, 10, 20, 30, 40};
+    const double expect = -((double)(38.0f / 127.0f) - (double)0.3f) * 25.0; /* -e, see bc_graph */
+    for (int mode = 0; mode < 2; mode++) {
+        nn_graph *g = bc_graph();
+        nn_diag d = {0};
+        nn_quant_range *r = (nn_quant_range *)calloc(g->tensor_count + 4, sizeof *r);
+        nn_value xval = nn_value_make(NN_DTYPE_FLOAT, shp(4, 1, 2, 1, 4), xv);
+        nn_quant_bc_desc bd;
+        nn_quant_bc_report rep;
+        nn_quant_bc_layer layer;
+        range_of(g, r, "x", 127.0);
+        range_of(g, r, "y", 16.0);
+        range_of(g, r, "out", 16.0);
+        memset(&bd, 0, sizeof bd);
+        bd.min_layer_cos = 1.0; /* every layer */
+        bd.mode = mode ? NN_QUANT_BC_TOTAL : NN_QUANT_BC_LOCAL;
+        bd.layers = &layer;
+        bd.layer_cap = 1;
+        CHECK_STATUS(nn_quant_bias_correct(g, r, NULL, &xval, 1, &bd, &rep, &d), NN_OK);
+        CHECK_EQ_INT(rep.layers, 1);
+        CHECK_EQ_INT(rep.corrected, 1);
+        CHECK_EQ_INT(rep.biases_created, 1);
+        CHECK_EQ_INT(g->nodes[0].input_count, 3);
+        if (g->nodes[0].input_count == 3) {
+            const float *b = (const float *)g->tensors[g->nodes[0].inputs[2].id].data;
+            CHECK(b != NULL);
+            if (b) CHECK_NEAR(b[0], expect, 2e-6);
+        }
+        CHECK_NEAR(layer.mean_abs_shift, expect, 2e-6);
+        /* the graph still quantizes and runs */
+        nn_graph *q = NULL;
+        CHECK_STATUS(nn_quant_graph(g, r, NULL, &q, NULL, &d), NN_OK);
+        if (q) nn_graph_destroy(q);
+        free(r);
+        nn_graph_destroy(g);
+    }
+    /* min_layer_cos below the layer's cosine: nothing corrected */
+    {
+        nn_graph *g = bc_graph();
+        nn_diag d = {0};
+        nn_quant_range *r = (nn_quant_range *)calloc(g->tensor_count + 4, sizeof *r);
+        nn_value xval = nn_value_make(NN_DTYPE_FLOAT, shp(4, 1, 2, 1, 4), xv);
+        nn_quant_bc_desc bd;
+        nn_quant_bc_report rep;
+        range_of(g, r, "x", 127.0);
+        range_of(g, r, "y", 16.0);
+        range_of(g, r, "out", 16.0);
+        memset(&bd, 0, sizeof bd);
+        bd.min_layer_cos = 0.5;
+        CHECK_STATUS(nn_quant_bias_correct(g, r, NULL, &xval, 1, &bd, &rep, &d), NN_OK);
+        CHECK_EQ_INT(rep.corrected, 0);
+        CHECK_EQ_INT(g->nodes[0].input_count, 2);
+        free(r);
+        nn_graph_destroy(g);
+    }
+}
+
+/* Direct NCHW conv of x (1,Cin,H,W) with w (Cout,Cin,3,3), pad 1, stride 1. */
+static void conv3x3(const float *x, const float *w, int cin, int cout, int h, int wd, double *y) {
+    for (int o = 0; o < cout; o++)
+        for (int i = 0; i < h; i++)
+            for (int j = 0; j < wd; j++) {
+                double s = 0;
+                for (int c = 0; c < cin; c++)
+                    for (int ky = 0; ky < 3; ky++)
+                        for (int kx = 0; kx < 3; kx++) {
+                            int iy = i + ky - 1, ix = j + kx - 1;
+                            if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
+                            s += (double)w[((o * cin + c) * 3 + ky) * 3 + kx] * x[(c * h + iy) * wd + ix];
+                        }
+                y[(o * h + i) * wd + j] = s;
+            }
+}
+
+/* AdaRound on one 3x3 Conv (4 -> 3 channels, 8x8, 4 samples, inputs uniform in [0, 1]
+   so that E[x x^T] is far from diagonal and nearest rounding is not the
+   best): the weights written back lie on the per-channel grid s_c =
+   max|w_c| / 127 (|w / s - round(w / s)| tiny, the max element unchanged,
+   every weight rounded up or down from w / s), and the reconstruction error
+   sum ((W' - W) * x)^2 over every output position of the samples,
+   computed here with a direct convolution, is below nearest rounding's. */
+static void test_adaround_conv(void) {
+    enum { CI = 4, CO = 3, H = 8, W = 8, K = CI * 9, NS = 4 };
+    float w0[CO * K], xv[NS][CI * H * W];
+    double y0[CO * H * W], y1[CO * H * W], yn[CO * H * W], err_ada = 0, err_near = 0;
+    float wn[CO * K];
+    nn_graph *g = new_graph();
+    nn_diag d = {0};
+    fill(w0, CO * K, 7, 1.0f);
+    for (int s = 0; s < NS; s++) {
+        fill(xv[s], CI * H * W, 11 + s, 0.5f);
+        for (int i = 0; i < CI * H * W; i++) xv[s][i] += 0.5f;
+    }
+    nn_tensor_id x = tensor(g, "x", shp(4, 1, CI, H, W));
+    nn_tensor_id wt = constant(g, "w", shp(4, CO, CI, 3, 3), w0);
+    nn_tensor_id y = tensor(g, "y", shp(4, 1, CO, H, W));
+    nn_tensor_id ci[2] = {x, wt};
+    static const int64_t pads[4] = {1, 1, 1, 1};
+    CHECK_STATUS(nn_graph_add_input(g, x, &d), NN_OK);
+    nn_node_id cn = node(g, "Conv", "conv", ci, 2, y);
+    attr_ints(g, cn, "pads", pads, 4);
+    CHECK_STATUS(nn_graph_add_output(g, y, &d), NN_OK);
+    nn_quant_range *r = (nn_quant_range *)calloc(g->tensor_count + 4, sizeof *r);
+    range_of(g, r, "x", 1.0);
+    nn_value xs[NS];
+    for (int s = 0; s < NS; s++) xs[s] = nn_value_make(NN_DTYPE_FLOAT, shp(4, 1, CI, H, W), xv[s]);
+    nn_quant_adaround_desc ad;
+    nn_quant_adaround_report rep;
+    memset(&ad, 0, sizeof ad);
+    ad.iterations = 1000;
+    ad.positions = 512;
+    ad.float_input = 1;
+    CHECK_STATUS(nn_quant_adaround(g, r, NULL, xs, NS, &ad, &rep, &d), NN_OK);
+    CHECK_EQ_INT(rep.layers, 1);
+    const float *w1 = data_of(g, "w");
+    CHECK(w1 != NULL);
+    if (!w1) { free(r); nn_graph_destroy(g); return; }
+    int on_grid = 1, up_or_down = 1, max_kept = 1;
+    for (int o = 0; o < CO; o++) {
+        double m = 0;
+        for (int k = 0; k < K; k++) if (fabs(w0[o * K + k]) > m) m = fabs(w0[o * K + k]);
+        double sc = (float)(m / 127.0);
+        for (int k = 0; k < K; k++) {
+            double a = w1[o * K + k] / sc, r0 = w0[o * K + k] / sc;
+            if (fabs(a - rint(a)) > 1e-3) { on_grid = 0; fprintf(stderr, "off grid: channel %d weight %d: %.6f (was %.6f)\n", o, k, a, r0); }
+            if (rint(a) != floor(r0) && rint(a) != ceil(r0)) up_or_down = 0;
+            if (fabs(w0[o * K + k]) == m && w1[o * K + k] != w0[o * K + k]) max_kept = 0;
+            wn[o * K + k] = (float)(rint(r0) * sc);
+        }
+    }
+    CHECK(on_grid);
+    CHECK(up_or_down);
+    CHECK(max_kept);
+    for (int s = 0; s < NS; s++) {
+        conv3x3(xv[s], w0, CI, CO, H, W, y0);
+        conv3x3(xv[s], w1, CI, CO, H, W, y1);
+        conv3x3(xv[s], wn, CI, CO, H, W, yn);
+        for (int i = 0; i < CO * H * W; i++) {
+            err_ada += (y1[i] - y0[i]) * (y1[i] - y0[i]);
+            err_near += (yn[i] - y0[i]) * (yn[i] - y0[i]);
+        }
+    }
+    fprintf(stderr, "adaround conv: reconstruction error nearest %.4g, adaround %.4g, %llu weights flipped\n",
+            err_near, err_ada, (unsigned long long)rep.flipped);
+    CHECK(err_ada < 0.95 * err_near);
+    CHECK(rep.flipped > 0);
+    free(r);
+    nn_graph_destroy(g);
+}
+
+/* Softmax over 64 logits [4, 0 x 63] -> Mul(1) -> out.  p_max = e^4 /
+   (e^4 + 63) = 0.464280, p_small = 1 / (e^4 + 63) = 0.0085035.  With the
+   recipe ALL_INT and threshold 1 the output scale is 1/127: p_small / s =
+   1.080 rounds to 1, p_max / s = 58.96 to 59, so the quantized row sums to
+   (59 + 63) / 127 = 0.960630 instead of 1; no zeros.  With the default recipe
+   the Softmax output stays float: row sum 1 (to float rounding). */
+static void test_softmax_bias(void) {
+    float xv[64] = {4};
+    static const float one = 1.0f;
+    for (int recipe = 0; recipe < 2; recipe++) {
+        nn_graph *g = new_graph();
+        nn_diag d = {0};
+        nn_tensor_id x = tensor(g, "x", shp(2, 1, 64, 0, 0));
+        nn_tensor_id p = tensor(g, "p", shp(2, 1, 64, 0, 0));
+        nn_tensor_id c = constant(g, "one", shp(0, 0, 0, 0, 0), &one);
+        nn_tensor_id o = tensor(g, "out", shp(2, 1, 64, 0, 0));
+        nn_tensor_id mi[2] = {p, c};
+        CHECK_STATUS(nn_graph_add_input(g, x, &d), NN_OK);
+        node(g, "Softmax", "sm", &x, 1, p);
+        node(g, "Mul", "mul", mi, 2, o);
+        CHECK_STATUS(nn_graph_add_output(g, o, &d), NN_OK);
+        nn_quant_range *r = (nn_quant_range *)calloc(g->tensor_count + 4, sizeof *r);
+        range_of(g, r, "x", 4.0);
+        range_of(g, r, "p", 1.0);
+        range_of(g, r, "out", 1.0);
+        nn_quant_desc qd;
+        memset(&qd, 0, sizeof qd);
+        qd.recipe = recipe ? NN_QUANT_RECIPE_ALL_INT : NN_QUANT_RECIPE_NORM_FLOAT;
+        nn_value xval = nn_value_make(NN_DTYPE_FLOAT, shp(2, 1, 64, 0, 0), xv);
+        nn_quant_softmax_bias sb;
+        uint32_t count = 0;
+        CHECK_STATUS(nn_quant_softmax_bias_measure(g, r, &qd, &xval, 1, &sb, 1, &count, &d), NN_OK);
+        CHECK_EQ_INT(count, 1);
+        CHECK_EQ_INT(sb.quantized, recipe);
+        if (recipe) {
+            CHECK_NEAR(sb.row_sum, 122.0 / 127.0, 1e-6);
+            CHECK_NEAR(sb.zero_fraction, 0.0, 1e-12);
+        } else {
+            CHECK_NEAR(sb.row_sum, 1.0, 1e-5);
+        }
+        free(r);
+        nn_graph_destroy(g);
+    }
+}
+
 int main(void) {
     test_cle_by_hand();
     test_cle_chain();
@@ -542,5 +777,8 @@ int main(void) {
     test_smooth_by_hand();
     test_smooth_layernorm_and_mul();
     test_smooth_through_transpose();
+    test_bias_correction_by_hand();
+    test_adaround_conv();
+    test_softmax_bias();
     return check_summary();
 }

@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "nn_calib.h"
 #include "nn_quant.h"
+#include "staging/quant_algos.h"
 #include <dirent.h>
 #include <math.h>
 #include <errno.h>
@@ -32,6 +33,8 @@ static void quantize_help(void) {
            "         [--qtable FILE] [--scheme s8sym|u8asym|s8asym|s16] [--weights int8|int4]\n"
            "         [--recipe norm-float|all-int] [--keep-opset] [--affine]\n"
            "         [--samples N] [--shape NAME=DIMS]... [--analysis OUT_PREFIX]\n"
+           "         [--adaround [--adaround-iters N]] [--bc [--bc-inference-num N] [--min-layer-cos C]\n"
+           "          [--bc-mode local|total] [--bc-rounds N]] [--softmax-bias]\n"
            "       nnport quantize search MODEL.onnx --calib-data DIR -o QTABLE.txt [--expected-cos 0.99]\n"
            "         [--max-float-layers N] [--candidates N] [--loss-table FILE] [--int-kernels] [quantize options]\n"
            "       nnport quantize run MODEL.onnx (--input NAME=FILE.npy | --batch IN_DIR)\n"
@@ -119,6 +122,9 @@ typedef struct qopts {
     long samples, max_float, candidates;
     double expected;
     int auto_method, int_kernels, search;
+    int bc, adaround, softmax_bias; /* staging/quant_algos.h, before nn_quant_graph */
+    nn_quant_bc_desc bcd;
+    nn_quant_adaround_desc ad;
 } qopts;
 
 static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *o) {
@@ -130,6 +136,9 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { quantize_help(); return -1; }
         if (!strcmp(a, "--int-kernels")) { o->int_kernels = 1; continue; }
         if (!strcmp(a, "--keep-opset")) { g_keep_opset = 1; continue; }
+        if (!strcmp(a, "--bc")) { o->bc = 1; continue; }
+        if (!strcmp(a, "--adaround")) { o->adaround = 1; continue; }
+        if (!strcmp(a, "--softmax-bias")) { o->softmax_bias = 1; continue; }
         if (!strcmp(a, "--affine")) { g_passes = "fold,identity,bn,affine,hswish,dce"; continue; }
         if (i + 1 >= argc && a[0] == '-') return cli_usage_error(cmd, "%s needs a value", a);
         if (!strcmp(a, "--calib-data")) o->calib = argv[++i];
@@ -159,6 +168,23 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
             else return cli_usage_error(cmd, "unknown weights '%s' (int8|int4)", s);
         } else if (!strcmp(a, "--group")) {
             return cli_usage_error(cmd, "--group (per-group 4-bit weights) is not implemented yet");
+        } else if (!strcmp(a, "--bc-inference-num") || !strcmp(a, "--bc-rounds") || !strcmp(a, "--adaround-iters") ||
+                   !strcmp(a, "--adaround-positions")) {
+            long v;
+            if (!cli_parse_int(argv[++i], 1, 1000000, &v)) return cli_usage_error(cmd, "bad %s", a);
+            if (!strcmp(a, "--bc-inference-num")) o->bcd.samples = (uint32_t)v;
+            else if (!strcmp(a, "--bc-rounds")) o->bcd.rounds = (uint32_t)v;
+            else if (!strcmp(a, "--adaround-iters")) o->ad.iterations = (uint32_t)v;
+            else o->ad.positions = (uint32_t)v;
+        } else if (!strcmp(a, "--min-layer-cos")) {
+            char *end;
+            o->bcd.min_layer_cos = strtod(argv[++i], &end);
+            if (*end || !(o->bcd.min_layer_cos > 0 && o->bcd.min_layer_cos <= 1)) return cli_usage_error(cmd, "bad --min-layer-cos");
+        } else if (!strcmp(a, "--bc-mode")) {
+            const char *m = argv[++i];
+            if (!strcmp(m, "local")) o->bcd.mode = NN_QUANT_BC_LOCAL;
+            else if (!strcmp(m, "total")) o->bcd.mode = NN_QUANT_BC_TOTAL;
+            else return cli_usage_error(cmd, "unknown --bc-mode '%s' (local|total)", m);
         } else if (!strcmp(a, "--samples")) {
             if (!cli_parse_int(argv[++i], 1, 1000000, &o->samples)) return cli_usage_error(cmd, "bad --samples");
         } else if (o->search && !strcmp(a, "--max-float-layers")) {
@@ -443,6 +469,38 @@ static int quantize_main(int argc, char **argv) {
     if (o.auto_method) ranges = ranges_auto(&s, &o, &o.cd.method);
     else ranges = ranges_for(&s, &o.cd, o.cd.method);
     if (!ranges) goto done;
+    if (o.adaround) {   /* weights on the int8 grid, rounding learned per layer */
+        nn_quant_adaround_report ar;
+        double t0 = cli_now_ms();
+        o.ad.input_shapes = o.inputs.shapes;
+        o.ad.input_shape_count = (uint32_t)o.inputs.shape_count;
+        o.ad.progress = progress_log;
+        if (nn_quant_adaround(g, ranges, &o.qd, s.samples, (uint32_t)s.n, &o.ad, &ar, &d)) { rc = cli_fail(o.model, &d); goto done; }
+        printf("  adaround          %u layers (%u skipped), %llu of %llu weights flipped, error %.4g -> %.4g (%.1f s)\n",
+               ar.layers, ar.skipped, (unsigned long long)ar.flipped, (unsigned long long)ar.weights, ar.err_nearest,
+               ar.err_adaround, (cli_now_ms() - t0) / 1000.0);
+    }
+    if (o.bc) {   /* empirical bias correction */
+        nn_quant_bc_report br;
+        double t0 = cli_now_ms();
+        o.bcd.input_shapes = o.inputs.shapes;
+        o.bcd.input_shape_count = (uint32_t)o.inputs.shape_count;
+        if (nn_quant_bias_correct(g, ranges, &o.qd, s.samples, (uint32_t)s.n, &o.bcd, &br, &d)) { rc = cli_fail(o.model, &d); goto done; }
+        printf("  bias correction   %u of %u layers below cosine %.4g corrected (%s, %u biases created, %u skipped) (%.1f s)\n",
+               br.corrected, br.layers, o.bcd.min_layer_cos > 0 ? o.bcd.min_layer_cos : 0.99,
+               o.bcd.mode == NN_QUANT_BC_TOTAL ? "total" : "local", br.biases_created, br.skipped,
+               (cli_now_ms() - t0) / 1000.0);
+    }
+    if (o.softmax_bias) {   /* measured only: see docs/QUANT_ALGOS.md */
+        nn_quant_softmax_bias sb[64];
+        uint32_t ns = 0;
+        if (nn_quant_softmax_bias_measure(g, ranges, &o.qd, s.samples, (uint32_t)s.n, sb, 64, &ns, &d)) { rc = cli_fail(o.model, &d); goto done; }
+        printf("  softmax bias      %u Softmax node(s)%s\n", ns, ns ? "" : " (nothing to correct)");
+        for (uint32_t i = 0; i < ns && i < 64; i++)
+            printf("    %-40.40s %s: mean quantized row sum %.6f, %.1f%% of probabilities quantize to 0\n",
+                   g->nodes[sb[i].node].name ? g->nodes[sb[i].node].name : "", sb[i].quantized ? "int" : "float",
+                   sb[i].row_sum, 100.0 * sb[i].zero_fraction);
+    }
     o.qd.log = quantize_log;
     nn_quant_stats qs;
     if (nn_quant_graph(g, ranges, &o.qd, &q, &qs, &d)) { rc = cli_fail(o.model, &d); goto done; }
