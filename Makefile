@@ -26,7 +26,7 @@ all: $(B)/nnport $(B)/conformance $(B)/ocr_read $(B)/cv_flow $(B)/llm_flow $(B)/
 $(B):
 	@mkdir -p $(B) $(B)/asan
 
-$(B)/impl.o: src/impl.c $(HEADERS) $(wildcard staging/*.h) | $(B)
+$(B)/impl.o: src/impl.c $(HEADERS) | $(B)
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(B)/nnport: $(NNPORT_SRC) $(B)/impl.o
@@ -56,7 +56,7 @@ $(B)/conformance: tests/conformance.c $(B)/impl.o
 $(B)/test_%: tests/test_%.c tests/check.h $(B)/impl.o
 	$(CC) $(CFLAGS) $< $(B)/impl.o -o $@ $(LDLIBS)
 
-$(B)/asan/impl.o: src/impl.c $(HEADERS) $(wildcard staging/*.h) | $(B)
+$(B)/asan/impl.o: src/impl.c $(HEADERS) | $(B)
 	$(CC) $(WARN) $(SAN) -I. -I/usr/include/stb -c $< -o $@
 
 $(B)/asan/test_%: tests/test_%.c tests/check.h $(B)/asan/impl.o

@@ -8,7 +8,3 @@
 #include "nn_calib.h"
 #include "nn_quant.h"
 #include "nn_target.h"
-#include "staging/quant_algos.h"
-#include "staging/target_check.h"
-#include "staging/quant_import.h"
-#include "staging/target_emitc.h"

@@ -1,4 +1,4 @@
-/* test_check.c - compiler check levels (staging/target_check.h): a small
+/* test_check.c - compiler check levels (nn_target.h): a small
    QDQ network compiled for npu-small passes every level against nn_qexec;
    the same program with one weight byte of one convolution corrupted in
    its .nnb image (checksum made valid again, so the loader accepts it)
@@ -6,7 +6,7 @@
    convolution as the first layer that diverges; a skip callback moves the
    blame to the next layer; and a QDQ graph saved to ONNX bytes and loaded
    back compiles to the same .nnb image, byte for byte, as the in-memory one;
-   and staging/quant_import.h turning a dynamically quantized Conv (ONNX
+   and nn_quant.h's importer turning a dynamically quantized Conv (ONNX
    Runtime's quantize_dynamic form) into the float Conv it stands for.
 
    The golden side is nn_qexec (test_quant.c checks its kernels against
@@ -15,8 +15,6 @@
 #include "nn_graph.h"
 #include "nn_onnx.h"
 #include "nn_target.h"
-#include "staging/target_check.h"
-#include "staging/quant_import.h"
 #include "tests/check.h"
 #include <math.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# C export (nnport compile --emit-c, staging/target_emitc.h) on the PP-OCR
+# C export (nnport compile --emit-c, nn_target.h) on the PP-OCR
 # direction classifier: quantize (MinMax, 8 calibration samples), compile
 # for the mcu target to a .nnb and to C; the C builds with
 # -std=c99 -Wall -Wextra -Werror -pedantic and nothing but libc/libm; the

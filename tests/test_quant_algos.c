@@ -7,7 +7,6 @@
    graph untouched. */
 #include "nn_graph.h"
 #include "nn_quant.h"
-#include "staging/quant_algos.h"
 #include "check.h"
 #include <math.h>
 #include <stdlib.h>

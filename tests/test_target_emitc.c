@@ -1,4 +1,4 @@
-/* test_target_emitc.c - nn_target_emit_c (staging/target_emitc.h) on the
+/* test_target_emitc.c - nn_target_emit_c (nn_target.h) on the
    test network's programs in tests/fuzz/corpus_nnb (Conv+Relu, 1x1 Conv,
    Add, GlobalAveragePool, Flatten, Gemm, Sigmoid; small.nnb s8 symmetric,
    small_u8.nnb u8 asymmetric; nv12.nnb starts with the NV12 conversion):
@@ -11,7 +11,6 @@
    $EMITC_OUT/<small|small_u8>/model.{c,h} (directories made by the
    script) for it to build and run. */
 #include "nn_target.h"
-#include "staging/target_emitc.h"
 #include "check.h"
 #include <stdlib.h>
 #include <string.h>

@@ -31,7 +31,6 @@
 #include "nn_calib.h"
 #include "nn_quant.h"
 #include "nn_target.h"
-#include "staging/target_check.h"
 #include <errno.h>
 #include <regex.h>
 #include <ftw.h>
@@ -516,7 +515,7 @@ static void analyze_layers(build_ctx *b, const nn_graph *g, const nn_graph *q, i
 /* ---- compile ---- */
 
 /* compile.check: the simulator against the fake-quant executor on the
-   evaluation samples through nn_target_check (staging/target_check.h):
+   evaluation samples through nn_target_check (nn_target.h):
    level compile.check (allclose: compile.check_rtol/atol on real values;
    cosine: compile.check_cos), per output or, with compile.check_per_layer,
    every tensor both runs produce; compile.check_skip: POSIX extended

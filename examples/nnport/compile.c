@@ -13,8 +13,6 @@
 #include "cli.h"
 #include "plan.h"
 #include "nn_target.h"
-#include "staging/target_check.h"
-#include "staging/target_emitc.h"
 #include <errno.h>
 #include <regex.h>
 #include <stdlib.h>
@@ -53,7 +51,7 @@ static void compile_print_program(const nn_target_program *p, int all) {
     }
 }
 
-/* ---- --check: the program on the simulator against the QDQ model (staging/target_check.h) ---- */
+/* ---- --check: the program on the simulator against the QDQ model (nn_target.h) ---- */
 
 #define COMPILE_MAX_CHECK 64 /* --check-input files, --check-skip patterns */
 
@@ -191,7 +189,7 @@ done:
     return rc;
 }
 
-/* ---- --emit-c PREFIX: PREFIX.c + PREFIX.h (staging/target_emitc.h) ---- */
+/* ---- --emit-c PREFIX: PREFIX.c + PREFIX.h (nn_target.h) ---- */
 
 /* Writes PREFIX.c and PREFIX.h through .part names, renamed once both are
    complete; the C identifiers take PREFIX's last path component.  Returns

@@ -19,7 +19,6 @@
 #include "cli.h"
 #include "nn_calib.h"
 #include "nn_quant.h"
-#include "staging/quant_algos.h"
 #include <dirent.h>
 #include <math.h>
 #include <errno.h>
@@ -122,7 +121,7 @@ typedef struct qopts {
     long samples, max_float, candidates;
     double expected;
     int auto_method, int_kernels, search;
-    int bc, adaround, softmax_bias; /* staging/quant_algos.h, before nn_quant_graph */
+    int bc, adaround, softmax_bias; /* nn_quant.h's bias correction / AdaRound, before nn_quant_graph */
     nn_quant_bc_desc bcd;
     nn_quant_adaround_desc ad;
 } qopts;
