@@ -764,14 +764,14 @@ static void build_help(void) {
            "  per-layer table, when compile.check fails, or on a bad config (the message\n"
            "  names the key).  Quantization starts from the optimize passes without\n"
            "  act/attention (fused ops would stay float in the QDQ model).  Keys this\n"
-           "  build does not act on yet (bias correction, AdaRound, emit_c,\n"
+           "  build does not act on yet (softmax bias correction, emit_c,\n"
            "  input formats, weight groups, float_dtype) are named on stderr and ignored.\n");
 }
 
 /* Keys the config accepts that this build does not act on yet. */
 static void warn_unused(const build_ctx *b) {
     static const char *const keys[] = {"quant.calibration_inputs", "quant.weight_group", "quant.float_dtype",
-                                       "quant.bias_correction", "quant.softmax_bias_correction", "quant.adaround",
+                                       "quant.softmax_bias_correction",
                                        "compile.emit_c", "compile.input_format",
                                        NULL};
     for (int i = 0; keys[i]; i++) {
@@ -965,6 +965,53 @@ static int quant_input(build_ctx *b, nn_graph **gq) {
     return CLI_EXIT_OK;
 }
 
+/* quant.adaround / quant.bias_correction: rewrite the float graph's weights
+   and biases for the ranges and quantize settings nn_quant_graph will use
+   (docs/QUANT_ALGOS.md), on the first quant.bc_inference_num calibration
+   samples.  AdaRound first: bias correction measures the rounding it chose. */
+static int quant_algorithms(build_ctx *b, nn_graph *g, const nn_quant_range *ranges, const nn_quant_desc *qd) {
+    int ada = cfg_b(b, "quant.adaround"), bc = cfg_b(b, "quant.bias_correction");
+    if (!ada && !bc) return CLI_EXIT_OK;
+    nn_diag d = {0};
+    nn_calib_dataset_desc dd;
+    nn_calib_dataset *ds = NULL;
+    uint32_t want = (uint32_t)cfg_n(b, "quant.bc_inference_num", 16);
+    dataset_desc(b, b->calib_dir, want, &dd);
+    if (nn_calib_dataset_open(&dd, g, &ds, &d)) return build_die(b, b->calib_dir, &d);
+    uint32_t k = nn_calib_dataset_count(ds);
+    if (k > want) k = want;
+    nn_value *held = (nn_value *)calloc((size_t)k * b->nin + 1, sizeof *held);
+    nn_status st = held ? NN_OK : nn_diag_set(&d, NN_ERR_NOMEM, "quantize", "out of memory");
+    for (uint32_t s2 = 0; !st && s2 < k; s2++) {
+        nn_value v[BUILD_MAX_IO];
+        st = nn_calib_dataset_load(ds, s2, v, &d);
+        for (uint32_t i = 0; !st && i < b->nin; i++) held[s2 * b->nin + i] = copy_value(&v[i]);
+    }
+    if (!st && ada) {
+        nn_quant_adaround_desc ad;
+        memset(&ad, 0, sizeof ad);
+        ad.iterations = (uint32_t)cfg_n(b, "quant.adaround_iters", 500);
+        ad.input_shapes = b->shapes;
+        ad.input_shape_count = b->shape_count;
+        progress(b, "quantize: AdaRound on %u samples", k);
+        st = nn_quant_adaround(g, ranges, qd, held, k, &ad, NULL, &d);
+    }
+    if (!st && bc) {
+        nn_quant_bc_desc bd;
+        memset(&bd, 0, sizeof bd);
+        bd.samples = k;
+        bd.min_layer_cos = cfg_n(b, "quant.min_layer_cos", 0.99);
+        bd.input_shapes = b->shapes;
+        bd.input_shape_count = b->shape_count;
+        progress(b, "quantize: bias correction on %u samples", k);
+        st = nn_quant_bias_correct(g, ranges, qd, held, k, &bd, NULL, &d);
+    }
+    for (uint32_t s2 = 0; held && s2 < k * b->nin; s2++) free(held[s2].data);
+    free(held);
+    nn_calib_dataset_destroy(ds);
+    return st ? build_die(b, ada && !bc ? "quant.adaround" : "quant.bias_correction", &d) : CLI_EXIT_OK;
+}
+
 static int quant_stage(build_ctx *b, nn_graph *g, nn_graph **q) {
     nn_diag d = {0};
     double t0 = cli_now_ms(), ar, la;
@@ -986,7 +1033,8 @@ static int quant_stage(build_ctx *b, nn_graph *g, nn_graph **q) {
         qd.weight_bits = w && !strcasecmp(w, "int4") ? 4 : 8;
         qd.table = table.count ? &table : NULL;
         qd.log = quant_log;
-        if (cfg_b(b, "search.enable")) rc = search_stage(b, g, ranges, &qd, &table);
+        rc = quant_algorithms(b, g, ranges, &qd);
+        if (!rc && cfg_b(b, "search.enable")) rc = search_stage(b, g, ranges, &qd, &table);
         progress(b, "quantize: building the QDQ graph");
         if (!rc && nn_quant_graph(g, ranges, &qd, q, &qs, &d)) rc = build_die(b, "quantize", &d);
     }
