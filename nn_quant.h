@@ -5769,21 +5769,6 @@ static nn_status nn_qa__run_float(const nn_graph *g, nn_qa__obs *o, const nn_val
     return st;
 }
 
-static void nn_qa__logf(nn_quant_log_fn log, void *user, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static void nn_qa__logf(nn_quant_log_fn log, void *user, const char *fmt, ...) {
-    char buf[512];
-    va_list ap;
-    if (!log) return;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    log(user, buf);
-}
-
 /* ---- AdaRound ------------------------------------------------------------- */
 
 #define NN_QA__ZETA 1.1
@@ -6068,7 +6053,7 @@ NN_API nn_status nn_quant_adaround(nn_graph *g, const nn_quant_range *ranges, co
                 rep.skipped++;
             }
             if (dd.layers && rep.layers && rep.layers - 1 < dd.layer_cap && lr.channels) dd.layers[rep.layers - 1] = lr;
-            nn_qa__logf(dd.progress, dd.progress_user,
+            nn_quant__logf(dd.progress, dd.progress_user,
                         "adaround %u/%u %s: %u positions, %llu of %lld weights flipped, error %.4g -> %.4g",
                         i + 1, n, g->nodes[L[i].node].name ? g->nodes[L[i].node].name : "", lr.positions,
                         (unsigned long long)lr.flipped, (long long)(L[i].cout * L[i].K), lr.err_nearest, lr.err_adaround);
@@ -6220,7 +6205,7 @@ NN_API nn_status nn_quant_bias_correct(nn_graph *g, const nn_quant_range *ranges
                 for (j = 0; j < q->input_count && st == NN_OK; j++)
                     st = nn_qexec_set_input(x, j, &inputs[(size_t)k * q->input_count + j], diag);
                 if (st == NN_OK) st = nn_qexec_run(x, diag);
-                nn_qa__logf(dd.progress, dd.progress_user, "bias correction round %u: sample %u/%u", round + 1, k + 1, ns);
+                nn_quant__logf(dd.progress, dd.progress_user, "bias correction round %u: sample %u/%u", round + 1, k + 1, ns);
             }
             if (fx) nn_exec_destroy(fx);
         } else {
