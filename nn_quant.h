@@ -1220,7 +1220,6 @@ static void nn_quant__vnni_tile(const uint8_t *pan, const int8_t *wq, size_t wst
         }
     }
 }
-#undef NN_QUANT__DP
 
 static void nn_quant__conv_vnni(const nn_quant_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
                                 const nn_quant_multiplier *mult, int8_t *y, void *scratch) {
@@ -1360,16 +1359,8 @@ NN_API size_t nn_quant_matmul_s8_scratch_bytes(const nn_quant_matmul_params *p) 
    accumulated sum a * (b + 128):
      sum (a - a_zp)(b - b_zp) = D - (128 + b_zp) * sum_k a - a_zp * sum_k (b - b_zp)
    (row term rc[i], column term cc[j]); |D| <= 128 * 255 * K < 2^31 for
-   K <= 32768 and int32 arithmetic wraps back to the exact result. */
-#define NN_QUANT__DP(r)                                                    \
-    do {                                                                   \
-        int32_t q_;                                                        \
-        __m512i w_;                                                        \
-        memcpy(&q_, w##r + 4 * k, 4);                                      \
-        w_ = _mm512_set1_epi32(q_);                                        \
-        c##r##0 = _mm512_dpbusd_epi32(c##r##0, b0, w_);                    \
-        c##r##1 = _mm512_dpbusd_epi32(c##r##1, b1, w_);                    \
-    } while (0)
+   K <= 32768 and int32 arithmetic wraps back to the exact result.
+   NN_QUANT__DP is the convolution tile's broadcast-and-accumulate step. */
 
 /* Rows i0..i0+nr-1 of A (aq, stride astride bytes, nr <= 8) x columns
    j0..j0+np-1 (np <= 32, panel pan); requantized per column. */
