@@ -4,7 +4,7 @@
      import -> optimize (lvm template: opset 23, fused LayerNorm/GELU/
                attention, 4-D tensors) -> compare
             -> SmoothQuant -> calibrate -> mixed-precision search
-            -> quantize -> softmax bias correction (not available yet)
+            -> quantize -> softmax bias (measured: the recipe keeps Softmax float)
             -> compare -> compile (npu-small by default) -> compare on the simulator
 
    lvm_flow MODEL.onnx --calib DIR --eval DIR --out RESULT_DIR
@@ -31,6 +31,7 @@
 #include "nnport/cli.h"
 #include "nnport/config.h"
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -442,9 +443,27 @@ int main(int argc, char **argv) {
     if (nn_quant_graph(g, ranges, &qd, &q, &qs, &d)) { rc = die("quantize", &d); goto done; }
     snprintf(path, sizeof path, "%s/2_quantized.onnx", f.out);
     if (nn_onnx_save_file(q, path, NULL, &d)) { rc = die(path, &d); goto done; }
-    /* Softmax bias correction (the vendor LVM flows' step after
-       quantization) is not in nn_quant.h: say so rather than pretend. */
-    printf("softmax-bc      not available yet (nn_quant.h has no softmax bias correction): skipped\n");
+    /* Softmax bias (the vendor LVM flows' step after quantization): the
+       mean row sum of each Softmax's quantized output, measured on the
+       calibration samples.  nnport's recipe keeps Softmax outputs float,
+       so there is no bias to correct; a quantized Softmax (--recipe
+       all-int elsewhere) would show a row sum below 1, which a QDQ graph
+       with integer zero points cannot correct (docs/QUANT_ALGOS.md). */
+    {
+        nn_quant_softmax_bias sb[64];
+        uint32_t nsb = 0, quantized = 0, ns = f.calib_count < SEARCH_SAMPLES ? f.calib_count : SEARCH_SAMPLES;
+        double worst = 1;
+        double t1 = cli_now_ms();
+        if (nn_quant_softmax_bias_measure(g, ranges, &qd, f.calib_in, ns, sb, 64, &nsb, &d)) { rc = die("softmax-bc", &d); goto done; }
+        for (uint32_t k = 0; k < nsb && k < 64; k++)
+            if (sb[k].quantized) {
+                quantized++;
+                if (fabs(sb[k].row_sum - 1) > fabs(worst - 1)) worst = sb[k].row_sum;
+            }
+        printf("softmax-bc %8.0f ms   %u Softmax, %u with a quantized output%s", cli_now_ms() - t1, nsb, quantized,
+               quantized ? "" : ": nothing to correct (the recipe keeps them float)\n");
+        if (quantized) printf("; worst mean row sum %.4f (not corrected: needs a fractional zero point)\n", worst);
+    }
     if (run_and_compare(&f, q, 1, 0, &a)) goto done;
     int ok = gate(&f, "quantize", cli_now_ms() - t0, &a, f.tol_quantize, path);
     printf("           %u integer and %u float nodes (%s calibration)\n", qs.int_nodes, qs.float_nodes,
