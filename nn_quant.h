@@ -2676,6 +2676,10 @@ static nn_status nn_quant__emit(nn_quant__b *b, uint32_t ni) {
     uint32_t i;
     int intm = nn_quant__is_int_mode(b->mode[ni]);
     int wbits = b->mode[ni] == NN_QUANT_DTYPE_INT4 ? 4 : 8;
+    /* F16 / BF16 layers: float inputs rounded to this type (else undefined) */
+    nn_dtype half = b->mode[ni] == NN_QUANT_DTYPE_F16    ? NN_DTYPE_FLOAT16
+                  : b->mode[ni] == NN_QUANT_DTYPE_BF16 ? NN_DTYPE_BFLOAT16
+                                                       : NN_DTYPE_UNDEFINED;
     nn_status st;
     if (n->input_count > 64 || n->output_count > 64)
         return nn_diag_set(b->diag, NN_ERR_LIMIT, n->name, "more than 64 inputs or outputs");
@@ -2687,10 +2691,7 @@ static nn_status nn_quant__emit(nn_quant__b *b, uint32_t ni) {
         tt = &g->tensors[t.id];
         if (b->tq[t.id].on) { /* quantized activation: every consumer reads the DQ */
             if ((st = nn_quant__act_dq(b, t, &in[i]))) return st;
-            if ((b->mode[ni] == NN_QUANT_DTYPE_F16 || b->mode[ni] == NN_QUANT_DTYPE_BF16) &&
-                (st = nn_quant__f16_input(b, t, b->mode[ni] == NN_QUANT_DTYPE_F16 ? NN_DTYPE_FLOAT16 : NN_DTYPE_BFLOAT16,
-                                          &in[i])))
-                return st;
+            if (half && (st = nn_quant__f16_input(b, t, half, &in[i]))) return st;
             continue;
         }
         if (intm && (tt->flags & NN_TENSOR_CONST) && tt->dtype == NN_DTYPE_FLOAT && tt->data) {
@@ -2735,9 +2736,9 @@ static nn_status nn_quant__emit(nn_quant__b *b, uint32_t ni) {
                 continue;
             }
         }
-        if ((b->mode[ni] == NN_QUANT_DTYPE_F16 || b->mode[ni] == NN_QUANT_DTYPE_BF16) && tt->dtype == NN_DTYPE_FLOAT) {
+        if (half && tt->dtype == NN_DTYPE_FLOAT) {
             if (!((tt->flags & NN_TENSOR_CONST) && tt->data) && (st = nn_quant__map(b, t, &in[i]))) return st;
-            st = nn_quant__f16_input(b, t, b->mode[ni] == NN_QUANT_DTYPE_F16 ? NN_DTYPE_FLOAT16 : NN_DTYPE_BFLOAT16, &in[i]);
+            st = nn_quant__f16_input(b, t, half, &in[i]);
             if (st) return st;
             continue;
         }
@@ -3041,20 +3042,36 @@ static int nn_qexec__chain_op(const nn_graph *g, const nn_node *n, uint32_t *x, 
    nn_quant_graph's "chain" rule), starting at a unary table op whose input
    is an 8-bit per-tensor DequantizeLinear output (*a, *dqa).  PP-LCNetV3's
    HardSwish -> Mul a -> Add b.  Returns the node count (>= 2) with the
-   nodes first to last in chain[], 0 when ki ends no chain. */
+   nodes first to last in chain[] and what each computes in link[], 0 when
+   ki ends no chain. */
 #define NN_QEXEC__MAX_CHAIN 8
-static int nn_qexec__chain(const nn_graph *g, const uint32_t *cons, uint32_t ki, uint32_t *chain, nn_qexec__dq *a,
-                           uint32_t *dqa) {
+typedef struct nn_qexec__link {
+    nn_quant_unary_fn fn; /* unary table op (with ctx), or NULL: */
+    double ctx[2];
+    char op;              /* '*', '+', '-', '/' by c */
+    double c;
+} nn_qexec__link;
+
+static int nn_qexec__chain(const nn_graph *g, const uint32_t *cons, uint32_t ki, uint32_t *chain, nn_qexec__link *link,
+                           nn_qexec__dq *a, uint32_t *dqa) {
     uint32_t rev[NN_QEXEC__MAX_CHAIN], cur = ki, x, i;
-    double v;
+    double v[NN_QEXEC__MAX_CHAIN];
     int n = 0;
-    while (n < NN_QEXEC__MAX_CHAIN && nn_qexec__chain_op(g, &g->nodes[cur], &x, &v)) {
+    while (n < NN_QEXEC__MAX_CHAIN && nn_qexec__chain_op(g, &g->nodes[cur], &x, &v[n])) {
         nn_tensor_id xt;
         rev[n++] = cur;
         xt.id = x;
         if (nn_qexec__read_dq(g, xt, 0, a, dqa)) {
             if (n < 2 || g->nodes[cur].input_count != 1 || a->scale_count != 1 || !nn_qexec__is_8bit(a->dtype)) return 0;
-            for (i = 0; i < (uint32_t)n; i++) chain[i] = rev[n - 1 - i];
+            for (i = 0; i < (uint32_t)n; i++) {
+                const nn_node *nd = &g->nodes[rev[n - 1 - i]];
+                nn_qexec__link *l = &link[i];
+                chain[i] = rev[n - 1 - i];
+                memset(l, 0, sizeof *l);
+                l->fn = nd->input_count == 1 ? nn_quant_unary_for(nd, l->ctx) : NULL;
+                l->op = nd->op_type[0] == 'M' ? '*' : nd->op_type[0] == 'A' ? '+' : nd->op_type[0] == 'S' ? '-' : '/';
+                l->c = v[n - 1 - i];
+            }
             return n;
         }
         if (g->tensors[x].producer.id == NN_INVALID_ID || nn_qexec__only_consumer(g, cons, xt) != cur) return 0;
@@ -3064,19 +3081,11 @@ static int nn_qexec__chain(const nn_graph *g, const uint32_t *cons, uint32_t ki,
 }
 
 /* The chain's function of its input value, in double. */
-static double nn_qexec__chain_eval(const nn_graph *g, const uint32_t *chain, int n, double v) {
+static double nn_qexec__chain_eval(const nn_qexec__link *link, int n, double v) {
     int i;
     for (i = 0; i < n; i++) {
-        const nn_node *nd = &g->nodes[chain[i]];
-        double ctx[2], c;
-        uint32_t x;
-        nn_quant_unary_fn fn = nd->input_count == 1 ? nn_quant_unary_for(nd, ctx) : NULL;
-        if (fn) { v = fn(v, ctx); continue; }
-        nn_qexec__chain_op(g, nd, &x, &c);
-        if (!strcmp(nd->op_type, "Mul")) v *= c;
-        else if (!strcmp(nd->op_type, "Add")) v += c;
-        else if (!strcmp(nd->op_type, "Sub")) v -= c;
-        else v /= c;
+        const nn_qexec__link *l = &link[i];
+        v = l->fn ? l->fn(v, l->ctx) : l->op == '*' ? v * l->c : l->op == '+' ? v + l->c : l->op == '-' ? v - l->c : v / l->c;
     }
     return v;
 }
@@ -3092,6 +3101,7 @@ static nn_status nn_qexec__match(nn_qexec *x, const uint32_t *cons, uint32_t qi,
     double lo = -INFINITY, hi = INFINITY, qlo, qhi, ctx[2];
     nn_quant_unary_fn fn = NULL;
     uint32_t chain[NN_QEXEC__MAX_CHAIN];
+    nn_qexec__link link[NN_QEXEC__MAX_CHAIN];
     int nchain = 0;
     *made = 0;
     memset(&gr, 0, sizeof gr);
@@ -3136,7 +3146,7 @@ static nn_status nn_qexec__match(nn_qexec *x, const uint32_t *cons, uint32_t qi,
         if (lo > -INFINITY) { double v = rint(lo / gr.sy) + gr.zy; gr.act_lo = (int32_t)(v < qlo ? qlo : v > qhi ? qhi : v); }
         if (hi < INFINITY) { double v = rint(hi / gr.sy) + gr.zy; gr.act_hi = (int32_t)(v < qlo ? qlo : v > qhi ? qhi : v); }
     }
-    if (!act && nn_qexec__is_8bit(gr.ydtype) && (nchain = nn_qexec__chain(g, cons, ki, chain, &gr.a, &dqa)) > 0) {
+    if (!act && nn_qexec__is_8bit(gr.ydtype) && (nchain = nn_qexec__chain(g, cons, ki, chain, link, &gr.a, &dqa)) > 0) {
         gr.kind = NN_QX__LUT; /* one table for the whole chain */
         gr.op_node = chain[0]; /* the unary head: the lowering infers the (unchanged) shape from it */
     } else if (!strcmp(k->op_type, "Conv") && k->input_count >= 2 && gr.ydtype != NN_DTYPE_INT16) {
@@ -3246,7 +3256,7 @@ static nn_status nn_qexec__match(nn_qexec *x, const uint32_t *cons, uint32_t qi,
             int32_t r;
             for (r = 0; r < 256; r++) {
                 int32_t qv = gr.a.dtype == NN_DTYPE_UINT8 ? r : (int32_t)(int8_t)(uint8_t)r;
-                double v = nchain ? nn_qexec__chain_eval(g, chain, nchain, sa * (qv - gr.a.zp)) : fn(sa * (qv - gr.a.zp), ctx);
+                double v = nchain ? nn_qexec__chain_eval(link, nchain, sa * (qv - gr.a.zp)) : fn(sa * (qv - gr.a.zp), ctx);
                 int32_t o = nn_quant__quantize_d(v, gr.sy, gr.zy, (int32_t)qlo, (int32_t)qhi);
                 gr.lut8[r] = (uint8_t)(o & 0xff);
             }
