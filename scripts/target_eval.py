@@ -20,7 +20,7 @@ read and output write excluded) against `ort_run.js --bench 20 --threads 1`
 (ORT's median, warm).
 
   /usr/bin/python3 scripts/target_eval.py [KEY...] [--nnport build-e/nnport]
-        [--work /tmp/target_eval] [--speed] [--repeat 10] [--samples 8]
+        [--work /tmp/target_eval] [--speed] [--repeat 10] [--samples 8] [--exact]
 
 KEY: mobilenet_v2_op13 resnet18_op13 ppocr_cls ppocrv4_rec ppocrv4_det
 vit_ti_op13 gpt_char_op13 (default: all).  Prints one table row per model.
@@ -40,6 +40,7 @@ from onnx import numpy_helper
 HOME = os.path.expanduser("~/.cache/nnport")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ORT = os.path.join(REPO, "scripts", "ort_run.js")
+EXACT = os.path.join(REPO, "scripts", "qdq_exact.py")
 # key: model path (under HOME), data set, compile --shape (None: declared)
 MODELS = {
     "mobilenet_v2_op13": ("models/mobilenet_v2_op13.onnx", "imagenet"),
@@ -99,6 +100,8 @@ def main():
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--json", default="")
+    ap.add_argument("--exact", action="store_true", help="also run scripts/qdq_exact.py (float64 arithmetic of the QDQ"
+                    " graph) and count the simulator's and ORT's elements within 1 step of it")
     a = ap.parse_args()
     keys = a.keys or list(MODELS)
     rows = []
@@ -133,6 +136,9 @@ def main():
             os.makedirs(od, exist_ok=True)
             sh([a.nnport, "run", nnb, "--input", "%s=%s" % (in_name, x), "--output-dir", sd])
             sh(["node", ORT, qdq, "--input", "%s=%s" % (in_name, x), "--output-dir", od])
+            if a.exact:
+                xd = os.path.join(work, "exact", n)
+                sh([sys.executable, EXACT, qdq, "--input", "%s=%s" % (in_name, x), "--output-dir", xd])
             for i, st in enumerate(steps):
                 s = np.load(os.path.join(sd, "output_%d.npy" % i)).astype(np.float64)
                 o = np.load(os.path.join(od, "output_%d.npy" % i)).astype(np.float64)
@@ -146,12 +152,22 @@ def main():
                 do = np.where(s == o, 0.0, np.abs(s - o) / ost) if ost > 0 else np.where(s == o, 0.0, np.inf)
                 row["within_out"] += int((do <= 1.0 + 1e-6).sum())
                 row["max_steps"] = max(row["max_steps"], float(d.max()))
+                if a.exact:
+                    e = np.load(os.path.join(xd, "output_%d.npy" % i)).astype(np.float64)
+                    for who, v in (("sim", s), ("ort", o)):
+                        de = np.where(v == e, 0.0, np.abs(v - e) / st if st and st > 0 else np.inf)
+                        row["exact_" + who] = row.get("exact_" + who, 0) + int((de <= 1.0 + 1e-6).sum())
+                        row["exact_" + who + "_max"] = max(row.get("exact_" + who + "_max", 0.0), float(de.max()))
                 c = float(s.ravel() @ o.ravel() / (np.linalg.norm(s) * np.linalg.norm(o) + 1e-30))
                 row["min_cos"] = min(row.get("min_cos", 1.0), c)
                 if data == "imagenet":
                     row["top1_same"] = row.get("top1_same", 0) + int(s.argmax() == o.argmax())
         row["pct"] = 100.0 * row["within"] / max(1, row["elements"])
         row["pct_out"] = 100.0 * row["within_out"] / max(1, row["elements"])
+        if a.exact:
+            print("| %s | exact float64: sim within 1 step %.4f%% (max %.2f steps) | ORT within 1 step %.4f%% (max %.2f steps) |"
+                  % (key, 100.0 * row["exact_sim"] / max(1, row["elements"]), row["exact_sim_max"],
+                     100.0 * row["exact_ort"] / max(1, row["elements"]), row["exact_ort_max"]), flush=True)
         # memory: the activation plan line of the first compile log
         log = open(sorted(nnbs)[0] + ".log").read()
         row["nnb_bytes"] = os.path.getsize(sorted(nnbs)[0])

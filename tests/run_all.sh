@@ -57,6 +57,19 @@ step "nnport build end to end" env B=$B bash tests/test_build.sh
 step "C export (compile --emit-c) vs the simulator" env B=$B bash tests/test_emitc.sh
 qdq4=$(mktemp -d) && step "pre-quantized 4-bit QDQ model: compile --check, simulator vs ONNX Runtime" \
     /usr/bin/python3 scripts/make_qdq4.py "$qdq4/qdq4.onnx" --eval 200 --nnport $B/nnport --work "$qdq4" && rm -rf "$qdq4"
+exact_dir=$(mktemp -d) && cls_onnx=${NNPORT_CACHE:-$HOME/.cache/nnport}/npm/package/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx
+cls_data=${NNPORT_CACHE:-$HOME/.cache/nnport}/data/ocr_cls
+if [ -f "$cls_onnx" ] && $B/nnport quantize "$cls_onnx" --calib-data "$cls_data/calib" --calibration-method minmax \
+       --samples 8 -o "$exact_dir/cls.qdq.onnx" >/dev/null 2>&1; then
+    exact_in=(); for f in "$cls_data"/eval/*.npy; do exact_in+=(--input "$f"); done
+    step "integer execution vs float64 exact arithmetic of the QDQ graph (ppocr cls)" \
+        /usr/bin/python3 tests/exact_check.py "$exact_dir/cls.qdq.onnx" --nnport $B/nnport "${exact_in[@]}"
+    step "exact_check catches a corrupted weight" \
+        /usr/bin/python3 tests/exact_check.py "$exact_dir/cls.qdq.onnx" --nnport $B/nnport --corrupt-weight "${exact_in[@]:0:4}"
+else
+    step "integer execution vs float64 exact arithmetic (ppocr cls quantize)" false
+fi
+rm -rf "$exact_dir"
 step "conformance" $B/conformance --strict --quiet --json $B/conformance.json "${conf_dirs[@]}"
 step "parity (OCR models vs ONNX Runtime)" /usr/bin/python3 tests/parity.py ocr
 if [ -x $B/fuzz_onnx ] || [ -x $B/fuzz_npy ]; then
