@@ -57,6 +57,8 @@ step "nnport build end to end" env B=$B bash tests/test_build.sh
 step "C export (compile --emit-c) vs the simulator" env B=$B bash tests/test_emitc.sh
 qdq4=$(mktemp -d) && step "pre-quantized 4-bit QDQ model: compile --check, simulator vs ONNX Runtime" \
     /usr/bin/python3 scripts/make_qdq4.py "$qdq4/qdq4.onnx" --eval 200 --nnport $B/nnport --work "$qdq4" && rm -rf "$qdq4"
+dyn=$(mktemp -d) && step "dynamically quantized model: nnport quantize imports it, simulator vs ONNX Runtime" \
+    /usr/bin/python3 scripts/make_dynamic.py "$dyn/dyn.onnx" --eval 20 --nnport $B/nnport --work "$dyn" && rm -rf "$dyn"
 exact_dir=$(mktemp -d) && cls_onnx=${NNPORT_CACHE:-$HOME/.cache/nnport}/npm/package/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx
 cls_data=${NNPORT_CACHE:-$HOME/.cache/nnport}/data/ocr_cls
 if [ -f "$cls_onnx" ] && $B/nnport quantize "$cls_onnx" --calib-data "$cls_data/calib" --calibration-method minmax \

