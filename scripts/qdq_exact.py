@@ -86,7 +86,18 @@ def run(model, feeds, expose_q):
             return torch.from_numpy(np.asarray(v, dtype=np.float64))
         return torch.from_numpy(np.asarray(v).astype(np.int64))
 
-    for n in g.node:
+    # free each activation after its last reader (a 1024x1024 U-Net in
+    # float64 does not fit otherwise); graph outputs and exposed Q outputs stay
+    keep = {o.name for o in g.output}
+    last = {}
+    for k, n in enumerate(g.node):
+        for i in n.input:
+            last[i] = k
+    for k, n in enumerate(g.node):
+        if k > 0:
+            for i in g.node[k - 1].input:
+                if i and last.get(i) == k - 1 and i not in keep and i not in feeds and not (expose_q and i in qdtype):
+                    env.pop(i, None)
         a = attrs(n)
         op = n.op_type
         ins = [T(i) if i else None for i in n.input]
@@ -282,8 +293,17 @@ def run(model, feeds, expose_q):
             sizes = [int(v) for v in ins[3].tolist()] if len(ins) > 3 and ins[3] is not None else None
             mode = a.get("mode", b"nearest")
             mode = mode.decode() if isinstance(mode, bytes) else mode
+            ctm = a.get("coordinate_transformation_mode", b"half_pixel")
+            ctm = ctm.decode() if isinstance(ctm, bytes) else ctm
+            if mode == "linear" and ins[0].dim() == 4 and ctm in ("half_pixel", "align_corners"):
+                # ONNX linear + half_pixel (source = (dst + 0.5) / scale - 0.5,
+                # clamped at the edges) is torch's bilinear, align_corners=False
+                size = sizes[2:] if sizes is not None else [int(np.floor(d * float(f))) for d, f in
+                                                            zip(ins[0].shape[2:], scales.tolist()[2:])]
+                env[n.output[0]] = F.interpolate(ins[0], size=size, mode="bilinear", align_corners=ctm == "align_corners")
+                continue
             if mode != "nearest" or sizes is not None:
-                raise SystemExit("qdq_exact: Resize other than nearest by scales not supported")
+                raise SystemExit("qdq_exact: Resize %s/%s not supported" % (mode, ctm))
             sf = [float(v) for v in scales.tolist()[2:]]
             if any(v != int(v) for v in sf):
                 raise SystemExit("qdq_exact: Resize by a non-integer scale not supported")
