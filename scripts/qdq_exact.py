@@ -68,7 +68,9 @@ def conv(x, w, b, a):
     return fn(x, w, b, stride=strides, padding=pads[:k], dilation=dil, groups=group)
 
 
-def run(model, feeds, expose_q):
+def run(model, feeds, expose_q, keep_all=False):
+    """env of every tensor computed; with keep_all nothing is freed (else
+    activations go after their last reader)"""
     g = model.graph
     env = {}
     for i in g.initializer:
@@ -94,7 +96,7 @@ def run(model, feeds, expose_q):
         for i in n.input:
             last[i] = k
     for k, n in enumerate(g.node):
-        if k > 0:
+        if k > 0 and not keep_all:
             for i in g.node[k - 1].input:
                 if i and last.get(i) == k - 1 and i not in keep and i not in feeds and not (expose_q and i in qdtype):
                     env.pop(i, None)

@@ -158,6 +158,8 @@ def main():
                         de = np.where(v == e, 0.0, np.abs(v - e) / st if st and st > 0 else np.inf)
                         row["exact_" + who] = row.get("exact_" + who, 0) + int((de <= 1.0 + 1e-6).sum())
                         row["exact_" + who + "_max"] = max(row.get("exact_" + who + "_max", 0.0), float(de.max()))
+                        ce = float(v.ravel() @ e.ravel() / (np.linalg.norm(v) * np.linalg.norm(e) + 1e-30))
+                        row["exact_" + who + "_cos"] = min(row.get("exact_" + who + "_cos", 1.0), ce)
                 c = float(s.ravel() @ o.ravel() / (np.linalg.norm(s) * np.linalg.norm(o) + 1e-30))
                 row["min_cos"] = min(row.get("min_cos", 1.0), c)
                 if data == "imagenet":
@@ -165,9 +167,10 @@ def main():
         row["pct"] = 100.0 * row["within"] / max(1, row["elements"])
         row["pct_out"] = 100.0 * row["within_out"] / max(1, row["elements"])
         if a.exact:
-            print("| %s | exact float64: sim within 1 step %.4f%% (max %.2f steps) | ORT within 1 step %.4f%% (max %.2f steps) |"
-                  % (key, 100.0 * row["exact_sim"] / max(1, row["elements"]), row["exact_sim_max"],
-                     100.0 * row["exact_ort"] / max(1, row["elements"]), row["exact_ort_max"]), flush=True)
+            print("| %s | exact float64: sim within 1 step %.4f%% (max %.2f steps, min cosine %.6f) | ORT within 1 step %.4f%%"
+                  " (max %.2f steps, min cosine %.6f) |"
+                  % (key, 100.0 * row["exact_sim"] / max(1, row["elements"]), row["exact_sim_max"], row["exact_sim_cos"],
+                     100.0 * row["exact_ort"] / max(1, row["elements"]), row["exact_ort_max"], row["exact_ort_cos"]), flush=True)
         # memory: the activation plan line of the first compile log
         log = open(sorted(nnbs)[0] + ".log").read()
         row["nnb_bytes"] = os.path.getsize(sorted(nnbs)[0])

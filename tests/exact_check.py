@@ -83,7 +83,7 @@ def main():
             failed += 1
             continue
         got = {o["name"]: np.load(os.path.join(out, o["file"])) for o in json.load(open(os.path.join(out, "outputs.json")))["outputs"]}
-        env, _, _ = qdq_exact.run(m, {in_name: torch.from_numpy(np.load(x).astype(np.float64))}, False)
+        env, _, _ = qdq_exact.run(m, {in_name: torch.from_numpy(np.load(x).astype(np.float64))}, False, keep_all=True)
         compared = 0
         verdict = None
         for n in qnodes:
