@@ -23,6 +23,8 @@
      NN_MAX_CALIB_BINS          1<<20: most bins an observer may ask for.
      NN_MAX_CALIB_FILES         1<<20: most sample files in one folder.
      NN_MAX_CALIB_IMAGE_SIDE    16384: widest/tallest image or target.
+     NN_MAX_CALIB_IMAGE_PIXELS  1<<25: most pixels in one image file (checked
+                                from the header, before anything is decoded).
      NN_MAX_CALIB_TABLE_BYTES   256 MiB; NN_MAX_CALIB_TABLE_ENTRIES 1<<20;
      NN_MAX_CALIB_NAME_BYTES    4096: calibration-table file caps.
      NN_CALIB_NO_STB            no image support (images: NN_ERR_UNSUPPORTED).
@@ -497,6 +499,7 @@ NN_API const char *nn_calib_severity_name(nn_calib_severity s); /* "info", "warn
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>   /* POSIX: listing calibration folders */
+#include <errno.h>
 #include <sys/stat.h>
 #ifndef NN_CALIB_NO_STB
 /* nn_verify.h may have included it already (and expanded its
@@ -515,6 +518,9 @@ NN_API const char *nn_calib_severity_name(nn_calib_severity s); /* "info", "warn
 #endif
 #ifndef NN_MAX_CALIB_IMAGE_SIDE
 #define NN_MAX_CALIB_IMAGE_SIDE 16384
+#endif
+#ifndef NN_MAX_CALIB_IMAGE_PIXELS
+#define NN_MAX_CALIB_IMAGE_PIXELS (1u << 25)
 #endif
 
 /* ---- private helpers ------------------------------------------------------------ */
@@ -1568,6 +1574,191 @@ static int nn_calib__half_even(int d) {
     return (d % 2 == 0 || f % 2 == 0) ? f : f + 1;
 }
 
+/* A binary PNM (P5 gray, P6 RGB) shorter than its header promises: stb_image
+   2.27 reads what is there and leaves the rest of its buffer unset, so the
+   check is ours.  Returns 1 when the file is such a PNM and is short
+   (*have, *need: data bytes present and promised); -1 when a header
+   number is above 2^24 (stb_image 2.27 would overflow an int reading it);
+   0 otherwise (other formats, a header stb_image rejects itself, or a
+   whole file). */
+static int nn_calib__pnm_short(FILE *f, long *have, unsigned long long *need) {
+    unsigned long long v[3] = {0, 0, 0};
+    long start, end;
+    int ch, k, channels;
+    if (fgetc(f) != 'P') return 0;
+    ch = fgetc(f);
+    if (ch != '5' && ch != '6') return 0;
+    channels = ch == '6' ? 3 : 1;
+    for (k = 0; k < 3; k++) { /* width, height, maxval; '#' comments between */
+        ch = fgetc(f);
+        for (;;) {
+            while (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f') ch = fgetc(f);
+            if (ch != '#') break;
+            while (ch != EOF && ch != '\n' && ch != '\r') ch = fgetc(f);
+        }
+        if (ch < '0' || ch > '9') return 0;
+        while (ch >= '0' && ch <= '9') {
+            v[k] = v[k] * 10 + (unsigned)(ch - '0');
+            if (v[k] > 0xFFFFFFu) return -1;
+            ch = fgetc(f);
+        }
+    }
+    if (ch == EOF) { *have = 0; *need = v[0] * v[1] * (unsigned)channels * (v[2] > 255 ? 2u : 1u); return *need > 0; }
+    start = ftell(f); /* one whitespace byte after maxval has been read */
+    if (start < 0 || fseek(f, 0, SEEK_END) != 0 || (end = ftell(f)) < 0) return 0;
+    *have = end - start;
+    *need = v[0] * v[1] * (unsigned)channels * (v[2] > 255 ? 2u : 1u);
+    return (unsigned long long)*have < *need;
+}
+
+/* The format the file's first bytes announce, as a file extension ("png",
+   "jpg", "bmp", "pnm"); NULL when none of those (TGA has no signature). */
+static const char *nn_calib__sniff(FILE *f) {
+    unsigned char b[8];
+    size_t n = fread(b, 1, sizeof b, f);
+    rewind(f);
+    if (n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) return "png";
+    if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return "jpg";
+    if (n >= 2 && b[0] == 'B' && b[1] == 'M') return "bmp";
+    if (n >= 2 && b[0] == 'P' && b[1] >= '1' && b[1] <= '6') return "pnm";
+    return NULL;
+}
+
+/* Walks a JPEG's segments and checks each Huffman table (DHT) before
+   stb_image sees it: the 16 code-length counts of a table may hold at most
+   256 symbols (ITU T.81, B.2.4.2), and stb_image 2.27 writes past its
+   table arrays when they hold more (found by tests/fuzz/fuzz_image.c).
+   Returns 0 and fills why when the file is corrupt in that way. */
+static int nn_calib__jpeg_ok(FILE *f, char *why, size_t cap) {
+    int c, m;
+    long len, k;
+    rewind(f);
+    if (fgetc(f) != 0xFF || fgetc(f) != 0xD8) { rewind(f); return 1; }
+    for (;;) {
+        c = fgetc(f);
+        if (c == EOF) break;
+        if (c != 0xFF) continue; /* entropy-coded data between scans */
+        do m = fgetc(f); while (m == 0xFF);
+        if (m == EOF || m == 0xD9) break;
+        if (m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) continue; /* stuffed byte, TEM, RSTn */
+        c = fgetc(f);
+        len = fgetc(f);
+        if (c == EOF || len == EOF) break;
+        len |= (long)c << 8;
+        if (len < 2) { snprintf(why, cap, "JPEG segment 0x%02X with length %ld", m, len); rewind(f); return 0; }
+        if (m != 0xC4) {
+            if (fseek(f, len - 2, SEEK_CUR) != 0) break;
+            continue;
+        }
+        for (k = 2; k < len;) { /* one DHT segment may hold several tables */
+            int i, total = 0;
+            if (fgetc(f) == EOF) break; /* table class and id */
+            for (i = 0; i < 16; i++) {
+                c = fgetc(f);
+                if (c == EOF) break;
+                total += c;
+            }
+            if (total > 256) {
+                snprintf(why, cap, "JPEG Huffman table with %d codes (at most 256)", total);
+                rewind(f);
+                return 0;
+            }
+            k += 17 + total;
+            if (fseek(f, total, SEEK_CUR) != 0) break;
+        }
+    }
+    rewind(f);
+    return 1;
+}
+
+/* Decodes path into w x h pixels of C channels (8-bit, interleaved), in
+   memory from ds->alloc.  stb_image decodes in the file's own channel
+   count and the conversion to C is done here, with stb_image's formulas
+   (luma (77 R + 150 G + 29 B) >> 8, alpha dropped, 255 added): stb_image
+   2.27 converts a 16-bit PNM's channels as if it were 8-bit and then reads
+   past its buffer (found by tests/fuzz/fuzz_image.c). */
+static nn_status nn_calib__decode(nn_calib_dataset *ds, const char *path, int C, int *w, int *h,
+                                  unsigned char **pixels, nn_diag *diag) {
+    unsigned char *px, *out;
+    size_t count, i;
+    long have = 0;
+    unsigned long long need = 0;
+    int n;
+    FILE *f = fopen(path, "rb");
+    if (!f) return nn_diag_set(diag, NN_ERR_IO, path, "cannot open: %s", strerror(errno));
+    switch (nn_calib__pnm_short(f, &have, &need)) {
+    case 1:
+        fclose(f);
+        return nn_diag_set(diag, NN_ERR_PARSE, path, "truncated PNM image: %ld of %llu pixel bytes", have, need);
+    case -1:
+        fclose(f);
+        return nn_diag_set(diag, NN_ERR_PARSE, path, "PNM header: a width, height or maxval above 2^24");
+    default: break;
+    }
+    rewind(f);
+    {   /* the bytes must be the format the name says (stb_image would decode
+           GIF, PSD, HDR, ... behind any name), the size is checked from the
+           header before decoding, and JPEG Huffman tables before stb_image */
+        const char *dot = strrchr(path, '.'), *got = nn_calib__sniff(f);
+        char want[8] = "", why[96];
+        size_t e;
+        int iw = 0, ih = 0, in = 0;
+        for (e = 0; dot && dot[1 + e] && e + 1 < sizeof want; e++)
+            want[e] = (char)(dot[1 + e] >= 'A' && dot[1 + e] <= 'Z' ? dot[1 + e] - 'A' + 'a' : dot[1 + e]);
+        want[e] = 0;
+        if (!strcmp(want, "jpeg")) strcpy(want, "jpg");
+        if (!strcmp(want, "ppm") || !strcmp(want, "pgm")) strcpy(want, "pnm");
+        if (strcmp(want, "tga") ? !got || strcmp(got, want) : got != NULL) {
+            fclose(f);
+            return nn_diag_set(diag, NN_ERR_PARSE, path, "the file is named .%s but its bytes are %s%s", dot ? dot + 1 : "",
+                               got ? "a " : "not a known image format", got ? got : "");
+        }
+        if (got && !strcmp(got, "jpg") && !nn_calib__jpeg_ok(f, why, sizeof why)) {
+            fclose(f);
+            return nn_diag_set(diag, NN_ERR_PARSE, path, "corrupt image: %s", why);
+        }
+        if (!stbi_info_from_file(f, &iw, &ih, &in)) {
+            fclose(f);
+            return nn_diag_set(diag, NN_ERR_PARSE, path, "not a readable image: %s", stbi_failure_reason());
+        }
+        rewind(f);
+        if (iw < 1 || ih < 1 || iw > NN_MAX_CALIB_IMAGE_SIDE || ih > NN_MAX_CALIB_IMAGE_SIDE ||
+            (unsigned long long)iw * (unsigned long long)ih > NN_MAX_CALIB_IMAGE_PIXELS) {
+            fclose(f);
+            return nn_diag_set(diag, NN_ERR_LIMIT, path, "%dx%d image: above NN_MAX_CALIB_IMAGE_SIDE (%d) or "
+                               "NN_MAX_CALIB_IMAGE_PIXELS (%u)", iw, ih, NN_MAX_CALIB_IMAGE_SIDE,
+                               (unsigned)NN_MAX_CALIB_IMAGE_PIXELS);
+        }
+    }
+    px = stbi_load_from_file(f, w, h, &n, 0);
+    fclose(f);
+    if (!px) return nn_diag_set(diag, NN_ERR_PARSE, path, "not a readable image: %s", stbi_failure_reason());
+    if (*w < 1 || *h < 1 || *w > NN_MAX_CALIB_IMAGE_SIDE || *h > NN_MAX_CALIB_IMAGE_SIDE || n < 1 || n > 4) {
+        stbi_image_free(px);
+        return nn_diag_set(diag, NN_ERR_LIMIT, path, "%dx%d image with %d channels: a side is above "
+                           "NN_MAX_CALIB_IMAGE_SIDE", *w, *h, n);
+    }
+    count = (size_t)*w * (size_t)*h; /* each side <= 2^16: no overflow in 64-bit */
+    out = (unsigned char *)nn_alloc(&ds->alloc, count * (size_t)C);
+    if (!out) {
+        stbi_image_free(px);
+        return nn_diag_set(diag, NN_ERR_NOMEM, path, "out of memory for a %dx%d image", *w, *h);
+    }
+    for (i = 0; i < count; i++) {
+        const unsigned char *s = px + i * (size_t)n;
+        unsigned char *o = out + i * (size_t)C, r = s[0], g = n >= 3 ? s[1] : s[0], b = n >= 3 ? s[2] : s[0];
+        unsigned char a = n == 2 ? s[1] : n == 4 ? s[3] : 255;
+        if (C == 1) o[0] = n >= 3 ? (unsigned char)((r * 77 + g * 150 + b * 29) >> 8) : r;
+        else {
+            o[0] = r; o[1] = g; o[2] = b;
+            if (C == 4) o[3] = a;
+        }
+    }
+    stbi_image_free(px);
+    *pixels = out;
+    return NN_OK;
+}
+
 /* Decodes path with stb_image and preprocesses it into input i. */
 static nn_status nn_calib__load_image(nn_calib_dataset *ds, uint32_t i, const char *path, nn_value *v,
                                       nn_diag *diag) {
@@ -1576,7 +1767,7 @@ static nn_status nn_calib__load_image(nn_calib_dataset *ds, uint32_t i, const ch
     nn_calib_layout layout = im->layout;
     nn_calib_resize mode = im->resize;
     nn_dtype dt = im->dtype ? im->dtype : (t->dtype ? t->dtype : NN_DTYPE_FLOAT);
-    int rank = t->shape.rank == 3 ? 3 : 4, cdim, hdim, wdim, C, w, h, n, rw, rh, ox = 0, oy = 0, H, W, c, x, y;
+    int rank = t->shape.rank == 3 ? 3 : 4, cdim, hdim, wdim, C, w, h, rw, rh, ox = 0, oy = 0, H, W, c, x, y;
     int64_t dims[4];
     unsigned char *px;
     float *tmp, scale[4];
@@ -1608,11 +1799,9 @@ static nn_status nn_calib__load_image(nn_calib_dataset *ds, uint32_t i, const ch
     if (mode != NN_CALIB_RESIZE_NONE && (!H || (!W && !(mode == NN_CALIB_RESIZE_HEIGHT_PAD && im->grow_width))))
         return nn_diag_set(diag, NN_ERR_ARG, path, "input '%s' has no static height/width: give the size "
                            "(nn_calib_image_desc.height/width, --preprocess size=HxW)", t->name);
-    px = stbi_load(path, &w, &h, &n, C);
-    if (!px) return nn_diag_set(diag, NN_ERR_PARSE, path, "not a readable image: %s", stbi_failure_reason());
-    if (w > NN_MAX_CALIB_IMAGE_SIDE || h > NN_MAX_CALIB_IMAGE_SIDE) {
-        stbi_image_free(px);
-        return nn_diag_set(diag, NN_ERR_LIMIT, path, "%dx%d image: a side is above NN_MAX_CALIB_IMAGE_SIDE", w, h);
+    {
+        nn_status st = nn_calib__decode(ds, path, C, &w, &h, &px, diag);
+        if (st != NN_OK) return st;
     }
     /* Resized size (rh, rw), window offset (oy, ox), output size (H, W). */
     switch (mode) {
@@ -1622,7 +1811,7 @@ static nn_status nn_calib__load_image(nn_calib_dataset *ds, uint32_t i, const ch
         if (w <= h) { rw = s; rh = (int)((double)s * h / w); } /* int(): PIL-style truncation */
         else { rh = s; rw = (int)((double)s * w / h); }
         if (rh < H || rw < W) {
-            stbi_image_free(px);
+            nn_free(&ds->alloc, px);
             return nn_diag_set(diag, NN_ERR_ARG, path, "resize_short %d is smaller than the crop %dx%d", s, H, W);
         }
         oy = nn_calib__half_even(rh - H);
@@ -1648,7 +1837,7 @@ static nn_status nn_calib__load_image(nn_calib_dataset *ds, uint32_t i, const ch
     default: rh = H; rw = W; break; /* STRETCH */
     }
     if (W > NN_MAX_CALIB_IMAGE_SIDE) {
-        stbi_image_free(px);
+        nn_free(&ds->alloc, px);
         return nn_diag_set(diag, NN_ERR_LIMIT, path, "resized width %d is above NN_MAX_CALIB_IMAGE_SIDE", W);
     }
     {   /* the drawn area: the whole window, or the resized image inside the pad */
@@ -1657,12 +1846,12 @@ static nn_status nn_calib__load_image(nn_calib_dataset *ds, uint32_t i, const ch
         tmp_bytes = (size_t)dh * (size_t)dw * (size_t)C * sizeof(float);
         if (!nn_dtype_bytes_for(dt, count, &bytes) ||
             !(data = nn_alloc(&ds->alloc, bytes ? bytes : 1))) {
-            stbi_image_free(px);
+            nn_free(&ds->alloc, px);
             return nn_diag_set(diag, NN_ERR_NOMEM, path, "out of memory for a %dx%d image", H, W);
         }
         tmp = (float *)nn_alloc(&ds->alloc, tmp_bytes ? tmp_bytes : 1);
         if (!tmp) {
-            stbi_image_free(px);
+            nn_free(&ds->alloc, px);
             nn_free(&ds->alloc, data);
             return nn_diag_set(diag, NN_ERR_NOMEM, path, "out of memory for a %dx%d image", H, W);
         }
@@ -1671,7 +1860,7 @@ static nn_status nn_calib__load_image(nn_calib_dataset *ds, uint32_t i, const ch
         } else {
             nn_calib__resize(px, w, h, C, rw, rh, ox, oy, dw, dh, im->round_u8, tmp);
         }
-        stbi_image_free(px);
+        nn_free(&ds->alloc, px);
         for (c = 0; c < 4; c++) scale[c] = im->scale[c];
         if (scale[0] == 0 && scale[1] == 0 && scale[2] == 0 && scale[3] == 0) scale[0] = scale[1] = scale[2] = scale[3] = 1;
         for (c = 0; c < C; c++) {

@@ -535,6 +535,88 @@ static int load_image(nn_graph *g, const char *dir, const nn_calib_image_desc *i
    - 4x4 (upscale): x -> (x + 0.5) / 2 - 0.5 = -0.25 (clamped 0), 0.25, 0.75,
      1.25 (clamped 1): row 0 of R is 10, 17.5, 32.5, 40; row 1 (y = 0.25):
      0.75 * row0 + 0.25 * row1(70, 77.5, 92.5, 100) = 25, 32.5, 47.5, 55. */
+/* Channel conversion is nnport's (stb_image decodes in the file's own
+   channel count), and PNM files are checked for truncation first.  By hand:
+   - RGB (10,20,30) into a 1-channel input: luma (77*10 + 150*20 + 29*30) >> 8
+     = (770 + 3000 + 870) >> 8 = 4640 >> 8 = 18.
+   - a 16-bit PGM (maxval 65535) 1x1 of 0x8080 into a 3-channel input: the
+     high byte, 0x80 = 128, copied to R, G and B (0x8080 reads the same in
+     either byte order; stb_image 2.27 does not swap PNM's big-endian
+     samples).  (stb_image 2.27
+     itself converted this case's channels as 8-bit data and read past its
+     buffer: the fuzz_image finding.)
+   - a P6 header promising 2x2 RGB (12 bytes) with 5 bytes: NN_ERR_PARSE
+     naming the file and the byte counts.
+   - bytes that are not the format the name says, and a JPEG Huffman table
+     with more than 256 codes: NN_ERR_PARSE before stb_image decodes. */
+static void test_image_channels_pnm(void) {
+    int64_t d1[4] = {1, 1, 1, 1}, d3[4] = {1, 3, 1, 1};
+    nn_shape s1 = nn_shape_make(4, d1), s3 = nn_shape_make(4, d3);
+    const char *names[1] = {"x"};
+    nn_graph *g1 = input_graph(1, names, &s1), *g3 = input_graph(1, names, &s3);
+    static const unsigned char rgb[3] = {10, 20, 30};
+    static const unsigned char pgm16[] = {'P', '5', '\n', '1', ' ', '1', '\n', '6', '5', '5', '3', '5', '\n', 0x80, 0x80};
+    static const unsigned char short_ppm[] = {'P', '6', ' ', '2', ' ', '2', ' ', '2', '5', '5', '\n', 1, 2, 3, 4, 5};
+    nn_calib_image_desc im;
+    nn_calib_dataset *ds = NULL;
+    nn_calib_dataset_desc dd;
+    nn_diag d = {NN_OK, "", ""};
+    nn_value v;
+    char p[512];
+    memset(&im, 0, sizeof im);
+    make_dir("chan");
+    write_bmp("chan/a.bmp", rgb, 1, 1);
+    if (g1 && load_image(g1, "chan", &im, &v, &ds)) CHECK_NEAR(((const float *)v.data)[0], 18, 1e-6);
+    nn_calib_dataset_destroy(ds);
+    ds = NULL;
+    make_dir("pgm16");
+    write_bytes("pgm16/a.pgm", pgm16, sizeof pgm16);
+    if (g3 && load_image(g3, "pgm16", &im, &v, &ds)) {
+        const float *f = (const float *)v.data;
+        CHECK_NEAR(f[0], 128, 1e-6); CHECK_NEAR(f[1], 128, 1e-6); CHECK_NEAR(f[2], 128, 1e-6);
+    }
+    nn_calib_dataset_destroy(ds);
+    ds = NULL;
+    make_dir("shortpnm");
+    write_bytes("shortpnm/a.ppm", short_ppm, sizeof short_ppm);
+    memset(&dd, 0, sizeof dd);
+    dd.path = tpath(p, sizeof p, "shortpnm");
+    if (g3 && nn_calib_dataset_open(&dd, g3, &ds, &d) == NN_OK) {
+        CHECK_STATUS(nn_calib_dataset_load(ds, 0, &v, &d), NN_ERR_PARSE);
+        CHECK(strstr(d.where, "a.ppm") != NULL);
+        CHECK(strstr(d.message, "truncated PNM image: 5 of 12") != NULL);
+    } else CHECK(0);
+    nn_calib_dataset_destroy(ds);
+    ds = NULL;
+    {   /* BMP bytes behind a .png name; a JPEG whose Huffman table counts
+           255 + 45 = 300 codes (T.81 allows 256) */
+        static const unsigned char jpg[] = {0xFF, 0xD8, 0xFF, 0xC4, 0x00, 0x13, 0x00, 255, 45, 0, 0, 0, 0, 0, 0,
+                                            0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xD9};
+        struct { const char *dir, *file, *text; } bad[2] = {
+            {"named", "named/a.png", "named .png but its bytes are a bmp"},
+            {"dht", "dht/a.jpg", "JPEG Huffman table with 300 codes"}};
+        int k;
+        make_dir("named");
+        write_bmp("named/a.png", rgb, 1, 1);
+        make_dir("dht");
+        write_bytes("dht/a.jpg", jpg, sizeof jpg);
+        for (k = 0; k < 2; k++) {
+            memset(&d, 0, sizeof d); /* a diag keeps its first error */
+            memset(&dd, 0, sizeof dd);
+            dd.path = tpath(p, sizeof p, bad[k].dir);
+            if (g3 && nn_calib_dataset_open(&dd, g3, &ds, &d) == NN_OK) {
+                CHECK_STATUS(nn_calib_dataset_load(ds, 0, &v, &d), NN_ERR_PARSE);
+                CHECK(strstr(d.where, bad[k].file + strlen(bad[k].dir) + 1) != NULL);
+                CHECK(strstr(d.message, bad[k].text) != NULL);
+            } else CHECK(0);
+            nn_calib_dataset_destroy(ds);
+            ds = NULL;
+        }
+    }
+    nn_graph_destroy(g1);
+    nn_graph_destroy(g3);
+}
+
 static void test_image_resize_hand(void) {
     int64_t d4[4] = {1, 3, 1, 1}, d44[4] = {1, 3, 4, 4};
     nn_shape s1 = nn_shape_make(4, d4), s4 = nn_shape_make(4, d44);
@@ -1160,6 +1242,7 @@ static void test_datasets_tables_check(void) {
     if (!mkdtemp(tmp_root)) { CHECK(!"mkdtemp"); return; }
     test_image_resize_hand();
     test_image_layouts_and_modes();
+    test_image_channels_pnm();
     test_npy_bin_cap_multi();
     test_bad_files_named();
     test_check_flags_swapped_channels();
