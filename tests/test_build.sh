@@ -110,6 +110,12 @@ ok test ! -e "$tmp/typo"
 $NN build --config "$tmp/cfg.json" --input "$MODEL" --output-dir "$tmp/bad" --quant.calibration_method Foo >/dev/null 2>"$tmp/err"
 ok test $? -eq 2
 ok has "quant.calibration_method" "$tmp/err"
+# an empty map key on the command line is an unknown key, not the whole
+# map replaced (fuzz_config found "--model.input_shapes. ''" doing that)
+$NN build --config "$tmp/cfg.json" --input "$MODEL" --output-dir "$tmp/bad" --model.input_shapes. 1x3x48x192 >/dev/null 2>"$tmp/err"
+ok test $? -eq 2
+ok has 'unknown key "model.input_shapes."' "$tmp/err"
+ok test ! -e "$tmp/bad"
 
 # 6. A gate no int8 model meets: status 1 after the per-layer table (with
 #    the original ONNX names); --eval takes the comparison samples.  Into

@@ -92,7 +92,9 @@ static int cfg__match(const char *pattern, const char *path, int prefix_ok) {
     for (;;) {
         const char *pe = strchr(pattern, '.'), *qe = strchr(path, '.');
         size_t pl = pe ? (size_t)(pe - pattern) : strlen(pattern), ql = qe ? (size_t)(qe - path) : strlen(path);
-        if (!(pl == 1 && pattern[0] == '*') && (pl != ql || memcmp(pattern, path, pl) != 0)) return 0;
+        /* "*" stands for one non-empty name (found by tests/fuzz/fuzz_config.c:
+           "--model.input_shapes. ''" used to replace the whole map) */
+        if (pl == 1 && pattern[0] == '*' ? ql == 0 : (pl != ql || memcmp(pattern, path, pl) != 0)) return 0;
         if (!qe) return !pe || prefix_ok;
         if (!pe) return 0;
         pattern = pe + 1;
