@@ -3,7 +3,9 @@
 QDQ model compiled with its float RGB input (docs/TARGET.md, "NV12 input").
 
 For every photo of ~/.cache/nnport/data/ocr_det/eval (images.tsv records
-the source; eval/NAME.png is the source image as make_inputs.py loaded it):
+the source; eval/NAME.png is the source image as make_inputs.py loaded it),
+or with --set eval_text of scripts/make_det_eval_text.py's 10 photos with
+rendered text (eval_text/images.tsv, eval_text/NAME.png):
 
   1. make_inputs.py's det preprocessing is redone from the PNG (BGR order,
      cv2-style bilinear resize to the recorded H x W, uint8), and checked to
@@ -24,6 +26,7 @@ the source; eval/NAME.png is the source image as make_inputs.py loaded it):
 
   /usr/bin/python3 scripts/nv12_eval.py [--nnport build/nnport] [--qdq DET.qdq.onnx | --method M]
                                         [--work /tmp/nv12_eval] [--target npu-small] [--float-check]
+                                        [--set eval|eval_text]
 
 Without --qdq the det model is quantized first (nnport quantize on
 ocr_det/calib with its default calibration, kl, or --method M).  Exits 1 when an IoU is below --min-iou (0.99).
@@ -38,6 +41,7 @@ import numpy as np
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_inputs as mi  # noqa: E402
+from pc_act_experiment import box_match, det_boxes  # noqa: E402  (the text boxes of QUANTIZATION.md 6d)
 
 HOME = os.path.expanduser(os.environ.get("NNPORT_CACHE", "~/.cache/nnport"))
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -95,6 +99,8 @@ def main():
     ap.add_argument("--threshold", type=float, default=0.3)
     ap.add_argument("--min-iou", type=float, default=0.99)
     ap.add_argument("--float-check", action="store_true", help="also run the float model on both inputs (slower)")
+    ap.add_argument("--set", default="eval", help="eval (default) or eval_text (scripts/make_det_eval_text.py's photos"
+                    " with rendered text)")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     qdq = a.qdq
@@ -107,17 +113,23 @@ def main():
         sh(cmd)
     mean = [255.0 * m for m in mi.IMAGENET_MEAN]  # planes in B, G, R order, as PaddleOCR normalizes BGR
     scale = [1.0 / (255.0 * s) for s in mi.IMAGENET_STD]
-    rows = [l.rstrip("\n").split("\t") for l in open(os.path.join(DATA, "images.tsv"))][1:]
+    if a.set == "eval":
+        rows = [l.rstrip("\n").split("\t")[:4] for l in open(os.path.join(DATA, "images.tsv"))][1:]
+    else:  # a set with its own images.tsv: file, source, height, width, ...
+        rows = [["%s/%s" % (a.set, f[0])] + f[1:4] for f in
+                (l.rstrip("\n").split("\t") for l in open(os.path.join(DATA, a.set, "images.tsv")))][1:]
     worst, inter_all, union_all = 1.0, 0, 0
+    boxes_rgb = boxes_nv12 = boxes_matched = 0
     exact_all = True
-    print("%-12s %9s %10s %10s %10s %8s %9s %6s%s" % ("image", "HxW", "rgb px", "nv12 px", "both", "IoU", "max |dp|", "=dec",
+    print("%-12s %9s %10s %10s %10s %8s %9s %6s %13s%s" % ("image", "HxW", "rgb px", "nv12 px", "both", "IoU", "max |dp|", "=dec",
+                                                       "boxes r/n/=",
                                                      " float px  float IoU" if a.float_check else ""))
     for rel, src, hs, ws in rows:
-        if not rel.startswith("eval/"):
+        if not rel.startswith(a.set + "/"):
             continue
         name = os.path.splitext(os.path.basename(rel))[0]
         h, w = int(hs), int(ws)
-        rgb = mi.load_rgb(os.path.join(DATA, "eval", name + ".png"))
+        rgb = mi.load_rgb(os.path.join(DATA, a.set, name + ".png"))
         x = mi.det_preprocess(rgb)
         cached = np.load(os.path.join(DATA, rel))
         if x.shape != (1, 3, h, w) or not np.array_equal(x, cached):
@@ -168,10 +180,16 @@ def main():
             fd = np.load(os.path.join(d, "float_dec", "output_0.npy")) > a.threshold
             fu = int(np.sum(fr | fd))
             fl = " %10d %9.4f" % (int(fr.sum()), np.sum(fr & fd) / fu if fu else 1.0)
-        print("%-12s %9s %10d %10d %10d %8.4f %9.4f %6s%s" % (name, "%dx%d" % (h, w), int(mr.sum()), int(mn.sum()), inter, iou,
-                                                            float(np.max(np.abs(pr - pn))), "yes" if exact else "NO", fl))
+        br, bn = det_boxes(pr[0, 0]), det_boxes(pn[0, 0])
+        bm = box_match(br, bn)
+        boxes_rgb, boxes_nv12, boxes_matched = boxes_rgb + len(br), boxes_nv12 + len(bn), boxes_matched + bm
+        print("%-12s %9s %10d %10d %10d %8.4f %9.4f %6s %13s%s" % (name, "%dx%d" % (h, w), int(mr.sum()), int(mn.sum()), inter,
+                                                                 iou, float(np.max(np.abs(pr - pn))), "yes" if exact else "NO",
+                                                                 "%d/%d/%d" % (len(br), len(bn), bm), fl))
     print("IoU of the %.1f-thresholded maps, NV12 build vs RGB build: worst %.4f, pooled %.4f (target >= %.2f)"
           % (a.threshold, worst, inter_all / union_all if union_all else 1.0, a.min_iou))
+    print("text boxes (PaddleOCR-style: components of p > %.1f, >= 9 px, mean p > 0.6) matched one to one at box IoU >= 0.5:"
+          " %d of %d RGB-build boxes, %d NV12-build boxes" % (a.threshold, boxes_matched, boxes_rgb, boxes_nv12))
     print("NV12 build == RGB build on the decoded frame (numpy copy of the integer conversion), bit for bit: %s"
           % ("yes" if exact_all else "NO"))
     sys.exit(0 if worst >= a.min_iou and exact_all else 1)
