@@ -307,6 +307,10 @@ typedef struct nn_quant_desc {
     nn_allocator alloc;
     nn_quant_scheme scheme;
     int weight_bits;         /* 0: 8; 4: values in [-8, 7] stored as int8 (see docs) */
+    uint32_t weight_group;   /* 0: one weight scale per output channel; G > 0: one per G
+                                consecutive elements along the input axis (ONNX blocked
+                                DequantizeLinear, block_size = G: needs opset >= 21).  Such
+                                layers run with the float kernels (see docs/QUANTIZATION.md) */
     const nn_quant_table *table;  /* per-layer dtype overrides (optional) */
     nn_quant_log_fn log;     /* warnings (unmatched rules, tensors without ranges) */
     void *log_user;
@@ -2401,6 +2405,86 @@ done:
     return st;
 }
 
+/* Quantizes constant float weight t symmetric with one scale per `block`
+   consecutive elements along its input axis `axis` (ONNX blocked
+   quantization, DequantizeLinear-21 `block_size`: the scale tensor has t's
+   shape with dims[axis] / block), `bits`-bit values stored as int8, zero
+   point 0.  Emits the DQ node and returns its output. */
+static nn_status nn_quant__weight_blocked(nn_quant__b *b, nn_tensor_id t, int axis, int64_t block, int bits,
+                                          nn_tensor_id *out) {
+    const nn_tensor *ot = &b->g->tensors[t.id];
+    const float *w = (const float *)ot->data;
+    int ok, r;
+    size_t count = nn_shape_count(&ot->shape, &ok), outer = 1, inner = 1, i, k, j, bk, nblk;
+    int64_t len, sdims[NN_MAX_RANK];
+    float *scales = NULL;
+    int8_t *qd = NULL, *zd = NULL;
+    char nb[600], nn_[600];
+    nn_tensor_id s, z, qt, in[3];
+    nn_node_id id;
+    nn_attr a;
+    nn_status st = NN_OK;
+    double qmax = bits == 4 ? 7.0 : 127.0, qmin = bits == 4 ? -8.0 : -128.0;
+    if (!ok || ot->dtype != NN_DTYPE_FLOAT || !w) return nn_diag_set(b->diag, NN_ERR_INVALID, ot->name, "not a float constant");
+    if (axis < 0 || axis >= ot->shape.rank || block < 1 || ot->shape.dims[axis] % block)
+        return nn_diag_set(b->diag, NN_ERR_SHAPE, ot->name, "axis %d does not split into blocks of %lld", axis, (long long)block);
+    for (r = 0; r < axis; r++) outer *= (size_t)ot->shape.dims[r];
+    len = ot->shape.dims[axis];
+    for (r = axis + 1; r < ot->shape.rank; r++) inner *= (size_t)ot->shape.dims[r];
+    nblk = (size_t)(len / block);
+    for (r = 0; r < ot->shape.rank; r++) sdims[r] = r == axis ? (int64_t)nblk : ot->shape.dims[r];
+    scales = (float *)nn_alloc(&b->d.alloc, outer * nblk * inner * sizeof(float) + 1);
+    zd = (int8_t *)nn_alloc(&b->d.alloc, outer * nblk * inner + 1);
+    qd = (int8_t *)nn_alloc(&b->d.alloc, count + 1);
+    if (!scales || !zd || !qd) { st = nn_diag_set(b->diag, NN_ERR_NOMEM, ot->name, "out of memory"); goto done; }
+    memset(zd, 0, outer * nblk * inner);
+    for (i = 0; i < outer; i++)
+        for (bk = 0; bk < nblk; bk++)
+            for (k = 0; k < inner; k++) {
+                size_t si = (i * nblk + bk) * inner + k;
+                double m = 0, sc;
+                for (j = 0; j < (size_t)block; j++) {
+                    double v = fabs(w[(i * (size_t)len + bk * (size_t)block + j) * inner + k]);
+                    if (v > m) m = v;
+                }
+                sc = m > 0 ? m / qmax : 1.0; /* an all-zero block: any scale */
+                scales[si] = (float)sc;
+                for (j = 0; j < (size_t)block; j++) {
+                    size_t e = (i * (size_t)len + bk * (size_t)block + j) * inner + k;
+                    double v = rint(w[e] / (double)scales[si]);
+                    qd[e] = (int8_t)(v > qmax ? qmax : v < qmin ? qmin : v);
+                }
+            }
+    if ((st = nn_quant__const(b, nn_quant__name(b, ot->name, "_quantized", nb, sizeof nb), NN_DTYPE_INT8,
+                              ot->shape.rank, ot->shape.dims, qd, &qt)))
+        goto done;
+    if ((st = nn_quant__const(b, nn_quant__name(b, ot->name, "_scale", nb, sizeof nb), NN_DTYPE_FLOAT, ot->shape.rank,
+                              sdims, scales, &s)) ||
+        (st = nn_quant__const(b, nn_quant__name(b, ot->name, "_zero_point", nb, sizeof nb), NN_DTYPE_INT8,
+                              ot->shape.rank, sdims, zd, &z)))
+        goto done;
+    if ((st = nn_graph_add_tensor(b->q, nn_quant__name(b, ot->name, "_dequantized", nb, sizeof nb), NN_DTYPE_FLOAT,
+                                  &ot->shape, out, b->diag)))
+        goto done;
+    in[0] = qt; in[1] = s; in[2] = z;
+    snprintf(nn_, sizeof nn_, "%.560s_DequantizeLinear", nb);
+    if ((st = nn_graph_add_node(b->q, "DequantizeLinear", "", nn_, in, 3, out, 1, &id, b->diag))) goto done;
+    memset(&a, 0, sizeof a);
+    a.name = "axis";
+    a.type = NN_ATTR_INT;
+    a.i = axis;
+    if ((st = nn_graph_add_attr(b->q, id, &a, 0, b->diag))) goto done;
+    a.name = "block_size";
+    a.i = block;
+    st = nn_graph_add_attr(b->q, id, &a, 0, b->diag);
+    b->stats.weights++;
+done:
+    nn_free(&b->d.alloc, scales);
+    nn_free(&b->d.alloc, zd);
+    nn_free(&b->d.alloc, qd);
+    return st;
+}
+
 /* Activation quantization parameters from a range. */
 static void nn_quant__params(nn_quant__b *b, const nn_quant_range *r, nn_quant_dtype mode, nn_quant__tq *q) {
     nn_quant_scheme sc = b->d.scheme;
@@ -2675,7 +2759,9 @@ static nn_status nn_quant__emit(nn_quant__b *b, uint32_t ni) {
     nn_node_id id;
     uint32_t i;
     int intm = nn_quant__is_int_mode(b->mode[ni]);
-    int wbits = b->mode[ni] == NN_QUANT_DTYPE_INT4 ? 4 : 8;
+    /* 4-bit weights: INT4 layers (int8 activations) and, with weight_bits 4,
+       INT16 layers too (W4A16, the usual LLM scheme; these run as float islands) */
+    int wbits = b->mode[ni] == NN_QUANT_DTYPE_INT4 || (b->mode[ni] == NN_QUANT_DTYPE_INT16 && b->d.weight_bits == 4) ? 4 : 8;
     /* F16 / BF16 layers: float inputs rounded to this type (else undefined) */
     nn_dtype half = b->mode[ni] == NN_QUANT_DTYPE_F16    ? NN_DTYPE_FLOAT16
                   : b->mode[ni] == NN_QUANT_DTYPE_BF16 ? NN_DTYPE_BFLOAT16
@@ -2697,9 +2783,29 @@ static nn_status nn_quant__emit(nn_quant__b *b, uint32_t ni) {
         if (intm && (tt->flags & NN_TENSOR_CONST) && tt->dtype == NN_DTYPE_FLOAT && tt->data) {
             int lin = nn_quant__op_is(n, nn_quant__linear_ops);
             if (lin && i == 1 && tt->shape.rank >= 2) {
-                int axis = 0;
-                if (!strcmp(n->op_type, "Gemm")) axis = nn_node_attr_int(n, "transB", 0) ? 0 : 1;
-                else if (!strcmp(n->op_type, "MatMul")) axis = tt->shape.rank == 2 ? 1 : -1;
+                int axis = 0, in_axis = 1;
+                if (!strcmp(n->op_type, "Gemm")) {
+                    axis = nn_node_attr_int(n, "transB", 0) ? 0 : 1;
+                    in_axis = 1 - axis;
+                } else if (!strcmp(n->op_type, "MatMul")) {
+                    axis = tt->shape.rank == 2 ? 1 : -1;
+                    in_axis = tt->shape.rank - 2;
+                }
+                if (b->d.weight_group && !b->per_tensor) {
+                    /* blocked weights when the input axis splits evenly; else per channel, said once */
+                    if (tt->shape.dims[in_axis] % (int64_t)b->d.weight_group == 0) {
+                        if ((st = nn_quant__weight_blocked(b, t, in_axis, (int64_t)b->d.weight_group, wbits, &in[i])))
+                            return st;
+                        continue;
+                    }
+                    if (b->d.log) {
+                        char m[700];
+                        snprintf(m, sizeof m, "%.500s: input axis of %lld elements does not split into groups of %u: "
+                                 "weights per output channel", tt->name, (long long)tt->shape.dims[in_axis],
+                                 b->d.weight_group);
+                        b->d.log(b->d.log_user, m);
+                    }
+                }
                 {
                     float *floor_s = NULL;
                     int wax = b->per_tensor ? -1 : axis;
@@ -2716,7 +2822,8 @@ static nn_status nn_quant__emit(nn_quant__b *b, uint32_t ni) {
                 nn_tensor_id wq = in[1];
                 const nn_node *dq = b->q->tensors[wq.id].producer.id != NN_INVALID_ID
                                         ? &b->q->nodes[b->q->tensors[wq.id].producer.id] : NULL;
-                if (dq && !strcmp(dq->op_type, "DequantizeLinear")) {
+                if (dq && !strcmp(dq->op_type, "DequantizeLinear") && !nn_node_attr(dq, "block_size")) {
+                    /* (blocked weights: no per-channel s_w, the bias stays float) */
                     const nn_tensor *ws = &b->q->tensors[dq->inputs[1].id];
                     int64_t cnt = tt->shape.dims[0], c;
                     size_t nw = ws->data_bytes / 4;
@@ -2772,6 +2879,10 @@ NN_API nn_status nn_quant_graph(const nn_graph *g, const nn_quant_range *ranges,
     if (b.d.weight_bits == 0) b.d.weight_bits = 8;
     if (b.d.weight_bits != 8 && b.d.weight_bits != 4)
         return nn_diag_set(diag, NN_ERR_ARG, "nn_quant_desc.weight_bits", "%d bits: 8 or 4", b.d.weight_bits);
+    if (b.d.weight_group && nn_graph_opset(g, "") < 21)
+        return nn_diag_set(diag, NN_ERR_ARG, "nn_quant_desc.weight_group",
+                           "groups need DequantizeLinear's block_size (opset 21); the graph is opset %lld: "
+                           "run the opset pass with target_opset 21 first", (long long)nn_graph_opset(g, ""));
     if ((int)b.d.recipe < 0 || (int)b.d.recipe > (int)NN_QUANT_RECIPE_ALL_INT)
         return nn_diag_set(diag, NN_ERR_ARG, "nn_quant_desc.recipe", "unknown recipe %d", (int)b.d.recipe);
     if ((int)b.d.scheme < 0 || (int)b.d.scheme > (int)NN_QUANT_S16_SYM)

@@ -3,12 +3,12 @@
 
      import -> optimize (llm template: fused LayerNorm/GELU/attention,
                4-D tensors) -> compare
-            -> quantize (weights int8 or int4, activations int16) -> compare
+            -> quantize (weights int8 or int4, per channel or per group; activations int16) -> compare
             -> compile (npu-large) -> compare on the simulator
             -> greedy generation with the float model and on the simulator
 
    llm_flow MODEL.onnx --vocab VOCAB.json --data DIR --out RESULT_DIR
-            [--weights int8|int4] [--activations s16|s8] [--prompt TEXT] [--chars N]
+            [--weights int8|int4] [--group G] [--activations s16|s8] [--prompt TEXT] [--chars N]
 
    DIR holds windowNN.npy (tokens) and windowNN_targets.npy (the next
    characters) in calib/ and eval/ (scripts/make_inputs.py gpt).  The
@@ -199,7 +199,7 @@ static void stage_row(cJSON *stages, const char *stage, double ms, const score *
 
 int main(int argc, char **argv) {
     const char *model = NULL, *vocab_path = NULL, *data = NULL, *out = NULL, *prompt = "The ";
-    int weight_bits = 8, chars = 120;
+    int weight_bits = 8, chars = 120, group = 0;
     nn_quant_scheme scheme = NN_QUANT_S16_SYM;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -211,13 +211,14 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--prompt")) prompt = v;
         else if (!strcmp(a, "--chars")) chars = atoi(v) > 0 && atoi(v) < 4096 ? atoi(v) : 120;
         else if (!strcmp(a, "--weights")) weight_bits = !strcmp(v, "int4") ? 4 : 8;
+        else if (!strcmp(a, "--group")) group = atoi(v) > 0 && atoi(v) <= 65536 ? atoi(v) : 0;
         else if (!strcmp(a, "--activations")) scheme = !strcmp(v, "s8") ? NN_QUANT_S8_SYM : NN_QUANT_S16_SYM;
         else { fprintf(stderr, "llm_flow: unknown option %s\n", a); return 2; }
         i++;
     }
     if (!model || !vocab_path || !data || !out) {
         fprintf(stderr, "usage: llm_flow MODEL.onnx --vocab VOCAB.json --data DIR --out RESULT_DIR\n"
-                        "                [--weights int8|int4] [--activations s16|s8] [--prompt TEXT] [--chars N]\n");
+                        "                [--weights int8|int4] [--group G] [--activations s16|s8] [--prompt TEXT] [--chars N]\n");
         return 2;
     }
     if (mkdir(out, 0777) != 0 && errno != EEXIST) { perror(out); return 1; }
@@ -252,15 +253,24 @@ int main(int argc, char **argv) {
     stage_row(stages, "optimize", cli_now_ms() - t0, &s);
     if (s.cos < 0.99999) { fprintf(stderr, "llm_flow: optimize changed the logits (cosine %.6f)\n", s.cos); goto done; }
 
-    /* quantize: weights int8/int4 per channel, activations int16 */
+    /* quantize: weights int8/int4 per channel (or per group of G input
+       elements: blocked DequantizeLinear, opset 21), activations int16 */
     t0 = cli_now_ms();
+    if (group) {
+        nn_pass_desc pd = {.target_opset = 21};
+        if (nn_graph_run_passes(g, "opset", &pd, NULL, &d) || nn_graph_infer_shapes(g, NULL, 0, &d)) {
+            rc = die("opset 21 for --group", &d);
+            goto done;
+        }
+    }
     ranges = (nn_quant_range *)calloc(g->tensor_count + 1, sizeof *ranges);
-    nn_quant_desc qd = {.scheme = scheme, .weight_bits = weight_bits};
+    nn_quant_desc qd = {.scheme = scheme, .weight_bits = weight_bits, .weight_group = (uint32_t)group};
     if (!ranges || calibrate(g, &cal, ranges)) goto done;
     if (nn_quant_graph(g, ranges, &qd, &q, NULL, &d)) { rc = die("quantize", &d); goto done; }
     snprintf(path, sizeof path, "%s/2_quantized.onnx", out);
     if (nn_onnx_save_file(q, path, NULL, &d) || evaluate((runnable){q, NULL}, &ev, ref, 0, &s)) { rc = die(path, &d); goto done; }
-    stage_row(stages, weight_bits == 4 ? "quantize (w4)" : "quantize (w8)", cli_now_ms() - t0, &s);
+    stage_row(stages, group ? (weight_bits == 4 ? "quantize (w4 g)" : "quantize (w8 g)")
+                            : weight_bits == 4 ? "quantize (w4)" : "quantize (w8)", cli_now_ms() - t0, &s);
     /* compile for npu-large and run the program on the simulator */
     t0 = cli_now_ms();
     nn_target_desc t;

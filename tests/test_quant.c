@@ -694,6 +694,85 @@ static void test_f16_layers(void) {
     }
 }
 
+/* Per-group (blocked) 4-bit weights, by hand.  MatMul x (1x4) @ W (4x1),
+   W = [1, 2, 0.5, -4], groups of 2 along the input axis (axis 0):
+     group 0 {1, 2}:    scale 2/7, stored as float32 0.2857142984867 (just
+                        above 2/7), so 1 / scale = 3.49999997 and q = rint() = 3;
+                        2 / scale = 6.99999995, q = 7
+     group 1 {0.5, -4}: scale 4/7, q = rint(0.875) = 1, rint(-7) = -7
+   so the DQ holds int8 [3, 7, 1, -7], scales [[2/7], [4/7]] (shape 2x1),
+   axis 0, block_size 2; the bias of a blocked layer is not made int32.
+   The product with x = [1, 1, 1, 1] (exact in int8 at scale 1/127):
+   3*2/7 + 7*2/7 + 1*4/7 - 7*4/7 = (6 + 14 + 4 - 28) / 7 = -4/7.
+   A graph below opset 21 is refused (block_size came with opset 21). */
+static void test_weight_groups(void) {
+    for (int k = 0; k < 2; k++) {
+        nn_graph *g = NULL, *q = NULL;
+        nn_diag d;
+        nn_tensor_id x, w, y;
+        nn_node_id n;
+        memset(&d, 0, sizeof d);
+        if (nn_graph_create(NULL, &g, &d)) { CHECK(0); return; }
+        int64_t xd[2] = {1, 4}, wd[2] = {4, 1}, yd[2] = {1, 1};
+        nn_shape sx = nn_shape_make(2, xd), sw = nn_shape_make(2, wd), sy = nn_shape_make(2, yd);
+        float wv[4] = {1.0f, 2.0f, 0.5f, -4.0f}, xv[4] = {1, 1, 1, 1};
+        nn_graph_set_opset(g, "", k == 0 ? 21 : 14, &d);
+        nn_graph_add_tensor(g, "x", NN_DTYPE_FLOAT, &sx, &x, &d);
+        nn_graph_add_tensor(g, "w", NN_DTYPE_FLOAT, &sw, &w, &d);
+        nn_graph_set_data(g, w, wv, sizeof wv, 1, &d);
+        nn_graph_add_tensor(g, "y", NN_DTYPE_FLOAT, &sy, &y, &d);
+        nn_graph_add_input(g, x, &d);
+        nn_graph_add_output(g, y, &d);
+        nn_tensor_id cin[2] = {x, w};
+        nn_graph_add_node(g, "MatMul", "", "mm", cin, 2, &y, 1, &n, &d);
+        CHECK_EQ_INT(d.status, NN_OK);
+        nn_value in = nn_value_make(NN_DTYPE_FLOAT, sx, xv);
+        in.bytes = sizeof xv;
+        nn_quant_range *r = calibrate(g, &in);
+        nn_quant_desc qd;
+        memset(&qd, 0, sizeof qd);
+        qd.weight_bits = 4;
+        qd.weight_group = 2;
+        if (k == 1) {
+            CHECK_STATUS(nn_quant_graph(g, r, &qd, &q, NULL, &d), NN_ERR_ARG);
+            CHECK(strcmp(d.where, "nn_quant_desc.weight_group") == 0);
+        } else {
+            CHECK_STATUS(nn_quant_graph(g, r, &qd, &q, NULL, &d), NN_OK);
+        }
+        if (q) {
+            nn_tensor_id wq = nn_graph_find_tensor(q, "w_quantized"), ws = nn_graph_find_tensor(q, "w_scale");
+            CHECK(wq.id != NN_INVALID_ID && ws.id != NN_INVALID_ID);
+            if (wq.id != NN_INVALID_ID && ws.id != NN_INVALID_ID) {
+                const int8_t *qv = (const int8_t *)q->tensors[wq.id].data;
+                const float *sv = (const float *)q->tensors[ws.id].data;
+                CHECK_EQ_INT(qv[0], 3); CHECK_EQ_INT(qv[1], 7); CHECK_EQ_INT(qv[2], 1); CHECK_EQ_INT(qv[3], -7);
+                CHECK_EQ_INT(q->tensors[ws.id].shape.rank, 2);
+                CHECK_EQ_INT(q->tensors[ws.id].shape.dims[0], 2);
+                CHECK_EQ_INT(q->tensors[ws.id].shape.dims[1], 1);
+                CHECK_NEAR(sv[0], 2.0 / 7.0, 1e-7);
+                CHECK_NEAR(sv[1], 4.0 / 7.0, 1e-7);
+                const nn_node *dq = &q->nodes[q->tensors[nn_graph_find_tensor(q, "w_dequantized").id].producer.id];
+                CHECK_EQ_INT(nn_node_attr_int(dq, "block_size", 0), 2);
+                CHECK_EQ_INT(nn_node_attr_int(dq, "axis", 1), 0);
+            }
+            nn_qexec *ix = NULL;
+            CHECK_STATUS(nn_qexec_create(q, NULL, &ix, &d), NN_OK);
+            if (ix) {
+                CHECK_STATUS(nn_qexec_set_input(ix, 0, &in, &d), NN_OK);
+                CHECK_STATUS(nn_qexec_run(ix, &d), NN_OK);
+                const nn_value *o = nn_qexec_output(ix, 0);
+                /* the output goes through its own int8 QuantizeLinear: within half a step of -4/7 */
+                CHECK(o && nn_value_count(o) == 1);
+                if (o) CHECK_NEAR(((const float *)o->data)[0], -4.0 / 7.0, 0.5 * (4.0 / 7.0) / 127.0 + 1e-6);
+            }
+            nn_qexec_destroy(ix);
+            nn_graph_destroy(q);
+        }
+        free(r);
+        nn_graph_destroy(g);
+    }
+}
+
 /* Observer keeping copies of the int8 outputs of integer groups (x's Q and
    the chain's Q) in node order. */
 typedef struct chain_obs { int8_t v[2][64]; int n; } chain_obs;
@@ -1041,6 +1120,7 @@ int main(void) {
     test_ort_golden();
     test_bias_floor();
     test_f16_layers();
+    test_weight_groups();
     test_table_chain();
     test_analysis();
     test_search();

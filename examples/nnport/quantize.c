@@ -29,7 +29,7 @@
 static void quantize_help(void) {
     printf("usage: nnport quantize MODEL.onnx --calib-data DIR -o QDQ.onnx\n"
            "         [--calibration-method auto|minmax|percentile|mse|kl|aciq_gauss|aciq_laplace|octav]\n"
-           "         [--qtable FILE] [--scheme s8sym|u8asym|s8asym|s16] [--weights int8|int4]\n"
+           "         [--qtable FILE] [--scheme s8sym|u8asym|s8asym|s16] [--weights int8|int4] [--group G]\n"
            "         [--recipe norm-float|all-int] [--keep-opset] [--affine]\n"
            "         [--samples N] [--shape NAME=DIMS]... [--analysis OUT_PREFIX]\n"
            "         [--adaround [--adaround-iters N]] [--bc [--bc-inference-num N] [--min-layer-cos C]\n"
@@ -39,7 +39,9 @@ static void quantize_help(void) {
            "       nnport quantize run MODEL.onnx (--input NAME=FILE.npy | --batch IN_DIR)\n"
            "         --output-dir DIR [--float] [--float-only]\n"
            "  calibrates on DIR/*.npy (sorted; *_targets.npy skipped), default method kl,\n"
-           "  writes a QDQ ONNX model; `run` executes a QDQ model with integer kernels\n");
+           "  writes a QDQ ONNX model; `run` executes a QDQ model with integer kernels\n"
+           "  --group G: one weight scale per G input elements (blocked DequantizeLinear,\n"
+           "  the model upgraded to opset 21; those layers run with float kernels)\n");
 }
 
 static void quantize_log(void *user, const char *message) {
@@ -87,6 +89,7 @@ static int parse_method(const char *s, nn_calib_method *m) {
 
 static const char *g_passes = "fold,identity,bn,hswish,dce";
 static int g_keep_opset = 0;
+static int g_min_opset = 14; /* 21 with --group: DequantizeLinear's block_size */
 
 /* Loads the model and runs the passes the quantizer expects: models below
    opset 14 are upgraded to 14 first (per-channel DequantizeLinear needs
@@ -121,12 +124,12 @@ static int import_dynamic(const char *path, nn_graph **g, nn_diag *d) {
 static int load_prepared(const char *path, nn_graph **g, nn_diag *d) {
     if (cli_load_model(path, g, d)) return 0;
     if (nn_quant_graph_is_dynamic(*g) && !import_dynamic(path, g, d)) return 0;
-    if (!g_keep_opset && nn_graph_opset(*g, "") < 14) {
+    if (!g_keep_opset && nn_graph_opset(*g, "") < g_min_opset) {
         nn_pass_desc pd;
         memset(&pd, 0, sizeof pd);
-        pd.target_opset = 14;
+        pd.target_opset = g_min_opset;
         if (nn_graph_run_passes(*g, "opset", &pd, NULL, d)) return 0;
-        if (nn_graph_opset(*g, "") < 14)
+        if (nn_graph_opset(*g, "") < g_min_opset)
             fprintf(stderr, "nnport quantize: note: %s stays at opset %lld (the opset pass left it)\n", path,
                     (long long)nn_graph_opset(*g, ""));
     }
@@ -190,7 +193,10 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
             else if (!strcmp(s, "int4")) o->qd.weight_bits = 4;
             else return cli_usage_error(cmd, "unknown weights '%s' (int8|int4)", s);
         } else if (!strcmp(a, "--group")) {
-            return cli_usage_error(cmd, "--group (per-group 4-bit weights) is not implemented yet");
+            long v;
+            if (!cli_parse_int(argv[++i], 1, 65536, &v)) return cli_usage_error(cmd, "bad --group (1..65536)");
+            o->qd.weight_group = (uint32_t)v;
+            g_min_opset = 21; /* the model is upgraded to opset 21 first */
         } else if (!strcmp(a, "--bc-inference-num") || !strcmp(a, "--bc-rounds") || !strcmp(a, "--adaround-iters") ||
                    !strcmp(a, "--adaround-positions")) {
             long v;
