@@ -765,12 +765,12 @@ static void build_help(void) {
            "  names the key).  Quantization starts from the optimize passes without\n"
            "  act/attention (fused ops would stay float in the QDQ model).  Keys this\n"
            "  build does not act on yet (softmax bias correction, emit_c,\n"
-           "  input formats, weight groups, float_dtype) are named on stderr and ignored.\n");
+           "  input formats, float_dtype) are named on stderr and ignored.\n");
 }
 
 /* Keys the config accepts that this build does not act on yet. */
 static void warn_unused(const build_ctx *b) {
-    static const char *const keys[] = {"quant.calibration_inputs", "quant.weight_group", "quant.float_dtype",
+    static const char *const keys[] = {"quant.calibration_inputs", "quant.float_dtype",
                                        "quant.softmax_bias_correction",
                                        "compile.emit_c", "compile.input_format",
                                        NULL};
@@ -1020,6 +1020,18 @@ static int quant_stage(build_ctx *b, nn_graph *g, nn_graph **q) {
     nn_quant_table table;
     nn_quant_table_init(&table, NULL);
     int rc = ranges ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+    if (!rc && cfg_n(b, "quant.weight_group", 0) > 0 && nn_graph_opset(g, "") < 21) {
+        /* per-group weights are blocked DequantizeLinear (opset 21): upgrade
+           before calibrating, so the ranges index the final tensors */
+        nn_pass_desc pd;
+        memset(&pd, 0, sizeof pd);
+        pd.target_opset = 21;
+        if (nn_graph_run_passes(g, "opset", &pd, NULL, &d) || nn_graph_infer_shapes(g, NULL, 0, &d))
+            rc = build_die(b, "quant.weight_group", &d);
+        free(ranges);
+        ranges = rc ? NULL : (nn_quant_range *)calloc(g->tensor_count + 1, sizeof *ranges);
+        if (!rc && !ranges) rc = CLI_EXIT_FAIL;
+    }
     if (!rc) rc = build_table(b, g, &table);
     if (!rc) rc = calibrate(b, g, ranges);
     if (!rc) {
@@ -1031,6 +1043,7 @@ static int quant_stage(build_ctx *b, nn_graph *g, nn_graph **q) {
                     : act && !strcasecmp(act, "s16")  ? NN_QUANT_S16_SYM
                                                       : NN_QUANT_S8_SYM;
         qd.weight_bits = w && !strcasecmp(w, "int4") ? 4 : 8;
+        qd.weight_group = (uint32_t)cfg_n(b, "quant.weight_group", 0);
         qd.table = table.count ? &table : NULL;
         qd.log = quant_log;
         rc = quant_algorithms(b, g, ranges, &qd);
