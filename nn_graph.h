@@ -3778,24 +3778,27 @@ typedef struct nn_ew__qjob {
     double lo, hi;      /* integer targets */
 } nn_ew__qjob;
 
-/* float32 x, float32 scale, 8-bit target, float32 precision: vectorizable. */
-static void nn_ew__quant_row_f32(const float *x, void *py, nn_dtype t, size_t n, float s, float zp, float lo,
-                                 float hi) {
-    size_t i;
-    if (t == NN_DTYPE_UINT8) {
-        uint8_t *y = (uint8_t *)py;
-        for (i = 0; i < n; i++) {
-            float v = rintf(x[i] / s) + zp;
-            v = !(v >= lo) ? lo : v; /* NaN -> lo */
-            y[i] = (uint8_t)(v > hi ? hi : v);
+/* float32 x, float32 scale, 8-bit target, float32 precision.  Written for
+   the compiler to vectorize (GCC -O3: 16 lanes with AVX-512; scalar, it
+   was 41% of the GPT's simulator time): both clamps are selects, the
+   integral v in [lo, hi] goes to the byte through int32 (an int8's byte is
+   its uint8 conversion), and the bytes go to a local block first.  The
+   block keeps y == x (in place) legal and vectorized: the simulator's
+   planner puts a QuantizeLinear's output on its input's first byte, and
+   y's bytes [i, i+m) lie in elements below i+m, all read before the block
+   is copied out. */
+static void nn_ew__quant_row_f32(const float *x, void *py, size_t n, float s, float zp, float lo, float hi) {
+    uint8_t *y = (uint8_t *)py, blk[256];
+    size_t i, k, m;
+    for (i = 0; i < n; i += m) {
+        m = n - i < sizeof blk ? n - i : sizeof blk;
+        for (k = 0; k < m; k++) {
+            float v = rintf(x[i + k] / s) + zp;
+            v = v >= lo ? v : lo; /* NaN -> lo */
+            v = v <= hi ? v : hi;
+            blk[k] = (uint8_t)(int32_t)v;
         }
-    } else {
-        int8_t *y = (int8_t *)py;
-        for (i = 0; i < n; i++) {
-            float v = rintf(x[i] / s) + zp;
-            v = !(v >= lo) ? lo : v;
-            y[i] = (int8_t)(v > hi ? hi : v);
-        }
+        memcpy(y + i, blk, m);
     }
 }
 
@@ -3806,7 +3809,7 @@ static void nn_ew__quant_span(const nn_ew__qjob *j, size_t base, size_t n, size_
     size_t i;
     if (!svec && j->x->dtype == NN_DTYPE_FLOAT && j->scale->dtype == NN_DTYPE_FLOAT && j->prec == NN_DTYPE_FLOAT &&
         (j->y->dtype == NN_DTYPE_UINT8 || j->y->dtype == NN_DTYPE_INT8)) {
-        nn_ew__quant_row_f32((const float *)j->x->data + base, (char *)j->y->data + base, j->y->dtype, n,
+        nn_ew__quant_row_f32((const float *)j->x->data + base, (char *)j->y->data + base, n,
                              ((const float *)j->scale->data)[s0], (float)nn_ew__qload(j->zp, s0), (float)j->lo,
                              (float)j->hi);
         return;
@@ -4037,7 +4040,7 @@ static nn_status nn_ew__run_DynamicQuantizeLinear(nn_op_ctx *c, const nn_value *
     if (scale > 0.0f) {
         zp = rintf(-lo / scale);
         zp = zp < 0.0f ? 0.0f : zp > 255.0f ? 255.0f : zp;
-        nn_ew__quant_row_f32(x, out[0].data, NN_DTYPE_UINT8, n, scale, zp, 0.0f, 255.0f);
+        nn_ew__quant_row_f32(x, out[0].data, n, scale, zp, 0.0f, 255.0f);
     }
     if (n_out > 1 && out[1].data) *(float *)out[1].data = scale;
     if (n_out > 2 && out[2].data) *(uint8_t *)out[2].data = (uint8_t)zp;

@@ -22,6 +22,7 @@
      NN_MAX_TARGET_INSTRS    2^20: most instructions a model file may hold.
      NN_MAX_TARGET_SLOTS     2^22: most tensor slots a model file may hold.
      NN_MAX_TARGET_ARENA     2^40: largest arena, scratch or tensor a model file may ask for.
+     NN_MAX_PATCH_BANDS      4096: most bands nn_target_patchify cuts a prefix into.
 
    QUICK START
        nn_diag d = {0};
@@ -397,6 +398,85 @@ typedef struct nn_target_patch_plan {
 NN_API nn_status nn_target_plan_patches(const nn_graph *g, const nn_target_patch_desc *desc,
                                         nn_target_patch_plan *out, nn_diag *diag);
 
+/* ---- patch-based execution of a CNN's leading layers (MCUNetV2)
+   as an executed program: a rewrite of a QDQ graph.
+
+   nn_target_plan_patches (nn_target.h) plans a banded prefix: the layers
+   up to a cut tensor run band by band (bands of rows), each band
+   recomputing its halo rows, so the large early tensors never exist
+   whole.  nn_target_patchify turns that plan into a graph: for each band
+   it emits a copy of the prefix's nodes working on row bands (Conv pads
+   adjusted: real padding only where a band touches the image edge, the
+   pads asymmetric where needed), Slice nodes where a reader needs a
+   sub-window of a band computed larger (halos, residual Adds), and one
+   Concat along H of the cut tensor's bands under the cut tensor's name.
+   Nodes are emitted band-major.  The result is a plain QDQ ONNX graph:
+   ONNX Runtime runs it, nn_target_compile lowers it (the integer groups
+   are untouched: every DequantizeLinear -> op -> QuantizeLinear group is
+   copied whole; Slice and Concat of int8 tensors are copies), and the
+   memory planner gives the band buffers their own short lifetimes.  Each
+   output element is computed by the same integer arithmetic on the same
+   inputs, so the outputs are byte-identical to the unbanded program's.
+
+   Usage:
+       nn_target_patchify_desc pd = {0};       (cut and band height from
+       nn_graph *banded;                        nn_target_plan_patches)
+       nn_target_patchify_report rep;
+       if (nn_target_patchify(qdq, &pd, &banded, &rep, &diag) == NN_OK) {
+           nn_target_compile(banded, &mcu, NULL, &program, &diag);
+           ...
+           nn_graph_destroy(banded);
+       }
+
+   Limits: the prefix may hold Conv, MaxPool and AveragePool on NCHW
+   (2-D, no ceil_mode overhang), Q/DQ (per tensor or per channel) and
+   row-local element-wise ops and channel Concat; anything else in the
+   planned prefix is NN_ERR_UNSUPPORTED.  The graph input's
+   QuantizeLinear runs whole before the bands (its int8 output is what the
+   bands slice), so a float input is held whole only during that step. */
+enum {
+    /* a graph input read only by QuantizeLinear becomes that quantized
+       (int8/uint8) tensor: the caller quantizes, as an MCU's camera
+       pipeline does, and no float input is held in the arena */
+    NN_TARGET_PATCHIFY_QUANTIZED_INPUT = 1u,
+    /* no bands: only the other rewrites (a copy of the graph, with
+       QUANTIZED_INPUT the unbanded program to compare with) */
+    NN_TARGET_PATCHIFY_NO_BANDS = 2u
+};
+
+typedef struct nn_target_patchify_desc {
+    nn_allocator alloc;
+    const char *cut;               /* the cut tensor's name; NULL: nn_target_plan_patches's choice */
+    uint32_t band_rows;            /* rows of the cut tensor per band; 0: the plan's */
+    nn_target_patch_desc plan;     /* used when cut or band_rows is not given */
+    const nn_input_shape *input_shapes; /* fix symbolic input dims (by name) */
+    uint32_t input_shape_count;
+    uint32_t flags;                /* NN_TARGET_PATCHIFY_* */
+} nn_target_patchify_desc;
+
+typedef struct nn_target_patchify_report {
+    nn_target_patch_plan plan;     /* the plan (on the graph without Q/DQ) when one was made */
+    char cut[256];                 /* the cut tensor of the QDQ graph ("" when nothing was banded) */
+    uint32_t bands, band_rows;     /* 0 bands: no prefix helps, *out is a copy */
+    uint32_t prefix_nodes;         /* nodes of the QDQ graph run in bands */
+    uint32_t banded_nodes;         /* nodes emitted for all the bands, Slices included */
+    uint32_t slices;               /* Slice nodes among them */
+    uint64_t prefix_macs;          /* MACs of the prefix, once */
+    uint64_t banded_macs;          /* MACs of all the bands, halos recomputed */
+} nn_target_patchify_report;
+
+/* Rewrites QDQ graph qdq (only read) into *out (a new graph: destroy with
+   nn_graph_destroy), with static shapes on every tensor.  When desc->cut
+   is NULL (or band_rows 0) the prefix is planned by nn_target_plan_patches
+   on qdq without its Q/DQ nodes; a float cut tensor read by one
+   QuantizeLinear moves to that node's quantized output (so the Concat
+   joins int8 bands).  No prefix helping: rep->bands 0 and *out an
+   unchanged copy.  NN_ERR_ARG (no such cut, band_rows not below the cut's
+   rows), NN_ERR_UNSUPPORTED (an op the rewrite cannot band, a tensor of
+   the prefix other than the cut read after it), NN_ERR_SHAPE, NN_ERR_NOMEM. */
+NN_API nn_status nn_target_patchify(const nn_graph *qdq, const nn_target_patchify_desc *desc, nn_graph **out,
+                                    nn_target_patchify_report *rep, nn_diag *diag);
+
 
 /* ---- lowering, the binary model file and the simulator --------------------------------- */
 
@@ -713,8 +793,9 @@ NN_API int nn_target_check_level_find(const char *name, nn_target_check_level *o
               inputs[i] / outputs[i]: the i-th graph input / output, raw
               little-endian elements of the dtype and shape in the comment
               (float inputs for a QDQ model: the program quantizes them).
-              Returns 0; -1 when an argument is NULL.  Not reentrant: the
-              arena is one static object.
+              Returns 0; -1 when an argument is NULL or a Gather index read
+              from the data is out of range (the simulator refuses that
+              run).  Not reentrant: the arena is one static object.
      MODEL.c  <stdint.h> <string.h> <math.h> <float.h> only.  The planned
               arena (nn_target's memory plan, unchanged offsets) as one
               static union; every integer instruction as a function of
@@ -722,20 +803,32 @@ NN_API int nn_target_check_level_find(const char *name, nn_target_check_level *o
               tensor) multipliers as literals, weights, biases,
               per-channel multipliers and tables as const arrays; float
               islands the generator can express (Quantize/DequantizeLinear,
-              float Add/Sub/Mul/Div, Relu, Sigmoid, MaxPool, GlobalAveragePool,
-              Reshape & co., Transpose, Concat, Gemm with one row, Softmax)
+              float Add/Sub/Mul/Div, Relu, Sigmoid, Sqrt, Pow by a constant,
+              ReduceMean/ReduceSum over one run of dims, MaxPool,
+              GlobalAveragePool, Reshape & co., Transpose, Concat, Slice,
+              Split, Gather, Gemm with one row, float MatMul, 2-D
+              ConvTranspose, BatchNormalization, LayerNormalization,
+              Resize nearest, Softmax)
               written to follow nn_graph.h's kernels operation for
-              operation, so their float results are the same bits.
+              operation, so their float results are the same bits.  Float
+              MatMul and ConvTranspose repeat nn_graph.h's SGEMM as this
+              build compiled it (K blocks of NN_NN__KC, FMA when its
+              micro-kernel uses it, the edge tiles' + 0.0f): the file
+              matches the simulator of the nnport that wrote it.
      Float islands need IEEE single precision evaluated in float
      (FLT_EVAL_METHOD 0: x86-64, AArch64, Cortex-M with an FPU; the file
      refuses to compile otherwise) and no contraction of a*b+c into FMA:
-     the file turns it off itself (#pragma GCC optimize("fp-contract=off")
-     for GCC, whose GNU modes contract by default, #pragma STDC FP_CONTRACT
-     OFF elsewhere); nnport's own build is ISO C99 (no contraction).
+     the file turns it off itself (#pragma GCC optimize("fp-contract=off",
+     "no-strict-aliasing") for GCC, whose GNU modes contract by default and
+     whose alias analysis does not tie float-pointer reads of the arena
+     union to its other members; #pragma STDC FP_CONTRACT OFF elsewhere);
+     nnport's own build is ISO C99 (no contraction).  The instruction
+     functions carry GCC's noipa attribute (GCC 12 deleted calls of some
+     of them otherwise).
 
    ERRORS  NN_ERR_UNSUPPORTED naming the instruction's ONNX node and op for
-     a float island without an exact C form (LayerNorm pieces, Resize,
-     float MatMul with more than one row, ...), NN_ERR_ARG for a name that is not a C identifier, NN_ERR_IO when
+     a float island without an exact C form (Erf, Tanh, Resize other than
+     nearest, float Conv, float Gemm with more than one row, ...), NN_ERR_ARG for a name that is not a C identifier, NN_ERR_IO when
      a writer fails, NN_ERR_NOMEM.  Nothing is written when the program is
      refused (every instruction is checked before the first byte). */
 
@@ -1662,6 +1755,20 @@ NN_API nn_status nn_target_plan_memory(const nn_graph *g, const nn_target_memory
         if (!st) st = nn_target__try_order(&in, greedy, 1, d.flags, align, &t2, diag);
         if (!st) st = nn_target__dfs_order(&in, greedy, diag);
         if (!st) st = nn_target__try_order(&in, greedy, 1, d.flags, align, &t3, diag);
+        if (!st) {
+            /* the depth-first order without in-place sharing too: merging a
+               small output into a larger input keeps the larger buffer alive
+               as long as the output (nn_target_patchify's quantized bands waiting
+               for their Concat, each holding its float band) */
+            nn_target__try t4;
+            st = nn_target__try_order(&in, greedy, 0, d.flags, align, &t4, diag);
+            if (!st && t4.arena < t3.arena) {
+                nn_target__try tmp = t3;
+                t3 = t4;
+                t4 = tmp;
+            }
+            nn_target__try_free(&in.alloc, &t4);
+        }
         if (!st && t3.arena < t2.arena) {
             nn_target__try tmp = t2;
             t2 = t3;
@@ -2535,6 +2642,701 @@ done:
     return st;
 }
 
+
+/* ==== patch-based execution: the banded QDQ graph ==== */
+
+#ifndef NN_MAX_PATCH_BANDS
+#define NN_MAX_PATCH_BANDS 4096
+#endif
+
+#define NN_TARGET__PATCH_NONE 0xFFFFFFFFu
+
+/* Copies tensor t of g into o under name (t's own when NULL): dtype,
+   shape, flags' input/output role left to the caller, data copied. */
+static nn_status nn_target__patch_copy_tensor(nn_graph *o, const nn_graph *g, uint32_t t, const char *name, nn_tensor_id *out,
+                                       nn_diag *diag) {
+    const nn_tensor *s = &g->tensors[t];
+    nn_status st = nn_graph_add_tensor(o, name ? name : s->name, s->dtype, &s->shape, out, diag);
+    if (st) return st;
+    if (s->flags & NN_TENSOR_CONST) st = nn_graph_set_data(o, *out, s->data, s->data_bytes, 1, diag);
+    return st;
+}
+
+/* Adds a copy of node n of g to o with the given inputs and outputs (of
+   o) and name; attributes copied, "pads"/"auto_pad" replaced when pads is
+   set (4 values: top, left, bottom, right). */
+static nn_status nn_target__patch_copy_node(nn_graph *o, const nn_graph *g, const nn_node *n, const nn_tensor_id *ins,
+                                     const nn_tensor_id *outs, const char *name, const int64_t *pads, nn_diag *diag) {
+    nn_node_id id;
+    uint32_t i;
+    nn_status st = nn_graph_add_node(o, n->op_type, n->domain, name, ins, n->input_count, outs, n->output_count, &id, diag);
+    (void)g;
+    for (i = 0; i < n->attr_count && st == NN_OK; i++) {
+        const nn_attr *a = &n->attrs[i];
+        if (a->type == NN_ATTR_GRAPH || a->type == NN_ATTR_GRAPHS)
+            return nn_diag_set(diag, NN_ERR_UNSUPPORTED, n->name, "nn_target_patchify: subgraph attributes are not supported");
+        if (pads && (!strcmp(a->name, "pads") || !strcmp(a->name, "auto_pad"))) continue;
+        st = nn_graph_add_attr(o, id, a, 0, diag);
+    }
+    if (st == NN_OK && pads) {
+        nn_attr pa;
+        memset(&pa, 0, sizeof pa);
+        pa.name = "pads";
+        pa.type = NN_ATTR_INTS;
+        pa.count = 4;
+        pa.ints = pads;
+        st = nn_graph_add_attr(o, id, &pa, 0, diag);
+    }
+    return st;
+}
+
+/* A clone of g (tensors, constants, nodes, inputs, outputs, opsets). */
+static nn_status nn_target__patch_clone(const nn_graph *g, const nn_allocator *a, nn_graph **out, nn_diag *diag) {
+    nn_graph_desc gd;
+    nn_graph *o = NULL;
+    nn_tensor_id t;
+    uint32_t i;
+    nn_status st;
+    memset(&gd, 0, sizeof gd);
+    gd.alloc = *a;
+    gd.name = g->name;
+    if ((st = nn_graph_create(&gd, &o, diag))) return st;
+    o->ir_version = g->ir_version;
+    for (i = 0; i < g->opset_count && !st; i++) st = nn_graph_set_opset(o, g->opsets[i].domain, g->opsets[i].version, diag);
+    for (i = 0; i < g->tensor_count && !st; i++) {
+        st = nn_target__patch_copy_tensor(o, g, i, NULL, &t, diag);
+        if (!st) memcpy(o->tensors[t.id].dim_param, g->tensors[i].dim_param, sizeof g->tensors[i].dim_param);
+    }
+    for (i = 0; i < g->node_count && !st; i++)
+        st = nn_target__patch_copy_node(o, g, &g->nodes[i], g->nodes[i].inputs, g->nodes[i].outputs, g->nodes[i].name, NULL, diag);
+    for (i = 0; i < g->input_count && !st; i++) st = nn_graph_add_input(o, g->inputs[i], diag);
+    for (i = 0; i < g->output_count && !st; i++) st = nn_graph_add_output(o, g->outputs[i], diag);
+    if (st) { nn_graph_destroy(o); return st; }
+    *out = o;
+    return NN_OK;
+}
+
+static int nn_target__patch_is(const nn_node *n, const char *op) {
+    return (!n->domain[0] || !strcmp(n->domain, "ai.onnx")) && !strcmp(n->op_type, op);
+}
+
+/* Row-local ops: every output row depends on the same row of each
+   row-shaped input. */
+static int nn_target__patch_row_local(const nn_node *n) {
+    static const char *const ops[] = {"QuantizeLinear", "DequantizeLinear", "Relu", "Clip", "LeakyRelu", "Sigmoid",
+                                      "HardSigmoid", "HardSwish", "Tanh", "Add", "Sub", "Mul", "Div", "Identity",
+                                      "PRelu", "Elu", "Selu", "Softplus", "Neg", "Abs", "Exp", "Sqrt", "Min", "Max",
+                                      "Erf", "Cast", "Concat", "BatchNormalization", "Pow"};
+    size_t i;
+    for (i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (nn_target__patch_is(n, ops[i])) return 1;
+    return 0;
+}
+
+static int nn_target__patch_is_window(const nn_node *n) {
+    return nn_target__patch_is(n, "Conv") || nn_target__patch_is(n, "MaxPool") || nn_target__patch_is(n, "AveragePool");
+}
+
+/* Window geometry along H and W of a 2-D Conv/pool node with input
+   (H, W) and output (OH, OW): kernel, stride, dilation and begin/end
+   pads, auto_pad resolved.  0 when unsupported. */
+typedef struct nn_target__patch_win { int64_t k[2], s[2], d[2], pb[2], pe[2]; } nn_target__patch_win;
+
+static int nn_target__patch_window(const nn_graph *g, const nn_node *n, nn_target__patch_win *w) {
+    const nn_shape *x = &g->tensors[n->inputs[0].id].shape, *y = &g->tensors[n->outputs[0].id].shape;
+    const nn_attr *ks = nn_node_attr(n, "kernel_shape"), *st = nn_node_attr(n, "strides"), *dl = nn_node_attr(n, "dilations"),
+                  *pa = nn_node_attr(n, "pads");
+    const char *ap = nn_node_attr_string(n, "auto_pad", "NOTSET");
+    int i;
+    if (x->rank != 4 || y->rank != 4) return 0;
+    for (i = 0; i < 2; i++) {
+        int64_t in = x->dims[2 + i], outd = y->dims[2 + i], need;
+        w->k[i] = ks && ks->type == NN_ATTR_INTS && ks->count == 2 ? ks->ints[i] : 0;
+        if (!w->k[i] && nn_target__patch_is(n, "Conv") && n->input_count > 1 && n->inputs[1].id != NN_INVALID_ID &&
+            g->tensors[n->inputs[1].id].shape.rank == 4)
+            w->k[i] = g->tensors[n->inputs[1].id].shape.dims[2 + i];
+        w->s[i] = st && st->type == NN_ATTR_INTS && st->count == 2 ? st->ints[i] : 1;
+        w->d[i] = dl && dl->type == NN_ATTR_INTS && dl->count == 2 ? dl->ints[i] : 1;
+        if (w->k[i] < 1 || w->s[i] < 1 || w->d[i] < 1 || in < 1 || outd < 1) return 0;
+        if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) {
+            int64_t total = (outd - 1) * w->s[i] + (w->k[i] - 1) * w->d[i] + 1 - in;
+            if (total < 0) total = 0;
+            w->pb[i] = !strcmp(ap, "SAME_UPPER") ? total / 2 : total - total / 2;
+            w->pe[i] = total - w->pb[i];
+        } else if (!strcmp(ap, "VALID")) {
+            w->pb[i] = w->pe[i] = 0;
+        } else if (!strcmp(ap, "NOTSET")) {
+            w->pb[i] = pa && pa->type == NN_ATTR_INTS && pa->count == 4 ? pa->ints[i] : 0;
+            w->pe[i] = pa && pa->type == NN_ATTR_INTS && pa->count == 4 ? pa->ints[2 + i] : 0;
+        } else {
+            return 0;
+        }
+        /* the output must be the floor formula exactly (no ceil_mode overhang) */
+        need = (in + w->pb[i] + w->pe[i] - ((w->k[i] - 1) * w->d[i] + 1));
+        if (need < 0 || need / w->s[i] + 1 != outd) return 0;
+    }
+    return 1;
+}
+
+typedef struct nn_target__patch_ctx {
+    const nn_graph *g;        /* the QDQ graph, shapes inferred */
+    nn_graph *o;              /* the output */
+    nn_allocator a;
+    uint32_t *topo;           /* (node_count) */
+    uint8_t *node_static;     /* (node_count) reads only constants */
+    uint8_t *node_prefix;     /* (node_count) 1: banded, 2: run whole before the bands (input quantizer) */
+    uint8_t *t_whole;         /* (tensor_count) held whole: constants, inputs, static or head outputs */
+    int64_t *lo, *hi;         /* (tensor_count) rows of the current band */
+    uint32_t *bt;             /* (tensor_count) the current band's tensor in o */
+    uint32_t *map;            /* (tensor_count) whole tensors in o */
+    uint32_t serial;
+    uint32_t slices, emitted;
+    uint64_t macs;
+} nn_target__patch_ctx;
+
+/* Rows of input x that node n needs for output rows [lo, hi): *rlo, *rhi
+   clipped to x's rows, *pt and *pb the pads that stand for the rows outside
+   (window ops only).  0 when x does not go by rows (a whole operand). */
+static int nn_target__patch_need(const nn_target__patch_ctx *c, const nn_node *n, uint32_t k, int64_t lo, int64_t hi, int64_t *rlo,
+                          int64_t *rhi, int64_t *pt, int64_t *pb) {
+    const nn_graph *g = c->g;
+    uint32_t x = n->inputs[k].id;
+    int64_t H;
+    *pt = *pb = 0;
+    if (x == NN_INVALID_ID || c->t_whole[x] == 1) return 0; /* constants: whole */
+    if (g->tensors[x].shape.rank != 4) return 0;
+    H = g->tensors[x].shape.dims[2];
+    if (nn_target__patch_is_window(n)) {
+        nn_target__patch_win w;
+        int64_t a, b;
+        if (k != 0 || !nn_target__patch_window(g, n, &w)) return 0;
+        a = lo * w.s[0] - w.pb[0];
+        b = (hi - 1) * w.s[0] - w.pb[0] + (w.k[0] - 1) * w.d[0] + 1;
+        *rlo = a < 0 ? 0 : a;
+        *rhi = b > H ? H : b;
+        *pt = *rlo - a;
+        *pb = b - *rhi;
+        return 1;
+    }
+    *rlo = lo;
+    *rhi = hi;
+    return 1;
+}
+
+/* A new tensor name in o: base with a suffix. */
+static const char *nn_target__patch_name(nn_target__patch_ctx *c, const char *base, const char *what, uint32_t band, char *buf,
+                                  size_t cap) {
+    snprintf(buf, cap, "%.200s#%s%u_%u", base, what, band, c->serial++);
+    return buf;
+}
+
+/* An int64 1-element constant in o. */
+static nn_status nn_target__patch_i64(nn_target__patch_ctx *c, int64_t v, nn_tensor_id *out, nn_diag *diag) {
+    char nb[64];
+    int64_t one = 1;
+    nn_shape s = nn_shape_make(1, &one);
+    nn_status st;
+    snprintf(nb, sizeof nb, "nn_patch#c%u", c->serial++);
+    if ((st = nn_graph_add_tensor(c->o, nb, NN_DTYPE_INT64, &s, out, diag))) return st;
+    return nn_graph_set_data(c->o, *out, &v, sizeof v, 1, diag);
+}
+
+/* Rows [rlo, rhi) of tensor x in the current band b: the band tensor when
+   it covers exactly those rows, else a Slice (of the int8 input of x's
+   DequantizeLinear, then a copy of that DequantizeLinear, when x is one's
+   output, so the integer groups stay whole). */
+static nn_status nn_target__patch_rows(nn_target__patch_ctx *c, uint32_t x, int64_t rlo, int64_t rhi, uint32_t b, nn_tensor_id *out,
+                                nn_diag *diag) {
+    const nn_graph *g = c->g;
+    const nn_tensor *t = &g->tensors[x];
+    int64_t clo = c->t_whole[x] ? 0 : c->lo[x], chi = c->t_whole[x] ? t->shape.dims[2] : c->hi[x];
+    uint32_t src = c->t_whole[x] ? c->map[x] : c->bt[x], p = t->producer.id;
+    nn_tensor_id ins[5], y;
+    nn_shape sh;
+    char nb[300];
+    nn_status st;
+    if (rlo == clo && rhi == chi) { out->id = src; return NN_OK; }
+    if (rlo < clo || rhi > chi || rlo >= rhi)
+        return nn_diag_set(diag, NN_ERR_INVALID, t->name, "nn_target_patchify: rows %lld..%lld outside the band",
+                           (long long)rlo, (long long)rhi);
+    sh = t->shape;
+    sh.dims[2] = rhi - rlo;
+    if (!c->t_whole[x] && p != NN_INVALID_ID && c->node_prefix[p] == 1 && nn_target__patch_is(&g->nodes[p], "DequantizeLinear")) {
+        const nn_node *n = &g->nodes[p];
+        uint32_t i;
+        if ((st = nn_target__patch_rows(c, n->inputs[0].id, rlo, rhi, b, &ins[0], diag))) return st;
+        for (i = 1; i < n->input_count && i < 3; i++) ins[i].id = n->inputs[i].id == NN_INVALID_ID ? NN_INVALID_ID : c->map[n->inputs[i].id];
+        if ((st = nn_graph_add_tensor(c->o, nn_target__patch_name(c, t->name, "r", b, nb, sizeof nb), t->dtype, &sh, &y, diag))) return st;
+        if ((st = nn_target__patch_copy_node(c->o, g, n, ins, &y, nn_target__patch_name(c, n->name, "b", b, nb, sizeof nb), NULL, diag))) return st;
+        c->emitted++;
+        *out = y;
+        return NN_OK;
+    }
+    ins[0].id = src;
+    if ((st = nn_target__patch_i64(c, rlo - clo, &ins[1], diag)) || (st = nn_target__patch_i64(c, rhi - clo, &ins[2], diag)) ||
+        (st = nn_target__patch_i64(c, 2, &ins[3], diag)))
+        return st;
+    if ((st = nn_graph_add_tensor(c->o, nn_target__patch_name(c, t->name, "s", b, nb, sizeof nb), t->dtype, &sh, &y, diag))) return st;
+    if ((st = nn_graph_add_node(c->o, "Slice", "", nn_target__patch_name(c, t->name, "slice", b, nb, sizeof nb), ins, 4, &y, 1, NULL, diag)))
+        return st;
+    c->slices++;
+    c->emitted++;
+    *out = y;
+    return NN_OK;
+}
+
+/* The graph without its Q/DQ nodes (float tensors in their place, weights
+   as zero constants) for nn_target_plan_patches; tensor names kept. */
+static nn_status nn_target__patch_float_view(const nn_target__patch_ctx *c, nn_graph **out, void **zeros, nn_diag *diag) {
+    const nn_graph *g = c->g;
+    nn_graph_desc gd;
+    nn_graph *o = NULL;
+    uint32_t *alias = NULL, *om = NULL, i, k;
+    size_t zmax = 0;
+    nn_status st;
+    memset(&gd, 0, sizeof gd);
+    gd.alloc = c->a;
+    *zeros = NULL;
+    alias = (uint32_t *)nn_alloc(&c->a, ((size_t)g->tensor_count + 1) * sizeof(uint32_t));
+    om = (uint32_t *)nn_alloc(&c->a, ((size_t)g->tensor_count + 1) * sizeof(uint32_t));
+    if (!alias || !om) { st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_target_patchify", "out of memory"); goto done; }
+    for (i = 0; i < g->tensor_count; i++) { alias[i] = i; om[i] = NN_TARGET__PATCH_NONE; }
+    for (k = 0; k < g->node_count; k++) {
+        const nn_node *n = &g->nodes[c->topo[k]];
+        if (!c->node_static[c->topo[k]] && (nn_target__patch_is(n, "QuantizeLinear") || nn_target__patch_is(n, "DequantizeLinear")) &&
+            n->input_count && n->inputs[0].id != NN_INVALID_ID && n->outputs[0].id != NN_INVALID_ID)
+            alias[n->outputs[0].id] = alias[n->inputs[0].id];
+    }
+    /* weights and other static tensors: zero constants of their shape */
+    for (i = 0; i < g->tensor_count; i++) {
+        const nn_tensor *t = &g->tensors[i];
+        size_t bytes;
+        int ok;
+        if (!(t->producer.id != NN_INVALID_ID && c->node_static[t->producer.id]) && !(t->flags & NN_TENSOR_CONST)) continue;
+        if (nn_dtype_bytes_for(t->dtype, nn_shape_count(&t->shape, &ok), &bytes) && ok && bytes > zmax) zmax = bytes;
+    }
+    *zeros = nn_alloc(&c->a, zmax + 16);
+    if (!*zeros) { st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_target_patchify", "out of memory"); goto done; }
+    memset(*zeros, 0, zmax + 16);
+    if ((st = nn_graph_create(&gd, &o, diag))) goto done;
+    for (i = 0; i < g->opset_count && !st; i++) st = nn_graph_set_opset(o, g->opsets[i].domain, g->opsets[i].version, diag);
+    for (i = 0; i < g->tensor_count && !st; i++) {
+        const nn_tensor *t = &g->tensors[i];
+        nn_tensor_id id;
+        if (alias[i] != i) continue;
+        if ((st = nn_graph_add_tensor(o, t->name, t->dtype, &t->shape, &id, diag))) break;
+        om[i] = id.id;
+        if (t->flags & NN_TENSOR_CONST) st = nn_graph_set_data(o, id, t->data, t->data_bytes, 0, diag);
+        else if (t->producer.id != NN_INVALID_ID && c->node_static[t->producer.id]) {
+            size_t bytes;
+            int ok;
+            if (nn_dtype_bytes_for(t->dtype, nn_shape_count(&t->shape, &ok), &bytes) && ok)
+                st = nn_graph_set_data(o, id, *zeros, bytes, 0, diag);
+            else
+                st = nn_diag_set(diag, NN_ERR_SHAPE, t->name, "nn_target_patchify: a static tensor without a static shape");
+        }
+    }
+    for (k = 0; k < g->node_count && !st; k++) {
+        const nn_node *n = &g->nodes[c->topo[k]];
+        nn_tensor_id ins[64], outs[16];
+        uint32_t j;
+        if (c->node_static[c->topo[k]]) continue;
+        if (nn_target__patch_is(n, "QuantizeLinear") || nn_target__patch_is(n, "DequantizeLinear")) continue;
+        if (n->input_count > 64 || n->output_count > 16) { st = nn_diag_set(diag, NN_ERR_LIMIT, n->name, "too many operands"); break; }
+        for (j = 0; j < n->input_count; j++) ins[j].id = n->inputs[j].id == NN_INVALID_ID ? NN_INVALID_ID : om[alias[n->inputs[j].id]];
+        for (j = 0; j < n->output_count; j++) outs[j].id = n->outputs[j].id == NN_INVALID_ID ? NN_INVALID_ID : om[n->outputs[j].id];
+        st = nn_target__patch_copy_node(o, g, n, ins, outs, n->name, NULL, diag);
+    }
+    for (i = 0; i < g->input_count && !st; i++)
+        if (om[g->inputs[i].id] != NN_TARGET__PATCH_NONE) {
+            nn_tensor_id id;
+            id.id = om[g->inputs[i].id];
+            st = nn_graph_add_input(o, id, diag);
+        }
+    for (i = 0; i < g->output_count && !st; i++) {
+        nn_tensor_id id;
+        id.id = om[alias[g->outputs[i].id]];
+        if (id.id != NN_TARGET__PATCH_NONE && !(o->tensors[id.id].flags & NN_TENSOR_OUTPUT)) st = nn_graph_add_output(o, id, diag);
+    }
+done:
+    nn_free(&c->a, alias);
+    nn_free(&c->a, om);
+    if (st) {
+        if (o) nn_graph_destroy(o);
+        nn_free(&c->a, *zeros);
+        *zeros = NULL;
+        return st;
+    }
+    *out = o;
+    return NN_OK;
+}
+
+/* Whether n can be banded; diag names why not. */
+static nn_status nn_target__patch_check_node(const nn_target__patch_ctx *c, const nn_node *n, nn_diag *diag) {
+    const nn_graph *g = c->g;
+    uint32_t k;
+    const nn_shape *y;
+    if (n->output_count != 1 || n->outputs[0].id == NN_INVALID_ID)
+        return nn_diag_set(diag, NN_ERR_UNSUPPORTED, n->name, "nn_target_patchify: %s with %u outputs cannot be banded",
+                           n->op_type, n->output_count);
+    y = &g->tensors[n->outputs[0].id].shape;
+    if (y->rank != 4) return nn_diag_set(diag, NN_ERR_UNSUPPORTED, n->name, "nn_target_patchify: output not NCHW");
+    if (nn_target__patch_is_window(n)) {
+        nn_target__patch_win w;
+        if (!nn_target__patch_window(g, n, &w))
+            return nn_diag_set(diag, NN_ERR_UNSUPPORTED, n->name, "nn_target_patchify: %s geometry cannot be banded", n->op_type);
+        for (k = 1; k < n->input_count; k++)
+            if (n->inputs[k].id != NN_INVALID_ID && !c->t_whole[n->inputs[k].id])
+                return nn_diag_set(diag, NN_ERR_UNSUPPORTED, n->name, "nn_target_patchify: computed weights");
+        return NN_OK;
+    }
+    if (!nn_target__patch_row_local(n))
+        return nn_diag_set(diag, NN_ERR_UNSUPPORTED, n->name, "nn_target_patchify: %s is not row-local", n->op_type);
+    if (nn_target__patch_is(n, "Concat")) {
+        int64_t ax = nn_node_attr_int(n, "axis", 0);
+        if (ax != 1 && ax != -3) return nn_diag_set(diag, NN_ERR_UNSUPPORTED, n->name, "nn_target_patchify: Concat not along channels");
+    }
+    if (nn_target__patch_is(n, "QuantizeLinear") || nn_target__patch_is(n, "DequantizeLinear")) {
+        int64_t ax = nn_node_attr_int(n, "axis", 1);
+        if (ax == 2 || ax == -2) return nn_diag_set(diag, NN_ERR_UNSUPPORTED, n->name, "nn_target_patchify: per-row quantization");
+        return NN_OK;
+    }
+    for (k = 0; k < n->input_count; k++) {
+        uint32_t x = n->inputs[k].id;
+        const nn_shape *s;
+        if (x == NN_INVALID_ID) continue;
+        s = &g->tensors[x].shape;
+        if (c->t_whole[x] != 1) {
+            if (s->rank != 4 || s->dims[2] != y->dims[2])
+                return nn_diag_set(diag, NN_ERR_UNSUPPORTED, n->name, "nn_target_patchify: operand %u is not row-aligned", k);
+        } else if (s->rank >= 2 && s->dims[s->rank - 2] != 1 && !nn_target__patch_is(n, "Clip") && !nn_target__patch_is(n, "BatchNormalization")) {
+            return nn_diag_set(diag, NN_ERR_UNSUPPORTED, n->name, "nn_target_patchify: a constant operand varies along rows");
+        }
+    }
+    return NN_OK;
+}
+
+NN_API nn_status nn_target_patchify(const nn_graph *qdq, const nn_target_patchify_desc *desc, nn_graph **out,
+                                    nn_target_patchify_report *rep, nn_diag *diag) {
+    nn_target_patchify_desc d;
+    nn_target_patchify_report r;
+    nn_target__patch_ctx c;
+    nn_graph *w = NULL, *fv = NULL;
+    void *zeros = NULL;
+    uint32_t *stack = NULL, *cut_bands = NULL, i, k, j, cut = NN_TARGET__PATCH_NONE, sp = 0, band, nbands = 0;
+    int64_t H = 0, R = 0;
+    nn_graph_desc gd;
+    nn_status st;
+    NN_ASSERT(qdq && out);
+    *out = NULL;
+    memset(&d, 0, sizeof d);
+    if (desc) d = *desc;
+    memset(&r, 0, sizeof r);
+    memset(&c, 0, sizeof c);
+    c.a = d.alloc;
+    /* a working copy with shapes */
+    if ((st = nn_target__patch_clone(qdq, &c.a, &w, diag))) return st;
+    if ((st = nn_graph_infer_shapes(w, d.input_shapes, d.input_shape_count, diag))) goto done;
+    c.g = w;
+    c.topo = (uint32_t *)nn_alloc(&c.a, ((size_t)w->node_count + 1) * sizeof(uint32_t));
+    c.node_static = (uint8_t *)nn_alloc(&c.a, (size_t)w->node_count + 1);
+    c.node_prefix = (uint8_t *)nn_alloc(&c.a, (size_t)w->node_count + 1);
+    c.t_whole = (uint8_t *)nn_alloc(&c.a, (size_t)w->tensor_count + 1);
+    c.lo = (int64_t *)nn_alloc(&c.a, ((size_t)w->tensor_count + 1) * sizeof(int64_t));
+    c.hi = (int64_t *)nn_alloc(&c.a, ((size_t)w->tensor_count + 1) * sizeof(int64_t));
+    c.bt = (uint32_t *)nn_alloc(&c.a, ((size_t)w->tensor_count + 1) * sizeof(uint32_t));
+    c.map = (uint32_t *)nn_alloc(&c.a, ((size_t)w->tensor_count + 1) * sizeof(uint32_t));
+    stack = (uint32_t *)nn_alloc(&c.a, ((size_t)w->node_count + 1) * sizeof(uint32_t));
+    if (!c.topo || !c.node_static || !c.node_prefix || !c.t_whole || !c.lo || !c.hi || !c.bt || !c.map || !stack) {
+        st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_target_patchify", "out of memory");
+        goto done;
+    }
+    if ((st = nn_graph_topo_order(w, c.topo, diag))) goto done;
+    for (i = 0; i < w->tensor_count; i++) {
+        const nn_tensor *t = &w->tensors[i];
+        /* 1: a constant (whole, broadcast); 2: a whole tensor of rows (graph inputs, their quantizers' outputs) */
+        c.t_whole[i] = (t->flags & NN_TENSOR_CONST) ? 1 : (t->flags & NN_TENSOR_INPUT) ? 2 : 0;
+        c.map[i] = c.bt[i] = NN_TARGET__PATCH_NONE;
+        if (t->producer.id == NN_INVALID_ID && !(t->flags & NN_TENSOR_CONST) && !(t->flags & NN_TENSOR_INPUT)) continue;
+        if (!(t->flags & NN_TENSOR_CONST) && !nn_shape_is_static(&t->shape) && (t->producer.id != NN_INVALID_ID || (t->flags & NN_TENSOR_INPUT))) {
+            st = nn_diag_set(diag, NN_ERR_SHAPE, t->name, "nn_target_patchify: no static shape (give the input shapes)");
+            goto done;
+        }
+    }
+    for (k = 0; k < w->node_count; k++) {
+        const nn_node *n = &w->nodes[c.topo[k]];
+        int stat = 1;
+        for (j = 0; j < n->input_count; j++)
+            if (n->inputs[j].id != NN_INVALID_ID && c.t_whole[n->inputs[j].id] != 1) stat = 0;
+        c.node_static[c.topo[k]] = (uint8_t)stat;
+        c.node_prefix[c.topo[k]] = 0;
+        if (stat)
+            for (j = 0; j < n->output_count; j++)
+                if (n->outputs[j].id != NN_INVALID_ID) c.t_whole[n->outputs[j].id] = 1;
+        /* a QuantizeLinear of a graph input runs whole, before any band */
+        if (!stat && nn_target__patch_is(n, "QuantizeLinear") && n->input_count && n->inputs[0].id != NN_INVALID_ID &&
+            (w->tensors[n->inputs[0].id].flags & NN_TENSOR_INPUT) && n->outputs[0].id != NN_INVALID_ID) {
+            c.node_prefix[c.topo[k]] = 2;
+            c.t_whole[n->outputs[0].id] = 2;
+        }
+    }
+    /* the cut and band height: given, or planned on the graph without Q/DQ */
+    if (d.flags & NN_TARGET_PATCHIFY_NO_BANDS) {
+        d.cut = NULL;
+    } else if (!d.cut || !d.band_rows) {
+        if ((st = nn_target__patch_float_view(&c, &fv, &zeros, diag))) goto done;
+        /* the view has no QuantizeLinear left: size its tensors as the int8 they are */
+        if (d.plan.memory.bytes_rule == NN_TARGET_BYTES_AUTO && !d.plan.memory.bytes_fn)
+            d.plan.memory.bytes_rule = NN_TARGET_BYTES_INT8;
+        if ((st = nn_target_plan_patches(fv, &d.plan, &r.plan, diag))) goto done;
+        if (!d.cut && r.plan.prefix_steps && r.plan.cut.id != NN_INVALID_ID) d.cut = fv->tensors[r.plan.cut.id].name;
+        if (!d.band_rows) d.band_rows = r.plan.band_rows;
+    }
+    if (d.cut) {
+        nn_tensor_id t = nn_graph_find_tensor(w, d.cut);
+        if (t.id == NN_INVALID_ID) { st = nn_diag_set(diag, NN_ERR_ARG, d.cut, "nn_target_patchify: no tensor of that name"); goto done; }
+        cut = t.id;
+        /* a float cut read by one QuantizeLinear only: cut at its int8 output */
+        if (nn_dtype_is_float(w->tensors[cut].dtype) && !(w->tensors[cut].flags & NN_TENSOR_OUTPUT)) {
+            uint32_t readers = 0, q = NN_TARGET__PATCH_NONE;
+            for (k = 0; k < w->node_count; k++)
+                for (j = 0; j < w->nodes[k].input_count; j++)
+                    if (w->nodes[k].inputs[j].id == cut) { readers++; q = k; }
+            if (readers == 1 && nn_target__patch_is(&w->nodes[q], "QuantizeLinear") && w->nodes[q].inputs[0].id == cut)
+                cut = w->nodes[q].outputs[0].id;
+        }
+        snprintf(r.cut, sizeof r.cut, "%s", w->tensors[cut].name);
+        if (w->tensors[cut].producer.id == NN_INVALID_ID || c.t_whole[cut] || w->tensors[cut].shape.rank != 4) {
+            st = nn_diag_set(diag, NN_ERR_ARG, d.cut, "nn_target_patchify: the cut must be a computed NCHW tensor");
+            goto done;
+        }
+        H = w->tensors[cut].shape.dims[2];
+        R = d.band_rows;
+        if (R < 1 || R >= H) {
+            st = nn_diag_set(diag, NN_ERR_ARG, "nn_target_patchify_desc.band_rows", "%lld rows: give 1 to %lld", (long long)R,
+                             (long long)H - 1);
+            goto done;
+        }
+        if ((H + R - 1) / R > NN_MAX_PATCH_BANDS) {
+            st = nn_diag_set(diag, NN_ERR_LIMIT, "nn_target_patchify_desc.band_rows", "more than %d bands", NN_MAX_PATCH_BANDS);
+            goto done;
+        }
+        nbands = (uint32_t)((H + R - 1) / R);
+        /* the prefix: every non-static ancestor of the cut; a QuantizeLinear
+           of a graph input runs whole before the bands */
+        stack[sp++] = w->tensors[cut].producer.id;
+        c.node_prefix[w->tensors[cut].producer.id] = 1;
+        while (sp) {
+            const nn_node *n = &w->nodes[stack[--sp]];
+            for (j = 0; j < n->input_count; j++) {
+                uint32_t x = n->inputs[j].id, p;
+                if (x == NN_INVALID_ID || c.t_whole[x]) continue;
+                p = w->tensors[x].producer.id;
+                if (p == NN_INVALID_ID || c.node_prefix[p]) continue;
+                c.node_prefix[p] = 1;
+                stack[sp++] = p;
+            }
+        }
+        /* the prefix's tensors other than the cut must not be read after it */
+        for (k = 0; k < w->node_count; k++) {
+            const nn_node *n = &w->nodes[k];
+            if (c.node_prefix[k] == 1 && (st = nn_target__patch_check_node(&c, n, diag))) goto done;
+            if (c.node_prefix[k] || c.node_static[k]) continue;
+            for (j = 0; j < n->input_count; j++) {
+                uint32_t x = n->inputs[j].id, p;
+                if (x == NN_INVALID_ID || x == cut) continue;
+                p = w->tensors[x].producer.id;
+                if (p != NN_INVALID_ID && c.node_prefix[p] == 1) {
+                    st = nn_diag_set(diag, NN_ERR_UNSUPPORTED, w->tensors[x].name,
+                                     "nn_target_patchify: read after the prefix (the cut must be the only tensor it passes on)");
+                    goto done;
+                }
+            }
+        }
+        for (i = 0; i < w->output_count; i++) {
+            uint32_t p = w->tensors[w->outputs[i].id].producer.id;
+            if (w->outputs[i].id != cut && p != NN_INVALID_ID && c.node_prefix[p] == 1) {
+                st = nn_diag_set(diag, NN_ERR_UNSUPPORTED, w->tensors[w->outputs[i].id].name,
+                                 "nn_target_patchify: a graph output inside the prefix");
+                goto done;
+            }
+        }
+    }
+    /* the output graph: static nodes, the input quantizers, the bands, the
+       Concat of the cut, the rest */
+    memset(&gd, 0, sizeof gd);
+    gd.alloc = c.a;
+    gd.name = qdq->name;
+    if ((st = nn_graph_create(&gd, &c.o, diag))) goto done;
+    c.o->ir_version = qdq->ir_version;
+    for (i = 0; i < w->opset_count && !st; i++) st = nn_graph_set_opset(c.o, w->opsets[i].domain, w->opsets[i].version, diag);
+    if (!st && nbands && nn_graph_opset(w, "") < 10)
+        st = nn_diag_set(diag, NN_ERR_UNSUPPORTED, "nn_target_patchify", "opset below 10 (Slice with inputs)");
+    /* whole tensors: every tensor not produced by a banded node */
+    for (i = 0; i < w->tensor_count && !st; i++) {
+        const nn_tensor *t = &w->tensors[i];
+        nn_tensor_id id;
+        if (t->producer.id != NN_INVALID_ID && c.node_prefix[t->producer.id] == 1 && i != cut) continue;
+        if (!(t->flags & (NN_TENSOR_CONST | NN_TENSOR_INPUT | NN_TENSOR_OUTPUT)) && t->producer.id == NN_INVALID_ID) {
+            /* referenced by a node only as an omitted/unknown operand: keep the name free */
+            continue;
+        }
+        if ((d.flags & NN_TARGET_PATCHIFY_QUANTIZED_INPUT) && (t->flags & NN_TENSOR_INPUT)) {
+            /* dropped when its only readers are QuantizeLinear nodes (below) */
+            uint32_t other = 0;
+            for (k = 0; k < w->node_count; k++)
+                for (j = 0; j < w->nodes[k].input_count; j++)
+                    if (w->nodes[k].inputs[j].id == i && !nn_target__patch_is(&w->nodes[k], "QuantizeLinear")) other = 1;
+            if (!other && !(t->flags & NN_TENSOR_OUTPUT)) continue;
+        }
+        if ((st = nn_target__patch_copy_tensor(c.o, w, i, NULL, &id, diag))) break;
+        c.map[i] = id.id;
+    }
+    if (st) goto done;
+    /* graph inputs (a quantized input in place of the float one) */
+    for (i = 0; i < w->input_count && !st; i++) {
+        uint32_t x = w->inputs[i].id;
+        nn_tensor_id id;
+        if (c.map[x] != NN_TARGET__PATCH_NONE) { id.id = c.map[x]; st = nn_graph_add_input(c.o, id, diag); continue; }
+        for (k = 0; k < w->node_count && !st; k++)
+            if (nn_target__patch_is(&w->nodes[k], "QuantizeLinear") && w->nodes[k].inputs[0].id == x) {
+                id.id = c.map[w->nodes[k].outputs[0].id];
+                if (!(c.o->tensors[id.id].flags & NN_TENSOR_INPUT)) st = nn_graph_add_input(c.o, id, diag);
+            }
+    }
+    for (k = 0; k < w->node_count && !st; k++) {
+        uint32_t ni = c.topo[k];
+        const nn_node *n = &w->nodes[ni];
+        nn_tensor_id ins[64], outs[16];
+        if (!c.node_static[ni] && c.node_prefix[ni] != 2) continue;
+        if (c.node_prefix[ni] == 2 && (d.flags & NN_TARGET_PATCHIFY_QUANTIZED_INPUT) && c.map[n->inputs[0].id] == NN_TARGET__PATCH_NONE) continue;
+        if (n->input_count > 64 || n->output_count > 16) { st = nn_diag_set(diag, NN_ERR_LIMIT, n->name, "too many operands"); break; }
+        for (j = 0; j < n->input_count; j++) ins[j].id = n->inputs[j].id == NN_INVALID_ID ? NN_INVALID_ID : c.map[n->inputs[j].id];
+        for (j = 0; j < n->output_count; j++) outs[j].id = n->outputs[j].id == NN_INVALID_ID ? NN_INVALID_ID : c.map[n->outputs[j].id];
+        st = nn_target__patch_copy_node(c.o, w, n, ins, outs, n->name, NULL, diag);
+    }
+    if (st) goto done;
+    cut_bands = (uint32_t *)nn_alloc(&c.a, ((size_t)nbands + 1) * sizeof(uint32_t));
+    if (!cut_bands) { st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_target_patchify", "out of memory"); goto done; }
+    for (k = 0; k < w->node_count; k++)
+        if (c.node_prefix[k] == 1) {
+            int known;
+            r.prefix_nodes++;
+            r.prefix_macs += nn_node_macs(w, &w->nodes[k], &known);
+        }
+    for (band = 0; band < nbands && !st; band++) {
+        /* rows per tensor, backwards from the cut's band */
+        for (i = 0; i < w->tensor_count; i++) { c.lo[i] = INT64_MAX; c.hi[i] = INT64_MIN; }
+        c.lo[cut] = (int64_t)band * R;
+        c.hi[cut] = c.lo[cut] + R > H ? H : c.lo[cut] + R;
+        for (k = w->node_count; k-- > 0;) {
+            const nn_node *n = &w->nodes[c.topo[k]];
+            uint32_t y = n->outputs[0].id;
+            if (c.node_prefix[c.topo[k]] != 1 || c.lo[y] >= c.hi[y]) continue;
+            for (j = 0; j < n->input_count; j++) {
+                int64_t rlo, rhi, pt, pb;
+                uint32_t x = n->inputs[j].id;
+                if (!nn_target__patch_need(&c, n, j, c.lo[y], c.hi[y], &rlo, &rhi, &pt, &pb)) continue;
+                if (rlo < c.lo[x]) c.lo[x] = rlo;
+                if (rhi > c.hi[x]) c.hi[x] = rhi;
+            }
+        }
+        /* the band's nodes, in order */
+        for (k = 0; k < w->node_count && !st; k++) {
+            uint32_t ni = c.topo[k];
+            const nn_node *n = &w->nodes[ni];
+            uint32_t y = n->outputs[0].id;
+            nn_tensor_id ins[64], yo;
+            int64_t pads[4], *pp = NULL;
+            nn_shape sh;
+            char nb[300];
+            if (c.node_prefix[ni] != 1 || c.lo[y] >= c.hi[y]) continue;
+            /* emitted on the union of its readers' rows; a reader needing
+               fewer gets a Slice (nn_target__patch_rows) */
+            if (n->input_count > 64) { st = nn_diag_set(diag, NN_ERR_LIMIT, n->name, "too many operands"); break; }
+            for (j = 0; j < n->input_count && !st; j++) {
+                int64_t rlo, rhi, pt, pb;
+                uint32_t x = n->inputs[j].id;
+                if (x == NN_INVALID_ID) { ins[j].id = NN_INVALID_ID; continue; }
+                if (!nn_target__patch_need(&c, n, j, c.lo[y], c.hi[y], &rlo, &rhi, &pt, &pb)) { ins[j].id = c.map[x]; continue; }
+                st = nn_target__patch_rows(&c, x, rlo, rhi, band, &ins[j], diag);
+                if (nn_target__patch_is_window(n) && j == 0) {
+                    nn_target__patch_win wn;
+                    nn_target__patch_window(w, n, &wn);
+                    pads[0] = pt; pads[2] = pb; pads[1] = wn.pb[1]; pads[3] = wn.pe[1];
+                    pp = pads;
+                }
+            }
+            if (st) break;
+            sh = w->tensors[y].shape;
+            sh.dims[2] = c.hi[y] - c.lo[y];
+            if ((st = nn_graph_add_tensor(c.o, nn_target__patch_name(&c, w->tensors[y].name, "b", band, nb, sizeof nb),
+                                          w->tensors[y].dtype, &sh, &yo, diag)))
+                break;
+            c.bt[y] = yo.id;
+            if ((st = nn_target__patch_copy_node(c.o, w, n, ins, &yo, nn_target__patch_name(&c, n->name, "b", band, nb, sizeof nb), pp, diag))) break;
+            c.emitted++;
+            {
+                int known;
+                r.banded_macs += nn_node_macs(c.o, &c.o->nodes[c.o->node_count - 1], &known);
+            }
+        }
+        cut_bands[band] = c.bt[cut];
+    }
+    if (st) goto done;
+    if (nbands) {
+        nn_tensor_id *ins = (nn_tensor_id *)nn_alloc(&c.a, (size_t)nbands * sizeof(nn_tensor_id)), y;
+        nn_node_id id;
+        nn_attr ax;
+        char nb[300];
+        if (!ins) { st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_target_patchify", "out of memory"); goto done; }
+        for (i = 0; i < nbands; i++) ins[i].id = cut_bands[i];
+        y.id = c.map[cut];
+        snprintf(nb, sizeof nb, "%.200s#concat", w->tensors[cut].name);
+        st = nn_graph_add_node(c.o, "Concat", "", nb, ins, nbands, &y, 1, &id, diag);
+        nn_free(&c.a, ins);
+        memset(&ax, 0, sizeof ax);
+        ax.name = "axis";
+        ax.type = NN_ATTR_INT;
+        ax.i = 2;
+        if (!st) st = nn_graph_add_attr(c.o, id, &ax, 0, diag);
+        if (st) goto done;
+    }
+    /* the rest, in order */
+    for (k = 0; k < w->node_count && !st; k++) {
+        uint32_t ni = c.topo[k];
+        const nn_node *n = &w->nodes[ni];
+        nn_tensor_id ins[64], outs[16];
+        if (c.node_static[ni] || c.node_prefix[ni]) continue;
+        if (n->input_count > 64 || n->output_count > 16) { st = nn_diag_set(diag, NN_ERR_LIMIT, n->name, "too many operands"); break; }
+        for (j = 0; j < n->input_count; j++) ins[j].id = n->inputs[j].id == NN_INVALID_ID ? NN_INVALID_ID : c.map[n->inputs[j].id];
+        for (j = 0; j < n->output_count; j++) outs[j].id = n->outputs[j].id == NN_INVALID_ID ? NN_INVALID_ID : c.map[n->outputs[j].id];
+        st = nn_target__patch_copy_node(c.o, w, n, ins, outs, n->name, NULL, diag);
+    }
+    for (i = 0; i < w->output_count && !st; i++) {
+        nn_tensor_id id;
+        id.id = c.map[w->outputs[i].id];
+        st = nn_graph_add_output(c.o, id, diag);
+    }
+    if (st) goto done;
+    r.bands = nbands;
+    r.band_rows = nbands ? (uint32_t)R : 0;
+    r.banded_nodes = c.emitted;
+    r.slices = c.slices;
+    if (!nbands) { r.cut[0] = 0; r.prefix_nodes = 0; r.prefix_macs = r.banded_macs = 0; }
+    *out = c.o;
+    c.o = NULL;
+done:
+    if (c.o) nn_graph_destroy(c.o);
+    if (fv) nn_graph_destroy(fv);
+    nn_free(&c.a, zeros);
+    if (w) nn_graph_destroy(w);
+    nn_free(&c.a, c.topo); nn_free(&c.a, c.node_static); nn_free(&c.a, c.node_prefix); nn_free(&c.a, c.t_whole);
+    nn_free(&c.a, c.lo); nn_free(&c.a, c.hi); nn_free(&c.a, c.bt); nn_free(&c.a, c.map);
+    nn_free(&c.a, stack); nn_free(&c.a, cut_bands);
+    if (rep) *rep = r;
+    return st;
+}
 
 /* ==== lowering, the binary model file and the simulator ======================================
 
@@ -3644,9 +4446,11 @@ static void nn_target__run_int(const nn_target_program *p, const nn_target_instr
         (void)e; (void)ny;
         return;
     }
-    if (I->op == NN_TARGET_OP_LUT8) {
+    if (I->op == NN_TARGET_OP_LUT8) { /* t is indexed by the raw byte r; nn_quant's int8 table by r ^ 0x80 */
         const uint8_t *t = p->weights + I->table;
-        for (e = 0; e < ny; e++) ((uint8_t *)y)[e] = t[((const uint8_t *)a)[e]];
+        int8_t ts[256];
+        for (e = 0; e < 256; e++) ts[e] = (int8_t)t[e ^ 0x80];
+        nn_quant_lut_apply_s8(ts, a, y, ny); /* 64 bytes a step with AVX-512 VBMI; in place is fine */
         return;
     }
     if (I->op == NN_TARGET_OP_LUT16) {
@@ -3754,6 +4558,13 @@ static nn_status nn_target__run_rows(const nn_target_program *p, const nn_op_def
     return st;
 }
 
+/* 1 when n's nn_graph.h kernel writes every element of an output of 8 or
+   more bits (the element-wise kernels, Transpose, Softmax): the simulator
+   then skips zeroing it first (5% of the GPT's and ViT-Ti's run). */
+static int nn_target__writes_all(const nn_node *n, nn_dtype t) {
+    return nn_dtype_bits(t) >= 8 && (nn_target__is_elementwise(n) || nn_target__is(n, "Transpose") || nn_target__is(n, "Softmax"));
+}
+
 static nn_status nn_target__run_cpu(const nn_target_program *p, const nn_target_instr *I, uint8_t *arena,
                                     nn_target__bump *bump, nn_diag *diag) {
     const nn_op_def *def = p->node_defs[I->node];
@@ -3819,6 +4630,7 @@ static nn_status nn_target__run_cpu(const nn_target_program *p, const nn_target_
         out[j].data = nn_target__ptr(p, arena, s);
         out[j].bytes = (size_t)sl->bytes;
         out[j].flags = 0;
+        if (nn_target__writes_all(c.node, sl->dtype)) continue;
         for (i = 0; i < I->in_count; i++) /* a fresh output starts zeroed, as the executors allocate it */
             if (in[i].data && nn_target__overlap((const uint8_t *)in[i].data, in[i].bytes, (const uint8_t *)out[j].data, sl->bytes)) break;
         if (i == I->in_count) memset(out[j].data, 0, (size_t)sl->bytes);
@@ -5273,7 +6085,10 @@ typedef struct nn_target__ec {
     char nm[160];                 /* the instruction's node name, safe inside a C comment */
 } nn_target__ec;
 
-enum { NN_TARGET__EC_RQ = 1u, NN_TARGET__EC_MS = 2u, NN_TARGET__EC_EXP = 4u, NN_TARGET__EC_SIG = 8u };
+enum {
+    NN_TARGET__EC_RQ = 1u, NN_TARGET__EC_MS = 2u, NN_TARGET__EC_EXP = 4u, NN_TARGET__EC_SIG = 8u, NN_TARGET__EC_RSUM = 16u,
+    NN_TARGET__EC_MM = 32u, NN_TARGET__EC_MV = 64u, NN_TARGET__EC_BAD = 128u, NN_TARGET__EC_LN = 256u
+};
 
 static void nn_target__ec_flush(nn_target__ec *e) {
     if (e->fn && e->n && e->st == NN_OK && e->fn(e->user, e->buf, e->n) != 0)
@@ -5424,14 +6239,14 @@ static void nn_target__ec_array(nn_target__ec *e, const char *name, nn_dtype t, 
 
 /* The const array of every weights-region operand of the current
    instruction that reads one (emitted once per slot). */
-static nn_status nn_target__ec_consts(nn_target__ec *e) {
+static nn_status nn_target__ec_consts_of(nn_target__ec *e, uint64_t mask) {
     const nn_target_instr *I = &e->p->instrs[e->instr];
     uint32_t k;
     char name[32], cm[160];
     for (k = 0; k < I->in_count; k++) {
         uint32_t s = e->p->operands[I->first_operand + k];
         const nn_target_slot *sl;
-        if (s == NN_TARGET_NO_SLOT) continue;
+        if (s == NN_TARGET_NO_SLOT || (k < 64 && !((mask >> k) & 1u))) continue;
         sl = &e->p->slots[s];
         if (sl->region != NN_TARGET_REGION_WEIGHTS || e->done[s]) continue;
         if (!nn_target__ec_ctype(sl->dtype)) return nn_target__ec_unsup(e, "a constant of an unsupported dtype");
@@ -5441,6 +6256,11 @@ static nn_status nn_target__ec_consts(nn_target__ec *e) {
         nn_target__ec_array(e, name, sl->dtype, e->p->weights + sl->offset, nn_target__ec_count(&sl->shape));
     }
     return e->st;
+}
+
+/* Every constant operand (the ones an instruction's C reads). */
+static nn_status nn_target__ec_consts(nn_target__ec *e) {
+    return nn_target__ec_consts_of(e, ~(uint64_t)0);
 }
 
 /* Opens nested loops over shape `out` (row-major) and declares, inside,
@@ -5981,7 +6801,7 @@ static nn_status nn_target__ec_move(nn_target__ec *e) {
     nn_status st;
     if (!sx || sx->bytes != sy->bytes) return nn_target__ec_unsup(e, "input and output sizes differ");
     if (!e->fn) return NN_OK;
-    if ((st = nn_target__ec_consts(e)) != NN_OK) return st;
+    if ((st = nn_target__ec_consts_of(e, 1)) != NN_OK) return st; /* not a Reshape's shape input */
     nn_target__ec_put(e, "/* %u %s '%s' */\nstatic void nn_i%u(void) {\n", e->instr, e->p->nodes[I->node].op_type, e->nm,
                       e->instr);
     if (sx->region == NN_TARGET_REGION_WEIGHTS)
@@ -6229,12 +7049,759 @@ static nn_status nn_target__ec_concat(nn_target__ec *e, const nn_node *nd) {
     return e->st;
 }
 
+/* Up to cap values of constant operand k (int32 or int64) into out: the
+   count, or -1 when the operand is absent, not a constant or too long. */
+static int nn_target__ec_cints(const nn_target__ec *e, uint32_t k, int64_t *out, int cap) {
+    const nn_target_instr *I = &e->p->instrs[e->instr];
+    const nn_target_slot *s = k < I->in_count ? nn_target__ec_slot(e, k) : NULL;
+    const uint8_t *w;
+    uint64_t n, i;
+    if (!s || s->region != NN_TARGET_REGION_WEIGHTS || (s->dtype != NN_DTYPE_INT64 && s->dtype != NN_DTYPE_INT32)) return -1;
+    n = nn_target__ec_count(&s->shape);
+    if (n > (uint64_t)cap) return -1;
+    w = e->p->weights + s->offset;
+    for (i = 0; i < n; i++) {
+        if (s->dtype == NN_DTYPE_INT64) {
+            memcpy(&out[i], w + 8 * i, 8);
+        } else {
+            int32_t v;
+            memcpy(&v, w + 4 * i, 4);
+            out[i] = v;
+        }
+    }
+    return (int)n;
+}
+
+/* The same for a float32 constant, widened to double. */
+static int nn_target__ec_cflts(const nn_target__ec *e, uint32_t k, double *out, int cap) {
+    const nn_target_instr *I = &e->p->instrs[e->instr];
+    const nn_target_slot *s = k < I->in_count ? nn_target__ec_slot(e, k) : NULL;
+    uint64_t n, i;
+    if (!s || s->region != NN_TARGET_REGION_WEIGHTS || s->dtype != NN_DTYPE_FLOAT) return -1;
+    n = nn_target__ec_count(&s->shape);
+    if (n > (uint64_t)cap) return -1;
+    for (i = 0; i < n; i++) {
+        float v;
+        memcpy(&v, e->p->weights + s->offset + 4 * i, 4);
+        out[i] = v;
+    }
+    return (int)n;
+}
+
+static void nn_target__ec_strides(const nn_shape *s, int64_t *st) {
+    int64_t acc = 1;
+    int32_t r;
+    for (r = s->rank - 1; r >= 0; r--) {
+        st[r] = acc;
+        acc *= s->dims[r];
+    }
+}
+
+/* A block that copies input 0, element (base + sum_r i_r * st[r]), to
+   output operand ko, element e, over shape ys row-major (Slice, Split). */
+static void nn_target__ec_strided(nn_target__ec *e, uint32_t ko, const nn_shape *ys, int64_t base, const int64_t *st) {
+    int32_t R = ys->rank, r;
+    char expr[640], xs[900], ys_[256];
+    size_t len;
+    len = (size_t)snprintf(expr, sizeof expr, "(size_t)((int64_t)%lld", (long long)base);
+    for (r = 0; r < R; r++)
+        if (ys->dims[r] != 1 && st[r] != 0 && len + 48 < sizeof expr)
+            len += (size_t)snprintf(expr + len, sizeof expr - len, " + (int64_t)i%d * %lld", (int)r, (long long)st[r]);
+    snprintf(expr + len, sizeof expr - len, ")");
+    nn_target__ec_put(e, "    {\n        size_t e = 0;\n");
+    for (r = 0; r < R; r++) nn_target__ec_put(e, "        size_t i%d;\n", (int)r);
+    for (r = 0; r < R; r++)
+        nn_target__ec_put(e, "%*sfor (i%d = 0; i%d < %lld; i%d++) {\n", 8 + 4 * (int)r, "", (int)r, (int)r,
+                          (long long)ys->dims[r], (int)r);
+    nn_target__ec_put(e, "%*s%s = %s;\n", 8 + 4 * (int)R, "", nn_target__ec_at(e, ko, "e", ys_, sizeof ys_),
+                      nn_target__ec_at(e, 0, expr, xs, sizeof xs));
+    nn_target__ec_put(e, "%*se++;\n", 8 + 4 * (int)R, "");
+    for (r = R - 1; r >= 0; r--) nn_target__ec_put(e, "%*s}\n", 8 + 4 * (int)r, "");
+    if (R == 0) nn_target__ec_put(e, "        (void)e;\n");
+    nn_target__ec_put(e, "    }\n");
+}
+
+/* ONNX Slice clamping (nn_graph.h's rule): the element count along the
+   axis; *start becomes the first index read. */
+static int64_t nn_target__ec_slice_len(int64_t dim, int64_t *start, int64_t end, int64_t step) {
+    int64_t s = *start, en = end;
+    if (s < 0) s += dim;
+    if (en < 0) en += dim;
+    if (step > 0) {
+        s = s < 0 ? 0 : (s > dim ? dim : s);
+        en = en < 0 ? 0 : (en > dim ? dim : en);
+        *start = s;
+        return en > s ? (en - s - 1) / step + 1 : 0;
+    }
+    s = s < 0 ? 0 : (s > dim - 1 ? dim - 1 : s);
+    en = en < -1 ? -1 : (en > dim - 1 ? dim - 1 : en);
+    *start = s;
+    if (step == INT64_MIN) step = -INT64_MAX;
+    return s > en ? (s - en - 1) / -step + 1 : 0;
+}
+
+/* Slice with constant starts/ends/axes/steps: a strided copy. */
+static nn_status nn_target__ec_slice(nn_target__ec *e, const nn_node *nd, int64_t opset) {
+    const nn_target_instr *I = &e->p->instrs[e->instr];
+    const nn_target_slot *sx = nn_target__ec_slot(e, 0), *sy = nn_target__ec_slot(e, I->in_count);
+    int64_t starts[NN_MAX_RANK], ends[NN_MAX_RANK], axes[NN_MAX_RANK], steps[NN_MAX_RANK];
+    int64_t st_in[NN_MAX_RANK], start[NN_MAX_RANK], step[NN_MAX_RANK], st[NN_MAX_RANK], base = 0;
+    int ns, ne, na = -3, nst = -3, k;
+    int32_t R, r;
+    if (!sx || !nn_target__ec_member(sx->dtype) || sx->dtype != sy->dtype || sx->shape.rank != sy->shape.rank)
+        return nn_target__ec_unsup(e, "element type");
+    R = sx->shape.rank;
+    if (opset < 10) {
+        const nn_attr *a;
+        ns = ne = -1;
+        if ((a = nn_node_attr(nd, "starts")) && a->count <= NN_MAX_RANK) { ns = (int)a->count; memcpy(starts, a->ints, a->count * 8); }
+        if ((a = nn_node_attr(nd, "ends")) && a->count <= NN_MAX_RANK) { ne = (int)a->count; memcpy(ends, a->ints, a->count * 8); }
+        if ((a = nn_node_attr(nd, "axes")) && a->count <= NN_MAX_RANK) { na = (int)a->count; memcpy(axes, a->ints, a->count * 8); }
+    } else {
+        ns = nn_target__ec_cints(e, 1, starts, NN_MAX_RANK);
+        ne = nn_target__ec_cints(e, 2, ends, NN_MAX_RANK);
+        if (I->in_count > 3 && nn_target__ec_slot(e, 3) && (na = nn_target__ec_cints(e, 3, axes, NN_MAX_RANK)) < 0)
+            return nn_target__ec_unsup(e, "axes must be a constant");
+        if (I->in_count > 4 && nn_target__ec_slot(e, 4) && (nst = nn_target__ec_cints(e, 4, steps, NN_MAX_RANK)) < 0)
+            return nn_target__ec_unsup(e, "steps must be a constant");
+    }
+    if (ns < 0 || ne != ns || (na >= 0 && na != ns) || (nst >= 0 && nst != ns))
+        return nn_target__ec_unsup(e, "starts and ends must be constants of one length");
+    for (r = 0; r < R; r++) {
+        start[r] = 0;
+        step[r] = 1;
+    }
+    for (k = 0; k < ns; k++) {
+        int64_t ax = na >= 0 ? axes[k] : k, s = starts[k], len, sp = nst >= 0 ? steps[k] : 1;
+        if (ax < 0) ax += R;
+        if (ax < 0 || ax >= R || sp == 0) return nn_target__ec_unsup(e, "an axis out of range or a zero step");
+        len = nn_target__ec_slice_len(sx->shape.dims[ax], &s, ends[k], sp);
+        if (len != sy->shape.dims[ax]) return nn_target__ec_unsup(e, "the output shape disagrees with the slice");
+        start[ax] = s;
+        step[ax] = sp;
+    }
+    nn_target__ec_strides(&sx->shape, st_in);
+    for (r = 0; r < R; r++) {
+        base += start[r] * st_in[r];
+        st[r] = step[r] * st_in[r];
+    }
+    if (!e->fn) return NN_OK;
+    if (nn_target__ec_consts_of(e, 1) != NN_OK) return e->st;
+    nn_target__ec_put(e, "/* %u Slice '%s' */\nstatic void nn_i%u(void) {\n", e->instr, e->nm, e->instr);
+    if (nn_target__ec_count(&sy->shape)) nn_target__ec_strided(e, I->in_count, &sy->shape, base, st);
+    nn_target__ec_put(e, "}\n\n");
+    return e->st;
+}
+
+/* Split: each output a strided copy of its run along the axis. */
+static nn_status nn_target__ec_split(nn_target__ec *e, const nn_node *nd) {
+    const nn_target_instr *I = &e->p->instrs[e->instr];
+    const nn_target_slot *sx = nn_target__ec_slot(e, 0);
+    int64_t a = nn_node_attr_int(nd, "axis", 0), st_in[NN_MAX_RANK], off = 0;
+    uint32_t j;
+    int32_t r;
+    if (!sx || !nn_target__ec_member(sx->dtype)) return nn_target__ec_unsup(e, "element type");
+    if (a < 0) a += sx->shape.rank;
+    if (a < 0 || a >= sx->shape.rank) return nn_target__ec_unsup(e, "axis out of range");
+    for (j = 0; j < I->out_count; j++) {
+        const nn_target_slot *so = nn_target__ec_slot(e, I->in_count + j);
+        int same = so && so->dtype == sx->dtype && so->region == NN_TARGET_REGION_ARENA && so->shape.rank == sx->shape.rank;
+        for (r = 0; same && r < sx->shape.rank; r++) same = r == a || so->shape.dims[r] == sx->shape.dims[r];
+        if (!same) return nn_target__ec_unsup(e, "an omitted output or one of another type or shape");
+        off += so->shape.dims[a];
+    }
+    if (off != sx->shape.dims[a]) return nn_target__ec_unsup(e, "the outputs do not cover the axis");
+    if (!e->fn) return NN_OK;
+    if (nn_target__ec_consts_of(e, 1) != NN_OK) return e->st;
+    nn_target__ec_strides(&sx->shape, st_in);
+    nn_target__ec_put(e, "/* %u Split '%s' */\nstatic void nn_i%u(void) {\n", e->instr, e->nm, e->instr);
+    for (off = 0, j = 0; j < I->out_count; j++) {
+        const nn_target_slot *so = nn_target__ec_slot(e, I->in_count + j);
+        if (nn_target__ec_count(&so->shape)) nn_target__ec_strided(e, I->in_count + j, &so->shape, off * st_in[a], st_in);
+        off += so->shape.dims[a];
+    }
+    nn_target__ec_put(e, "}\n\n");
+    return e->st;
+}
+
+/* Gather along an axis: constant indices are checked here; indices read
+   at run time wrap once and set nn_bad when out of range (the simulator
+   fails such a run: model_run returns -1). */
+static nn_status nn_target__ec_gather(nn_target__ec *e, const nn_node *nd) {
+    const nn_target_slot *sx = nn_target__ec_slot(e, 0), *si = nn_target__ec_slot(e, 1), *sy = nn_target__ec_slot(e, 2);
+    int64_t a = nn_node_attr_int(nd, "axis", 0), dim, outer = 1, inner = 1;
+    uint64_t nidx;
+    int32_t r;
+    int cst;
+    char xs[256], is[256], ys[256], ix[160];
+    nn_status st;
+    if (!sx || !si || !nn_target__ec_member(sx->dtype) || sx->dtype != sy->dtype) return nn_target__ec_unsup(e, "element type");
+    if (si->dtype != NN_DTYPE_INT64 && si->dtype != NN_DTYPE_INT32) return nn_target__ec_unsup(e, "indices must be int32 or int64");
+    if (a < 0) a += sx->shape.rank;
+    if (a < 0 || a >= sx->shape.rank) return nn_target__ec_unsup(e, "axis out of range");
+    dim = sx->shape.dims[a];
+    for (r = 0; r < sx->shape.rank; r++) {
+        if (r < a) outer *= sx->shape.dims[r];
+        if (r > a) inner *= sx->shape.dims[r];
+    }
+    nidx = nn_target__ec_count(&si->shape);
+    cst = si->region == NN_TARGET_REGION_WEIGHTS;
+    if (cst) {
+        uint64_t i;
+        for (i = 0; i < nidx; i++) {
+            int64_t q;
+            if (si->dtype == NN_DTYPE_INT64) memcpy(&q, e->p->weights + si->offset + 8 * i, 8);
+            else {
+                int32_t q32;
+                memcpy(&q32, e->p->weights + si->offset + 4 * i, 4);
+                q = q32;
+            }
+            if (q < -dim || q >= dim) return nn_target__ec_unsup(e, "a constant index out of range");
+        }
+    } else {
+        e->uses |= NN_TARGET__EC_BAD;
+    }
+    if (!e->fn) return NN_OK;
+    if ((st = nn_target__ec_consts(e)) != NN_OK) return st;
+    nn_target__ec_put(e, "/* %u Gather '%s' (axis %lld) */\nstatic void nn_i%u(void) {\n    size_t o, k, i;\n", e->instr, e->nm,
+                      (long long)a, e->instr);
+    nn_target__ec_put(e, "    for (o = 0; o < %lld; o++)\n        for (k = 0; k < %llu; k++) {\n", (long long)outer,
+                      (unsigned long long)nidx);
+    nn_target__ec_put(e, "            int64_t q = (int64_t)%s;\n            if (q < 0) q += %lld;\n", nn_target__ec_at(e, 1, "k", is, sizeof is),
+                      (long long)dim);
+    if (!cst) nn_target__ec_put(e, "            if (q < 0 || q >= %lld) {\n                nn_bad = 1;\n                q = 0;\n            }\n",
+                                (long long)dim);
+    snprintf(ix, sizeof ix, "(o * %lld + (size_t)q) * %lld + i", (long long)dim, (long long)inner);
+    nn_target__ec_at(e, 0, ix, xs, sizeof xs);
+    snprintf(ix, sizeof ix, "(o * %llu + k) * %lld + i", (unsigned long long)nidx, (long long)inner);
+    nn_target__ec_put(e, "            for (i = 0; i < %lld; i++) %s = %s;\n        }\n}\n\n", (long long)inner,
+                      nn_target__ec_at(e, 2, ix, ys, sizeof ys), xs);
+    return e->st;
+}
+
+/* ReduceMean / ReduceSum on float32 over one run of dims (nn_graph.h's
+   (outer, n, inner) view): with inner 1, each row summed in 16 double
+   lanes added pairwise (nn_rsum); otherwise each column summed in order
+   in double; the mean divides in double, then one rounding to float. */
+static nn_status nn_target__ec_reduce(nn_target__ec *e, const nn_node *nd, int64_t opset) {
+    const nn_target_instr *I = &e->p->instrs[e->instr];
+    const nn_target_slot *sx = nn_target__ec_slot(e, 0), *sy = nn_target__ec_slot(e, I->in_count);
+    int mean = strcmp(nd->op_type, "ReduceMean") == 0;
+    int64_t axes[NN_MAX_RANK], outer = 1, n = 1, inner = 1;
+    int na = 0, k;
+    int32_t R = sx ? sx->shape.rank : 0, r, first = -1, last = -1;
+    uint32_t mask = 0;
+    char xs[256], ys[256], ix[128], dv[64];
+    if (!sx || sx->dtype != NN_DTYPE_FLOAT || sy->dtype != NN_DTYPE_FLOAT) return nn_target__ec_unsup(e, "only float32");
+    if (opset < (mean ? 18 : 13)) {
+        const nn_attr *a = nn_node_attr(nd, "axes");
+        if (a && a->count > NN_MAX_RANK) return nn_target__ec_unsup(e, "too many axes");
+        if (a) {
+            na = (int)a->count;
+            memcpy(axes, a->ints, a->count * 8);
+        }
+    } else if (I->in_count > 1 && nn_target__ec_slot(e, 1)) {
+        if ((na = nn_target__ec_cints(e, 1, axes, NN_MAX_RANK)) < 0) return nn_target__ec_unsup(e, "axes must be a constant");
+    }
+    if (na == 0 && nn_node_attr_int(nd, "noop_with_empty_axes", 0)) return nn_target__ec_unsup(e, "noop_with_empty_axes");
+    for (k = 0; k < na; k++) {
+        int64_t ax = axes[k] < 0 ? axes[k] + R : axes[k];
+        if (ax < 0 || ax >= R) return nn_target__ec_unsup(e, "axis out of range");
+        mask |= 1u << ax;
+    }
+    if (na == 0) mask = R > 0 ? (uint32_t)((1u << R) - 1) : 0;
+    for (r = 0; r < R; r++)
+        if (sx->shape.dims[r] != 1 && ((mask >> r) & 1u)) {
+            if (first < 0) first = r;
+            last = r;
+        }
+    if (first < 0) {
+        outer = (int64_t)nn_target__ec_count(&sx->shape);
+    } else {
+        for (r = first; r <= last; r++)
+            if (sx->shape.dims[r] != 1 && !((mask >> r) & 1u))
+                return nn_target__ec_unsup(e, "reduced dims that are not one run");
+        for (r = 0; r < R; r++) {
+            if (r < first) outer *= sx->shape.dims[r];
+            else if (r <= last) n *= sx->shape.dims[r];
+            else inner *= sx->shape.dims[r];
+        }
+    }
+    if (inner == 1) e->uses |= NN_TARGET__EC_RSUM;
+    if (!e->fn) return NN_OK;
+    if (nn_target__ec_consts_of(e, 1) != NN_OK) return e->st;
+    nn_target__ec_put(e, "/* %u %s '%s' (float, (%lld, %lld, %lld)) */\nstatic void nn_i%u(void) {\n", e->instr, nd->op_type, e->nm,
+                      (long long)outer, (long long)n, (long long)inner, e->instr);
+    if (!nn_target__ec_count(&sy->shape)) {
+        nn_target__ec_put(e, "}\n\n");
+        return e->st;
+    }
+    if (mean) snprintf(dv, sizeof dv, "(float)(s / (double)%lld)", (long long)n);
+    else snprintf(dv, sizeof dv, "(float)s");
+    if (inner == 1) {
+        snprintf(ix, sizeof ix, "o * %lld", (long long)n);
+        nn_target__ec_put(e, "    size_t o;\n    for (o = 0; o < %lld; o++) {\n        const double s = nn_rsum(&%s, %lld);\n",
+                          (long long)outer, nn_target__ec_at(e, 0, ix, xs, sizeof xs), (long long)n);
+        nn_target__ec_put(e, "        %s = %s;\n    }\n}\n\n", nn_target__ec_at(e, I->in_count, "o", ys, sizeof ys), dv);
+    } else {
+        snprintf(ix, sizeof ix, "(o * %lld + r) * %lld + i", (long long)n, (long long)inner);
+        nn_target__ec_put(e, "    size_t o, i, r;\n    for (o = 0; o < %lld; o++)\n        for (i = 0; i < %lld; i++) {\n",
+                          (long long)outer, (long long)inner);
+        nn_target__ec_put(e, "            double s = 0;\n            for (r = 0; r < %lld; r++) s += %s;\n", (long long)n,
+                          nn_target__ec_at(e, 0, ix, xs, sizeof xs));
+        snprintf(ix, sizeof ix, "o * %lld + i", (long long)inner);
+        nn_target__ec_put(e, "            %s = %s;\n        }\n}\n\n", nn_target__ec_at(e, I->in_count, ix, ys, sizeof ys), dv);
+    }
+    return e->st;
+}
+
+/* Sqrt (sqrtf) and Pow with a one-element float32 constant exponent:
+   nn_graph.h squares for 2, takes sqrtf(x) + 0 (inf for -inf) for 0.5,
+   powf otherwise. */
+static nn_status nn_target__ec_unary(nn_target__ec *e, const nn_node *nd) {
+    const nn_target_instr *I = &e->p->instrs[e->instr];
+    const nn_target_slot *sx = nn_target__ec_slot(e, 0), *sy = nn_target__ec_slot(e, I->in_count);
+    int pw = strcmp(nd->op_type, "Pow") == 0;
+    double ex = 0;
+    char xs[256], ys[256], f[48], v[400];
+    if (!sx || sx->dtype != NN_DTYPE_FLOAT || sy->dtype != NN_DTYPE_FLOAT ||
+        nn_target__ec_count(&sx->shape) != nn_target__ec_count(&sy->shape))
+        return nn_target__ec_unsup(e, "only float32");
+    if (pw && nn_target__ec_cflts(e, 1, &ex, 1) != 1) return nn_target__ec_unsup(e, "the exponent must be a one-element float32 constant");
+    if (!e->fn) return NN_OK;
+    if (nn_target__ec_consts_of(e, 1) != NN_OK) return e->st;
+    nn_target__ec_at(e, 0, "e", xs, sizeof xs);
+    if (!pw) snprintf(v, sizeof v, "sqrtf(x)");
+    else if (ex == 2.0) snprintf(v, sizeof v, "x * x");
+    else if (ex == 0.5) snprintf(v, sizeof v, "x == -INFINITY ? INFINITY : sqrtf(x) + 0.0f");
+    else snprintf(v, sizeof v, "powf(x, %s)", nn_target__ec_flt((float)ex, f, sizeof f));
+    nn_target__ec_put(e, "/* %u %s '%s' (float) */\nstatic void nn_i%u(void) {\n    size_t e;\n", e->instr, nd->op_type, e->nm, e->instr);
+    nn_target__ec_put(e, "    for (e = 0; e < %llu; e++) {\n        const float x = %s;\n        %s = %s;\n    }\n}\n\n",
+                      (unsigned long long)nn_target__ec_count(&sx->shape), xs, nn_target__ec_at(e, I->in_count, "e", ys, sizeof ys), v);
+    return e->st;
+}
+
+/* nn_graph.h's float SGEMM, one output element at a time.  Its blocking
+   fixes each element's sum: over K in blocks of NN_NN__KC, each block
+   summed from +0 in k order (with FMA when the build's micro-kernel uses
+   it: AVX-512, AVX2+FMA), the blocks added in order; a tile at the edge
+   of the matrix (rows from M - M % MR, columns from N - N % NR) goes
+   through a buffer and gains "+ 0.0f" on its first block (-0 -> +0).
+   M == 1 is the matrix-vector path: a plain k-order sum, + 0.0f.  These
+   constants come from nn_graph.h's implementation; without it (this
+   header's implementation alone) float MatMul is not exported. */
+#if defined(NN_NN__KC) && defined(NN_NN__MR) && defined(NN_NN__NR)
+#define NN_TARGET__EC_KC NN_NN__KC
+#define NN_TARGET__EC_MR NN_NN__MR
+#define NN_TARGET__EC_NR NN_NN__NR
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#define NN_TARGET__EC_FMA 1
+#else
+#define NN_TARGET__EC_FMA 0
+#endif
+#else
+#define NN_TARGET__EC_KC 0
+#define NN_TARGET__EC_MR 1
+#define NN_TARGET__EC_NR 1
+#define NN_TARGET__EC_FMA 0
+#endif
+
+/* The edge-row and edge-column limits of an (M, N) SGEMM as C text. */
+static void nn_target__ec_edge(int64_t M, int64_t N, const char *m, const char *n, char *out, size_t cap) {
+    const int64_t ml = M - M % NN_TARGET__EC_MR, nl = N - N % NN_TARGET__EC_NR;
+    if (!NN_TARGET__EC_FMA || ml == 0 || nl == 0) snprintf(out, cap, "1"); /* the portable micro-kernel adds + 0.0f everywhere */
+    else if (ml < M && nl < N) snprintf(out, cap, "%s >= %lld || %s >= %lld", m, (long long)ml, n, (long long)nl);
+    else if (ml < M) snprintf(out, cap, "%s >= %lld", m, (long long)ml);
+    else if (nl < N) snprintf(out, cap, "%s >= %lld", n, (long long)nl);
+    else snprintf(out, cap, "0");
+}
+
+/* MatMul on float32, both operands of rank >= 2, batch dims broadcast. */
+static nn_status nn_target__ec_fmatmul(nn_target__ec *e) {
+    const nn_target_slot *sa = nn_target__ec_slot(e, 0), *sb = nn_target__ec_slot(e, 1), *sy = nn_target__ec_slot(e, 2);
+    int32_t ra, rb, R, i;
+    int64_t M, N, K, ob[NN_MAX_RANK], sta[NN_MAX_RANK], stb[NN_MAX_RANK], batches = 1, pa = 1, pb = 1, pr;
+    int fold = 1, bone = 1;
+    char ao[400], bo[400], as[600], bs[600], ys[256], ix[520], edge[128];
+    size_t la, lb;
+    nn_status st;
+    if (!sa || !sb || sa->dtype != NN_DTYPE_FLOAT || sb->dtype != NN_DTYPE_FLOAT || sy->dtype != NN_DTYPE_FLOAT)
+        return nn_target__ec_unsup(e, "only float32");
+    ra = sa->shape.rank;
+    rb = sb->shape.rank;
+    if (ra < 2 || rb < 2) return nn_target__ec_unsup(e, "a 1-D operand");
+    if (!NN_TARGET__EC_KC) return nn_target__ec_unsup(e, "nn_graph.h's SGEMM blocking is not known in this build");
+    if (e->p->batch > 1) return nn_target__ec_unsup(e, "a batch program (the simulator runs it per sample)");
+    M = sa->shape.dims[ra - 2];
+    K = sa->shape.dims[ra - 1];
+    N = sb->shape.dims[rb - 1];
+    if (sb->shape.dims[rb - 2] != K) return nn_target__ec_unsup(e, "inner dimensions differ");
+    R = (ra > rb ? ra : rb) - 2;
+    /* broadcast strides (in matrices) of each operand's batch dims */
+    for (i = R - 1; i >= 0; i--) {
+        int32_t ia = i - (R - (ra - 2)), ib = i - (R - (rb - 2));
+        int64_t da = ia >= 0 ? sa->shape.dims[ia] : 1, db = ib >= 0 ? sb->shape.dims[ib] : 1;
+        if (da != db && da != 1 && db != 1) return nn_target__ec_unsup(e, "batch dims that do not broadcast");
+        ob[i] = da == 1 ? db : da;
+        sta[i] = da == 1 ? 0 : pa;
+        stb[i] = db == 1 ? 0 : pb;
+        pa *= da;
+        pb *= db;
+        batches *= ob[i];
+        if (db != 1) bone = 0;
+    }
+    if (sy->shape.rank != R + 2 || nn_target__ec_count(&sy->shape) != (uint64_t)(batches * M * N))
+        return nn_target__ec_unsup(e, "the output shape");
+    if (bone) {
+        for (i = 0; i < R; i++)
+            if (ob[i] != 1 && sta[i] == 0) fold = 0;
+    } else {
+        fold = 0;
+    }
+    if (fold) {
+        M *= batches;
+        batches = 1;
+    }
+    e->uses |= M == 1 ? (uint32_t)NN_TARGET__EC_MV : (uint32_t)NN_TARGET__EC_MM;
+    if (!e->fn) return NN_OK;
+    if ((st = nn_target__ec_consts(e)) != NN_OK) return st;
+    la = (size_t)snprintf(ao, sizeof ao, "0");
+    lb = (size_t)snprintf(bo, sizeof bo, "0");
+    for (i = R - 1, pr = 1; !fold && i >= 0; i--) {
+        if (ob[i] != 1 && sta[i] && la + 64 < sizeof ao)
+            la += (size_t)snprintf(ao + la, sizeof ao - la, " + bi / %lld %% %lld * %lld", (long long)pr, (long long)ob[i], (long long)sta[i]);
+        if (ob[i] != 1 && stb[i] && lb + 64 < sizeof bo)
+            lb += (size_t)snprintf(bo + lb, sizeof bo - lb, " + bi / %lld %% %lld * %lld", (long long)pr, (long long)ob[i], (long long)stb[i]);
+        pr *= ob[i];
+    }
+    nn_target__ec_put(e, "/* %u MatMul '%s' (float, %lld x (%lld, %lld) x (%lld, %lld)) */\nstatic void nn_i%u(void) {\n", e->instr, e->nm,
+                      (long long)batches, (long long)M, (long long)K, (long long)K, (long long)N, e->instr);
+    nn_target__ec_put(e, "    size_t bi, m, n;\n    for (bi = 0; bi < %lld; bi++) {\n", (long long)batches);
+    nn_target__ec_put(e, "        const size_t ao = %s, bo = %s;\n        (void)ao;\n        (void)bo;\n", ao, bo);
+    nn_target__ec_put(e, "        for (m = 0; m < %lld; m++)\n            for (n = 0; n < %lld; n++)\n", (long long)M, (long long)N);
+    snprintf(ix, sizeof ix, "ao * %lld + m * %lld", (long long)(M * K), (long long)K);
+    nn_target__ec_at(e, 0, ix, as, sizeof as);
+    snprintf(ix, sizeof ix, "bo * %lld + n", (long long)(K * N));
+    nn_target__ec_at(e, 1, ix, bs, sizeof bs);
+    snprintf(ix, sizeof ix, "bi * %lld + m * %lld + n", (long long)(M * N), (long long)N);
+    nn_target__ec_at(e, 2, ix, ys, sizeof ys);
+    if (M == 1) {
+        nn_target__ec_put(e, "                %s = nn_mv(&%s, 1, &%s, %lld, %lld);\n", ys, as, bs, (long long)N, (long long)K);
+    } else {
+        nn_target__ec_edge(M, N, "m", "n", edge, sizeof edge);
+        nn_target__ec_put(e, "                %s = nn_mm(&%s, 1, &%s, %lld, %lld, %s);\n", ys, as, bs, (long long)N, (long long)K, edge);
+    }
+    nn_target__ec_put(e, "    }\n}\n\n");
+    return e->st;
+}
+
+/* ConvTranspose, 2-D, float32: nn_graph.h computes col = W_g^T X_g on
+   the SGEMM (rows Mg*kh*kw, columns H*W, depth C/group) and scatter-adds
+   it row by row into Y started at the bias; here each col element is
+   computed where it lands, in that same row order. */
+static nn_status nn_target__ec_convt(nn_target__ec *e, const nn_node *nd) {
+    const nn_target_instr *I = &e->p->instrs[e->instr];
+    const nn_target_slot *sx = nn_target__ec_slot(e, 0), *sw = nn_target__ec_slot(e, 1), *sy = nn_target__ec_slot(e, I->in_count);
+    const nn_target_slot *sb = I->in_count > 2 ? nn_target__ec_slot(e, 2) : NULL;
+    const nn_attr *a;
+    int64_t G = nn_node_attr_int(nd, "group", 1), s[2] = {1, 1}, d[2] = {1, 1}, pb[2] = {0, 0};
+    int64_t Nn, C, H, W, M, OH, OW, KH, KW, Cg, Mg, rows, HW;
+    char xs[600], ws[600], ys[400], bs[256], ix[400], edge[160];
+    nn_status st;
+    int i;
+    if (!sx || !sw || sx->dtype != NN_DTYPE_FLOAT || sw->dtype != NN_DTYPE_FLOAT || sy->dtype != NN_DTYPE_FLOAT ||
+        (sb && sb->dtype != NN_DTYPE_FLOAT))
+        return nn_target__ec_unsup(e, "only float32");
+    if (sx->shape.rank != 4 || sw->shape.rank != 4 || sy->shape.rank != 4) return nn_target__ec_unsup(e, "only 2-D ConvTranspose");
+    if (strcmp(nn_node_attr_string(nd, "auto_pad", "NOTSET"), "NOTSET") != 0 || nn_node_attr(nd, "output_shape"))
+        return nn_target__ec_unsup(e, "auto_pad or output_shape");
+    if (!NN_TARGET__EC_KC) return nn_target__ec_unsup(e, "nn_graph.h's SGEMM blocking is not known in this build");
+    if ((a = nn_node_attr(nd, "strides")) && a->count == 2) for (i = 0; i < 2; i++) s[i] = a->ints[i];
+    if ((a = nn_node_attr(nd, "dilations")) && a->count == 2) for (i = 0; i < 2; i++) d[i] = a->ints[i];
+    if ((a = nn_node_attr(nd, "pads")) && a->count == 4) for (i = 0; i < 2; i++) pb[i] = a->ints[i];
+    Nn = sx->shape.dims[0];
+    C = sx->shape.dims[1];
+    H = sx->shape.dims[2];
+    W = sx->shape.dims[3];
+    M = sy->shape.dims[1];
+    OH = sy->shape.dims[2];
+    OW = sy->shape.dims[3];
+    KH = sw->shape.dims[2];
+    KW = sw->shape.dims[3];
+    if (G < 1 || C % G || M % G || sw->shape.dims[0] != C || sw->shape.dims[1] * G != M || sy->shape.dims[0] != Nn ||
+        (sb && nn_target__ec_count(&sb->shape) != (uint64_t)M))
+        return nn_target__ec_unsup(e, "shapes");
+    if ((a = nn_node_attr(nd, "kernel_shape")) && (a->count != 2 || a->ints[0] != KH || a->ints[1] != KW))
+        return nn_target__ec_unsup(e, "kernel_shape disagrees with W");
+    Cg = C / G;
+    Mg = M / G;
+    rows = Mg * KH * KW;
+    HW = H * W;
+    e->uses |= rows == 1 ? (uint32_t)NN_TARGET__EC_MV : (uint32_t)NN_TARGET__EC_MM;
+    if (!e->fn) return NN_OK;
+    if ((st = nn_target__ec_consts(e)) != NN_OK) return st;
+    nn_target__ec_put(e, "/* %u ConvTranspose '%s' (float, (%lld,%lld,%lld,%lld) -> (%lld,%lld,%lld,%lld), kernel %lldx%lld, stride %lld,%lld,"
+                         " dilation %lld,%lld, pads %lld,%lld, group %lld) */\n",
+                      e->instr, e->nm, (long long)Nn, (long long)C, (long long)H, (long long)W, (long long)Nn, (long long)M,
+                      (long long)OH, (long long)OW, (long long)KH, (long long)KW, (long long)s[0], (long long)s[1], (long long)d[0],
+                      (long long)d[1], (long long)pb[0], (long long)pb[1], (long long)G);
+    nn_target__ec_put(e, "static void nn_i%u(void) {\n    size_t q, p, nb, g, mo;\n    int64_t ky, kx, iy, ix, oy, ox;\n", e->instr);
+    if (sb) {
+        char t[32];
+        snprintf(t, sizeof t, "q %% %lld", (long long)M);
+        nn_target__ec_at(e, 2, t, bs, sizeof bs);
+    } else {
+        snprintf(bs, sizeof bs, "0.0f");
+    }
+    snprintf(ix, sizeof ix, "q * %lld + p", (long long)(OH * OW));
+    nn_target__ec_put(e, "    for (q = 0; q < %lld; q++)\n        for (p = 0; p < %lld; p++) %s = %s;\n", (long long)(Nn * M),
+                      (long long)(OH * OW), nn_target__ec_at(e, I->in_count, ix, ys, sizeof ys), bs);
+    nn_target__ec_put(e, "    for (nb = 0; nb < %lld; nb++)\n        for (g = 0; g < %lld; g++)\n            for (mo = 0; mo < %lld; mo++)\n",
+                      (long long)Nn, (long long)G, (long long)Mg);
+    nn_target__ec_put(e, "                for (ky = 0; ky < %lld; ky++)\n                    for (kx = 0; kx < %lld; kx++) {\n", (long long)KH,
+                      (long long)KW);
+    nn_target__ec_put(e, "                        const size_t row = (mo * %lld + (size_t)ky) * %lld + (size_t)kx;\n", (long long)KH,
+                      (long long)KW);
+    nn_target__ec_put(e, "                        for (iy = 0; iy < %lld; iy++) {\n", (long long)H);
+    nn_target__ec_put(e, "                            oy = iy * %lld + ky * %lld - %lld;\n", (long long)s[0], (long long)d[0], (long long)pb[0]);
+    nn_target__ec_put(e, "                            if (oy < 0 || oy >= %lld) continue;\n", (long long)OH);
+    nn_target__ec_put(e, "                            for (ix = 0; ix < %lld; ix++) {\n", (long long)W);
+    nn_target__ec_put(e, "                                const size_t pos = (size_t)(iy * %lld + ix);\n", (long long)W);
+    nn_target__ec_put(e, "                                ox = ix * %lld + kx * %lld - %lld;\n", (long long)s[1], (long long)d[1], (long long)pb[1]);
+    nn_target__ec_put(e, "                                if (ox < 0 || ox >= %lld) continue;\n", (long long)OW);
+    snprintf(ix, sizeof ix, "g * %lld + row", (long long)(Cg * rows));
+    nn_target__ec_at(e, 1, ix, ws, sizeof ws);
+    snprintf(ix, sizeof ix, "(nb * %lld + g * %lld) * %lld + pos", (long long)C, (long long)Cg, (long long)HW);
+    nn_target__ec_at(e, 0, ix, xs, sizeof xs);
+    snprintf(ix, sizeof ix, "((nb * %lld + g * %lld + mo) * %lld + (size_t)oy) * %lld + (size_t)ox", (long long)M, (long long)Mg,
+             (long long)OH, (long long)OW);
+    nn_target__ec_at(e, I->in_count, ix, ys, sizeof ys);
+    if (rows == 1) {
+        nn_target__ec_put(e, "                                %s += nn_mv(&%s, %lld, &%s, %lld, %lld);\n", ys, ws, (long long)rows, xs,
+                          (long long)HW, (long long)Cg);
+    } else {
+        nn_target__ec_edge(rows, HW, "row", "pos", edge, sizeof edge);
+        nn_target__ec_put(e, "                                %s += nn_mm(&%s, %lld, &%s, %lld, %lld, %s);\n", ys, ws, (long long)rows, xs,
+                          (long long)HW, (long long)Cg, edge);
+    }
+    nn_target__ec_put(e, "                            }\n                        }\n                    }\n}\n\n");
+    return e->st;
+}
+
+/* BatchNormalization (inference, spatial): nn_graph.h folds it per
+   channel into a = scale / sqrt(var + eps) (double), b = B - mean * a,
+   both rounded to float, then y = x * a + b.  The folding is done here
+   with the same double operations. */
+static nn_status nn_target__ec_bn(nn_target__ec *e, const nn_node *nd, int64_t opset) {
+    const nn_target_instr *I = &e->p->instrs[e->instr];
+    const nn_target_slot *sx = nn_target__ec_slot(e, 0), *sy = nn_target__ec_slot(e, I->in_count);
+    int64_t C, inner = 1, Nn;
+    double eps = nn_node_attr_float(nd, "epsilon", 1e-5f);
+    int32_t r;
+    int64_t c;
+    uint32_t j;
+    char xs[256], ys[256], ix[128], nm[32];
+    if (!sx || sx->dtype != NN_DTYPE_FLOAT || sy->dtype != NN_DTYPE_FLOAT || sx->shape.rank < 2)
+        return nn_target__ec_unsup(e, "only float32 (N, C, ...)");
+    if (nn_node_attr_int(nd, "training_mode", 0) != 0 || (opset < 9 && nn_node_attr_int(nd, "spatial", 1) == 0))
+        return nn_target__ec_unsup(e, "training mode or spatial = 0");
+    for (j = 1; j < I->out_count; j++)
+        if (nn_target__ec_slot(e, I->in_count + j)) return nn_target__ec_unsup(e, "training outputs");
+    Nn = sx->shape.dims[0];
+    C = sx->shape.dims[1];
+    for (r = 2; r < sx->shape.rank; r++) inner *= sx->shape.dims[r];
+    if (I->in_count != 5) return nn_target__ec_unsup(e, "five inputs");
+    for (j = 1; j < 5; j++) {
+        const nn_target_slot *s = nn_target__ec_slot(e, j);
+        if (!s || s->region != NN_TARGET_REGION_WEIGHTS || s->dtype != NN_DTYPE_FLOAT || nn_target__ec_count(&s->shape) != (uint64_t)C)
+            return nn_target__ec_unsup(e, "scale, B, mean and var must be float32 constants of C values");
+    }
+    if (!e->fn) return NN_OK;
+    if (nn_target__ec_consts_of(e, 1) != NN_OK) return e->st;
+    for (j = 0; j < 2; j++) {
+        char f[48];
+        snprintf(nm, sizeof nm, "nn_%s%u", j ? "b" : "w", e->instr);
+        nn_target__ec_put(e, "static const float %s[%lld] = {", nm, (long long)(C ? C : 1));
+        for (c = 0; c < C && e->st == NN_OK; c++) {
+            float v[4];
+            double av;
+            uint32_t q;
+            for (q = 0; q < 4; q++) memcpy(&v[q], e->p->weights + nn_target__ec_slot(e, 1 + q)->offset + 4 * (uint64_t)c, 4);
+            av = (double)v[0] / sqrt((double)v[3] + eps);
+            if (c % 8 == 0) nn_target__ec_put(e, "\n   ");
+            nn_target__ec_put(e, " %s,", nn_target__ec_flt(j ? (float)((double)v[1] - (double)v[2] * av) : (float)av, f, sizeof f));
+        }
+        nn_target__ec_put(e, "%s\n};\n", C ? "" : "0");
+    }
+    nn_target__ec_put(e, "/* %u BatchNormalization '%s' (float) */\nstatic void nn_i%u(void) {\n    size_t q, i;\n", e->instr, e->nm,
+                      e->instr);
+    snprintf(ix, sizeof ix, "q * %lld + i", (long long)inner);
+    nn_target__ec_put(e, "    for (q = 0; q < %lld; q++)\n        for (i = 0; i < %lld; i++) %s = %s * nn_w%u[q %% %lld] + nn_b%u[q %% %lld];\n}\n\n",
+                      (long long)(Nn * C), (long long)inner, nn_target__ec_at(e, I->in_count, ix, ys, sizeof ys),
+                      nn_target__ec_at(e, 0, ix, xs, sizeof xs), e->instr, (long long)C, e->instr, (long long)C);
+    return e->st;
+}
+
+/* Resize, mode nearest: nn_graph.h's source index per output index and
+   axis (computed here in double the same way) as const tables; the
+   output gathers element by element. */
+static nn_status nn_target__ec_resize(nn_target__ec *e, const nn_node *nd, int64_t opset) {
+    static const char *const coords[] = {"half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners",
+                                         "asymmetric", "tf_half_pixel_for_nn"};
+    static const char *const nearests[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
+    const nn_target_instr *I = &e->p->instrs[e->instr];
+    const nn_target_slot *sx = nn_target__ec_slot(e, 0), *sy = nn_target__ec_slot(e, I->in_count);
+    const char *mode = nn_node_attr_string(nd, "mode", "nearest");
+    int legacy = opset < 11, coord = 4, nearest = -1, ns, nz = -1, k, pass;
+    double sc[NN_MAX_RANK], scale[NN_MAX_RANK];
+    int64_t sz[NN_MAX_RANK], st_in[NN_MAX_RANK];
+    int32_t R, r;
+    int ident[NN_MAX_RANK];
+    char expr[640], xs[900], ys[256];
+    size_t len;
+    if (!sx || !nn_target__ec_member(sx->dtype) || sx->dtype != sy->dtype || sx->shape.rank != sy->shape.rank || sx->shape.rank < 1)
+        return nn_target__ec_unsup(e, "element type");
+    R = sx->shape.rank;
+    if (strcmp(mode, "nearest") != 0) return nn_target__ec_unsup(e, "a mode other than nearest");
+    if (!legacy) {
+        const char *ct = nn_node_attr_string(nd, "coordinate_transformation_mode", "half_pixel");
+        const char *nm = nn_node_attr_string(nd, "nearest_mode", "round_prefer_floor");
+        for (coord = -1, k = 0; k < 6; k++) if (strcmp(ct, coords[k]) == 0) coord = k;
+        for (k = 0; k < 4; k++) if (strcmp(nm, nearests[k]) == 0) nearest = k;
+        if (coord < 0 || nearest < 0) return nn_target__ec_unsup(e, "coordinate_transformation_mode or nearest_mode");
+        if (nn_node_attr(nd, "axes") || strcmp(nn_node_attr_string(nd, "keep_aspect_ratio_policy", "stretch"), "stretch") != 0)
+            return nn_target__ec_unsup(e, "axes or keep_aspect_ratio_policy");
+    }
+    ns = nn_target__ec_cflts(e, legacy ? 1 : 2, sc, NN_MAX_RANK);
+    if (ns <= 0 && !legacy) {
+        nz = nn_target__ec_cints(e, 3, sz, NN_MAX_RANK);
+        ns = -1;
+    }
+    if ((ns >= 0 && ns != R) || (ns < 0 && nz != R)) return nn_target__ec_unsup(e, "scales or sizes must be constants, one per dim");
+    for (r = 0; r < R; r++) {
+        int64_t in = sx->shape.dims[r], out = sy->shape.dims[r];
+        if (in < 1) return nn_target__ec_unsup(e, "an empty axis");
+        if (ns >= 0) {
+            scale[r] = sc[r];
+            if (!(sc[r] > 0) || floor((double)in * sc[r]) != (double)out) return nn_target__ec_unsup(e, "the output shape disagrees with the scales");
+        } else {
+            scale[r] = (double)sz[r] / (double)in;
+            if (sz[r] != out) return nn_target__ec_unsup(e, "the output shape disagrees with the sizes");
+        }
+    }
+    if (!e->fn) return NN_OK;
+    if (nn_target__ec_consts_of(e, 1) != NN_OK) return e->st;
+    nn_target__ec_strides(&sx->shape, st_in);
+    /* pass 0: which axes are the identity; pass 1: the tables of the others */
+    for (pass = 0; pass < 2; pass++)
+        for (r = 0; r < R; r++) {
+            int64_t in = sx->shape.dims[r], out = sy->shape.dims[r], o;
+            double s = scale[r], len_ = (double)in;
+            if (pass == 0) ident[r] = in == out;
+            else if (ident[r]) continue;
+            else nn_target__ec_put(e, "static const int32_t nn_r%u_%d[%lld] = {", e->instr, (int)r, (long long)out);
+            for (o = 0; o < out && e->st == NN_OK; o++) {
+                double x, xo = (double)o, f, rr;
+                int64_t q;
+                switch (legacy ? 4 : coord) {
+                case 1: {
+                    double adj = (double)out / (s * len_), center = len_ / 2;
+                    x = center * (1 - adj) + (xo + 0.5) / s - 0.5;
+                    break;
+                }
+                case 2: x = out > 1 ? (xo + 0.5) / s - 0.5 : -0.5; break;
+                case 3: x = s * len_ == 1 ? 0 : xo * (len_ - 1) / (s * len_ - 1); break;
+                case 4: x = xo / s; break;
+                case 5: x = (xo + 0.5) / s; break;
+                default: x = (xo + 0.5) / s - 0.5; break;
+                }
+                f = floor(x);
+                rr = x - f;
+                if (legacy) q = s < 1 ? (int64_t)ceil(x) : (int64_t)f;
+                else if (rr == 0) q = (int64_t)f;
+                else if (nearest == 2) q = (int64_t)f;
+                else if (nearest == 3) q = (int64_t)f + 1;
+                else if (nearest == 1) q = (int64_t)f + (rr >= 0.5);
+                else q = (int64_t)f + (rr > 0.5);
+                q = q < 0 ? 0 : q >= in ? in - 1 : q;
+                if (pass == 0) {
+                    if (q != o) ident[r] = 0;
+                    continue;
+                }
+                if (o % 24 == 0) nn_target__ec_put(e, "\n   ");
+                nn_target__ec_put(e, " %lld,", (long long)q);
+            }
+            if (pass == 1) nn_target__ec_put(e, "\n};\n");
+        }
+    len = (size_t)snprintf(expr, sizeof expr, "0");
+    for (r = 0; r < R; r++) {
+        if (sy->shape.dims[r] == 1 && ident[r]) continue;
+        if (len + 64 >= sizeof expr) return nn_target__ec_unsup(e, "rank too high");
+        if (ident[r]) len += (size_t)snprintf(expr + len, sizeof expr - len, " + i%d * %lld", (int)r, (long long)st_in[r]);
+        else len += (size_t)snprintf(expr + len, sizeof expr - len, " + (size_t)nn_r%u_%d[i%d] * %lld", e->instr, (int)r, (int)r,
+                                     (long long)st_in[r]);
+    }
+    nn_target__ec_put(e, "/* %u Resize '%s' (nearest) */\nstatic void nn_i%u(void) {\n    size_t e = 0;\n", e->instr, e->nm, e->instr);
+    for (r = 0; r < R; r++) nn_target__ec_put(e, "    size_t i%d;\n", (int)r);
+    for (r = 0; r < R; r++)
+        nn_target__ec_put(e, "%*sfor (i%d = 0; i%d < %lld; i%d++) {\n", 4 + 4 * (int)r, "", (int)r, (int)r,
+                          (long long)sy->shape.dims[r], (int)r);
+    nn_target__ec_put(e, "%*s%s = %s;\n", 4 + 4 * (int)R, "", nn_target__ec_at(e, I->in_count, "e", ys, sizeof ys),
+                      nn_target__ec_at(e, 0, expr, xs, sizeof xs));
+    nn_target__ec_close(e, (int)R);
+    nn_target__ec_put(e, "}\n\n");
+    return e->st;
+}
+
+/* LayerNormalization (float32, scale and bias float32 constants of the
+   normalized size, no Mean/InvStdDev outputs): nn_graph.h's row path,
+   written out in nn_lnorm (mean by nn_rsum, the float mean and what its
+   rounding lost, the squared deviations from the float mean in 16 double
+   lanes, 1 / sqrt(var + eps) in double, then the float row). */
+static nn_status nn_target__ec_lnorm(nn_target__ec *e, const nn_node *nd) {
+    const nn_target_instr *I = &e->p->instrs[e->instr];
+    const nn_target_slot *sx = nn_target__ec_slot(e, 0), *sy = nn_target__ec_slot(e, I->in_count);
+    const nn_target_slot *ss = I->in_count > 1 ? nn_target__ec_slot(e, 1) : NULL;
+    const nn_target_slot *sb = I->in_count > 2 ? nn_target__ec_slot(e, 2) : NULL;
+    int64_t a = nn_node_attr_int(nd, "axis", -1), rows = 1, n = 1;
+    double eps = nn_node_attr_float(nd, "epsilon", 1e-5f);
+    int32_t r;
+    uint32_t j;
+    char xs[256], ys[256], cs[256], bs[256], ix[64], f[48];
+    nn_status st;
+    if (!sx || sx->dtype != NN_DTYPE_FLOAT || sy->dtype != NN_DTYPE_FLOAT) return nn_target__ec_unsup(e, "only float32");
+    if (nn_node_attr_int(nd, "stash_type", 1) != 1) return nn_target__ec_unsup(e, "stash_type other than 1");
+    for (j = 1; j < I->out_count; j++)
+        if (nn_target__ec_slot(e, I->in_count + j)) return nn_target__ec_unsup(e, "the Mean or InvStdDev output");
+    if (a < 0) a += sx->shape.rank;
+    if (a < 0 || a > sx->shape.rank) return nn_target__ec_unsup(e, "axis out of range");
+    for (r = 0; r < sx->shape.rank; r++) {
+        if (r < a) rows *= sx->shape.dims[r];
+        else n *= sx->shape.dims[r];
+    }
+    if (!ss || ss->dtype != NN_DTYPE_FLOAT || nn_target__ec_count(&ss->shape) != (uint64_t)n ||
+        (sb && (sb->dtype != NN_DTYPE_FLOAT || nn_target__ec_count(&sb->shape) != (uint64_t)n)))
+        return nn_target__ec_unsup(e, "scale and bias must be float32 of the normalized size");
+    e->uses |= NN_TARGET__EC_RSUM | NN_TARGET__EC_LN;
+    if (!e->fn) return NN_OK;
+    if ((st = nn_target__ec_consts(e)) != NN_OK) return st;
+    nn_target__ec_at(e, 1, "0", cs, sizeof cs);
+    if (sb) nn_target__ec_at(e, 2, "0", bs, sizeof bs);
+    snprintf(ix, sizeof ix, "o * %lld", (long long)n);
+    nn_target__ec_put(e, "/* %u LayerNormalization '%s' (float, %lld rows of %lld) */\nstatic void nn_i%u(void) {\n    size_t o;\n",
+                      e->instr, e->nm, (long long)rows, (long long)n, e->instr);
+    nn_target__ec_put(e, "    for (o = 0; o < %lld; o++) nn_lnorm(&%s, &%s, %lld, &%s, %s%s, %s);\n}\n\n", (long long)rows,
+                      nn_target__ec_at(e, 0, ix, xs, sizeof xs), nn_target__ec_at(e, I->in_count, ix, ys, sizeof ys), (long long)n,
+                      cs, sb ? "&" : "", sb ? bs : "NULL", nn_target__ec_flt((float)eps, f, sizeof f));
+    return e->st;
+}
+
 /* Ops that stream element i -> element i and may run over their input
    (the planner's in-place rule) when the output starts on the input's
    first byte and is not larger. */
 static int nn_target__ec_inplace_ok(const char *op) {
     static const char *const ok[] = {"QuantizeLinear", "DequantizeLinear", "Add", "Sub", "Mul", "Div", "Relu", "Sigmoid",
-                                     "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"};
+                                     "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Sqrt", "Pow"};
     size_t i;
     for (i = 0; i < sizeof ok / sizeof ok[0]; i++)
         if (strcmp(op, ok[i]) == 0) return 1;
@@ -6296,6 +7863,16 @@ static nn_status nn_target__ec_cpu(nn_target__ec *e) {
     if (strcmp(op, "Softmax") == 0) return nn_target__ec_softmax(e, nd, opset);
     if (strcmp(op, "Transpose") == 0) return nn_target__ec_transpose(e, nd);
     if (strcmp(op, "Concat") == 0) return nn_target__ec_concat(e, nd);
+    if (strcmp(op, "Sqrt") == 0 || strcmp(op, "Pow") == 0) return nn_target__ec_unary(e, nd);
+    if (strcmp(op, "ReduceMean") == 0 || strcmp(op, "ReduceSum") == 0) return nn_target__ec_reduce(e, nd, opset);
+    if (strcmp(op, "Slice") == 0) return nn_target__ec_slice(e, nd, opset);
+    if (strcmp(op, "Split") == 0) return nn_target__ec_split(e, nd);
+    if (strcmp(op, "Gather") == 0) return nn_target__ec_gather(e, nd);
+    if (strcmp(op, "MatMul") == 0) return nn_target__ec_fmatmul(e);
+    if (strcmp(op, "ConvTranspose") == 0) return nn_target__ec_convt(e, nd);
+    if (strcmp(op, "BatchNormalization") == 0) return nn_target__ec_bn(e, nd, opset);
+    if (strcmp(op, "Resize") == 0) return nn_target__ec_resize(e, nd, opset);
+    if (strcmp(op, "LayerNormalization") == 0) return nn_target__ec_lnorm(e, nd);
     return nn_target__ec_unsup(e, "a float island whose nn_graph.h kernel has no exact C form here");
 }
 
@@ -6345,9 +7922,12 @@ static void nn_target__ec_prelude(nn_target__ec *e, const char *name, const char
     nn_target__ec_put(e, "#include <float.h>\n#include <math.h>\n#include <stdint.h>\n#include <string.h>\n#include \"%s\"\n\n", header);
     nn_target__ec_put(e, "#if FLT_EVAL_METHOD != 0\n#error \"float arithmetic must be evaluated in float (FLT_EVAL_METHOD 0) to match the simulator\"\n#endif\n\n");
     nn_target__ec_put(e, "/* No contraction of a * b + c into one FMA (nnport's kernels are built in ISO C mode, which has\n"
-                         "   none): GCC in GNU mode contracts by default (-ffp-contract=fast). */\n"
-                         "#if defined(__GNUC__) && !defined(__clang__)\n#pragma GCC optimize(\"fp-contract=off\")\n#else\n"
-                         "#pragma STDC FP_CONTRACT OFF\n#endif\n\n");
+                         "   none): GCC in GNU mode contracts by default (-ffp-contract=fast).  The float helpers read the\n"
+                         "   arena union through float pointers, which GCC's type-based alias analysis does not tie to the\n"
+                         "   union's other members (measured: GCC 12 -O2 dropped a DequantizeLinear whose floats were read\n"
+                         "   only that way), so GCC is also told not to assume strict aliasing. */\n"
+                         "#if defined(__GNUC__) && !defined(__clang__)\n#pragma GCC optimize(\"fp-contract=off\", \"no-strict-aliasing\")\n"
+                         "#else\n#pragma STDC FP_CONTRACT OFF\n#endif\n\n");
 }
 
 /* A static union of byte size `bytes` (rounded up to 8) named name. */
@@ -6424,11 +8004,12 @@ static void nn_target__ec_helpers(nn_target__ec *e) {
             "    float mx[16], m, inv;\n"
             "    double s[16];\n"
             "    size_t i;\n"
+            "    const size_t nb = n - n %% 16; /* (i + 16 <= n loops trip GCC's -Waggressive-loop-optimizations) */\n"
             "    int l, w;\n"
             "    for (l = 0; l < 16; l++) mx[l] = -INFINITY;\n"
-            "    for (i = 0; i + 16 <= n; i += 16)\n"
+            "    for (i = 0; i < nb; i += 16)\n"
             "        for (l = 0; l < 16; l++) mx[l] = x[i + l] > mx[l] ? x[i + l] : mx[l];\n"
-            "    for (; i < n; i++) mx[0] = x[i] > mx[0] ? x[i] : mx[0];\n"
+            "    for (i = nb; i < n; i++) mx[0] = x[i] > mx[0] ? x[i] : mx[0];\n"
             "    for (l = 1; l < 16; l++) mx[0] = mx[l] > mx[0] ? mx[l] : mx[0];\n"
             "    m = mx[0];\n"
             "    for (i = 0; i < n; i++) {\n"
@@ -6454,13 +8035,97 @@ static void nn_target__ec_helpers(nn_target__ec *e) {
             "        y[i] = p * scale;\n"
             "    }\n"
             "    for (l = 0; l < 16; l++) s[l] = 0;\n"
-            "    for (i = 0; i + 16 <= n; i += 16)\n"
+            "    for (i = 0; i < nb; i += 16)\n"
             "        for (l = 0; l < 16; l++) s[l] += (double)y[i + l];\n"
-            "    for (; i < n; i++) s[0] += (double)y[i];\n"
+            "    for (i = nb; i < n; i++) s[0] += (double)y[i];\n"
             "    for (w = 8; w > 0; w /= 2)\n"
             "        for (l = 0; l < w; l++) s[l] += s[l + w];\n"
             "    inv = (float)(1.0 / s[0]);\n"
             "    for (i = 0; i < n; i++) y[i] *= inv;\n"
+            "}\n\n");
+}
+
+/* The helpers of the float islands added with ReduceMean, MatMul and Gather. */
+static void nn_target__ec_helpers2(nn_target__ec *e) {
+    if (e->uses & NN_TARGET__EC_BAD)
+        nn_target__ec_put(e, "/* set by a Gather whose index read at run time is out of range (model_run returns -1) */\n"
+                             "static int nn_bad;\n\n");
+    if (e->uses & NN_TARGET__EC_RSUM)
+        nn_target__ec_put(e,
+            "/* A float row summed as nn_graph.h's ReduceSum/ReduceMean does: 16 double lanes over whole blocks\n"
+            "   of 16, the tail into lane 0, then the lanes added pairwise. */\n"
+            "static double nn_rsum(const float *x, size_t n) {\n"
+            "    double s[16];\n"
+            "    size_t i;\n"
+            "    const size_t nb = n - n %% 16;\n"
+            "    int l, w;\n"
+            "    for (l = 0; l < 16; l++) s[l] = 0;\n"
+            "    for (i = 0; i < nb; i += 16)\n"
+            "        for (l = 0; l < 16; l++) s[l] += (double)x[i + l];\n"
+            "    for (i = nb; i < n; i++) s[0] += (double)x[i];\n"
+            "    for (w = 8; w > 0; w /= 2)\n"
+            "        for (l = 0; l < w; l++) s[l] += s[l + w];\n"
+            "    return s[0];\n"
+            "}\n\n");
+    if (e->uses & NN_TARGET__EC_MM)
+        nn_target__ec_put(e,
+            "/* One element of nn_graph.h's float SGEMM: sum_k a[k * as] * b[k * bs] over K in blocks of %d, each\n"
+            "   block summed from +0 in k order%s, the blocks added in order; edge: the element lies in a\n"
+            "   partial tile, whose first block gains + 0.0f. */\n"
+            "static float nn_mm(const float *a, size_t as, const float *b, size_t bs, size_t K, int edge) {\n"
+            "    float c = 0.0f;\n"
+            "    size_t k0, k;\n"
+            "    for (k0 = 0; k0 < K; k0 += %d) {\n"
+            "        const size_t k1 = K - k0 < %d ? K : k0 + %d;\n"
+            "        float s = 0.0f;\n"
+            "        for (k = k0; k < k1; k++) %s;\n"
+            "        c = k0 ? c + s : edge ? s + 0.0f : s;\n"
+            "    }\n"
+            "    return c;\n"
+            "}\n\n",
+            NN_TARGET__EC_KC, NN_TARGET__EC_FMA ? " by fused multiply-adds" : "", NN_TARGET__EC_KC, NN_TARGET__EC_KC,
+            NN_TARGET__EC_KC, NN_TARGET__EC_FMA ? "s = fmaf(a[k * as], b[k * bs], s)" : "s += a[k * as] * b[k * bs]");
+    if (e->uses & NN_TARGET__EC_LN)
+        nn_target__ec_put(e,
+            "/* One LayerNormalization row as nn_graph.h computes it: the mean m in double (nn_rsum), its float\n"
+            "   mf and what that rounding lost dm, the squared float deviations from mf summed in 16 double lanes\n"
+            "   added pairwise, var minus the rounding's square, a = (float)(1 / sqrt(var + eps)), then\n"
+            "   y = ((x - mf) - dm) * a * scale + bias in float. */\n"
+            "static void nn_lnorm(const float *x, float *y, size_t n, const float *sc, const float *bi, double eps) {\n"
+            "    const double m = nn_rsum(x, n) / (double)n;\n"
+            "    const float mf = (float)m, dm = (float)(m - mf);\n"
+            "    const size_t nb = n - n %% 16;\n"
+            "    double s[16], var;\n"
+            "    float a;\n"
+            "    size_t i;\n"
+            "    int l, w;\n"
+            "    for (l = 0; l < 16; l++) s[l] = 0;\n"
+            "    for (i = 0; i < nb; i += 16)\n"
+            "        for (l = 0; l < 16; l++) {\n"
+            "            const float d = x[i + l] - mf;\n"
+            "            s[l] += (double)(d * d);\n"
+            "        }\n"
+            "    for (i = nb; i < n; i++) {\n"
+            "        const float d = x[i] - mf;\n"
+            "        s[0] += (double)(d * d);\n"
+            "    }\n"
+            "    for (w = 8; w > 0; w /= 2)\n"
+            "        for (l = 0; l < w; l++) s[l] += s[l + w];\n"
+            "    var = s[0] / (double)n - (m - mf) * (m - mf);\n"
+            "    a = (float)(1.0 / sqrt((var > 0 ? var : 0) + eps));\n"
+            "    if (bi)\n"
+            "        for (i = 0; i < n; i++) y[i] = ((x[i] - mf) - dm) * a * sc[i] + bi[i];\n"
+            "    else\n"
+            "        for (i = 0; i < n; i++) y[i] = ((x[i] - mf) - dm) * a * sc[i];\n"
+            "}\n\n");
+    if (e->uses & NN_TARGET__EC_MV)
+        nn_target__ec_put(e,
+            "/* One element of nn_graph.h's float matrix-vector path (one row): a plain k-order sum, + 0.0f. */\n"
+            "static float nn_mv(const float *a, size_t as, const float *b, size_t bs, size_t K) {\n"
+            "    float s = 0.0f;\n"
+            "    size_t k;\n"
+            "    for (k = 0; k < K; k++) s += a[k * as] * b[k * bs];\n"
+            "    return s + 0.0f;\n"
             "}\n\n");
 }
 
@@ -6480,7 +8145,8 @@ static void nn_target__ec_header(nn_target__ec *e, const char *name, const char 
                          "   int %s_run(const void *const *inputs, void *const *outputs);\n"
                          "     inputs[i]: the i-th input, %s_INPUT_<i>_BYTES bytes of raw little-endian elements (dtype and\n"
                          "     shape below); outputs[i]: room for %s_OUTPUT_<i>_BYTES bytes.  Copies the inputs into the\n"
-                         "     arena, runs %u instructions, copies the outputs out.  Returns 0, or -1 for a NULL pointer.\n"
+                         "     arena, runs %u instructions, copies the outputs out.  Returns 0, or -1 for a NULL pointer\n"
+                         "     (or a Gather index read from the data out of range: the simulator refuses that run).\n"
                          "     Not reentrant: the arena (%s_ARENA_BYTES) and scratch are static objects in %s.c. */\n",
                       name, name, up, up, p->instr_count, up, name);
     nn_target__ec_put(e, "#ifndef %s_H_INCLUDED\n#define %s_H_INCLUDED\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n", up, up);
@@ -6520,6 +8186,7 @@ static void nn_target__ec_run(nn_target__ec *e, const char *name) {
     nn_target__ec_put(e, "    if (!inputs || !outputs) return -1;\n");
     for (i = 0; i < p->input_count; i++) nn_target__ec_put(e, "    if (!inputs[%u]) return -1;\n", i);
     for (i = 0; i < p->output_count; i++) nn_target__ec_put(e, "    if (!outputs[%u]) return -1;\n", i);
+    if (e->uses & NN_TARGET__EC_BAD) nn_target__ec_put(e, "    nn_bad = 0;\n");
     for (i = 0; i < p->input_count; i++) {
         const nn_target_slot *s = &p->slots[p->inputs[i]];
         nn_target__ec_put(e, "    memcpy(nn_a.u8 + %llu, inputs[%u], %llu);\n", (unsigned long long)s->offset, i,
@@ -6544,7 +8211,7 @@ static void nn_target__ec_run(nn_target__ec *e, const char *name) {
         nn_target__ec_put(e, "    memcpy(outputs[%u], nn_a.u8 + %llu, %llu);\n", i, (unsigned long long)s->offset,
                           (unsigned long long)s->bytes);
     }
-    nn_target__ec_put(e, "    return 0;\n}\n");
+    nn_target__ec_put(e, (e->uses & NN_TARGET__EC_BAD) ? "    return nn_bad ? -1 : 0;\n}\n" : "    return 0;\n}\n");
 }
 
 NN_API nn_status nn_target_emit_c(const nn_target_program *p, const nn_target_emit_desc *d, nn_verify_write_fn write_c,
@@ -6600,6 +8267,19 @@ NN_API nn_status nn_target_emit_c(const nn_target_program *p, const nn_target_em
         }
         if (e->acc) nn_target__ec_put(e, "/* int32 accumulators of one output row */\nstatic int32_t nn_acc[%llu];\n\n", (unsigned long long)e->acc);
         nn_target__ec_helpers(e);
+        nn_target__ec_helpers2(e);
+        /* GCC 12 (-O1 and -O2) deleted the calls of DequantizeLinear instructions whose floats later
+           instructions read (ViT-Ti: the first dequantize after the patch conv); its interprocedural
+           analyses are kept out of the instruction functions, which run once each anyway. */
+        nn_target__ec_put(e, "/* One function per instruction, called once each from %s_run; GCC's interprocedural analyses\n"
+                             "   are kept out of them (GCC 12 deleted calls of some of them at -O1/-O2 otherwise). */\n"
+                             "#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8\n"
+                             "#define NN_INSTR static void __attribute__((noipa))\n#else\n#define NN_INSTR static void\n#endif\n",
+                          dd.name);
+        for (i = 0; i < p->instr_count; i++)
+            if (!(p->instrs[i].op == NN_TARGET_OP_CPU && (p->instrs[i].flags & NN_TARGET_INSTR_VIEW)))
+                nn_target__ec_put(e, "NN_INSTR nn_i%u(void);\n", i);
+        nn_target__ec_put(e, "\n");
         for (i = 0; i < p->instr_count && e->st == NN_OK; i++) {
             e->instr = i;
             st = nn_target__ec_instr(e);

@@ -23,7 +23,6 @@ ranges replace per-run ranges, so they agree only approximately).
 """
 import argparse
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -32,7 +31,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "scripts"))
-from target_eval import output_steps  # noqa: E402
+from target_eval import output_steps, sh  # noqa: E402  (sh raises on a failed command)
 
 
 def u8_weights(w):
@@ -88,14 +87,6 @@ def build(seed):
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], producer_name="make_dynamic.py")
     onnx.checker.check_model(m)
     return m
-
-
-def sh(cmd):
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.stderr.write(" ".join(cmd) + "\n" + r.stdout[-2000:] + r.stderr[-2000:])
-        raise SystemExit(1)
-    return r.stdout + r.stderr
 
 
 def evaluate(model, n, nnport, work, seed):

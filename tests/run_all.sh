@@ -55,6 +55,7 @@ step "vendoring and make install" bash tests/vendor_check.sh
 step "HTML report in headless Chromium" env B=$B bash tests/report_check.sh
 step "nnport build end to end" env B=$B bash tests/test_build.sh
 step "C export (compile --emit-c) vs the simulator" env B=$B bash tests/test_emitc.sh
+step "patch-based prefix on mcu (compile --patches): mobilenet_v2 bytes, arena <= bound/4" env B=$B bash tests/test_patch.sh
 qdq4=$(mktemp -d) && step "pre-quantized 4-bit QDQ model: compile --check, simulator vs ONNX Runtime" \
     /usr/bin/python3 scripts/make_qdq4.py "$qdq4/qdq4.onnx" --eval 200 --nnport $B/nnport --work "$qdq4" && rm -rf "$qdq4"
 dyn=$(mktemp -d) && step "dynamically quantized model: nnport quantize imports it, simulator vs ONNX Runtime" \

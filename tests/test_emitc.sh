@@ -10,9 +10,10 @@
 # (Sin) is NN_ERR_UNSUPPORTED naming the node and op, and a name that is not
 # a C identifier is refused; neither leaves a file behind.
 # The test network's programs from tests/fuzz/corpus_nnb (written by
-# $B/test_target_emitc with EMITC_OUT set) and a small QDQ graph holding
-# every float island the generator writes likewise, on random inputs.
-# Skips (with a SKIP line) when the model cache is missing.
+# $B/test_target_emitc with EMITC_OUT set) and two small QDQ graphs holding
+# every float island the generator writes likewise, on random inputs; then
+# PP-OCRv4 rec (1x3x48x160) and det (1x3x96x160), quantized here, on crops
+# of real inputs.  Skips (with a SKIP line) when the model cache is missing.
 # Ends with "emitc: N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
@@ -111,6 +112,109 @@ for i in 0 1 2; do
     done
 done
 
+# the float islands of the transformer and OCR models, in a second QDQ
+# graph: LayerNorm written out (ReduceMean, Sub, Pow 2, Add, Sqrt, Div),
+# ReduceSum over a middle axis, ReduceMean over two axes, Slice with a
+# negative step, Split, Gather with constant and with run-time (int64
+# input) indices, float MatMul (30 folded rows, not a multiple of the
+# SGEMM tile, 300 deep: two K blocks; batched activation x activation;
+# one row: the matrix-vector path), ConvTranspose (stride, dilation,
+# asymmetric pads, bias; grouped 1x1 without bias), BatchNormalization,
+# Resize nearest (asymmetric floor by scales, half_pixel by sizes),
+# LayerNormalization (opset 17: with bias over the last axis, without
+# over the last two, 3000 values a row); 18 outputs on 3 inputs; then an
+# index out of range: the simulator refuses the run and model_run
+# returns -1
+/usr/bin/python3 - "$tmp/isl2" <<'EOF'
+import os
+import sys
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper, TensorProto as T
+d = sys.argv[1]
+os.makedirs(d, exist_ok=True)
+r = np.random.default_rng(0)
+C = lambda a, n: numpy_helper.from_array(np.asarray(a), n)
+inits = [C(np.float32(0.05), "s"), C(np.int8(3), "z"), C(np.float32(0.02), "s2"), C(np.int8(0), "z2"),
+         C(np.float32(2.0), "two"), C(np.float32(1e-5), "eps"),
+         C(np.array([1], np.int64), "ax1"),
+         C(np.array([1, 0, -1], np.int64), "sl_st"), C(np.array([4, 100, -7], np.int64), "sl_en"),
+         C(np.array([1, 2, 3], np.int64), "sl_ax"), C(np.array([1, 2, -2], np.int64), "sl_sp"),
+         C(np.array([1, 3], np.int64), "sp"), C(np.array([[2, 0], [3, -1]], np.int64), "gi"),
+         C((r.standard_normal((300, 40)) * 0.1).astype(np.float32), "B"),
+         C((r.standard_normal((4, 3, 3, 3)) * 0.3).astype(np.float32), "Wt"), C(r.standard_normal(3).astype(np.float32), "bt"),
+         C((r.standard_normal((4, 1, 1, 1))).astype(np.float32), "Wg"),
+         C((r.random(4) + 0.5).astype(np.float32), "bn_s"), C(r.standard_normal(4).astype(np.float32), "bn_b"),
+         C(r.standard_normal(4).astype(np.float32), "bn_m"), C((r.random(4) + 0.1).astype(np.float32), "bn_v"),
+         C(np.zeros(0, np.float32), "roi"), C(np.array([1, 1, 2, 1.5], np.float32), "rs_sc"),
+         C(np.array([1, 4, 4, 9], np.int64), "rs_sz"),
+         C((r.random(6) + 0.5).astype(np.float32), "ln_s"), C(r.standard_normal(6).astype(np.float32), "ln_b"),
+         C((r.random((10, 300)) + 0.5).astype(np.float32), "ln_s2")]
+mk = helper.make_node
+n = [mk("QuantizeLinear", ["x", "s", "z"], ["q"], name="q0"), mk("DequantizeLinear", ["q", "s", "z"], ["a"], name="dq0"),
+     mk("QuantizeLinear", ["x2", "s2", "z2"], ["q2"], name="q2"), mk("DequantizeLinear", ["q2", "s2", "z2"], ["a2"], name="dq2"),
+     # LayerNorm written out over the last axis
+     mk("ReduceMean", ["a"], ["m"], name="ln_mean", axes=[-1]), mk("Sub", ["a", "m"], ["dv"], name="ln_sub"),
+     mk("Pow", ["dv", "two"], ["p"], name="ln_pow"), mk("ReduceMean", ["p"], ["v"], name="ln_var", axes=[-1]),
+     mk("Add", ["v", "eps"], ["ve"], name="ln_add"), mk("Sqrt", ["ve"], ["sd"], name="ln_sqrt"),
+     mk("Div", ["dv", "sd"], ["y_ln"], name="ln_div"),
+     # ReduceSum over a middle axis (column sums), ReduceMean over the last two
+     mk("ReduceSum", ["a", "ax1"], ["y_rs"], name="rsum_mid", keepdims=0),
+     mk("ReduceMean", ["a"], ["y_rm"], name="rmean_hw", axes=[2, 3]),
+     mk("Slice", ["a", "sl_st", "sl_en", "sl_ax", "sl_sp"], ["y_sl"], name="slice_f"),
+     mk("Split", ["a", "sp"], ["y_sp0", "y_sp1"], name="split_f", axis=1),
+     mk("Gather", ["a", "gi"], ["y_g"], name="gather_c", axis=1),
+     mk("Gather", ["a", "idx"], ["y_g2"], name="gather_rt", axis=3),
+     # float MatMul: folded rows (30 = 3x10, not a multiple of the tile) x (300 deep: two K blocks) x 40;
+     # batched activation x activation; one row (the matrix-vector path)
+     mk("MatMul", ["a2", "B"], ["y_mm"], name="mm_const"),
+     mk("Transpose", ["a2"], ["a2t"], name="tr", perm=[0, 1, 3, 2]),
+     mk("MatMul", ["a2", "a2t"], ["y_mm2"], name="mm_batched"),
+     mk("ReduceMean", ["a2"], ["a2r"], name="rmean_rows", axes=[1, 2], keepdims=0),
+     mk("MatMul", ["a2r", "B"], ["y_mv"], name="mm_row"),
+     mk("ConvTranspose", ["a", "Wt", "bt"], ["y_ct"], name="convt", strides=[2, 2], pads=[1, 0, 1, 1], dilations=[1, 2]),
+     mk("ConvTranspose", ["a", "Wg"], ["y_ct2"], name="convt_dw", group=4, strides=[2, 1]),
+     mk("BatchNormalization", ["a", "bn_s", "bn_b", "bn_m", "bn_v"], ["y_bn"], name="bn", epsilon=1e-3),
+     mk("Resize", ["a", "roi", "rs_sc"], ["y_rz"], name="resize_up", mode="nearest",
+        coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+     mk("Resize", ["a", "roi", "", "rs_sz"], ["y_rz2"], name="resize_hp", mode="nearest"),
+     mk("LayerNormalization", ["a", "ln_s", "ln_b"], ["y_lnf"], name="lnorm", epsilon=1e-3),
+     mk("LayerNormalization", ["a2", "ln_s2"], ["y_lnf2"], name="lnorm_nobias", axis=-2)]
+outs = ["y_ln", "y_rs", "y_rm", "y_sl", "y_sp0", "y_sp1", "y_g", "y_g2", "y_mm", "y_mm2", "y_mv", "y_ct", "y_ct2", "y_bn",
+        "y_rz", "y_rz2", "y_lnf", "y_lnf2"]
+g = helper.make_graph(n, "islands2", [helper.make_tensor_value_info("x", T.FLOAT, [1, 4, 6, 6]),
+                                      helper.make_tensor_value_info("x2", T.FLOAT, [1, 3, 10, 300]),
+                                      helper.make_tensor_value_info("idx", T.INT64, [3])],
+                      [helper.make_tensor_value_info(o, T.FLOAT, None) for o in outs], inits,
+                      value_info=[helper.make_tensor_value_info("q", T.INT8, [1, 4, 6, 6]),
+                                  helper.make_tensor_value_info("q2", T.INT8, [1, 3, 10, 300])])
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), os.path.join(d, "isl2.onnx"))
+for i, sc in enumerate([0.3, 1, 4]):
+    np.save(os.path.join(d, "x%d.npy" % i), (r.standard_normal((1, 4, 6, 6)) * sc).astype(np.float32))
+    np.save(os.path.join(d, "x2_%d.npy" % i), (r.standard_normal((1, 3, 10, 300)) * sc).astype(np.float32))
+    np.save(os.path.join(d, "idx%d.npy" % i), np.array([[5, 0, -1], [2, -6, 3], [0, 0, 4]][i], np.int64))
+EOF
+ok "$NN" compile "$tmp/isl2/isl2.onnx" --target mcu -o "$tmp/isl2/isl2.nnb" --emit-c "$tmp/isl2/model" >"$tmp/isl2/compile.log" 2>&1
+ok "$CC" -std=c99 -O2 -Wall -Wextra -Werror -pedantic -I "$tmp/isl2" tests/emitc_main.c "$tmp/isl2/model.c" -lm -o "$tmp/isl2/run"
+for i in 0 1 2; do
+    mkdir -p "$tmp/isl2/c$i" "$tmp/isl2/s$i"
+    "$tmp/isl2/run" "$tmp/isl2/c$i" 1 "$tmp/isl2/x$i.npy" "$tmp/isl2/x2_$i.npy" "$tmp/isl2/idx$i.npy" 2>>"$tmp/run.log"
+    "$NN" run "$tmp/isl2/isl2.nnb" --input x="$tmp/isl2/x$i.npy" --input x2="$tmp/isl2/x2_$i.npy" --input idx="$tmp/isl2/idx$i.npy" \
+        --output-dir "$tmp/isl2/s$i" >>"$tmp/run.log" 2>&1
+    for o in $(seq 0 17); do
+        n=$(stat -c %s "$tmp/isl2/c$i/output_$o.raw" 2>/dev/null || echo 0)
+        ok test "$n" -gt 0
+        ok cmp -s <(tail -c "$n" "$tmp/isl2/s$i/output_$o.npy") "$tmp/isl2/c$i/output_$o.raw"
+    done
+done
+/usr/bin/python3 -c "import numpy as np; np.save('$tmp/isl2/idx_bad.npy', np.array([0, 6, 1], np.int64))"
+mkdir -p "$tmp/isl2/cbad" "$tmp/isl2/sbad"
+"$tmp/isl2/run" "$tmp/isl2/cbad" 1 "$tmp/isl2/x0.npy" "$tmp/isl2/x2_0.npy" "$tmp/isl2/idx_bad.npy" 2>>"$tmp/run.log"
+ok test $? -ne 0
+"$NN" run "$tmp/isl2/isl2.nnb" --input x="$tmp/isl2/x0.npy" --input x2="$tmp/isl2/x2_0.npy" --input idx="$tmp/isl2/idx_bad.npy" \
+    --output-dir "$tmp/isl2/sbad" >>"$tmp/run.log" 2>&1
+ok test $? -ne 0
+
 if [ ! -f "$MODEL" ] || [ ! -d "$CALIB" ] || [ ! -d "$EVAL" ]; then
     echo "SKIP: $MODEL or $CALIB missing (make models): the ppocr cls part"
     echo "emitc: $pass passed, $fail failed"
@@ -175,6 +279,43 @@ ok test $? -eq 1
 ok has "the_sin" "$tmp/sin.log"
 ok has "Sin" "$tmp/sin.log"
 ok test ! -e "$tmp/out/sinmodel.c" -a ! -e "$tmp/out/sinmodel.c.part"
+
+# PP-OCRv4 rec and det, the OCR models `make test` caches: quantized
+# (MinMax for rec, percentile for det, 4 calibration samples), compiled
+# for mcu at a small shape (rec 1x3x48x160, det 1x3x96x160) to .nnb and C;
+# the C (rec: LayerNorm pieces, Slice, Transpose, float MatMul, Softmax;
+# det: Resize, ConvTranspose, BatchNormalization, Sigmoid, Concat) built
+# with -std=c99 -O2 -Wall -Wextra -Werror -pedantic; outputs byte-equal
+# to `nnport run` on crops of the real eval inputs (5 rec lines, 3 det
+# images)
+ocr() { # ocr KEY MODEL DATA METHOD SHAPE (crops: H0 H1 W)
+    local key=$1 model=$2 data=$3 method=$4 shape=$5 h0=$6 h1=$7 w=$8 d="$tmp/$1" n=0 f
+    if [ ! -f "$model" ] || [ ! -d "$data/calib" ] || [ ! -d "$data/eval" ]; then
+        echo "SKIP: $model or $data missing (make models): the $key part"
+        return
+    fi
+    mkdir -p "$d/out" "$d/in"
+    ok "$NN" quantize "$model" --calib-data "$data/calib" -o "$d/q.onnx" --calibration-method "$method" --samples 4 >"$d/quant.log" 2>&1
+    ok "$NN" compile "$d/q.onnx" --target mcu --shape "x=$shape" -o "$d/m.nnb" --emit-c "$d/out/model" >"$d/compile.log" 2>&1
+    ok "$CC" -std=c99 -O2 -Wall -Wextra -Werror -pedantic -I "$d/out" tests/emitc_main.c "$d/out/model.c" -lm -o "$d/run"
+    /usr/bin/python3 -c "
+import glob, os, sys
+import numpy as np
+for f in sorted(glob.glob('$data/eval/*.npy'))[:5]:
+    np.save('$d/in/' + os.path.basename(f), np.ascontiguousarray(np.load(f)[:, :, $h0:$h1, :$w]))"
+    for f in "$d"/in/*.npy; do
+        mkdir -p "$d/c_$n" "$d/s_$n"
+        "$d/run" "$d/c_$n" 1 "$f" 2>>"$tmp/run.log"
+        "$NN" run "$d/m.nnb" --input x="$f" --output-dir "$d/s_$n" >>"$tmp/run.log" 2>&1
+        bytes=$(stat -c %s "$d/c_$n/output_0.raw" 2>/dev/null || echo 0)
+        ok test "$bytes" -gt 0
+        ok cmp -s <(tail -c "$bytes" "$d/s_$n/output_0.npy") "$d/c_$n/output_0.raw"
+        n=$((n + 1))
+    done
+    ok test "$n" -ge 3
+}
+ocr rec "$CACHE/npm/package/assets/ch_PP-OCRv4_rec_infer.onnx" "$CACHE/data/ocr_rec" minmax 1x3x48x160 0 48 160
+ocr det "$CACHE/npm/package/assets/ch_PP-OCRv4_det_infer.onnx" "$CACHE/data/ocr_det" percentile 1x3x96x160 32 128 160
 
 echo "emitc: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -333,7 +333,9 @@ static void compile_print_batches(const nn_target_program *p, const nn_target_de
 
 int cmd_compile(int argc, char **argv) {
     const char *in = NULL, *target = NULL, *out = NULL, *emit = NULL;
-    int layers = 0, program = 0;
+    int layers = 0, program = 0, patches = 0, qinput = 0;
+    const char *patch_onnx = NULL, *patch_cut = NULL;
+    long patch_rows = 0;
     cli_inputs inputs;
     compile_check_opts chk;
     compile_deploy_opts dep;
@@ -363,6 +365,11 @@ int cmd_compile(int argc, char **argv) {
                    "              [--input-mean a,b,c] [--input-scale a,b,c]: input 0 becomes a u8 frame\n"
                    "              (N, H*3/2, W) converted (BT.601) and quantized on the NPU; model value =\n"
                    "              (pixel - mean) * scale per model plane\n"
+                   "  --patches   run the leading layers band by band (MCUNetV2 patches, docs/TARGET.md):\n"
+                   "              the QDQ graph rewritten by nn_target_patchify before compiling; the cut\n"
+                   "              and band height from nn_target_plan_patches unless --patch-cut NAME /\n"
+                   "              --patch-rows N; --patch-onnx OUT.onnx also writes the rewritten graph;\n"
+                   "              --quantized-input: the input's QuantizeLinear is left to the caller\n"
                    "  run it: nnport run MODEL.nnb --input NAME=FILE.npy --output-dir DIR\n");
             return CLI_EXIT_OK;
         }
@@ -378,6 +385,16 @@ int cmd_compile(int argc, char **argv) {
         if (strcmp(argv[i], "--layers") == 0) { layers = 1; continue; }
         if (strcmp(argv[i], "--emit-c") == 0 && i + 1 < argc) { emit = argv[++i]; continue; }
         if (strcmp(argv[i], "--program") == 0) { program = 1; continue; }
+        if (strcmp(argv[i], "--patches") == 0) { patches = 1; continue; }
+        if (strcmp(argv[i], "--quantized-input") == 0) { qinput = 1; continue; }
+        if (strcmp(argv[i], "--patch-onnx") == 0 && i + 1 < argc) { patch_onnx = argv[++i]; continue; }
+        if (strcmp(argv[i], "--patch-cut") == 0 && i + 1 < argc) { patch_cut = argv[++i]; continue; }
+        if (strcmp(argv[i], "--patch-rows") == 0 && i + 1 < argc) {
+            char *end;
+            patch_rows = strtol(argv[++i], &end, 10);
+            if (*end || patch_rows < 1 || patch_rows > 65536) return cli_usage_error("compile", "--patch-rows %s: give 1 to 65536", argv[i]);
+            continue;
+        }
         if (argv[i][0] == '-') return cli_usage_error("compile", "unknown option '%s' (or missing value)", argv[i]);
         if (in) return cli_usage_error("compile", "one model at a time");
         in = argv[i];
@@ -389,6 +406,8 @@ int cmd_compile(int argc, char **argv) {
     if (!chk.level && (chk.file_count || chk.skip_count || chk.per_layer))
         return cli_usage_error("compile", "--check-input/--check-skip/--check-per-layer need --check LEVEL");
     if (chk.level && !chk.file_count) return cli_usage_error("compile", "--check needs --check-input [NAME=]FILE.npy");
+    if (!patches && (patch_onnx || patch_cut || patch_rows || qinput))
+        return cli_usage_error("compile", "--patch-onnx/--patch-cut/--patch-rows/--quantized-input need --patches");
 
     plan_target_file tf;
     int rc = plan_resolve_target("compile", target, &tf);
@@ -404,6 +423,38 @@ int cmd_compile(int argc, char **argv) {
     if (!nn_quant_graph_is_qdq(g)) {
         fprintf(stderr, "nnport: %s: not a QDQ model (make one with nnport quantize)\n", in);
         goto done;
+    }
+    if (patches) {
+        nn_target_patchify_desc pd;
+        nn_target_patchify_report pr;
+        nn_graph *banded = NULL;
+        memset(&pd, 0, sizeof pd);
+        pd.cut = patch_cut;
+        pd.band_rows = (uint32_t)patch_rows;
+        pd.input_shapes = inputs.shapes;
+        pd.input_shape_count = (uint32_t)inputs.shape_count;
+        pd.flags = qinput ? NN_TARGET_PATCHIFY_QUANTIZED_INPUT : 0;
+        nn_status pst = nn_target_patchify(g, &pd, &banded, &pr, &d);
+        if (pst == NN_ERR_UNSUPPORTED && !patch_cut) {
+            /* the planned prefix holds an op the rewrite cannot band: compile unbanded */
+            printf("patches: not applied (%s: %s); compiled unbanded\n", d.where, d.message);
+            memset(&d, 0, sizeof d);
+            pd.flags |= NN_TARGET_PATCHIFY_NO_BANDS;
+            if (nn_target_patchify(g, &pd, &banded, &pr, &d)) { cli_fail(in, &d); goto done; }
+        } else if (pst) {
+            cli_fail(in, &d);
+            goto done;
+        } else if (pr.bands)
+            printf("patches: cut %s, %u bands of %u rows; %u prefix nodes -> %u banded nodes (%u Slice); prefix MACs %llu -> %llu (%.3fx)\n",
+                   pr.cut, pr.bands, pr.band_rows, pr.prefix_nodes, pr.banded_nodes, pr.slices, (unsigned long long)pr.prefix_macs,
+                   (unsigned long long)pr.banded_macs, pr.prefix_macs ? (double)pr.banded_macs / (double)pr.prefix_macs : 1.0);
+        else
+            printf("patches: no banded prefix lowers the peak (compiled unbanded)\n");
+        if (banded) {
+            nn_graph_destroy(g);
+            g = banded;
+        }
+        if (patch_onnx && nn_onnx_save_file(g, patch_onnx, NULL, &d)) { cli_fail(patch_onnx, &d); goto done; }
     }
     nn_target_compile_desc cd;
     memset(&cd, 0, sizeof cd);

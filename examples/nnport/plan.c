@@ -227,6 +227,89 @@ int plan_resolve_target(const char *cmd, const char *target, plan_target_file *t
     return CLI_EXIT_OK;
 }
 
+/* Arena of the program nn_target_compile makes of g on t (0 on failure,
+   reported). */
+static uint64_t plan_compiled_arena(const nn_graph *g, const plan_target_file *tf, const cli_inputs *inputs, const char *what) {
+    nn_target_compile_desc cd;
+    nn_target_program *p = NULL;
+    nn_diag d;
+    uint64_t arena;
+    memset(&cd, 0, sizeof cd);
+    memset(&d, 0, sizeof d);
+    cd.input_shapes = inputs->shapes;
+    cd.input_shape_count = (uint32_t)inputs->shape_count;
+    if (nn_target_compile(g, &tf->desc, &cd, &p, &d)) { cli_fail(what, &d); return 0; }
+    arena = p->arena_bytes;
+    nn_target_program_destroy(p);
+    return arena;
+}
+
+/* --patches on a QDQ model: the banded program executed (nn_target_patchify,
+   then nn_target_compile), next to the unbanded one, with the float input
+   and with the input quantized by the caller.  mp: the plan of the model. */
+static int plan_patches_executed(const char *in, const plan_target_file *tf, const cli_inputs *inputs,
+                                 const nn_target_memory_plan *mp) {
+    static const uint32_t flags[4] = {NN_TARGET_PATCHIFY_NO_BANDS, 0, NN_TARGET_PATCHIFY_NO_BANDS | NN_TARGET_PATCHIFY_QUANTIZED_INPUT,
+                                      NN_TARGET_PATCHIFY_QUANTIZED_INPUT};
+    static const char *const names[4] = {"unbanded, float input", "banded, float input", "unbanded, input quantized by the caller",
+                                         "banded, input quantized by the caller"};
+    uint64_t arena[4] = {0, 0, 0, 0};
+    nn_target_patchify_report rep;
+    nn_graph *q = NULL;
+    nn_diag d;
+    char a[32], b[32], c[32];
+    memset(&d, 0, sizeof d);
+    memset(&rep, 0, sizeof rep);
+    if (cli_load_model(in, &q, &d)) return cli_fail(in, &d);
+    for (int k = 0; k < 4; k++) {
+        nn_target_patchify_desc pd;
+        nn_target_patchify_report r;
+        nn_graph *o = NULL;
+        memset(&pd, 0, sizeof pd);
+        pd.flags = flags[k];
+        pd.input_shapes = inputs->shapes;
+        pd.input_shape_count = (uint32_t)inputs->shape_count;
+        nn_status st = nn_target_patchify(q, &pd, &o, &r, &d);
+        if (st == NN_ERR_UNSUPPORTED) {
+            /* the planned prefix holds an op the rewrite cannot band */
+            printf("\n  patches not applied: %s: %s\n", d.where, d.message);
+            memset(&d, 0, sizeof d);
+            pd.flags |= NN_TARGET_PATCHIFY_NO_BANDS;
+            st = nn_target_patchify(q, &pd, &o, &r, &d);
+        }
+        if (st) { nn_graph_destroy(q); return cli_fail(in, &d); }
+        if (k == 1) rep = r;
+        arena[k] = plan_compiled_arena(o, tf, inputs, in);
+        nn_graph_destroy(o);
+        if (!arena[k]) { nn_graph_destroy(q); return CLI_EXIT_FAIL; }
+    }
+    nn_graph_destroy(q);
+    const nn_target_patch_plan *pp = &rep.plan;
+    printf("\npatch-based prefix, planned on the graph without Q/DQ (at most %.1fx the prefix MACs)\n", 1.5);
+    if (!rep.bands) {
+        printf("  no row-streamable prefix lowers the peak below the whole-tensor arena\n");
+    } else {
+        printf("  cut %s, %u bands of %u rows; planned peak %s = %.3f of the lower bound (banded stage %s, rest %s)\n", rep.cut,
+               rep.bands, rep.band_rows, plan_kib(pp->peak_bytes, a, sizeof a), (double)pp->peak_bytes / (double)pp->bound_bytes,
+               plan_kib(pp->stage_bytes, b, sizeof b), plan_kib(pp->rest_bytes, c, sizeof c));
+        printf("  executed: %u prefix nodes -> %u banded nodes (%u Slice, 1 Concat); prefix MACs %llu -> %llu (%.3fx)\n",
+               rep.prefix_nodes, rep.banded_nodes, rep.slices, (unsigned long long)rep.prefix_macs,
+               (unsigned long long)rep.banded_macs, rep.prefix_macs ? (double)rep.banded_macs / (double)rep.prefix_macs : 1.0);
+    }
+    printf("\ncompiled programs on %s: the arena nn_target_compile plans (tensors at their own types)\n",
+           nn_target_desc_defaults(&tf->desc).name);
+    printf("  %-42s %14s %12s %9s\n", "program", "arena bytes", "", "/ bound");
+    for (int k = 0; k < 4; k++)
+        printf("  %-42s %14llu %12s %9.3f\n", names[k], (unsigned long long)arena[k], plan_kib(arena[k], a, sizeof a),
+               (double)arena[k] / (double)mp->bound_bytes);
+    printf("  summary (this QDQ graph planned as int8): no reuse %llu, bound %llu, greedy %llu, ours %llu, banded executed %llu (%.3f of the bound; "
+           "%llu = %.3f with the float input)\n",
+           (unsigned long long)mp->no_reuse_bytes, (unsigned long long)mp->bound_bytes, (unsigned long long)mp->greedy_size_bytes,
+           (unsigned long long)mp->arena_bytes, (unsigned long long)arena[3], (double)arena[3] / (double)mp->bound_bytes,
+           (unsigned long long)arena[1], (double)arena[1] / (double)mp->bound_bytes);
+    return CLI_EXIT_OK;
+}
+
 int cmd_plan(int argc, char **argv) {
     const char *in = NULL, *target = NULL;
     int timeline = 0, layers = 0, patches = 0;
@@ -245,7 +328,9 @@ int cmd_plan(int argc, char **argv) {
                    "  --dtype     int8 (default): floating tensors as int8; model: each tensor's own type\n"
                    "  --timeline  print every activation buffer: offset, bytes, lifetime\n"
                    "  --layers    print the layers of every group with their MACs and cycles\n"
-                   "  --patches   also plan the leading layers in bands of rows (MCUNetV2-style patches)\n");
+                   "  --patches   also plan the leading layers in bands of rows (MCUNetV2-style patches);\n"
+                   "              on a QDQ model, also compile them banded (nn_target_patchify) and print the\n"
+                   "              arenas of the banded and unbanded programs\n");
             return CLI_EXIT_OK;
         }
         int r = cli_take_input_option("plan", argc, argv, &i, &inputs);
@@ -281,6 +366,7 @@ int cmd_plan(int argc, char **argv) {
     nn_graph *g;
     if (cli_load_model(in, &g, &d)) { free(tf.ops); return cli_fail(in, &d); }
     int rc = CLI_EXIT_FAIL;
+    int is_qdq = nn_quant_graph_is_qdq(g);
     nn_target_memory_plan mp;
     nn_target_group_plan gp;
     memset(&mp, 0, sizeof mp);
@@ -315,7 +401,9 @@ int cmd_plan(int argc, char **argv) {
             free(text);
         }
     }
-    if (patches) {
+    if (patches && is_qdq) {
+        if (plan_patches_executed(in, &tf, &inputs, &mp) != CLI_EXIT_OK) goto done;
+    } else if (patches) {
         nn_target_patch_desc pd;
         nn_target_patch_plan pp;
         char a[32], b[32], c[32], e[32], f[32];
@@ -333,6 +421,7 @@ int cmd_plan(int argc, char **argv) {
                    (double)pp.peak_bytes / (double)pp.bound_bytes, plan_kib(pp.bound_bytes, e, sizeof e),
                    (double)pp.peak_bytes / (double)pp.arena_bytes, plan_kib(pp.arena_bytes, f, sizeof f));
         }
+        printf("  (executed figures: give the QDQ model, nnport quantize MODEL ... -o QDQ.onnx; nnport plan QDQ.onnx --patches)\n");
     }
     nn_target_group_desc gd;
     memset(&gd, 0, sizeof gd);
