@@ -38,11 +38,11 @@ EOF
 # 1. The build, with the bundle.
 OUT=$tmp/out
 $NN build --config "$tmp/cfg.json" --input "$MODEL" --output-dir "$OUT" --bundle --compile.check bitequal \
-    >"$tmp/stdout" 2>"$tmp/stderr"
+    --compile.emit_c true >"$tmp/stdout" 2>"$tmp/stderr"
 rc=$?
 ok test "$rc" -eq 0
 [ "$rc" -eq 0 ] || { cat "$tmp/stderr"; }
-for f in config.resolved.json optimized.onnx quantized.onnx model.nnb record.json report.html \
+for f in config.resolved.json optimized.onnx quantized.onnx model.nnb model.c model.h record.json report.html \
          bundle/float/model.onnx bundle/float/bundle.json bundle/float/test_data_set_0/input_0.pb \
          bundle/float/test_data_set_0/output_0.pb bundle/optimized/model.onnx bundle/quantized/model.onnx \
          bundle/quantized/test_data_set_0/output_0.pb; do
@@ -53,6 +53,10 @@ ok test -z "$(find "$OUT" -name '*.part')"
 ok sh -c "! grep -q \"\$(printf '\\r')\" '$tmp/stderr'"
 ok has "optimize: cv" "$tmp/stderr"
 ok grep -Eq '^stage +time ms +cosine +model bytes +arena bytes +latency ms' "$tmp/stdout"
+# compile.emit_c: the C export builds with the C standard library alone
+# (its outputs against the simulator: tests/test_emitc.sh)
+ok ${CC:-cc} -std=c99 -Wall -Wextra -Werror -pedantic -c "$OUT/model.c" -I"$OUT" -o "$tmp/model.o"
+ok sh -c "! grep -q 'compile.emit_c' '$tmp/stderr'" # not reported as ignored
 # the simulator's outputs are the fake-quant executor's, bit for bit
 ok has "check bitequal against the quantized model: ok" "$tmp/stdout"
 for s in import optimize quantize compile; do ok grep -Eq "^$s +[0-9]+ +[01]\.[0-9]{6} +[0-9]+" "$tmp/stdout"; done

@@ -634,6 +634,17 @@ static int compile_stage(build_ctx *b, const nn_graph *q) {
         nn_target_program_destroy(p);
         return CLI_EXIT_FAIL;
     }
+    /* compile.emit_c: OUT/model.c + OUT/model.h (docs/TARGET.md "C export") */
+    if (cfg_b(b, "compile.emit_c")) {
+        char prefix[4096];
+        out_path(b, "model", prefix, sizeof prefix);
+        progress(b, "compile: writing the C export");
+        if (cli_emit_c(p, prefix) != CLI_EXIT_OK) {
+            progress_end(b);
+            nn_target_program_destroy(p);
+            return CLI_EXIT_FAIL;
+        }
+    }
     /* the simulator on the evaluation samples, against the float model and,
        for compile.check, against the quantized model's fake-quant executor */
     const char *chk = cfg_s(b, "compile.check");
@@ -764,15 +775,15 @@ static void build_help(void) {
            "  per-layer table, when compile.check fails, or on a bad config (the message\n"
            "  names the key).  Quantization starts from the optimize passes without\n"
            "  act/attention (fused ops would stay float in the QDQ model).  Keys this\n"
-           "  build does not act on yet (softmax bias correction, emit_c,\n"
-           "  input formats, float_dtype) are named on stderr and ignored.\n");
+           "  build does not act on yet (softmax bias correction, input formats,\n"
+           "  float_dtype) are named on stderr and ignored.\n");
 }
 
 /* Keys the config accepts that this build does not act on yet. */
 static void warn_unused(const build_ctx *b) {
     static const char *const keys[] = {"quant.calibration_inputs", "quant.float_dtype",
                                        "quant.softmax_bias_correction",
-                                       "compile.emit_c", "compile.input_format",
+                                       "compile.input_format",
                                        NULL};
     for (int i = 0; keys[i]; i++) {
         const cJSON *v = cfg_get(b->cfg, keys[i]);

@@ -82,5 +82,10 @@ int cli_bind_inputs(const char *cmd, const nn_graph *g, nn_exec *x, const cli_in
 /* compile.c: runs a compiled .nnb (magic NNPORTNB) on the simulator with the
    run conventions; -1 when path is not a .nnb, else a CLI exit code. */
 int cli_run_nnb(const char *path, const cli_inputs *in, const char *outdir);
+/* Writes PREFIX.c + PREFIX.h, the program as C (nn_target_emit_c), through
+   .part names renamed once both are complete (compile.c; `nnport compile
+   --emit-c`, `nnport build` with compile.emit_c).  A CLI exit code. */
+struct nn_target_program;
+int cli_emit_c(const struct nn_target_program *p, const char *prefix);
 
 #endif

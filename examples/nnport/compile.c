@@ -194,7 +194,7 @@ done:
 /* Writes PREFIX.c and PREFIX.h through .part names, renamed once both are
    complete; the C identifiers take PREFIX's last path component.  Returns
    a CLI exit code. */
-static int compile_emit_c(const nn_target_program *p, const char *prefix) {
+int cli_emit_c(const nn_target_program *p, const char *prefix) {
     const char *base = strrchr(prefix, '/');
     size_t n = strlen(prefix) + 8;
     char *cp = (char *)malloc(n), *hp = (char *)malloc(n), *cf = (char *)malloc(n), *hf = (char *)malloc(n);
@@ -497,7 +497,7 @@ int cmd_compile(int argc, char **argv) {
                (unsigned long long)(p->weights - p->image), plan_kib(nn_target_sim_scratch_bytes(p), c, sizeof c),
                plan_kib(p->arena_bytes, e, sizeof e));
     }
-    if (emit && compile_emit_c(p, emit) != CLI_EXIT_OK) goto done;
+    if (emit && cli_emit_c(p, emit) != CLI_EXIT_OK) goto done;
     rc = chk.level ? compile_check(p, g, &chk) : CLI_EXIT_OK;
 done:
     nn_target_group_plan_deinit(&gp);
