@@ -53,6 +53,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper as nh
 
 sys.dont_write_bytecode = True  # no scripts/__pycache__ (make_inputs is imported for --eval-sets extra)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from quant_eval import cos as cosine, ctc  # noqa: E402  (the scores quant_eval.py reports)
 
 HOME = os.path.expanduser("~/.cache/nnport")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -563,22 +565,6 @@ def box_match(bf, bq):
             used_q.add(j)
             n += 1
     return n
-
-
-def ctc(p):
-    idx = p.reshape(-1, p.shape[-1]).argmax(-1)
-    out, prev = [], -1
-    for i in idx:
-        if i != prev and i != 0:
-            out.append(int(i))
-        prev = i
-    return out
-
-
-def cosine(a, b):
-    a = a.astype(np.float64).ravel()
-    b = b.astype(np.float64).ravel()
-    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-30))
 
 
 def score(kind, fdir, qdir, files):
