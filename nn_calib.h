@@ -1126,17 +1126,25 @@ struct nn_calib_dataset {
     nn_verify_npz npz;             /* the last loaded .npz (npz_all mode) */
 };
 
-static nn_calib__kind nn_calib__kind_of(const char *name) {
+/* name's extension in lower case, without the dot, into ext; 0 when name
+   has none (or one of 8 characters or more). */
+static int nn_calib__ext(const char *name, char ext[8]) {
     const char *dot = strrchr(name, '.');
-    static const char *const images[] = {"png", "jpg", "jpeg", "bmp", "ppm", "pgm", "tga"};
     size_t i;
-    char ext[8];
-    if (!dot || dot == name || strlen(dot + 1) >= sizeof ext) return NN_CALIB__NONE;
+    if (!dot || dot == name || strlen(dot + 1) >= 8) return 0;
     for (i = 0; dot[1 + i]; i++) {
         char ch = dot[1 + i];
         ext[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
     }
     ext[i] = 0;
+    return 1;
+}
+
+static nn_calib__kind nn_calib__kind_of(const char *name) {
+    static const char *const images[] = {"png", "jpg", "jpeg", "bmp", "ppm", "pgm", "tga"};
+    size_t i;
+    char ext[8];
+    if (!nn_calib__ext(name, ext)) return NN_CALIB__NONE;
     if (strcmp(ext, "npy") == 0) return NN_CALIB__NPY;
     if (strcmp(ext, "npz") == 0) return NN_CALIB__NPZ;
     if (strcmp(ext, "bin") == 0) return NN_CALIB__BIN;
@@ -1701,11 +1709,8 @@ static nn_status nn_calib__decode(nn_calib_dataset *ds, const char *path, int C,
            header before decoding, and JPEG Huffman tables before stb_image */
         const char *dot = strrchr(path, '.'), *got = nn_calib__sniff(f);
         char want[8] = "", why[96];
-        size_t e;
         int iw = 0, ih = 0, in = 0;
-        for (e = 0; dot && dot[1 + e] && e + 1 < sizeof want; e++)
-            want[e] = (char)(dot[1 + e] >= 'A' && dot[1 + e] <= 'Z' ? dot[1 + e] - 'A' + 'a' : dot[1 + e]);
-        want[e] = 0;
+        if (!nn_calib__ext(path, want)) want[0] = 0; /* (listing admitted only image extensions) */
         if (!strcmp(want, "jpeg")) strcpy(want, "jpg");
         if (!strcmp(want, "ppm") || !strcmp(want, "pgm")) strcpy(want, "pnm");
         if (strcmp(want, "tga") ? !got || strcmp(got, want) : got != NULL) {
