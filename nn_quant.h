@@ -2254,17 +2254,19 @@ static nn_status nn_quant__const(nn_quant__b *b, const char *name, nn_dtype dt, 
     return nn_graph_set_data(b->q, *out, data, bytes, 1, b->diag);
 }
 
-/* scale + zero point constants ("<base>_scale", "<base>_zero_point"); count
-   > 1 gives 1-D per-channel tensors, else scalars. */
+/* scale + zero point constants ("<base>_scale", "<base>_zero_point") of
+   shape (rank, dims): rank 0 a scalar, 1 per channel, the weight's rank
+   for blocked quantization. */
 static nn_status nn_quant__scale_zp(nn_quant__b *b, const char *base, const float *scale, nn_dtype zdt, int32_t zp,
-                                    int64_t count, nn_tensor_id *s, nn_tensor_id *z) {
+                                    int32_t rank, const int64_t *dims, nn_tensor_id *s, nn_tensor_id *z) {
     char nb[600];
     void *zd;
     size_t zb;
-    int64_t i;
-    int32_t rank = count > 1 ? 1 : 0;
+    int64_t i, count = 1;
+    int32_t r;
     nn_status st;
-    st = nn_quant__const(b, nn_quant__name(b, base, "_scale", nb, sizeof nb), NN_DTYPE_FLOAT, rank, &count, scale, s);
+    for (r = 0; r < rank; r++) count *= dims[r];
+    st = nn_quant__const(b, nn_quant__name(b, base, "_scale", nb, sizeof nb), NN_DTYPE_FLOAT, rank, dims, scale, s);
     if (st) return st;
     zb = (size_t)count * nn_dtype_size(zdt);
     zd = nn_alloc(&b->d.alloc, zb ? zb : 1);
@@ -2275,21 +2277,27 @@ static nn_status nn_quant__scale_zp(nn_quant__b *b, const char *base, const floa
         else if (zdt == NN_DTYPE_INT16) ((int16_t *)zd)[i] = (int16_t)zp;
         else ((int32_t *)zd)[i] = zp;
     }
-    st = nn_quant__const(b, nn_quant__name(b, base, "_zero_point", nb, sizeof nb), zdt, rank, &count, zd, z);
+    st = nn_quant__const(b, nn_quant__name(b, base, "_zero_point", nb, sizeof nb), zdt, rank, dims, zd, z);
     nn_free(&b->d.alloc, zd);
     return st;
 }
 
+/* A Q/DQ node with attributes axis (when >= 0) and block_size (when > 0). */
 static nn_status nn_quant__node(nn_quant__b *b, const char *op, const char *name, const nn_tensor_id *in, uint32_t nin,
-                                nn_tensor_id out, int64_t axis) {
+                                nn_tensor_id out, int64_t axis, int64_t block) {
     nn_node_id id;
+    nn_attr a;
     nn_status st = nn_graph_add_node(b->q, op, "", name, in, nin, &out, 1, &id, b->diag);
+    memset(&a, 0, sizeof a);
+    a.type = NN_ATTR_INT;
     if (st == NN_OK && axis >= 0) {
-        nn_attr a;
-        memset(&a, 0, sizeof a);
         a.name = "axis";
-        a.type = NN_ATTR_INT;
         a.i = axis;
+        st = nn_graph_add_attr(b->q, id, &a, 0, b->diag);
+    }
+    if (st == NN_OK && block > 0) {
+        a.name = "block_size";
+        a.i = block;
         st = nn_graph_add_attr(b->q, id, &a, 0, b->diag);
     }
     return st;
@@ -2305,19 +2313,19 @@ static nn_status nn_quant__act_dq(nn_quant__b *b, nn_tensor_id t, nn_tensor_id *
     nn_status st;
     if (q->dq.id != NN_INVALID_ID) { *out = q->dq; return NN_OK; }
     if ((st = nn_quant__map(b, t, &src))) return st;
-    if ((st = nn_quant__scale_zp(b, ot->name, &sc, q->dtype, q->zp, 1, &s, &z))) return st;
+    if ((st = nn_quant__scale_zp(b, ot->name, &sc, q->dtype, q->zp, 0, NULL, &s, &z))) return st;
     if ((st = nn_graph_add_tensor(b->q, nn_quant__name(b, ot->name, "_quantized", nb, sizeof nb), q->dtype, &ot->shape,
                                   &qt, b->diag)))
         return st;
     in[0] = src; in[1] = s; in[2] = z;
     snprintf(nn_, sizeof nn_, "%.560s_QuantizeLinear", ot->name);
-    if ((st = nn_quant__node(b, "QuantizeLinear", nn_, in, 3, qt, -1))) return st;
+    if ((st = nn_quant__node(b, "QuantizeLinear", nn_, in, 3, qt, -1, 0))) return st;
     if ((st = nn_graph_add_tensor(b->q, nn_quant__name(b, ot->name, "_dequantized", nb, sizeof nb), NN_DTYPE_FLOAT,
                                   &ot->shape, &q->dq, b->diag)))
         return st;
     in[0] = qt;
     snprintf(nn_, sizeof nn_, "%.560s_DequantizeLinear", ot->name);
-    if ((st = nn_quant__node(b, "DequantizeLinear", nn_, in, 3, q->dq, -1))) return st;
+    if ((st = nn_quant__node(b, "DequantizeLinear", nn_, in, 3, q->dq, -1, 0))) return st;
     b->stats.activations++;
     *out = q->dq;
     return NN_OK;
@@ -2389,15 +2397,15 @@ static nn_status nn_quant__weight(nn_quant__b *b, nn_tensor_id t, int axis, int 
     if ((st = nn_quant__const(b, nn_quant__name(b, ot->name, "_quantized", nb, sizeof nb),
                               bias_scale ? NN_DTYPE_INT32 : NN_DTYPE_INT8, ot->shape.rank, ot->shape.dims, qd, &qt)))
         goto done;
-    if ((st = nn_quant__scale_zp(b, nb, scales, bias_scale ? NN_DTYPE_INT32 : NN_DTYPE_INT8, 0, axis >= 0 ? ch : 1, &s,
-                                 &z)))
+    if ((st = nn_quant__scale_zp(b, nb, scales, bias_scale ? NN_DTYPE_INT32 : NN_DTYPE_INT8, 0, axis >= 0 && ch > 1,
+                                 &ch, &s, &z)))
         goto done;
     if ((st = nn_graph_add_tensor(b->q, nn_quant__name(b, ot->name, "_dequantized", nb, sizeof nb), NN_DTYPE_FLOAT,
                                   &ot->shape, out, b->diag)))
         goto done;
     in[0] = qt; in[1] = s; in[2] = z;
     snprintf(nn_, sizeof nn_, "%.560s_DequantizeLinear", nb);
-    st = nn_quant__node(b, "DequantizeLinear", nn_, in, 3, *out, axis >= 0 && ch > 1 ? axis : -1);
+    st = nn_quant__node(b, "DequantizeLinear", nn_, in, 3, *out, axis >= 0 && ch > 1 ? axis : -1, 0);
     b->stats.weights++;
 done:
     nn_free(&b->d.alloc, scales);
@@ -2418,11 +2426,9 @@ static nn_status nn_quant__weight_blocked(nn_quant__b *b, nn_tensor_id t, int ax
     size_t count = nn_shape_count(&ot->shape, &ok), outer = 1, inner = 1, i, k, j, bk, nblk;
     int64_t len, sdims[NN_MAX_RANK];
     float *scales = NULL;
-    int8_t *qd = NULL, *zd = NULL;
+    int8_t *qd = NULL;
     char nb[600], nn_[600];
     nn_tensor_id s, z, qt, in[3];
-    nn_node_id id;
-    nn_attr a;
     nn_status st = NN_OK;
     double qmax = bits == 4 ? 7.0 : 127.0, qmin = bits == 4 ? -8.0 : -128.0;
     if (!ok || ot->dtype != NN_DTYPE_FLOAT || !w) return nn_diag_set(b->diag, NN_ERR_INVALID, ot->name, "not a float constant");
@@ -2434,10 +2440,8 @@ static nn_status nn_quant__weight_blocked(nn_quant__b *b, nn_tensor_id t, int ax
     nblk = (size_t)(len / block);
     for (r = 0; r < ot->shape.rank; r++) sdims[r] = r == axis ? (int64_t)nblk : ot->shape.dims[r];
     scales = (float *)nn_alloc(&b->d.alloc, outer * nblk * inner * sizeof(float) + 1);
-    zd = (int8_t *)nn_alloc(&b->d.alloc, outer * nblk * inner + 1);
     qd = (int8_t *)nn_alloc(&b->d.alloc, count + 1);
-    if (!scales || !zd || !qd) { st = nn_diag_set(b->diag, NN_ERR_NOMEM, ot->name, "out of memory"); goto done; }
-    memset(zd, 0, outer * nblk * inner);
+    if (!scales || !qd) { st = nn_diag_set(b->diag, NN_ERR_NOMEM, ot->name, "out of memory"); goto done; }
     for (i = 0; i < outer; i++)
         for (bk = 0; bk < nblk; bk++)
             for (k = 0; k < inner; k++) {
@@ -2458,29 +2462,16 @@ static nn_status nn_quant__weight_blocked(nn_quant__b *b, nn_tensor_id t, int ax
     if ((st = nn_quant__const(b, nn_quant__name(b, ot->name, "_quantized", nb, sizeof nb), NN_DTYPE_INT8,
                               ot->shape.rank, ot->shape.dims, qd, &qt)))
         goto done;
-    if ((st = nn_quant__const(b, nn_quant__name(b, ot->name, "_scale", nb, sizeof nb), NN_DTYPE_FLOAT, ot->shape.rank,
-                              sdims, scales, &s)) ||
-        (st = nn_quant__const(b, nn_quant__name(b, ot->name, "_zero_point", nb, sizeof nb), NN_DTYPE_INT8,
-                              ot->shape.rank, sdims, zd, &z)))
-        goto done;
+    if ((st = nn_quant__scale_zp(b, ot->name, scales, NN_DTYPE_INT8, 0, ot->shape.rank, sdims, &s, &z))) goto done;
     if ((st = nn_graph_add_tensor(b->q, nn_quant__name(b, ot->name, "_dequantized", nb, sizeof nb), NN_DTYPE_FLOAT,
                                   &ot->shape, out, b->diag)))
         goto done;
     in[0] = qt; in[1] = s; in[2] = z;
     snprintf(nn_, sizeof nn_, "%.560s_DequantizeLinear", nb);
-    if ((st = nn_graph_add_node(b->q, "DequantizeLinear", "", nn_, in, 3, out, 1, &id, b->diag))) goto done;
-    memset(&a, 0, sizeof a);
-    a.name = "axis";
-    a.type = NN_ATTR_INT;
-    a.i = axis;
-    if ((st = nn_graph_add_attr(b->q, id, &a, 0, b->diag))) goto done;
-    a.name = "block_size";
-    a.i = block;
-    st = nn_graph_add_attr(b->q, id, &a, 0, b->diag);
+    st = nn_quant__node(b, "DequantizeLinear", nn_, in, 3, *out, axis, block);
     b->stats.weights++;
 done:
     nn_free(&b->d.alloc, scales);
-    nn_free(&b->d.alloc, zd);
     nn_free(&b->d.alloc, qd);
     return st;
 }
