@@ -690,9 +690,13 @@ NN_API nn_status nn_quant_adaround(nn_graph *g, const nn_quant_range *ranges, co
 typedef enum nn_quant_bc_mode {
     NN_QUANT_BC_LOCAL = 0,         /* default: e_c = (W~ - W) E[x^] + (b~ - b), x^ the layer's
                                       input in the quantized model: the shift the layer itself adds */
-    NN_QUANT_BC_TOTAL              /* e_c = E[y_q,c] - E[y_f,c] at the layer's output: its own shift
+    NN_QUANT_BC_TOTAL,             /* e_c = E[y_q,c] - E[y_f,c] at the layer's output: its own shift
                                       plus what reaches it from upstream (corrected all at once,
                                       so upstream shifts are counted twice; see docs) */
+    NN_QUANT_BC_SEQUENTIAL         /* e_c = E[y_q,c] - E[y_f,c], one layer at a time in graph order,
+                                      each measured on the QDQ model with every earlier layer already
+                                      corrected: removes the mean shift of activation rounding and
+                                      clipping too (one QDQ pass per corrected layer) */
 } nn_quant_bc_mode;
 
 typedef struct nn_quant_bc_layer {
@@ -5727,6 +5731,8 @@ typedef struct nn_qa__obs {
     uint32_t rng;
     const nn_allocator *al;
     int nomem;
+    int32_t stop_after;            /* QDQ run: stop once this layer is seen (-1: run to the end) */
+    int stopped;
 } nn_qa__obs;
 
 static void nn_qa__ada_capture(nn_qa__obs *o, nn_qa__lin *L, nn_qa__acc *A, const nn_value *x, const nn_value *y) {
@@ -5804,6 +5810,7 @@ static int nn_qa__observer(void *user, const nn_graph *g, uint32_t ni, const nn_
                 A->qq += (double)v[i] * v[i];
             }
         }
+        if (li == o->stop_after) { o->stopped = 1; return 1; } /* nothing downstream is needed */
     }
     return 0;
 }
@@ -5819,6 +5826,7 @@ static nn_status nn_qa__obs_init(nn_qa__obs *o, int what, const nn_graph *rg, nn
     o->acc = A;
     o->al = al;
     o->rng = 12345u;
+    o->stop_after = -1;
     o->lin_of = (int32_t *)nn_alloc(al, ((size_t)rg->node_count + 1) * sizeof *o->lin_of);
     o->watch = (uint8_t *)nn_alloc(al, (size_t)rg->tensor_count + 1);
     o->slot = (nn_value *)nn_alloc(al, ((size_t)rg->tensor_count + 1) * sizeof *o->slot);
@@ -6218,6 +6226,149 @@ static nn_status nn_qa__set_bias(nn_graph *g, nn_qa__lin *L, const float *bias, 
     return NN_OK;
 }
 
+/* One measuring pass of bias correction: quantizes g into *qout, then runs
+   the first ns samples through the float model (when need_float) and the
+   QDQ model (float kernels, so each layer's output before its
+   QuantizeLinear is seen), filling A's channel sums (and the cosines when
+   want_cos).  The caller frees the sums (nn_qa__bc_free_sums) and *qout. */
+static nn_status nn_qa__bc_measure(nn_graph *g, const nn_quant_range *ranges, const nn_quant_desc *qdd,
+                                   const nn_quant_bc_desc *dd, nn_qa__lin *L, nn_qa__acc *A, uint32_t n,
+                                   const nn_value *inputs, uint32_t ns, int need_float, int want_cos,
+                                   int32_t stop_after, const char *what, nn_allocator *al, nn_graph **qout,
+                                   nn_diag *diag) {
+    nn_graph *q = NULL;
+    nn_qa__obs fo, qo;
+    nn_qexec *x = NULL;
+    nn_qexec_desc xd;
+    uint32_t i, k, j;
+    nn_status st;
+    memset(&fo, 0, sizeof fo);
+    memset(&qo, 0, sizeof qo);
+    *qout = NULL;
+    if ((st = nn_quant_graph(g, ranges, qdd, &q, NULL, diag))) return st;
+    *qout = q;
+    nn_qa__map_q(g, q, L, n);
+    for (i = 0; i < n; i++) {
+        A[i].fsum = (double *)nn_alloc(al, ((size_t)L[i].cout + 1) * sizeof(double));
+        A[i].qsum = (double *)nn_alloc(al, ((size_t)L[i].cout + 1) * sizeof(double));
+        A[i].psum = dd->mode == NN_QUANT_BC_LOCAL ? (double *)nn_alloc(al, ((size_t)L[i].F + 1) * sizeof(double)) : NULL;
+        if (!A[i].fsum || !A[i].qsum || (dd->mode == NN_QUANT_BC_LOCAL && !A[i].psum))
+            return nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant", "out of memory");
+        memset(A[i].fsum, 0, (size_t)L[i].cout * sizeof(double));
+        memset(A[i].qsum, 0, (size_t)L[i].cout * sizeof(double));
+        if (A[i].psum) memset(A[i].psum, 0, (size_t)L[i].F * sizeof(double));
+        A[i].rows_f = A[i].rows_q = A[i].dot = A[i].ff = A[i].qq = A[i].fsq = 0;
+    }
+    st = nn_qa__obs_init(&fo, NN_QA__BC_FLOAT, g, L, A, n, al, diag);
+    if (st == NN_OK) st = nn_qa__obs_init(&qo, NN_QA__BC_Q, q, L, A, n, al, diag);
+    fo.want_cos = qo.want_cos = want_cos;
+    memset(&xd, 0, sizeof xd);
+    xd.float_only = 1;
+    xd.observer = nn_qa__observer;
+    xd.observer_user = &qo;
+    if (st == NN_OK) st = nn_qexec_create(q, &xd, &x, diag);
+    if (st == NN_OK && need_float) {
+        /* one float run then one QDQ run per sample (the cosine needs both) */
+        nn_exec_desc ed;
+        nn_exec *fx = NULL;
+        memset(&ed, 0, sizeof ed);
+        ed.input_shapes = dd->input_shapes;
+        ed.input_shape_count = dd->input_shape_count;
+        ed.observer = nn_qa__observer;
+        ed.observer_user = &fo;
+        st = nn_exec_create(g, &ed, &fx, diag);
+        for (k = 0; k < ns && st == NN_OK; k++) {
+            for (j = 0; j < g->input_count && st == NN_OK; j++)
+                st = nn_exec_set_input(fx, j, &inputs[(size_t)k * g->input_count + j], diag);
+            if (st == NN_OK) st = nn_exec_run(fx, diag);
+            if (st == NN_OK && fo.nomem) st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant", "out of memory");
+            nn_qa__bind_slots(&qo, q, inputs, k);
+            for (j = 0; j < q->input_count && st == NN_OK; j++)
+                st = nn_qexec_set_input(x, j, &inputs[(size_t)k * q->input_count + j], diag);
+            if (st == NN_OK) st = nn_qexec_run(x, diag);
+            nn_quant__logf(dd->progress, dd->progress_user, "%s: sample %u/%u", what, k + 1, ns);
+        }
+        if (fx) nn_exec_destroy(fx);
+    } else {
+        qo.stop_after = stop_after;
+        for (k = 0; k < ns && st == NN_OK; k++) {
+            nn_diag rd;
+            nn_qa__bind_slots(&qo, q, inputs, k);
+            for (j = 0; j < q->input_count && st == NN_OK; j++)
+                st = nn_qexec_set_input(x, j, &inputs[(size_t)k * q->input_count + j], diag);
+            if (st != NN_OK) break;
+            memset(&rd, 0, sizeof rd);
+            st = nn_qexec_run(x, &rd);
+            if (st != NN_OK && qo.stopped) st = NN_OK; /* our own early stop */
+            else if (st != NN_OK) st = nn_diag_set(diag, rd.status, rd.where, "%s", rd.message);
+            qo.stopped = 0;
+        }
+    }
+    if (x) nn_qexec_destroy(x);
+    nn_qa__obs_deinit(&fo);
+    nn_qa__obs_deinit(&qo);
+    return st;
+}
+
+static void nn_qa__bc_free_sums(nn_qa__acc *A, uint32_t n, const nn_allocator *al) {
+    uint32_t i;
+    for (i = 0; i < n; i++) {
+        nn_free(al, A[i].fsum); nn_free(al, A[i].qsum); nn_free(al, A[i].psum); nn_free(al, A[i].ref);
+        A[i].fsum = A[i].qsum = A[i].psum = NULL;
+        A[i].ref = NULL;
+        A[i].ref_count = 0;
+    }
+}
+
+/* NN_QUANT_BC_SEQUENTIAL after the first pass (cosines, selection, float
+   means fm): each selected layer in graph order is re-measured on the QDQ
+   model that has every earlier correction in it, and its bias moved by the
+   whole remaining mean shift of its output; `rounds` sweeps. */
+static nn_status nn_qa__bc_sequential(nn_graph *g, const nn_quant_range *ranges, const nn_quant_desc *qdd,
+                                      const nn_quant_bc_desc *dd, nn_qa__lin *L, nn_qa__acc *A, uint32_t n,
+                                      const nn_value *inputs, uint32_t ns, uint32_t rounds, double *const *fm,
+                                      const uint8_t *sel, double *mabs, uint8_t *made, nn_allocator *al,
+                                      nn_diag *diag) {
+    uint32_t r, i, done = 0, total = 0;
+    nn_status st = NN_OK;
+    for (i = 0; i < n; i++) total += sel[i];
+    for (r = 0; r < rounds && st == NN_OK; r++)
+        for (i = 0; i < n && st == NN_OK; i++) {
+            nn_graph *q = NULL;
+            float *nb;
+            const float *b;
+            double sum_abs = 0;
+            int64_t c;
+            int created = 0;
+            char what[64];
+            if (!sel[i]) continue;
+            snprintf(what, sizeof what, "bias correction (sequential) sweep %u", r + 1);
+            st = nn_qa__bc_measure(g, ranges, qdd, dd, L, A, n, inputs, ns, 0, 0, (int32_t)i, what, al, &q, diag);
+            if (st == NN_OK && A[i].rows_q > 0) {
+                nb = (float *)nn_alloc(al, (size_t)L[i].cout * sizeof(float) + 1);
+                if (!nb) {
+                    st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant", "out of memory");
+                } else {
+                    b = L[i].bt != NN_INVALID_ID ? (const float *)g->tensors[L[i].bt].data : NULL;
+                    for (c = 0; c < L[i].cout; c++) {
+                        double ec = A[i].qsum[c] / A[i].rows_q - fm[i][c];
+                        sum_abs += fabs(ec);
+                        nb[c] = (float)((b ? b[c] : 0.0) - ec / L[i].beta);
+                    }
+                    mabs[i] = sum_abs / (double)L[i].cout;
+                    st = nn_qa__set_bias(g, &L[i], nb, &created, diag);
+                    if (created) made[i] = 1;
+                    nn_free(al, nb);
+                }
+            }
+            nn_qa__bc_free_sums(A, n, al);
+            nn_graph_destroy(q);
+            nn_quant__logf(dd->progress, dd->progress_user, "bias correction (sequential) sweep %u: layer %u/%u",
+                           r + 1, ++done - r * total, total);
+        }
+    return st;
+}
+
 NN_API nn_status nn_quant_bias_correct(nn_graph *g, const nn_quant_range *ranges, const nn_quant_desc *qd,
                                        const nn_value *inputs, uint32_t sample_count, const nn_quant_bc_desc *d,
                                        nn_quant_bc_report *out, nn_diag *diag) {
@@ -6259,67 +6410,12 @@ NN_API nn_status nn_quant_bias_correct(nn_graph *g, const nn_quant_range *ranges
     memset(mabs, 0, ((size_t)n + 1) * sizeof *mabs);
     for (round = 0; round < rounds && st == NN_OK; round++) {
         nn_graph *q = NULL;
-        nn_qa__obs fo, qo;
-        nn_qexec *x = NULL;
-        nn_qexec_desc xd;
-        uint32_t k, j;
+        char what[64];
         int need_float = round == 0 || dd.mode == NN_QUANT_BC_TOTAL;
-        memset(&fo, 0, sizeof fo);
-        memset(&qo, 0, sizeof qo);
-        if ((st = nn_quant_graph(g, ranges, &qdd, &q, NULL, diag))) break;
-        nn_qa__map_q(g, q, L, n);
-        for (i = 0; i < n && st == NN_OK; i++) {
-            A[i].fsum = (double *)nn_alloc(&al, ((size_t)L[i].cout + 1) * sizeof(double));
-            A[i].qsum = (double *)nn_alloc(&al, ((size_t)L[i].cout + 1) * sizeof(double));
-            A[i].psum = dd.mode == NN_QUANT_BC_LOCAL ? (double *)nn_alloc(&al, ((size_t)L[i].F + 1) * sizeof(double)) : NULL;
-            if (!A[i].fsum || !A[i].qsum || (dd.mode == NN_QUANT_BC_LOCAL && !A[i].psum)) {
-                st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant", "out of memory");
-                break;
-            }
-            memset(A[i].fsum, 0, (size_t)L[i].cout * sizeof(double));
-            memset(A[i].qsum, 0, (size_t)L[i].cout * sizeof(double));
-            if (A[i].psum) memset(A[i].psum, 0, (size_t)L[i].F * sizeof(double));
-            A[i].rows_f = A[i].rows_q = A[i].dot = A[i].ff = A[i].qq = A[i].fsq = 0;
-        }
-        if (st == NN_OK) st = nn_qa__obs_init(&fo, NN_QA__BC_FLOAT, g, L, A, n, &al, diag);
-        if (st == NN_OK) st = nn_qa__obs_init(&qo, NN_QA__BC_Q, q, L, A, n, &al, diag);
-        fo.want_cos = qo.want_cos = round == 0;
-        memset(&xd, 0, sizeof xd);
-        xd.float_only = 1;
-        xd.observer = nn_qa__observer;
-        xd.observer_user = &qo;
-        if (st == NN_OK) st = nn_qexec_create(q, &xd, &x, diag);
-        if (st == NN_OK && need_float) {
-            /* one float run then one QDQ run per sample (the cosine needs both) */
-            nn_exec_desc ed;
-            nn_exec *fx = NULL;
-            memset(&ed, 0, sizeof ed);
-            ed.input_shapes = dd.input_shapes;
-            ed.input_shape_count = dd.input_shape_count;
-            ed.observer = nn_qa__observer;
-            ed.observer_user = &fo;
-            st = nn_exec_create(g, &ed, &fx, diag);
-            for (k = 0; k < ns && st == NN_OK; k++) {
-                for (j = 0; j < g->input_count && st == NN_OK; j++)
-                    st = nn_exec_set_input(fx, j, &inputs[(size_t)k * g->input_count + j], diag);
-                if (st == NN_OK) st = nn_exec_run(fx, diag);
-                if (st == NN_OK && fo.nomem) st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant", "out of memory");
-                nn_qa__bind_slots(&qo, q, inputs, k);
-                for (j = 0; j < q->input_count && st == NN_OK; j++)
-                    st = nn_qexec_set_input(x, j, &inputs[(size_t)k * q->input_count + j], diag);
-                if (st == NN_OK) st = nn_qexec_run(x, diag);
-                nn_quant__logf(dd.progress, dd.progress_user, "bias correction round %u: sample %u/%u", round + 1, k + 1, ns);
-            }
-            if (fx) nn_exec_destroy(fx);
-        } else {
-            for (k = 0; k < ns && st == NN_OK; k++) {
-                nn_qa__bind_slots(&qo, q, inputs, k);
-                for (j = 0; j < q->input_count && st == NN_OK; j++)
-                    st = nn_qexec_set_input(x, j, &inputs[(size_t)k * q->input_count + j], diag);
-                if (st == NN_OK) st = nn_qexec_run(x, diag);
-            }
-        }
-        if (x) nn_qexec_destroy(x);
+        snprintf(what, sizeof what, "bias correction round %u", round + 1);
+        st = nn_qa__bc_measure(g, ranges, &qdd, &dd, L, A, n, inputs, ns, need_float, round == 0, -1, what, &al, &q,
+                               diag);
+        if (st) { nn_qa__bc_free_sums(A, n, &al); nn_graph_destroy(q); break; }
         if (round == 0)
             for (i = 0; i < n; i++) {
                 cosv[i] = A[i].ff > 0 && A[i].qq > 0 ? A[i].dot / sqrt(A[i].ff * A[i].qq) : 1.0;
@@ -6327,6 +6423,28 @@ NN_API nn_status nn_quant_bias_correct(nn_graph *g, const nn_quant_range *ranges
                          (cosv[i] < minc || minc >= 1) && (L[i].kind != 3 || L[i].bt != NN_INVALID_ID);
                 if (L[i].kind == 3 && L[i].bt == NN_INVALID_ID) rep.skipped++;
             }
+        if (dd.mode == NN_QUANT_BC_SEQUENTIAL) {
+            /* keep the float means of the uncorrected model, then sweep */
+            double **fm = (double **)nn_alloc(&al, ((size_t)n + 1) * sizeof *fm);
+            if (!fm) st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant", "out of memory");
+            else memset(fm, 0, ((size_t)n + 1) * sizeof *fm);
+            for (i = 0; i < n && st == NN_OK; i++) {
+                int64_t c;
+                fm[i] = (double *)nn_alloc(&al, ((size_t)L[i].cout + 1) * sizeof(double));
+                if (!fm[i]) { st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant", "out of memory"); break; }
+                for (c = 0; c < L[i].cout; c++) fm[i][c] = A[i].rows_f > 0 ? A[i].fsum[c] / A[i].rows_f : 0.0;
+                if (A[i].rows_f > 0)
+                    rel[i] = 1.0 / (sqrt(A[i].fsq / (A[i].rows_f * (double)L[i].cout)) + 1e-30); /* times mabs below */
+            }
+            nn_qa__bc_free_sums(A, n, &al);
+            nn_graph_destroy(q);
+            if (st == NN_OK) st = nn_qa__bc_sequential(g, ranges, &qdd, &dd, L, A, n, inputs, ns, rounds, fm, sel, mabs,
+                                                       made, &al, diag);
+            for (i = 0; i < n; i++) rel[i] *= mabs[i];
+            if (fm) for (i = 0; i < n; i++) nn_free(&al, fm[i]);
+            nn_free(&al, fm);
+            break;
+        }
         /* corrections */
         for (i = 0; i < n && st == NN_OK; i++) {
             nn_qa__lin *Li = &L[i];
@@ -6377,14 +6495,7 @@ NN_API nn_status nn_quant_bias_correct(nn_graph *g, const nn_quant_range *ranges
             }
             nn_free(&al, wq); nn_free(&al, bq); nn_free(&al, nb);
         }
-        for (i = 0; i < n; i++) {
-            nn_free(&al, A[i].fsum); nn_free(&al, A[i].qsum); nn_free(&al, A[i].psum); nn_free(&al, A[i].ref);
-            A[i].fsum = A[i].qsum = A[i].psum = NULL;
-            A[i].ref = NULL;
-            A[i].ref_count = 0;
-        }
-        nn_qa__obs_deinit(&fo);
-        nn_qa__obs_deinit(&qo);
+        nn_qa__bc_free_sums(A, n, &al);
         nn_graph_destroy(q);
     }
     for (i = 0; i < n; i++) {

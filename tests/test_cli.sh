@@ -120,6 +120,16 @@ ok sh -c "$NN calibrate '$CLS' --calib-data '$CACHE/data/ocr_cls/calib' --sample
 expect 1 "$tmp/nope: not a readable folder" $NN calibrate "$CLS" --calib-data "$tmp/nope" -o "$tmp/cali2.txt"
 ok test ! -e "$tmp/cali2.txt"
 
+# nnport quantize --bc --bc-mode sequential (docs/QUANT_ALGOS.md) on a real
+# model: it runs, says so, and moves biases (the file differs from the
+# uncorrected one); an unknown mode is named.  The arithmetic is checked by
+# hand in tests/test_quant_algos.c.
+CC4="--calib-data $CACHE/data/ocr_cls/calib --samples 4 --calibration-method minmax"
+ok sh -c "$NN quantize '$CLS' $CC4 -o '$tmp/cls_q.onnx' >/dev/null 2>&1"
+ok sh -c "$NN quantize '$CLS' $CC4 --bc --bc-mode sequential -o '$tmp/cls_bc.onnx' 2>&1 | grep -q 'corrected (sequential'"
+ok sh -c "test -s '$tmp/cls_bc.onnx' && ! cmp -s '$tmp/cls_q.onnx' '$tmp/cls_bc.onnx'"
+expect 2 "unknown --bc-mode 'bogus'" $NN quantize "$CLS" $CC4 --bc --bc-mode bogus -o "$tmp/cls_x.onnx"
+
 # nnport run on a QDQ model (made by tests/data/quant/make_golden.py, not by
 # nnport) goes through the fake-quant executor: equal to ONNX Runtime's output.
 Q=tests/data/quant

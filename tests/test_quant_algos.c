@@ -630,6 +630,71 @@ static void test_bias_correction_by_hand(void) {
     }
 }
 
+/* Sequential bias correction against the one-pass modes, by hand.
+   x (1,2,1,4) = 1 everywhere -> conv1 W1 = [1, 0.3] -> y1 -> conv2 W2 = [1]
+   -> y2 -> Relu -> out.  Thresholds: x 1.27 (scale 0.01: x^ = 1), y1
+   127 * 0.2888 (scale s1 = 0.2888), y2 2.54.
+   conv1: W1~ = [1, 38/127] (per-channel scale 1/127), so its output is
+   1 + 38/127 = 1.2992126 instead of 1.3: e1 = 38/127 - 0.3 = -7.874e-4, and
+   every mode gives conv1 the bias -e1 = +7.874e-4 (10 int32 steps of
+   0.01/127, so it survives the bias rounding).
+   y1 quantizes with s1 = 0.2888: before conv1's correction 1.2992126 / s1 =
+   4.4987 -> 4 (1.1552); after it 1.3 / s1 = 4.5014 -> 5 (1.444).
+   conv2 (exact weight) sees that rounding only:
+   - LOCAL: (W2~ - W2) E[x^] = 0, conv2's bias stays 0;
+   - TOTAL (one pass, before any correction): e2 = 4 s1 - 1.3 = -0.1448,
+     bias +0.1448, which is wrong once conv1 is corrected (y1 then rounds
+     to 5 s1 and y2 = 1.444 + 0.1448 overshoots by 0.29);
+   - SEQUENTIAL (conv2 measured with conv1 corrected): e2 = 5 s1 - 1.3 =
+     +0.144, bias -0.144, and y2 = 1.3 up to the bias rounding (step
+     s1 / 127 = 0.0023). */
+static void test_bias_correction_sequential(void) {
+    static const float w1[2] = {1.0f, 0.3f}, w2[1] = {1.0f}, xv[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    const double s1 = 0.2888, e1 = (double)(38.0f / 127.0f) - (double)0.3f;
+    const double want[3] = {0.0, -(4 * s1 - 1.3), -(5 * s1 - 1.3)}; /* conv2's bias: LOCAL, TOTAL, SEQUENTIAL */
+    const double tol[3] = {1e-7, 1e-4, s1 / 127.0};
+    for (int mode = 0; mode < 3; mode++) {
+        nn_graph *g = new_graph();
+        nn_diag d = {0};
+        nn_tensor_id x = tensor(g, "x", shp(4, 1, 2, 1, 4));
+        nn_tensor_id wa = constant(g, "w1", shp(4, 1, 2, 1, 1), w1);
+        nn_tensor_id wb = constant(g, "w2", shp(4, 1, 1, 1, 1), w2);
+        nn_tensor_id y1 = tensor(g, "y1", shp(4, 1, 1, 1, 4));
+        nn_tensor_id y2 = tensor(g, "y2", shp(4, 1, 1, 1, 4));
+        nn_tensor_id o = tensor(g, "out", shp(4, 1, 1, 1, 4));
+        nn_tensor_id c1[2] = {x, wa}, c2[2] = {y1, wb};
+        nn_quant_range *r;
+        nn_value xval = nn_value_make(NN_DTYPE_FLOAT, shp(4, 1, 2, 1, 4), (void *)xv);
+        nn_quant_bc_desc bd;
+        nn_quant_bc_report rep;
+        CHECK_STATUS(nn_graph_add_input(g, x, &d), NN_OK);
+        node(g, "Conv", "conv1", c1, 2, y1);
+        node(g, "Conv", "conv2", c2, 2, y2);
+        node(g, "Relu", "relu", &y2, 1, o);
+        CHECK_STATUS(nn_graph_add_output(g, o, &d), NN_OK);
+        r = (nn_quant_range *)calloc(g->tensor_count + 4, sizeof *r);
+        range_of(g, r, "x", 1.27);
+        range_of(g, r, "y1", 127.0 * s1);
+        range_of(g, r, "y2", 2.54);
+        range_of(g, r, "out", 2.54);
+        memset(&bd, 0, sizeof bd);
+        bd.min_layer_cos = 1.0;
+        bd.mode = mode == 0 ? NN_QUANT_BC_LOCAL : mode == 1 ? NN_QUANT_BC_TOTAL : NN_QUANT_BC_SEQUENTIAL;
+        CHECK_STATUS(nn_quant_bias_correct(g, r, NULL, &xval, 1, &bd, &rep, &d), NN_OK);
+        CHECK_EQ_INT(rep.corrected, 2);
+        CHECK_EQ_INT(g->nodes[0].input_count, 3);
+        CHECK_EQ_INT(g->nodes[1].input_count, 3);
+        if (g->nodes[0].input_count == 3 && g->nodes[1].input_count == 3) {
+            const float *b1 = (const float *)g->tensors[g->nodes[0].inputs[2].id].data;
+            const float *b2 = (const float *)g->tensors[g->nodes[1].inputs[2].id].data;
+            CHECK_NEAR(b1[0], -e1, 1e-6);
+            CHECK_NEAR(b2[0], want[mode], tol[mode]);
+        }
+        free(r);
+        nn_graph_destroy(g);
+    }
+}
+
 /* Direct NCHW conv of x (1,Cin,H,W) with w (Cout,Cin,3,3), pad 1, stride 1. */
 static void conv3x3(const float *x, const float *w, int cin, int cout, int h, int wd, double *y) {
     for (int o = 0; o < cout; o++)
@@ -777,6 +842,7 @@ int main(void) {
     test_smooth_layernorm_and_mul();
     test_smooth_through_transpose();
     test_bias_correction_by_hand();
+    test_bias_correction_sequential();
     test_adaround_conv();
     test_softmax_bias();
     return check_summary();

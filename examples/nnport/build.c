@@ -1012,6 +1012,10 @@ static int quant_algorithms(build_ctx *b, nn_graph *g, const nn_quant_range *ran
         memset(&bd, 0, sizeof bd);
         bd.samples = k;
         bd.min_layer_cos = cfg_n(b, "quant.min_layer_cos", 0.99);
+        const char *bm = cfg_s(b, "quant.bc_mode");
+        bd.mode = bm && !strcmp(bm, "sequential") ? NN_QUANT_BC_SEQUENTIAL
+                  : bm && !strcmp(bm, "total") ? NN_QUANT_BC_TOTAL : NN_QUANT_BC_LOCAL;
+        bd.rounds = (uint32_t)cfg_n(b, "quant.bc_rounds", 1);
         bd.input_shapes = b->shapes;
         bd.input_shape_count = b->shape_count;
         progress(b, "quantize: bias correction on %u samples", k);

@@ -8,7 +8,9 @@
 #include <time.h>
 
 int cli_fail(const char *file, const nn_diag *d) {
-    fprintf(stderr, "nnport: %s: %s%s%s\n", file ? file : "", d->where[0] ? d->where : "",
+    /* loaders that know the path put it in d->where already: say it once */
+    if (file && d->where[0] && strncmp(d->where, file, strlen(file)) == 0) file = NULL;
+    fprintf(stderr, "nnport: %s%s%s%s%s\n", file ? file : "", file ? ": " : "", d->where[0] ? d->where : "",
             d->where[0] ? ": " : "", d->message[0] ? d->message : nn_status_name(d->status));
     /* Command-line mistakes go through cli_usage_error; anything reported
        by the headers is about a file or a value: status 1. */

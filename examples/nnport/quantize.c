@@ -33,7 +33,7 @@ static void quantize_help(void) {
            "         [--recipe norm-float|all-int] [--keep-opset] [--affine]\n"
            "         [--samples N] [--shape NAME=DIMS]... [--analysis OUT_PREFIX]\n"
            "         [--adaround [--adaround-iters N]] [--bc [--bc-inference-num N] [--min-layer-cos C]\n"
-           "          [--bc-mode local|total] [--bc-rounds N]] [--softmax-bias]\n"
+           "          [--bc-mode local|total|sequential] [--bc-rounds N]] [--softmax-bias]\n"
            "       nnport quantize search MODEL.onnx --calib-data DIR -o QTABLE.txt [--expected-cos 0.99]\n"
            "         [--max-float-layers N] [--candidates N] [--loss-table FILE] [--int-kernels] [quantize options]\n"
            "       nnport quantize run MODEL.onnx (--input NAME=FILE.npy | --batch IN_DIR)\n"
@@ -213,7 +213,8 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
             const char *m = argv[++i];
             if (!strcmp(m, "local")) o->bcd.mode = NN_QUANT_BC_LOCAL;
             else if (!strcmp(m, "total")) o->bcd.mode = NN_QUANT_BC_TOTAL;
-            else return cli_usage_error(cmd, "unknown --bc-mode '%s' (local|total)", m);
+            else if (!strcmp(m, "sequential")) o->bcd.mode = NN_QUANT_BC_SEQUENTIAL;
+            else return cli_usage_error(cmd, "unknown --bc-mode '%s' (local|total|sequential)", m);
         } else if (!strcmp(a, "--samples")) {
             if (!cli_parse_int(argv[++i], 1, 1000000, &o->samples)) return cli_usage_error(cmd, "bad --samples");
         } else if (o->search && !strcmp(a, "--max-float-layers")) {
@@ -517,7 +518,7 @@ static int quantize_main(int argc, char **argv) {
         if (nn_quant_bias_correct(g, ranges, &o.qd, s.samples, (uint32_t)s.n, &o.bcd, &br, &d)) { rc = cli_fail(o.model, &d); goto done; }
         printf("  bias correction   %u of %u layers below cosine %.4g corrected (%s, %u biases created, %u skipped) (%.1f s)\n",
                br.corrected, br.layers, o.bcd.min_layer_cos > 0 ? o.bcd.min_layer_cos : 0.99,
-               o.bcd.mode == NN_QUANT_BC_TOTAL ? "total" : "local", br.biases_created, br.skipped,
+               o.bcd.mode == NN_QUANT_BC_TOTAL ? "total" : o.bcd.mode == NN_QUANT_BC_SEQUENTIAL ? "sequential" : "local", br.biases_created, br.skipped,
                (cli_now_ms() - t0) / 1000.0);
     }
     if (o.softmax_bias) {   /* measured only: see docs/QUANT_ALGOS.md */
