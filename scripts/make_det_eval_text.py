@@ -17,6 +17,10 @@ lines (not the 8 lines of the calibration page doc_fortunes), DejaVu and
 Liberation fonts, several point sizes, colours, angles, some with a box
 behind (signs) and some plain.  Placement comes from a seeded RandomState,
 PNGs are written without date chunks: the output is deterministic.
+calib_text (session 5): 20 photos from Debian's opencv-doc examples (none of
+them in eval_text), other phrases, fortune lines 1000.. and another seed, so
+the det calibration set looks like the photos it is evaluated on without
+sharing an image or a text with them (docs/QUANTIZATION.md 6e).
 """
 import argparse
 import os
@@ -39,16 +43,24 @@ FONTS = ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
          "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf",
          "/usr/share/fonts/truetype/liberation2/LiberationSans-Regular.ttf",
          "/usr/share/fonts/truetype/liberation2/LiberationSerif-Bold.ttf"]
+OPENCV_DIR = "/usr/share/doc/opencv-doc/examples/data"
+CALIB_PHOTOS = ["aero1.jpg", "apple.jpg", "baboon.jpg", "building.jpg", "butterfly.jpg", "fruits.jpg",
+                "home.jpg", "leuvenA.jpg", "messi5.jpg", "orange.jpg", "starry_night.jpg", "stuff.jpg",
+                "smarties.png", "squirrel_cls.jpg", "HappyFish.jpg", "board.jpg", "licenseplate_motion.jpg",
+                "rubberwhale1.png", "graf1.png", "basketball1.png"]
+CALIB_PHRASES = ["PHARMACY", "Bus stop", "Open daily 9-5", "Parking B", "Hotel Central", "Car wash $5",
+                 "Station Road", "No entry", "Pizza & Pasta", "Floor 2", "Library", "Ice cream",
+                 "Checkout", "Taxi", "Museum entrance", "Sold out"]
 PHRASES = ["OPEN 24 HOURS", "Platform 3", "EXIT", "No parking", "Sale -50%", "Fresh coffee",
            "Mission Control", "Gate B12", "Caution: wet floor", "Main Street", "Tickets 4.50",
            "Welcome", "Room 214", "Speed limit 30", "Bakery & Deli", "Lot 7A"]
 
 
-def texts_for(i, rng, fortunes):
+def texts_for(i, rng, fortunes, phrases):
     out = []
     for k in range(4):
         if k % 2 == 0:
-            out.append(PHRASES[(3 * i + k) % len(PHRASES)])
+            out.append(phrases[(3 * i + k) % len(phrases)])
         else:
             out.append(fortunes[rng.randint(len(fortunes))][:34].strip())
     return out
@@ -57,27 +69,34 @@ def texts_for(i, rng, fortunes):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--force", action="store_true")
+    ap.add_argument("--set", default="eval_text", choices=["eval_text", "calib_text"])
     a = ap.parse_args()
-    out = os.path.join(nc.data_dir(), "ocr_det", "eval_text")
+    calib = a.set == "calib_text"
+    photos = [os.path.join(OPENCV_DIR, p) for p in CALIB_PHOTOS] if calib else \
+        [os.path.join(mi.SKIMAGE_DIR, p) for p in PHOTOS]
+    phrases = CALIB_PHRASES if calib else PHRASES
+    out = os.path.join(nc.data_dir(), "ocr_det", a.set)
     if os.path.exists(os.path.join(out, "images.tsv")) and not a.force:
         nc.log(TAG, "%s exists (--force to redo)" % out)
         return
     os.makedirs(out, exist_ok=True)
-    # fortune lines 200.. (the calibration page doc_fortunes uses the first 8)
-    fortunes = [s for s in mi.fortune_lines()[200:600] if 12 <= len(s) <= 40]
-    rng = np.random.RandomState(1234)
+    # fortune lines 200.. (the calibration page doc_fortunes uses the first 8);
+    # calib_text takes 1000.., disjoint from eval_text's
+    lo = 1000 if calib else 200
+    fortunes = [s for s in mi.fortune_lines()[lo:lo + 400] if 12 <= len(s) <= 40]
+    rng = np.random.RandomState(4321 if calib else 1234)
     rows = ["file\tsource\theight\twidth\ttexts"]
     from PIL import Image
     with tempfile.TemporaryDirectory() as td:
-        for i, ph in enumerate(PHOTOS):
-            src = os.path.join(mi.SKIMAGE_DIR, ph)
+        for i, src in enumerate(photos):
+            ph = os.path.basename(src)
             if not os.path.exists(src):
-                nc.die(TAG, "%s missing (apt-get install python3-skimage)" % src)
+                nc.die(TAG, "%s missing (apt-get install %s)" % (src, "opencv-doc" if calib else "python3-skimage"))
             base = os.path.join(td, "base.png")
             Image.fromarray(mi.load_rgb(src)).save(base)
             w, h = Image.open(base).size
             args = [base]
-            texts = texts_for(i, rng, fortunes)
+            texts = texts_for(i, rng, fortunes, phrases)
             for k, t in enumerate(texts):
                 font = FONTS[(i + k) % len(FONTS)]
                 size = int(max(12, min(w, h) * [0.035, 0.05, 0.07, 0.09][(i + k) % 4]))
@@ -98,9 +117,10 @@ def main():
             nm = "txt_" + os.path.splitext(ph)[0]
             Image.fromarray(rgb).save(os.path.join(out, nm + ".png"))
             x = mi.det_preprocess(rgb)
-            np.save(os.path.join(out, nm + ".npy"), x)
-            rows.append("%s.npy\tpython3-skimage data/%s + ImageMagick -annotate\t%d\t%d\t%s"
-                        % (nm, ph, x.shape[2], x.shape[3], " | ".join(texts)))
+            np.save(os.path.join(out, nm + ".npy"), np.ascontiguousarray(x))  # C order: nnport reads no Fortran-order .npy
+            rows.append("%s.npy\t%s%s + ImageMagick -annotate\t%d\t%d\t%s"
+                        % (nm, "opencv-doc examples/data/" if calib else "python3-skimage data/", ph, x.shape[2], x.shape[3],
+                           " | ".join(texts)))
     with open(os.path.join(out, "images.tsv"), "w") as f:
         f.write("\n".join(rows) + "\n")
     nc.log(TAG, "%d images in %s" % (len(rows) - 1, out))

@@ -454,6 +454,35 @@ def part_gpt():
     return e
 
 
+def rec_eval_extra(n=60):
+    """ocr_rec/eval_extra: N more rec evaluation lines (session 5; first made by
+    pc_act_experiment.py in /tmp), rendered exactly like part_ocr_rec's (fonts,
+    28-34 pt, resize_norm_img) from fortune lines 300.. (part_ocr_rec uses the
+    first ~24 usable ones), with gt.tsv.  The 20-line eval set moves by +-3
+    lines under a 3% change of the activation scales (docs/QUANTIZATION.md 6d):
+    80 lines make the rec figures steadier.  Made on first use; returns the dir."""
+    d = os.path.join(nc.data_dir(), "ocr_rec", "eval_extra")
+    if os.path.isfile(os.path.join(d, "gt.tsv")) and \
+            len([f for f in os.listdir(d) if f.endswith(".npy")]) >= n:
+        return d
+    import tempfile
+    os.makedirs(d, exist_ok=True)
+    charset = set(ocr_dict())
+    fl = [t for t in fortune_lines()[300:] if all(c in charset or c == " " for c in t) and 8 <= len(t) <= 45][:n]
+    with tempfile.TemporaryDirectory() as td:
+        rows = []
+        for i, text in enumerate(fl):
+            png = os.path.join(td, "l.png")
+            render_line(text, FONTS[i % len(FONTS)], 28 + 2 * (i % 4), png)
+            x, _ = rec_preprocess(load_rgb(png), REC_H, REC_W)
+            np.save(os.path.join(d, "x%02d.npy" % i), np.ascontiguousarray(x))
+            rows.append("x%02d\t%s\n" % (i, text))
+    with open(os.path.join(d, "gt.tsv"), "w") as gt:
+        gt.writelines(rows)
+    nc.log(TAG, "rec_eval_extra: %d lines in %s" % (len(fl), d))
+    return d
+
+
 BUILDERS = {"ocr_rec": part_ocr_rec, "ocr_cls": part_ocr_cls, "ocr_det": part_ocr_det,
             "imagenet": part_imagenet, "gpt": part_gpt}
 ENTRY = {"ocr_rec": "ocr_rec", "ocr_cls": "ocr_cls", "ocr_det": "ocr_det", "imagenet": "imagenet",

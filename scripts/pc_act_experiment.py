@@ -514,27 +514,6 @@ def collect_stats(float_path, names, calib_files, work):
     return st
 
 
-# ---------------------------------------------------------------- extra rec lines
-def make_rec_extra(d, n=60):
-    """N more rec evaluation lines, rendered exactly like make_inputs.py's ocr_rec
-    (fonts, 28-34 pt, label:, border 4x6, resize_norm_img), from fortune lines
-    300.. (make_inputs.py uses the first ~24 usable fortune lines)."""
-    if os.path.isdir(d) and len(npys(d)) >= n:
-        return
-    import tempfile
-    import make_inputs as mi
-    os.makedirs(d, exist_ok=True)
-    charset = set(mi.ocr_dict())
-    fl = [t for t in mi.fortune_lines()[300:] if all(c in charset or c == " " for c in t) and 8 <= len(t) <= 45][:n]
-    with tempfile.TemporaryDirectory() as td, open(os.path.join(d, "gt.tsv"), "w") as gt:
-        for i, text in enumerate(fl):
-            png = os.path.join(td, "l.png")
-            mi.render_line(text, mi.FONTS[i % len(mi.FONTS)], 28 + 2 * (i % 4), png)
-            x, _ = mi.rec_preprocess(mi.load_rgb(png), mi.REC_H, mi.REC_W)
-            np.save(os.path.join(d, "x%02d.npy" % i), x)
-            gt.write("x%02d\t%s\n" % (i, text))
-
-
 # ---------------------------------------------------------------- scoring
 def det_boxes(p):
     """DB-style boxes: connected components of p > 0.3 (8-connected) with at
@@ -646,7 +625,7 @@ def main():
     ap.add_argument("--variants", default="base,a_pct,a_mm,a_mode,b_pct,b_mm,c_float,d_i16,all_float")
     ap.add_argument("--classes", action="store_true")
     ap.add_argument("--eval-sets", default=None, help="default: eval,extra (rec), eval,eval_text (det); "
-                    "extra = 60 more rendered lines made in /tmp/pcexp/rec_eval_extra")
+                    "extra = 60 more rendered lines (make_inputs.rec_eval_extra: ocr_rec/eval_extra)")
     ap.add_argument("--keep", action="store_true", help="keep the variant .onnx files")
     ap.add_argument("--jitter", type=int, default=0, help="also N runs with every activation scale jittered")
     ap.add_argument("--sigma", type=float, default=0.03, help="jitter: relative sd of the scales (default 0.03)")
@@ -659,9 +638,9 @@ def main():
     os.makedirs(work, exist_ok=True)
     sets = (a.eval_sets or ("eval,extra" if a.model == "rec" else "eval,eval_text")).split(",")
     if a.model == "rec" and "extra" in sets:
-        make_rec_extra(os.path.join("/tmp/pcexp", "rec_eval_extra"))
-    evf = {s: npys(os.path.join("/tmp/pcexp", "rec_eval_extra") if s == "extra" else
-                   os.path.join(HOME, "data", data, s)) for s in sets}
+        import make_inputs
+        make_inputs.rec_eval_extra()
+    evf = {s: npys(os.path.join(HOME, "data", data, "eval_extra" if s == "extra" else s)) for s in sets}
     calib = npys(os.path.join(HOME, "data", data, "calib"))
     assert not ({os.path.basename(p) for s in sets for p in evf[s]} & {os.path.basename(p) for p in calib})
     for s in sets:  # nothing evaluated is a calibration input (same array)

@@ -8,13 +8,20 @@ and print the agreement figures.
 
   /usr/bin/python3 scripts/quant_eval.py MODEL_KEY [--method minmax|auto|...] [--nnport build-q/nnport]
                                          [--work /tmp/quant_eval] [--extra="--scheme u8asym"]  (= needed: the value starts with -)
+                                         [--eval-set eval[,eval_extra|eval_text]] [--calib-set calib|calib_text]
 
 MODEL_KEY: mobilenet_v2_op13 resnet18_op13 vit_ti_op13 gpt_char_op13
 ppocrv4_rec ppocrv4_det (models and data from ~/.cache/nnport).
 Metrics: cosine of the final output per eval sample (fake-quant vs ORT on
 the same QDQ file; fake-quant vs float), top-1 agreement (imagenet), exact
 CTC greedy reading agreement (rec), IoU of the 0.3-thresholded probability
-map (det), next-char accuracy and cross-entropy (gpt).
+map (det; plus box F1, boxes as in pc_act_experiment.py), next-char accuracy
+and cross-entropy (gpt).  --eval-set picks the evaluation folders under
+data/<model data>/: eval (default), eval_extra (rec: 60 more lines, made by
+make_inputs.rec_eval_extra on first use), eval_text (det: photos with text,
+make_det_eval_text.py); several are scored together.  --calib-set picks the
+calibration folder (default calib; det also has calib_text, photos with text
+made by make_det_eval_text.py --set calib_text).
 """
 import argparse
 import os
@@ -23,6 +30,9 @@ import sys
 import time
 
 import numpy as np
+
+sys.dont_write_bytecode = True  # make_inputs / pc_act_experiment are imported: no scripts/__pycache__
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 HOME = os.path.expanduser("~/.cache/nnport")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -73,15 +83,25 @@ def main():
     ap.add_argument("--work", default="/tmp/quant_eval")
     ap.add_argument("--extra", default="")
     ap.add_argument("--samples", default="")
+    ap.add_argument("--eval-set", default="eval")
+    ap.add_argument("--calib-set", default="calib")
     a = ap.parse_args()
     rel, data = MODELS[a.model]
     model = os.path.join(HOME, rel)
-    calib = os.path.join(HOME, "data", data, "calib")
-    ev = os.path.join(HOME, "data", data, "eval")
-    tag = a.model + "_" + a.method + a.extra.replace(" ", "").replace("-", "_")
+    calib = os.path.join(HOME, "data", data, a.calib_set)
+    sets = a.eval_set.split(",")
+    if data == "ocr_rec" and "eval_extra" in sets:
+        import make_inputs
+        make_inputs.rec_eval_extra()
+    for s in sets:
+        if not os.path.isdir(os.path.join(HOME, "data", data, s)):
+            sys.exit("%s: no %s set (eval_text: scripts/make_det_eval_text.py)" % (data, s))
+    tag = a.model + "_" + a.method + a.extra.replace(" ", "").replace("-", "_").replace("/", "_") + \
+        ("" if a.calib_set == "calib" else "_" + a.calib_set)
     work = os.path.join(a.work, tag)
     for d in ("float", "fq", "ort"):
-        os.makedirs(os.path.join(work, d), exist_ok=True)
+        for s in sets:
+            os.makedirs(os.path.join(work, d, s), exist_ok=True)
     qdq = os.path.join(work, "model.qdq.onnx")
     cmd = [a.nnport, "quantize", model, "--calib-data", calib, "-o", qdq, "--calibration-method", a.method]
     cmd += a.extra.split()
@@ -91,11 +111,14 @@ def main():
     summary = sh(cmd)
     print("$ " + " ".join(cmd) + "   (%.1f s)" % (time.time() - t0))
     print("\n".join(l for l in summary.splitlines() if not l.startswith("calibrate")))
-    fl = sh([a.nnport, "quantize", "run", model, "--float", "--batch", ev, "--output-dir", os.path.join(work, "float")])
-    fq = sh([a.nnport, "quantize", "run", qdq, "--batch", ev, "--output-dir", os.path.join(work, "fq")])
-    print(fl.strip().splitlines()[-1])
-    print("\n".join(fq.strip().splitlines()))
-    names = sorted(f[:-4] for f in os.listdir(ev) if f.endswith(".npy") and not f.endswith("_targets.npy"))
+    names = []  # "set/stem"
+    for s in sets:
+        ev = os.path.join(HOME, "data", data, s)
+        fl = sh([a.nnport, "quantize", "run", model, "--float", "--batch", ev, "--output-dir", os.path.join(work, "float", s)])
+        fq = sh([a.nnport, "quantize", "run", qdq, "--batch", ev, "--output-dir", os.path.join(work, "fq", s)])
+        print(fl.strip().splitlines()[-1])
+        print("\n".join(fq.strip().splitlines()))
+        names += sorted(s + "/" + f[:-4] for f in os.listdir(ev) if f.endswith(".npy") and not f.endswith("_targets.npy"))
     lst = os.path.join(work, "ort.tsv")
     import json
     info = subprocess.run(["node", os.path.join(REPO, "scripts/ort_run.js"), qdq, "--info"], capture_output=True, text=True)
@@ -106,7 +129,7 @@ def main():
     with open(lst, "w") as f:
         for n in names:
             f.write("%s\t%s%s\n" % (os.path.join(work, "ort", n), (in_name + "=") if in_name else "",
-                                    os.path.join(ev, n + ".npy")))
+                                    os.path.join(HOME, "data", data, n + ".npy")))
     if have_ort:
         # ONNX Runtime 1.30's QDQ fusion turns a blocked (per-group) weight
         # DequantizeLinear -> MatMul into QLinearMatMul, which then refuses the
@@ -118,6 +141,7 @@ def main():
             print("ONNX Runtime at --opt basic: the file has per-group (blocked) weights")
         sh(["node", os.path.join(REPO, "scripts/ort_run.js"), qdq, "--batch-list", lst] + (["--opt", "basic"] if blocked else []))
     c_ort, c_float, agree, ious, ce_f, ce_q, acc_f, acc_q, ntok = [], [], 0, [], 0.0, 0.0, 0, 0, 0
+    boxes = [0, 0, 0]  # det: matched, float, quantized
     for n in names:
         F = np.load(os.path.join(work, "float", n + ".npy"))
         Q = np.load(os.path.join(work, "fq", n + ".npy"))
@@ -133,8 +157,11 @@ def main():
             u = (mf | mq).sum()
             # both maps empty (an image without text): they agree, IoU 1
             ious.append((mf & mq).sum() / u if u else 1.0)
+            from pc_act_experiment import det_boxes, box_match
+            bf, bq = det_boxes(F[0, 0]), det_boxes(Q[0, 0])
+            boxes = [boxes[0] + box_match(bf, bq), boxes[1] + len(bf), boxes[2] + len(bq)]
         elif data == "gpt":
-            t = np.load(os.path.join(ev, n + "_targets.npy")).ravel()
+            t = np.load(os.path.join(HOME, "data", data, n + "_targets.npy")).ravel()
             lf = log_softmax(F.reshape(-1, F.shape[-1]).astype(np.float64))
             lq = log_softmax(Q.reshape(-1, Q.shape[-1]).astype(np.float64))
             r = np.arange(len(t))
@@ -143,7 +170,7 @@ def main():
             acc_f += int((lf.argmax(-1) == t).sum())
             acc_q += int((lq.argmax(-1) == t).sum())
             ntok += len(t)
-    print("eval samples: %d" % len(names))
+    print("eval samples: %d (%s)" % (len(names), ", ".join(sets)))
     if have_ort:
         print("cosine fake-quant vs ORT (same QDQ file): min %.6f mean %.6f" % (min(c_ort), np.mean(c_ort)))
     print("cosine fake-quant vs float model:         min %.6f mean %.6f" % (min(c_float), np.mean(c_float)))
@@ -153,6 +180,8 @@ def main():
         print("lines read exactly as the float model: %d/%d = %.1f%%" % (agree, len(names), 100.0 * agree / len(names)))
     if data == "ocr_det":
         print("IoU of (prob > 0.3) vs float: min %.4f mean %.4f" % (min(ious), np.mean(ious)))
+        print("text boxes (p > 0.3 components, mean p > 0.6, matched at box IoU >= 0.5): %d matched of %d float / %d "
+              "quantized, F1 %.3f" % (boxes[0], boxes[1], boxes[2], 2.0 * boxes[0] / max(1, boxes[1] + boxes[2])))
     if data == "gpt":
         print("next-char accuracy: float %.4f  int8 %.4f   cross-entropy (nats): float %.4f  int8 %.4f  (%d tokens)"
               % (acc_f / ntok, acc_q / ntok, ce_f / ntok, ce_q / ntok, ntok))
