@@ -207,7 +207,10 @@ NN_API void nn_calib_collector_destroy(nn_calib_collector *c);
 /* ---- calibrators ----------------------------------------------------------- */
 
 typedef enum nn_calib_method {
-    NN_CALIB_DEFAULT = 0,   /* NN_CALIB_KL (TPU-MLIR's default too) */
+    NN_CALIB_DEFAULT = 0,   /* NN_CALIB_PERCENTILE (99.99).  TPU-MLIR defaults to KL;
+                               on the real models here percentile is as good or
+                               better everywhere, and KL fails PP-OCRv4 rec and det
+                               (docs/CALIBRATION.md, QUANTIZATION.md 6e) */
     NN_CALIB_MINMAX,        /* T = max |x| */
     NN_CALIB_PERCENTILE,    /* T = the percentile of |x| */
     NN_CALIB_MSE,           /* T minimizing expected quantization + clipping MSE */
@@ -1035,7 +1038,7 @@ NN_API nn_status nn_calib_compute(const nn_calib_observer *o, const nn_calib_des
     NN_ASSERT(o && out);
     memset(&d, 0, sizeof d);
     if (desc) d = *desc;
-    if (d.method == NN_CALIB_DEFAULT) d.method = NN_CALIB_KL;
+    if (d.method == NN_CALIB_DEFAULT) d.method = NN_CALIB_PERCENTILE;
     if (d.bits == 0) d.bits = 8;
     if (d.percentile == 0) d.percentile = 99.99;
     if (d.kl_levels == 0 && d.bits >= 2 && d.bits <= 16) d.kl_levels = 1u << (d.bits - 1);

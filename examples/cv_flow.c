@@ -229,13 +229,13 @@ static int compile_and_run(flow *f, const nn_graph *q, agreement *a) {
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: cv_flow MODEL.onnx --calib DIR --eval DIR --out RESULT_DIR [--method kl]\n"
+    fprintf(stderr, "usage: cv_flow MODEL.onnx --calib DIR --eval DIR --out RESULT_DIR [--method percentile]\n"
                     "               [--samples N] [--shape NAME=DIMS] [--tol-optimize COS] [--tol-quantize COS]\n"
                     "               [--passes LIST] [--target npu-small|npu-large|mcu]\n");
 }
 
 static int parse(flow *f, int argc, char **argv) {
-    f->method = NN_CALIB_KL;
+    f->method = NN_CALIB_PERCENTILE;
     f->calib_samples = 32;
     f->tol_optimize = 0.99999;
     f->tol_quantize = 0.99;

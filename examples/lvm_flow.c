@@ -270,7 +270,7 @@ static int compile_and_run(flow *f, const nn_graph *q, agreement *a) {
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: lvm_flow MODEL.onnx --calib DIR --eval DIR --out RESULT_DIR [--method kl]\n"
+    fprintf(stderr, "usage: lvm_flow MODEL.onnx --calib DIR --eval DIR --out RESULT_DIR [--method percentile]\n"
                     "                [--samples N] [--eval-samples N] [--shape NAME=DIMS]\n"
                     "                [--tol-optimize COS] [--tol-quantize COS] [--alpha A | --no-smooth]\n"
                     "                [--search-cos COS] [--max-promoted N | --no-search] [--candidates N]\n"
@@ -279,7 +279,7 @@ static void usage(void) {
 }
 
 static int parse(flow *f, int argc, char **argv) {
-    f->method = NN_CALIB_KL;
+    f->method = NN_CALIB_PERCENTILE;
     f->calib_samples = 32;
     f->eval_max = MAX_SAMPLES;
     f->tol_optimize = 0.99999;

@@ -222,7 +222,7 @@ static int calibrate_main(int argc, char **argv) {
     memset(&dd, 0, sizeof dd);
     memset(&shapes_opt, 0, sizeof shapes_opt);
     memset(&d, 0, sizeof d);
-    cd.method = NN_CALIB_KL;
+    cd.method = NN_CALIB_PERCENTILE;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has = i + 1 < argc;

@@ -31,7 +31,7 @@ static const cfg_key cfg__table[] = {
     {"quant.calibration_inputs.*", CFG_STRING, NULL, NULL, NOLIM, "folder for the named input (multi-input models)"},
     {"quant.eval_data", CFG_STRING, NULL, NULL, NOLIM, "folder of evaluation samples for the stage comparisons (default: calibration_data)"},
     {"quant.calibration_samples", CFG_INT, "32", NULL, 1, 100000, "samples used for calibration"},
-    {"quant.calibration_method", CFG_ENUM, "\"KL\"", "MinMax|Percentile|MSE|KL|ACIQ_Gauss|ACIQ_Laplace|OCTAV|Auto", NOLIM,
+    {"quant.calibration_method", CFG_ENUM, "\"Percentile\"", "MinMax|Percentile|MSE|KL|ACIQ_Gauss|ACIQ_Laplace|OCTAV|Auto", NOLIM,
      "threshold rule (docs/CALIBRATION.md); Auto picks per tensor"},
     {"quant.percentile", CFG_NUMBER, "99.99", NULL, 50, 100, "percentile for the Percentile method"},
     {"quant.bins", CFG_INT, "2048", NULL, 16, 1048576, "histogram bins per tensor"},

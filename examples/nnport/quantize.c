@@ -38,7 +38,7 @@ static void quantize_help(void) {
            "         [--max-float-layers N] [--candidates N] [--loss-table FILE] [--int-kernels] [quantize options]\n"
            "       nnport quantize run MODEL.onnx (--input NAME=FILE.npy | --batch IN_DIR)\n"
            "         --output-dir DIR [--float] [--float-only]\n"
-           "  calibrates on DIR/*.npy (sorted; *_targets.npy skipped), default method kl,\n"
+           "  calibrates on DIR/*.npy (sorted; *_targets.npy skipped), default method percentile,\n"
            "  writes a QDQ ONNX model; `run` executes a QDQ model with integer kernels\n"
            "  --group G: one weight scale per G input elements (blocked DequantizeLinear,\n"
            "  the model upgraded to opset 21; those layers run with float kernels)\n");
@@ -234,7 +234,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
         }
     }
     if (!o->model || !o->calib || !o->outp) return cli_usage_error(cmd, "needs MODEL.onnx, --calib-data DIR and -o FILE");
-    if (o->cd.method == NN_CALIB_DEFAULT) o->cd.method = NN_CALIB_KL;
+    if (o->cd.method == NN_CALIB_DEFAULT) o->cd.method = NN_CALIB_PERCENTILE;
     if (o->qd.scheme == NN_QUANT_S16_SYM) o->cd.bits = 16;
     return 0;
 }
