@@ -429,6 +429,10 @@ typedef struct nn_quant_search_desc {
     uint32_t candidates;     /* 0: 24; layers measured one by one, the ones with the
                                 largest local cosine drop in the analysis */
     nn_quant_dtype promote;  /* 0: F32 (INT16 also accepted) */
+    const nn_graph *reference; /* NULL: g.  The float model the output cosines are
+                                  measured against, when g itself was rewritten
+                                  (bias correction moves g's biases): same inputs
+                                  and outputs as g */
 } nn_quant_search_desc;
 
 /* One measured layer: local drop from the analysis (1 - cos of its output
@@ -4261,7 +4265,8 @@ NN_API nn_status nn_quant_search(const nn_graph *g, const nn_quant_range *ranges
     prom = (uint32_t *)nn_alloc(&al, ((size_t)g->node_count + 1) * sizeof *prom);
     if (!rows || !cos_of || !prom) { st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant_search", "out of memory"); goto done; }
     /* 1. float outputs once, 2. the all-quantized score and its analysis */
-    if ((st = nn_quant__float_outputs(g, inputs, sample_count, &s.eval, &refs, diag))) goto done;
+    if ((st = nn_quant__float_outputs(s.reference ? s.reference : g, inputs, sample_count, &s.eval, &refs, diag)))
+        goto done;
     if ((st = nn_quant__search_eval(g, ranges, &base, NULL, 0, s.promote, inputs, sample_count, refs, &s.eval,
                                     &r.cos_before, &q0, diag)))
         goto done;

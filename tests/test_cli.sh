@@ -126,9 +126,14 @@ ok test ! -e "$tmp/cali2.txt"
 # hand in tests/test_quant_algos.c.
 CC4="--calib-data $CACHE/data/ocr_cls/calib --samples 4 --calibration-method minmax"
 ok sh -c "$NN quantize '$CLS' $CC4 -o '$tmp/cls_q.onnx' >/dev/null 2>&1"
-ok sh -c "$NN quantize '$CLS' $CC4 --bc --bc-mode sequential -o '$tmp/cls_bc.onnx' 2>&1 | grep -q 'corrected (sequential'"
+ok sh -c "$NN quantize '$CLS' $CC4 --bc --bc-mode sequential -o '$tmp/cls_bc.onnx' >'$tmp/bc.log' 2>&1"
+ok grep -q 'corrected (sequential' "$tmp/bc.log"
 ok sh -c "test -s '$tmp/cls_bc.onnx' && ! cmp -s '$tmp/cls_q.onnx' '$tmp/cls_bc.onnx'"
 expect 2 "unknown --bc-mode 'bogus'" $NN quantize "$CLS" $CC4 --bc --bc-mode bogus -o "$tmp/cls_x.onnx"
+# the search with --bc corrects first and still writes a table
+ok sh -c "$NN quantize search '$CLS' $CC4 --candidates 2 --bc --bc-mode sequential -o '$tmp/cls_t.txt' >'$tmp/search.log' 2>&1"
+ok grep -q 'bias correction (sequential) of' "$tmp/search.log"
+ok grep -q '^# output cosine' "$tmp/cls_t.txt"
 
 # nnport run on a QDQ model (made by tests/data/quant/make_golden.py, not by
 # nnport) goes through the fake-quant executor: equal to ONNX Runtime's output.

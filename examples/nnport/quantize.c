@@ -574,6 +574,7 @@ static int search_main(int argc, char **argv, int first) {
     nn_quant_range *ranges = NULL;
     nn_quant_table base, out;
     nn_quant_search_layer *layers = NULL;
+    nn_graph *ref = NULL;            /* the unmodified model when --bc rewrites s.g */
     int rc = CLI_EXIT_FAIL;
     double t0 = cli_now_ms();
     nn_quant_table_init(&base, NULL);
@@ -590,6 +591,21 @@ static int search_main(int argc, char **argv, int first) {
     if (!layers) goto done;
     nn_quant_search_desc sd;
     memset(&sd, 0, sizeof sd);
+    if (o.bc) {   /* search the bias-corrected model, against the original float outputs */
+        nn_quant_bc_report br;
+        if (!load_prepared(o.model, &ref, &d)) { rc = cli_fail(o.model, &d); goto done; }
+        o.bcd.input_shapes = o.inputs.shapes;
+        o.bcd.input_shape_count = (uint32_t)o.inputs.shape_count;
+        o.bcd.progress = progress_log;
+        if (nn_quant_bias_correct(s.g, ranges, &o.qd, s.samples, (uint32_t)s.n, &o.bcd, &br, &d)) {
+            rc = cli_fail(o.model, &d);
+            goto done;
+        }
+        fprintf(stderr, "search: bias correction (%s) of %u of %u layers first\n",
+                o.bcd.mode == NN_QUANT_BC_TOTAL ? "total" : o.bcd.mode == NN_QUANT_BC_SEQUENTIAL ? "sequential" : "local",
+                br.corrected, br.layers);
+        sd.reference = ref;
+    }
     sd.eval.int_kernels = o.int_kernels;
     sd.eval.progress = progress_log;
     sd.expected_cos = o.expected;
@@ -628,6 +644,7 @@ static int search_main(int argc, char **argv, int first) {
            (cli_now_ms() - t0) / 1000.0, o.outp);
     rc = 0;
 done:
+    if (ref) nn_graph_destroy(ref);
     free(ranges);
     free(layers);
     nn_quant_table_deinit(&base);
