@@ -718,6 +718,8 @@ typedef struct nn_quant_bc_desc {
                                       default); >= 1: every layer */
     nn_quant_bc_mode mode;
     uint32_t rounds;               /* 0: 1; re-quantize, re-measure and correct again */
+    int keep_worse;                /* SEQUENTIAL: 1 keeps the corrections even when they lower the
+                                      mean output cosine on the samples (default: undone then) */
     const nn_input_shape *input_shapes; /* for the float executor */
     uint32_t input_shape_count;
     nn_quant_log_fn progress;
@@ -731,6 +733,9 @@ typedef struct nn_quant_bc_report {
     uint32_t corrected;
     uint32_t biases_created;
     uint32_t skipped;              /* no way to hold a bias (MatMul without Add) or not found in the QDQ graph */
+    double cos_before, cos_after;  /* SEQUENTIAL: mean output cosine on the samples, QDQ vs the
+                                      original float model, before and after the corrections */
+    int rejected;                  /* SEQUENTIAL: the corrections lowered it and were undone */
 } nn_quant_bc_report;
 
 /* Empirical bias correction: quantizes g (nn_quant_graph with ranges, qd),
@@ -6429,8 +6434,32 @@ NN_API nn_status nn_quant_bias_correct(nn_graph *g, const nn_quant_range *ranges
                 if (L[i].kind == 3 && L[i].bt == NN_INVALID_ID) rep.skipped++;
             }
         if (dd.mode == NN_QUANT_BC_SEQUENTIAL) {
-            /* keep the float means of the uncorrected model, then sweep */
+            /* keep the float means of the uncorrected model, then sweep; unless
+               keep_worse, score the QDQ model before and after on the same
+               samples and undo the corrections when they lower its output
+               cosine (measured on PP-OCRv4 rec: the score on the calibration
+               lines predicts the reading of the evaluation lines, and one
+               calibration subset of seven made the model worse) */
+            nn_quant__ref *refs = NULL;
+            float **saved = NULL;
+            nn_quant_eval_desc ed;
             double **fm = (double **)nn_alloc(&al, ((size_t)n + 1) * sizeof *fm);
+            memset(&ed, 0, sizeof ed);
+            ed.input_shapes = dd.input_shapes;
+            ed.input_shape_count = dd.input_shape_count;
+            if (!dd.keep_worse) {
+                saved = (float **)nn_alloc(&al, ((size_t)n + 1) * sizeof *saved);
+                if (!saved) st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant", "out of memory");
+                else memset(saved, 0, ((size_t)n + 1) * sizeof *saved);
+                for (i = 0; i < n && st == NN_OK; i++) {
+                    if (!sel[i] || L[i].bt == NN_INVALID_ID) continue;
+                    saved[i] = (float *)nn_alloc(&al, (size_t)L[i].cout * sizeof(float) + 1);
+                    if (!saved[i]) st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant", "out of memory");
+                    else memcpy(saved[i], g->tensors[L[i].bt].data, (size_t)L[i].cout * sizeof(float));
+                }
+                if (st == NN_OK) st = nn_quant__float_outputs(g, inputs, ns, &ed, &refs, diag);
+                if (st == NN_OK) st = nn_quant__score(q, inputs, ns, refs, &ed, &rep.cos_before, diag);
+            }
             if (!fm) st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant", "out of memory");
             else memset(fm, 0, ((size_t)n + 1) * sizeof *fm);
             for (i = 0; i < n && st == NN_OK; i++) {
@@ -6445,6 +6474,33 @@ NN_API nn_status nn_quant_bias_correct(nn_graph *g, const nn_quant_range *ranges
             nn_graph_destroy(q);
             if (st == NN_OK) st = nn_qa__bc_sequential(g, ranges, &qdd, &dd, L, A, n, inputs, ns, rounds, fm, sel, mabs,
                                                        made, &al, diag);
+            if (st == NN_OK && refs) {
+                nn_graph *q2 = NULL;
+                st = nn_quant_graph(g, ranges, &qdd, &q2, NULL, diag);
+                if (st == NN_OK) st = nn_quant__score(q2, inputs, ns, refs, &ed, &rep.cos_after, diag);
+                nn_graph_destroy(q2);
+                if (st == NN_OK && rep.cos_after < rep.cos_before) {
+                    /* undo: the saved biases back, created ones zero */
+                    rep.rejected = 1;
+                    for (i = 0; i < n && st == NN_OK; i++) {
+                        float *z;
+                        int created = 0;
+                        if (!sel[i] || L[i].bt == NN_INVALID_ID) continue;
+                        z = saved[i];
+                        if (!z) {
+                            z = (float *)nn_alloc(&al, (size_t)L[i].cout * sizeof(float) + 1);
+                            if (!z) { st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant", "out of memory"); break; }
+                            memset(z, 0, (size_t)L[i].cout * sizeof(float));
+                        }
+                        st = nn_qa__set_bias(g, &L[i], z, &created, diag);
+                        if (z != saved[i]) nn_free(&al, z);
+                        mabs[i] = 0;
+                    }
+                }
+            }
+            if (refs) nn_quant__refs_free(refs, (size_t)ns * g->output_count, &al);
+            if (saved) for (i = 0; i < n; i++) nn_free(&al, saved[i]);
+            nn_free(&al, saved);
             for (i = 0; i < n; i++) rel[i] *= mabs[i];
             if (fm) for (i = 0; i < n; i++) nn_free(&al, fm[i]);
             nn_free(&al, fm);

@@ -33,7 +33,7 @@ static void quantize_help(void) {
            "         [--recipe norm-float|all-int] [--keep-opset] [--affine]\n"
            "         [--samples N] [--shape NAME=DIMS]... [--analysis OUT_PREFIX]\n"
            "         [--adaround [--adaround-iters N]] [--bc [--bc-inference-num N] [--min-layer-cos C]\n"
-           "          [--bc-mode local|total|sequential] [--bc-rounds N]] [--softmax-bias]\n"
+           "          [--bc-mode local|total|sequential] [--bc-rounds N] [--bc-keep-worse]] [--softmax-bias]\n"
            "       nnport quantize search MODEL.onnx --calib-data DIR -o QTABLE.txt [--expected-cos 0.99]\n"
            "         [--max-float-layers N] [--candidates N] [--loss-table FILE] [--int-kernels] [quantize options]\n"
            "       nnport quantize run MODEL.onnx (--input NAME=FILE.npy | --batch IN_DIR)\n"
@@ -163,6 +163,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
         if (!strcmp(a, "--int-kernels")) { o->int_kernels = 1; continue; }
         if (!strcmp(a, "--keep-opset")) { g_keep_opset = 1; continue; }
         if (!strcmp(a, "--bc")) { o->bc = 1; continue; }
+        if (!strcmp(a, "--bc-keep-worse")) { o->bc = 1; o->bcd.keep_worse = 1; continue; }
         if (!strcmp(a, "--adaround")) { o->adaround = 1; continue; }
         if (!strcmp(a, "--softmax-bias")) { o->softmax_bias = 1; continue; }
         if (!strcmp(a, "--affine")) { g_passes = "fold,identity,bn,affine,hswish,dce"; continue; }
@@ -520,6 +521,9 @@ static int quantize_main(int argc, char **argv) {
                br.corrected, br.layers, o.bcd.min_layer_cos > 0 ? o.bcd.min_layer_cos : 0.99,
                o.bcd.mode == NN_QUANT_BC_TOTAL ? "total" : o.bcd.mode == NN_QUANT_BC_SEQUENTIAL ? "sequential" : "local", br.biases_created, br.skipped,
                (cli_now_ms() - t0) / 1000.0);
+        if (o.bcd.mode == NN_QUANT_BC_SEQUENTIAL && !o.bcd.keep_worse)
+            printf("                    output cosine on the samples %.6f -> %.6f%s\n", br.cos_before, br.cos_after,
+                   br.rejected ? ": lower, corrections undone (--bc-keep-worse keeps them)" : "");
     }
     if (o.softmax_bias) {   /* measured only: see docs/QUANT_ALGOS.md */
         nn_quant_softmax_bias sb[64];
@@ -601,9 +605,9 @@ static int search_main(int argc, char **argv, int first) {
             rc = cli_fail(o.model, &d);
             goto done;
         }
-        fprintf(stderr, "search: bias correction (%s) of %u of %u layers first\n",
+        fprintf(stderr, "search: bias correction (%s) of %u of %u layers first%s\n",
                 o.bcd.mode == NN_QUANT_BC_TOTAL ? "total" : o.bcd.mode == NN_QUANT_BC_SEQUENTIAL ? "sequential" : "local",
-                br.corrected, br.layers);
+                br.corrected, br.layers, br.rejected ? " (undone: it lowered the output cosine)" : "");
         sd.reference = ref;
     }
     sd.eval.int_kernels = o.int_kernels;
