@@ -516,6 +516,7 @@ static int quantize_main(int argc, char **argv) {
         double t0 = cli_now_ms();
         o.bcd.input_shapes = o.inputs.shapes;
         o.bcd.input_shape_count = (uint32_t)o.inputs.shape_count;
+        o.bcd.progress = progress_log;
         if (nn_quant_bias_correct(g, ranges, &o.qd, s.samples, (uint32_t)s.n, &o.bcd, &br, &d)) { rc = cli_fail(o.model, &d); goto done; }
         printf("  bias correction   %u of %u layers below cosine %.4g corrected (%s, %u biases created, %u skipped) (%.1f s)\n",
                br.corrected, br.layers, o.bcd.min_layer_cos > 0 ? o.bcd.min_layer_cos : 0.99,
