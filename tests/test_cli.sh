@@ -130,6 +130,7 @@ ok sh -c "$NN quantize '$CLS' $CC4 --bc --bc-mode sequential -o '$tmp/cls_bc.onn
 ok grep -q 'corrected (sequential' "$tmp/bc.log"
 ok sh -c "test -s '$tmp/cls_bc.onnx' && ! cmp -s '$tmp/cls_q.onnx' '$tmp/cls_bc.onnx'"
 expect 2 "unknown --bc-mode 'bogus'" $NN quantize "$CLS" $CC4 --bc --bc-mode bogus -o "$tmp/cls_x.onnx"
+expect 2 "bad --percentile (50 .. 100)" $NN quantize "$CLS" $CC4 --percentile 40 -o "$tmp/cls_x.onnx"
 # A sequential correction that lowers the output cosine on its own samples
 # is undone: on cls, percentile, 6 samples, every layer, it goes 0.999997 ->
 # 0.999918 (measured), so the file must equal the uncorrected one byte for

@@ -28,7 +28,7 @@
 
 static void quantize_help(void) {
     printf("usage: nnport quantize MODEL.onnx --calib-data DIR -o QDQ.onnx\n"
-           "         [--calibration-method auto|minmax|percentile|mse|kl|aciq_gauss|aciq_laplace|octav]\n"
+           "         [--calibration-method auto|minmax|percentile|mse|kl|aciq_gauss|aciq_laplace|octav] [--percentile P]\n"
            "         [--qtable FILE] [--scheme s8sym|u8asym|s8asym|s16] [--weights int8|int4] [--group G]\n"
            "         [--recipe norm-float|all-int] [--keep-opset] [--affine]\n"
            "         [--samples N] [--shape NAME=DIMS]... [--analysis OUT_PREFIX]\n"
@@ -206,6 +206,11 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
             else if (!strcmp(a, "--bc-rounds")) o->bcd.rounds = (uint32_t)v;
             else if (!strcmp(a, "--adaround-iters")) o->ad.iterations = (uint32_t)v;
             else o->ad.positions = (uint32_t)v;
+        } else if (!strcmp(a, "--percentile")) {
+            char *end;
+            o->cd.percentile = strtod(argv[++i], &end);
+            if (*end || !(o->cd.percentile >= 50 && o->cd.percentile <= 100))
+                return cli_usage_error(cmd, "bad --percentile (50 .. 100)");
         } else if (!strcmp(a, "--min-layer-cos")) {
             char *end;
             o->bcd.min_layer_cos = strtod(argv[++i], &end);
