@@ -29,7 +29,7 @@ rendered text (eval_text/images.tsv, eval_text/NAME.png):
                                         [--set eval|eval_text]
 
 Without --qdq the det model is quantized first (nnport quantize on
-ocr_det/calib with its default calibration, kl, or --method M).  Exits 1 when an IoU is below --min-iou (0.99).
+ocr_det/calib with nnport quantize's default calibration (kl until session 5, percentile since) or --method M).  Exits 1 when an IoU is below --min-iou (0.99).
 """
 import argparse
 import os
@@ -93,7 +93,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nnport", default=os.path.join(REPO, "build", "nnport"))
     ap.add_argument("--qdq", default="")
-    ap.add_argument("--method", default="", help="calibration method when quantizing (default: nnport quantize's, kl)")
+    ap.add_argument("--method", default="", help="calibration method when quantizing (default: nnport quantize's, percentile since session 5)")
     ap.add_argument("--work", default="/tmp/nv12_eval")
     ap.add_argument("--target", default="npu-small")
     ap.add_argument("--threshold", type=float, default=0.3)
