@@ -4,7 +4,8 @@
      import -> optimize (lvm template: opset 23, fused LayerNorm/GELU/
                attention, 4-D tensors) -> compare
             -> SmoothQuant -> calibrate -> mixed-precision search
-            -> quantize -> softmax bias (measured: the recipe keeps Softmax float)
+            -> [sequential bias correction, --bc] -> quantize
+            -> softmax bias (measured: the recipe keeps Softmax float)
             -> compare -> compile (npu-small by default) -> compare on the simulator
 
    lvm_flow MODEL.onnx --calib DIR --eval DIR --out RESULT_DIR
@@ -12,7 +13,7 @@
             [--samples N] [--eval-samples N] [--shape NAME=DIMS]
             [--tol-optimize COS] [--tol-quantize COS]
             [--alpha A | --no-smooth] [--search-cos COS] [--max-promoted N | --no-search]
-            [--candidates N] [--promote int16|f32] [--quant-passes LIST]
+            [--candidates N] [--promote int16|f32] [--quant-passes LIST] [--bc]
             [--target npu-small|npu-large|mcu]
 
    The conventions are cv_flow's (examples/cv_flow.c): DIR holds .npy
@@ -53,6 +54,7 @@ typedef struct flow {
     uint32_t max_promoted;        /* 0: no search */
     uint32_t candidates;          /* layers the search measures one by one (0: 24) */
     nn_quant_dtype promote;
+    int bc;                       /* --bc: sequential bias correction before quantizing */
     cli_inputs shapes;            /* --shape only */
     nn_value calib_in[MAX_SAMPLES];  /* calibration inputs (single-input models) */
     uint32_t calib_count;
@@ -274,7 +276,7 @@ static void usage(void) {
                     "                [--samples N] [--eval-samples N] [--shape NAME=DIMS]\n"
                     "                [--tol-optimize COS] [--tol-quantize COS] [--alpha A | --no-smooth]\n"
                     "                [--search-cos COS] [--max-promoted N | --no-search] [--candidates N]\n"
-                    "                [--promote int16|f32] [--quant-passes LIST]\n"
+                    "                [--promote int16|f32] [--quant-passes LIST] [--bc]\n"
                     "                [--target npu-small|npu-large|mcu]\n");
 }
 
@@ -295,6 +297,7 @@ static int parse(flow *f, int argc, char **argv) {
         if (r) continue;
         if (!strcmp(a, "--no-smooth")) { f->alpha = -1; continue; }
         if (!strcmp(a, "--no-search")) { f->max_promoted = 0; continue; }
+        if (!strcmp(a, "--bc")) { f->bc = 1; continue; }
         if (!v && a[0] == '-') { usage(); return 0; }
         if (!strcmp(a, "--calib")) f->calib = v;
         else if (!strcmp(a, "--eval")) f->eval = v;
@@ -440,6 +443,21 @@ int main(int argc, char **argv) {
     }
     nn_quant_desc qd = {.table = table.count ? &table : NULL};
     nn_quant_stats qs;
+    if (f.bc) {
+        /* sequential bias correction (docs/QUANT_ALGOS.md) on the calibration
+           samples: rewrites g's biases; the comparisons use the float
+           outputs kept at import, so they still measure against the
+           original model */
+        nn_quant_bc_desc bd = {.mode = NN_QUANT_BC_SEQUENTIAL,
+                               .input_shapes = f.shapes.shapes,
+                               .input_shape_count = (uint32_t)f.shapes.shape_count};
+        nn_quant_bc_report br;
+        double t1 = cli_now_ms();
+        if (nn_quant_bias_correct(g, ranges, &qd, f.calib_in, f.calib_count, &bd, &br, &d)) { rc = die("bias correction", &d); goto done; }
+        printf("bias-corr  %8.0f ms   %u of %u layers, sequential: output cosine on the calibration samples %.6f -> %.6f%s\n",
+               cli_now_ms() - t1, br.corrected, br.layers, br.cos_before, br.cos_after,
+               br.rejected ? " (lower: undone)" : "");
+    }
     if (nn_quant_graph(g, ranges, &qd, &q, &qs, &d)) { rc = die("quantize", &d); goto done; }
     snprintf(path, sizeof path, "%s/2_quantized.onnx", f.out);
     if (nn_onnx_save_file(q, path, NULL, &d)) { rc = die(path, &d); goto done; }

@@ -54,10 +54,12 @@ flow "CV flow on PP-OCRv4 det" "$B/cv_flow" "$ASSETS/ch_PP-OCRv4_det_infer.onnx"
     --calib "$DATA/ocr_det/calib" --eval "$DATA/ocr_det/eval" --out "$OUT/det" \
     --samples 8 --method percentile
 # LVM flow on the recognizer: 8 calibration lines, 8 evaluation lines
-# (all 48x640), the search measuring 8 candidate layers.
+# (all 48x640), the search measuring 8 candidate layers, then sequential
+# bias correction (--bc: the step that takes rec from 76 to 96 % of lines
+# read as the float model, docs/QUANT_ALGOS.md; about 20 s).
 flow "LVM flow on PP-OCRv4 rec" "$B/lvm_flow" "$ASSETS/ch_PP-OCRv4_rec_infer.onnx" \
     --calib "$DATA/ocr_rec/calib" --eval "$DATA/ocr_rec/eval" --out "$OUT/rec" --shape x=1x3x48x640 \
-    --samples 8 --eval-samples 8 --method percentile --candidates 8 --max-promoted 4
+    --samples 8 --eval-samples 8 --method percentile --candidates 8 --max-promoted 4 --bc
 
 echo
 echo "reports:"
