@@ -226,7 +226,8 @@ static void worst_layers(flow *f, const nn_graph *g, const nn_graph *q) {
         free(rows);
         return;
     }
-    printf("\nthe layers that lose the most (cosine against the float model):\n");
+    printf("\nthe layers that lose the most (cosine against the float model%s):\n",
+           f->bc ? " with the corrected biases" : "");
     printf("  %-40s %-20s %10s %9s %9s\n", "tensor", "op", "cosine", "sqnr dB", "saturated");
     for (int k = 0; k < 10 && k < (int)n; k++) {
         uint32_t w = 0;
