@@ -27,6 +27,11 @@ echo "PP-OCRv4 recognizer through nnport, on $(($(wc -l < "$LIST") - 1)) rendere
 echo
 "$B/ocr_read" --model "$ASSETS/ch_PP-OCRv4_rec_infer.onnx" --dict "$ASSETS/ppocr_keys_v1.txt" --list "$LIST" --threads 2
 
+# the det evaluation photos with text (scripts/make_det_eval_text.py; made
+# once, about 6 s): the old ocr_det/eval has one page with text, and the
+# cosine of two nearly empty probability maps says nothing
+/usr/bin/python3 scripts/make_det_eval_text.py
+
 mkdir -p "$OUT"
 failed=()
 # flow NAME PROGRAM ARGS...: runs one flow; a non-zero exit (a failed gate)
@@ -47,11 +52,11 @@ flow() {
     fi
 }
 
-# CV flow on the detector: the 4 calibration pages (--samples 8 caps), the 3 evaluation pages at
-# their own sizes, percentile calibration (the best on det in
-# docs/QUANTIZATION.md).
+# CV flow on the detector: the 4 calibration pages (--samples 8 caps), the
+# 10 photos with text of ocr_det/eval_text at their own sizes, percentile
+# calibration (the best on det in docs/QUANTIZATION.md).
 flow "CV flow on PP-OCRv4 det" "$B/cv_flow" "$ASSETS/ch_PP-OCRv4_det_infer.onnx" \
-    --calib "$DATA/ocr_det/calib" --eval "$DATA/ocr_det/eval" --out "$OUT/det" \
+    --calib "$DATA/ocr_det/calib" --eval "$DATA/ocr_det/eval_text" --out "$OUT/det" \
     --samples 8 --method percentile
 # LVM flow on the recognizer: 8 calibration lines, 8 evaluation lines
 # (all 48x640), the search measuring 8 candidate layers, then sequential

@@ -28,7 +28,7 @@ PACKAGES=(
   python3 python3-torch python3-torchvision python3-onnx python3-numpy
   python3-skimage python3-pil libopenblas0-pthread
   # rendering text lines, fonts, text corpus
-  imagemagick fonts-dejavu-core fonts-dejavu-extra fortunes
+  imagemagick fonts-dejavu-core fonts-dejavu-extra fonts-liberation2 fortunes
   # misc tooling used by demos
   espeak-ng
   # the HTML report is checked in headless Chromium
