@@ -392,6 +392,9 @@ typedef struct nn_quant_eval_desc {
     uint32_t input_shape_count;
     nn_quant_log_fn progress;            /* optional progress lines */
     void *progress_user;
+    uint32_t threads;        /* 0/1: one; scoring QDQ models splits the samples over
+                                this many threads (capped at 8; the result is the
+                                same, summed in sample order) */
 } nn_quant_eval_desc;
 
 /* One row of the per-layer precision table: float tensor `tensor` (output of
@@ -726,6 +729,8 @@ typedef struct nn_quant_bc_desc {
     void *progress_user;
     nn_quant_bc_layer *layers;     /* optional caller array, filled up to layer_cap */
     uint32_t layer_cap;
+    uint32_t threads;              /* SEQUENTIAL's before/after scoring: samples split over this
+                                      many threads (nn_quant_eval_desc.threads) */
 } nn_quant_bc_desc;
 
 typedef struct nn_quant_bc_report {
@@ -3975,34 +3980,97 @@ static nn_status nn_quant__float_outputs(const nn_graph *g, const nn_value *inpu
 }
 
 /* Mean output cosine of q against refs (from nn_quant__float_outputs). */
-static nn_status nn_quant__score(const nn_graph *q, const nn_value *inputs, uint32_t n, const nn_quant__ref *refs,
-                                 const nn_quant_eval_desc *d, double *out, nn_diag *diag) {
+/* One share of nn_quant__score's samples: k = first, first + step, ...;
+   cosines into cos[k * output_count + o].  Each share has its own
+   executor (nn_qexec reads q only), so shares run on separate threads. */
+typedef struct nn_quant__score_job {
+    const nn_graph *q;
+    const nn_value *inputs;
+    const nn_quant__ref *refs;
+    uint32_t first, step, n;
+    int float_only;
+    double *cos;
+    nn_status st;
+    nn_diag diag;
+} nn_quant__score_job;
+
+static void *nn_quant__score_run(void *arg) {
+    nn_quant__score_job *j = (nn_quant__score_job *)arg;
+    const nn_graph *q = j->q;
     nn_qexec *x = NULL;
     nn_qexec_desc qd;
-    uint32_t k, o, terms = 0;
-    double sum = 0;
-    nn_status st;
+    uint32_t k, o;
     memset(&qd, 0, sizeof qd);
-    qd.float_only = !d->int_kernels;
-    st = nn_qexec_create(q, &qd, &x, diag);
-    for (k = 0; k < n && st == NN_OK; k++) {
-        st = nn_quant__run_q(x, q, inputs, k, diag);
-        for (o = 0; o < q->output_count && st == NN_OK; o++) {
+    qd.float_only = j->float_only;
+    j->st = nn_qexec_create(q, &qd, &x, &j->diag);
+    for (k = j->first; k < j->n && j->st == NN_OK; k += j->step) {
+        j->st = nn_quant__run_q(x, q, j->inputs, k, &j->diag);
+        for (o = 0; o < q->output_count && j->st == NN_OK; o++) {
             const nn_value *v = nn_qexec_output(x, o);
-            const nn_quant__ref *e = &refs[(size_t)k * q->output_count + o];
+            const nn_quant__ref *e = &j->refs[(size_t)k * q->output_count + o];
             double ab = 0, aa = 0, bb = 0;
             size_t i, c = nn_value_count(v);
-            if (c != e->count) { st = nn_diag_set(diag, NN_ERR_SHAPE, "nn_quant", "output %u: element counts differ", o); break; }
+            if (c != e->count) {
+                j->st = nn_diag_set(&j->diag, NN_ERR_SHAPE, "nn_quant", "output %u: element counts differ", o);
+                break;
+            }
             for (i = 0; i < c; i++) {
                 double a = e->data[i], b = nn_quant__at(v, i, 1.0, 0);
                 ab += a * b; aa += a * a; bb += b * b;
             }
-            sum += (aa == 0 && bb == 0) ? 1.0 : (aa == 0 || bb == 0) ? 0.0 : ab / sqrt(aa * bb);
-            terms++;
+            j->cos[(size_t)k * q->output_count + o] =
+                (aa == 0 && bb == 0) ? 1.0 : (aa == 0 || bb == 0) ? 0.0 : ab / sqrt(aa * bb);
         }
     }
     if (x) nn_qexec_destroy(x);
-    if (st == NN_OK) *out = terms ? sum / terms : 1.0;
+    return NULL;
+}
+
+/* Mean output cosine of q against refs (from nn_quant__float_outputs),
+   the samples split over d->threads threads. */
+static nn_status nn_quant__score(const nn_graph *q, const nn_value *inputs, uint32_t n, const nn_quant__ref *refs,
+                                 const nn_quant_eval_desc *d, double *out, nn_diag *diag) {
+    nn_allocator al;
+    nn_quant__score_job jobs[8];
+    uint32_t nt = d->threads > 1 ? d->threads : 1, t;
+    size_t terms = (size_t)n * q->output_count, i;
+    double *cos, sum = 0;
+    nn_status st = NN_OK;
+    memset(&al, 0, sizeof al);
+    if (nt > 8) nt = 8;
+    if (nt > n) nt = n ? n : 1;
+    cos = (double *)nn_alloc(&al, (terms + 1) * sizeof *cos);
+    if (!cos) return nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant", "out of memory");
+    for (t = 0; t < nt; t++) {
+        memset(&jobs[t], 0, sizeof jobs[t]);
+        jobs[t].q = q;
+        jobs[t].inputs = inputs;
+        jobs[t].refs = refs;
+        jobs[t].first = t;
+        jobs[t].step = nt;
+        jobs[t].n = n;
+        jobs[t].float_only = !d->int_kernels;
+        jobs[t].cos = cos;
+    }
+#ifndef NN_NO_THREADS
+    {
+        pthread_t tid[8];
+        int started[8] = {0};
+        for (t = 1; t < nt; t++) started[t] = pthread_create(&tid[t], NULL, nn_quant__score_run, &jobs[t]) == 0;
+        nn_quant__score_run(&jobs[0]);
+        for (t = 1; t < nt; t++) {
+            if (started[t]) pthread_join(tid[t], NULL);
+            else nn_quant__score_run(&jobs[t]); /* no thread: run that share here */
+        }
+    }
+#else
+    for (t = 0; t < nt; t++) nn_quant__score_run(&jobs[t]);
+#endif
+    for (t = 0; t < nt && st == NN_OK; t++)
+        if (jobs[t].st != NN_OK) st = nn_diag_set(diag, jobs[t].st, jobs[t].diag.where, "%s", jobs[t].diag.message);
+    for (i = 0; i < terms && st == NN_OK; i++) sum += cos[i]; /* sample order: the same sum whatever nt is */
+    nn_free(&al, cos);
+    if (st == NN_OK) *out = terms ? sum / (double)terms : 1.0;
     return st;
 }
 
@@ -6447,6 +6515,7 @@ NN_API nn_status nn_quant_bias_correct(nn_graph *g, const nn_quant_range *ranges
             memset(&ed, 0, sizeof ed);
             ed.input_shapes = dd.input_shapes;
             ed.input_shape_count = dd.input_shape_count;
+            ed.threads = dd.threads;
             if (!dd.keep_worse) {
                 saved = (float **)nn_alloc(&al, ((size_t)n + 1) * sizeof *saved);
                 if (!saved) st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant", "out of memory");

@@ -146,6 +146,10 @@ ok sh -c "! cmp -s '$tmp/cls_p6.onnx' '$tmp/cls_p6_kw.onnx'"
 ok sh -c "$NN quantize search '$CLS' $CC4 --candidates 2 --bc --bc-mode sequential -o '$tmp/cls_t.txt' >'$tmp/search.log' 2>&1"
 ok grep -q 'bias correction (sequential) of' "$tmp/search.log"
 ok grep -q '^# output cosine' "$tmp/cls_t.txt"
+# --threads splits the scoring samples over threads: the same table, byte for byte
+ok sh -c "$NN quantize search '$CLS' $CC4 --candidates 2 --bc --bc-mode sequential --threads 2 -o '$tmp/cls_t2.txt' >/dev/null 2>&1"
+ok cmp -s "$tmp/cls_t.txt" "$tmp/cls_t2.txt"
+ok sh -c "$NN quantize search '$CLS' $CC4 --threads 9 -o '$tmp/cls_t9.txt' 2>&1 | grep -q -- '--threads'"
 
 # nnport run on a QDQ model (made by tests/data/quant/make_golden.py, not by
 # nnport) goes through the fake-quant executor: equal to ONNX Runtime's output.

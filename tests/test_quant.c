@@ -971,6 +971,56 @@ static void test_analysis(void) {
     nn_graph_destroy(g);
 }
 
+/* nn_quant_eval_desc.threads splits the samples over threads: the mean
+   output cosine of 5 different samples must equal the mean of the 5
+   one-sample cosines (summed in sample order, so equal to the last bit)
+   whatever the thread count, which fails if a share skips or repeats a
+   sample. */
+static void test_score_threads(void) {
+    nn_graph *g = sensitive_graph(), *q = NULL;
+    nn_diag d;
+    enum { NS = 5 };
+    float xv[NS][16];
+    int64_t xd[2] = {1, 16};
+    nn_value in[NS];
+    memset(&d, 0, sizeof d);
+    CHECK(g != NULL);
+    if (!g) return;
+    for (int k = 0; k < NS; k++) {
+        sensitive_input(xv[k]);
+        for (int i = 0; i < 16; i++) xv[k][i] = xv[k][i] * (1.0f + 2.0f * (float)k); /* k > 0: some |1.5 x| pass half a step of h */
+        in[k] = nn_value_make(NN_DTYPE_FLOAT, nn_shape_make(2, xd), xv[k]);
+        in[k].bytes = sizeof xv[k];
+    }
+    nn_quant_range *r = calibrate(g, &in[NS - 1]); /* the widest sample */
+    CHECK_STATUS(nn_quant_graph(g, r, NULL, &q, NULL, &d), NN_OK);
+    if (q) {
+        nn_quant_eval_desc ed;
+        double one[NS], sum = 0, c1 = -2, c3 = -2, c8 = -2;
+        memset(&ed, 0, sizeof ed);
+        for (int k = 0; k < NS; k++) {
+            one[k] = -2;
+            CHECK_STATUS(nn_quant_output_cosine(g, q, &in[k], 1, &ed, &one[k], &d), NN_OK);
+            sum += one[k];
+        }
+        /* the samples differ enough that dropping one would show: sample 0 has
+           every |1.5 x| below half a step of h (cosine 0), sample 4 does not */
+        CHECK(fabs(one[0] - one[NS - 1]) > 1e-6);
+        ed.threads = 1;
+        CHECK_STATUS(nn_quant_output_cosine(g, q, in, NS, &ed, &c1, &d), NN_OK);
+        ed.threads = 3;
+        CHECK_STATUS(nn_quant_output_cosine(g, q, in, NS, &ed, &c3, &d), NN_OK);
+        ed.threads = 8; /* more threads than samples: capped at 5 */
+        CHECK_STATUS(nn_quant_output_cosine(g, q, in, NS, &ed, &c8, &d), NN_OK);
+        CHECK(c1 == sum / NS);
+        CHECK(c3 == c1);
+        CHECK(c8 == c1);
+    }
+    nn_graph_destroy(q);
+    free(r);
+    nn_graph_destroy(g);
+}
+
 static void test_search(void) {
     nn_graph *g = sensitive_graph();
     nn_diag d;
@@ -1124,6 +1174,7 @@ int main(void) {
     test_table_chain();
     test_analysis();
     test_search();
+    test_score_threads();
     test_recipe_layernorm();
     return check_summary();
 }

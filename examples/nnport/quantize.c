@@ -31,7 +31,7 @@ static void quantize_help(void) {
            "         [--calibration-method auto|minmax|percentile|mse|kl|aciq_gauss|aciq_laplace|octav] [--percentile P]\n"
            "         [--qtable FILE] [--scheme s8sym|u8asym|s8asym|s16] [--weights int8|int4] [--group G]\n"
            "         [--recipe norm-float|all-int] [--keep-opset] [--affine]\n"
-           "         [--samples N] [--shape NAME=DIMS]... [--analysis OUT_PREFIX]\n"
+           "         [--samples N] [--shape NAME=DIMS]... [--analysis OUT_PREFIX] [--threads N]\n"
            "         [--adaround [--adaround-iters N]] [--bc [--bc-inference-num N] [--min-layer-cos C]\n"
            "          [--bc-mode local|total|sequential] [--bc-rounds N] [--bc-keep-worse]] [--softmax-bias]\n"
            "       nnport quantize search MODEL.onnx --calib-data DIR -o QTABLE.txt [--expected-cos 0.99]\n"
@@ -145,7 +145,7 @@ typedef struct qopts {
     nn_calib_desc cd;
     nn_quant_desc qd;
     cli_inputs inputs;
-    long samples, max_float, candidates;
+    long samples, max_float, candidates, threads;
     double expected;
     int auto_method, int_kernels, search;
     int bc, adaround, softmax_bias; /* nn_quant.h's bias correction / AdaRound, before nn_quant_graph */
@@ -221,6 +221,9 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
             else if (!strcmp(m, "total")) o->bcd.mode = NN_QUANT_BC_TOTAL;
             else if (!strcmp(m, "sequential")) o->bcd.mode = NN_QUANT_BC_SEQUENTIAL;
             else return cli_usage_error(cmd, "unknown --bc-mode '%s' (local|total|sequential)", m);
+        } else if (!strcmp(a, "--threads")) {
+            if (!cli_parse_int(argv[++i], 1, 8, &o->threads)) return cli_usage_error(cmd, "bad --threads (1..8)");
+            o->bcd.threads = (uint32_t)o->threads;
         } else if (!strcmp(a, "--samples")) {
             if (!cli_parse_int(argv[++i], 1, 1000000, &o->samples)) return cli_usage_error(cmd, "bad --samples");
         } else if (o->search && !strcmp(a, "--max-float-layers")) {
@@ -342,6 +345,7 @@ static nn_quant_range *ranges_auto(const qsession *s, const qopts *o, nn_calib_m
     nn_quant_eval_desc ed;
     memset(&ed, 0, sizeof ed);
     ed.int_kernels = o->int_kernels;
+    ed.threads = (uint32_t)o->threads;
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
         nn_diag d;
         nn_graph *q = NULL;
@@ -617,6 +621,7 @@ static int search_main(int argc, char **argv, int first) {
         sd.reference = ref;
     }
     sd.eval.int_kernels = o.int_kernels;
+    sd.eval.threads = (uint32_t)o.threads;
     sd.eval.progress = progress_log;
     sd.expected_cos = o.expected;
     sd.max_float_layers = (uint32_t)o.max_float;
