@@ -284,7 +284,7 @@ typedef enum nn_quant_scheme {
 /* Which layers stay float when no table rule names them.  The default
    keeps LayerNormalization (fused, or decomposed as ReduceMean, Sub, Pow,
    ReduceMean, Add eps, Sqrt, Div), Softmax with the Add/Mul feeding it,
-   and the residual Add feeding a decomposed LayerNorm float, as vendor and
+   and the residual Add feeding a LayerNorm (fused or decomposed) float, as vendor and
    SmoothQuant W8A8 transformer recipes keep them at higher precision
    (docs/QUANTIZATION.md): a per-tensor int8 variance rounds small rows to
    0 and the Div then gives inf.  The LayerNorm output (after gamma/beta)
@@ -587,8 +587,10 @@ typedef struct nn_quant_smooth_report {
 /* SmoothQuant (Xiao et al., ICML 2023, eq. 4): s_j = max|X_j|^alpha /
    max|W_j|^(1 - alpha) (max over all consumers' row j), X' = X / s (taken
    by the producer: LayerNormalization scale and bias, a MatMul / Gemm's
-   output columns, MatMul + Add(bias)'s columns and bias, each also seen
-   through Transposes keeping the last axis last; or an inserted Mul),
+   output columns, MatMul + Add(bias)'s columns and bias, a Mul by a
+   per-channel constant [+ Add of one] (a LayerNorm decomposed below opset
+   17 ends so), each also seen through Transposes keeping the last axis
+   last; or an inserted Mul),
    W' = diag(s) W.  s is clamped to [1e-5, 1e5].  st must have been
    collected on g; its maxima are stale afterwards.  out optional. */
 NN_API nn_status nn_quant_smooth(nn_graph *g, const nn_quant_smooth_stats *st, const nn_quant_smooth_desc *d,
@@ -2547,6 +2549,13 @@ static void nn_quant__recipe(const nn_graph *g, nn_quant_dtype *mode) {
                      !strcmp(g->nodes[p].op_type, "Where") || !strcmp(g->nodes[p].op_type, "Mul") ||
                      !strcmp(g->nodes[p].op_type, "Div")))
                     mode[p] = NN_QUANT_DTYPE_F32;
+            }
+            /* the residual Add feeding a fused LayerNorm stays float too, as
+               below for the decomposed one (vit_ti at opset 17: output cosine
+               0.897 -> 0.98, docs/QUANTIZATION.md session 7) */
+            if (!strcmp(n->op_type, "LayerNormalization") && n->input_count) {
+                uint32_t ra = nn_quant__producer_is(g, n->inputs[0], "Add");
+                if (ra != NN_INVALID_ID && mode[ra] == NN_QUANT_DTYPE_DEFAULT) mode[ra] = NN_QUANT_DTYPE_F32;
             }
             continue;
         }
@@ -5059,7 +5068,9 @@ static double nn_quant__sq_ratio(const double *v, int64_t n, double *tmp) {
 
 /* Where 1/s of tensor X can go. */
 typedef struct nn_quant__sq_abs {
-    int kind;                      /* 0 none, 1 LayerNorm, 2 MatMul/Gemm columns, 3 MatMul + Add bias */
+    int kind;                      /* 0 none, 1 LayerNorm, 2 MatMul/Gemm columns, 3 MatMul + Add bias,
+                                      4 Mul by a per-channel constant [+ Add of one]: the tail of a
+                                      LayerNorm decomposed below opset 17 (torch: x_hat * gamma + beta) */
     uint32_t node;                 /* the absorbing node */
     uint32_t w, b;                 /* tensors scaled per channel j: w (columns or gamma), b (bias / beta) */
     int64_t cols_stride;           /* kind 2/3: w is (R, K) row-major with K == cols (0 means per element) */
@@ -5069,6 +5080,18 @@ typedef struct nn_quant__sq_abs {
 /* 1 when t is a private constant holding exactly K floats. */
 static int nn_quant__sq_vec(const nn_quant__fa *f, uint32_t t, int64_t K) {
     return nn_quant__fa_private_const(f, t) && f->g->tensors[t].data_bytes == (size_t)K * sizeof(float);
+}
+
+/* Node mn is Mul(y, c) with c a private constant of K floats (either
+   side): the index of c, else NN_INVALID_ID. */
+static uint32_t nn_quant__sq_mulvec(const nn_quant__fa *f, uint32_t mn, int64_t K) {
+    const nn_node *m = &f->g->nodes[mn];
+    uint32_t side;
+    if (!nn_quant__fa_is(m, "Mul") || m->input_count != 2) return NN_INVALID_ID;
+    for (side = 0; side < 2; side++)
+        if (nn_quant__sq_vec(f, m->inputs[side].id, K) && m->inputs[1 - side].id != m->inputs[side].id)
+            return m->inputs[side].id;
+    return NN_INVALID_ID;
 }
 
 static void nn_quant__sq_absorber(const nn_quant__fa *f, uint32_t X, int64_t K, nn_quant__sq_abs *a) {
@@ -5125,6 +5148,13 @@ static void nn_quant__sq_absorber(const nn_quant__fa *f, uint32_t X, int64_t K, 
             mn = nn_quant__fa_sole_reader(f, mt) == pn ? g->tensors[mt].producer.id : NN_INVALID_ID;
             if (mn == NN_INVALID_ID || mn >= g->node_count) continue;
             m = &g->nodes[mn];
+            if (nn_quant__sq_mulvec(f, mn, K) != NN_INVALID_ID) {   /* (y * gamma) + beta */
+                a->kind = 4;
+                a->node = mn;
+                a->w = nn_quant__sq_mulvec(f, mn, K);
+                a->b = bt;
+                return;
+            }
             if (!nn_quant__fa_is(m, "MatMul") || !nn_quant__sq_k(g, m) || !nn_quant__fa_private_const(f, m->inputs[1].id)) continue;
             if (g->tensors[m->inputs[1].id].shape.dims[1] != K) continue;
             a->kind = 3;
@@ -5134,6 +5164,9 @@ static void nn_quant__sq_absorber(const nn_quant__fa *f, uint32_t X, int64_t K, 
             return;
         }
         return;
+    } else if (nn_quant__sq_mulvec(f, pn, K) != NN_INVALID_ID) {   /* y * gamma */
+        a->kind = 4;
+        a->w = nn_quant__sq_mulvec(f, pn, K);
     } else {
         return;
     }

@@ -10,7 +10,7 @@ and print the agreement figures.
                                          [--work /tmp/quant_eval] [--extra="--scheme u8asym"]  (= needed: the value starts with -)
                                          [--eval-set eval[,eval_extra|eval_text]] [--calib-set calib|calib_text]
 
-MODEL_KEY: mobilenet_v2_op13 resnet18_op13 vit_ti_op13 gpt_char_op13
+MODEL_KEY: mobilenet_v2_op13 resnet18_op13 vit_ti_op13 vit_ti_op17 gpt_char_op13 gpt_char_op17
 ppocrv4_rec ppocrv4_det (models and data from ~/.cache/nnport).
 Metrics: cosine of the final output per eval sample (fake-quant vs ORT on
 the same QDQ file; fake-quant vs float), top-1 agreement (imagenet), exact
@@ -41,6 +41,8 @@ MODELS = {
     "resnet18_op13": ("models/resnet18_op13.onnx", "imagenet"),
     "vit_ti_op13": ("models/vit_ti_op13.onnx", "imagenet"),
     "gpt_char_op13": ("models/gpt_char_op13.onnx", "gpt"),
+    "gpt_char_op17": ("models/gpt_char_op17.onnx", "gpt"),   # LayerNormalization kept as one op
+    "vit_ti_op17": ("models/vit_ti_op17.onnx", "imagenet"),
     "ppocrv4_rec": ("npm/package/assets/ch_PP-OCRv4_rec_infer.onnx", "ocr_rec"),
     "ppocrv4_det": ("npm/package/assets/ch_PP-OCRv4_det_infer.onnx", "ocr_det"),
 }

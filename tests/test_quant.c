@@ -1153,6 +1153,60 @@ static void test_recipe_layernorm(void) {
     nn_graph_destroy(g);
 }
 
+/* The residual stream feeding a fused LayerNormalization (opset 17):
+   x -> MatMul W -> h, s = h + x, y = LayerNorm(s).  norm-float keeps the
+   LayerNorm and the Add producing its input float (2 float nodes, the
+   MatMul integer); all-int keeps none. */
+static void test_recipe_residual_fused_ln(void) {
+    nn_graph *g = NULL, *q = NULL;
+    nn_diag d;
+    memset(&d, 0, sizeof d);
+    CHECK_STATUS(nn_graph_create(NULL, &g, &d), NN_OK);
+    if (!g) return;
+    int64_t xd[2] = {2, 4}, wd[2] = {4, 4}, gd[1] = {4};
+    nn_shape xs = nn_shape_make(2, xd), ws = nn_shape_make(2, wd), gs = nn_shape_make(1, gd);
+    float w[16], gam[4] = {1.0f, 0.5f, 2.0f, 1.5f}, bet[4] = {0.1f, 0.0f, -0.2f, 0.3f};
+    for (int i = 0; i < 16; i++) w[i] = (float)((i * 7) % 11 - 5) / 8.0f;
+    nn_tensor_id x, wt, h, sm, ga, be, y;
+    nn_node_id n;
+    nn_graph_set_opset(g, "", 17, &d);
+    nn_graph_add_tensor(g, "x", NN_DTYPE_FLOAT, &xs, &x, &d);
+    nn_graph_add_tensor(g, "W", NN_DTYPE_FLOAT, &ws, &wt, &d);
+    nn_graph_set_data(g, wt, w, sizeof w, 1, &d);
+    nn_graph_add_tensor(g, "h", NN_DTYPE_FLOAT, &xs, &h, &d);
+    nn_graph_add_tensor(g, "s", NN_DTYPE_FLOAT, &xs, &sm, &d);
+    nn_graph_add_tensor(g, "gamma", NN_DTYPE_FLOAT, &gs, &ga, &d);
+    nn_graph_set_data(g, ga, gam, sizeof gam, 1, &d);
+    nn_graph_add_tensor(g, "beta", NN_DTYPE_FLOAT, &gs, &be, &d);
+    nn_graph_set_data(g, be, bet, sizeof bet, 1, &d);
+    nn_graph_add_tensor(g, "y", NN_DTYPE_FLOAT, &xs, &y, &d);
+    nn_graph_add_input(g, x, &d);
+    nn_graph_add_output(g, y, &d);
+    nn_tensor_id mi[2] = {x, wt}, ai[2] = {h, x}, li[3] = {sm, ga, be};
+    nn_graph_add_node(g, "MatMul", "", "mm", mi, 2, &h, 1, &n, &d);
+    nn_graph_add_node(g, "Add", "", "residual", ai, 2, &sm, 1, &n, &d);
+    nn_graph_add_node(g, "LayerNormalization", "", "ln", li, 3, &y, 1, &n, &d);
+    CHECK_EQ_INT(d.status, NN_OK);
+    float xv[8] = {-3.0f, 1.0f, 4.0f, -2.0f, 0.5f, 0.25f, -0.75f, 1.0f};
+    nn_value in = nn_value_make(NN_DTYPE_FLOAT, nn_shape_make(2, xd), xv);
+    in.bytes = sizeof xv;
+    nn_quant_range *r = calibrate(g, &in);
+    nn_quant_stats st;
+    nn_quant_desc qd;
+    memset(&qd, 0, sizeof qd);
+    CHECK_STATUS(nn_quant_graph(g, r, &qd, &q, &st, &d), NN_OK);
+    CHECK_EQ_INT(st.float_nodes, 2); /* ln, residual */
+    CHECK_EQ_INT(st.int_nodes, 1);   /* mm */
+    nn_graph_destroy(q);
+    q = NULL;
+    qd.recipe = NN_QUANT_RECIPE_ALL_INT;
+    CHECK_STATUS(nn_quant_graph(g, r, &qd, &q, &st, &d), NN_OK);
+    CHECK_EQ_INT(st.float_nodes, 0);
+    nn_graph_destroy(q);
+    free(r);
+    nn_graph_destroy(g);
+}
+
 int main(void) {
     test_multiplier();
     test_rounding();
@@ -1176,5 +1230,6 @@ int main(void) {
     test_search();
     test_score_threads();
     test_recipe_layernorm();
+    test_recipe_residual_fused_ln();
     return check_summary();
 }

@@ -494,6 +494,61 @@ static void test_smooth_layernorm_and_mul(void) {
     nn_graph_destroy(g);
 }
 
+/* A LayerNorm decomposed below opset 17 ends in x_hat * gamma + beta (Mul,
+   Add with per-channel constants): they absorb 1/s, so even with insert_mul
+   no Mul is inserted.  By hand, K = 2, two tokens:
+     x = [[1, -2], [3, 0.5]], gamma = [2, 8], beta = [0.5, -1]
+     n = x * gamma + beta = [[2.5, -17], [6.5, 3]], max|n_j| = (6.5, 17)
+     W = [[0.5, -0.25], [2, 1]], row maxima (0.5, 2)
+     alpha 0.5: s = (sqrt(6.5 / 0.5), sqrt(17 / 2)) = (3.6055513, 2.9154759)
+     gamma' = gamma / s = (0.5547002, 2.7439774)
+     beta'  = beta / s  = (0.1386750, -0.3429972)
+     W'     = diag(s) W = [[1.8027756, -0.9013878], [5.8309519, 2.9154759]] */
+static void test_smooth_decomposed_layernorm(void) {
+    nn_graph *g = new_graph();
+    nn_diag d = {0};
+    static const float gam[2] = {2, 8}, bet[2] = {0.5f, -1}, w[4] = {0.5f, -0.25f, 2, 1};
+    static const float xv[4] = {1, -2, 3, 0.5f};
+    nn_tensor_id x = tensor(g, "x", shp(3, 1, 2, 2, 0)), m = tensor(g, "m", shp(3, 1, 2, 2, 0));
+    nn_tensor_id n = tensor(g, "n", shp(3, 1, 2, 2, 0)), o = tensor(g, "o", shp(3, 1, 2, 2, 0));
+    nn_tensor_id mi[2] = {x, constant(g, "gamma", shp(1, 2, 0, 0, 0), gam)};
+    nn_tensor_id ai[2] = {m, constant(g, "beta", shp(1, 2, 0, 0, 0), bet)};
+    nn_tensor_id wi[2] = {n, constant(g, "W", shp(2, 2, 2, 0, 0), w)};
+    nn_graph_add_input(g, x, &d);
+    nn_graph_add_output(g, o, &d);
+    node(g, "Mul", "ln_scale", mi, 2, m);
+    node(g, "Add", "ln_shift", ai, 2, n);
+    node(g, "MatMul", "mm", wi, 2, o);
+    nn_value xval = nn_value_make(NN_DTYPE_FLOAT, shp(3, 1, 2, 2, 0), (void *)xv);
+    size_t n0, n1;
+    float *before = run(g, &xval, &n0);
+    nn_quant_smooth_stats st;
+    nn_quant_smooth_layer lay[2];
+    nn_quant_smooth_desc sd = {.alpha = 0.5, .insert_mul = 1, .layers = lay, .layer_cap = 2};
+    nn_quant_smooth_report rep;
+    CHECK_STATUS(nn_quant_smooth_stats_init(&st, g, NULL, &d), NN_OK);
+    CHECK_STATUS(nn_quant_smooth_stats_collect(&st, &xval, 1, NULL, &d), NN_OK);
+    CHECK_STATUS(nn_quant_smooth(g, &st, &sd, &rep, &d), NN_OK);
+    CHECK_EQ_INT(rep.smoothed, 1);
+    CHECK_EQ_INT(rep.muls_inserted, 0);
+    CHECK_EQ_INT(count_op(g, "Mul"), 1);
+    CHECK(lay[0].absorber != NN_INVALID_ID && strcmp(g->nodes[lay[0].absorber].op_type, "Mul") == 0);
+    CHECK_NEAR(data_of(g, "gamma")[0], 0.5547002, 1e-6);
+    CHECK_NEAR(data_of(g, "gamma")[1], 2.7439774, 1e-6);
+    CHECK_NEAR(data_of(g, "beta")[0], 0.1386750, 1e-6);
+    CHECK_NEAR(data_of(g, "beta")[1], -0.3429972, 1e-6);
+    CHECK_NEAR(data_of(g, "W")[0], 1.8027756, 1e-6);
+    CHECK_NEAR(data_of(g, "W")[1], -0.9013878, 1e-6);
+    CHECK_NEAR(data_of(g, "W")[2], 5.8309519, 1e-6);
+    CHECK_NEAR(data_of(g, "W")[3], 2.9154759, 1e-6);
+    nn_quant_smooth_stats_deinit(&st);
+    float *after = run(g, &xval, &n1);
+    check_same(before, after, n0, 1e-6, "smooth decomposed layernorm");
+    free(before);
+    free(after);
+    nn_graph_destroy(g);
+}
+
 /* ViT style: LayerNormalization -> Transpose (1, 0, 2) -> MatMul; the
    Transpose keeps the channel axis last, so gamma/beta still absorb 1/s. */
 static void test_smooth_through_transpose(void) {
@@ -841,6 +896,7 @@ int main(void) {
     test_smooth_by_hand();
     test_smooth_layernorm_and_mul();
     test_smooth_through_transpose();
+    test_smooth_decomposed_layernorm();
     test_bias_correction_by_hand();
     test_bias_correction_sequential();
     test_adaround_conv();

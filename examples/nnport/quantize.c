@@ -32,6 +32,7 @@ static void quantize_help(void) {
            "         [--qtable FILE] [--scheme s8sym|u8asym|s8asym|s16] [--weights int8|int4] [--group G]\n"
            "         [--recipe norm-float|all-int] [--keep-opset] [--affine]\n"
            "         [--samples N] [--shape NAME=DIMS]... [--analysis OUT_PREFIX] [--threads N]\n"
+           "         [--we [--we-clip skip|vector]] [--smooth-quant ALPHA [--smooth-threshold T]]\n"
            "         [--adaround [--adaround-iters N]] [--bc [--bc-inference-num N] [--min-layer-cos C]\n"
            "          [--bc-mode local|total|sequential] [--bc-rounds N] [--bc-keep-worse]] [--softmax-bias]\n"
            "       nnport quantize search MODEL.onnx --calib-data DIR -o QTABLE.txt [--expected-cos 0.99]\n"
@@ -41,7 +42,10 @@ static void quantize_help(void) {
            "  calibrates on DIR/*.npy (sorted; *_targets.npy skipped), default method percentile,\n"
            "  writes a QDQ ONNX model; `run` executes a QDQ model with integer kernels\n"
            "  --group G: one weight scale per G input elements (blocked DequantizeLinear,\n"
-           "  the model upgraded to opset 21; those layers run with float kernels)\n");
+           "  the model upgraded to opset 21; those layers run with float kernels)\n"
+           "  --we: cross-layer weight equalization of Conv -> [Relu] -> Conv pairs (--we-clip vector\n"
+           "  also takes pairs joined by ReLU6); --smooth-quant ALPHA: SmoothQuant on MatMul/Gemm\n"
+           "  inputs; both rewrite the float model before calibration and keep its outputs\n");
 }
 
 static void quantize_log(void *user, const char *message) {
@@ -149,11 +153,17 @@ typedef struct qopts {
     double expected;
     int auto_method, int_kernels, search;
     int bc, adaround, softmax_bias; /* nn_quant.h's bias correction / AdaRound, before nn_quant_graph */
+    int we;                         /* --we: cross-layer equalization (nn_quant_equalize) */
+    nn_quant_cle_clip we_clip;
+    double smooth_alpha;            /* --smooth-quant ALPHA; < 0: off */
+    double smooth_threshold;
+    int smooth_insert;              /* --smooth-insert-mul */
     nn_quant_bc_desc bcd;
     nn_quant_adaround_desc ad;
 } qopts;
 
 static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *o) {
+    o->smooth_alpha = -1;
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
         int r = cli_take_input_option(cmd, argc, argv, &i, &o->inputs);
@@ -166,6 +176,8 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
         if (!strcmp(a, "--bc-keep-worse")) { o->bc = 1; o->bcd.keep_worse = 1; continue; }
         if (!strcmp(a, "--adaround")) { o->adaround = 1; continue; }
         if (!strcmp(a, "--softmax-bias")) { o->softmax_bias = 1; continue; }
+        if (!strcmp(a, "--we")) { o->we = 1; continue; }
+        if (!strcmp(a, "--smooth-insert-mul")) { o->smooth_insert = 1; continue; }
         if (!strcmp(a, "--affine")) { g_passes = "fold,identity,bn,affine,hswish,dce"; continue; }
         if (i + 1 >= argc && a[0] == '-') return cli_usage_error(cmd, "%s needs a value", a);
         if (!strcmp(a, "--calib-data")) o->calib = argv[++i];
@@ -211,6 +223,22 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
             o->cd.percentile = strtod(argv[++i], &end);
             if (*end || !(o->cd.percentile >= 50 && o->cd.percentile <= 100))
                 return cli_usage_error(cmd, "bad --percentile (50 .. 100)");
+        } else if (!strcmp(a, "--we-clip")) {
+            const char *m = argv[++i];
+            if (!strcmp(m, "skip")) o->we_clip = NN_QUANT_CLE_CLIP_SKIP;
+            else if (!strcmp(m, "vector")) o->we_clip = NN_QUANT_CLE_CLIP_VECTOR;
+            else return cli_usage_error(cmd, "unknown --we-clip '%s' (skip|vector)", m);
+            o->we = 1;
+        } else if (!strcmp(a, "--smooth-quant") || !strcmp(a, "--smooth-threshold")) {
+            char *end;
+            double v = strtod(argv[++i], &end);
+            if (!strcmp(a, "--smooth-quant")) {
+                if (*end || !(v >= 0 && v <= 1)) return cli_usage_error(cmd, "bad --smooth-quant (alpha, 0 .. 1)");
+                o->smooth_alpha = v;
+            } else {
+                if (*end || !(v >= 0 && v <= 1e6)) return cli_usage_error(cmd, "bad --smooth-threshold (0 .. 1e6)");
+                o->smooth_threshold = v;
+            }
         } else if (!strcmp(a, "--min-layer-cos")) {
             char *end;
             o->bcd.min_layer_cos = strtod(argv[++i], &end);
@@ -245,6 +273,8 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
     if (!o->model || !o->calib || !o->outp) return cli_usage_error(cmd, "needs MODEL.onnx, --calib-data DIR and -o FILE");
     if (o->cd.method == NN_CALIB_DEFAULT) o->cd.method = NN_CALIB_PERCENTILE;
     if (o->qd.scheme == NN_QUANT_S16_SYM) o->cd.bits = 16;
+    if ((o->smooth_threshold > 0 || o->smooth_insert) && o->smooth_alpha < 0)
+        return cli_usage_error(cmd, "--smooth-threshold and --smooth-insert-mul need --smooth-quant ALPHA");
     return 0;
 }
 
@@ -259,6 +289,8 @@ typedef struct qsession {
     nn_value *samples;             /* (n) inputs of the one-input model */
     int n;
     nn_calib_collector *col;
+    nn_quant_cle_stats cle;        /* --we */
+    nn_quant_smooth_report smooth; /* --smooth-quant */
 } qsession;
 
 static void qsession_free(qsession *s) {
@@ -268,7 +300,51 @@ static void qsession_free(qsession *s) {
     if (s->g) nn_graph_destroy(s->g);
 }
 
-/* Loads the model and the samples and runs them through the collector. */
+/* --we and --smooth-quant: float-side rewrites of s->g before calibration
+   (docs/QUANT_ALGOS.md).  Both keep the float model's outputs, so every
+   later comparison against s->g is still one against the user's model. */
+static int float_rewrites(const char *cmd, const qopts *o, qsession *s) {
+    nn_diag d;
+    memset(&d, 0, sizeof d);
+    if (o->we) {
+        nn_quant_cle_desc cd;
+        memset(&cd, 0, sizeof cd);
+        cd.clip = o->we_clip;
+        if (nn_quant_equalize(s->g, &cd, &s->cle, &d)) { cli_fail(o->model, &d); return 0; }
+        fprintf(stderr, "nnport %s: cross-layer equalization: %u conv pairs in %u rounds (%u left alone at a ReLU6%s)\n",
+                cmd, s->cle.pairs, s->cle.rounds, s->cle.skipped_clip, s->cle.skipped_clip ? "; --we-clip vector takes them" : "");
+        if (s->cle.pairs == 0)
+            fprintf(stderr, "nnport %s: warning: --we found no Conv -> [Relu] -> Conv pair to equalize\n", cmd);
+    }
+    if (o->smooth_alpha >= 0) {
+        nn_quant_smooth_stats ss;
+        nn_quant_smooth_desc sd;
+        nn_exec_desc xd;
+        nn_status st;
+        memset(&sd, 0, sizeof sd);
+        memset(&xd, 0, sizeof xd);
+        sd.alpha = o->smooth_alpha > 0 ? o->smooth_alpha : -1; /* the desc's 0 means 0.5 */
+        sd.threshold = o->smooth_threshold;
+        sd.insert_mul = o->smooth_insert;
+        xd.input_shapes = o->inputs.shapes;
+        xd.input_shape_count = (uint32_t)o->inputs.shape_count;
+        if ((st = nn_quant_smooth_stats_init(&ss, s->g, NULL, &d)) != NN_OK) { cli_fail(o->model, &d); return 0; }
+        st = nn_quant_smooth_stats_collect(&ss, s->samples, (uint32_t)s->n, &xd, &d);
+        if (!st) st = nn_quant_smooth(s->g, &ss, &sd, &s->smooth, &d);
+        nn_quant_smooth_stats_deinit(&ss);
+        if (st) { cli_fail(o->model, &d); return 0; }
+        fprintf(stderr, "nnport %s: SmoothQuant alpha %.2f: %u of %u MatMul/Gemm inputs smoothed (%u below the threshold, "
+                "%u without a producer to absorb 1/s%s, %u Mul inserted)\n", cmd, o->smooth_alpha, s->smooth.smoothed,
+                s->smooth.candidates, s->smooth.below_threshold, s->smooth.no_absorber,
+                s->smooth.no_absorber ? ": --smooth-insert-mul smooths them too" : "", s->smooth.muls_inserted);
+        if (s->smooth.candidates == 0)
+            fprintf(stderr, "nnport %s: warning: --smooth-quant found no MatMul/Gemm activation input\n", cmd);
+    }
+    return 1;
+}
+
+/* Loads the model and the samples, applies --we / --smooth-quant, and runs
+   the samples through the collector. */
 static int qsession_open(const char *cmd, const qopts *o, qsession *s) {
     nn_diag d;
     char **files = NULL;
@@ -292,6 +368,13 @@ static int qsession_open(const char *cmd, const qopts *o, qsession *s) {
     }
     s->samples = (nn_value *)calloc((size_t)nfiles, sizeof *s->samples);
     if (!s->samples) goto out;
+    for (int k = 0; k < nfiles; k++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", o->calib, files[k]);
+        if (nn_verify_load_npy_file(path, &s->samples[k], NULL, &d)) { cli_fail(path, &d); goto out; }
+        s->n = k + 1;
+    }
+    if (!float_rewrites(cmd, o, s)) goto out;
     nn_calib_collector_desc ccd;
     memset(&ccd, 0, sizeof ccd);
     if (nn_calib_collector_create(s->g, &ccd, &s->col, &d)) { cli_fail(o->model, &d); goto out; }
@@ -306,8 +389,6 @@ static int qsession_open(const char *cmd, const qopts *o, qsession *s) {
     for (int k = 0; k < nfiles; k++) {
         char path[4200];
         snprintf(path, sizeof path, "%s/%s", o->calib, files[k]);
-        if (nn_verify_load_npy_file(path, &s->samples[k], NULL, &d)) { cli_fail(path, &d); goto out; }
-        s->n = k + 1;
         nn_status st = nn_exec_set_input(x, 0, &s->samples[k], &d);
         if (!st) st = nn_calib_collector_observe(s->col, s->g->inputs[0], &s->samples[k], &d);
         if (!st) st = nn_exec_run(x, &d);
@@ -559,6 +640,10 @@ static int quantize_main(int argc, char **argv) {
            o.qd.scheme == NN_QUANT_U8_ASYM ? "u8 asymmetric" : o.qd.scheme == NN_QUANT_S8_ASYM ? "s8 asymmetric"
            : o.qd.scheme == NN_QUANT_S16_SYM ? "s16 symmetric" : "s8 symmetric",
            o.qd.weight_bits == 4 ? 4 : 8);
+    if (o.we) printf("  equalization      %u conv pairs (cross-layer, %u rounds)\n", s.cle.pairs, s.cle.rounds);
+    if (o.smooth_alpha >= 0)
+        printf("  SmoothQuant       alpha %.2f, %u of %u MatMul/Gemm inputs smoothed\n", o.smooth_alpha, s.smooth.smoothed,
+               s.smooth.candidates);
     printf("  activations Q/DQ  %u\n  constants         %u\n  integer nodes     %u\n  float nodes       %u\n"
            "  merged Relu/Clip  %u\n  unmatched rules   %u\n  nodes             %u -> %u\n",
            qs.activations, qs.weights, qs.int_nodes, qs.float_nodes, qs.fused_acts, qs.unmatched_rules, g->node_count,
