@@ -1688,8 +1688,15 @@ static nn_status nn_onnx__add_value_infos(nn_onnx__ctx *c, nn_graph *g, const nn
             if (st && d2.status) st = nn_onnx__relay(c, st, &d2, NULL);
         } else if (id.id != NN_INVALID_ID) {
             nn_tensor *t = nn_graph_tensor(g, id);
-            if (!(t->flags & (NN_TENSOR_CONST | NN_TENSOR_INPUT | NN_TENSOR_OUTER)) && t->dtype == NN_DTYPE_UNDEFINED)
-                st = nn_onnx__apply_type(c, g, id, &ti);
+            if (!(t->flags & (NN_TENSOR_CONST | NN_TENSOR_INPUT | NN_TENSOR_OUTER)) && t->dtype == NN_DTYPE_UNDEFINED) {
+                /* a graph output typed only here: the same rule as in graph.output
+                   (found by fuzz_onnx: the saved file's output then held strings) */
+                if ((t->flags & NN_TENSOR_OUTPUT) && ti.kind == NN_ONNX__TYPE_TENSOR && ti.dtype == NN_DTYPE_STRING)
+                    st = nn_onnx__fail(c, NN_ERR_UNSUPPORTED, "type",
+                                       "graph output '%s' is declared here as strings; string tensors are not supported", s);
+                else
+                    st = nn_onnx__apply_type(c, g, id, &ti);
+            }
         }
         nn_onnx__pop(c, mark);
     }
