@@ -3988,7 +3988,6 @@ static nn_status nn_quant__float_outputs(const nn_graph *g, const nn_value *inpu
     return NN_OK;
 }
 
-/* Mean output cosine of q against refs (from nn_quant__float_outputs). */
 /* One share of nn_quant__score's samples: k = first, first + step, ...;
    cosines into cos[k * output_count + o].  Each share has its own
    executor (nn_qexec reads q only), so shares run on separate threads. */
@@ -5097,7 +5096,7 @@ static uint32_t nn_quant__sq_mulvec(const nn_quant__fa *f, uint32_t mn, int64_t 
 static void nn_quant__sq_absorber(const nn_quant__fa *f, uint32_t X, int64_t K, nn_quant__sq_abs *a) {
     const nn_graph *g = f->g;
     const nn_node *p;
-    uint32_t pn = g->tensors[X].producer.id, o;
+    uint32_t pn = g->tensors[X].producer.id, o, gam;
     memset(a, 0, sizeof *a);
     a->b = NN_INVALID_ID;
     /* through Transposes that keep the last axis last (ViT's ln_1 -> (S, B, D)
@@ -5148,10 +5147,10 @@ static void nn_quant__sq_absorber(const nn_quant__fa *f, uint32_t X, int64_t K, 
             mn = nn_quant__fa_sole_reader(f, mt) == pn ? g->tensors[mt].producer.id : NN_INVALID_ID;
             if (mn == NN_INVALID_ID || mn >= g->node_count) continue;
             m = &g->nodes[mn];
-            if (nn_quant__sq_mulvec(f, mn, K) != NN_INVALID_ID) {   /* (y * gamma) + beta */
+            if ((gam = nn_quant__sq_mulvec(f, mn, K)) != NN_INVALID_ID) {   /* (y * gamma) + beta */
                 a->kind = 4;
                 a->node = mn;
-                a->w = nn_quant__sq_mulvec(f, mn, K);
+                a->w = gam;
                 a->b = bt;
                 return;
             }
@@ -5164,9 +5163,9 @@ static void nn_quant__sq_absorber(const nn_quant__fa *f, uint32_t X, int64_t K, 
             return;
         }
         return;
-    } else if (nn_quant__sq_mulvec(f, pn, K) != NN_INVALID_ID) {   /* y * gamma */
+    } else if ((gam = nn_quant__sq_mulvec(f, pn, K)) != NN_INVALID_ID) {   /* y * gamma */
         a->kind = 4;
-        a->w = nn_quant__sq_mulvec(f, pn, K);
+        a->w = gam;
     } else {
         return;
     }

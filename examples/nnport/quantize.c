@@ -229,16 +229,15 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
             else if (!strcmp(m, "vector")) o->we_clip = NN_QUANT_CLE_CLIP_VECTOR;
             else return cli_usage_error(cmd, "unknown --we-clip '%s' (skip|vector)", m);
             o->we = 1;
-        } else if (!strcmp(a, "--smooth-quant") || !strcmp(a, "--smooth-threshold")) {
+        } else if (!strcmp(a, "--smooth-quant")) {
             char *end;
-            double v = strtod(argv[++i], &end);
-            if (!strcmp(a, "--smooth-quant")) {
-                if (*end || !(v >= 0 && v <= 1)) return cli_usage_error(cmd, "bad --smooth-quant (alpha, 0 .. 1)");
-                o->smooth_alpha = v;
-            } else {
-                if (*end || !(v >= 0 && v <= 1e6)) return cli_usage_error(cmd, "bad --smooth-threshold (0 .. 1e6)");
-                o->smooth_threshold = v;
-            }
+            o->smooth_alpha = strtod(argv[++i], &end);
+            if (*end || !(o->smooth_alpha >= 0 && o->smooth_alpha <= 1)) return cli_usage_error(cmd, "bad --smooth-quant (alpha, 0 .. 1)");
+        } else if (!strcmp(a, "--smooth-threshold")) {
+            char *end;
+            o->smooth_threshold = strtod(argv[++i], &end);
+            if (*end || !(o->smooth_threshold >= 0 && o->smooth_threshold <= 1e6))
+                return cli_usage_error(cmd, "bad --smooth-threshold (0 .. 1e6)");
         } else if (!strcmp(a, "--min-layer-cos")) {
             char *end;
             o->bcd.min_layer_cos = strtod(argv[++i], &end);
