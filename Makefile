@@ -15,6 +15,8 @@ SAN     := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sani
 HEADERS := $(wildcard nn_*.h)
 B       := build
 CACHE   ?= $(HOME)/.cache/nnport
+# Parallel compile jobs for `make test` (one per core).
+JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 
 NNPORT_SRC := $(wildcard examples/nnport/*.c)
 TESTS      := $(patsubst tests/%.c,$(B)/%,$(wildcard tests/test_*.c))
@@ -66,8 +68,20 @@ ASAN_TESTS := $(patsubst tests/%.c,$(B)/asan/%,$(wildcard tests/test_*.c))
 FUZZERS    := $(patsubst tests/fuzz/%.c,$(B)/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -I. -I/usr/include/stb
 
-$(B)/fuzz_%: tests/fuzz/fuzz_%.c $(HEADERS) | $(B)
+# The headers' implementations are compiled once, instrumented, and linked
+# into the harnesses that use only the public API (tests/fuzz/impl.c).
+# fuzz_onnx and fuzz_qtable also call static internals, and fuzz_config
+# has its own sources: those three expand what they need themselves.
+FUZZ_ALONE := $(B)/fuzz_config $(B)/fuzz_onnx $(B)/fuzz_qtable
+
+$(B)/fuzzimpl.o: tests/fuzz/impl.c $(HEADERS) | $(B)
+	clang -g -O1 -fsanitize=fuzzer-no-link,address,undefined -I. -I/usr/include/stb -c $< -o $@
+
+$(FUZZ_ALONE): $(B)/fuzz_%: tests/fuzz/fuzz_%.c examples/nnport/config.c examples/nnport/config.h $(HEADERS) | $(B)
 	clang $(FUZZFLAGS) $< -o $@ $(LDLIBS)
+
+$(B)/fuzz_%: tests/fuzz/fuzz_%.c $(B)/fuzzimpl.o
+	clang $(FUZZFLAGS) -DNN_FUZZ_SHARED_IMPL $< $(B)/fuzzimpl.o -o $@ $(LDLIBS)
 
 setup:
 	@bash scripts/setup.sh
@@ -78,7 +92,7 @@ build-all: $(B)/nnport $(B)/conformance $(B)/ocr_read $(B)/cv_flow $(B)/llm_flow
 # `make test`: set up a fresh machine, fetch the OCR models, build, run all.
 test: setup
 	@bash scripts/fetch_models.sh ocr
-	@$(MAKE) --no-print-directory build-all
+	@$(MAKE) --no-print-directory -j$(JOBS) build-all
 	@bash tests/run_all.sh
 
 conformance: setup $(B)/conformance

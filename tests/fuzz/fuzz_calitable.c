@@ -13,7 +13,9 @@
    with numbers equal to 9 significant digits.  When it refuses, the table
    must be as before the call (empty) and diag.where must name a line
    ("fuzz:<n>").  Crashes, leaks and sanitizer reports are bugs. */
+#ifndef NN_FUZZ_SHARED_IMPL /* linked with build/fuzzimpl.o instead (tests/fuzz/impl.c) */
 #define NN_IMPLEMENTATION
+#endif
 #define NN_CALIB_NO_STB /* the table code needs no images */
 #include "nn_calib.h"
 

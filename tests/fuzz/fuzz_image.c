@@ -18,8 +18,10 @@
    name the file in diag.where; on success the value must have the input's
    rank and channel count and only finite numbers.  Crashes, leaks and
    sanitizer reports are bugs. */
+#ifndef NN_FUZZ_SHARED_IMPL /* linked with build/fuzzimpl.o instead (tests/fuzz/impl.c) */
 #define NN_IMPLEMENTATION
 #define NN_VERIFY_STB_IMAGE_IMPLEMENTATION
+#endif
 #include "nn_graph.h"
 #include "nn_verify.h"
 #include "nn_calib.h"

@@ -18,7 +18,9 @@
    mutations mostly break the checksum, which is the first line of
    defence, so the harness also retries every input with its checksum
    recomputed to reach the field checks. */
+#ifndef NN_FUZZ_SHARED_IMPL /* linked with build/fuzzimpl.o instead (tests/fuzz/impl.c) */
 #define NN_IMPLEMENTATION
+#endif
 #include "nn_target.h"
 
 #include <stdlib.h>

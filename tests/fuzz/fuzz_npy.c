@@ -17,8 +17,10 @@
    a broken round trip or a broken invariant are bugs.  stb_image's zlib
    decoder is compiled in (not taken from -lstb) so that it is instrumented
    too. */
+#ifndef NN_FUZZ_SHARED_IMPL /* linked with build/fuzzimpl.o instead (tests/fuzz/impl.c) */
 #define NN_IMPLEMENTATION
 #define NN_VERIFY_STB_IMAGE_IMPLEMENTATION
+#endif
 #include "nn_verify.h"
 
 #include <math.h>

@@ -2,6 +2,8 @@
 # Runs the libFuzzer harnesses (built by `make` as build/fuzz_*).
 #   run.sh short   replay each saved corpus, then fuzz 20 s each (make test)
 #   run.sh long    fuzz FUZZ_SECONDS (default 600) each (make fuzz)
+# Harnesses run FUZZ_JOBS at a time (default: one per core); each is
+# single-threaded, and the results are printed in harness order.
 # New inputs go to a scratch corpus under build/, never into the saved one;
 # a crash leaves its reproducer in build/fuzz-artifacts/.  Ends with
 # "fuzz: N passed, N failed" (one check per harness).
@@ -10,30 +12,53 @@ cd "$(dirname "$0")/../.."
 mode=${1:-short}
 secs=${FUZZ_SECONDS:-600}
 [ "$mode" = short ] && secs=${FUZZ_SHORT_SECONDS:-20}
-pass=0; fail=0
+jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+[ "$jobs" -ge 1 ] 2>/dev/null || jobs=1
 mkdir -p build/fuzz-artifacts
-for f in build/fuzz_*; do
-    [ -x "$f" ] || continue
-    name=${f#build/fuzz_}
-    saved=tests/fuzz/corpus_$name
-    scratch=build/fuzz-corpus/$name
+
+# One harness: fuzz, then write its result line(s) to build/fuzz-<name>.result
+# and its exit status to build/fuzz-<name>.rc.
+one() {
+    local f=$1 name=${1#build/fuzz_}
+    local saved=tests/fuzz/corpus_$name scratch=build/fuzz-corpus/$name
+    local log=build/fuzz-$name-$mode.log res=build/fuzz-$name.result
     mkdir -p "$scratch"
-    log=build/fuzz-$name-$mode.log
     # -rss_limit_mb: a loader must refuse huge declared sizes, not allocate them.
     "$f" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
          -artifact_prefix=build/fuzz-artifacts/ "$scratch" "$saved" >"$log" 2>&1
-    rc=$?
+    local rc=$?
     # -a: the log quotes fuzzer inputs, which may hold any byte
+    local execs rate
     execs=$(grep -a -E '^stat::number_of_executed_units' "$log" | awk '{print $2}')
     rate=$(grep -a -E '^stat::average_exec_per_sec' "$log" | awk '{print $2}')
     if [ "$rc" -eq 0 ]; then
-        pass=$((pass + 1))
-        echo "fuzz_$name: ${secs} s, ${execs:-?} executions (${rate:-?}/s), no finding"
+        echo "fuzz_$name: ${secs} s, ${execs:-?} executions (${rate:-?}/s), no finding" >"$res"
     else
-        fail=$((fail + 1))
-        echo "fuzz_$name: FAILED (exit $rc); see $log and build/fuzz-artifacts/"
-        grep -a -E 'ERROR|SUMMARY' "$log" | head -5
+        { echo "fuzz_$name: FAILED (exit $rc); see $log and build/fuzz-artifacts/"
+          grep -a -E 'ERROR|SUMMARY' "$log" | head -5; } >"$res"
     fi
+    echo "$rc" >"build/fuzz-$name.rc"
+}
+
+harnesses=()
+for f in build/fuzz_*; do
+    [ -x "$f" ] || continue
+    harnesses+=("$f")
+    rm -f "build/fuzz-${f#build/fuzz_}.result" "build/fuzz-${f#build/fuzz_}.rc"
+done
+running=0
+for f in "${harnesses[@]}"; do
+    if [ "$running" -ge "$jobs" ]; then wait -n; running=$((running - 1)); fi
+    one "$f" &
+    running=$((running + 1))
+done
+wait
+
+pass=0; fail=0
+for f in "${harnesses[@]}"; do
+    name=${f#build/fuzz_}
+    cat "build/fuzz-$name.result" 2>/dev/null || echo "fuzz_$name: FAILED (no result)"
+    if [ "$(cat "build/fuzz-$name.rc" 2>/dev/null)" = 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
 done
 echo "fuzz: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
