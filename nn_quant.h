@@ -731,8 +731,9 @@ typedef struct nn_quant_bc_desc {
     void *progress_user;
     nn_quant_bc_layer *layers;     /* optional caller array, filled up to layer_cap */
     uint32_t layer_cap;
-    uint32_t threads;              /* SEQUENTIAL's before/after scoring: samples split over this
-                                      many threads (nn_quant_eval_desc.threads) */
+    uint32_t threads;              /* SEQUENTIAL: each layer's measurement and the before/after
+                                      scoring split their samples over this many threads
+                                      (1..8; the corrections are the same for any count) */
 } nn_quant_bc_desc;
 
 typedef struct nn_quant_bc_report {
@@ -3988,6 +3989,26 @@ static nn_status nn_quant__float_outputs(const nn_graph *g, const nn_value *inpu
     return NN_OK;
 }
 
+/* Runs fn on jobs[0..nt) (each job_size bytes): jobs 1.. on their own
+   threads, job 0 on this one; a job whose thread cannot start runs here
+   after the others.  Without threads (NN_NO_THREADS), one after another. */
+static void nn_quant__run_jobs(void *(*fn)(void *), void *jobs, size_t job_size, uint32_t nt) {
+    uint32_t t;
+#ifndef NN_NO_THREADS
+    pthread_t tid[8];
+    int started[8] = {0};
+    if (nt > 8) nt = 8;
+    for (t = 1; t < nt; t++) started[t] = pthread_create(&tid[t], NULL, fn, (char *)jobs + t * job_size) == 0;
+    fn(jobs);
+    for (t = 1; t < nt; t++) {
+        if (started[t]) pthread_join(tid[t], NULL);
+        else fn((char *)jobs + t * job_size); /* no thread: run that share here */
+    }
+#else
+    for (t = 0; t < nt; t++) fn((char *)jobs + t * job_size);
+#endif
+}
+
 /* One share of nn_quant__score's samples: k = first, first + step, ...;
    cosines into cos[k * output_count + o].  Each share has its own
    executor (nn_qexec reads q only), so shares run on separate threads. */
@@ -4060,20 +4081,7 @@ static nn_status nn_quant__score(const nn_graph *q, const nn_value *inputs, uint
         jobs[t].float_only = !d->int_kernels;
         jobs[t].cos = cos;
     }
-#ifndef NN_NO_THREADS
-    {
-        pthread_t tid[8];
-        int started[8] = {0};
-        for (t = 1; t < nt; t++) started[t] = pthread_create(&tid[t], NULL, nn_quant__score_run, &jobs[t]) == 0;
-        nn_quant__score_run(&jobs[0]);
-        for (t = 1; t < nt; t++) {
-            if (started[t]) pthread_join(tid[t], NULL);
-            else nn_quant__score_run(&jobs[t]); /* no thread: run that share here */
-        }
-    }
-#else
-    for (t = 0; t < nt; t++) nn_quant__score_run(&jobs[t]);
-#endif
+    nn_quant__run_jobs(nn_quant__score_run, jobs, sizeof jobs[0], nt);
     for (t = 0; t < nt && st == NN_OK; t++)
         if (jobs[t].st != NN_OK) st = nn_diag_set(diag, jobs[t].st, jobs[t].diag.where, "%s", jobs[t].diag.message);
     for (i = 0; i < terms && st == NN_OK; i++) sum += cos[i]; /* sample order: the same sum whatever nt is */
@@ -5908,7 +5916,8 @@ static int nn_qa__observer(void *user, const nn_graph *g, uint32_t ni, const nn_
             }
             return 0;
         }
-        /* the QDQ run */
+        /* the QDQ run (SEQUENTIAL's per-layer step keeps sums for its layer only) */
+        if (!A->qsum) return 0;
         nn_qa__chan_sum(L, y, A->qsum);
         A->rows_q += (double)(cnt / (size_t)L->cout);
         if (A->psum && nn_qa__geometry(L, x, y, &G)) nn_qa__patch_sum(L, &G, (const float *)x->data, A->psum);
@@ -6341,6 +6350,107 @@ static nn_status nn_qa__set_bias(nn_graph *g, nn_qa__lin *L, const float *bias, 
    QDQ model (float kernels, so each layer's output before its
    QuantizeLinear is seen), filling A's channel sums (and the cosines when
    want_cos).  The caller frees the sums (nn_qa__bc_free_sums) and *qout. */
+/* SEQUENTIAL's per-layer step, one share of the samples (k = first,
+   first + step, ...): the QDQ model run up to layer li, whose output channel
+   sums for sample k go to sums[k * (cout + 1) ...] and its row count to the
+   slot after them.  Each share has its own executor and observer (nn_qexec
+   reads q only), so shares run on separate threads; the per-sample sums are
+   added in sample order afterwards, so the corrections do not depend on
+   the thread count. */
+typedef struct nn_qa__seq_job {
+    const nn_graph *q;
+    nn_qa__lin *L;
+    uint32_t n, li;
+    const nn_value *inputs;
+    uint32_t first, step, ns;
+    double *sums;
+    nn_status st;
+    nn_diag diag;
+} nn_qa__seq_job;
+
+static void *nn_qa__seq_run(void *arg) {
+    nn_qa__seq_job *j = (nn_qa__seq_job *)arg;
+    size_t cout = (size_t)j->L[j->li].cout;
+    nn_allocator al;
+    nn_qa__obs o;
+    nn_qa__acc *A;
+    nn_qexec *x = NULL;
+    nn_qexec_desc xd;
+    uint32_t k, i;
+    memset(&al, 0, sizeof al);
+    A = (nn_qa__acc *)nn_alloc(&al, ((size_t)j->n + 1) * sizeof *A);
+    if (!A) { j->st = nn_diag_set(&j->diag, NN_ERR_NOMEM, "nn_quant", "out of memory"); return NULL; }
+    memset(A, 0, ((size_t)j->n + 1) * sizeof *A);
+    j->st = nn_qa__obs_init(&o, NN_QA__BC_Q, j->q, j->L, A, j->n, &al, &j->diag);
+    o.stop_after = (int32_t)j->li;
+    memset(&xd, 0, sizeof xd);
+    xd.float_only = 1;
+    xd.observer = nn_qa__observer;
+    xd.observer_user = &o;
+    if (j->st == NN_OK) j->st = nn_qexec_create(j->q, &xd, &x, &j->diag);
+    for (k = j->first; k < j->ns && j->st == NN_OK; k += j->step) {
+        double *sk = j->sums + (size_t)k * (cout + 1);
+        nn_diag rd;
+        A[j->li].qsum = sk; /* zeroed by the caller */
+        A[j->li].rows_q = 0;
+        nn_qa__bind_slots(&o, j->q, j->inputs, k);
+        for (i = 0; i < j->q->input_count && j->st == NN_OK; i++)
+            j->st = nn_qexec_set_input(x, i, &j->inputs[(size_t)k * j->q->input_count + i], &j->diag);
+        if (j->st != NN_OK) break;
+        memset(&rd, 0, sizeof rd);
+        j->st = nn_qexec_run(x, &rd);
+        if (j->st != NN_OK && o.stopped) j->st = NN_OK; /* our own early stop */
+        else if (j->st != NN_OK) j->st = nn_diag_set(&j->diag, rd.status, rd.where, "%s", rd.message);
+        o.stopped = 0;
+        sk[cout] = A[j->li].rows_q;
+    }
+    A[j->li].qsum = NULL;
+    if (x) nn_qexec_destroy(x);
+    nn_qa__obs_deinit(&o);
+    nn_free(&al, A);
+    return NULL;
+}
+
+/* Layer li's quantized output sums over ns samples into acc (qsum zeroed),
+   the samples split over `threads` threads (1..8). */
+static nn_status nn_qa__seq_measure(const nn_graph *q, nn_qa__lin *L, uint32_t n, uint32_t li, const nn_value *inputs,
+                                    uint32_t ns, uint32_t threads, nn_qa__acc *acc, nn_diag *diag) {
+    nn_allocator al;
+    nn_qa__seq_job jobs[8];
+    size_t cout = (size_t)L[li].cout, c;
+    uint32_t nt = threads > 1 ? threads : 1, t, k;
+    double *sums;
+    nn_status st = NN_OK;
+    memset(&al, 0, sizeof al);
+    if (nt > 8) nt = 8;
+    if (nt > ns) nt = ns ? ns : 1;
+    sums = (double *)nn_alloc(&al, (size_t)ns * (cout + 1) * sizeof *sums + 1);
+    if (!sums) return nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant", "out of memory");
+    memset(sums, 0, (size_t)ns * (cout + 1) * sizeof *sums);
+    for (t = 0; t < nt; t++) {
+        memset(&jobs[t], 0, sizeof jobs[t]);
+        jobs[t].q = q;
+        jobs[t].L = L;
+        jobs[t].n = n;
+        jobs[t].li = li;
+        jobs[t].inputs = inputs;
+        jobs[t].first = t;
+        jobs[t].step = nt;
+        jobs[t].ns = ns;
+        jobs[t].sums = sums;
+    }
+    nn_quant__run_jobs(nn_qa__seq_run, jobs, sizeof jobs[0], nt);
+    for (t = 0; t < nt && st == NN_OK; t++)
+        if (jobs[t].st != NN_OK) st = nn_diag_set(diag, jobs[t].st, jobs[t].diag.where, "%s", jobs[t].diag.message);
+    for (k = 0; k < ns && st == NN_OK; k++) { /* sample order: the same sums whatever nt is */
+        const double *sk = sums + (size_t)k * (cout + 1);
+        for (c = 0; c < cout; c++) acc->qsum[c] += sk[c];
+        acc->rows_q += sk[cout];
+    }
+    nn_free(&al, sums);
+    return st;
+}
+
 static nn_status nn_qa__bc_measure(nn_graph *g, const nn_quant_range *ranges, const nn_quant_desc *qdd,
                                    const nn_quant_bc_desc *dd, nn_qa__lin *L, nn_qa__acc *A, uint32_t n,
                                    const nn_value *inputs, uint32_t ns, int need_float, int want_cos,
@@ -6376,6 +6486,13 @@ static nn_status nn_qa__bc_measure(nn_graph *g, const nn_quant_range *ranges, co
     xd.float_only = 1;
     xd.observer = nn_qa__observer;
     xd.observer_user = &qo;
+    if (st == NN_OK && !need_float && stop_after >= 0) {
+        /* SEQUENTIAL's step: one layer, samples over dd->threads threads */
+        st = nn_qa__seq_measure(q, L, n, (uint32_t)stop_after, inputs, ns, dd->threads, &A[stop_after], diag);
+        nn_qa__obs_deinit(&fo);
+        nn_qa__obs_deinit(&qo);
+        return st;
+    }
     if (st == NN_OK) st = nn_qexec_create(q, &xd, &x, diag);
     if (st == NN_OK && need_float) {
         /* one float run then one QDQ run per sample (the cosine needs both) */

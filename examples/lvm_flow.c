@@ -14,7 +14,7 @@
             [--tol-optimize COS] [--tol-quantize COS]
             [--alpha A | --no-smooth] [--search-cos COS] [--max-promoted N | --no-search]
             [--candidates N] [--promote int16|f32] [--quant-passes LIST] [--bc]
-            [--target npu-small|npu-large|mcu]
+            [--threads N] [--target npu-small|npu-large|mcu]
 
    The conventions are cv_flow's (examples/cv_flow.c): DIR holds .npy
    samples, each stage writes its model under RESULT_DIR (1_optimized.onnx,
@@ -55,6 +55,8 @@ typedef struct flow {
     uint32_t candidates;          /* layers the search measures one by one (0: 24) */
     nn_quant_dtype promote;
     int bc;                       /* --bc: sequential bias correction before quantizing */
+    uint32_t threads;             /* --threads: the search's scoring and the bias correction's
+                                     measurements split their samples (same results for any N) */
     cli_inputs shapes;            /* --shape only */
     nn_value calib_in[MAX_SAMPLES];  /* calibration inputs (single-input models) */
     uint32_t calib_count;
@@ -199,7 +201,8 @@ static int search(flow *f, const nn_graph *g, const nn_quant_range *ranges, nn_q
     nn_quant_search_layer *layers = (nn_quant_search_layer *)calloc(g->node_count + 1, sizeof *layers);
     uint32_t nl = 0;
     nn_quant_search_desc sd = {.eval = {.int_kernels = 1, .input_shapes = f->shapes.shapes,
-                                        .input_shape_count = (uint32_t)f->shapes.shape_count},
+                                        .input_shape_count = (uint32_t)f->shapes.shape_count,
+                                        .threads = f->threads},
                                .expected_cos = f->search_cos, .max_float_layers = f->max_promoted,
                                .candidates = f->candidates, .promote = f->promote};
     nn_diag d = {0};
@@ -277,7 +280,7 @@ static void usage(void) {
                     "                [--samples N] [--eval-samples N] [--shape NAME=DIMS]\n"
                     "                [--tol-optimize COS] [--tol-quantize COS] [--alpha A | --no-smooth]\n"
                     "                [--search-cos COS] [--max-promoted N | --no-search] [--candidates N]\n"
-                    "                [--promote int16|f32] [--quant-passes LIST] [--bc]\n"
+                    "                [--promote int16|f32] [--quant-passes LIST] [--bc] [--threads N]\n"
                     "                [--target npu-small|npu-large|mcu]\n");
 }
 
@@ -313,6 +316,11 @@ static int parse(flow *f, int argc, char **argv) {
         else if (!strcmp(a, "--search-cos")) f->search_cos = atof(v);
         else if (!strcmp(a, "--max-promoted")) f->max_promoted = (uint32_t)atoi(v);
         else if (!strcmp(a, "--candidates")) f->candidates = (uint32_t)atoi(v);
+        else if (!strcmp(a, "--threads")) {
+            long t;
+            if (!cli_parse_int(v, 1, 8, &t)) { fprintf(stderr, "lvm_flow: --threads %s: a count from 1 to 8\n", v); return 0; }
+            f->threads = (uint32_t)t;
+        }
         else if (!strcmp(a, "--promote")) {
             f->promote = nn_quant_dtype_parse(v, strlen(v));
             if (f->promote != NN_QUANT_DTYPE_INT16 && f->promote != NN_QUANT_DTYPE_F32) {
@@ -452,6 +460,7 @@ int main(int argc, char **argv) {
            outputs kept at import, so they still measure against the
            original model */
         nn_quant_bc_desc bd = {.mode = NN_QUANT_BC_SEQUENTIAL,
+                               .threads = f.threads,
                                .input_shapes = f.shapes.shapes,
                                .input_shape_count = (uint32_t)f.shapes.shape_count};
         nn_quant_bc_report br;

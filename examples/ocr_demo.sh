@@ -20,6 +20,10 @@ ASSETS=$CACHE/npm/package/assets
 DATA=$CACHE/data
 LIST=$DATA/ocr_rec/eval/gt.tsv
 OUT=${NNPORT_DEMO_OUT:-/tmp/nnport-demo}
+# The quantizer's measurements split their samples over one thread per core
+# (at most 8); the results do not depend on the count.
+THREADS=$(nproc 2>/dev/null || echo 1)
+[ "$THREADS" -gt 8 ] && THREADS=8
 for f in "$ASSETS/ch_PP-OCRv4_rec_infer.onnx" "$ASSETS/ch_PP-OCRv4_det_infer.onnx" "$ASSETS/ppocr_keys_v1.txt" \
          "$LIST" "$DATA/ocr_det/calib" "$DATA/ocr_det/eval" "$DATA/ocr_rec/calib"; do
     [ -e "$f" ] || { echo "demo: $f is missing; run: bash scripts/fetch_models.sh ocr" >&2; exit 1; }
@@ -62,10 +66,10 @@ flow "CV flow on PP-OCRv4 det" "$B/cv_flow" "$ASSETS/ch_PP-OCRv4_det_infer.onnx"
 # LVM flow on the recognizer: 8 calibration lines, 8 evaluation lines
 # (all 48x640), the search measuring 8 candidate layers, then sequential
 # bias correction (--bc: the step that takes rec from 76 to 96 % of lines
-# read as the float model, docs/QUANT_ALGOS.md; about 20 s).
+# read as the float model, docs/QUANT_ALGOS.md).
 flow "LVM flow on PP-OCRv4 rec" "$B/lvm_flow" "$ASSETS/ch_PP-OCRv4_rec_infer.onnx" \
     --calib "$DATA/ocr_rec/calib" --eval "$DATA/ocr_rec/eval" --out "$OUT/rec" --shape x=1x3x48x640 \
-    --samples 8 --eval-samples 8 --method percentile --candidates 8 --max-promoted 4 --bc
+    --samples 8 --eval-samples 8 --method percentile --candidates 8 --max-promoted 4 --bc --threads "$THREADS"
 
 echo
 echo "reports:"

@@ -703,35 +703,51 @@ static void test_bias_correction_by_hand(void) {
    - SEQUENTIAL (conv2 measured with conv1 corrected): e2 = 5 s1 - 1.3 =
      +0.144, bias -0.144, and y2 = 1.3 up to the bias rounding (step
      s1 / 127 = 0.0023). */
+/* x (1, C0, H, W) -> conv1 (1x1, C0 -> C1, no bias) -> y1 -> conv2 (1x1,
+   C1 -> C2) -> y2 -> Relu -> out, with ranges tx, t1, t2 (out: t2). */
+static nn_graph *conv_chain(int c0, int c1, int c2, int h, int w, const float *w1, const float *w2, double tx, double t1,
+                            double t2, nn_quant_range **ranges) {
+    nn_graph *g = new_graph();
+    nn_diag d = {0};
+    nn_tensor_id x = tensor(g, "x", shp(4, 1, c0, h, w));
+    nn_tensor_id wa = constant(g, "w1", shp(4, c1, c0, 1, 1), w1);
+    nn_tensor_id wb = constant(g, "w2", shp(4, c2, c1, 1, 1), w2);
+    nn_tensor_id y1 = tensor(g, "y1", shp(4, 1, c1, h, w));
+    nn_tensor_id y2 = tensor(g, "y2", shp(4, 1, c2, h, w));
+    nn_tensor_id o = tensor(g, "out", shp(4, 1, c2, h, w));
+    nn_tensor_id i1[2] = {x, wa}, i2[2] = {y1, wb};
+    CHECK_STATUS(nn_graph_add_input(g, x, &d), NN_OK);
+    node(g, "Conv", "conv1", i1, 2, y1);
+    node(g, "Conv", "conv2", i2, 2, y2);
+    node(g, "Relu", "relu", &y2, 1, o);
+    CHECK_STATUS(nn_graph_add_output(g, o, &d), NN_OK);
+    *ranges = (nn_quant_range *)calloc(g->tensor_count + 4, sizeof **ranges);
+    range_of(g, *ranges, "x", tx);
+    range_of(g, *ranges, "y1", t1);
+    range_of(g, *ranges, "y2", t2);
+    range_of(g, *ranges, "out", t2);
+    return g;
+}
+
+/* Bias of node i (count floats) into out; 0 when it has none. */
+static void bias_of(const nn_graph *g, uint32_t i, float *out, int count) {
+    memset(out, 0, (size_t)count * sizeof *out);
+    if (g->nodes[i].input_count == 3) memcpy(out, g->tensors[g->nodes[i].inputs[2].id].data, (size_t)count * sizeof *out);
+}
+
 static void test_bias_correction_sequential(void) {
     static const float w1[2] = {1.0f, 0.3f}, w2[1] = {1.0f}, xv[8] = {1, 1, 1, 1, 1, 1, 1, 1};
     const double s1 = 0.2888, e1 = (double)(38.0f / 127.0f) - (double)0.3f;
     const double want[3] = {0.0, -(4 * s1 - 1.3), -(5 * s1 - 1.3)}; /* conv2's bias: LOCAL, TOTAL, SEQUENTIAL */
     const double tol[3] = {1e-7, 1e-4, s1 / 127.0};
     for (int mode = 0; mode < 3; mode++) {
-        nn_graph *g = new_graph();
         nn_diag d = {0};
-        nn_tensor_id x = tensor(g, "x", shp(4, 1, 2, 1, 4));
-        nn_tensor_id wa = constant(g, "w1", shp(4, 1, 2, 1, 1), w1);
-        nn_tensor_id wb = constant(g, "w2", shp(4, 1, 1, 1, 1), w2);
-        nn_tensor_id y1 = tensor(g, "y1", shp(4, 1, 1, 1, 4));
-        nn_tensor_id y2 = tensor(g, "y2", shp(4, 1, 1, 1, 4));
-        nn_tensor_id o = tensor(g, "out", shp(4, 1, 1, 1, 4));
-        nn_tensor_id c1[2] = {x, wa}, c2[2] = {y1, wb};
         nn_quant_range *r;
+        nn_graph *g = conv_chain(2, 1, 1, 1, 4, w1, w2, 1.27, 127.0 * s1, 2.54, &r);
         nn_value xval = nn_value_make(NN_DTYPE_FLOAT, shp(4, 1, 2, 1, 4), (void *)xv);
         nn_quant_bc_desc bd;
         nn_quant_bc_report rep;
-        CHECK_STATUS(nn_graph_add_input(g, x, &d), NN_OK);
-        node(g, "Conv", "conv1", c1, 2, y1);
-        node(g, "Conv", "conv2", c2, 2, y2);
-        node(g, "Relu", "relu", &y2, 1, o);
-        CHECK_STATUS(nn_graph_add_output(g, o, &d), NN_OK);
-        r = (nn_quant_range *)calloc(g->tensor_count + 4, sizeof *r);
-        range_of(g, r, "x", 1.27);
-        range_of(g, r, "y1", 127.0 * s1);
-        range_of(g, r, "y2", 2.54);
-        range_of(g, r, "out", 2.54);
+        float b1, b2;
         memset(&bd, 0, sizeof bd);
         bd.min_layer_cos = 1.0;
         bd.mode = mode == 0 ? NN_QUANT_BC_LOCAL : mode == 1 ? NN_QUANT_BC_TOTAL : NN_QUANT_BC_SEQUENTIAL;
@@ -739,14 +755,87 @@ static void test_bias_correction_sequential(void) {
         CHECK_EQ_INT(rep.corrected, 2);
         CHECK_EQ_INT(g->nodes[0].input_count, 3);
         CHECK_EQ_INT(g->nodes[1].input_count, 3);
-        if (g->nodes[0].input_count == 3 && g->nodes[1].input_count == 3) {
-            const float *b1 = (const float *)g->tensors[g->nodes[0].inputs[2].id].data;
-            const float *b2 = (const float *)g->tensors[g->nodes[1].inputs[2].id].data;
-            CHECK_NEAR(b1[0], -e1, 1e-6);
-            CHECK_NEAR(b2[0], want[mode], tol[mode]);
-        }
+        bias_of(g, 0, &b1, 1);
+        bias_of(g, 1, &b2, 1);
+        CHECK_NEAR(b1, -e1, 1e-6);
+        CHECK_NEAR(b2, want[mode], tol[mode]);
         free(r);
         nn_graph_destroy(g);
+    }
+}
+
+/* SEQUENTIAL with its per-layer measurements split over threads
+   (nn_quant_bc_desc.threads).
+   1. The hand-worked case above with its one sample given three times and
+      two threads: the means are those of one sample, so conv2's bias is
+      still -(5 s1 - 1.3) within the bias step s1 / 127, and conv1's -e1.
+   2. A 3 -> 4 -> 2 channel 1x1 Conv chain with 5 different random samples,
+      corrected once with 1 thread and once with 3 (a fresh graph each):
+      the biases must be equal bit for bit (the per-sample sums are added in
+      sample order whatever the thread count), and something must have been
+      corrected. */
+static void test_bias_correction_sequential_threads(void) {
+    {
+        static const float w1[2] = {1.0f, 0.3f}, w2[1] = {1.0f};
+        const double s1 = 0.2888, e1 = (double)(38.0f / 127.0f) - (double)0.3f;
+        float xv[3][8], b1, b2;
+        nn_value xs[3];
+        nn_diag d = {0};
+        nn_quant_range *r;
+        nn_graph *g = conv_chain(2, 1, 1, 1, 4, w1, w2, 1.27, 127.0 * s1, 2.54, &r);
+        nn_quant_bc_desc bd;
+        nn_quant_bc_report rep;
+        for (int k = 0; k < 3; k++) {
+            for (int i = 0; i < 8; i++) xv[k][i] = 1.0f;
+            xs[k] = nn_value_make(NN_DTYPE_FLOAT, shp(4, 1, 2, 1, 4), xv[k]);
+        }
+        memset(&bd, 0, sizeof bd);
+        bd.min_layer_cos = 1.0;
+        bd.mode = NN_QUANT_BC_SEQUENTIAL;
+        bd.threads = 2;
+        CHECK_STATUS(nn_quant_bias_correct(g, r, NULL, xs, 3, &bd, &rep, &d), NN_OK);
+        CHECK_EQ_INT(rep.corrected, 2);
+        CHECK_EQ_INT(g->nodes[1].input_count, 3);
+        bias_of(g, 0, &b1, 1);
+        bias_of(g, 1, &b2, 1);
+        CHECK_NEAR(b1, -e1, 1e-6);
+        CHECK_NEAR(b2, -(5 * s1 - 1.3), s1 / 127.0);
+        free(r);
+        nn_graph_destroy(g);
+    }
+    {
+        enum { NS = 5, HW = 36 };
+        float w1[4 * 3], w2[2 * 4], xv[NS][3 * HW], bias[2][4 + 2];
+        uint32_t corrected[2];
+        nn_value xs[NS];
+        fill(w1, 12, 3, 1.0f);
+        fill(w2, 8, 5, 1.0f);
+        for (int k = 0; k < NS; k++) {
+            fill(xv[k], 3 * HW, 20 + (uint32_t)k, 1.0f);
+            xs[k] = nn_value_make(NN_DTYPE_FLOAT, shp(4, 1, 3, 6, 6), xv[k]);
+        }
+        for (int run = 0; run < 2; run++) {
+            nn_diag d = {0};
+            nn_quant_range *r;
+            nn_graph *g = conv_chain(3, 4, 2, 6, 6, w1, w2, 1.0, 2.0, 3.0, &r);
+            nn_quant_bc_desc bd;
+            nn_quant_bc_report rep;
+            memset(&bd, 0, sizeof bd);
+            bd.min_layer_cos = 1.0;
+            bd.mode = NN_QUANT_BC_SEQUENTIAL;
+            bd.keep_worse = 1; /* compare the corrections themselves, kept or not */
+            bd.threads = run == 0 ? 1 : 3;
+            CHECK_STATUS(nn_quant_bias_correct(g, r, NULL, xs, NS, &bd, &rep, &d), NN_OK);
+            corrected[run] = rep.corrected;
+            bias_of(g, 0, bias[run], 4);
+            bias_of(g, 1, bias[run] + 4, 2);
+            free(r);
+            nn_graph_destroy(g);
+        }
+        CHECK_EQ_INT(corrected[0], 2);
+        CHECK_EQ_INT(corrected[1], corrected[0]);
+        CHECK(memcmp(bias[0], bias[1], sizeof bias[0]) == 0);
+        CHECK(bias[0][0] != 0.0f || bias[0][4] != 0.0f);
     }
 }
 
@@ -899,6 +988,7 @@ int main(void) {
     test_smooth_decomposed_layernorm();
     test_bias_correction_by_hand();
     test_bias_correction_sequential();
+    test_bias_correction_sequential_threads();
     test_adaround_conv();
     test_softmax_bias();
     return check_summary();
