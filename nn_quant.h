@@ -6345,11 +6345,25 @@ static nn_status nn_qa__set_bias(nn_graph *g, nn_qa__lin *L, const float *bias, 
     return NN_OK;
 }
 
-/* One measuring pass of bias correction: quantizes g into *qout, then runs
-   the first ns samples through the float model (when need_float) and the
-   QDQ model (float kernels, so each layer's output before its
-   QuantizeLinear is seen), filling A's channel sums (and the cosines when
-   want_cos).  The caller frees the sums (nn_qa__bc_free_sums) and *qout. */
+/* Runs sample k through x, the QDQ executor whose observer is o; the
+   observer's own early stop (o->stop_after) is not an error. */
+static nn_status nn_qa__run_q_sample(nn_qexec *x, nn_qa__obs *o, const nn_graph *q, const nn_value *inputs, uint32_t k,
+                                     nn_diag *diag) {
+    nn_diag rd;
+    uint32_t j;
+    nn_status st = NN_OK;
+    nn_qa__bind_slots(o, q, inputs, k);
+    for (j = 0; j < q->input_count && st == NN_OK; j++)
+        st = nn_qexec_set_input(x, j, &inputs[(size_t)k * q->input_count + j], diag);
+    if (st != NN_OK) return st;
+    memset(&rd, 0, sizeof rd);
+    st = nn_qexec_run(x, &rd);
+    if (st != NN_OK && o->stopped) st = NN_OK; /* our own early stop */
+    else if (st != NN_OK) st = nn_diag_set(diag, rd.status, rd.where, "%s", rd.message);
+    o->stopped = 0;
+    return st;
+}
+
 /* SEQUENTIAL's per-layer step, one share of the samples (k = first,
    first + step, ...): the QDQ model run up to layer li, whose output channel
    sums for sample k go to sums[k * (cout + 1) ...] and its row count to the
@@ -6376,7 +6390,7 @@ static void *nn_qa__seq_run(void *arg) {
     nn_qa__acc *A;
     nn_qexec *x = NULL;
     nn_qexec_desc xd;
-    uint32_t k, i;
+    uint32_t k;
     memset(&al, 0, sizeof al);
     A = (nn_qa__acc *)nn_alloc(&al, ((size_t)j->n + 1) * sizeof *A);
     if (!A) { j->st = nn_diag_set(&j->diag, NN_ERR_NOMEM, "nn_quant", "out of memory"); return NULL; }
@@ -6390,18 +6404,9 @@ static void *nn_qa__seq_run(void *arg) {
     if (j->st == NN_OK) j->st = nn_qexec_create(j->q, &xd, &x, &j->diag);
     for (k = j->first; k < j->ns && j->st == NN_OK; k += j->step) {
         double *sk = j->sums + (size_t)k * (cout + 1);
-        nn_diag rd;
         A[j->li].qsum = sk; /* zeroed by the caller */
         A[j->li].rows_q = 0;
-        nn_qa__bind_slots(&o, j->q, j->inputs, k);
-        for (i = 0; i < j->q->input_count && j->st == NN_OK; i++)
-            j->st = nn_qexec_set_input(x, i, &j->inputs[(size_t)k * j->q->input_count + i], &j->diag);
-        if (j->st != NN_OK) break;
-        memset(&rd, 0, sizeof rd);
-        j->st = nn_qexec_run(x, &rd);
-        if (j->st != NN_OK && o.stopped) j->st = NN_OK; /* our own early stop */
-        else if (j->st != NN_OK) j->st = nn_diag_set(&j->diag, rd.status, rd.where, "%s", rd.message);
-        o.stopped = 0;
+        j->st = nn_qa__run_q_sample(x, &o, j->q, j->inputs, k, &j->diag);
         sk[cout] = A[j->li].rows_q;
     }
     A[j->li].qsum = NULL;
@@ -6451,6 +6456,13 @@ static nn_status nn_qa__seq_measure(const nn_graph *q, nn_qa__lin *L, uint32_t n
     return st;
 }
 
+/* One measuring pass of bias correction: quantizes g into *qout, then runs
+   the first ns samples through the float model (when need_float) and the
+   QDQ model (float kernels, so each layer's output before its
+   QuantizeLinear is seen), filling A's channel sums (and the cosines when
+   want_cos).  With stop_after >= 0 (SEQUENTIAL's step, no float run) only
+   that layer is measured, by nn_qa__seq_measure.  The caller frees the
+   sums (nn_qa__bc_free_sums) and *qout. */
 static nn_status nn_qa__bc_measure(nn_graph *g, const nn_quant_range *ranges, const nn_quant_desc *qdd,
                                    const nn_quant_bc_desc *dd, nn_qa__lin *L, nn_qa__acc *A, uint32_t n,
                                    const nn_value *inputs, uint32_t ns, int need_float, int want_cos,
@@ -6479,6 +6491,8 @@ static nn_status nn_qa__bc_measure(nn_graph *g, const nn_quant_range *ranges, co
         if (A[i].psum) memset(A[i].psum, 0, (size_t)L[i].F * sizeof(double));
         A[i].rows_f = A[i].rows_q = A[i].dot = A[i].ff = A[i].qq = A[i].fsq = 0;
     }
+    if (!need_float && stop_after >= 0) /* SEQUENTIAL's step: one layer, samples over dd->threads threads */
+        return nn_qa__seq_measure(q, L, n, (uint32_t)stop_after, inputs, ns, dd->threads, &A[stop_after], diag);
     st = nn_qa__obs_init(&fo, NN_QA__BC_FLOAT, g, L, A, n, al, diag);
     if (st == NN_OK) st = nn_qa__obs_init(&qo, NN_QA__BC_Q, q, L, A, n, al, diag);
     fo.want_cos = qo.want_cos = want_cos;
@@ -6486,13 +6500,6 @@ static nn_status nn_qa__bc_measure(nn_graph *g, const nn_quant_range *ranges, co
     xd.float_only = 1;
     xd.observer = nn_qa__observer;
     xd.observer_user = &qo;
-    if (st == NN_OK && !need_float && stop_after >= 0) {
-        /* SEQUENTIAL's step: one layer, samples over dd->threads threads */
-        st = nn_qa__seq_measure(q, L, n, (uint32_t)stop_after, inputs, ns, dd->threads, &A[stop_after], diag);
-        nn_qa__obs_deinit(&fo);
-        nn_qa__obs_deinit(&qo);
-        return st;
-    }
     if (st == NN_OK) st = nn_qexec_create(q, &xd, &x, diag);
     if (st == NN_OK && need_float) {
         /* one float run then one QDQ run per sample (the cosine needs both) */
@@ -6517,19 +6524,7 @@ static nn_status nn_qa__bc_measure(nn_graph *g, const nn_quant_range *ranges, co
         }
         if (fx) nn_exec_destroy(fx);
     } else {
-        qo.stop_after = stop_after;
-        for (k = 0; k < ns && st == NN_OK; k++) {
-            nn_diag rd;
-            nn_qa__bind_slots(&qo, q, inputs, k);
-            for (j = 0; j < q->input_count && st == NN_OK; j++)
-                st = nn_qexec_set_input(x, j, &inputs[(size_t)k * q->input_count + j], diag);
-            if (st != NN_OK) break;
-            memset(&rd, 0, sizeof rd);
-            st = nn_qexec_run(x, &rd);
-            if (st != NN_OK && qo.stopped) st = NN_OK; /* our own early stop */
-            else if (st != NN_OK) st = nn_diag_set(diag, rd.status, rd.where, "%s", rd.message);
-            qo.stopped = 0;
-        }
+        for (k = 0; k < ns && st == NN_OK; k++) st = nn_qa__run_q_sample(x, &qo, q, inputs, k, diag);
     }
     if (x) nn_qexec_destroy(x);
     nn_qa__obs_deinit(&fo);
