@@ -328,6 +328,10 @@ typedef struct nn_calib_dataset_desc {   /* zero = defaults */
     const nn_input_shape *raw_shapes; /* .bin shapes by input name; an input not
                                     listed uses its static shape */
     uint32_t raw_shape_count;
+    const char *const *input_folders; /* optional, one entry per graph input (order of
+                                    g->inputs): that input's folder; a NULL entry
+                                    means path/<input name>.  path may be NULL
+                                    when every entry is given */
 } nn_calib_dataset_desc;
 
 /* Lists the samples of d->path for g's inputs (g borrowed; must outlive the
@@ -1371,14 +1375,22 @@ NN_API nn_status nn_calib_dataset_open(const nn_calib_dataset_desc *d, const nn_
     char **folders = NULL;
     nn_status st = NN_OK;
     uint32_t i;
-    int have_all = 1;
+    int have_all = 1, d_path_free = 0;
     NN_ASSERT(d && g && out);
-    if (!d->path || !d->path[0])
-        return nn_diag_set(diag, NN_ERR_ARG, "nn_calib_dataset_desc.path", "no folder given");
     if (g->input_count == 0) return nn_diag_set(diag, NN_ERR_ARG, "nn_calib_dataset_open", "the graph has no input");
+    for (i = 0; d->input_folders && i < g->input_count; i++) {
+        if (!d->input_folders[i]) have_all = 0;
+        else if (!nn_calib__is_dir(d->input_folders[i]))
+            return nn_diag_set(diag, NN_ERR_IO, d->input_folders[i], "not a readable folder (input '%s')",
+                               g->tensors[g->inputs[i].id].name);
+    }
+    if (d->input_folders && have_all && (!d->path || !d->path[0])) d_path_free = 1;
+    else if (!d->path || !d->path[0])
+        return nn_diag_set(diag, NN_ERR_ARG, "nn_calib_dataset_desc.path", "no folder given");
+    have_all = 1;
     if ((int)d->pick < 0 || (int)d->pick > (int)NN_CALIB_PICK_SPREAD)
         return nn_diag_set(diag, NN_ERR_ARG, "nn_calib_dataset_desc.pick", "unknown pick %d", (int)d->pick);
-    if (!nn_calib__is_dir(d->path)) return nn_diag_set(diag, NN_ERR_IO, d->path, "not a readable folder");
+    if (!d_path_free && !nn_calib__is_dir(d->path)) return nn_diag_set(diag, NN_ERR_IO, d->path, "not a readable folder");
     ds = (nn_calib_dataset *)nn_alloc(&d->alloc, sizeof *ds);
     if (!ds) return nn_diag_set(diag, NN_ERR_NOMEM, "nn_calib_dataset", "out of memory");
     memset(ds, 0, sizeof *ds);
@@ -1387,7 +1399,9 @@ NN_API nn_status nn_calib_dataset_open(const nn_calib_dataset_desc *d, const nn_
     ds->g = g;
     ds->inputs = g->input_count;
     nn_arena_init(&ds->arena, &ds->alloc);
-    ds->d.path = nn_arena_strdup(&ds->arena, d->path, strlen(d->path));
+    ds->d.path = d_path_free ? d->input_folders[0] : d->path;
+    ds->d.path = nn_arena_strdup(&ds->arena, ds->d.path, strlen(ds->d.path));
+    ds->d.input_folders = NULL; /* copied into folders[] below */
     if (d->extension) ds->d.extension = nn_arena_strdup(&ds->arena, d->extension, strlen(d->extension));
     ds->held = (nn_value *)nn_arena_alloc(&ds->arena, (size_t)ds->inputs * sizeof *ds->held);
     folders = (char **)nn_arena_alloc(&ds->arena, (size_t)ds->inputs * sizeof *folders);
@@ -1395,13 +1409,19 @@ NN_API nn_status nn_calib_dataset_open(const nn_calib_dataset_desc *d, const nn_
         nn_calib_dataset_destroy(ds);
         return nn_diag_set(diag, NN_ERR_NOMEM, "nn_calib_dataset", "out of memory");
     }
-    /* One sub-folder per input name when they all exist. */
+    /* One sub-folder per input name when they all exist (or the folders
+       d->input_folders names). */
     for (i = 0; i < ds->inputs && st == NN_OK; i++) {
         char fname[256];
+        const char *given = d->input_folders ? d->input_folders[i] : NULL;
         nn_calib__folder_name(g->tensors[g->inputs[i].id].name, fname, sizeof fname);
-        folders[i] = nn_calib__join(&ds->arena, ds->d.path, fname);
+        folders[i] = given ? nn_arena_strdup(&ds->arena, given, strlen(given)) : nn_calib__join(&ds->arena, ds->d.path, fname);
         if (!folders[i]) st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_calib_dataset", "out of memory");
-        else if (!nn_calib__is_dir(folders[i])) have_all = 0;
+        else if (!nn_calib__is_dir(folders[i])) {
+            have_all = 0;
+            if (d->input_folders) /* some folders named: every input needs one */
+                st = nn_diag_set(diag, NN_ERR_IO, folders[i], "not a readable folder (input '%s')", g->tensors[g->inputs[i].id].name);
+        }
     }
     if (st == NN_OK) {
         if (have_all) {

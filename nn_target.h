@@ -667,6 +667,27 @@ NN_API nn_status nn_target_sim_run_batch(const nn_target_program *p, void *mem, 
 /* One pixel of the BT.601 conversion the yuv instruction does (integer
    arithmetic, docs/TARGET.md "NV12 input"): rgb[0..2] = R, G, B. */
 NN_API void nn_target_yuv_pixel(int32_t y, int32_t u, int32_t v, int limited, uint8_t rgb[3]);
+/* The float planes an NV12/NV21 program's first instruction quantizes:
+   frame (uint8, N x H*3/2 x W) converted pixel by pixel with
+   nn_target_yuv_pixel (chroma pair (i/2, j/2)) and normalized per model
+   plane as d says (input_bgr, input_mean, input_scale, in float32:
+   (pixel - mean) * scale, the arithmetic the instruction's table was built
+   with).  The QDQ model's QuantizeLinear on these planes gives the
+   program's quantized input byte for byte, so a program and its QDQ model
+   can be compared on one frame (nn_target_check_desc.model_inputs).
+   planes->data: caller memory of N*3*H*W floats, planes->bytes its size;
+   dtype and shape (N, 3, H, W) are filled.  NN_ERR_ARG names the problem. */
+NN_API nn_status nn_target_yuv_decode(const nn_target_compile_desc *d, const nn_value *frame, nn_value *planes,
+                                      nn_diag *diag);
+/* The camera's side, for test frames: float planes (N, 3, H, W, H and W
+   even) in the model's units back to pixels (x / scale + mean, rounded,
+   clamped to 0..255), then BT.601 YUV420SP as d says (input_format NV12 or
+   NV21, input_limited): Y from each pixel, U and V from the 2x2 mean of R,
+   G and B (JFIF coefficients; limited range scales Y to 16..235 and U, V to
+   16..240), rounded half up.  frame->data: caller memory of
+   N*H*3/2*W bytes in frame->bytes; dtype and shape are filled.  NN_ERR_ARG. */
+NN_API nn_status nn_target_yuv_encode(const nn_target_compile_desc *d, const nn_value *planes, nn_value *frame,
+                                      nn_diag *diag);
 /* "conv", "gemm", ... "cpu" ("?" out of range). */
 NN_API const char *nn_target_op_name(nn_target_op op);
 
@@ -722,6 +743,9 @@ typedef struct nn_target_check_desc {
     double min_cosine;            /* cosine; 0: 0.999 */
     nn_target_check_skip_fn skip; /* optional */
     void *skip_user;
+    const nn_value *model_inputs; /* optional: the quantized model's inputs, laid out as `inputs`, when
+                                     they differ from the program's (an NV12 program: the planes
+                                     nn_target_yuv_decode gives for each frame); NULL: `inputs` */
 } nn_target_check_desc;
 
 /* One compared tensor, worst over the samples. */
@@ -4718,6 +4742,107 @@ NN_API void nn_target_yuv_pixel(int32_t y, int32_t u, int32_t v, int limited, ui
     }
 }
 
+/* Checks a YUV420SP frame value against d; *n, *h, *w are the planes'. */
+static nn_status nn_target__yuv_dims(const nn_target_compile_desc *d, const nn_value *frame, int64_t *n, int64_t *h,
+                                     int64_t *w, nn_diag *diag) {
+    if (!d || (d->input_format != NN_TARGET_INPUT_NV12 && d->input_format != NN_TARGET_INPUT_NV21))
+        return nn_diag_set(diag, NN_ERR_ARG, "nn_target_compile_desc.input_format", "not NV12 or NV21");
+    if (frame->dtype != NN_DTYPE_UINT8 || frame->shape.rank != 3 || frame->shape.dims[1] % 3 || frame->shape.dims[2] % 2 ||
+        frame->shape.dims[1] < 3 || frame->shape.dims[2] < 2 || frame->shape.dims[0] < 1 || frame->shape.dims[0] > (1 << 20) ||
+        frame->shape.dims[1] > (3 << 20) || frame->shape.dims[2] > (1 << 20))
+        return nn_diag_set(diag, NN_ERR_ARG, "frame", "needs uint8 (N, H*3/2, W) with H and W even");
+    *n = frame->shape.dims[0];
+    *h = frame->shape.dims[1] / 3 * 2;
+    *w = frame->shape.dims[2];
+    if (*h % 2) return nn_diag_set(diag, NN_ERR_ARG, "frame", "needs uint8 (N, H*3/2, W) with H and W even");
+    return NN_OK;
+}
+
+NN_API nn_status nn_target_yuv_decode(const nn_target_compile_desc *d, const nn_value *frame, nn_value *planes,
+                                      nn_diag *diag) {
+    int64_t n, h, w, b, i, j, dims[4];
+    int c;
+    nn_status st;
+    NN_ASSERT(frame && planes);
+    if ((st = nn_target__yuv_dims(d, frame, &n, &h, &w, diag)) != NN_OK) return st;
+    if (!frame->data || frame->bytes < (size_t)(n * h / 2 * 3 * w))
+        return nn_diag_set(diag, NN_ERR_ARG, "frame", "holds fewer than N*H*3/2*W bytes");
+    if (!planes->data || planes->bytes / sizeof(float) < (size_t)(n * 3 * h * w))
+        return nn_diag_set(diag, NN_ERR_ARG, "planes", "needs room for N*3*H*W floats");
+    for (b = 0; b < n; b++) {
+        const uint8_t *Y = (const uint8_t *)frame->data + b * (h / 2 * 3) * w, *UV = Y + h * w;
+        float *o = (float *)planes->data + b * 3 * h * w;
+        for (i = 0; i < h; i++)
+            for (j = 0; j < w; j++) {
+                const uint8_t *pair = UV + (i / 2) * w + (j / 2) * 2;
+                int first_u = d->input_format == NN_TARGET_INPUT_NV12;
+                uint8_t rgb[3];
+                nn_target_yuv_pixel(Y[i * w + j], pair[first_u ? 0 : 1], pair[first_u ? 1 : 0], d->input_limited != 0, rgb);
+                for (c = 0; c < 3; c++) {
+                    float m = d->input_mean[c], k = d->input_scale[c] != 0.0f ? d->input_scale[c] : 1.0f;
+                    o[(c * h + i) * w + j] = ((float)rgb[d->input_bgr ? 2 - c : c] - m) * k;
+                }
+            }
+    }
+    dims[0] = n; dims[1] = 3; dims[2] = h; dims[3] = w;
+    planes->dtype = NN_DTYPE_FLOAT;
+    planes->shape = nn_shape_make(4, dims);
+    return NN_OK;
+}
+
+NN_API nn_status nn_target_yuv_encode(const nn_target_compile_desc *d, const nn_value *planes, nn_value *frame,
+                                      nn_diag *diag) {
+    /* JFIF (ITU-T T.871) forward coefficients; rows Y, U, V over R, G, B */
+    static const double K[3][3] = {{0.299, 0.587, 0.114}, {-0.168736, -0.331264, 0.5}, {0.5, -0.418688, -0.081312}};
+    int64_t n, h, w, b, i, j, dims[3];
+    int c, r;
+    NN_ASSERT(planes && frame);
+    if (!d || (d->input_format != NN_TARGET_INPUT_NV12 && d->input_format != NN_TARGET_INPUT_NV21))
+        return nn_diag_set(diag, NN_ERR_ARG, "nn_target_compile_desc.input_format", "not NV12 or NV21");
+    if (planes->dtype != NN_DTYPE_FLOAT || planes->shape.rank != 4 || planes->shape.dims[1] != 3 || planes->shape.dims[2] % 2 ||
+        planes->shape.dims[3] % 2 || planes->shape.dims[2] < 2 || planes->shape.dims[3] < 2 || planes->shape.dims[0] < 1 ||
+        planes->shape.dims[0] > (1 << 20) || planes->shape.dims[2] > (1 << 20) || planes->shape.dims[3] > (1 << 20) || !planes->data)
+        return nn_diag_set(diag, NN_ERR_ARG, "planes", "needs float (N, 3, H, W) with H and W even");
+    n = planes->shape.dims[0];
+    h = planes->shape.dims[2];
+    w = planes->shape.dims[3];
+    if (!frame->data || frame->bytes < (size_t)(n * h / 2 * 3 * w))
+        return nn_diag_set(diag, NN_ERR_ARG, "frame", "needs room for N*H*3/2*W bytes");
+    for (b = 0; b < n; b++) {
+        const float *x = (const float *)planes->data + b * 3 * h * w;
+        uint8_t *Y = (uint8_t *)frame->data + b * (h / 2 * 3) * w, *UV = Y + h * w;
+        for (i = 0; i < h; i += 2)
+            for (j = 0; j < w; j += 2) {
+                double mean[3] = {0, 0, 0}, v;
+                int di, dj;
+                for (di = 0; di < 2; di++)
+                    for (dj = 0; dj < 2; dj++) {
+                        double rgb[3];
+                        for (c = 0; c < 3; c++) { /* model plane c holds R, G, B or B, G, R */
+                            float k = d->input_scale[c] != 0.0f ? d->input_scale[c] : 1.0f;
+                            double p = floor((double)x[(c * h + i + di) * w + j + dj] / k + d->input_mean[c] + 0.5);
+                            rgb[d->input_bgr ? 2 - c : c] = p > 255 ? 255 : p >= 0 ? p : 0; /* NaN: 0 */
+                        }
+                        v = K[0][0] * rgb[0] + K[0][1] * rgb[1] + K[0][2] * rgb[2];
+                        if (d->input_limited) v = 16 + v * 219.0 / 255.0;
+                        Y[(i + di) * w + j + dj] = (uint8_t)floor(v + 0.5);
+                        for (c = 0; c < 3; c++) mean[c] += rgb[c] / 4;
+                    }
+                for (r = 1; r < 3; r++) {
+                    v = K[r][0] * mean[0] + K[r][1] * mean[1] + K[r][2] * mean[2];
+                    if (d->input_limited) v = v * 224.0 / 255.0;
+                    v = floor(128 + v + 0.5);
+                    UV[(i / 2) * w + j + ((r == 1) == (d->input_format == NN_TARGET_INPUT_NV12) ? 0 : 1)] =
+                        (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+                }
+            }
+    }
+    dims[0] = n; dims[1] = h / 2 * 3; dims[2] = w;
+    frame->dtype = NN_DTYPE_UINT8;
+    frame->shape = nn_shape_make(3, dims);
+    return NN_OK;
+}
+
 NN_API size_t nn_target_batch_scratch_bytes(const nn_target_program *p) {
     size_t m = 0;
     NN_ASSERT(p);
@@ -5908,16 +6033,16 @@ static void nn_target_check__free_refs(nn_target_check__ctx *c) {
    instruction, each probe compared right after its instruction (the arena
    reuses its bytes later).  rows (probe_count) accumulate; *first_fail is
    the first failing probe (-1), *first_diff the first not bit-equal. */
-static nn_status nn_target_check__sample(nn_target_check__ctx *c, nn_qexec *qx, const nn_value *in, const uint32_t *qin,
-                                         uint8_t *mem, size_t mb, nn_target_check_row *rows, int32_t *first_fail,
-                                         int32_t *first_diff, nn_diag *diag) {
+static nn_status nn_target_check__sample(nn_target_check__ctx *c, nn_qexec *qx, const nn_value *in, const nn_value *min,
+                                         const uint32_t *qin, uint8_t *mem, size_t mb, nn_target_check_row *rows,
+                                         int32_t *first_fail, int32_t *first_diff, nn_diag *diag) {
     const nn_target_program *p = c->p;
     nn_status st = NN_OK;
     uint32_t i, k = 0;
     *first_fail = *first_diff = -1;
     nn_target_check__free_refs(c);
     c->copy_status = NN_OK;
-    for (i = 0; i < p->input_count && !st; i++) st = nn_qexec_set_input(qx, qin[i], &in[i], diag);
+    for (i = 0; i < p->input_count && !st; i++) st = nn_qexec_set_input(qx, qin[i], &min[i], diag);
     if (!st) st = nn_qexec_run(qx, diag);
     if (c->copy_status) return nn_diag_set(diag, c->copy_status, "nn_target_check", "out of memory");
     if (st) return st;
@@ -5951,6 +6076,7 @@ NN_API nn_status nn_target_check(const nn_target_program *p, const nn_graph *qdq
     uint8_t *raw = NULL, *mem;
     nn_status st = NN_OK;
     int pass_all = 1, locate_sample = -1;
+    const nn_value *minputs = d && d->model_inputs ? d->model_inputs : inputs;
     NN_ASSERT(p && qdq && out && (inputs || !p->input_count));
     memset(&c, 0, sizeof c);
     memset(out, 0, sizeof *out);
@@ -5992,7 +6118,8 @@ NN_API nn_status nn_target_check(const nn_target_program *p, const nn_graph *qdq
     if ((st = nn_qexec_create(qdq, &xd, &qx, diag)) != NN_OK) goto done;
     for (s = 0; s < sample_count; s++) {
         int32_t ff, fd;
-        st = nn_target_check__sample(&c, qx, inputs + (size_t)s * p->input_count, qin, mem, mb, out->rows, &ff, &fd, diag);
+        st = nn_target_check__sample(&c, qx, inputs + (size_t)s * p->input_count, minputs + (size_t)s * p->input_count, qin,
+                                     mem, mb, out->rows, &ff, &fd, diag);
         if (st) goto done;
         out->samples++;
         if (ff >= 0 && pass_all) {
@@ -6038,7 +6165,8 @@ NN_API nn_status nn_target_check(const nn_target_program *p, const nn_graph *qdq
         for (k = 0; k < c.probe_count; k++) nn_target_check__row_init(&c, k, &rows[k]);
         st = nn_qexec_create(qdq, &xd, &qx, diag);
         if (!st)
-            st = nn_target_check__sample(&c, qx, inputs + (size_t)locate_sample * p->input_count, qin, mem, mb, rows, &ff,
+            st = nn_target_check__sample(&c, qx, inputs + (size_t)locate_sample * p->input_count,
+                                         minputs + (size_t)locate_sample * p->input_count, qin, mem, mb, rows, &ff,
                                          &fd, diag);
         if (!st && (ff >= 0 || fd >= 0)) {
             out->has_diverge = 1;

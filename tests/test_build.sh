@@ -6,7 +6,9 @@
 # report renders in headless Chromium (as tests/report_check.sh checks);
 # the bundle reads back through the conformance runner (--strict); a typo in
 # the config fails naming the key and the suggestion; a failed quantize
-# gate exits 1 after printing the per-layer table.
+# gate exits 1 after printing the per-layer table; NV12 input, float16
+# fp_forward layers, the softmax bias report and per-input calibration
+# folders through the config.
 # Ends with "build: N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
@@ -134,6 +136,60 @@ ok has "evaluation samples from $EVAL" "$tmp/stdout"
 ok test ! -e "$OUT/model.nnb" -a ! -e "$OUT/bundle"
 ok test -s "$OUT/record.json" -a -s "$OUT/quantized.onnx"
 ok /usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert [s['stage'] for s in r['stages']]==['import','optimize','quantize'] and r['layers']" "$OUT/record.json"
+
+# 7. The keys earlier builds accepted and ignored.
+#  - compile.input_format nv12: the program takes NV12 frames (uint8
+#    (1, 72, 192) for a 48x192 input); the simulator runs on the evaluation
+#    samples encoded as frames, and compile.check bitequal compares it with
+#    the quantized model on the planes those frames decode to.
+#  - quant.float_dtype f16: the fp_forward layers round through float16
+#    (Cast nodes in the QDQ file; f32 has none).
+#  - quant.softmax_bias_correction: the Softmax the recipe keeps float is
+#    reported with a mean row sum of 1 (a float softmax row sums to 1).
+#  - quant.calibration_inputs.x instead of quant.calibration_data; a name
+#    that is no input is an error naming the key and the inputs.
+cat > "$tmp/cfg7.json" <<EOF
+{
+  "model": {"input_shapes": {"x": [1, 3, 48, 192]}},
+  "preprocess": {"mean": [127.5, 127.5, 127.5], "std": [127.5, 127.5, 127.5], "color": "bgr"},
+  "quant": {"calibration_inputs": {"x": "$CALIB"}, "calibration_samples": 8, "calibration_method": "MinMax",
+            "softmax_bias_correction": true, "float_dtype": "f16", "fpfwd_outputs": ["reshape2_0.tmp_0"]},
+  "compile": {"input_format": "nv12", "check": "bitequal"}
+}
+EOF
+OUT7=$tmp/out7
+$NN build --config "$tmp/cfg7.json" --input "$MODEL" --output-dir "$OUT7" >"$tmp/stdout7" 2>"$tmp/err7"
+ok test $? -eq 0
+ok has "(NV12 frames)" "$tmp/stdout7"
+ok has "check bitequal against the quantized model: ok" "$tmp/stdout7"
+ok has "softmax    1 Softmax, 0 with a quantized output" "$tmp/stdout7"
+ok sh -c "! grep -q 'ignored' '$tmp/err7'"
+cat > "$tmp/check7.py" <<'EOF'
+import json, sys
+import onnx
+out = sys.argv[1]
+r = json.load(open(out + "/record.json"))
+sb = r["softmax_bias"]
+assert len(sb) == 1 and not sb[0]["quantized"] and abs(sb[0]["row_sum"] - 1) < 1e-6, sb
+m = onnx.load(out + "/quantized.onnx")
+casts = [a.i for n in m.graph.node if n.op_type == "Cast" for a in n.attribute if a.name == "to"]
+assert onnx.TensorProto.FLOAT16 in casts, casts
+EOF
+ok /usr/bin/python3 "$tmp/check7.py" "$OUT7"
+# the program's input is the frame: a uint8 (1, 72, 192) frame runs
+ok /usr/bin/python3 -c "import numpy as np; np.save('$tmp/frame.npy', np.full((1, 72, 192), 128, np.uint8))"
+$NN run "$OUT7/model.nnb" --input "x=$tmp/frame.npy" --output-dir "$tmp/run7" >/dev/null 2>&1
+ok test $? -eq 0
+ok test -s "$tmp/run7/output_0.npy"
+# the same config with the defaults back: no NV12, no Cast
+$NN build --config "$tmp/cfg7.json" --input "$MODEL" --output-dir "$tmp/out8" --compile.input_format model \
+    --quant.float_dtype f32 >"$tmp/stdout8" 2>&1
+ok test $? -eq 0
+ok sh -c "! grep -q 'NV12' '$tmp/stdout8'"
+ok /usr/bin/python3 -c "import onnx,sys; m=onnx.load(sys.argv[1]); assert not [n for n in m.graph.node if n.op_type=='Cast']" "$tmp/out8/quantized.onnx"
+$NN build --config "$tmp/cfg7.json" --input "$MODEL" --output-dir "$tmp/bad9" --quant.calibration_inputs.y "$CALIB" >/dev/null 2>"$tmp/err9"
+ok test $? -eq 1
+ok has "quant.calibration_inputs.y: the model has no input 'y' (inputs: x)" "$tmp/err9"
 
 echo "build: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -793,6 +793,41 @@ static void test_npy_bin_cap_multi(void) {
     CHECK_STATUS(nn_calib_dataset_open(&dd, g2, &ds, &d), NN_ERR_INVALID);
     CHECK(strstr(d.where, "b_c") != NULL);
     CHECK(strstr(d.message, "t2") != NULL);
+    /* input_folders: each input's folder given (no parent path); the
+       inputs swapped on purpose, so a values check tells which was read */
+    {
+        char pa[512], pb[512];
+        const char *folders[2];
+        make_dir("fa"); make_dir("fb");
+        for (k = 0; k < 2; k++) {
+            float va[2], vb[2];
+            va[0] = va[1] = (float)(200 + k); vb[0] = vb[1] = (float)(300 + k);
+            snprintf(rel, sizeof rel, "fa/u%d.npy", k); write_npy_f32(rel, 2, d2, va);
+            snprintf(rel, sizeof rel, "fb/u%d.npy", k); write_npy_f32(rel, 2, d2, vb);
+        }
+        folders[0] = tpath(pb, sizeof pb, "fb");
+        folders[1] = tpath(pa, sizeof pa, "fa");
+        memset(&dd, 0, sizeof dd);
+        dd.input_folders = folders;
+        CHECK_STATUS(nn_calib_dataset_open(&dd, g2, &ds, &d), NN_OK);
+        if (ds) {
+            CHECK_EQ_INT(nn_calib_dataset_count(ds), 2);
+            CHECK_STATUS(nn_calib_dataset_load(ds, 1, in, &d), NN_OK);
+            CHECK_NEAR(((const float *)in[0].data)[0], 301, 0); /* input a from fb */
+            CHECK_NEAR(((const float *)in[1].data)[0], 201, 0);
+        }
+        nn_calib_dataset_destroy(ds);
+        /* one entry NULL: that input's folder is path/<name>, here multi/b_c */
+        folders[1] = NULL;
+        dd.path = tpath(p, sizeof p, "multi");
+        write_npy_f32("fb/t0.npy", 2, d2, bin); /* stems t0 only in both */
+        CHECK_STATUS(nn_calib_dataset_open(&dd, g2, &ds, &d), NN_ERR_INVALID); /* u0, u1 missing from b_c */
+        /* a folder that does not exist: IO, naming it and the input */
+        folders[0] = "/nonexistent/nnport-folder";
+        memset(&d, 0, sizeof d);
+        CHECK_STATUS(nn_calib_dataset_open(&dd, g2, &ds, &d), NN_ERR_IO);
+        CHECK(strstr(d.where, "nnport-folder") != NULL && strstr(d.message, "'a'") != NULL);
+    }
     nn_graph_destroy(g1);
     nn_graph_destroy(g2);
 }

@@ -1401,6 +1401,30 @@ static void test_nv12_program(void) {
             CHECK_STATUS(nn_target_sim_run(pr, r2 + (64 - (uintptr_t)r2 % 64) % 64, m2, &xin, o2, &d), NN_OK);
             CHECK(d.status == NN_OK && o1[0].bytes == o2[0].bytes && memcmp(o1[0].data, o2[0].data, o1[0].bytes) == 0);
             if (variant == 0) corpus_write("nv12.nnb", pn->image, pn->image_bytes);
+            { /* nn_target_yuv_decode gives the planes computed above, bit for bit, and
+                 with them as the quantized model's inputs the check is bit-equal */
+                float dec[192];
+                nn_value pl = nn_value_make(NN_DTYPE_FLOAT, nn_shape_make(0, NULL), dec);
+                nn_target_check_desc kd;
+                nn_target_check_report rep;
+                pl.bytes = sizeof dec;
+                CHECK_STATUS(nn_target_yuv_decode(&cd, &fin, &pl, &d), NN_OK);
+                CHECK(pl.shape.rank == 4 && pl.shape.dims[1] == 3 && pl.shape.dims[2] == 8 && memcmp(dec, xv, sizeof xv) == 0);
+                memset(&kd, 0, sizeof kd);
+                kd.model_inputs = &pl;
+                CHECK_STATUS(nn_target_check(pn, q, &fin, 1, &kd, &rep, &d), NN_OK);
+                CHECK(rep.pass && rep.mismatched == 0 && rep.row_count > 0);
+                nn_target_check_report_deinit(&rep);
+                /* the frame itself is no input for the float planes: named error */
+                kd.model_inputs = NULL;
+                memset(&d, 0, sizeof d);
+                CHECK(nn_target_check(pn, q, &fin, 1, &kd, &rep, &d) != NN_OK && d.where[0]);
+                nn_target_check_report_deinit(&rep);
+                memset(&d, 0, sizeof d);
+                pl.bytes = sizeof dec - 4; /* too small: refused, nothing written past it */
+                CHECK_STATUS(nn_target_yuv_decode(&cd, &fin, &pl, &d), NN_ERR_ARG);
+                memset(&d, 0, sizeof d);
+            }
             free(r1);
             free(r2);
         }
@@ -1418,6 +1442,57 @@ static void test_nv12_program(void) {
     nn_target_program_destroy(pr);
     nn_graph_destroy(q);
     nn_graph_destroy(g);
+}
+
+/* nn_target_yuv_encode on hand-computed pixels.  2x4 RGB image: a red
+   2x2 block and a grey block (10, 20, 30, 40).  Full range (JFIF):
+   red Y = 0.299 x 255 = 76.245 -> 76, U = 128 - 0.168736 x 255 = 84.97 -> 85,
+   V = 128 + 0.5 x 255 = 255.5 -> 256 -> 255; grey: Y = the grey level,
+   U = V = 128 (each chroma row sums to 0); block mean of the grey block is
+   used for its chroma (still 128).  Limited range: red Y = 16 + 76.245 x
+   219/255 = 81.48 -> 81, U = 128 - 43.028 x 224/255 = 90.20 -> 90,
+   V = 128 + 127.5 x 224/255 = 240; grey 10 -> 16 + 8.59 = 24.59 -> 25,
+   40 -> 16 + 34.35 = 50.35 -> 50.  The planes are in the model's units and
+   order (BGR, mean and scale), so the encoder has to undo them. */
+static void test_yuv_encode(void) {
+    static const uint8_t rgb[2][4][3] = {{{255, 0, 0}, {255, 0, 0}, {10, 10, 10}, {20, 20, 20}},
+                                         {{255, 0, 0}, {255, 0, 0}, {30, 30, 30}, {40, 40, 40}}};
+    static const uint8_t want_full[12] = {76, 76, 10, 20, 76, 76, 30, 40, 85, 255, 128, 128};
+    static const uint8_t want_lim_nv21[12] = {81, 81, 25, 33, 81, 81, 42, 50, 240, 90, 128, 128};
+    float x[24];
+    uint8_t f[12];
+    int64_t xd[4] = {1, 3, 2, 4};
+    nn_target_compile_desc cd;
+    nn_diag d;
+    int c, i, j;
+    memset(&cd, 0, sizeof cd);
+    memset(&d, 0, sizeof d);
+    cd.input_format = NN_TARGET_INPUT_NV12;
+    cd.input_bgr = 1;
+    for (c = 0; c < 3; c++) { cd.input_mean[c] = 10.0f * (float)(c + 1); cd.input_scale[c] = 0.25f * (float)(c + 1); }
+    for (c = 0; c < 3; c++) /* plane c holds B, G, R */
+        for (i = 0; i < 2; i++)
+            for (j = 0; j < 4; j++) x[(c * 2 + i) * 4 + j] = ((float)rgb[i][j][2 - c] - cd.input_mean[c]) * cd.input_scale[c];
+    {
+        nn_value xv = nn_value_make(NN_DTYPE_FLOAT, nn_shape_make(4, xd), x), fv = nn_value_make(NN_DTYPE_UINT8, nn_shape_make(0, NULL), f);
+        xv.bytes = sizeof x;
+        fv.bytes = sizeof f;
+        CHECK_STATUS(nn_target_yuv_encode(&cd, &xv, &fv, &d), NN_OK);
+        CHECK(fv.shape.rank == 3 && fv.shape.dims[1] == 3 && fv.shape.dims[2] == 4 && memcmp(f, want_full, 12) == 0);
+        cd.input_format = NN_TARGET_INPUT_NV21;
+        cd.input_limited = 1;
+        CHECK_STATUS(nn_target_yuv_encode(&cd, &xv, &fv, &d), NN_OK);
+        CHECK(memcmp(f, want_lim_nv21, 12) == 0);
+        for (i = 0; i < 12; i++)
+            if (f[i] != want_lim_nv21[i]) fprintf(stderr, "     yuv encode limited: byte %d is %d, want %d\n", i, f[i], want_lim_nv21[i]);
+        xd[3] = 3; /* odd width: refused */
+        xv.shape = nn_shape_make(4, xd);
+        CHECK_STATUS(nn_target_yuv_encode(&cd, &xv, &fv, &d), NN_ERR_ARG);
+        cd.input_format = NN_TARGET_INPUT_TENSOR;
+        xd[3] = 4;
+        xv.shape = nn_shape_make(4, xd);
+        CHECK_STATUS(nn_target_yuv_encode(&cd, &xv, &fv, &d), NN_ERR_ARG);
+    }
 }
 
 int main(void) {
@@ -1440,5 +1515,6 @@ int main(void) {
     test_batch_programs();
     test_yuv_pixels();
     test_nv12_program();
+    test_yuv_encode();
     return check_summary();
 }
