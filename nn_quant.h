@@ -303,6 +303,21 @@ typedef struct nn_quant_range {
 
 typedef void (*nn_quant_log_fn)(void *user, const char *message);
 
+/* Weight rounding.  NEAREST: each weight to its nearest step (ties to
+   even).  SUM: Conv kernels with more than one tap per (output, input)
+   channel pair keep each pair's sum: after rounding to nearest, the
+   residual sum (in steps) is rounded and that many taps move one step,
+   those whose rounding moved them furthest the other way (|error| stays
+   below one step).  A kernel's response to a constant input (a flat
+   background, the zero padding) is its sum times the input; a high-pass
+   kernel whose taps sum to ~0 gains a DC response of up to half a step
+   per tap from nearest rounding, which SUM removes without data
+   (docs/QUANTIZATION.md 6h: PP-OCRv4 rec). */
+typedef enum nn_quant_rounding {
+    NN_QUANT_ROUND_NEAREST = 0,
+    NN_QUANT_ROUND_SUM
+} nn_quant_rounding;
+
 typedef struct nn_quant_desc {
     nn_allocator alloc;
     nn_quant_scheme scheme;
@@ -315,6 +330,7 @@ typedef struct nn_quant_desc {
     nn_quant_log_fn log;     /* warnings (unmatched rules, tensors without ranges) */
     void *log_user;
     nn_quant_recipe recipe;  /* default precision of normalization layers (below) */
+    nn_quant_rounding weight_rounding; /* how Conv weights round to their grid (below) */
 } nn_quant_desc;
 
 typedef struct nn_quant_stats {
@@ -436,6 +452,13 @@ typedef struct nn_quant_search_desc {
                                   measured against, when g itself was rewritten
                                   (bias correction moves g's biases): same inputs
                                   and outputs as g */
+    uint32_t block_layers;   /* 0: single layers only.  N > 0: when the single layers
+                                leave the cosine below expected_cos, runs of N
+                                consecutive quantizable layers (topological order)
+                                are measured too and promoted whole, best gain
+                                first (a loss spread over many layers, which no
+                                single layer carries); max_float_layers counts
+                                their layers */
 } nn_quant_search_desc;
 
 /* One measured layer: local drop from the analysis (1 - cos of its output
@@ -452,11 +475,14 @@ typedef struct nn_quant_search_result {
     double cos_before;       /* all-quantized (with desc->table) */
     double cos_after;        /* with the promoted layers */
     uint32_t measured, promoted, quantizable;
+    uint32_t blocks_measured, blocks_promoted; /* block_layers: runs measured / promoted
+                                                  (their layers are in `promoted`) */
 } nn_quant_search_result;
 
 /* Mixed-precision search (after TPU-MLIR's run_sensitive_layer: rank layers
    by how much the final output cosine gains when only that layer is kept at
-   higher precision, then promote greedily).  Appends one layer rule per
+   higher precision, then promote greedily; with block_layers, then runs of
+   consecutive layers the same way).  Appends one layer rule per
    promoted layer to out (the rules of qd->table are kept in effect while
    measuring); layers (g->node_count entries) gets the measured layers,
    best gain first.  *res optional. */
@@ -2358,8 +2384,32 @@ static nn_status nn_quant__act_dq(nn_quant__b *b, nn_tensor_id t, nn_tensor_id *
    returns its output.  bias_scale (count = channels) selects the bias
    form.  min_scale (count = channels, or 1 for per tensor; NULL = none)
    is a floor on the weight scales: see nn_quant__bias_floor. */
+/* NN_QUANT_ROUND_SUM on one run of n quantized taps q of real values x (in
+   steps): moves round(sum(x - q)) taps by one step, the ones with the
+   largest residual in that direction, within [qmin, qmax]. */
+static void nn_quant__keep_sum(const double *x, int8_t *q, size_t n, double qmin, double qmax) {
+    double r = 0;
+    size_t j, m;
+    long k;
+    for (j = 0; j < n; j++) r += x[j] - q[j];
+    k = (long)rint(r);
+    for (; k != 0; k += k > 0 ? -1 : 1) {
+        double best = 0;
+        m = n;
+        for (j = 0; j < n; j++) {
+            double e = x[j] - q[j]; /* move toward the sign of k: the largest residual that way */
+            if (k > 0 ? (q[j] + 1 <= qmax && (m == n || e > best)) : (q[j] - 1 >= qmin && (m == n || e < best))) {
+                best = e;
+                m = j;
+            }
+        }
+        if (m == n) break;
+        q[m] = (int8_t)(q[m] + (k > 0 ? 1 : -1));
+    }
+}
+
 static nn_status nn_quant__weight(nn_quant__b *b, nn_tensor_id t, int axis, int bits, const float *bias_scale,
-                                  int64_t bias_count, const float *min_scale, nn_tensor_id *out) {
+                                  int64_t bias_count, const float *min_scale, size_t slice, nn_tensor_id *out) {
     const nn_tensor *ot = &b->g->tensors[t.id];
     const float *w = (const float *)ot->data;
     int ok;
@@ -2415,6 +2465,16 @@ static nn_status nn_quant__weight(nn_quant__b *b, nn_tensor_id t, int axis, int 
                     ((int8_t *)qd)[e] = (int8_t)v;
                 }
             }
+    if (slice > 1 && !bias_scale && inner % slice == 0) { /* NN_QUANT_ROUND_SUM: runs of `slice` taps */
+        double xs[64];
+        for (i = 0; i < outer; i++)
+            for (c = 0; c < (size_t)ch; c++)
+                for (k = 0; k + slice <= inner && slice <= 64; k += slice) {
+                    size_t e = (i * (size_t)ch + c) * inner + k, j;
+                    for (j = 0; j < slice; j++) xs[j] = scales[c] > 0 ? w[e + j] / (double)scales[c] : 0;
+                    nn_quant__keep_sum(xs, (int8_t *)qd + e, slice, qmin, qmax);
+                }
+    }
     if ((st = nn_quant__const(b, nn_quant__name(b, ot->name, "_quantized", nb, sizeof nb),
                               bias_scale ? NN_DTYPE_INT32 : NN_DTYPE_INT8, ot->shape.rank, ot->shape.dims, qd, &qt)))
         goto done;
@@ -2829,7 +2889,10 @@ static nn_status nn_quant__emit(nn_quant__b *b, uint32_t ni) {
                     float *floor_s = NULL;
                     int wax = b->per_tensor ? -1 : axis;
                     if ((st = nn_quant__bias_floor(b, n, wax, &floor_s))) return st;
-                    st = nn_quant__weight(b, t, wax, wbits, NULL, 0, floor_s, &in[i]);
+                    size_t taps = 1;
+                    if (b->d.weight_rounding == NN_QUANT_ROUND_SUM && !strcmp(n->op_type, "Conv"))
+                        for (int r2 = 2; r2 < tt->shape.rank; r2++) taps *= (size_t)tt->shape.dims[r2];
+                    st = nn_quant__weight(b, t, wax, wbits, NULL, 0, floor_s, taps, &in[i]);
                     nn_free(&b->d.alloc, floor_s);
                     if (st) return st;
                 }
@@ -2850,15 +2913,15 @@ static nn_status nn_quant__emit(nn_quant__b *b, uint32_t ni) {
                     if (!bs) return nn_diag_set(b->diag, NN_ERR_NOMEM, tt->name, "out of memory");
                     for (c = 0; c < cnt; c++)
                         bs[c] = (float)(b->tq[n->inputs[0].id].scale * ((const float *)ws->data)[nw > 1 ? (size_t)c % nw : 0]);
-                    st = b->per_tensor ? nn_quant__weight(b, t, -1, 32, bs, 1, NULL, &in[i])
-                                       : nn_quant__weight(b, t, 0, 32, bs, cnt, NULL, &in[i]);
+                    st = b->per_tensor ? nn_quant__weight(b, t, -1, 32, bs, 1, NULL, 0, &in[i])
+                                       : nn_quant__weight(b, t, 0, 32, bs, cnt, NULL, 0, &in[i]);
                     nn_free(&b->d.alloc, bs);
                     if (st) return st;
                     continue;
                 }
             }
             if (nn_quant__op_is(n, nn_quant__eltwise_ops) || (lin && i == 0) || !strcmp(n->op_type, "Concat")) {
-                if ((st = nn_quant__weight(b, t, -1, 8, NULL, 0, NULL, &in[i]))) return st;
+                if ((st = nn_quant__weight(b, t, -1, 8, NULL, 0, NULL, 0, &in[i]))) return st;
                 continue;
             }
         }
@@ -2902,6 +2965,8 @@ NN_API nn_status nn_quant_graph(const nn_graph *g, const nn_quant_range *ranges,
         return nn_diag_set(diag, NN_ERR_ARG, "nn_quant_desc.weight_group",
                            "groups need DequantizeLinear's block_size (opset 21); the graph is opset %lld: "
                            "run the opset pass with target_opset 21 first", (long long)nn_graph_opset(g, ""));
+    if ((int)b.d.weight_rounding < 0 || (int)b.d.weight_rounding > (int)NN_QUANT_ROUND_SUM)
+        return nn_diag_set(diag, NN_ERR_ARG, "nn_quant_desc.weight_rounding", "unknown rounding %d", (int)b.d.weight_rounding);
     if ((int)b.d.recipe < 0 || (int)b.d.recipe > (int)NN_QUANT_RECIPE_ALL_INT)
         return nn_diag_set(diag, NN_ERR_ARG, "nn_quant_desc.recipe", "unknown recipe %d", (int)b.d.recipe);
     if ((int)b.d.scheme < 0 || (int)b.d.scheme > (int)NN_QUANT_S16_SYM)
@@ -4325,6 +4390,73 @@ static int nn_quant__cmp_drop(const void *a, const void *b) {
     return x->local_drop < y->local_drop ? 1 : x->local_drop > y->local_drop ? -1 : (x->node > y->node) - (x->node < y->node);
 }
 
+/* Step 6 of the search: the quantizable layers of the analysis rows (in
+   topological order) not promoted yet, cut into runs of s->block_layers;
+   each run's output cosine measured with prom[0..*np) and the run
+   promoted; then runs added best first while they raise the cosine, until
+   expected_cos or the layer cap.  prom has room for every node. */
+static nn_status nn_quant__search_blocks(const nn_graph *g, const nn_quant_range *ranges, const nn_quant_desc *base,
+                                         const nn_quant_search_desc *s, const nn_quant_layer_report *rows, uint32_t nrows,
+                                         const nn_value *inputs, uint32_t sample_count, const nn_quant__ref *refs,
+                                         uint32_t *prom, uint32_t *np, nn_quant_search_result *r, nn_diag *diag) {
+    nn_allocator al;
+    uint32_t *all, na = 0, nb, b, i, k, B = s->block_layers;
+    double *bcos;
+    char *used;
+    nn_status st = NN_OK;
+    const double c0 = r->cos_after; /* with the single layers */
+    memset(&al, 0, sizeof al);
+    all = (uint32_t *)nn_alloc(&al, ((size_t)nrows + 1) * sizeof *all);
+    bcos = (double *)nn_alloc(&al, ((size_t)nrows + 1) * sizeof *bcos);
+    used = (char *)nn_alloc(&al, (size_t)nrows + 1);
+    if (!all || !bcos || !used) { st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant_search", "out of memory"); goto done; }
+    for (i = 0; i < nrows; i++) {
+        const nn_node *n = &g->nodes[rows[i].node];
+        if (rows[i].qdtype == NN_DTYPE_FLOAT || n->outputs[0].id != rows[i].tensor || nn_quant__op_is(n, nn_quant__move_ops))
+            continue;
+        for (k = 0; k < *np && prom[k] != rows[i].tensor; k++) {}
+        if (k == *np) all[na++] = rows[i].tensor;
+    }
+    nb = (na + B - 1) / B;
+    for (b = 0; b < nb; b++) { /* each run promoted on top of the promoted layers */
+        uint32_t len = b * B + B <= na ? B : na - b * B;
+        memcpy(prom + *np, all + b * B, len * sizeof *prom);
+        if ((st = nn_quant__search_eval(g, ranges, base, prom, *np + len, s->promote, inputs, sample_count, refs, &s->eval,
+                                        &bcos[b], NULL, diag)))
+            goto done;
+        used[b] = 0;
+        nn_quant__logf(s->eval.progress, s->eval.progress_user, "search: run %u/%u (%u layers from %s): output cosine %.6f",
+                       b + 1, nb, len, g->tensors[all[b * B]].name, bcos[b]);
+    }
+    r->blocks_measured = nb;
+    for (;;) { /* greedy, best measured run first */
+        uint32_t best = nb, len;
+        double c;
+        if (r->cos_after >= s->expected_cos) break;
+        for (b = 0; b < nb; b++)
+            if (!used[b] && (best == nb || bcos[b] > bcos[best])) best = b;
+        if (best == nb || bcos[best] <= c0) break;
+        used[best] = 1;
+        len = best * B + B <= na ? B : na - best * B;
+        if (s->max_float_layers && *np + len > s->max_float_layers) continue;
+        memcpy(prom + *np, all + best * B, len * sizeof *prom);
+        if ((st = nn_quant__search_eval(g, ranges, base, prom, *np + len, s->promote, inputs, sample_count, refs, &s->eval,
+                                        &c, NULL, diag)))
+            goto done;
+        nn_quant__logf(s->eval.progress, s->eval.progress_user, "search: promote run from %s (%u layers): output cosine %.6f -> %.6f",
+                       g->tensors[all[best * B]].name, len, r->cos_after, c);
+        if (c <= r->cos_after) continue; /* no gain with the others: leave it */
+        r->cos_after = c;
+        *np += len;
+        r->blocks_promoted++;
+    }
+done:
+    nn_free(&al, all);
+    nn_free(&al, bcos);
+    nn_free(&al, used);
+    return st;
+}
+
 NN_API nn_status nn_quant_search(const nn_graph *g, const nn_quant_range *ranges, const nn_quant_desc *qd,
                                  const nn_value *inputs, uint32_t sample_count, const nn_quant_search_desc *sd,
                                  nn_quant_table *out, nn_quant_search_layer *layers, uint32_t *layer_count,
@@ -4413,6 +4545,10 @@ NN_API nn_status nn_quant_search(const nn_graph *g, const nn_quant_range *ranges
         r.cos_after = c;
         np++;
     }
+    /* 6. runs of consecutive layers, when the single layers were not enough */
+    if (s.block_layers && r.cos_after < s.expected_cos &&
+        (st = nn_quant__search_blocks(g, ranges, &base, &s, rows, nrows, inputs, sample_count, refs, prom, &np, &r, diag)))
+        goto done;
     for (i = 0; i < np && st == NN_OK; i++)
         st = nn_quant_table_add(out, NN_QUANT_RULE_LAYER, g->tensors[prom[i]].name, NULL, s.promote, diag);
     r.promoted = np;

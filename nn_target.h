@@ -117,7 +117,7 @@
        bit equal to batch-1 runs (float Gemm/MatMul islands run per sample).
      NV12 input.  input_format NV12/NV21 makes graph input 0 a u8 YUV420SP
        frame; its QuantizeLinear becomes a "yuv" instruction: BT.601 in
-       16.16 fixed point (nn_target_yuv_pixel), then a 3 x 256 table per
+       exact integer arithmetic (nn_target_yuv_pixel), then a 3 x 256 table per
        plane folding mean, scale and the quantization.
    OWNERSHIP  Plans own their arrays (allocator of their desc); deinit
      releases them.  Plans refer to tensors and nodes of the graph by
@@ -4721,24 +4721,27 @@ NN_API nn_status nn_target_sim_run(const nn_target_program *p, void *mem, size_t
     return nn_target__sim(p, (uint8_t *)mem, inputs, outputs, NULL, diag);
 }
 
-/* BT.601 in 16.16 fixed point (docs/TARGET.md, "NV12 input").  Full range
-   (JFIF / ITU-T T.871): R = Y + 1.402 (V-128), G = Y - 0.344136 (U-128)
+/* BT.601, exactly (docs/TARGET.md, "NV12 input").  Full range (JFIF /
+   ITU-T T.871): R = Y + 1.402 (V-128), G = Y - 0.344136 (U-128)
    - 0.714136 (V-128), B = Y + 1.772 (U-128).  Limited range (BT.601
-   studio swing, Y 16..235, U/V 16..240): the same scaled by 255/219 for Y
-   and 255/224 for U, V.  Each coefficient is round(c * 65536); the sum
-   plus 32768 is shifted down by 16 (round half up) and clamped to 0..255.
-   |sum| < 2^26, no overflow. */
+   studio swing, Y 16..235, U/V 16..240): Y - 16 scaled by 255/219 and the
+   chroma terms by 255/224.  The coefficients are decimal, so every value
+   is an integer over a common denominator D (full: 10^6; limited:
+   219 x 224 x 10^6 = 49,056,000,000): the int64 numerator plus D/2 is
+   floor-divided by D (the float formula rounded half up, ties included,
+   with no coefficient error) and clamped to 0..255.  |numerator| < 2^45. */
 NN_API void nn_target_yuv_pixel(int32_t y, int32_t u, int32_t v, int limited, uint8_t rgb[3]) {
-    static const int32_t K[2][5] = {{65536, 91881, 22553, 46802, 116130},   /* cy crv cgu cgv cbu: full */
-                                    {76309, 104597, 25675, 53279, 132201}}; /* limited */
-    const int32_t *k = K[limited ? 1 : 0];
-    int32_t yy = (y - (limited ? 16 : 0)) * k[0], du = u - 128, dv = v - 128, s[3], c;
-    s[0] = yy + k[1] * dv;
-    s[1] = yy - k[2] * du - k[3] * dv;
-    s[2] = yy + k[4] * du;
+    /* decimal coefficients x 10^6: cr (R from V), cgu, cgv, cb (B from U) */
+    static const int64_t CR = 1402000, CGU = 344136, CGV = 714136, CB = 1772000, M = 1000000;
+    int64_t ky = limited ? 255 * 224 * M : M, kc = limited ? 255 * 219 : 1, den = limited ? 219 * 224 * M : M;
+    int64_t yy = (int64_t)(y - (limited ? 16 : 0)) * ky, du = u - 128, dv = v - 128, s[3];
+    int c;
+    s[0] = yy + kc * CR * dv;
+    s[1] = yy - kc * (CGU * du + CGV * dv);
+    s[2] = yy + kc * CB * du;
     for (c = 0; c < 3; c++) {
-        int32_t t = s[c] + 32768;
-        rgb[c] = (uint8_t)(t < 0 ? 0 : t >= (256 << 16) ? 255 : t >> 16);
+        int64_t t = s[c] + den / 2;
+        rgb[c] = (uint8_t)(t < 0 ? 0 : t >= 256 * den ? 255 : t / den);
     }
 }
 

@@ -13,8 +13,8 @@
             [--samples N] [--eval-samples N] [--shape NAME=DIMS]
             [--tol-optimize COS] [--tol-quantize COS]
             [--alpha A | --no-smooth] [--search-cos COS] [--max-promoted N | --no-search]
-            [--candidates N] [--promote int16|f32] [--quant-passes LIST] [--bc]
-            [--threads N] [--target npu-small|npu-large|mcu]
+            [--candidates N] [--search-blocks N] [--promote int16|f32] [--quant-passes LIST]
+            [--bc] [--weight-rounding nearest|sum] [--threads N] [--target npu-small|npu-large|mcu]
 
    The conventions are cv_flow's (examples/cv_flow.c): DIR holds .npy
    samples, each stage writes its model under RESULT_DIR (1_optimized.onnx,
@@ -52,6 +52,8 @@ typedef struct flow {
     double alpha;                 /* SmoothQuant migration strength; < 0: no SmoothQuant */
     double search_cos;            /* the search stops promoting at this output cosine */
     uint32_t max_promoted;        /* 0: no search */
+    uint32_t search_blocks;       /* nn_quant_search_desc.block_layers (0: single layers only) */
+    nn_quant_rounding rounding;   /* --weight-rounding */
     uint32_t candidates;          /* layers the search measures one by one (0: 24) */
     nn_quant_dtype promote;
     int bc;                       /* --bc: sequential bias correction before quantizing */
@@ -204,10 +206,11 @@ static int search(flow *f, const nn_graph *g, const nn_quant_range *ranges, nn_q
                                         .input_shape_count = (uint32_t)f->shapes.shape_count,
                                         .threads = f->threads},
                                .expected_cos = f->search_cos, .max_float_layers = f->max_promoted,
-                               .candidates = f->candidates, .promote = f->promote};
+                               .candidates = f->candidates, .promote = f->promote, .block_layers = f->search_blocks};
     nn_diag d = {0};
     uint32_t n = f->calib_count < SEARCH_SAMPLES ? f->calib_count : SEARCH_SAMPLES;
-    nn_status st = layers ? nn_quant_search(g, ranges, NULL, f->calib_in, n, &sd, table, layers, &nl, res, &d)
+    nn_quant_desc base = {.weight_rounding = f->rounding};
+    nn_status st = layers ? nn_quant_search(g, ranges, &base, f->calib_in, n, &sd, table, layers, &nl, res, &d)
                           : nn_diag_set(&d, NN_ERR_NOMEM, "search", "out of memory");
     for (uint32_t i = 0; !st && i < nl; i++)
         if (layers[i].promoted)
@@ -280,7 +283,8 @@ static void usage(void) {
                     "                [--samples N] [--eval-samples N] [--shape NAME=DIMS]\n"
                     "                [--tol-optimize COS] [--tol-quantize COS] [--alpha A | --no-smooth]\n"
                     "                [--search-cos COS] [--max-promoted N | --no-search] [--candidates N]\n"
-                    "                [--promote int16|f32] [--quant-passes LIST] [--bc] [--threads N]\n"
+                    "                [--search-blocks N] [--promote int16|f32] [--quant-passes LIST] [--bc]\n"
+                    "                [--weight-rounding nearest|sum] [--threads N]\n"
                     "                [--target npu-small|npu-large|mcu]\n");
 }
 
@@ -316,6 +320,14 @@ static int parse(flow *f, int argc, char **argv) {
         else if (!strcmp(a, "--search-cos")) f->search_cos = atof(v);
         else if (!strcmp(a, "--max-promoted")) f->max_promoted = (uint32_t)atoi(v);
         else if (!strcmp(a, "--candidates")) f->candidates = (uint32_t)atoi(v);
+        else if (!strcmp(a, "--search-blocks")) f->search_blocks = (uint32_t)atoi(v);
+        else if (!strcmp(a, "--weight-rounding")) {
+            if (strcmp(v, "nearest") && strcmp(v, "sum")) {
+                fprintf(stderr, "lvm_flow: --weight-rounding %s: nearest or sum\n", v);
+                return 0;
+            }
+            f->rounding = !strcmp(v, "sum") ? NN_QUANT_ROUND_SUM : NN_QUANT_ROUND_NEAREST;
+        }
         else if (!strcmp(a, "--threads")) {
             long t;
             if (!cli_parse_int(v, 1, 8, &t)) { fprintf(stderr, "lvm_flow: --threads %s: a count from 1 to 8\n", v); return 0; }
@@ -448,11 +460,13 @@ int main(int argc, char **argv) {
     if (f.max_promoted) {
         nn_quant_search_result res;
         if (search(&f, g, ranges, &table, &res)) goto done;
-        printf("search   %10.0f ms   promoted %u of %u measured layers to %s: output cosine %.6f -> %.6f (%u calibration samples)\n",
-               cli_now_ms() - t0, res.promoted, res.measured, nn_quant_dtype_name(f.promote), res.cos_before,
-               res.cos_after, f.calib_count < SEARCH_SAMPLES ? f.calib_count : SEARCH_SAMPLES);
+        printf("search   %10.0f ms   promoted %u of %u quantized layers to %s (%u measured alone", cli_now_ms() - t0,
+               res.promoted, res.quantizable, nn_quant_dtype_name(f.promote), res.measured);
+        if (f.search_blocks) printf("; %u of %u runs of %u promoted", res.blocks_promoted, res.blocks_measured, f.search_blocks);
+        printf("): output cosine %.6f -> %.6f (%u calibration samples)\n", res.cos_before, res.cos_after,
+               f.calib_count < SEARCH_SAMPLES ? f.calib_count : SEARCH_SAMPLES);
     }
-    nn_quant_desc qd = {.table = table.count ? &table : NULL};
+    nn_quant_desc qd = {.table = table.count ? &table : NULL, .weight_rounding = f.rounding};
     nn_quant_stats qs;
     if (f.bc) {
         /* sequential bias correction (docs/QUANT_ALGOS.md) on the calibration

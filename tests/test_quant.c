@@ -628,6 +628,73 @@ static void test_bias_floor(void) {
     nn_graph_destroy(g);
 }
 
+/* NN_QUANT_ROUND_SUM on a 1 -> 2 channel 3x3 Conv (no bias).  Channel 0
+   in steps of its scale 1.27 / 127 = 0.01: 127, -40.4, -40.4, -40.4, -5.8,
+   0, 0, 0, 0 (a high-pass kernel: sum 0).  Nearest rounding gives 127, -40,
+   -40, -40, -6 (sum +1 step: a flat input x reads 0.01 x instead of 0).
+   The residuals x - q are 0, -0.4, -0.4, -0.4, +0.2: their sum -1 rounds to
+   -1, so one tap moves down a step, the first of the three at -0.4:
+   127, -41, -40, -40, -6 (sum 0).  Channel 1: 127, 20.3, 0 x 7 (sum 147.3):
+   nearest 127, 20 leaves residual 0.3, which rounds to 0: unchanged.
+   Nearest rounding must still give 127, -40, -40, -40, -6. */
+static void test_weight_rounding_sum(void) {
+    static const float ch0[9] = {1.27f, -0.404f, -0.404f, -0.404f, -0.058f, 0, 0, 0, 0};
+    static const float ch1[9] = {1.27f, 0.203f, 0, 0, 0, 0, 0, 0, 0};
+    static const int8_t want_sum[18] = {127, -41, -40, -40, -6, 0, 0, 0, 0, 127, 20, 0, 0, 0, 0, 0, 0, 0};
+    static const int8_t want_near[18] = {127, -40, -40, -40, -6, 0, 0, 0, 0, 127, 20, 0, 0, 0, 0, 0, 0, 0};
+    nn_graph *g = NULL;
+    nn_diag d;
+    nn_tensor_id x, w, y;
+    nn_node_id n;
+    float wv[18], xv[16];
+    int i, mode;
+    memset(&d, 0, sizeof d);
+    if (nn_graph_create(NULL, &g, &d)) { CHECK(0); return; }
+    int64_t xd[4] = {1, 1, 4, 4}, wd[4] = {2, 1, 3, 3}, yd[4] = {1, 2, 2, 2};
+    nn_shape xs = nn_shape_make(4, xd), ws = nn_shape_make(4, wd), ys = nn_shape_make(4, yd);
+    for (i = 0; i < 9; i++) { wv[i] = ch0[i]; wv[9 + i] = ch1[i]; }
+    for (i = 0; i < 16; i++) xv[i] = (float)(i % 5) * 0.25f;
+    nn_graph_set_opset(g, "", 13, &d);
+    nn_graph_add_tensor(g, "x", NN_DTYPE_FLOAT, &xs, &x, &d);
+    nn_graph_add_tensor(g, "w", NN_DTYPE_FLOAT, &ws, &w, &d);
+    nn_graph_set_data(g, w, wv, sizeof wv, 1, &d);
+    nn_graph_add_tensor(g, "y", NN_DTYPE_FLOAT, &ys, &y, &d);
+    nn_graph_add_input(g, x, &d);
+    nn_graph_add_output(g, y, &d);
+    nn_tensor_id cin[2] = {x, w};
+    nn_graph_add_node(g, "Conv", "", "conv", cin, 2, &y, 1, &n, &d);
+    CHECK_EQ_INT(d.status, NN_OK);
+    if (d.status) { nn_graph_destroy(g); return; }
+    nn_value in = nn_value_make(NN_DTYPE_FLOAT, nn_shape_make(4, xd), xv);
+    in.bytes = sizeof xv;
+    nn_quant_range *r = calibrate(g, &in);
+    for (mode = 0; mode < 2; mode++) {
+        nn_quant_desc qd;
+        nn_graph *q = NULL;
+        memset(&qd, 0, sizeof qd);
+        qd.weight_rounding = mode ? NN_QUANT_ROUND_SUM : NN_QUANT_ROUND_NEAREST;
+        CHECK_STATUS(nn_quant_graph(g, r, &qd, &q, NULL, &d), NN_OK);
+        if (q) {
+            nn_tensor_id wq = nn_graph_find_tensor(q, "w_quantized");
+            CHECK(wq.id != NN_INVALID_ID && q->tensors[wq.id].data && q->tensors[wq.id].data_bytes == 18);
+            if (wq.id != NN_INVALID_ID && q->tensors[wq.id].data)
+                CHECK(memcmp(q->tensors[wq.id].data, mode ? want_sum : want_near, 18) == 0);
+        }
+        nn_graph_destroy(q);
+    }
+    { /* an unknown rounding is refused, naming the field */
+        nn_quant_desc qd;
+        nn_graph *q = NULL;
+        memset(&qd, 0, sizeof qd);
+        qd.weight_rounding = (nn_quant_rounding)7;
+        memset(&d, 0, sizeof d);
+        CHECK_STATUS(nn_quant_graph(g, r, &qd, &q, NULL, &d), NN_ERR_ARG);
+        CHECK(strstr(d.where, "weight_rounding") != NULL && q == NULL);
+    }
+    free(r);
+    nn_graph_destroy(g);
+}
+
 /* A Conv kept in F16 / BF16 by the quantize table: 1x1, one channel,
    x = 1.0001, w = 1/3, no bias.  The weight becomes a 16-bit initializer
    behind a Cast, the input a Cast pair; the product is computed in f32.
@@ -1070,6 +1137,89 @@ static void test_search(void) {
     nn_graph_destroy(g);
 }
 
+/* Block search (nn_quant_search_desc.block_layers).  x (1,16), |x| < 1.8,
+   through two huge-range activations: h1 = x + k, o1 = h1 * m, h2 = o1 + k,
+   o2 = h2 * m, y = tanh(o2), with k = (1000, 0, ...) and m = (0, 1, ...).
+   Per-tensor int8 h1 and h2 have a step of ~1000/127 ~ 7.9, so every
+   |x_i| < 1.8 rounds to 0 in each: the output is lost while either is
+   int8.  Promoting one of them alone changes nothing (the other still
+   zeroes the signal), so the single-layer phase promotes nothing; the
+   quantized layers in order are h1, o1, h2, o2 (the Tanh output y stays
+   float), and a run of 2 holds at most one of h1, h2 (h1 o1 | h2 o2):
+   nothing either; a run of 3 (h1 o1 h2 | o2) holds both and restores the
+   output. */
+static void test_search_blocks(void) {
+    nn_graph *g = NULL;
+    nn_diag d;
+    nn_tensor_id x, k, m, h1, o1, h2, o2, y;
+    nn_node_id n;
+    int64_t xd[2] = {1, 16}, kd[1] = {16};
+    nn_shape xs = nn_shape_make(2, xd), ks = nn_shape_make(1, kd);
+    float kv[16], mv[16], xv[16];
+    uint32_t blocks;
+    memset(&d, 0, sizeof d);
+    for (int i = 0; i < 16; i++) { kv[i] = i == 0 ? 1000.0f : 0.0f; mv[i] = i == 0 ? 0.0f : 1.0f; }
+    if (nn_graph_create(NULL, &g, &d)) { CHECK(0); return; }
+    nn_graph_set_opset(g, "", 13, &d);
+    nn_graph_add_tensor(g, "x", NN_DTYPE_FLOAT, &xs, &x, &d);
+    nn_graph_add_tensor(g, "k", NN_DTYPE_FLOAT, &ks, &k, &d);
+    nn_graph_set_data(g, k, kv, sizeof kv, 1, &d);
+    nn_graph_add_tensor(g, "m", NN_DTYPE_FLOAT, &ks, &m, &d);
+    nn_graph_set_data(g, m, mv, sizeof mv, 1, &d);
+    nn_graph_add_tensor(g, "h1", NN_DTYPE_FLOAT, &xs, &h1, &d);
+    nn_graph_add_tensor(g, "o1", NN_DTYPE_FLOAT, &xs, &o1, &d);
+    nn_graph_add_tensor(g, "h2", NN_DTYPE_FLOAT, &xs, &h2, &d);
+    nn_graph_add_tensor(g, "o2", NN_DTYPE_FLOAT, &xs, &o2, &d);
+    nn_graph_add_tensor(g, "y", NN_DTYPE_FLOAT, &xs, &y, &d);
+    nn_graph_add_input(g, x, &d);
+    nn_graph_add_output(g, y, &d);
+    nn_tensor_id a1[2] = {x, k}, b1[2] = {h1, m}, a2[2] = {o1, k}, b2[2] = {h2, m};
+    nn_graph_add_node(g, "Add", "", "add1", a1, 2, &h1, 1, &n, &d);
+    nn_graph_add_node(g, "Mul", "", "mul1", b1, 2, &o1, 1, &n, &d);
+    nn_graph_add_node(g, "Add", "", "add2", a2, 2, &h2, 1, &n, &d);
+    nn_graph_add_node(g, "Mul", "", "mul2", b2, 2, &o2, 1, &n, &d);
+    nn_graph_add_node(g, "Tanh", "", "tanh", &o2, 1, &y, 1, &n, &d);
+    CHECK_EQ_INT(d.status, NN_OK);
+    if (d.status) { nn_graph_destroy(g); return; }
+    sensitive_input(xv);
+    nn_value in = nn_value_make(NN_DTYPE_FLOAT, xs, xv);
+    in.bytes = sizeof xv;
+    nn_quant_range *r = calibrate(g, &in);
+    for (blocks = 0; blocks <= 3; blocks++) {
+        nn_quant_table out;
+        nn_quant_search_layer layers[16];
+        uint32_t nl = 0, i, has_h1 = 0, has_h2 = 0;
+        nn_quant_search_desc sd;
+        nn_quant_search_result res;
+        if (blocks == 1) continue; /* runs of 1 are the single layers again */
+        nn_quant_table_init(&out, NULL);
+        memset(&sd, 0, sizeof sd);
+        sd.expected_cos = 0.999;
+        sd.block_layers = blocks;
+        CHECK_STATUS(nn_quant_search(g, r, NULL, &in, 1, &sd, &out, layers, &nl, &res, &d), NN_OK);
+        for (i = 0; i < out.count; i++) {
+            has_h1 |= !strcmp(out.rules[i].name, "h1");
+            has_h2 |= !strcmp(out.rules[i].name, "h2");
+        }
+        CHECK(res.cos_before < 0.5);
+        if (blocks < 3) { /* nothing restores the output */
+            CHECK_EQ_INT(out.count, 0);
+            CHECK_EQ_INT(res.blocks_promoted, 0);
+            CHECK(res.cos_after < 0.5);
+        } else { /* the run h1 o1 h2 */
+            CHECK_EQ_INT(res.blocks_measured, 2); /* h1 o1 h2 | o2 */
+            CHECK_EQ_INT(res.blocks_promoted, 1);
+            CHECK_EQ_INT(out.count, 3);
+            CHECK(has_h1 && has_h2);
+            CHECK(res.cos_after > 0.999);
+        }
+        if (blocks == 2) CHECK_EQ_INT(res.blocks_measured, 2); /* h1 o1 | h2 o2 */
+        nn_quant_table_deinit(&out);
+    }
+    free(r);
+    nn_graph_destroy(g);
+}
+
 /* Decomposed LayerNorm over the last axis of x (2,4): row 0 has a large
    spread (variance 6.5), row 1 a small one (variance 3.25 (4/127)^2 =
    0.0032, below half the int8 step 6.5 / 127 of the variance tensor).  Default recipe: the 7 statistic/normalization nodes stay
@@ -1223,11 +1373,13 @@ int main(void) {
     test_broadcast_add();
     test_ort_golden();
     test_bias_floor();
+    test_weight_rounding_sum();
     test_f16_layers();
     test_weight_groups();
     test_table_chain();
     test_analysis();
     test_search();
+    test_search_blocks();
     test_score_threads();
     test_recipe_layernorm();
     test_recipe_residual_fused_ln();

@@ -1001,6 +1001,7 @@ static int search_stage(build_ctx *b, const nn_graph *g, const nn_quant_range *r
     sd.eval.input_shape_count = b->shape_count;
     sd.expected_cos = cfg_n(b, "search.expected_cos", 0.99);
     sd.max_float_layers = (uint32_t)cfg_n(b, "search.max_float_layers", 8);
+    sd.block_layers = (uint32_t)cfg_n(b, "search.block_layers", 0);
     sd.promote = to ? nn_quant_dtype_parse(to, strlen(to)) : NN_QUANT_DTYPE_INT16;
     for (uint32_t s = 0; in && s < count; s++)
         for (uint32_t i = 0; i < b->nin; i++) in[s * b->nin + i] = b->eval[s][i];
@@ -1174,6 +1175,8 @@ static int quant_stage(build_ctx *b, nn_graph *g, nn_graph **q) {
                                                       : NN_QUANT_S8_SYM;
         qd.weight_bits = w && !strcasecmp(w, "int4") ? 4 : 8;
         qd.weight_group = (uint32_t)cfg_n(b, "quant.weight_group", 0);
+        const char *wr = cfg_s(b, "quant.weight_rounding");
+        qd.weight_rounding = wr && !strcmp(wr, "sum") ? NN_QUANT_ROUND_SUM : NN_QUANT_ROUND_NEAREST;
         qd.table = table.count ? &table : NULL;
         qd.log = quant_log;
         rc = quant_algorithms(b, g, ranges, &qd);

@@ -39,6 +39,7 @@ static const cfg_key cfg__table[] = {
     {"quant.activation", CFG_ENUM, "\"s8sym\"", "s8sym|u8asym|s16", NOLIM, "activation scheme: int8 symmetric, uint8 asymmetric, int16"},
     {"quant.weight", CFG_ENUM, "\"int8\"", "int8|int4", NOLIM, "weight type (symmetric, per output channel)"},
     {"quant.weight_group", CFG_INT, "0", NULL, 0, 65536, "int4: group size along the input axis (0: per channel)"},
+    {"quant.weight_rounding", CFG_ENUM, "\"nearest\"", "nearest|sum", NOLIM, "sum: Conv kernels keep each channel pair's tap sum"},
     {"quant.float_dtype", CFG_ENUM, "\"f32\"", "f32|f16|bf16", NOLIM, "type of the fp_forward layers (TPU-MLIR's fp_type)"},
     {"quant.overrides", CFG_OBJECTS, NULL, NULL, NOLIM, "precision rules; priority layer > op_type > range"},
     {"quant.overrides[].layer", CFG_STRING, NULL, NULL, NOLIM, "rule: this layer (original ONNX node name)"},
@@ -66,6 +67,7 @@ static const cfg_key cfg__table[] = {
     {"search.enable", CFG_BOOL, "false", NULL, NOLIM, "mixed-precision search"},
     {"search.expected_cos", CFG_NUMBER, "0.99", NULL, 0, 1, "stop promoting layers once the output cosine reaches this"},
     {"search.max_float_layers", CFG_INT, "8", NULL, 0, 100000, "most layers the search may promote"},
+    {"search.block_layers", CFG_INT, "0", NULL, 0, 100000, "then runs of this many consecutive layers (0: single layers only)"},
     {"search.promote_to", CFG_ENUM, "\"int16\"", "int16|f16|bf16|f32", NOLIM, "type a promoted layer gets"},
 
     {"target.preset", CFG_ENUM, "\"npu-small\"", "npu-small|npu-large|mcu", NOLIM, "virtual NPU (docs/TARGET.md)"},

@@ -30,17 +30,21 @@ static void quantize_help(void) {
     printf("usage: nnport quantize MODEL.onnx --calib-data DIR -o QDQ.onnx\n"
            "         [--calibration-method auto|minmax|percentile|mse|kl|aciq_gauss|aciq_laplace|octav] [--percentile P]\n"
            "         [--qtable FILE] [--scheme s8sym|u8asym|s8asym|s16] [--weights int8|int4] [--group G]\n"
+           "         [--weight-rounding nearest|sum]\n"
            "         [--recipe norm-float|all-int] [--keep-opset] [--affine]\n"
            "         [--samples N] [--shape NAME=DIMS]... [--analysis OUT_PREFIX] [--threads N]\n"
            "         [--we [--we-clip skip|vector]] [--smooth-quant ALPHA [--smooth-threshold T] [--smooth-insert-mul]]\n"
            "         [--adaround [--adaround-iters N]] [--bc [--bc-inference-num N] [--min-layer-cos C]\n"
            "          [--bc-mode local|total|sequential] [--bc-rounds N] [--bc-keep-worse]] [--softmax-bias]\n"
            "       nnport quantize search MODEL.onnx --calib-data DIR -o QTABLE.txt [--expected-cos 0.99]\n"
-           "         [--max-float-layers N] [--candidates N] [--loss-table FILE] [--int-kernels] [quantize options]\n"
+           "         [--max-float-layers N] [--candidates N] [--blocks N] [--loss-table FILE] [--int-kernels]\n"
+           "         [quantize options]   (--blocks N: then runs of N consecutive layers, when single ones fall short)\n"
            "       nnport quantize run MODEL.onnx (--input NAME=FILE.npy | --batch IN_DIR)\n"
            "         --output-dir DIR [--float] [--float-only]\n"
            "  calibrates on DIR/*.npy (sorted; *_targets.npy skipped), default method percentile,\n"
            "  writes a QDQ ONNX model; `run` executes a QDQ model with integer kernels\n"
+           "  --weight-rounding sum: Conv kernels keep each (output, input) channel pair's tap sum\n"
+           "  (no DC error on flat inputs; docs/QUANTIZATION.md 6h)\n"
            "  --group G: one weight scale per G input elements (blocked DequantizeLinear,\n"
            "  the model upgraded to opset 21; those layers run with float kernels)\n"
            "  --we: cross-layer weight equalization of Conv -> [Relu] -> Conv pairs (--we-clip vector\n"
@@ -149,7 +153,7 @@ typedef struct qopts {
     nn_calib_desc cd;
     nn_quant_desc qd;
     cli_inputs inputs;
-    long samples, max_float, candidates, threads;
+    long samples, max_float, candidates, threads, blocks;
     double expected;
     int auto_method, int_kernels, search;
     int bc, adaround, softmax_bias; /* nn_quant.h's bias correction / AdaRound, before nn_quant_graph */
@@ -195,6 +199,11 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
             else if (!strcmp(s, "s8asym")) o->qd.scheme = NN_QUANT_S8_ASYM;
             else if (!strcmp(s, "s16")) o->qd.scheme = NN_QUANT_S16_SYM;
             else return cli_usage_error(cmd, "unknown scheme '%s'", s);
+        } else if (!strcmp(a, "--weight-rounding")) {
+            const char *s = argv[++i];
+            if (!strcmp(s, "nearest")) o->qd.weight_rounding = NN_QUANT_ROUND_NEAREST;
+            else if (!strcmp(s, "sum")) o->qd.weight_rounding = NN_QUANT_ROUND_SUM;
+            else return cli_usage_error(cmd, "--weight-rounding %s: nearest or sum", s);
         } else if (!strcmp(a, "--recipe")) {
             const char *s = argv[++i];
             if (!strcmp(s, "norm-float")) o->qd.recipe = NN_QUANT_RECIPE_NORM_FLOAT;
@@ -255,6 +264,8 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
             if (!cli_parse_int(argv[++i], 1, 1000000, &o->samples)) return cli_usage_error(cmd, "bad --samples");
         } else if (o->search && !strcmp(a, "--max-float-layers")) {
             if (!cli_parse_int(argv[++i], 0, 1000000, &o->max_float)) return cli_usage_error(cmd, "bad --max-float-layers");
+        } else if (o->search && !strcmp(a, "--blocks")) {
+            if (!cli_parse_int(argv[++i], 0, 1000000, &o->blocks)) return cli_usage_error(cmd, "bad --blocks");
         } else if (o->search && !strcmp(a, "--candidates")) {
             if (!cli_parse_int(argv[++i], 1, 1000000, &o->candidates)) return cli_usage_error(cmd, "bad --candidates");
         } else if (o->search && !strcmp(a, "--expected-cos")) {
@@ -635,10 +646,10 @@ static int quantize_main(int argc, char **argv) {
     printf("quantized %s -> %s\n", o.model, o.outp);
     printf("  calibration       %s%s on %d samples of %s\n", nn_calib_method_name(o.cd.method),
            o.auto_method ? " (auto: best output cosine)" : "", s.n, o.calib);
-    printf("  scheme            %s, weights int%d per channel\n",
+    printf("  scheme            %s, weights int%d per channel%s\n",
            o.qd.scheme == NN_QUANT_U8_ASYM ? "u8 asymmetric" : o.qd.scheme == NN_QUANT_S8_ASYM ? "s8 asymmetric"
            : o.qd.scheme == NN_QUANT_S16_SYM ? "s16 symmetric" : "s8 symmetric",
-           o.qd.weight_bits == 4 ? 4 : 8);
+           o.qd.weight_bits == 4 ? 4 : 8, o.qd.weight_rounding == NN_QUANT_ROUND_SUM ? ", kernel sums kept" : "");
     if (o.we) printf("  equalization      %u conv pairs (cross-layer, %u rounds)\n", s.cle.pairs, s.cle.rounds);
     if (o.smooth_alpha >= 0)
         printf("  SmoothQuant       alpha %.2f, %u of %u MatMul/Gemm inputs smoothed\n", o.smooth_alpha, s.smooth.smoothed,
@@ -710,6 +721,7 @@ static int search_main(int argc, char **argv, int first) {
     sd.expected_cos = o.expected;
     sd.max_float_layers = (uint32_t)o.max_float;
     sd.candidates = (uint32_t)o.candidates;
+    sd.block_layers = (uint32_t)o.blocks;
     uint32_t nl = 0;
     nn_quant_search_result res;
     if (nn_quant_search(s.g, ranges, &o.qd, s.samples, (uint32_t)s.n, &sd, &out, layers, &nl, &res, &d)) {
@@ -724,6 +736,7 @@ static int search_main(int argc, char **argv, int first) {
                "# output cosine %.6f all quantized -> %.6f with %u layer(s) promoted (expected %.4f)\n",
             o.model, nn_calib_method_name(o.cd.method), s.n, res.cos_before, res.cos_after, res.promoted,
             o.expected > 0 ? o.expected : 0.99);
+    if (o.blocks) fprintf(f, "# %u of %u runs of %ld consecutive layers promoted\n", res.blocks_promoted, res.blocks_measured, o.blocks);
     if (nn_quant_table_write(&out, nn_verify_write_file, f, &d)) { fclose(f); remove(part); rc = cli_fail(o.outp, &d); goto done; }
     if (fclose(f) != 0 || rename(part, o.outp) != 0) { perror(o.outp); goto done; }
     if (o.loss) {
