@@ -628,6 +628,29 @@ static void test_bias_floor(void) {
     nn_graph_destroy(g);
 }
 
+/* One Conv without bias, x -> y, weights w (data borrowed: must outlive
+   the graph); NULL (after a failed CHECK) when the graph cannot be made. */
+static nn_graph *one_conv(const nn_shape *xs, const nn_shape *ws, const nn_shape *ys, const float *wv, size_t wbytes) {
+    nn_graph *g = NULL;
+    nn_diag d;
+    nn_tensor_id x, w, y;
+    nn_node_id n;
+    memset(&d, 0, sizeof d);
+    if (nn_graph_create(NULL, &g, &d)) { CHECK(0); return NULL; }
+    nn_graph_set_opset(g, "", 13, &d);
+    nn_graph_add_tensor(g, "x", NN_DTYPE_FLOAT, xs, &x, &d);
+    nn_graph_add_tensor(g, "w", NN_DTYPE_FLOAT, ws, &w, &d);
+    nn_graph_set_data(g, w, wv, wbytes, 1, &d);
+    nn_graph_add_tensor(g, "y", NN_DTYPE_FLOAT, ys, &y, &d);
+    nn_graph_add_input(g, x, &d);
+    nn_graph_add_output(g, y, &d);
+    nn_tensor_id cin[2] = {x, w};
+    nn_graph_add_node(g, "Conv", "", "conv", cin, 2, &y, 1, &n, &d);
+    CHECK_EQ_INT(d.status, NN_OK);
+    if (d.status) { nn_graph_destroy(g); return NULL; }
+    return g;
+}
+
 /* NN_QUANT_ROUND_SUM on a 1 -> 2 channel 3x3 Conv (no bias).  Channel 0
    in steps of its scale 1.27 / 127 = 0.01: 127, -40.4, -40.4, -40.4, -5.8,
    0, 0, 0, 0 (a high-pass kernel: sum 0).  Nearest rounding gives 127, -40,
@@ -642,29 +665,16 @@ static void test_weight_rounding_sum(void) {
     static const float ch1[9] = {1.27f, 0.203f, 0, 0, 0, 0, 0, 0, 0};
     static const int8_t want_sum[18] = {127, -41, -40, -40, -6, 0, 0, 0, 0, 127, 20, 0, 0, 0, 0, 0, 0, 0};
     static const int8_t want_near[18] = {127, -40, -40, -40, -6, 0, 0, 0, 0, 127, 20, 0, 0, 0, 0, 0, 0, 0};
-    nn_graph *g = NULL;
+    nn_graph *g;
     nn_diag d;
-    nn_tensor_id x, w, y;
-    nn_node_id n;
     float wv[18], xv[16];
     int i, mode;
-    memset(&d, 0, sizeof d);
-    if (nn_graph_create(NULL, &g, &d)) { CHECK(0); return; }
     int64_t xd[4] = {1, 1, 4, 4}, wd[4] = {2, 1, 3, 3}, yd[4] = {1, 2, 2, 2};
     nn_shape xs = nn_shape_make(4, xd), ws = nn_shape_make(4, wd), ys = nn_shape_make(4, yd);
+    memset(&d, 0, sizeof d);
     for (i = 0; i < 9; i++) { wv[i] = ch0[i]; wv[9 + i] = ch1[i]; }
     for (i = 0; i < 16; i++) xv[i] = (float)(i % 5) * 0.25f;
-    nn_graph_set_opset(g, "", 13, &d);
-    nn_graph_add_tensor(g, "x", NN_DTYPE_FLOAT, &xs, &x, &d);
-    nn_graph_add_tensor(g, "w", NN_DTYPE_FLOAT, &ws, &w, &d);
-    nn_graph_set_data(g, w, wv, sizeof wv, 1, &d);
-    nn_graph_add_tensor(g, "y", NN_DTYPE_FLOAT, &ys, &y, &d);
-    nn_graph_add_input(g, x, &d);
-    nn_graph_add_output(g, y, &d);
-    nn_tensor_id cin[2] = {x, w};
-    nn_graph_add_node(g, "Conv", "", "conv", cin, 2, &y, 1, &n, &d);
-    CHECK_EQ_INT(d.status, NN_OK);
-    if (d.status) { nn_graph_destroy(g); return; }
+    if (!(g = one_conv(&xs, &ws, &ys, wv, sizeof wv))) return;
     nn_value in = nn_value_make(NN_DTYPE_FLOAT, nn_shape_make(4, xd), xv);
     in.bytes = sizeof xv;
     nn_quant_range *r = calibrate(g, &in);
@@ -706,25 +716,13 @@ static void test_f16_layers(void) {
     static const char *const rules[2] = {"conv F16\n", "type Conv BF16\n"};
     static const double want[2] = {0.333251953125, 0.333984375};
     for (int k = 0; k < 2; k++) {
-        nn_graph *g = NULL, *q = NULL;
+        nn_graph *g, *q = NULL;
         nn_diag d;
-        nn_tensor_id x, w, y;
-        nn_node_id n;
-        memset(&d, 0, sizeof d);
-        if (nn_graph_create(NULL, &g, &d)) { CHECK(0); return; }
         int64_t one[4] = {1, 1, 1, 1};
         nn_shape s1 = nn_shape_make(4, one);
         float wv[1] = {1.0f / 3.0f}, xv[1] = {1.0001f};
-        nn_graph_set_opset(g, "", 13, &d);
-        nn_graph_add_tensor(g, "x", NN_DTYPE_FLOAT, &s1, &x, &d);
-        nn_graph_add_tensor(g, "w", NN_DTYPE_FLOAT, &s1, &w, &d);
-        nn_graph_set_data(g, w, wv, sizeof wv, 1, &d);
-        nn_graph_add_tensor(g, "y", NN_DTYPE_FLOAT, &s1, &y, &d);
-        nn_graph_add_input(g, x, &d);
-        nn_graph_add_output(g, y, &d);
-        nn_tensor_id cin[2] = {x, w};
-        nn_graph_add_node(g, "Conv", "", "conv", cin, 2, &y, 1, &n, &d);
-        CHECK_EQ_INT(d.status, NN_OK);
+        memset(&d, 0, sizeof d);
+        if (!(g = one_conv(&s1, &s1, &s1, wv, sizeof wv))) return;
         nn_value in = nn_value_make(NN_DTYPE_FLOAT, s1, xv);
         in.bytes = sizeof xv;
         nn_quant_range *r = calibrate(g, &in);
@@ -946,30 +944,43 @@ static void test_table_chain(void) {
    elsewhere, so in float o = 1.5 x (o_0 = 0).  Per-tensor int8 h has scale
    ~1000/127 ~ 7.9, and every |1.5 x_i| < 3 rounds to 0: h is the layer made
    deliberately sensitive (a huge-range activation). */
+
+/* The graph both huge-range tests start from: opset 13, input x (1,16),
+   constants k = (1000, 0, ...) and m = (0, 1, ...) (static: the graph
+   borrows them); NULL when the graph cannot be made. */
+static nn_graph *huge_range_base(nn_tensor_id *x, nn_tensor_id *k, nn_tensor_id *m, nn_diag *d) {
+    static float kv[16], mv[16];
+    int64_t xd[2] = {1, 16}, kd[1] = {16};
+    nn_shape xs = nn_shape_make(2, xd), ks = nn_shape_make(1, kd);
+    nn_graph *g = NULL;
+    for (int i = 0; i < 16; i++) { kv[i] = i == 0 ? 1000.0f : 0.0f; mv[i] = i == 0 ? 0.0f : 1.0f; }
+    if (nn_graph_create(NULL, &g, d)) return NULL;
+    nn_graph_set_opset(g, "", 13, d);
+    nn_graph_add_tensor(g, "x", NN_DTYPE_FLOAT, &xs, x, d);
+    nn_graph_add_tensor(g, "k", NN_DTYPE_FLOAT, &ks, k, d);
+    nn_graph_set_data(g, *k, kv, sizeof kv, 1, d);
+    nn_graph_add_tensor(g, "m", NN_DTYPE_FLOAT, &ks, m, d);
+    nn_graph_set_data(g, *m, mv, sizeof mv, 1, d);
+    nn_graph_add_input(g, *x, d);
+    return g;
+}
+
 static nn_graph *sensitive_graph(void) {
     nn_graph *g = NULL;
     nn_diag d;
     nn_tensor_id x, c15, k, m, p, h, o, y;
     nn_node_id n;
-    int64_t xd[2] = {1, 16}, sd[1] = {1}, kd[1] = {16};
-    nn_shape xs = nn_shape_make(2, xd), ss = nn_shape_make(1, sd), ks = nn_shape_make(1, kd);
-    float c15v[1] = {1.5f}, kv[16], mv[16];
+    int64_t xd[2] = {1, 16}, sd[1] = {1};
+    nn_shape xs = nn_shape_make(2, xd), ss = nn_shape_make(1, sd);
+    float c15v[1] = {1.5f};
     memset(&d, 0, sizeof d);
-    for (int i = 0; i < 16; i++) { kv[i] = i == 0 ? 1000.0f : 0.0f; mv[i] = i == 0 ? 0.0f : 1.0f; }
-    if (nn_graph_create(NULL, &g, &d)) return NULL;
-    nn_graph_set_opset(g, "", 13, &d);
-    nn_graph_add_tensor(g, "x", NN_DTYPE_FLOAT, &xs, &x, &d);
+    if (!(g = huge_range_base(&x, &k, &m, &d))) return NULL;
     nn_graph_add_tensor(g, "c15", NN_DTYPE_FLOAT, &ss, &c15, &d);
     nn_graph_set_data(g, c15, c15v, sizeof c15v, 1, &d);
-    nn_graph_add_tensor(g, "k", NN_DTYPE_FLOAT, &ks, &k, &d);
-    nn_graph_set_data(g, k, kv, sizeof kv, 1, &d);
-    nn_graph_add_tensor(g, "m", NN_DTYPE_FLOAT, &ks, &m, &d);
-    nn_graph_set_data(g, m, mv, sizeof mv, 1, &d);
     nn_graph_add_tensor(g, "p", NN_DTYPE_FLOAT, &xs, &p, &d);
     nn_graph_add_tensor(g, "h", NN_DTYPE_FLOAT, &xs, &h, &d);
     nn_graph_add_tensor(g, "o", NN_DTYPE_FLOAT, &xs, &o, &d);
     nn_graph_add_tensor(g, "y", NN_DTYPE_FLOAT, &xs, &y, &d);
-    nn_graph_add_input(g, x, &d);
     nn_graph_add_output(g, y, &d);
     nn_tensor_id i1[2] = {x, c15}, i2[2] = {p, k}, i3[2] = {h, m};
     nn_graph_add_node(g, "Mul", "", "scale", i1, 2, &p, 1, &n, &d);
@@ -1153,25 +1164,17 @@ static void test_search_blocks(void) {
     nn_diag d;
     nn_tensor_id x, k, m, h1, o1, h2, o2, y;
     nn_node_id n;
-    int64_t xd[2] = {1, 16}, kd[1] = {16};
-    nn_shape xs = nn_shape_make(2, xd), ks = nn_shape_make(1, kd);
-    float kv[16], mv[16], xv[16];
+    int64_t xd[2] = {1, 16};
+    nn_shape xs = nn_shape_make(2, xd);
+    float xv[16];
     uint32_t blocks;
     memset(&d, 0, sizeof d);
-    for (int i = 0; i < 16; i++) { kv[i] = i == 0 ? 1000.0f : 0.0f; mv[i] = i == 0 ? 0.0f : 1.0f; }
-    if (nn_graph_create(NULL, &g, &d)) { CHECK(0); return; }
-    nn_graph_set_opset(g, "", 13, &d);
-    nn_graph_add_tensor(g, "x", NN_DTYPE_FLOAT, &xs, &x, &d);
-    nn_graph_add_tensor(g, "k", NN_DTYPE_FLOAT, &ks, &k, &d);
-    nn_graph_set_data(g, k, kv, sizeof kv, 1, &d);
-    nn_graph_add_tensor(g, "m", NN_DTYPE_FLOAT, &ks, &m, &d);
-    nn_graph_set_data(g, m, mv, sizeof mv, 1, &d);
+    if (!(g = huge_range_base(&x, &k, &m, &d))) { CHECK(0); return; }
     nn_graph_add_tensor(g, "h1", NN_DTYPE_FLOAT, &xs, &h1, &d);
     nn_graph_add_tensor(g, "o1", NN_DTYPE_FLOAT, &xs, &o1, &d);
     nn_graph_add_tensor(g, "h2", NN_DTYPE_FLOAT, &xs, &h2, &d);
     nn_graph_add_tensor(g, "o2", NN_DTYPE_FLOAT, &xs, &o2, &d);
     nn_graph_add_tensor(g, "y", NN_DTYPE_FLOAT, &xs, &y, &d);
-    nn_graph_add_input(g, x, &d);
     nn_graph_add_output(g, y, &d);
     nn_tensor_id a1[2] = {x, k}, b1[2] = {h1, m}, a2[2] = {o1, k}, b2[2] = {h2, m};
     nn_graph_add_node(g, "Add", "", "add1", a1, 2, &h1, 1, &n, &d);
