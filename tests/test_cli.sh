@@ -150,6 +150,16 @@ ok grep -q '^# output cosine' "$tmp/cls_t.txt"
 ok sh -c "$NN quantize search '$CLS' $CC4 --candidates 2 --bc --bc-mode sequential --threads 2 -o '$tmp/cls_t2.txt' >/dev/null 2>&1"
 ok cmp -s "$tmp/cls_t.txt" "$tmp/cls_t2.txt"
 ok sh -c "$NN quantize search '$CLS' $CC4 --threads 9 -o '$tmp/cls_t9.txt' 2>&1 | grep -q -- '--threads'"
+# --blocks: the table says how many runs were measured; at an expected
+# cosine no int8 model reaches (1.0), every run is measured
+ok sh -c "$NN quantize search '$CLS' $CC4 --candidates 2 --blocks 8 --expected-cos 1 --max-float-layers 100 -o '$tmp/cls_b.txt' >/dev/null 2>&1"
+ok grep -Eq '^# [0-9]+ of [1-9][0-9]* runs of 8 consecutive layers promoted' "$tmp/cls_b.txt"
+expect 2 "bad --blocks" $NN quantize search "$CLS" $CC4 --blocks -1 -o "$tmp/cls_x.txt"
+# --weight-rounding sum changes the Conv weights (3x3 kernels keep their sums);
+# a bad value is a usage error naming the option
+ok sh -c "$NN quantize '$CLS' $CC4 --weight-rounding sum -o '$tmp/cls_sum.onnx' 2>&1 | grep -q 'kernel sums kept'"
+ok sh -c "! cmp -s '$tmp/cls_q.onnx' '$tmp/cls_sum.onnx'"
+expect 2 "--weight-rounding up: nearest or sum" $NN quantize "$CLS" $CC4 --weight-rounding up -o "$tmp/cls_x.onnx"
 
 # nnport run on a QDQ model (made by tests/data/quant/make_golden.py, not by
 # nnport) goes through the fake-quant executor: equal to ONNX Runtime's output.
