@@ -401,6 +401,18 @@ NN_API void nn_qexec_destroy(nn_qexec *x);
    QDQ graph with the fake-quant executor (float_only: its float kernels,
    faster, within about one step of the integer kernels per layer). */
 
+/* A task metric (the search's "post-process hook"): the score of one
+   sample, higher is better (1 when a recognizer reads the line as the float
+   model does, the IoU of a detector's thresholded maps, ...), from the
+   quantized model's outputs and the float model's, each output o as
+   counts[o] float32 values in the graph's layout.  A model's score is the
+   mean over the samples; it replaces the output cosine wherever an
+   nn_quant_eval_desc with a metric is used (the search compares it with
+   expected_cos).  With threads > 1 it is called from several threads at
+   once, sample by sample. */
+typedef double (*nn_quant_metric_fn)(void *user, uint32_t sample, uint32_t output_count, const float *const *quantized,
+                                     const float *const *reference, const size_t *counts);
+
 typedef struct nn_quant_eval_desc {
     int int_kernels;         /* 1: run the QDQ graph with the integer kernels;
                                 0: float_only (QDQ reference semantics) */
@@ -411,6 +423,8 @@ typedef struct nn_quant_eval_desc {
     uint32_t threads;        /* 0/1: one; scoring QDQ models splits the samples over
                                 this many threads (capped at 8; the result is the
                                 same, summed in sample order) */
+    nn_quant_metric_fn metric; /* optional: scores a model instead of the output cosine */
+    void *metric_user;
 } nn_quant_eval_desc;
 
 /* One row of the per-layer precision table: float tensor `tensor` (output of
@@ -443,7 +457,8 @@ NN_API nn_status nn_quant_output_cosine(const nn_graph *g, const nn_graph *q, co
 
 typedef struct nn_quant_search_desc {
     nn_quant_eval_desc eval;
-    double expected_cos;     /* 0: 0.99; stop promoting once the output cosine reaches it */
+    double expected_cos;     /* 0: 0.99; stop promoting once the output cosine (or
+                                eval.metric's score) reaches it */
     uint32_t max_float_layers; /* 0: no cap beyond `candidates` */
     uint32_t candidates;     /* 0: 24; layers measured one by one, the ones with the
                                 largest local cosine drop in the analysis */
@@ -4083,10 +4098,45 @@ typedef struct nn_quant__score_job {
     const nn_quant__ref *refs;
     uint32_t first, step, n;
     int float_only;
+    nn_quant_metric_fn metric;
+    void *metric_user;
     double *cos;
     nn_status st;
     nn_diag diag;
 } nn_quant__score_job;
+
+#define NN_QUANT__MAX_IO 64 /* graph outputs a task metric sees */
+
+/* The task metric on one sample: the quantized outputs as float32 copies. */
+static nn_status nn_quant__metric(nn_quant__score_job *j, nn_qexec *x, uint32_t k) {
+    const nn_graph *q = j->q;
+    nn_allocator al;
+    float *qv[NN_QUANT__MAX_IO];
+    const float *rv[NN_QUANT__MAX_IO];
+    size_t counts[NN_QUANT__MAX_IO], i;
+    uint32_t o, no = q->output_count;
+    double score;
+    nn_status st = NN_OK;
+    memset(&al, 0, sizeof al);
+    if (no > NN_QUANT__MAX_IO) return nn_diag_set(&j->diag, NN_ERR_LIMIT, "nn_quant_eval_desc.metric", "more than %d outputs", NN_QUANT__MAX_IO);
+    for (o = 0; o < no; o++) qv[o] = NULL;
+    for (o = 0; o < no && st == NN_OK; o++) {
+        const nn_value *v = nn_qexec_output(x, o);
+        const nn_quant__ref *e = &j->refs[(size_t)k * no + o];
+        counts[o] = nn_value_count(v);
+        rv[o] = e->data;
+        if (counts[o] != e->count) { st = nn_diag_set(&j->diag, NN_ERR_SHAPE, "nn_quant", "output %u: element counts differ", o); break; }
+        qv[o] = (float *)nn_alloc(&al, (counts[o] + 1) * sizeof(float));
+        if (!qv[o]) { st = nn_diag_set(&j->diag, NN_ERR_NOMEM, "nn_quant", "out of memory"); break; }
+        for (i = 0; i < counts[o]; i++) qv[o][i] = (float)nn_quant__at(v, i, 1.0, 0);
+    }
+    if (st == NN_OK) {
+        score = j->metric(j->metric_user, k, no, (const float *const *)qv, rv, counts);
+        for (o = 0; o < no; o++) j->cos[(size_t)k * no + o] = score; /* the mean over all terms is the mean over samples */
+    }
+    for (o = 0; o < no; o++) nn_free(&al, qv[o]);
+    return st;
+}
 
 static void *nn_quant__score_run(void *arg) {
     nn_quant__score_job *j = (nn_quant__score_job *)arg;
@@ -4099,6 +4149,10 @@ static void *nn_quant__score_run(void *arg) {
     j->st = nn_qexec_create(q, &qd, &x, &j->diag);
     for (k = j->first; k < j->n && j->st == NN_OK; k += j->step) {
         j->st = nn_quant__run_q(x, q, j->inputs, k, &j->diag);
+        if (j->st == NN_OK && j->metric) {
+            j->st = nn_quant__metric(j, x, k);
+            continue;
+        }
         for (o = 0; o < q->output_count && j->st == NN_OK; o++) {
             const nn_value *v = nn_qexec_output(x, o);
             const nn_quant__ref *e = &j->refs[(size_t)k * q->output_count + o];
@@ -4144,6 +4198,8 @@ static nn_status nn_quant__score(const nn_graph *q, const nn_value *inputs, uint
         jobs[t].step = nt;
         jobs[t].n = n;
         jobs[t].float_only = !d->int_kernels;
+        jobs[t].metric = d->metric;
+        jobs[t].metric_user = d->metric_user;
         jobs[t].cos = cos;
     }
     nn_quant__run_jobs(nn_quant__score_run, jobs, sizeof jobs[0], nt);

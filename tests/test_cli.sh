@@ -155,6 +155,13 @@ ok sh -c "$NN quantize search '$CLS' $CC4 --threads 9 -o '$tmp/cls_t9.txt' 2>&1 
 ok sh -c "$NN quantize search '$CLS' $CC4 --candidates 2 --blocks 8 --expected-cos 1 --max-float-layers 100 -o '$tmp/cls_b.txt' >/dev/null 2>&1"
 ok grep -Eq '^# [0-9]+ of [1-9][0-9]* runs of 8 consecutive layers promoted' "$tmp/cls_b.txt"
 expect 2 "bad --blocks" $NN quantize search "$CLS" $CC4 --blocks -1 -o "$tmp/cls_x.txt"
+# --metric: a task metric scores the search (the table says so); on cls, whose
+# int8 model picks the float model's class on these 4 samples, argmax is met
+# from the start (1.0) and nothing is promoted
+ok sh -c "$NN quantize search '$CLS' $CC4 --metric argmax --expected-cos 0.99 -o '$tmp/cls_m.txt' >'$tmp/metric.log' 2>&1"
+ok grep -q '^# task metric 1.000000 all quantized' "$tmp/cls_m.txt"
+ok grep -q 'task metric 1.000000 -> 1.000000' "$tmp/metric.log"
+expect 2 "--metric iou:x: cosine, iou:THRESHOLD, argmax or ctc" $NN quantize search "$CLS" $CC4 --metric iou:x -o "$tmp/cls_x.txt"
 # --weight-rounding sum changes the Conv weights (3x3 kernels keep their sums);
 # a bad value is a usage error naming the option
 ok sh -c "$NN quantize '$CLS' $CC4 --weight-rounding sum -o '$tmp/cls_sum.onnx' 2>&1 | grep -q 'kernel sums kept'"

@@ -1099,6 +1099,19 @@ static void test_score_threads(void) {
     nn_graph_destroy(g);
 }
 
+typedef struct metric_probe { int calls, bad_shape; } metric_probe;
+
+static double within_tenth(void *user, uint32_t sample, uint32_t output_count, const float *const *q,
+                           const float *const *ref, const size_t *counts) {
+    metric_probe *p = (metric_probe *)user;
+    size_t i;
+    p->calls++;
+    if (sample != 0 || output_count != 1 || counts[0] != 16) p->bad_shape++;
+    for (i = 0; i < counts[0]; i++)
+        if (fabs((double)q[0][i] - ref[0][i]) > 0.1) return 0.0;
+    return 1.0;
+}
+
 static void test_search(void) {
     nn_graph *g = sensitive_graph();
     nn_diag d;
@@ -1144,6 +1157,25 @@ static void test_search(void) {
     CHECK(res.cos_before > 0.999);
     nn_quant_table_deinit(&again);
     nn_quant_table_deinit(&out);
+    { /* a task metric instead of the output cosine: 1 when every output value is
+         within 0.1 of the float model's.  All quantized, y = tanh(0) = 0 where
+         float has tanh(1.5 x) (up to 0.96): 0.  With h float, y is within the
+         int8 steps of o and y (a few hundredths): 1.  So the search promotes h,
+         and its scores are exactly 0 -> 1. */
+        metric_probe mp;
+        memset(&mp, 0, sizeof mp);
+        memset(&sd, 0, sizeof sd);
+        sd.expected_cos = 0.99;
+        sd.eval.metric = within_tenth;
+        sd.eval.metric_user = &mp;
+        nn_quant_table_init(&out, NULL);
+        CHECK_STATUS(nn_quant_search(g, r, NULL, &in, 1, &sd, &out, layers, &nl, &res, &d), NN_OK);
+        CHECK(out.count == 1 && !strcmp(out.rules[0].name, "h"));
+        CHECK_NEAR(res.cos_before, 0.0, 0);
+        CHECK_NEAR(res.cos_after, 1.0, 0);
+        CHECK(mp.calls > 2 && mp.bad_shape == 0);
+        nn_quant_table_deinit(&out);
+    }
     free(r);
     nn_graph_destroy(g);
 }

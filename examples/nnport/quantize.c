@@ -38,7 +38,9 @@ static void quantize_help(void) {
            "          [--bc-mode local|total|sequential] [--bc-rounds N] [--bc-keep-worse]] [--softmax-bias]\n"
            "       nnport quantize search MODEL.onnx --calib-data DIR -o QTABLE.txt [--expected-cos 0.99]\n"
            "         [--max-float-layers N] [--candidates N] [--blocks N] [--loss-table FILE] [--int-kernels]\n"
-           "         [quantize options]   (--blocks N: then runs of N consecutive layers, when single ones fall short)\n"
+           "         [--metric cosine|iou:T|argmax|ctc] [quantize options]\n"
+           "         (--blocks N: then runs of N consecutive layers, when single ones fall short;\n"
+           "          --metric: score output 0 by a task metric instead of the output cosine)\n"
            "       nnport quantize run MODEL.onnx (--input NAME=FILE.npy | --batch IN_DIR)\n"
            "         --output-dir DIR [--float] [--float-only]\n"
            "  calibrates on DIR/*.npy (sorted; *_targets.npy skipped), default method percentile,\n"
@@ -148,8 +150,65 @@ static int load_prepared(const char *path, nn_graph **g, nn_diag *d) {
 }
 
 /* Options shared by `quantize` and `quantize search`. */
+/* quantize search --metric: built-in task metrics on output 0 (the search's
+   post-process hook, nn_quant_eval_desc.metric).  iou:T: IoU of the maps
+   thresholded at T (a detector's; both empty: 1); argmax: fraction of rows
+   (last dim = classes) with the float model's top class; ctc: 1 when the
+   greedy CTC reading (top class per row, repeats merged, class 0 blank
+   dropped) equals the float model's, else 0 (a recognizer, batch 1). */
+typedef struct qmetric {
+    int kind;        /* 0 cosine (none), 1 iou, 2 argmax, 3 ctc */
+    double thr;
+    size_t classes;  /* argmax, ctc: the last dim of output 0 */
+} qmetric;
+
+static size_t qmetric_argmax(const float *row, size_t c) {
+    size_t k, best = 0;
+    for (k = 1; k < c; k++)
+        if (row[k] > row[best]) best = k;
+    return best;
+}
+
+static double qmetric_score(void *user, uint32_t sample, uint32_t output_count, const float *const *q,
+                            const float *const *r, const size_t *counts) {
+    const qmetric *m = (const qmetric *)user;
+    size_t i, n = counts[0], rows, same = 0, inter = 0, uni = 0, lq = (size_t)-1, lr = (size_t)-1, iq = 0, ir = 0;
+    (void)sample;
+    (void)output_count;
+    if (m->kind == 1) {
+        for (i = 0; i < n; i++) {
+            int a = r[0][i] > m->thr, b = q[0][i] > m->thr;
+            inter += (size_t)(a && b);
+            uni += (size_t)(a || b);
+        }
+        return uni ? (double)inter / (double)uni : 1.0;
+    }
+    rows = m->classes ? n / m->classes : 0;
+    if (m->kind == 2) {
+        for (i = 0; i < rows; i++) same += qmetric_argmax(q[0] + i * m->classes, m->classes) == qmetric_argmax(r[0] + i * m->classes, m->classes);
+        return rows ? (double)same / (double)rows : 1.0;
+    }
+    /* ctc: walk both readings together; any difference is a miss */
+    for (;;) {
+        size_t cq = (size_t)-1, cr = (size_t)-1;
+        for (; iq < rows && cq == (size_t)-1; iq++) {
+            size_t c = qmetric_argmax(q[0] + iq * m->classes, m->classes);
+            if (c != lq && c != 0) cq = c;
+            lq = c;
+        }
+        for (; ir < rows && cr == (size_t)-1; ir++) {
+            size_t c = qmetric_argmax(r[0] + ir * m->classes, m->classes);
+            if (c != lr && c != 0) cr = c;
+            lr = c;
+        }
+        if (cq != cr) return 0.0;
+        if (cq == (size_t)-1) return 1.0;
+    }
+}
+
 typedef struct qopts {
     const char *model, *calib, *outp, *qtable, *analysis, *loss;
+    qmetric metric;
     nn_calib_desc cd;
     nn_quant_desc qd;
     cli_inputs inputs;
@@ -264,6 +323,15 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
             if (!cli_parse_int(argv[++i], 1, 1000000, &o->samples)) return cli_usage_error(cmd, "bad --samples");
         } else if (o->search && !strcmp(a, "--max-float-layers")) {
             if (!cli_parse_int(argv[++i], 0, 1000000, &o->max_float)) return cli_usage_error(cmd, "bad --max-float-layers");
+        } else if (o->search && !strcmp(a, "--metric")) {
+            const char *v = argv[++i];
+            char *end = NULL;
+            if (!strcmp(v, "cosine")) o->metric.kind = 0;
+            else if (!strcmp(v, "argmax")) o->metric.kind = 2;
+            else if (!strcmp(v, "ctc")) o->metric.kind = 3;
+            else if (!strncmp(v, "iou:", 4) && (o->metric.thr = strtod(v + 4, &end), end && end != v + 4 && !*end))
+                o->metric.kind = 1;
+            else return cli_usage_error(cmd, "--metric %s: cosine, iou:THRESHOLD, argmax or ctc", v);
         } else if (o->search && !strcmp(a, "--blocks")) {
             if (!cli_parse_int(argv[++i], 0, 1000000, &o->blocks)) return cli_usage_error(cmd, "bad --blocks");
         } else if (o->search && !strcmp(a, "--candidates")) {
@@ -722,6 +790,20 @@ static int search_main(int argc, char **argv, int first) {
     sd.max_float_layers = (uint32_t)o.max_float;
     sd.candidates = (uint32_t)o.candidates;
     sd.block_layers = (uint32_t)o.blocks;
+    if (o.metric.kind) { /* the task metric replaces the output cosine as the score */
+        const nn_tensor *ot = &s.g->tensors[s.g->outputs[0].id];
+        if (o.metric.kind >= 2) {
+            int64_t c = ot->shape.rank > 0 ? ot->shape.dims[ot->shape.rank - 1] : -1;
+            if (c <= 0) {
+                fprintf(stderr, "nnport quantize search: --metric: output '%s' needs a static last dim (the classes)\n", ot->name);
+                rc = CLI_EXIT_FAIL;
+                goto done;
+            }
+            o.metric.classes = (size_t)c;
+        }
+        sd.eval.metric = qmetric_score;
+        sd.eval.metric_user = &o.metric;
+    }
     uint32_t nl = 0;
     nn_quant_search_result res;
     if (nn_quant_search(s.g, ranges, &o.qd, s.samples, (uint32_t)s.n, &sd, &out, layers, &nl, &res, &d)) {
@@ -733,9 +815,9 @@ static int search_main(int argc, char **argv, int first) {
     FILE *f = fopen(part, "w");
     if (!f) { perror(part); goto done; }
     fprintf(f, "# quantize table from nnport quantize search: %s, %s, %d samples\n"
-               "# output cosine %.6f all quantized -> %.6f with %u layer(s) promoted (expected %.4f)\n",
-            o.model, nn_calib_method_name(o.cd.method), s.n, res.cos_before, res.cos_after, res.promoted,
-            o.expected > 0 ? o.expected : 0.99);
+               "# %s %.6f all quantized -> %.6f with %u layer(s) promoted (expected %.4f)\n",
+            o.model, nn_calib_method_name(o.cd.method), s.n, o.metric.kind ? "task metric" : "output cosine", res.cos_before,
+            res.cos_after, res.promoted, o.expected > 0 ? o.expected : 0.99);
     if (o.blocks) fprintf(f, "# %u of %u runs of %ld consecutive layers promoted\n", res.blocks_promoted, res.blocks_measured, o.blocks);
     if (nn_quant_table_write(&out, nn_verify_write_file, f, &d)) { fclose(f); remove(part); rc = cli_fail(o.outp, &d); goto done; }
     if (fclose(f) != 0 || rename(part, o.outp) != 0) { perror(o.outp); goto done; }
@@ -752,8 +834,8 @@ static int search_main(int argc, char **argv, int first) {
     }
     printf("search %s: %s on %d samples, %u quantized layers, %u measured, %u promoted to float\n", o.model,
            nn_calib_method_name(o.cd.method), s.n, res.quantizable, res.measured, res.promoted);
-    printf("  output cosine %.6f -> %.6f, %.1f s; quantize table %s\n", res.cos_before, res.cos_after,
-           (cli_now_ms() - t0) / 1000.0, o.outp);
+    printf("  %s %.6f -> %.6f, %.1f s; quantize table %s\n", o.metric.kind ? "task metric" : "output cosine", res.cos_before,
+           res.cos_after, (cli_now_ms() - t0) / 1000.0, o.outp);
     rc = 0;
 done:
     if (ref) nn_graph_destroy(ref);
