@@ -4069,6 +4069,15 @@ static nn_status nn_quant__float_outputs(const nn_graph *g, const nn_value *inpu
     return NN_OK;
 }
 
+/* Jobs for `samples` samples on `threads` threads: 1..8, never more than
+   the samples (one job when there are none). */
+static uint32_t nn_quant__job_count(uint32_t threads, uint32_t samples) {
+    uint32_t nt = threads > 1 ? threads : 1;
+    if (nt > 8) nt = 8;
+    if (nt > samples) nt = samples ? samples : 1;
+    return nt;
+}
+
 /* Runs fn on jobs[0..nt) (each job_size bytes): jobs 1.. on their own
    threads, job 0 on this one; a job whose thread cannot start runs here
    after the others.  Without threads (NN_NO_THREADS), one after another. */
@@ -4180,13 +4189,11 @@ static nn_status nn_quant__score(const nn_graph *q, const nn_value *inputs, uint
                                  const nn_quant_eval_desc *d, double *out, nn_diag *diag) {
     nn_allocator al;
     nn_quant__score_job jobs[8];
-    uint32_t nt = d->threads > 1 ? d->threads : 1, t;
+    uint32_t nt = nn_quant__job_count(d->threads, n), t;
     size_t terms = (size_t)n * q->output_count, i;
     double *cos, sum = 0;
     nn_status st = NN_OK;
     memset(&al, 0, sizeof al);
-    if (nt > 8) nt = 8;
-    if (nt > n) nt = n ? n : 1;
     cos = (double *)nn_alloc(&al, (terms + 1) * sizeof *cos);
     if (!cos) return nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant", "out of memory");
     for (t = 0; t < nt; t++) {
@@ -4446,6 +4453,13 @@ static int nn_quant__cmp_drop(const void *a, const void *b) {
     return x->local_drop < y->local_drop ? 1 : x->local_drop > y->local_drop ? -1 : (x->node > y->node) - (x->node < y->node);
 }
 
+/* An analysis row the search may promote: a quantized node's first output,
+   not a data-movement op (those share their input's scale). */
+static int nn_quant__searchable(const nn_graph *g, const nn_quant_layer_report *row) {
+    const nn_node *n = &g->nodes[row->node];
+    return row->qdtype != NN_DTYPE_FLOAT && n->outputs[0].id == row->tensor && !nn_quant__op_is(n, nn_quant__move_ops);
+}
+
 /* Step 6 of the search: the quantizable layers of the analysis rows (in
    topological order) not promoted yet, cut into runs of s->block_layers;
    each run's output cosine measured with prom[0..*np) and the run
@@ -4467,9 +4481,7 @@ static nn_status nn_quant__search_blocks(const nn_graph *g, const nn_quant_range
     used = (char *)nn_alloc(&al, (size_t)nrows + 1);
     if (!all || !bcos || !used) { st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant_search", "out of memory"); goto done; }
     for (i = 0; i < nrows; i++) {
-        const nn_node *n = &g->nodes[rows[i].node];
-        if (rows[i].qdtype == NN_DTYPE_FLOAT || n->outputs[0].id != rows[i].tensor || nn_quant__op_is(n, nn_quant__move_ops))
-            continue;
+        if (!nn_quant__searchable(g, &rows[i])) continue;
         for (k = 0; k < *np && prom[k] != rows[i].tensor; k++) {}
         if (k == *np) all[na++] = rows[i].tensor;
     }
@@ -4557,8 +4569,7 @@ NN_API nn_status nn_quant_search(const nn_graph *g, const nn_quant_range *ranges
     for (i = 0; i < nrows; i++) {
         const nn_node *n = &g->nodes[rows[i].node];
         double worst = 0;
-        if (rows[i].qdtype == NN_DTYPE_FLOAT || n->outputs[0].id != rows[i].tensor) continue;
-        if (nn_quant__op_is(n, nn_quant__move_ops)) continue;
+        if (!nn_quant__searchable(g, &rows[i])) continue;
         r.quantizable++;
         for (j = 0; j < n->input_count; j++) {
             uint32_t t = n->inputs[j].id;
@@ -6615,12 +6626,10 @@ static nn_status nn_qa__seq_measure(const nn_graph *q, nn_qa__lin *L, uint32_t n
     nn_allocator al;
     nn_qa__seq_job jobs[8];
     size_t cout = (size_t)L[li].cout, c;
-    uint32_t nt = threads > 1 ? threads : 1, t, k;
+    uint32_t nt = nn_quant__job_count(threads, ns), t, k;
     double *sums;
     nn_status st = NN_OK;
     memset(&al, 0, sizeof al);
-    if (nt > 8) nt = 8;
-    if (nt > ns) nt = ns ? ns : 1;
     sums = (double *)nn_alloc(&al, (size_t)ns * (cout + 1) * sizeof *sums + 1);
     if (!sums) return nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant", "out of memory");
     memset(sums, 0, (size_t)ns * (cout + 1) * sizeof *sums);

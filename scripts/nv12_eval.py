@@ -80,15 +80,21 @@ def rgb_to_nv12(rgb):
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
-def nv12_decode_int_rgb(frame):
-    """The yuv instruction's conversion in numpy (nn_target_yuv_pixel: BT.601
-    full range, exact integer arithmetic over the denominator 10^6, rounded
-    half up; nearest chroma): uint8 H x W x 3 R, G, B."""
-    f = frame[0].astype(np.int64)
+def nv12_planes(frame, dtype):
+    """Y and the nearest-upsampled U - 128, V - 128 of an NV12 frame (1, H*3/2, W)."""
+    f = frame[0].astype(dtype)
     h = f.shape[0] * 2 // 3
     y, uv = f[:h], f[h:]
     u = np.repeat(np.repeat(uv[:, 0::2], 2, axis=0), 2, axis=1) - 128
     v = np.repeat(np.repeat(uv[:, 1::2], 2, axis=0), 2, axis=1) - 128
+    return y, u, v
+
+
+def nv12_decode_int_rgb(frame):
+    """The yuv instruction's conversion in numpy (nn_target_yuv_pixel: BT.601
+    full range, exact integer arithmetic over the denominator 10^6, rounded
+    half up; nearest chroma): uint8 H x W x 3 R, G, B."""
+    y, u, v = nv12_planes(frame, np.int64)
     yy = y * 1000000
     rgb = [yy + 1402000 * v, yy - 344136 * u - 714136 * v, yy + 1772000 * u]
     return np.stack([np.clip((c + 500000) // 1000000, 0, 255) for c in rgb], axis=2).astype(np.uint8)
@@ -111,11 +117,7 @@ def nv12_decode_cpu(frame, ties="even"):
     round); then PaddleOCR's NormalizeImage on the BGR image
     (make_inputs.det_preprocess's arithmetic).  Returns the model input and
     the decoded uint8 R, G, B planes."""
-    f = frame[0].astype(np.float64)
-    h = f.shape[0] * 2 // 3
-    y, uv = f[:h], f[h:]
-    u = np.repeat(np.repeat(uv[:, 0::2], 2, axis=0), 2, axis=1) - 128
-    v = np.repeat(np.repeat(uv[:, 1::2], 2, axis=0), 2, axis=1) - 128
+    y, u, v = nv12_planes(frame, np.float64)
     rgb = np.stack([y + 1.402 * v, y - 0.344136 * u - 0.714136 * v, y + 1.772 * u], axis=2)
     rgb = np.clip(np.rint(rgb) if ties == "even" else np.floor(rgb + 0.5), 0, 255).astype(np.uint8)
     bgr = rgb[:, :, ::-1].astype(np.float32)

@@ -497,16 +497,26 @@ static int calibrate(build_ctx *b, nn_graph *g, nn_quant_range *ranges) {
     return st ? build_die(b, b->calib_dir, &d) : CLI_EXIT_OK;
 }
 
+/* The first min(eval_count, 4) evaluation samples as one input array
+   (borrowed values; free the array): what the analysis, the search and
+   the softmax measurement run on.  NULL when out of memory. */
+static nn_value *eval_batch(const build_ctx *b, uint32_t *count) {
+    nn_value *in;
+    *count = b->eval_count < 4 ? b->eval_count : 4;
+    in = (nn_value *)calloc((size_t)*count * b->nin + 1, sizeof *in);
+    for (uint32_t s = 0; in && s < *count; s++)
+        for (uint32_t i = 0; i < b->nin; i++) in[s * b->nin + i] = b->eval[s][i];
+    return in;
+}
+
 /* The per-layer table (nn_quant_analyze) into the record, and printed
    (the ten worst layers with their ONNX names) when print is set. */
 static void analyze_layers(build_ctx *b, const nn_graph *g, const nn_graph *q, int print) {
     nn_quant_layer_report *rows = (nn_quant_layer_report *)calloc(g->tensor_count + 1, sizeof *rows);
-    nn_value *in = (nn_value *)calloc((size_t)b->eval_count * b->nin + 1, sizeof *in);
-    uint32_t n = 0, count = b->eval_count < 4 ? b->eval_count : 4;
+    uint32_t n = 0, count;
+    nn_value *in = eval_batch(b, &count);
     nn_quant_eval_desc ed = {.int_kernels = 1, .input_shapes = b->shapes, .input_shape_count = b->shape_count};
     nn_diag d = {0};
-    for (uint32_t s = 0; in && s < count; s++)
-        for (uint32_t i = 0; i < b->nin; i++) in[s * b->nin + i] = b->eval[s][i];
     progress(b, "quantize: per-layer analysis on %u samples", count);
     if (!rows || !in || nn_quant_analyze(g, q, in, count, &ed, rows, &n, &d)) {
         if (d.status) build_die(b, "per-layer analysis", &d);
@@ -664,16 +674,17 @@ static int compile_stage(build_ctx *b, const nn_graph *q) {
     cd.max_batch = (uint32_t)cfg_n(b, "compile.max_batch", 0);
     /* compile.input_format: YUV420SP frames in, preprocess.* folded into
        the conversion table (docs/TARGET.md "NV12 input") */
-    const char *fmt = cfg_s(b, "compile.input_format"), *rg = cfg_s(b, "compile.input_range"),
-               *color = cfg_s(b, "preprocess.color");
+    const char *fmt = cfg_s(b, "compile.input_format"), *rg = cfg_s(b, "compile.input_range");
     int yuv = fmt && (!strcmp(fmt, "nv12") || !strcmp(fmt, "nv21"));
-    if (yuv) {
+    if (yuv) { /* the images' own preprocessing (dataset_desc) */
+        nn_calib_dataset_desc pre;
+        dataset_desc(b, b->calib_dir, 0, &pre);
         cd.input_format = !strcmp(fmt, "nv21") ? NN_TARGET_INPUT_NV21 : NN_TARGET_INPUT_NV12;
         cd.input_limited = rg && !strcmp(rg, "limited");
-        cd.input_bgr = color && !strcasecmp(color, "bgr");
+        cd.input_bgr = (uint32_t)pre.image.bgr;
         for (int c = 0; c < 3; c++) {
-            cd.input_mean[c] = (float)cfg_at(b, "preprocess.mean", c, cfg_at(b, "preprocess.mean", 0, 0));
-            cd.input_scale[c] = (float)(1.0 / cfg_at(b, "preprocess.std", c, cfg_at(b, "preprocess.std", 0, 1)));
+            cd.input_mean[c] = pre.image.mean[c];
+            cd.input_scale[c] = pre.image.scale[c];
         }
     }
     progress(b, "compile: lowering for %s", b->tf.desc.name ? b->tf.desc.name : "the target");
@@ -988,8 +999,8 @@ static int front_stages(build_ctx *b, nn_graph **g0, nn_graph **g) {
    evaluation samples; the promoted layers are appended to the table. */
 static int search_stage(build_ctx *b, const nn_graph *g, const nn_quant_range *ranges, nn_quant_desc *qd,
                         nn_quant_table *table) {
-    uint32_t count = b->eval_count < 4 ? b->eval_count : 4, nl = 0;
-    nn_value *in = (nn_value *)calloc((size_t)count * b->nin + 1, sizeof *in);
+    uint32_t count, nl = 0;
+    nn_value *in = eval_batch(b, &count);
     nn_quant_search_layer *layers = (nn_quant_search_layer *)calloc(g->node_count + 1, sizeof *layers);
     nn_quant_search_desc sd;
     nn_quant_search_result res;
@@ -1003,8 +1014,6 @@ static int search_stage(build_ctx *b, const nn_graph *g, const nn_quant_range *r
     sd.max_float_layers = (uint32_t)cfg_n(b, "search.max_float_layers", 8);
     sd.block_layers = (uint32_t)cfg_n(b, "search.block_layers", 0);
     sd.promote = to ? nn_quant_dtype_parse(to, strlen(to)) : NN_QUANT_DTYPE_INT16;
-    for (uint32_t s = 0; in && s < count; s++)
-        for (uint32_t i = 0; i < b->nin; i++) in[s * b->nin + i] = b->eval[s][i];
     progress(b, "quantize: mixed-precision search on %u samples", count);
     const nn_quant_table *keep = qd->table;
     qd->table = table->count ? table : NULL; /* rules from the config stay in effect */
@@ -1111,13 +1120,11 @@ static int quant_algorithms(build_ctx *b, nn_graph *g, const nn_quant_range *ran
 static int softmax_bias(build_ctx *b, const nn_graph *g, const nn_quant_range *ranges, const nn_quant_desc *qd) {
     enum { CAP = 64 };
     nn_quant_softmax_bias sb[CAP];
-    uint32_t nsb = 0, quantized = 0, count = b->eval_count < 4 ? b->eval_count : 4;
-    nn_value *in = (nn_value *)calloc((size_t)count * b->nin + 1, sizeof *in);
+    uint32_t nsb = 0, quantized = 0, count;
+    nn_value *in = eval_batch(b, &count);
     nn_diag d = {0};
     double worst = 1;
     if (!in) { nn_diag_set(&d, NN_ERR_NOMEM, "softmax bias", "out of memory"); return build_die(b, "quant.softmax_bias_correction", &d); }
-    for (uint32_t s = 0; s < count; s++)
-        for (uint32_t i = 0; i < b->nin; i++) in[s * b->nin + i] = b->eval[s][i];
     progress(b, "quantize: softmax bias on %u samples", count);
     nn_status st = nn_quant_softmax_bias_measure(g, ranges, qd, in, count, sb, CAP, &nsb, &d);
     free(in);

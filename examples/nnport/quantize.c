@@ -169,6 +169,18 @@ static size_t qmetric_argmax(const float *row, size_t c) {
     return best;
 }
 
+/* The next character of a greedy CTC reading of `rows` rows of `c` scores,
+   from row *i on (*last: the previous row's class); (size_t)-1 at the end. */
+static size_t qmetric_ctc_next(const float *scores, size_t rows, size_t c, size_t *i, size_t *last) {
+    size_t out = (size_t)-1;
+    for (; *i < rows && out == (size_t)-1; (*i)++) {
+        size_t k = qmetric_argmax(scores + *i * c, c);
+        if (k != *last && k != 0) out = k;
+        *last = k;
+    }
+    return out;
+}
+
 static double qmetric_score(void *user, uint32_t sample, uint32_t output_count, const float *const *q,
                             const float *const *r, const size_t *counts) {
     const qmetric *m = (const qmetric *)user;
@@ -190,17 +202,7 @@ static double qmetric_score(void *user, uint32_t sample, uint32_t output_count, 
     }
     /* ctc: walk both readings together; any difference is a miss */
     for (;;) {
-        size_t cq = (size_t)-1, cr = (size_t)-1;
-        for (; iq < rows && cq == (size_t)-1; iq++) {
-            size_t c = qmetric_argmax(q[0] + iq * m->classes, m->classes);
-            if (c != lq && c != 0) cq = c;
-            lq = c;
-        }
-        for (; ir < rows && cr == (size_t)-1; ir++) {
-            size_t c = qmetric_argmax(r[0] + ir * m->classes, m->classes);
-            if (c != lr && c != 0) cr = c;
-            lr = c;
-        }
+        size_t cq = qmetric_ctc_next(q[0], rows, m->classes, &iq, &lq), cr = qmetric_ctc_next(r[0], rows, m->classes, &ir, &lr);
         if (cq != cr) return 0.0;
         if (cq == (size_t)-1) return 1.0;
     }
