@@ -162,6 +162,39 @@ ok sh -c "$NN quantize search '$CLS' $CC4 --metric argmax --expected-cos 0.99 -o
 ok grep -q '^# task metric 1.000000 all quantized' "$tmp/cls_m.txt"
 ok grep -q 'task metric 1.000000 -> 1.000000' "$tmp/metric.log"
 expect 2 "--metric iou:x: cosine, iou:THRESHOLD, argmax or ctc" $NN quantize search "$CLS" $CC4 --metric iou:x -o "$tmp/cls_x.txt"
+# --metric ctc / argmax against an independent reading: the rec model quantized
+# (minmax, the first 2 calibration lines), float and QDQ outputs from
+# `nnport run`, and numpy's greedy CTC decode (top class per frame, repeats
+# merged, blank 0 dropped) and per-frame top-class agreement must give the
+# search's "all quantized" scores
+RC="--calib-data $CACHE/data/ocr_rec/calib --samples 2 --calibration-method minmax"
+ok sh -c "$NN quantize '$REC' $RC -o '$tmp/rec_q.onnx' >/dev/null 2>&1"
+for f in $(ls "$CACHE/data/ocr_rec/calib"/*.npy | grep -v '_targets.npy$' | sort | head -2); do
+    b=$(basename "$f" .npy)
+    $NN run "$REC" --input "x=$f" --output-dir "$tmp/rf_$b" >/dev/null 2>&1
+    $NN run "$tmp/rec_q.onnx" --input "x=$f" --output-dir "$tmp/rq_$b" >/dev/null 2>&1
+done
+for m in ctc argmax; do
+    $NN quantize search "$REC" $RC --int-kernels --metric $m --expected-cos 0.01 -o "$tmp/rec_$m.txt" >/dev/null 2>&1
+    ok /usr/bin/python3 - "$tmp" "$m" <<'EOF'
+import glob, re, sys
+import numpy as np
+tmp, m = sys.argv[1], sys.argv[2]
+def read(p):
+    a = np.load(p)[0].argmax(-1)
+    return [int(c) for i, c in enumerate(a) if c != 0 and (i == 0 or c != a[i - 1])]
+scores = []
+for rf in sorted(glob.glob(tmp + "/rf_*/output_0.npy")):
+    rq = rf.replace("/rf_", "/rq_")
+    if m == "ctc":
+        scores.append(1.0 if read(rf) == read(rq) else 0.0)
+    else:
+        scores.append(float(np.mean(np.load(rf)[0].argmax(-1) == np.load(rq)[0].argmax(-1))))
+assert len(scores) == 2, scores
+got = float(re.search(r"# task metric ([0-9.]+) all quantized", open(tmp + "/rec_%s.txt" % m).read()).group(1))
+assert abs(got - np.mean(scores)) < 1e-6, (m, got, scores)
+EOF
+done
 # --weight-rounding sum changes the Conv weights (3x3 kernels keep their sums);
 # a bad value is a usage error naming the option
 ok sh -c "$NN quantize '$CLS' $CC4 --weight-rounding sum -o '$tmp/cls_sum.onnx' 2>&1 | grep -q 'kernel sums kept'"
