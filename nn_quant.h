@@ -2964,6 +2964,43 @@ static nn_status nn_quant__emit(nn_quant__b *b, uint32_t ni) {
     return NN_OK;
 }
 
+/* QuantizeLinear/DequantizeLinear take 16-bit and 4-bit integers only from
+   opset 21 (ONNX operator changelog, QuantizeLinear-21).  A QDQ graph that
+   holds such a tensor at a lower opset runs in nnport's fake-quant executor,
+   but ONNX Runtime refuses to load it (1.30: "Type 'tensor(int16)' of input
+   parameter (x_zero_point) of operator (QuantizeLinear) ... is invalid").
+   So the finished QDQ graph is brought to opset 21 by nn_graph.h's opset
+   pass; the Q/DQ nodes themselves mean the same at 13 and 21.  A graph the
+   pass cannot take that far is kept as it is, with a note. */
+static nn_status nn_quant__fit_opset(nn_quant__b *b) {
+    nn_graph *q = b->q;
+    nn_pass_desc pd;
+    nn_diag pass_diag;
+    uint32_t i, wide = 0;
+    int64_t op = nn_graph_opset(q, "");
+    if (op >= 21 || op < 10) return NN_OK;
+    for (i = 0; i < q->node_count && !wide; i++) {
+        const nn_node *n = &q->nodes[i];
+        nn_tensor_id t;
+        nn_dtype dt;
+        if (strcmp(n->op_type, "DequantizeLinear") && strcmp(n->op_type, "QuantizeLinear")) continue;
+        t = !strcmp(n->op_type, "DequantizeLinear") ? n->inputs[0] : n->outputs[0];
+        if (t.id == NN_INVALID_ID) continue;
+        dt = q->tensors[t.id].dtype;
+        wide = dt == NN_DTYPE_INT16 || dt == NN_DTYPE_UINT16 || dt == NN_DTYPE_INT4 || dt == NN_DTYPE_UINT4;
+    }
+    if (!wide) return NN_OK;
+    memset(&pd, 0, sizeof pd);
+    pd.target_opset = 21;
+    memset(&pass_diag, 0, sizeof pass_diag);
+    if (nn_graph_run_passes(q, "opset", &pd, NULL, &pass_diag) || nn_graph_opset(q, "") < 21)
+        nn_quant__logf(b->d.log, b->d.log_user, "opset %lld: 16-bit or 4-bit QuantizeLinear/DequantizeLinear need "
+                       "opset 21, and the opset pass could not upgrade this graph (%s); the QDQ graph runs in "
+                       "nnport's fake-quant executor but other tools will refuse it", (long long)op,
+                       pass_diag.message[0] ? pass_diag.message : "it stopped below 21");
+    return NN_OK;
+}
+
 NN_API nn_status nn_quant_graph(const nn_graph *g, const nn_quant_range *ranges, const nn_quant_desc *desc,
                                 nn_graph **out, nn_quant_stats *stats, nn_diag *diag) {
     nn_quant__b b;
@@ -3036,6 +3073,7 @@ NN_API nn_status nn_quant_graph(const nn_graph *g, const nn_quant_range *ranges,
         if (st == NN_OK) st = nn_graph_add_output(b.q, t, diag);
     }
     if (st == NN_OK) st = nn_graph_sort(b.q, diag);
+    if (st == NN_OK) st = nn_quant__fit_opset(&b);
     if (st == NN_OK) {
         *out = b.q;
         b.q = NULL;

@@ -201,6 +201,26 @@ ok sh -c "$NN quantize '$CLS' $CC4 --weight-rounding sum -o '$tmp/cls_sum.onnx' 
 ok sh -c "! cmp -s '$tmp/cls_q.onnx' '$tmp/cls_sum.onnx'"
 expect 2 "--weight-rounding up: nearest or sum" $NN quantize "$CLS" $CC4 --weight-rounding up -o "$tmp/cls_x.onnx"
 
+# --scheme s16 writes int16 QuantizeLinear/DequantizeLinear, which ONNX admits
+# only from opset 21 (QuantizeLinear-21): the QDQ file must say opset 21 (the
+# cls model is opset 10, upgraded to 14 for per-channel weights, then to 21)
+# and ONNX Runtime must load it and agree with the fake-quant executor.
+ok sh -c "$NN quantize '$CLS' $CC4 --scheme s16 -o '$tmp/cls_s16.onnx' >/dev/null 2>&1"
+ok /usr/bin/python3 -c "
+import onnx, sys
+m = onnx.load(sys.argv[1])
+v = [o.version for o in m.opset_import if o.domain in ('', 'ai.onnx')][0]
+z16 = [t.name for t in m.graph.initializer if t.data_type == onnx.TensorProto.INT16]
+assert v == 21 and z16, (v, len(z16))" "$tmp/cls_s16.onnx"
+X16=$CACHE/data/ocr_cls/eval/line01_0.npy
+if [ -d "$CACHE/ort/node_modules" ] && command -v node >/dev/null; then
+    ok sh -c "node scripts/ort_run.js '$tmp/cls_s16.onnx' --input x='$X16' --output-dir '$tmp/s16_ort' >/dev/null 2>&1"
+    ok sh -c "$NN run '$tmp/cls_s16.onnx' --input x='$X16' --output-dir '$tmp/s16_nn' >/dev/null 2>&1"
+    ok sh -c "$NN compare '$tmp/s16_ort/output_0.npy' '$tmp/s16_nn/output_0.npy' --cos 0.9999 >/dev/null"
+else
+    echo "skipped: ONNX Runtime on the s16 QDQ file (scripts/setup.sh installs it)"
+fi
+
 # nnport run on a QDQ model (made by tests/data/quant/make_golden.py, not by
 # nnport) goes through the fake-quant executor: equal to ONNX Runtime's output.
 Q=tests/data/quant
