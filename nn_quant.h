@@ -2330,10 +2330,11 @@ static nn_status nn_quant__scale_zp(nn_quant__b *b, const char *base, const floa
     for (r = 0; r < rank; r++) count *= dims[r];
     st = nn_quant__const(b, nn_quant__name(b, base, "_scale", nb, sizeof nb), NN_DTYPE_FLOAT, rank, dims, scale, s);
     if (st) return st;
-    zb = (size_t)count * nn_dtype_size(zdt);
+    if (!nn_dtype_bytes_for(zdt, (size_t)count, &zb)) return nn_diag_set(b->diag, NN_ERR_LIMIT, base, "too large");
     zd = nn_alloc(&b->d.alloc, zb ? zb : 1);
     if (!zd) return nn_diag_set(b->diag, NN_ERR_NOMEM, base, "out of memory");
-    for (i = 0; i < count; i++) {
+    if (zdt == NN_DTYPE_INT4) memset(zd, 0, zb ? zb : 1); /* 4-bit weights: zero point 0 */
+    for (i = 0; i < count && zdt != NN_DTYPE_INT4; i++) {
         if (zdt == NN_DTYPE_INT8) ((int8_t *)zd)[i] = (int8_t)zp;
         else if (zdt == NN_DTYPE_UINT8) ((uint8_t *)zd)[i] = (uint8_t)zp;
         else if (zdt == NN_DTYPE_INT16) ((int16_t *)zd)[i] = (int16_t)zp;
@@ -2512,8 +2513,13 @@ done:
 /* Quantizes constant float weight t symmetric with one scale per `block`
    consecutive elements along its input axis `axis` (ONNX blocked
    quantization, DequantizeLinear-21 `block_size`: the scale tensor has t's
-   shape with dims[axis] / block), `bits`-bit values stored as int8, zero
-   point 0.  Emits the DQ node and returns its output. */
+   shape with dims[axis] / block), zero point 0.  8-bit values are stored
+   as int8; 4-bit values as ONNX int4 (two per byte, low nibble first),
+   which the graph's opset 21 allows.  ONNX Runtime 1.30 cannot run such a
+   file with int8 storage at its default optimization level: its QDQ
+   fusion turns DequantizeLinear -> MatMul into a QLinearMatMul, which then
+   refuses the 2-D scale at run time; with int4 storage it runs.
+   Emits the DQ node and returns its output. */
 static nn_status nn_quant__weight_blocked(nn_quant__b *b, nn_tensor_id t, int axis, int64_t block, int bits,
                                           nn_tensor_id *out) {
     const nn_tensor *ot = &b->g->tensors[t.id];
@@ -2555,10 +2561,19 @@ static nn_status nn_quant__weight_blocked(nn_quant__b *b, nn_tensor_id t, int ax
                     qd[e] = (int8_t)(v > qmax ? qmax : v < qmin ? qmin : v);
                 }
             }
-    if ((st = nn_quant__const(b, nn_quant__name(b, ot->name, "_quantized", nb, sizeof nb), NN_DTYPE_INT8,
-                              ot->shape.rank, ot->shape.dims, qd, &qt)))
+    if (bits == 4) { /* pack in place: element e's nibble goes to byte e / 2 (e / 2 <= e: nothing read is overwritten) */
+        for (i = 0; i < count; i++) {
+            uint8_t nib = (uint8_t)qd[i] & 15u;
+            uint8_t *by = (uint8_t *)qd + i / 2;
+            *by = (uint8_t)((i & 1) ? ((*by & 15u) | (nib << 4)) : nib);
+        }
+    }
+    if ((st = nn_quant__const(b, nn_quant__name(b, ot->name, "_quantized", nb, sizeof nb),
+                              bits == 4 ? NN_DTYPE_INT4 : NN_DTYPE_INT8, ot->shape.rank, ot->shape.dims, qd, &qt)))
         goto done;
-    if ((st = nn_quant__scale_zp(b, ot->name, scales, NN_DTYPE_INT8, 0, ot->shape.rank, sdims, &s, &z))) goto done;
+    if ((st = nn_quant__scale_zp(b, ot->name, scales, bits == 4 ? NN_DTYPE_INT4 : NN_DTYPE_INT8, 0, ot->shape.rank, sdims,
+                                 &s, &z)))
+        goto done;
     if ((st = nn_graph_add_tensor(b->q, nn_quant__name(b, ot->name, "_dequantized", nb, sizeof nb), NN_DTYPE_FLOAT,
                                   &ot->shape, out, b->diag)))
         goto done;

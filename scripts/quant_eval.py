@@ -135,12 +135,16 @@ def main():
     if have_ort:
         # ONNX Runtime 1.30's QDQ fusion turns a blocked (per-group) weight
         # DequantizeLinear -> MatMul into QLinearMatMul, which then refuses the
-        # 2-D zero point at run time: such files run at --opt basic (no fusion)
+        # 2-D scale at run time, when the weights are stored as int8: such
+        # files run at --opt basic (no fusion).  nnport stores 4-bit groups
+        # as int4 since session 10, which ORT runs at its default level.
         import onnx
-        blocked = any(n.op_type == "DequantizeLinear" and any(t.name == "block_size" for t in n.attribute)
-                      for n in onnx.load(qdq).graph.node)
+        m = onnx.load(qdq)
+        i8 = {t.name for t in m.graph.initializer if t.data_type == onnx.TensorProto.INT8}
+        blocked = any(n.op_type == "DequantizeLinear" and n.input[0] in i8 and
+                      any(t.name == "block_size" for t in n.attribute) for n in m.graph.node)
         if blocked:
-            print("ONNX Runtime at --opt basic: the file has per-group (blocked) weights")
+            print("ONNX Runtime at --opt basic: the file has per-group (blocked) weights stored as int8")
         sh(["node", os.path.join(REPO, "scripts/ort_run.js"), qdq, "--batch-list", lst] + (["--opt", "basic"] if blocked else []))
     c_ort, c_float, agree, ious, ce_f, ce_q, acc_f, acc_q, ntok = [], [], 0, [], 0.0, 0.0, 0, 0, 0
     boxes = [0, 0, 0]  # det: matched, float, quantized

@@ -220,6 +220,21 @@ if [ -d "$CACHE/ort/node_modules" ] && command -v node >/dev/null; then
 else
     echo "skipped: ONNX Runtime on the s16 QDQ file (scripts/setup.sh installs it)"
 fi
+# 4-bit weight groups are stored as ONNX int4 (opset 21), which ONNX Runtime
+# runs at its default optimization level (int8 storage made its QDQ fusion
+# build a QLinearMatMul that refuses the 2-D scale at run time)
+ok sh -c "$NN quantize '$CLS' $CC4 --weights int4 --group 8 -o '$tmp/cls_g4.onnx' >/dev/null 2>&1"
+ok /usr/bin/python3 -c "
+import onnx, sys
+m = onnx.load(sys.argv[1])
+i4 = {t.name for t in m.graph.initializer if t.data_type == 22}  # TensorProto.INT4 (onnx >= 1.16)
+dq = [n for n in m.graph.node if n.op_type == 'DequantizeLinear' and any(a.name == 'block_size' for a in n.attribute)]
+assert dq and all(n.input[0] in i4 for n in dq), (len(dq), len(i4))" "$tmp/cls_g4.onnx"
+if [ -d "$CACHE/ort/node_modules" ] && command -v node >/dev/null; then
+    ok sh -c "node scripts/ort_run.js '$tmp/cls_g4.onnx' --input x='$X16' --output-dir '$tmp/g4_ort' >/dev/null 2>&1"
+    ok sh -c "$NN run '$tmp/cls_g4.onnx' --input x='$X16' --output-dir '$tmp/g4_nn' >/dev/null 2>&1"
+    ok sh -c "$NN compare '$tmp/g4_ort/output_0.npy' '$tmp/g4_nn/output_0.npy' --cos 0.9999 >/dev/null"
+fi
 
 # nnport run on a QDQ model (made by tests/data/quant/make_golden.py, not by
 # nnport) goes through the fake-quant executor: equal to ONNX Runtime's output.

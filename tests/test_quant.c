@@ -808,9 +808,13 @@ static void test_weight_groups(void) {
             nn_tensor_id wq = nn_graph_find_tensor(q, "w_quantized"), ws = nn_graph_find_tensor(q, "w_scale");
             CHECK(wq.id != NN_INVALID_ID && ws.id != NN_INVALID_ID);
             if (wq.id != NN_INVALID_ID && ws.id != NN_INVALID_ID) {
-                const int8_t *qv = (const int8_t *)q->tensors[wq.id].data;
+                /* stored as ONNX int4, two per byte, low nibble first:
+                   (3, 7) -> 0x73; (1, -7) -> 1 | (-7 & 15) << 4 = 0x91 */
+                const uint8_t *qv = (const uint8_t *)q->tensors[wq.id].data;
                 const float *sv = (const float *)q->tensors[ws.id].data;
-                CHECK_EQ_INT(qv[0], 3); CHECK_EQ_INT(qv[1], 7); CHECK_EQ_INT(qv[2], 1); CHECK_EQ_INT(qv[3], -7);
+                CHECK_EQ_INT(q->tensors[wq.id].dtype, NN_DTYPE_INT4);
+                CHECK_EQ_INT(q->tensors[wq.id].data_bytes, 2);
+                CHECK_EQ_INT(qv[0], 0x73); CHECK_EQ_INT(qv[1], 0x91);
                 CHECK_EQ_INT(q->tensors[ws.id].shape.rank, 2);
                 CHECK_EQ_INT(q->tensors[ws.id].shape.dims[0], 2);
                 CHECK_EQ_INT(q->tensors[ws.id].shape.dims[1], 1);
