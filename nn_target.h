@@ -3804,10 +3804,12 @@ static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, 
         if (sa->dtype != NN_DTYPE_UINT8 || sa->shape.rank != 3 || sa->shape.dims[0] != q[0] || sa->shape.dims[1] != (int64_t)q[1] / 2 * 3 ||
             sa->shape.dims[2] != q[2])
             return NN_TARGET__BAD("p.h", "frame slot is not uint8 (n, h*3/2, w)");
-        if ((sy->dtype != NN_DTYPE_UINT8 && sy->dtype != NN_DTYPE_INT8) || sy->shape.rank != 4 || sy->shape.dims[0] != q[0] ||
-            sy->shape.dims[1] != 3 || sy->shape.dims[2] != q[1] || sy->shape.dims[3] != q[2])
-            return NN_TARGET__BAD("p.w", "output slot is not 8-bit (n, 3, h, w)");
-        if (!nn_target__wrange(p, I->table, 3 * 256, 1)) return NN_TARGET__BAD("table", "table outside the weights");
+        if ((sy->dtype != NN_DTYPE_UINT8 && sy->dtype != NN_DTYPE_INT8 && sy->dtype != NN_DTYPE_INT16) ||
+            sy->shape.rank != 4 || sy->shape.dims[0] != q[0] || sy->shape.dims[1] != 3 || sy->shape.dims[2] != q[1] ||
+            sy->shape.dims[3] != q[2])
+            return NN_TARGET__BAD("p.w", "output slot is not int8, uint8 or int16 (n, 3, h, w)");
+        if (!nn_target__wrange(p, I->table, 3 * 256 * (sy->dtype == NN_DTYPE_INT16 ? 2 : 1), 1))
+            return NN_TARGET__BAD("table", "table outside the weights");
         *scratch = 0;
         return NN_OK;
     }
@@ -4454,17 +4456,18 @@ static void nn_target__run_int(const nn_target_program *p, const nn_target_instr
     if (I->op == NN_TARGET_OP_YUV) { /* checked: frame (n, h*3/2, w), output (n, 3, h, w) */
         const int32_t *q = I->p;
         const uint8_t *t = p->weights + I->table, *x = (const uint8_t *)a;
-        size_t hw = (size_t)q[1] * (size_t)q[2], bi, i, j;
+        size_t hw = (size_t)q[1] * (size_t)q[2], bi, i, j, es = sy->dtype == NN_DTYPE_INT16 ? 2 : 1;
         uint8_t rgb[3];
         for (bi = 0; bi < (size_t)q[0]; bi++) {
             const uint8_t *Y = x + bi * hw / 2 * 3, *UV = Y + hw;
-            uint8_t *o = (uint8_t *)y + bi * hw * 3;
+            uint8_t *o = (uint8_t *)y + bi * hw * 3 * es;
             for (i = 0; i < (size_t)q[1]; i++)
                 for (j = 0; j < (size_t)q[2]; j++) {
                     const uint8_t *c = UV + i / 2 * (size_t)q[2] + j / 2 * 2; /* one U,V pair per 2x2 pixels */
                     int k;
                     nn_target_yuv_pixel(Y[i * (size_t)q[2] + j], c[q[3]], c[1 - q[3]], q[4], rgb);
-                    for (k = 0; k < 3; k++) o[(size_t)k * hw + i * (size_t)q[2] + j] = t[k * 256 + rgb[q[5] ? 2 - k : k]];
+                    for (k = 0; k < 3; k++) /* int16 entries: two little-endian bytes, copied as they are */
+                        memcpy(o + ((size_t)k * hw + i * (size_t)q[2] + j) * es, t + ((size_t)k * 256 + rgb[q[5] ? 2 - k : k]) * es, es);
                 }
         }
         (void)e; (void)ny;
@@ -4925,7 +4928,8 @@ typedef struct nn_target__low {
     uint32_t folded;
     uint32_t yuv_node;            /* L's node of the yuv instruction (NN_TARGET__NONE: none) */
     int32_t yuv_p[6];             /* its parameters: n h w vu limited bgr */
-    uint8_t yuv_table[3 * 256];   /* per model plane: 8-bit color value -> quantized raw byte */
+    uint8_t yuv_table[3 * 256 * 2]; /* per model plane: 8-bit color value -> quantized value (int8/uint8, or int16 little-endian) */
+    size_t yuv_table_bytes;         /* 768, or 1536 for an int16 input */
 } nn_target__low;
 
 /* The shape g's tensor q has at run time: folded value, propagated, or declared. */
@@ -5188,26 +5192,36 @@ static nn_status nn_target__lower_yuv(nn_target__low *lo, uint32_t ni, const nn_
     sv = nn_target__infer_value(lo, n->inputs[1].id);
     if (n->input_count > 2 && n->inputs[2].id != NN_INVALID_ID) zv = nn_target__infer_value(lo, n->inputs[2].id);
     if (sv.dtype != NN_DTYPE_FLOAT || nn_value_count(&sv) != 1 || !sv.data ||
-        (zv.data && (nn_value_count(&zv) != 1 || (zv.dtype != NN_DTYPE_UINT8 && zv.dtype != NN_DTYPE_INT8))))
-        return nn_diag_set(diag, NN_ERR_UNSUPPORTED, n->name, "NV12 input: needs a per-tensor float scale and an 8-bit zero point");
+        (zv.data && (nn_value_count(&zv) != 1 ||
+                     (zv.dtype != NN_DTYPE_UINT8 && zv.dtype != NN_DTYPE_INT8 && zv.dtype != NN_DTYPE_INT16))))
+        return nn_diag_set(diag, NN_ERR_UNSUPPORTED, n->name,
+                           "NV12 input: needs a per-tensor float scale and an int8, uint8 or int16 zero point");
     s = *(const float *)sv.data;
     if (zv.data) {
         yd = zv.dtype;
-        zp = yd == NN_DTYPE_UINT8 ? *(const uint8_t *)zv.data : *(const int8_t *)zv.data;
+        zp = yd == NN_DTYPE_UINT8 ? *(const uint8_t *)zv.data
+           : yd == NN_DTYPE_INT16 ? *(const int16_t *)zv.data
+                                  : *(const int8_t *)zv.data;
     }
     if (!(s > 0) || !isfinite(s)) return nn_diag_set(diag, NN_ERR_UNSUPPORTED, n->name, "NV12 input: scale must be positive");
     if (in.rank != 4 || in.dims[1] != 3 || in.dims[2] % 2 || in.dims[3] % 2 || in.dims[2] < 2 || in.dims[3] < 2 ||
         in.dims[2] > (1 << 20) || in.dims[3] > (1 << 20) || in.dims[0] > (1 << 20))
         return nn_diag_set(diag, NN_ERR_SHAPE, g->tensors[q0].name, "NV12 input: needs (N, 3, H, W) with H and W even");
-    lo8 = yd == NN_DTYPE_UINT8 ? 0 : -128;
-    hi8 = yd == NN_DTYPE_UINT8 ? 255 : 127;
+    lo8 = yd == NN_DTYPE_UINT8 ? 0 : yd == NN_DTYPE_INT16 ? -32768 : -128;
+    hi8 = yd == NN_DTYPE_UINT8 ? 255 : yd == NN_DTYPE_INT16 ? 32767 : 127;
+    lo->yuv_table_bytes = yd == NN_DTYPE_INT16 ? 3 * 256 * 2 : 3 * 256;
     for (c = 0; c < 3; c++) {
         float m = d->input_mean[c], k = d->input_scale[c] != 0.0f ? d->input_scale[c] : 1.0f;
         for (v = 0; v < 256; v++) {
             float x = ((float)v - m) * k;
             double r = nearbyint((double)(x / s)) + zp; /* round half to even (default rounding mode) */
             int32_t q = r < lo8 ? lo8 : r > hi8 ? hi8 : (int32_t)r;
-            lo->yuv_table[c * 256 + v] = (uint8_t)(q & 0xFF);
+            if (yd == NN_DTYPE_INT16) { /* little-endian, as every multi-byte value of the format */
+                lo->yuv_table[(c * 256 + v) * 2] = (uint8_t)(q & 0xFF);
+                lo->yuv_table[(c * 256 + v) * 2 + 1] = (uint8_t)((q >> 8) & 0xFF);
+            } else {
+                lo->yuv_table[c * 256 + v] = (uint8_t)(q & 0xFF);
+            }
         }
     }
     lo->yuv_p[0] = (int32_t)in.dims[0]; lo->yuv_p[1] = (int32_t)in.dims[2]; lo->yuv_p[2] = (int32_t)in.dims[3];
@@ -5406,7 +5420,7 @@ static nn_status nn_target__build(nn_target__low *lo, const nn_target_desc *td, 
             I.name = ln->name;
             I.in_count = 1;
             memcpy(I.p, lo->yuv_p, sizeof lo->yuv_p);
-            I.table = nn_target__wput(b, lo->yuv_table, sizeof lo->yuv_table);
+            I.table = nn_target__wput(b, lo->yuv_table, lo->yuv_table_bytes);
             NN_TARGET__SLOT(ln->inputs[0].id, v);
             nn_target__w32(w4, v);
             nn_target__put(b, &b->operands, w4, 4);

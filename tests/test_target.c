@@ -1359,9 +1359,10 @@ static void test_yuv_pixels(void) {
    must give, byte for byte, what the plain program gives on the float
    planes made from the same frame (nearest chroma, nn_target_yuv_pixel,
    then (pixel - mean) * scale): the conversion instruction quantizes
-   through a table computed as QuantizeLinear computes. */
-static void test_nv12_program(void) {
-    nn_graph *g = qnet_float(), *q = g ? qnet_qdq(g, NN_QUANT_U8_ASYM) : NULL;
+   through a table computed as QuantizeLinear computes.  With the s16
+   scheme the input's QuantizeLinear is int16 and so is the table. */
+static void nv12_program(nn_quant_scheme scheme) {
+    nn_graph *g = qnet_float(), *q = g ? qnet_qdq(g, scheme) : NULL;
     nn_target_program *pr = NULL;
     nn_diag d;
     int variant;
@@ -1385,6 +1386,8 @@ static void test_nv12_program(void) {
         if (!pn) break;
         CHECK(pn->instrs[0].op == NN_TARGET_OP_YUV);
         CHECK(pn->slots[pn->inputs[0]].dtype == NN_DTYPE_UINT8 && pn->slots[pn->inputs[0]].shape.rank == 3);
+        CHECK_EQ_INT(pn->slots[pn->operands[pn->instrs[0].first_operand + 1]].dtype,
+                     scheme == NN_QUANT_S16_SYM ? NN_DTYPE_INT16 : NN_DTYPE_UINT8);
         for (i = 0; i < 96; i++) frame[i] = (uint8_t)((i * 97 + 31) % 256);
         for (i = 0; i < 8; i++)
             for (j = 0; j < 8; j++) {
@@ -1404,7 +1407,7 @@ static void test_nv12_program(void) {
             CHECK_STATUS(nn_target_sim_run(pn, r1 + (64 - (uintptr_t)r1 % 64) % 64, m1, &fin, o1, &d), NN_OK);
             CHECK_STATUS(nn_target_sim_run(pr, r2 + (64 - (uintptr_t)r2 % 64) % 64, m2, &xin, o2, &d), NN_OK);
             CHECK(d.status == NN_OK && o1[0].bytes == o2[0].bytes && memcmp(o1[0].data, o2[0].data, o1[0].bytes) == 0);
-            if (variant == 0) corpus_write("nv12.nnb", pn->image, pn->image_bytes);
+            if (variant == 0 && scheme == NN_QUANT_U8_ASYM) corpus_write("nv12.nnb", pn->image, pn->image_bytes);
             { /* nn_target_yuv_decode gives the planes computed above, bit for bit, and
                  with them as the quantized model's inputs the check is bit-equal */
                 float dec[192];
@@ -1446,6 +1449,11 @@ static void test_nv12_program(void) {
     nn_target_program_destroy(pr);
     nn_graph_destroy(q);
     nn_graph_destroy(g);
+}
+
+static void test_nv12_program(void) {
+    nv12_program(NN_QUANT_U8_ASYM);
+    nv12_program(NN_QUANT_S16_SYM);
 }
 
 /* nn_target_yuv_encode on hand-computed pixels.  2x4 RGB image: a red
