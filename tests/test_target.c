@@ -1407,7 +1407,7 @@ static void nv12_program(nn_quant_scheme scheme) {
             CHECK_STATUS(nn_target_sim_run(pn, r1 + (64 - (uintptr_t)r1 % 64) % 64, m1, &fin, o1, &d), NN_OK);
             CHECK_STATUS(nn_target_sim_run(pr, r2 + (64 - (uintptr_t)r2 % 64) % 64, m2, &xin, o2, &d), NN_OK);
             CHECK(d.status == NN_OK && o1[0].bytes == o2[0].bytes && memcmp(o1[0].data, o2[0].data, o1[0].bytes) == 0);
-            if (variant == 0 && scheme == NN_QUANT_U8_ASYM) corpus_write("nv12.nnb", pn->image, pn->image_bytes);
+            if (variant == 0) corpus_write(scheme == NN_QUANT_S16_SYM ? "nv12_s16.nnb" : "nv12.nnb", pn->image, pn->image_bytes);
             { /* nn_target_yuv_decode gives the planes computed above, bit for bit, and
                  with them as the quantized model's inputs the check is bit-equal */
                 float dec[192];
