@@ -6232,7 +6232,8 @@ typedef struct nn_target__ec {
 
 enum {
     NN_TARGET__EC_RQ = 1u, NN_TARGET__EC_MS = 2u, NN_TARGET__EC_EXP = 4u, NN_TARGET__EC_SIG = 8u, NN_TARGET__EC_RSUM = 16u,
-    NN_TARGET__EC_MM = 32u, NN_TARGET__EC_MV = 64u, NN_TARGET__EC_BAD = 128u, NN_TARGET__EC_LN = 256u
+    NN_TARGET__EC_MM = 32u, NN_TARGET__EC_MV = 64u, NN_TARGET__EC_BAD = 128u, NN_TARGET__EC_LN = 256u,
+    NN_TARGET__EC_YUV = 512u
 };
 
 static void nn_target__ec_flush(nn_target__ec *e) {
@@ -6775,6 +6776,48 @@ static nn_status nn_target__ec_avgpool(nn_target__ec *e) {
     return e->st;
 }
 
+/* YUV420SP frame -> the model's quantized planes: nn_yuv (the exact
+   integer arithmetic of nn_target_yuv_pixel) per pixel, then the
+   instruction's table in the output's type (int8, uint8 or int16). */
+static nn_status nn_target__ec_yuv(nn_target__ec *e) {
+    const nn_target_instr *I = &e->p->instrs[e->instr];
+    const nn_target_slot *sy = nn_target__ec_slot(e, 1);
+    const int32_t *q = I->p;
+    char cs[256], nm[32];
+    int k;
+    long long hw = (long long)q[1] * q[2];
+    if (!sy || (sy->dtype != NN_DTYPE_INT8 && sy->dtype != NN_DTYPE_UINT8 && sy->dtype != NN_DTYPE_INT16))
+        return nn_target__ec_unsup(e, "a yuv output that is not int8, uint8 or int16");
+    e->uses |= NN_TARGET__EC_YUV;
+    if (!e->fn) return NN_OK;
+    snprintf(nm, sizeof nm, "nn_t%u", e->instr);
+    nn_target__ec_array(e, nm, sy->dtype, e->p->weights + I->table, 3 * 256);
+    nn_target__ec_put(e, "/* %u yuv '%s': %s %s range, frame (%d, %d, %d) -> planes %s (%d, 3, %d, %d) */\n", e->instr, e->nm,
+                      q[3] ? "NV21" : "NV12", q[4] ? "limited" : "full", q[0], q[1] / 2 * 3, q[2], q[5] ? "B,G,R" : "R,G,B",
+                      q[0], q[1], q[2]);
+    nn_target__ec_put(e, "static void nn_i%u(void) {\n    size_t b, i, j;\n    uint8_t rgb[3];\n", e->instr);
+    nn_target__ec_put(e, "    for (b = 0; b < %d; b++)\n        for (i = 0; i < %d; i++)\n            for (j = 0; j < %d; j++) {\n",
+                      q[0], q[1], q[2]);
+    nn_target__ec_put(e, "                const size_t f = b * %lld, c = f + %lld + i / 2 * %d + j / 2 * 2, o = b * %lld + i * %d + j;\n",
+                      hw / 2 * 3, hw, q[2], hw * 3, q[2]);
+    {
+        char yi[96], ui[64], vi[64], ys[256], us[256], vs[256];
+        snprintf(yi, sizeof yi, "f + i * %d + j", q[2]);
+        snprintf(ui, sizeof ui, "c + %d", q[3] ? 1 : 0);
+        snprintf(vi, sizeof vi, "c + %d", q[3] ? 0 : 1);
+        nn_target__ec_put(e, "                nn_yuv(%s, %s, %s, %d, rgb);\n", nn_target__ec_at(e, 0, yi, ys, sizeof ys),
+                          nn_target__ec_at(e, 0, ui, us, sizeof us), nn_target__ec_at(e, 0, vi, vs, sizeof vs), q[4]);
+    }
+    for (k = 0; k < 3; k++) {
+        char oi[64];
+        snprintf(oi, sizeof oi, "o + %lld", (long long)k * hw);
+        nn_target__ec_put(e, "                %s = nn_t%u[%d + rgb[%d]];\n", nn_target__ec_at(e, 1, oi, cs, sizeof cs), e->instr,
+                          k * 256, q[5] ? 2 - k : k);
+    }
+    nn_target__ec_put(e, "            }\n}\n\n");
+    return e->st;
+}
+
 /* LUT8: y = table[raw byte of x]; LUT16: y = table[x + 32768]. */
 static nn_status nn_target__ec_lut(nn_target__ec *e) {
     nn_status st;
@@ -6823,8 +6866,11 @@ static nn_status nn_target__ec_qgeom(nn_target__ec *e, const nn_node *nd, int64_
     return NN_OK;
 }
 
-/* QuantizeLinear, float32 x and scale to int8/uint8: nn_graph.h's fast
-   path, v = rintf(x / s) + zp then the clamp (NaN -> lo). */
+/* QuantizeLinear, float32 x and scale to int8/uint8 (nn_graph.h's fast
+   path) or int16 (its general path, which rounds x / s computed in double
+   to float: the same float as x / s computed in float, double having more
+   than 2 x 24 + 2 bits): v = rintf(x / s) + zp then the clamp (NaN -> lo).
+   DequantizeLinear from int8/uint8/int16/int32 to float32. */
 static nn_status nn_target__ec_quant(nn_target__ec *e, const nn_node *nd, int64_t opset, int dq) {
     const nn_target_instr *I = &e->p->instrs[e->instr];
     const nn_target_slot *sx = nn_target__ec_slot(e, 0), *ss = nn_target__ec_slot(e, 1), *sy = nn_target__ec_slot(e, I->in_count);
@@ -6835,12 +6881,13 @@ static nn_status nn_target__ec_quant(nn_target__ec *e, const nn_node *nd, int64_
     if (!ss || ss->dtype != NN_DTYPE_FLOAT || ss->region != NN_TARGET_REGION_WEIGHTS)
         return nn_target__ec_unsup(e, "the scale must be a float32 constant");
     if (sz && sz->region != NN_TARGET_REGION_WEIGHTS) return nn_target__ec_unsup(e, "the zero point must be a constant");
-    if (!dq && (sx->dtype != NN_DTYPE_FLOAT || (sy->dtype != NN_DTYPE_INT8 && sy->dtype != NN_DTYPE_UINT8) ||
+    if (!dq && (sx->dtype != NN_DTYPE_FLOAT ||
+                (sy->dtype != NN_DTYPE_INT8 && sy->dtype != NN_DTYPE_UINT8 && sy->dtype != NN_DTYPE_INT16) ||
                 (opset >= 23 && nn_node_attr_int(nd, "precision", 0) != 0)))
-        return nn_target__ec_unsup(e, "only float32 -> int8/uint8 quantization");
-    if (dq && (sy->dtype != NN_DTYPE_FLOAT ||
-               (sx->dtype != NN_DTYPE_INT8 && sx->dtype != NN_DTYPE_UINT8 && sx->dtype != NN_DTYPE_INT32)))
-        return nn_target__ec_unsup(e, "only int8/uint8/int32 -> float32 dequantization");
+        return nn_target__ec_unsup(e, "only float32 -> int8/uint8/int16 quantization");
+    if (dq && (sy->dtype != NN_DTYPE_FLOAT || (sx->dtype != NN_DTYPE_INT8 && sx->dtype != NN_DTYPE_UINT8 &&
+                                               sx->dtype != NN_DTYPE_INT16 && sx->dtype != NN_DTYPE_INT32)))
+        return nn_target__ec_unsup(e, "only int8/uint8/int16/int32 -> float32 dequantization");
     if ((st = nn_target__ec_qgeom(e, nd, opset, &outer, &dim, &inner)) != NN_OK) return st;
     if (!e->fn) return NN_OK;
     if (dim > 1 && (st = nn_target__ec_consts(e)) != NN_OK) return st;
@@ -6851,12 +6898,18 @@ static nn_status nn_target__ec_quant(nn_target__ec *e, const nn_node *nd, int64_
         snprintf(zv, sizeof zv, "0");
         if (sz && sz->dtype == NN_DTYPE_INT8) snprintf(zv, sizeof zv, "%d", *(const int8_t *)nn_target__ec_wdata(e, sz));
         if (sz && sz->dtype == NN_DTYPE_UINT8) snprintf(zv, sizeof zv, "%d", *(const uint8_t *)nn_target__ec_wdata(e, sz));
+        if (sz && sz->dtype == NN_DTYPE_INT16) {
+            int16_t z;
+            memcpy(&z, nn_target__ec_wdata(e, sz), 2);
+            snprintf(zv, sizeof zv, "%d", z);
+        }
         if (sz && sz->dtype == NN_DTYPE_INT32) {
             int32_t z;
             memcpy(&z, nn_target__ec_wdata(e, sz), 4);
             snprintf(zv, sizeof zv, "%ld", (long)z);
         }
-        if (sz && sz->dtype != NN_DTYPE_INT8 && sz->dtype != NN_DTYPE_UINT8 && sz->dtype != NN_DTYPE_INT32)
+        if (sz && sz->dtype != NN_DTYPE_INT8 && sz->dtype != NN_DTYPE_UINT8 && sz->dtype != NN_DTYPE_INT16 &&
+            sz->dtype != NN_DTYPE_INT32)
             return nn_target__ec_unsup(e, "zero point type");
     } else {
         snprintf(sv, sizeof sv, "nn_c%u[d]", e->p->operands[I->first_operand + 1]);
@@ -6878,7 +6931,8 @@ static nn_status nn_target__ec_quant(nn_target__ec *e, const nn_node *nd, int64_
                           sx->dtype == NN_DTYPE_INT32 ? "int64_t" : "int32_t", xs, sx->dtype == NN_DTYPE_INT32 ? "int64_t" : "int32_t",
                           zv, sv);
     } else {
-        const char *lo = sy->dtype == NN_DTYPE_INT8 ? "-128.0f" : "0.0f", *hi = sy->dtype == NN_DTYPE_INT8 ? "127.0f" : "255.0f";
+        const char *lo = sy->dtype == NN_DTYPE_INT8 ? "-128.0f" : sy->dtype == NN_DTYPE_INT16 ? "-32768.0f" : "0.0f";
+        const char *hi = sy->dtype == NN_DTYPE_INT8 ? "127.0f" : sy->dtype == NN_DTYPE_INT16 ? "32767.0f" : "255.0f";
         nn_target__ec_put(e, "                float v = rintf(%s / %s) + (float)%s;\n", xs, sv, zv);
         nn_target__ec_put(e, "                v = !(v >= %s) ? %s : v;\n", lo, lo);
         nn_target__ec_put(e, "                %s = (%s)(v > %s ? %s : v);\n", ys, nn_target__ec_ctype(sy->dtype), hi, hi);
@@ -8036,7 +8090,8 @@ static nn_status nn_target__ec_instr(nn_target__ec *e) {
     case NN_TARGET_OP_LUT8:
     case NN_TARGET_OP_LUT16: return nn_target__ec_lut(e);
     case NN_TARGET_OP_CPU: return nn_target__ec_cpu(e);
-    default: return nn_target__ec_unsup(e, "an instruction kind the generator does not write (the NV12/NV21 input conversion)");
+    case NN_TARGET_OP_YUV: return nn_target__ec_yuv(e);
+    default: return nn_target__ec_unsup(e, "an instruction kind the generator does not write");
     }
 }
 
@@ -8192,6 +8247,25 @@ static void nn_target__ec_helpers(nn_target__ec *e) {
 
 /* The helpers of the float islands added with ReduceMean, MatMul and Gather. */
 static void nn_target__ec_helpers2(nn_target__ec *e) {
+    if (e->uses & NN_TARGET__EC_YUV)
+        nn_target__ec_put(e,
+            "/* One BT.601 pixel as nn_target_yuv_pixel computes it: the decimal coefficients x 10^6 over a\n"
+            "   common denominator (limited range: x 255/219 for Y, x 255/224 for chroma), rounded half up,\n"
+            "   clamped to 0..255. */\n"
+            "static void nn_yuv(int32_t y, int32_t u, int32_t v, int limited, uint8_t rgb[3]) {\n"
+            "    const int64_t M = 1000000, ky = limited ? 255 * 224 * M : M, kc = limited ? 255 * 219 : 1;\n"
+            "    const int64_t den = limited ? 219 * 224 * M : M, yy = (int64_t)(y - (limited ? 16 : 0)) * ky;\n"
+            "    const int64_t du = u - 128, dv = v - 128;\n"
+            "    int64_t s[3];\n"
+            "    int c;\n"
+            "    s[0] = yy + kc * 1402000 * dv;\n"
+            "    s[1] = yy - kc * (344136 * du + 714136 * dv);\n"
+            "    s[2] = yy + kc * 1772000 * du;\n"
+            "    for (c = 0; c < 3; c++) {\n"
+            "        const int64_t t = s[c] + den / 2;\n"
+            "        rgb[c] = (uint8_t)(t < 0 ? 0 : t >= 256 * den ? 255 : t / den);\n"
+            "    }\n"
+            "}\n\n");
     if (e->uses & NN_TARGET__EC_BAD)
         nn_target__ec_put(e, "/* set by a Gather whose index read at run time is out of range (model_run returns -1) */\n"
                              "static int nn_bad;\n\n");

@@ -34,7 +34,7 @@ has() { grep -qF -- "$1" "$2"; } # has NEEDLE FILE
 # ending in a float Sigmoid), exported by test_target_emitc, on random
 # inputs of growing scale
 if [ -x "$B/test_target_emitc" ]; then
-    mkdir -p "$tmp/tn/small" "$tmp/tn/small_u8"
+    mkdir -p "$tmp/tn/small" "$tmp/tn/small_u8" "$tmp/tn/nv12"
     EMITC_OUT="$tmp/tn" "$B/test_target_emitc" >/dev/null 2>&1
     /usr/bin/python3 -c "
 import numpy as np
@@ -49,6 +49,23 @@ for i, sc in enumerate([0.5, 1, 3, 10, 100]):
             "$NN" run tests/fuzz/corpus_nnb/$v.nnb --input x="$tmp/tn/in$i.npy" --output-dir "$tmp/tn/s_${v}_$i" >>"$tmp/run.log" 2>&1
             ok cmp -s <(tail -c 20 "$tmp/tn/s_${v}_$i/output_0.npy") "$tmp/tn/c_${v}_$i/output_0.raw"
         done
+    done
+    # nv12.nnb: the NV12 conversion (yuv instruction, nn_yuv in the C) then
+    # the u8 network, on uint8 frames (1, 12, 8): random, all 0, all 255
+    /usr/bin/python3 -c "
+import numpy as np
+r = np.random.default_rng(2)
+for i in range(3):
+    np.save('$tmp/tn/f%d.npy' % i, r.integers(0, 256, (1, 12, 8), dtype=np.uint8))
+np.save('$tmp/tn/f3.npy', np.zeros((1, 12, 8), np.uint8))
+np.save('$tmp/tn/f4.npy', np.full((1, 12, 8), 255, np.uint8))"
+    ok "$CC" -std=c99 -O2 -Wall -Wextra -Werror -pedantic -I "$tmp/tn/nv12" tests/emitc_main.c "$tmp/tn/nv12/model.c" -lm -o "$tmp/tn/run_nv12"
+    for i in 0 1 2 3 4; do
+        mkdir -p "$tmp/tn/c_nv12_$i" "$tmp/tn/s_nv12_$i"
+        "$tmp/tn/run_nv12" "$tmp/tn/c_nv12_$i" 1 "$tmp/tn/f$i.npy" 2>>"$tmp/run.log"
+        "$NN" run tests/fuzz/corpus_nnb/nv12.nnb --input x="$tmp/tn/f$i.npy" --output-dir "$tmp/tn/s_nv12_$i" >>"$tmp/run.log" 2>&1
+        ok test -s "$tmp/tn/c_nv12_$i/output_0.raw"
+        ok cmp -s <(tail -c 20 "$tmp/tn/s_nv12_$i/output_0.npy") "$tmp/tn/c_nv12_$i/output_0.raw"
     done
 else
     echo "FAIL: $B/test_target_emitc not built"
@@ -109,6 +126,46 @@ for i in 0 1 2; do
         n=$(stat -c %s "$tmp/isl/c$i/output_$o.raw" 2>/dev/null || echo 0)
         ok test "$n" -gt 0
         ok cmp -s <(tail -c "$n" "$tmp/isl/s$i/output_$o.npy") "$tmp/isl/c$i/output_$o.raw"
+    done
+done
+
+# int16 QuantizeLinear/DequantizeLinear (opset 21, what --scheme s16
+# writes), per tensor with a zero point and per axis, on inputs that reach
+# both ends of the int16 range (the clamp) and a tie of x / s
+/usr/bin/python3 - "$tmp/q16" <<'EOF'
+import os
+import sys
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper, TensorProto as T
+d = sys.argv[1]
+os.makedirs(d, exist_ok=True)
+C = lambda a, n: numpy_helper.from_array(np.asarray(a), n)
+inits = [C(np.float32(0.001), "s"), C(np.int16(-7), "z"), C((np.arange(4, dtype=np.float32) + 1) * 0.0005, "sc"),
+         C(np.zeros(4, np.int16), "zc")]
+mk = helper.make_node
+n = [mk("QuantizeLinear", ["x", "s", "z"], ["q"], name="q16"), mk("DequantizeLinear", ["q", "s", "z"], ["y1"], name="dq16"),
+     mk("QuantizeLinear", ["x", "sc", "zc"], ["qa"], name="q16_axis", axis=1),
+     mk("DequantizeLinear", ["qa", "sc", "zc"], ["y2"], name="dq16_axis", axis=1)]
+vi = [helper.make_tensor_value_info(q, T.INT16, [1, 4, 6, 6]) for q in ["q", "qa"]]
+outs = [helper.make_tensor_value_info(o, T.FLOAT, [1, 4, 6, 6]) for o in ["y1", "y2"]]
+g = helper.make_graph(n, "q16", [helper.make_tensor_value_info("x", T.FLOAT, [1, 4, 6, 6])], outs, inits, value_info=vi)
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)]), os.path.join(d, "q16.onnx"))
+r = np.random.default_rng(3)
+for i, sc in enumerate([1, 10, 100]):
+    x = (r.standard_normal((1, 4, 6, 6)) * sc).astype(np.float32)
+    x.flat[0] = np.float32(0.0025)  # x / s = 2.5 in float: rounds to even
+    np.save(os.path.join(d, "in%d.npy" % i), x)
+EOF
+ok "$NN" compile "$tmp/q16/q16.onnx" --target mcu -o "$tmp/q16/q16.nnb" --emit-c "$tmp/q16/model" >"$tmp/q16/compile.log" 2>&1
+ok "$CC" -std=c99 -O2 -Wall -Wextra -Werror -pedantic -I "$tmp/q16" tests/emitc_main.c "$tmp/q16/model.c" -lm -o "$tmp/q16/run"
+for i in 0 1 2; do
+    mkdir -p "$tmp/q16/c$i" "$tmp/q16/s$i"
+    "$tmp/q16/run" "$tmp/q16/c$i" 1 "$tmp/q16/in$i.npy" 2>>"$tmp/run.log"
+    "$NN" run "$tmp/q16/q16.nnb" --input x="$tmp/q16/in$i.npy" --output-dir "$tmp/q16/s$i" >>"$tmp/run.log" 2>&1
+    for o in 0 1; do
+        ok test -s "$tmp/q16/c$i/output_$o.raw"
+        ok cmp -s <(tail -c 576 "$tmp/q16/s$i/output_$o.npy") "$tmp/q16/c$i/output_$o.raw"
     done
 done
 

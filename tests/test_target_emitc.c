@@ -1,15 +1,17 @@
 /* test_target_emitc.c - nn_target_emit_c (nn_target.h) on the
    test network's programs in tests/fuzz/corpus_nnb (Conv+Relu, 1x1 Conv,
    Add, GlobalAveragePool, Flatten, Gemm, Sigmoid; small.nnb s8 symmetric,
-   small_u8.nnb u8 asymmetric; nv12.nnb starts with the NV12 conversion):
+   small_u8.nnb u8 asymmetric; nv12.nnb starts with the NV12 conversion;
+   nv12_s16.nnb too, to int16 planes, and its convolutions are float
+   islands, which have no C form):
    what the files declare, the identifier prefix, refusals (bad name, an
-   instruction without a C form) with nothing written, a failing writer,
-   and a failing allocator at every allocation with nothing leaked.  That
-   the generated C compiles and equals the simulator byte for byte is
-   tests/test_emitc.sh's job (it needs a C compiler): with EMITC_OUT set,
-   the two test-network exports are also written to
-   $EMITC_OUT/<small|small_u8>/model.{c,h} (directories made by the
-   script) for it to build and run. */
+   instruction without a C form: sin.nnb's float Sin) with nothing
+   written, a failing writer, and a failing allocator at every allocation
+   with nothing leaked.  That the generated C compiles and equals the
+   simulator byte for byte is tests/test_emitc.sh's job (it needs a C
+   compiler): with EMITC_OUT set, the test-network exports are also
+   written to $EMITC_OUT/<small|small_u8|nv12>/model.{c,h}
+   (directories made by the script) for it to build and run. */
 #include "nn_target.h"
 #include "check.h"
 #include <stdlib.h>
@@ -131,6 +133,37 @@ static void test_small(const char *path, const char *stem) {
     nn_target_program_destroy(p);
 }
 
+/* The NV12 programs: the frame (1, 12, 8) uint8 is input 0 (96 bytes),
+   the conversion is instruction 0 and brings the nn_yuv helper. */
+static void test_nv12(const char *path, const char *stem) {
+    nn_target_program *p = load_nnb(path);
+    mem_out c, h;
+    nn_diag d;
+    uint32_t i, runnable = 0;
+    CHECK(p != NULL);
+    if (!p) return;
+    memset(&c, 0, sizeof c);
+    memset(&h, 0, sizeof h);
+    memset(&d, 0, sizeof d);
+    CHECK(p->instrs[0].op == NN_TARGET_OP_YUV);
+    CHECK_STATUS(nn_target_emit_c(p, NULL, mem_write, &c, mem_write, &h, &d), NN_OK);
+    if (d.status) fprintf(stderr, "     %s: %s\n", d.where, d.message);
+    CHECK(c.buf && h.buf);
+    if (c.buf && h.buf) {
+        save_for_script(stem, "model.c", c.buf);
+        save_for_script(stem, "model.h", h.buf);
+        CHECK(strstr(h.buf, "#define MODEL_INPUT_0_BYTES 96u") != NULL);
+        CHECK(strstr(c.buf, "static void nn_yuv(int32_t y, int32_t u, int32_t v, int limited, uint8_t rgb[3])") != NULL);
+        CHECK_EQ_INT(count_of(c.buf, "nn_yuv("), 2); /* defined once, called once */
+        for (i = 0; i < p->instr_count; i++)
+            if (!(p->instrs[i].op == NN_TARGET_OP_CPU && (p->instrs[i].flags & NN_TARGET_INSTR_VIEW))) runnable++;
+        CHECK_EQ_INT(count_of(c.buf, "static void nn_i"), runnable);
+    }
+    mem_reset(&c);
+    mem_reset(&h);
+    nn_target_program_destroy(p);
+}
+
 static void test_prefix_and_refusals(void) {
     nn_target_program *p = load_nnb("tests/fuzz/corpus_nnb/small.nnb"), *q;
     nn_target_emit_desc ed;
@@ -169,13 +202,14 @@ static void test_prefix_and_refusals(void) {
     mem_reset(&c);
     mem_reset(&h);
     nn_target_program_destroy(p);
-    /* the NV12 conversion has no C form: refused naming instruction 0, nothing written */
-    q = load_nnb("tests/fuzz/corpus_nnb/nv12.nnb");
+    /* a float Sin has no C form: refused naming its instruction, nothing written */
+    q = load_nnb("tests/fuzz/corpus_nnb/sin.nnb");
+    CHECK(q != NULL);
     if (q) {
         memset(&d, 0, sizeof d);
         CHECK_STATUS(nn_target_emit_c(q, NULL, mem_write, &c, mem_write, &h, &d), NN_ERR_UNSUPPORTED);
-        CHECK(strstr(d.message, "instruction 0") != NULL);
-        CHECK(strcmp(d.where, q->instrs[0].name) == 0);
+        CHECK(strstr(d.message, "Sin") != NULL);
+        CHECK(strcmp(d.where, "the_sin") == 0);
         CHECK_EQ_INT(c.calls + h.calls, 0);
         nn_target_program_destroy(q);
     }
@@ -239,6 +273,23 @@ static void test_failing_allocator(void) {
 int main(void) {
     test_small("tests/fuzz/corpus_nnb/small.nnb", "small");
     test_small("tests/fuzz/corpus_nnb/small_u8.nnb", "small_u8");
+    test_nv12("tests/fuzz/corpus_nnb/nv12.nnb", "nv12");
+    {   /* the s16 network: the yuv instruction (int16 table) and the int16
+           DequantizeLinear pass; the float Conv after them is refused */
+        nn_target_program *p = load_nnb("tests/fuzz/corpus_nnb/nv12_s16.nnb");
+        mem_out c, h;
+        nn_diag d;
+        CHECK(p != NULL);
+        if (p) {
+            memset(&c, 0, sizeof c);
+            memset(&h, 0, sizeof h);
+            memset(&d, 0, sizeof d);
+            CHECK_STATUS(nn_target_emit_c(p, NULL, mem_write, &c, mem_write, &h, &d), NN_ERR_UNSUPPORTED);
+            CHECK(strstr(d.message, "instruction 2 (Conv") != NULL);
+            CHECK_EQ_INT(c.calls + h.calls, 0);
+            nn_target_program_destroy(p);
+        }
+    }
     test_prefix_and_refusals();
     test_failing_allocator();
     return check_summary();
