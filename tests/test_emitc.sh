@@ -116,18 +116,25 @@ onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), os.
 for i, sc in enumerate([0.3, 1, 4]):
     np.save(os.path.join(d, "in%d.npy" % i), (r.standard_normal((1, 4, 6, 6)) * sc).astype(np.float32))
 EOF
-ok "$NN" compile "$tmp/isl/isl.onnx" --target mcu -o "$tmp/isl/isl.nnb" --emit-c "$tmp/isl/model" >"$tmp/isl/compile.log" 2>&1
-ok "$CC" -std=c99 -O2 -Wall -Wextra -Werror -pedantic -I "$tmp/isl" tests/emitc_main.c "$tmp/isl/model.c" -lm -o "$tmp/isl/run"
-for i in 0 1 2; do
-    mkdir -p "$tmp/isl/c$i" "$tmp/isl/s$i"
-    "$tmp/isl/run" "$tmp/isl/c$i" 1 "$tmp/isl/in$i.npy" 2>>"$tmp/run.log"
-    "$NN" run "$tmp/isl/isl.nnb" --input x="$tmp/isl/in$i.npy" --output-dir "$tmp/isl/s$i" >>"$tmp/run.log" 2>&1
-    for o in 0 1 2 3 4; do
-        n=$(stat -c %s "$tmp/isl/c$i/output_$o.raw" 2>/dev/null || echo 0)
-        ok test "$n" -gt 0
-        ok cmp -s <(tail -c "$n" "$tmp/isl/s$i/output_$o.npy") "$tmp/isl/c$i/output_$o.raw"
+# emit_and_compare NAME OUTPUTS: $tmp/NAME/NAME.onnx (one input x) compiled
+# for mcu with its C export; the C built and run on $tmp/NAME/in{0,1,2}.npy;
+# each output's bytes equal to `nnport run`'s on the .nnb
+emit_and_compare() {
+    local d=$tmp/$1 i o n
+    ok "$NN" compile "$d/$1.onnx" --target mcu -o "$d/$1.nnb" --emit-c "$d/model" >"$d/compile.log" 2>&1
+    ok "$CC" -std=c99 -O2 -Wall -Wextra -Werror -pedantic -I "$d" tests/emitc_main.c "$d/model.c" -lm -o "$d/run"
+    for i in 0 1 2; do
+        mkdir -p "$d/c$i" "$d/s$i"
+        "$d/run" "$d/c$i" 1 "$d/in$i.npy" 2>>"$tmp/run.log"
+        "$NN" run "$d/$1.nnb" --input x="$d/in$i.npy" --output-dir "$d/s$i" >>"$tmp/run.log" 2>&1
+        for o in $(seq 0 $(($2 - 1))); do
+            n=$(stat -c %s "$d/c$i/output_$o.raw" 2>/dev/null || echo 0)
+            ok test "$n" -gt 0
+            ok cmp -s <(tail -c "$n" "$d/s$i/output_$o.npy") "$d/c$i/output_$o.raw"
+        done
     done
-done
+}
+emit_and_compare isl 5
 
 # int16 QuantizeLinear/DequantizeLinear (opset 21, what --scheme s16
 # writes), per tensor with a zero point and per axis, on inputs that reach
@@ -157,17 +164,7 @@ for i, sc in enumerate([1, 10, 100]):
     x.flat[0] = np.float32(0.0025)  # x / s = 2.5 in float: rounds to even
     np.save(os.path.join(d, "in%d.npy" % i), x)
 EOF
-ok "$NN" compile "$tmp/q16/q16.onnx" --target mcu -o "$tmp/q16/q16.nnb" --emit-c "$tmp/q16/model" >"$tmp/q16/compile.log" 2>&1
-ok "$CC" -std=c99 -O2 -Wall -Wextra -Werror -pedantic -I "$tmp/q16" tests/emitc_main.c "$tmp/q16/model.c" -lm -o "$tmp/q16/run"
-for i in 0 1 2; do
-    mkdir -p "$tmp/q16/c$i" "$tmp/q16/s$i"
-    "$tmp/q16/run" "$tmp/q16/c$i" 1 "$tmp/q16/in$i.npy" 2>>"$tmp/run.log"
-    "$NN" run "$tmp/q16/q16.nnb" --input x="$tmp/q16/in$i.npy" --output-dir "$tmp/q16/s$i" >>"$tmp/run.log" 2>&1
-    for o in 0 1; do
-        ok test -s "$tmp/q16/c$i/output_$o.raw"
-        ok cmp -s <(tail -c 576 "$tmp/q16/s$i/output_$o.npy") "$tmp/q16/c$i/output_$o.raw"
-    done
-done
+emit_and_compare q16 2
 
 # the float islands of the transformer and OCR models, in a second QDQ
 # graph: LayerNorm written out (ReduceMean, Sub, Pow 2, Add, Sqrt, Div),
