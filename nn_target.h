@@ -1031,6 +1031,18 @@ static int nn_target__is(const nn_node *n, const char *op) {
     return strcmp(n->op_type, op) == 0 && (!n->domain[0] || strcmp(n->domain, "ai.onnx") == 0);
 }
 
+/* A DequantizeLinear of 4-bit constant weights (nnport's per-group
+   weights) is not folded at compile time: the file keeps the packed
+   weights, an eighth of the float32 they would fold to, and the host
+   dequantizes them at run time.  The lowering and the memory plan both
+   ask this. */
+static int nn_target__dq_packed(const nn_graph *g, const nn_node *n) {
+    const nn_tensor *x;
+    if (!nn_target__is(n, "DequantizeLinear") || !n->input_count || n->inputs[0].id == NN_INVALID_ID) return 0;
+    x = &g->tensors[n->inputs[0].id];
+    return (x->flags & NN_TENSOR_CONST) && x->data && nn_dtype_bits(x->dtype) == 4;
+}
+
 /* keep: 1 for a bias (int32 on the target), 2 for a Q/DQ scale or zero
    point (stays as declared), 0 otherwise. */
 static uint64_t nn_target__elem_bytes(const nn_tensor *t, int int8_rule, int keep) {
@@ -1173,6 +1185,7 @@ static nn_status nn_target__info_make(const nn_graph *g, const nn_allocator *all
         /* Captures make a node dynamic; so does having no input at all
            unless it is a Constant (RandomNormal & co. are not folded). */
         if (!any && !nn_target__is(n, "Constant")) all = 0;
+        if (nn_target__dq_packed(g, n)) all = 0; /* run at run time, as lowered */
         for (i = 0; i < n->attr_count; i++)
             if (n->attrs[i].type == NN_ATTR_GRAPH || n->attrs[i].type == NN_ATTR_GRAPHS) all = 0;
         in->node_static[in->topo[k]] = (uint8_t)all;
@@ -4047,7 +4060,10 @@ static nn_status nn_target__load_one(const uint8_t *img, size_t size, uint64_t r
         if (!s->name) NN_TARGET__FAIL(NN_ERR_INVALID, "string offset outside the table");
         snprintf(where, sizeof where, "slot[%u].dtype", i);
         esz = nn_target__r32(r + 4) <= 64 ? nn_dtype_size(s->dtype) : 0;
+        if (nn_target__r32(r + 4) <= 64 && nn_dtype_bits(s->dtype) == 4) esz = 1; /* int4/uint4: packed, two per byte */
         if (esz == 0 || s->dtype == NN_DTYPE_STRING) NN_TARGET__FAIL(NN_ERR_INVALID, "dtype %u is not a fixed-size type", nn_target__r32(r + 4));
+        if (nn_dtype_bits(s->dtype) == 4 && s->region != NN_TARGET_REGION_WEIGHTS)
+            NN_TARGET__FAIL(NN_ERR_INVALID, "%s slots are constants: the weights region only", nn_dtype_name(s->dtype));
         snprintf(where, sizeof where, "slot[%u].rank", i);
         if (s->shape.rank < 0 || s->shape.rank > NN_MAX_RANK) NN_TARGET__FAIL(NN_ERR_INVALID, "rank %d", s->shape.rank);
         for (k = 0; k < NN_MAX_RANK; k++) { /* count = product of dims, every partial product <= 2^40 */
@@ -4061,8 +4077,9 @@ static nn_status nn_target__load_one(const uint8_t *img, size_t size, uint64_t r
             cnt *= dim;
         }
         snprintf(where, sizeof where, "slot[%u].bytes", i);
-        if (s->bytes != cnt * esz) NN_TARGET__FAIL(NN_ERR_INVALID, "%llu bytes for %llu elements of %s", (unsigned long long)s->bytes,
-                                                   (unsigned long long)cnt, nn_dtype_name(s->dtype));
+        if (s->bytes != (nn_dtype_bits(s->dtype) == 4 ? (cnt + 1) / 2 : cnt * esz))
+            NN_TARGET__FAIL(NN_ERR_INVALID, "%llu bytes for %llu elements of %s", (unsigned long long)s->bytes,
+                            (unsigned long long)cnt, nn_dtype_name(s->dtype));
         snprintf(where, sizeof where, "slot[%u].region", i);
         if (s->region > NN_TARGET_REGION_WEIGHTS) NN_TARGET__FAIL(NN_ERR_INVALID, "region %u", s->region);
         lim = s->region == NN_TARGET_REGION_ARENA ? arena : wbytes;
@@ -5117,6 +5134,7 @@ static nn_status nn_target__lower_float(nn_target__low *lo, uint32_t ni, nn_diag
     if (n->input_count > NN_TARGET__MAX_IO || n->output_count > NN_TARGET__MAX_IO)
         return nn_diag_set(diag, NN_ERR_LIMIT, n->name, "more than 64 inputs or outputs");
     for (i = 0; i < n->input_count; i++) all &= nn_target__known(lo, n->inputs[i]);
+    if (all && nn_target__dq_packed(lo->g, n)) all = 0;
     if (all) return nn_target__fold(lo, n, diag);
     {   /* output shapes; an op whose infer computes every output (Shape of a static tensor) is folded */
         const nn_op_def *def = nn_op_find(n->op_type, n->domain, nn_quant__node_opset(lo->g, n));
@@ -5394,8 +5412,13 @@ static nn_status nn_target__build(nn_target__low *lo, const nn_target_desc *td, 
         uint32_t t_ = (tid);                                                                                            \
         if (sl[t_] == NN_TARGET__NONE) {                                                                                \
             const nn_tensor *tt_ = &L->tensors[t_];                                                                     \
-            uint64_t by_ = (uint64_t)nn_shape_count(&tt_->shape, NULL) * nn_dtype_size(tt_->dtype);                      \
-            if (nn_dtype_size(tt_->dtype) == 0) { st = nn_diag_set(diag, NN_ERR_UNSUPPORTED, tt_->name, "%s tensors cannot be stored", nn_dtype_name(tt_->dtype)); goto done; } \
+            size_t by_ = 0; /* int4/uint4 constants: packed, two per byte */                                      \
+            int p4_ = nn_dtype_bits(tt_->dtype) == 4 && (tt_->flags & NN_TENSOR_CONST) && tt_->data;                    \
+            if ((nn_dtype_size(tt_->dtype) == 0 && !p4_) ||                                                             \
+                !nn_dtype_bytes_for(tt_->dtype, nn_shape_count(&tt_->shape, NULL), &by_)) {                             \
+                st = nn_diag_set(diag, NN_ERR_UNSUPPORTED, tt_->name, "%s tensors cannot be stored", nn_dtype_name(tt_->dtype)); \
+                goto done;                                                                                              \
+            }                                                                                                           \
             if ((tt_->flags & NN_TENSOR_CONST) && tt_->data)                                                            \
                 sl[t_] = nn_target__slot_put(b, tt_->name, tt_->dtype, &tt_->shape, NN_TARGET_REGION_WEIGHTS,           \
                                              nn_target__wput(b, tt_->data, tt_->data_bytes), by_);                      \

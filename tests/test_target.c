@@ -744,7 +744,7 @@ static nn_graph *qnet_float(void) {
 
 /* Ranges by hand (symmetric thresholds, roomy enough for these weights
    and inputs in [-2, 2]); nn_quant_graph makes the QDQ graph. */
-static nn_graph *qnet_qdq(const nn_graph *g, nn_quant_scheme scheme) {
+static nn_graph *qnet_qdq_desc(const nn_graph *g, const nn_quant_desc *desc) {
     static const struct { const char *name; double t; } th[] = {
         {"x", 2.0}, {"c1", 4.0}, {"r", 4.0}, {"c2", 3.0}, {"s", 6.0}, {"p", 3.0}, {"f", 3.0}, {"gm", 4.0}, {"y", 1.0}};
     nn_quant_range *r = (nn_quant_range *)calloc(g->tensor_count, sizeof *r);
@@ -753,8 +753,7 @@ static nn_graph *qnet_qdq(const nn_graph *g, nn_quant_scheme scheme) {
     nn_diag d;
     size_t i;
     memset(&d, 0, sizeof d);
-    memset(&qd, 0, sizeof qd);
-    qd.scheme = scheme;
+    qd = *desc;
     for (i = 0; i < sizeof th / sizeof th[0]; i++) {
         nn_tensor_id t = nn_graph_find_tensor(g, th[i].name);
         r[t.id].valid = 1;
@@ -766,6 +765,13 @@ static nn_graph *qnet_qdq(const nn_graph *g, nn_quant_scheme scheme) {
     free(r);
     if (q) CHECK_STATUS(nn_graph_infer_shapes(q, NULL, 0, &d), NN_OK);
     return q;
+}
+
+static nn_graph *qnet_qdq(const nn_graph *g, nn_quant_scheme scheme) {
+    nn_quant_desc qd;
+    memset(&qd, 0, sizeof qd);
+    qd.scheme = scheme;
+    return qnet_qdq_desc(g, &qd);
 }
 
 typedef struct membuf { char *p; size_t n, cap; } membuf;
@@ -980,6 +986,79 @@ static void test_nnb_robust(void) {
     nn_graph_destroy(g);
 }
 
+/* Writes img to $NNPORT_WRITE_NNB_CORPUS/name when that is set (how
+   tests/fuzz/corpus_nnb's version-2 seeds were made). */
+static void corpus_write(const char *name, const uint8_t *img, size_t n) {
+    const char *dir = getenv("NNPORT_WRITE_NNB_CORPUS");
+    char path[1024];
+    FILE *f;
+    if (!dir) return;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    f = fopen(path, "wb");
+    if (f) { fwrite(img, 1, n, f); fclose(f); }
+}
+
+/* 4-bit weight groups (weight_bits 4, weight_group 2, the graph at opset
+   21): the Gemm's (5, 4) weights become a blocked int4 DequantizeLinear
+   (the convs, whose 3 input channels do not split in 2, stay per channel).
+   The compiler keeps those weights packed: an int4 slot of 10 bytes for
+   the 20 values (and one of 5 bytes for the (5, 2) zero points) in the
+   weights region, dequantized at run time, not folded to 80 bytes of
+   float32.  The simulator equals nn_qexec byte for byte, also
+   after a save/load round trip.  The loader refuses that slot moved to
+   the arena and a byte count other than ceil(20 / 2). */
+static void test_int4_weights(void) {
+    nn_graph *g = qnet_float(), *q = NULL;
+    nn_target_program *p = NULL, *p2 = NULL;
+    nn_quant_desc qd;
+    nn_diag d;
+    float xv[192];
+    int64_t xd[4] = {1, 3, 8, 8};
+    nn_value in;
+    uint32_t i, s4 = NN_TARGET_NO_SLOT, n4 = 0;
+    memset(&d, 0, sizeof d);
+    memset(&qd, 0, sizeof qd);
+    if (!g) { CHECK(g != NULL); return; }
+    CHECK_STATUS(nn_graph_set_opset(g, "", 21, &d), NN_OK);
+    qd.weight_bits = 4;
+    qd.weight_group = 2;
+    q = qnet_qdq_desc(g, &qd);
+    if (!q) { nn_graph_destroy(g); return; }
+    CHECK_STATUS(nn_target_compile(q, NULL, NULL, &p, &d), NN_OK);
+    if (d.status) fprintf(stderr, "     %s: %s\n", d.where, d.message);
+    for (i = 0; p && i < p->slot_count; i++)
+        if (p->slots[i].dtype == NN_DTYPE_INT4) {
+            n4++;
+            if (nn_shape_count(&p->slots[i].shape, NULL) == 20) s4 = i;
+            else CHECK_EQ_INT(p->slots[i].bytes, 5); /* the zero points */
+        }
+    CHECK_EQ_INT(n4, 2);
+    if (p && s4 != NN_TARGET_NO_SLOT) {
+        membuf m;
+        size_t rec = 128 + (size_t)s4 * 96;
+        CHECK_EQ_INT(p->slots[s4].region, NN_TARGET_REGION_WEIGHTS);
+        CHECK_EQ_INT(p->slots[s4].bytes, 10);
+        for (i = 0; i < 192; i++) xv[i] = (float)sin(i * 0.29) * 1.7f;
+        in = nn_value_make(NN_DTYPE_FLOAT, nn_shape_make(4, xd), xv);
+        in.bytes = sizeof xv;
+        CHECK_EQ_INT(sim_vs_qexec(q, p, &in), 5);
+        memset(&m, 0, sizeof m);
+        CHECK_STATUS(nn_target_save(p, membuf_write, &m, &d), NN_OK);
+        corpus_write("int4.nnb", (const uint8_t *)m.p, m.n);
+        CHECK_STATUS(nn_target_load_memory(m.p, m.n, NULL, &p2, &d), NN_OK);
+        if (p2) CHECK_EQ_INT(sim_vs_qexec(q, p2, &in), 5);
+        CHECK_STATUS(load_patched((const uint8_t *)m.p, m.n, rec + 8, NN_TARGET_REGION_ARENA, &d), NN_ERR_INVALID);
+        CHECK(strncmp(d.where, "slot[", 5) == 0 && strstr(d.message, "weights region") != NULL);
+        CHECK_STATUS(load_patched((const uint8_t *)m.p, m.n, rec + 24, 20, &d), NN_ERR_INVALID);
+        CHECK(strstr(d.where, "].bytes") != NULL);
+        free(m.p);
+    }
+    nn_target_program_destroy(p2);
+    nn_target_program_destroy(p);
+    nn_graph_destroy(q);
+    nn_graph_destroy(g);
+}
+
 /* PP-OCR cls (ppocr mobile v2.0, 1x3x48x192): fold,identity,bn,dce, MinMax
    ranges from 4 calibration samples, nn_quant_graph (s8 symmetric), then
    compiled for npu-small; the simulator must equal nn_qexec byte for byte
@@ -1126,18 +1205,6 @@ static void test_program_alloc_failures(void) {
     nn_target_program_destroy(p0);
     nn_graph_destroy(q);
     nn_graph_destroy(g);
-}
-
-/* Writes img to $NNPORT_WRITE_NNB_CORPUS/name when that is set (how
-   tests/fuzz/corpus_nnb's version-2 seeds were made). */
-static void corpus_write(const char *name, const uint8_t *img, size_t n) {
-    const char *dir = getenv("NNPORT_WRITE_NNB_CORPUS");
-    char path[1024];
-    FILE *f;
-    if (!dir) return;
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    f = fopen(path, "wb");
-    if (f) { fwrite(img, 1, n, f); fclose(f); }
 }
 
 /* Multi-batch: the test network compiled for batch sizes 1, 2 and 4 in one
@@ -1521,6 +1588,7 @@ int main(void) {
     test_models_fit();
     test_patches();
     test_compile_small();
+    test_int4_weights();
     test_nnb_robust();
     test_compile_cls();
     test_program_alloc_failures();
