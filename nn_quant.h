@@ -321,7 +321,7 @@ typedef enum nn_quant_rounding {
 typedef struct nn_quant_desc {
     nn_allocator alloc;
     nn_quant_scheme scheme;
-    int weight_bits;         /* 0: 8; 4: values in [-8, 7] stored as int8 (see docs) */
+    int weight_bits;         /* 0: 8; 4: values in [-8, 7], stored as int8 per channel, as int4 in groups (see docs) */
     uint32_t weight_group;   /* 0: one weight scale per output channel; G > 0: one per G
                                 consecutive elements along the input axis (ONNX blocked
                                 DequantizeLinear, block_size = G: needs opset >= 21).  Such
@@ -349,7 +349,8 @@ NN_API nn_status nn_quant_ranges_from_collector(const nn_graph *g, const nn_cali
                                                 const nn_calib_desc *cd, nn_quant_range *out, nn_diag *diag);
 /* Builds the QDQ graph of float graph g (run "fold,identity,bn,dce" on it
    first) from ranges (g->tensor_count entries).  *out is a new graph the
-   caller destroys.  NN_ERR_UNSUPPORTED for subgraph attributes, NN_ERR_ARG
+   caller destroys; one with 16-bit or 4-bit Q/DQ is brought to opset 21,
+   the first that admits them (nn_graph.h's opset pass).  NN_ERR_UNSUPPORTED for subgraph attributes, NN_ERR_ARG
    for a bad desc, NN_ERR_NOMEM. */
 NN_API nn_status nn_quant_graph(const nn_graph *g, const nn_quant_range *ranges, const nn_quant_desc *desc,
                                 nn_graph **out, nn_quant_stats *stats, nn_diag *diag);
