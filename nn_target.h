@@ -4049,6 +4049,7 @@ static nn_status nn_target__load_one(const uint8_t *img, size_t size, uint64_t r
         const uint8_t *r = img + o_slots + (uint64_t)i * NN_TARGET__SLOT_REC;
         nn_target_slot *s = &p->slots[i];
         uint64_t cnt = 1, esz, lim;
+        size_t want = 0;
         int32_t k;
         s->name = nn_target__lstr(strs, string_bytes, nn_target__r32(r));
         s->dtype = (nn_dtype)nn_target__r32(r + 4);
@@ -4077,7 +4078,7 @@ static nn_status nn_target__load_one(const uint8_t *img, size_t size, uint64_t r
             cnt *= dim;
         }
         snprintf(where, sizeof where, "slot[%u].bytes", i);
-        if (s->bytes != (nn_dtype_bits(s->dtype) == 4 ? (cnt + 1) / 2 : cnt * esz))
+        if (!nn_dtype_bytes_for(s->dtype, (size_t)cnt, &want) || s->bytes != want) /* int4/uint4: two per byte */
             NN_TARGET__FAIL(NN_ERR_INVALID, "%llu bytes for %llu elements of %s", (unsigned long long)s->bytes,
                             (unsigned long long)cnt, nn_dtype_name(s->dtype));
         snprintf(where, sizeof where, "slot[%u].region", i);
@@ -4750,9 +4751,13 @@ NN_API nn_status nn_target_sim_run(const nn_target_program *p, void *mem, size_t
    219 x 224 x 10^6 = 49,056,000,000): the int64 numerator plus D/2 is
    floor-divided by D (the float formula rounded half up, ties included,
    with no coefficient error) and clamped to 0..255.  |numerator| < 2^45. */
+/* The decimal BT.601 coefficients x 10^6: R from V, G from U, G from V, B
+   from U (also written into the C export's nn_yuv, so the two agree). */
+enum { NN_TARGET__YUV_CR = 1402000, NN_TARGET__YUV_CGU = 344136, NN_TARGET__YUV_CGV = 714136, NN_TARGET__YUV_CB = 1772000 };
+
 NN_API void nn_target_yuv_pixel(int32_t y, int32_t u, int32_t v, int limited, uint8_t rgb[3]) {
-    /* decimal coefficients x 10^6: cr (R from V), cgu, cgv, cb (B from U) */
-    static const int64_t CR = 1402000, CGU = 344136, CGV = 714136, CB = 1772000, M = 1000000;
+    const int64_t CR = NN_TARGET__YUV_CR, CGU = NN_TARGET__YUV_CGU, CGV = NN_TARGET__YUV_CGV, CB = NN_TARGET__YUV_CB;
+    const int64_t M = 1000000;
     int64_t ky = limited ? 255 * 224 * M : M, kc = limited ? 255 * 219 : 1, den = limited ? 219 * 224 * M : M;
     int64_t yy = (int64_t)(y - (limited ? 16 : 0)) * ky, du = u - 128, dv = v - 128, s[3];
     int c;
@@ -4765,11 +4770,18 @@ NN_API void nn_target_yuv_pixel(int32_t y, int32_t u, int32_t v, int limited, ui
     }
 }
 
+/* d asks for a YUV420SP input (NV12 or NV21). */
+static nn_status nn_target__yuv_format(const nn_target_compile_desc *d, nn_diag *diag) {
+    if (!d || (d->input_format != NN_TARGET_INPUT_NV12 && d->input_format != NN_TARGET_INPUT_NV21))
+        return nn_diag_set(diag, NN_ERR_ARG, "nn_target_compile_desc.input_format", "not NV12 or NV21");
+    return NN_OK;
+}
+
 /* Checks a YUV420SP frame value against d; *n, *h, *w are the planes'. */
 static nn_status nn_target__yuv_dims(const nn_target_compile_desc *d, const nn_value *frame, int64_t *n, int64_t *h,
                                      int64_t *w, nn_diag *diag) {
-    if (!d || (d->input_format != NN_TARGET_INPUT_NV12 && d->input_format != NN_TARGET_INPUT_NV21))
-        return nn_diag_set(diag, NN_ERR_ARG, "nn_target_compile_desc.input_format", "not NV12 or NV21");
+    nn_status st = nn_target__yuv_format(d, diag);
+    if (st) return st;
     if (frame->dtype != NN_DTYPE_UINT8 || frame->shape.rank != 3 || frame->shape.dims[1] % 3 || frame->shape.dims[2] % 2 ||
         frame->shape.dims[1] < 3 || frame->shape.dims[2] < 2 || frame->shape.dims[0] < 1 || frame->shape.dims[0] > (1 << 20) ||
         frame->shape.dims[1] > (3 << 20) || frame->shape.dims[2] > (1 << 20))
@@ -4819,9 +4831,9 @@ NN_API nn_status nn_target_yuv_encode(const nn_target_compile_desc *d, const nn_
     static const double K[3][3] = {{0.299, 0.587, 0.114}, {-0.168736, -0.331264, 0.5}, {0.5, -0.418688, -0.081312}};
     int64_t n, h, w, b, i, j, dims[3];
     int c, r;
+    nn_status st;
     NN_ASSERT(planes && frame);
-    if (!d || (d->input_format != NN_TARGET_INPUT_NV12 && d->input_format != NN_TARGET_INPUT_NV21))
-        return nn_diag_set(diag, NN_ERR_ARG, "nn_target_compile_desc.input_format", "not NV12 or NV21");
+    if ((st = nn_target__yuv_format(d, diag)) != NN_OK) return st;
     if (planes->dtype != NN_DTYPE_FLOAT || planes->shape.rank != 4 || planes->shape.dims[1] != 3 || planes->shape.dims[2] % 2 ||
         planes->shape.dims[3] % 2 || planes->shape.dims[2] < 2 || planes->shape.dims[3] < 2 || planes->shape.dims[0] < 1 ||
         planes->shape.dims[0] > (1 << 20) || planes->shape.dims[2] > (1 << 20) || planes->shape.dims[3] > (1 << 20) || !planes->data)
@@ -8281,14 +8293,14 @@ static void nn_target__ec_helpers2(nn_target__ec *e) {
             "    const int64_t du = u - 128, dv = v - 128;\n"
             "    int64_t s[3];\n"
             "    int c;\n"
-            "    s[0] = yy + kc * 1402000 * dv;\n"
-            "    s[1] = yy - kc * (344136 * du + 714136 * dv);\n"
-            "    s[2] = yy + kc * 1772000 * du;\n"
+            "    s[0] = yy + kc * %d * dv;\n"
+            "    s[1] = yy - kc * (%d * du + %d * dv);\n"
+            "    s[2] = yy + kc * %d * du;\n"
             "    for (c = 0; c < 3; c++) {\n"
             "        const int64_t t = s[c] + den / 2;\n"
             "        rgb[c] = (uint8_t)(t < 0 ? 0 : t >= 256 * den ? 255 : t / den);\n"
             "    }\n"
-            "}\n\n");
+            "}\n\n", NN_TARGET__YUV_CR, NN_TARGET__YUV_CGU, NN_TARGET__YUV_CGV, NN_TARGET__YUV_CB);
     if (e->uses & NN_TARGET__EC_BAD)
         nn_target__ec_put(e, "/* set by a Gather whose index read at run time is out of range (model_run returns -1) */\n"
                              "static int nn_bad;\n\n");

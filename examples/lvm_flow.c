@@ -322,11 +322,10 @@ static int parse(flow *f, int argc, char **argv) {
         else if (!strcmp(a, "--candidates")) f->candidates = (uint32_t)atoi(v);
         else if (!strcmp(a, "--search-blocks")) f->search_blocks = (uint32_t)atoi(v);
         else if (!strcmp(a, "--weight-rounding")) {
-            if (strcmp(v, "nearest") && strcmp(v, "sum")) {
+            if (!cli_parse_rounding(v, &f->rounding)) {
                 fprintf(stderr, "lvm_flow: --weight-rounding %s: nearest or sum\n", v);
                 return 0;
             }
-            f->rounding = !strcmp(v, "sum") ? NN_QUANT_ROUND_SUM : NN_QUANT_ROUND_NEAREST;
         }
         else if (!strcmp(a, "--threads")) {
             long t;
@@ -495,15 +494,11 @@ int main(int argc, char **argv) {
        with integer zero points cannot correct (docs/QUANT_ALGOS.md). */
     {
         nn_quant_softmax_bias sb[64];
-        uint32_t nsb = 0, quantized = 0, ns = f.calib_count < SEARCH_SAMPLES ? f.calib_count : SEARCH_SAMPLES;
-        double worst = 1;
+        uint32_t nsb = 0, quantized, ns = f.calib_count < SEARCH_SAMPLES ? f.calib_count : SEARCH_SAMPLES;
+        double worst;
         double t1 = cli_now_ms();
         if (nn_quant_softmax_bias_measure(g, ranges, &qd, f.calib_in, ns, sb, 64, &nsb, &d)) { rc = die("softmax-bc", &d); goto done; }
-        for (uint32_t k = 0; k < nsb && k < 64; k++)
-            if (sb[k].quantized) {
-                quantized++;
-                if (fabs(sb[k].row_sum - 1) > fabs(worst - 1)) worst = sb[k].row_sum;
-            }
+        quantized = cli_softmax_quantized(sb, nsb < 64 ? nsb : 64, &worst);
         printf("softmax-bc %8.0f ms   %u Softmax, %u with a quantized output%s", cli_now_ms() - t1, nsb, quantized,
                quantized ? "" : ": nothing to correct (the recipe keeps them float)\n");
         if (quantized) printf("; worst mean row sum %.4f (not corrected: needs a fractional zero point)\n", worst);

@@ -96,6 +96,15 @@ static uint32_t runnable_count(const nn_target_program *p) {
     return n;
 }
 
+/* nn_target_emit_c of p with the default desc into cleared buffers c, h
+   and a cleared diag d. */
+static nn_status emit_fresh(const nn_target_program *p, mem_out *c, mem_out *h, nn_diag *d) {
+    memset(c, 0, sizeof *c);
+    memset(h, 0, sizeof *h);
+    memset(d, 0, sizeof *d);
+    return nn_target_emit_c(p, NULL, mem_write, c, mem_write, h, d);
+}
+
 static void test_small(const char *path, const char *stem) {
     nn_target_program *p = load_nnb(path);
     mem_out c, h;
@@ -104,10 +113,7 @@ static void test_small(const char *path, const char *stem) {
     char want[96];
     CHECK(p != NULL);
     if (!p) return;
-    memset(&c, 0, sizeof c);
-    memset(&h, 0, sizeof h);
-    memset(&d, 0, sizeof d);
-    CHECK_STATUS(nn_target_emit_c(p, NULL, mem_write, &c, mem_write, &h, &d), NN_OK);
+    CHECK_STATUS(emit_fresh(p, &c, &h, &d), NN_OK);
     CHECK(c.buf && h.buf);
     if (c.buf && h.buf) {
         save_for_script(stem, "model.c", c.buf);
@@ -150,11 +156,8 @@ static void test_nv12(const char *path, const char *stem) {
     nn_diag d;
     CHECK(p != NULL);
     if (!p) return;
-    memset(&c, 0, sizeof c);
-    memset(&h, 0, sizeof h);
-    memset(&d, 0, sizeof d);
     CHECK(p->instrs[0].op == NN_TARGET_OP_YUV);
-    CHECK_STATUS(nn_target_emit_c(p, NULL, mem_write, &c, mem_write, &h, &d), stem ? NN_OK : NN_ERR_UNSUPPORTED);
+    CHECK_STATUS(emit_fresh(p, &c, &h, &d), stem ? NN_OK : NN_ERR_UNSUPPORTED);
     if (!stem) {
         CHECK(strstr(d.message, "instruction 2 (Conv") != NULL);
         CHECK_EQ_INT(c.calls + h.calls, 0);

@@ -1120,10 +1120,10 @@ static int quant_algorithms(build_ctx *b, nn_graph *g, const nn_quant_range *ran
 static int softmax_bias(build_ctx *b, const nn_graph *g, const nn_quant_range *ranges, const nn_quant_desc *qd) {
     enum { CAP = 64 };
     nn_quant_softmax_bias sb[CAP];
-    uint32_t nsb = 0, quantized = 0, count;
+    uint32_t nsb = 0, quantized, count;
     nn_value *in = eval_batch(b, &count);
     nn_diag d = {0};
-    double worst = 1;
+    double worst;
     if (!in) { nn_diag_set(&d, NN_ERR_NOMEM, "softmax bias", "out of memory"); return build_die(b, "quant.softmax_bias_correction", &d); }
     progress(b, "quantize: softmax bias on %u samples", count);
     nn_status st = nn_quant_softmax_bias_measure(g, ranges, qd, in, count, sb, CAP, &nsb, &d);
@@ -1139,11 +1139,8 @@ static int softmax_bias(build_ctx *b, const nn_graph *g, const nn_quant_range *r
         cJSON_AddNumberToObject(o, "row_sum", sb[k].row_sum);
         cJSON_AddNumberToObject(o, "zero_fraction", sb[k].zero_fraction);
         cJSON_AddItemToArray(arr, o);
-        if (sb[k].quantized) {
-            quantized++;
-            if (fabs(sb[k].row_sum - 1) > fabs(worst - 1)) worst = sb[k].row_sum;
-        }
     }
+    quantized = cli_softmax_quantized(sb, nsb < CAP ? nsb : CAP, &worst);
     printf("softmax    %u Softmax, %u with a quantized output", nsb, quantized);
     if (quantized) printf("; worst mean row sum %.4f (reported, not corrected: needs a fractional zero point)\n", worst);
     else printf(": nothing to correct (their outputs stay float)\n");
@@ -1183,7 +1180,7 @@ static int quant_stage(build_ctx *b, nn_graph *g, nn_graph **q) {
         qd.weight_bits = w && !strcasecmp(w, "int4") ? 4 : 8;
         qd.weight_group = (uint32_t)cfg_n(b, "quant.weight_group", 0);
         const char *wr = cfg_s(b, "quant.weight_rounding");
-        qd.weight_rounding = wr && !strcmp(wr, "sum") ? NN_QUANT_ROUND_SUM : NN_QUANT_ROUND_NEAREST;
+        if (!wr || !cli_parse_rounding(wr, &qd.weight_rounding)) qd.weight_rounding = NN_QUANT_ROUND_NEAREST;
         qd.table = table.count ? &table : NULL;
         qd.log = quant_log;
         rc = quant_algorithms(b, g, ranges, &qd);

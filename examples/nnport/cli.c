@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,24 @@ int cli_parse_int(const char *text, long min, long max, long *out) {
     if (end == text || *end || errno || v < min || v > max) return 0;
     *out = v;
     return 1;
+}
+
+int cli_parse_rounding(const char *text, nn_quant_rounding *out) {
+    if (!strcmp(text, "nearest")) *out = NN_QUANT_ROUND_NEAREST;
+    else if (!strcmp(text, "sum")) *out = NN_QUANT_ROUND_SUM;
+    else return 0;
+    return 1;
+}
+
+uint32_t cli_softmax_quantized(const nn_quant_softmax_bias *sb, uint32_t n, double *worst) {
+    uint32_t k, quantized = 0;
+    *worst = 1;
+    for (k = 0; k < n; k++)
+        if (sb[k].quantized) {
+            quantized++;
+            if (fabs(sb[k].row_sum - 1) > fabs(*worst - 1)) *worst = sb[k].row_sum;
+        }
+    return quantized;
 }
 
 long cli_peak_rss_kib(void) {

@@ -6,6 +6,7 @@
 
 #include "nn_graph.h"
 #include "nn_onnx.h"
+#include "nn_quant.h"
 #include "nn_verify.h"
 #include <stdio.h>
 
@@ -47,6 +48,12 @@ int cli_parse_shape(const char *text, nn_shape *out);
 const char *cli_split_pair(const char *arg, char *name, size_t name_cap);
 /* Parses a non-negative int option value; 0 on error. */
 int cli_parse_int(const char *text, long min, long max, long *out);
+/* Parses a weight rounding ("nearest" or "sum"); 0 on anything else. */
+int cli_parse_rounding(const char *text, nn_quant_rounding *out);
+/* Of nn_quant_softmax_bias_measure's n rows: how many Softmax outputs are
+   quantized, and in *worst the mean row sum of those furthest from 1 (1
+   when none is). */
+uint32_t cli_softmax_quantized(const nn_quant_softmax_bias *sb, uint32_t n, double *worst);
 
 /* Resident set size high-water mark of this process, in KiB (VmHWM). */
 long cli_peak_rss_kib(void);

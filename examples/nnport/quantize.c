@@ -262,9 +262,8 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
             else return cli_usage_error(cmd, "unknown scheme '%s'", s);
         } else if (!strcmp(a, "--weight-rounding")) {
             const char *s = argv[++i];
-            if (!strcmp(s, "nearest")) o->qd.weight_rounding = NN_QUANT_ROUND_NEAREST;
-            else if (!strcmp(s, "sum")) o->qd.weight_rounding = NN_QUANT_ROUND_SUM;
-            else return cli_usage_error(cmd, "--weight-rounding %s: nearest or sum", s);
+            if (!cli_parse_rounding(s, &o->qd.weight_rounding))
+                return cli_usage_error(cmd, "--weight-rounding %s: nearest or sum", s);
         } else if (!strcmp(a, "--recipe")) {
             const char *s = argv[++i];
             if (!strcmp(s, "norm-float")) o->qd.recipe = NN_QUANT_RECIPE_NORM_FLOAT;
