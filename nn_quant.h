@@ -156,6 +156,28 @@ NN_API void nn_quant_matmul_s8(const nn_quant_matmul_params *p,
                                const nn_quant_multiplier *mult /* (mult_count) */,
                                int8_t *y /* (M, N) */, void *scratch);
 
+/* 16-bit activations with 8-bit weights (W8A16, Pulsar2's U16 setting):
+   the same convolution and constant-B product on int16 inputs and
+   outputs (zero points and clamps in the int16 domain), weights int8 with
+   zero point 0, int32 bias.  Accumulation is exact in 64 bits (each
+   product is below 2^23; partial sums of 256 of them are int32), and the
+   result is requantized with nn_quant_requantize_wide.  Portable loops
+   only: these are the reference the simulator runs. */
+NN_API size_t nn_quant_conv_s16_scratch_bytes(const nn_quant_conv_params *p);
+NN_API void nn_quant_conv_s16(const nn_quant_conv_params *p, const int16_t *x /* (N, C, H, W) */,
+                              const int8_t *w /* (M, C / group, KH, KW) */, const int32_t *bias /* (M) or NULL */,
+                              const nn_quant_multiplier *mult /* (M) */, int16_t *y /* (N, M, OH, OW) */, void *scratch);
+/* a int16 (M, K), b int8 (K, N) with b_zp 0. */
+NN_API size_t nn_quant_matmul_s16_scratch_bytes(const nn_quant_matmul_params *p);
+NN_API void nn_quant_matmul_s16(const nn_quant_matmul_params *p, const int16_t *a /* (M, K) */,
+                                const int8_t *b /* (K, N) */, const int32_t *bias /* (N) or NULL */,
+                                const nn_quant_multiplier *mult /* (mult_count) */, int16_t *y /* (M, N) */,
+                                void *scratch);
+/* clamp(round_half_up(acc * M) + zp, lo, hi) for any int64 acc: the
+   product acc * m (up to 2^94) is formed exactly in two 64-bit halves, so
+   this equals nn_quant_requantize wherever that one applies (|acc| < 2^31). */
+NN_API int32_t nn_quant_requantize_wide(int64_t acc, nn_quant_multiplier q, int32_t zp, int32_t lo, int32_t hi);
+
 /* Elementwise Add / Sub / Mul of two int8 tensors of n elements (callers
    broadcast first).  Add/Sub follow TFLite's reference scheme: inputs are
    shifted left by left_shift (20), each rescaled to a shared scale
@@ -178,12 +200,24 @@ NN_API void nn_quant_sub_s8(const nn_quant_eltwise_params *p, const int8_t *a /*
                             const int8_t *b /* (n) */, int8_t *y /* (n) */, size_t n);
 NN_API void nn_quant_mul_s8(const nn_quant_eltwise_params *p, const int8_t *a /* (n) */,
                             const int8_t *b /* (n) */, int8_t *y /* (n) */, size_t n);
+/* The same on int16 operands (W8A16), with TFLite's 16-bit add shift:
+   left_shift 15, so |x - zp| << 15 < 2^31 (tensorflow/lite/kernels/add.cc
+   uses 15 for int16 and 20 for 8 bits); the rescaled sum and the product
+   (up to 2^32) are requantized with nn_quant_requantize_wide.  The act
+   range is the whole int16 range. */
+NN_API void nn_quant_eltwise_params_make_s16(nn_quant_eltwise_params *p, int mul, double sa, int32_t za,
+                                             double sb, int32_t zb, double sy, int32_t zy);
+NN_API void nn_quant_add_s16(const nn_quant_eltwise_params *p, const int16_t *a, const int16_t *b, int16_t *y, size_t n);
+NN_API void nn_quant_sub_s16(const nn_quant_eltwise_params *p, const int16_t *a, const int16_t *b, int16_t *y, size_t n);
+NN_API void nn_quant_mul_s16(const nn_quant_eltwise_params *p, const int16_t *a, const int16_t *b, int16_t *y, size_t n);
 /* numpy broadcast of src (shape s) to shape o, the operand copy the
    element-wise kernels expect: a row (o's last axis) at a time, memcpy
    where that axis is not broadcast, memset where it is.  s must broadcast
    to o (rank <= NN_MAX_RANK); returns the element count of o. */
 NN_API size_t nn_quant_broadcast_s8(const int8_t *src /* s */, const nn_shape *s, const nn_shape *o,
                                     int8_t *dst /* o */);
+NN_API size_t nn_quant_broadcast_s16(const int16_t *src /* s */, const nn_shape *s, const nn_shape *o,
+                                     int16_t *dst /* o */);
 
 /* Average pooling, NCHW: integer sum of (x - in_zp) over the window, then
    requantize with mult_by_count[count] (= s_in / (s_out * count)), where
@@ -1569,6 +1603,129 @@ NN_API void nn_quant_matmul_s8(const nn_quant_matmul_params *p, const int8_t *a,
     }
 }
 
+/* ---- 16-bit activations (W8A16) ----------------------------------------- */
+
+NN_API int32_t nn_quant_requantize_wide(int64_t acc, nn_quant_multiplier q, int32_t zp, int32_t lo, int32_t hi) {
+    /* acc = hi32 * 2^32 + lo32 with lo32 in [0, 2^32); acc * m = A * 2^32 + B
+       with A = hi32 * m (|A| < 2^62) and B = lo32 * m (0 <= B < 2^63).  The
+       rounding term 2^(shift-1) goes into B (still below 2^64 unsigned),
+       B's carry into A; then floor((A * 2^32 + B) / 2^shift) with 0 <= B < 2^32. */
+    int64_t A, r, v;
+    uint64_t B;
+    int s = q.shift;
+    if (q.m <= 0) return (int32_t)(zp < lo ? lo : zp > hi ? hi : zp);
+    A = nn_quant__floor_shift(acc, 32) * (int64_t)q.m;
+    B = ((uint64_t)acc & 0xffffffffu) * (uint64_t)q.m;
+    if (s > 0) B += (uint64_t)1 << (s - 1);
+    A += (int64_t)(B >> 32);
+    B &= 0xffffffffu;
+    if (s >= 32) {
+        r = nn_quant__floor_shift(A, s - 32); /* the fraction B / 2^32 < 1 cannot move the floor */
+    } else if (A >= ((int64_t)1 << 31)) {
+        r = INT32_MAX;                        /* A * 2^(32-s) >= 2^32 */
+    } else if (A < -((int64_t)1 << 31)) {
+        r = INT32_MIN;
+    } else {
+        r = A * ((int64_t)1 << (32 - s)) + (int64_t)(B >> s); /* within +-2^63 */
+    }
+    if (r > INT32_MAX) r = INT32_MAX;
+    if (r < INT32_MIN) r = INT32_MIN;
+    v = r + zp;
+    return (int32_t)(v < lo ? lo : v > hi ? hi : v);
+}
+
+#define NN_QUANT__S16_CHUNK 256 /* products summed in int32 before the int64 flush: 256 x 2^23 < 2^31 */
+
+NN_API size_t nn_quant_conv_s16_scratch_bytes(const nn_quant_conv_params *p) {
+    size_t K = (size_t)(p->c / (p->group > 0 ? p->group : 1)) * (size_t)p->kh * (size_t)p->kw;
+    return K * NN_QUANT__PB * sizeof(int32_t) + NN_QUANT__PB * (sizeof(int32_t) + sizeof(int64_t)) + 64;
+}
+
+/* Per image, group and block of up to 256 output pixels: the receptive
+   fields as K rows of (x - in_zp) int32 values (0 in the padding), then
+   each output channel as a weighted sum of the rows. */
+NN_API void nn_quant_conv_s16(const nn_quant_conv_params *p, const int16_t *x, const int8_t *w, const int32_t *bias,
+                              const nn_quant_multiplier *mult, int16_t *y, void *scratch) {
+    const int32_t cg = p->c / p->group, mg = p->m / p->group;
+    const size_t ohw = (size_t)p->oh * (size_t)p->ow, hw = (size_t)p->h * (size_t)p->w;
+    const size_t K = (size_t)cg * (size_t)p->kh * (size_t)p->kw;
+    int32_t *col = (int32_t *)scratch;                  /* (K, PB) */
+    int64_t *acc = (int64_t *)(void *)(((uintptr_t)(col + K * NN_QUANT__PB) + 15) & ~(uintptr_t)15); /* (PB) */
+    int32_t *part = (int32_t *)(acc + NN_QUANT__PB);    /* (PB) */
+    int32_t n, g, mo;
+    size_t p0, i, k, k0;
+    for (n = 0; n < p->n; n++)
+        for (g = 0; g < p->group; g++)
+            for (p0 = 0; p0 < ohw; p0 += NN_QUANT__PB) {
+                size_t pn = ohw - p0 < NN_QUANT__PB ? ohw - p0 : NN_QUANT__PB;
+                for (k = 0; k < K; k++) {
+                    const size_t taps = (size_t)p->kh * (size_t)p->kw;
+                    const int32_t ci = (int32_t)(k / taps), kh = (int32_t)(k % taps) / p->kw, kw = (int32_t)(k % taps) % p->kw;
+                    const int16_t *xs = x + ((size_t)n * p->c + (size_t)g * cg + ci) * hw;
+                    int32_t *cr = col + k * NN_QUANT__PB;
+                    int32_t oh = (int32_t)(p0 / (size_t)p->ow), ow = (int32_t)(p0 % (size_t)p->ow);
+                    for (i = 0; i < pn; oh++, ow = 0) { /* one output row (or its part in this block) at a time */
+                        const int32_t ih = oh * p->stride_h - p->pad_top + kh * p->dil_h;
+                        const int16_t *xr = xs + (size_t)(ih < 0 ? 0 : ih) * p->w;
+                        int rowok = ih >= 0 && ih < p->h;
+                        for (; ow < p->ow && i < pn; ow++, i++) {
+                            const int32_t iw = ow * p->stride_w - p->pad_left + kw * p->dil_w;
+                            cr[i] = !rowok || iw < 0 || iw >= p->w ? 0 : xr[iw] - p->in_zp;
+                        }
+                    }
+                }
+                for (mo = 0; mo < mg; mo++) {
+                    const int32_t oc = g * mg + mo;
+                    const int8_t *wk = w + (size_t)oc * K;
+                    int16_t *yo = y + ((size_t)n * p->m + oc) * ohw + p0;
+                    for (i = 0; i < pn; i++) acc[i] = bias ? bias[oc] : 0;
+                    for (k0 = 0; k0 < K; k0 += NN_QUANT__S16_CHUNK) {
+                        size_t k1 = K - k0 < NN_QUANT__S16_CHUNK ? K : k0 + NN_QUANT__S16_CHUNK;
+                        for (i = 0; i < pn; i++) part[i] = 0;
+                        for (k = k0; k < k1; k++) {
+                            const int32_t wv = wk[k];
+                            const int32_t *cr = col + k * NN_QUANT__PB;
+                            if (!wv) continue;
+                            for (i = 0; i < pn; i++) part[i] += wv * cr[i];
+                        }
+                        for (i = 0; i < pn; i++) acc[i] += part[i];
+                    }
+                    for (i = 0; i < pn; i++)
+                        yo[i] = (int16_t)nn_quant_requantize_wide(acc[i], mult[oc], p->out_zp, p->act_min, p->act_max);
+                }
+            }
+}
+
+NN_API size_t nn_quant_matmul_s16_scratch_bytes(const nn_quant_matmul_params *p) {
+    return (size_t)p->n * (sizeof(int32_t) + sizeof(int64_t)) + 64;
+}
+
+NN_API void nn_quant_matmul_s16(const nn_quant_matmul_params *p, const int16_t *a, const int8_t *b, const int32_t *bias,
+                                const nn_quant_multiplier *mult, int16_t *y, void *scratch) {
+    int64_t *acc = (int64_t *)(void *)(((uintptr_t)scratch + 15) & ~(uintptr_t)15); /* (N) */
+    int32_t *part = (int32_t *)(acc + p->n);                                           /* (N) */
+    int32_t r, j;
+    size_t k, k0, K = (size_t)p->k, N = (size_t)p->n;
+    for (r = 0; r < p->m; r++) {
+        const int16_t *ar = a + (size_t)r * K;
+        for (j = 0; j < p->n; j++) acc[j] = bias ? bias[j] : 0;
+        for (k0 = 0; k0 < K; k0 += NN_QUANT__S16_CHUNK) {
+            size_t k1 = K - k0 < NN_QUANT__S16_CHUNK ? K : k0 + NN_QUANT__S16_CHUNK;
+            for (j = 0; j < p->n; j++) part[j] = 0;
+            for (k = k0; k < k1; k++) {
+                const int32_t av = ar[k] - p->a_zp;
+                const int8_t *br = b + k * N;
+                if (!av) continue;
+                for (j = 0; j < p->n; j++) part[j] += av * br[j];
+            }
+            for (j = 0; j < p->n; j++) acc[j] += part[j];
+        }
+        for (j = 0; j < p->n; j++)
+            y[(size_t)r * N + (size_t)j] = (int16_t)nn_quant_requantize_wide(acc[j], mult[p->mult_count > 1 ? j : 0], p->out_zp,
+                                                                             p->act_min, p->act_max);
+    }
+}
+
 NN_API void nn_quant_eltwise_params_make(nn_quant_eltwise_params *p, int mul, double sa, int32_t za,
                                          double sb, int32_t zb, double sy, int32_t zy) {
     memset(p, 0, sizeof *p);
@@ -1697,10 +1854,19 @@ NN_API void nn_quant_mul_s8(const nn_quant_eltwise_params *p, const int8_t *a, c
     for (; i < n; i++) y[i] = nn_quant__mul1(p, a[i], b[i]);
 }
 
-NN_API size_t nn_quant_broadcast_s8(const int8_t *src, const nn_shape *s, const nn_shape *o, int8_t *dst) {
+/* Fills n elements of es bytes at dst with the element at v. */
+static void nn_quant__fill(void *dst, const void *v, size_t es, size_t n) {
+    size_t i;
+    if (es == 1) { memset(dst, *(const unsigned char *)v, n); return; }
+    for (i = 0; i < n; i++) memcpy((char *)dst + i * es, v, es);
+}
+
+static size_t nn_quant__broadcast(const void *src, size_t es, const nn_shape *s, const nn_shape *o, void *dst) {
     int64_t idx[NN_MAX_RANK], sstr[NN_MAX_RANK], acc = 1;
     size_t n = 1, e, row;
     int32_t r, off = o->rank - s->rank, last = o->rank - 1;
+    const char *sc = (const char *)src;
+    char *dc = (char *)dst;
     for (r = 0; r < o->rank; r++) n *= (size_t)o->dims[r];
     if (n == 0) return 0;
     for (r = last; r >= 0; r--) { /* source strides, 0 along broadcast axes */
@@ -1709,19 +1875,64 @@ NN_API size_t nn_quant_broadcast_s8(const int8_t *src, const nn_shape *s, const 
         acc *= sd;
         idx[r] = 0;
     }
-    if (acc == 1) { memset(dst, (unsigned char)src[0], n); return n; } /* one source element */
+    if (acc == 1) { nn_quant__fill(dc, sc, es, n); return n; } /* one source element */
     row = last >= 0 ? (size_t)o->dims[last] : 1;
     for (e = 0; e < n; e += row) {
         int64_t so = 0;
         for (r = 0; r < last; r++) so += idx[r] * sstr[r];
-        if (last >= 0 && sstr[last]) memcpy(dst + e, src + so, row);
-        else memset(dst + e, (unsigned char)src[so], row);
+        if (last >= 0 && sstr[last]) memcpy(dc + e * es, sc + (size_t)so * es, row * es);
+        else nn_quant__fill(dc + e * es, sc + (size_t)so * es, es, row);
         for (r = last - 1; r >= 0; r--) {
             if (++idx[r] < o->dims[r]) break;
             idx[r] = 0;
         }
     }
     return n;
+}
+
+NN_API size_t nn_quant_broadcast_s8(const int8_t *src, const nn_shape *s, const nn_shape *o, int8_t *dst) {
+    return nn_quant__broadcast(src, 1, s, o, dst);
+}
+
+NN_API size_t nn_quant_broadcast_s16(const int16_t *src, const nn_shape *s, const nn_shape *o, int16_t *dst) {
+    return nn_quant__broadcast(src, 2, s, o, dst);
+}
+
+NN_API void nn_quant_eltwise_params_make_s16(nn_quant_eltwise_params *p, int mul, double sa, int32_t za, double sb, int32_t zb,
+                                             double sy, int32_t zy) {
+    nn_quant_eltwise_params_make(p, mul, sa, za, sb, zb, sy, zy);
+    p->act_min = -32768;
+    p->act_max = 32767;
+    if (!mul) {
+        double twice = 2.0 * (sa > sb ? sa : sb);
+        p->left_shift = 15;
+        p->out_mult = nn_quant_multiplier_make(twice / ((double)(1 << p->left_shift) * sy));
+    }
+}
+
+static void nn_quant__addsub_s16(const nn_quant_eltwise_params *p, const int16_t *a, const int16_t *b, int16_t *y, size_t n,
+                                 int sign) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        int64_t va = nn_quant_mul_shift((int64_t)(a[i] - p->a_zp) * ((int64_t)1 << p->left_shift), p->a_mult);
+        int64_t vb = nn_quant_mul_shift((int64_t)(b[i] - p->b_zp) * ((int64_t)1 << p->left_shift), p->b_mult);
+        y[i] = (int16_t)nn_quant_requantize_wide(va + sign * vb, p->out_mult, p->out_zp, p->act_min, p->act_max);
+    }
+}
+
+NN_API void nn_quant_add_s16(const nn_quant_eltwise_params *p, const int16_t *a, const int16_t *b, int16_t *y, size_t n) {
+    nn_quant__addsub_s16(p, a, b, y, n, 1);
+}
+
+NN_API void nn_quant_sub_s16(const nn_quant_eltwise_params *p, const int16_t *a, const int16_t *b, int16_t *y, size_t n) {
+    nn_quant__addsub_s16(p, a, b, y, n, -1);
+}
+
+NN_API void nn_quant_mul_s16(const nn_quant_eltwise_params *p, const int16_t *a, const int16_t *b, int16_t *y, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++)
+        y[i] = (int16_t)nn_quant_requantize_wide((int64_t)(a[i] - p->a_zp) * (b[i] - p->b_zp), p->out_mult, p->out_zp,
+                                                 p->act_min, p->act_max);
 }
 
 NN_API void nn_quant_avgpool_s8(const nn_quant_pool_params *p, const int8_t *x, const nn_quant_multiplier *mult_by_count,
@@ -3147,6 +3358,7 @@ typedef struct nn_qexec__group {
     int32_t *bias;              /* (M) / (N) or NULL */
     nn_quant_multiplier *mult;  /* (M) / (N) */
     int32_t nmult, wk, wn;      /* Gemm K and N */
+    int wide;                   /* Conv/Gemm on int16 activations (W8A16) */
     uint8_t lut8[256];          /* LUT over raw input bytes -> raw output bytes */
     int16_t *lut16;             /* int16 -> int16 */
 } nn_qexec__group;
@@ -3413,9 +3625,11 @@ static nn_status nn_qexec__match(nn_qexec *x, const uint32_t *cons, uint32_t qi,
     if (!act && nn_qexec__is_8bit(gr.ydtype) && (nchain = nn_qexec__chain(g, cons, ki, chain, link, &gr.a, &dqa)) > 0) {
         gr.kind = NN_QX__LUT; /* one table for the whole chain */
         gr.op_node = chain[0]; /* the unary head: the lowering infers the (unchanged) shape from it */
-    } else if (!strcmp(k->op_type, "Conv") && k->input_count >= 2 && gr.ydtype != NN_DTYPE_INT16) {
+    } else if (!strcmp(k->op_type, "Conv") && k->input_count >= 2) {
         const nn_tensor *wt;
-        if (!nn_qexec__read_dq(g, k->inputs[0], 0, &gr.a, &dqa) || !nn_qexec__is_8bit(gr.a.dtype) || gr.a.scale_count != 1) return NN_OK;
+        if (!nn_qexec__read_dq(g, k->inputs[0], 0, &gr.a, &dqa) || gr.a.scale_count != 1) return NN_OK;
+        if (gr.a.dtype == NN_DTYPE_INT16 && gr.ydtype == NN_DTYPE_INT16) gr.wide = 1; /* W8A16 */
+        else if (!nn_qexec__is_8bit(gr.a.dtype) || gr.ydtype == NN_DTYPE_INT16) return NN_OK;
         if (!nn_qexec__read_dq(g, k->inputs[1], 1, &gr.b, &dqb) || gr.b.dtype != NN_DTYPE_INT8 || gr.b.zp != 0) return NN_OK;
         wt = &g->tensors[gr.b.t.id];
         if (wt->shape.rank != 4 && wt->shape.rank != 3) return NN_OK;
@@ -3424,13 +3638,14 @@ static nn_status nn_qexec__match(nn_qexec *x, const uint32_t *cons, uint32_t qi,
             (!nn_qexec__read_dq(g, k->inputs[2], 1, &c, &dqc) || c.dtype != NN_DTYPE_INT32)) return NN_OK;
         gr.kind = NN_QX__CONV;
         gr.nmult = (int32_t)wt->shape.dims[0];
-    } else if ((!strcmp(k->op_type, "Gemm") || !strcmp(k->op_type, "MatMul")) && k->input_count >= 2 &&
-               gr.ydtype != NN_DTYPE_INT16) {
+    } else if ((!strcmp(k->op_type, "Gemm") || !strcmp(k->op_type, "MatMul")) && k->input_count >= 2) {
         int gemm = !strcmp(k->op_type, "Gemm");
         if (gemm && (nn_node_attr_int(k, "transA", 0) || nn_node_attr_float(k, "alpha", 1.0f) != 1.0f ||
                      nn_node_attr_float(k, "beta", 1.0f) != 1.0f))
             return NN_OK;
-        if (!nn_qexec__read_dq(g, k->inputs[0], 0, &gr.a, &dqa) || !nn_qexec__is_8bit(gr.a.dtype) || gr.a.scale_count != 1) return NN_OK;
+        if (!nn_qexec__read_dq(g, k->inputs[0], 0, &gr.a, &dqa) || gr.a.scale_count != 1) return NN_OK;
+        if (gr.a.dtype == NN_DTYPE_INT16 && gr.ydtype == NN_DTYPE_INT16) gr.wide = 1; /* W8A16: constant B only */
+        else if (!nn_qexec__is_8bit(gr.a.dtype) || gr.ydtype == NN_DTYPE_INT16) return NN_OK;
         if (nn_qexec__read_dq(g, k->inputs[1], 1, &gr.b, &dqb)) {
             const nn_tensor *wt = &g->tensors[gr.b.t.id];
             int tb = gemm && nn_node_attr_int(k, "transB", 0);
@@ -3444,18 +3659,22 @@ static nn_status nn_qexec__match(nn_qexec *x, const uint32_t *cons, uint32_t qi,
                 return NN_OK;
             gr.kind = NN_QX__GEMM;
             gr.nmult = gr.wn;
-        } else if (!gemm && nn_qexec__read_dq(g, k->inputs[1], 0, &gr.b, &dqb) && nn_qexec__is_8bit(gr.b.dtype) &&
+        } else if (!gemm && !gr.wide && nn_qexec__read_dq(g, k->inputs[1], 0, &gr.b, &dqb) && nn_qexec__is_8bit(gr.b.dtype) &&
                    gr.b.scale_count == 1) {
             gr.kind = NN_QX__MATMUL;
             gr.nmult = 1;
         } else {
             return NN_OK;
         }
-    } else if (nn_quant__op_is(k, nn_quant__eltwise_ops) && k->input_count == 2 && gr.ydtype != NN_DTYPE_INT16) {
+    } else if (nn_quant__op_is(k, nn_quant__eltwise_ops) && k->input_count == 2) {
         if (!nn_qexec__read_dq(g, k->inputs[0], 0, &gr.a, &dqa) && !nn_qexec__read_dq(g, k->inputs[0], 1, &gr.a, &dqa)) return NN_OK;
         if (!nn_qexec__read_dq(g, k->inputs[1], 0, &gr.b, &dqb) && !nn_qexec__read_dq(g, k->inputs[1], 1, &gr.b, &dqb)) return NN_OK;
-        if (!nn_qexec__is_8bit(gr.a.dtype) || !nn_qexec__is_8bit(gr.b.dtype) || gr.a.scale_count != 1 || gr.b.scale_count != 1)
-            return NN_OK;
+        if (gr.a.scale_count != 1 || gr.b.scale_count != 1) return NN_OK;
+        if (gr.ydtype == NN_DTYPE_INT16 && (gr.a.dtype == NN_DTYPE_INT16 || nn_qexec__is_8bit(gr.a.dtype)) &&
+            (gr.b.dtype == NN_DTYPE_INT16 || nn_qexec__is_8bit(gr.b.dtype)) &&
+            (gr.a.dtype == NN_DTYPE_INT16 || gr.b.dtype == NN_DTYPE_INT16))
+            gr.wide = 1; /* W8A16; an 8-bit operand (a constant, typically) is widened */
+        else if (!nn_qexec__is_8bit(gr.a.dtype) || !nn_qexec__is_8bit(gr.b.dtype) || gr.ydtype == NN_DTYPE_INT16) return NN_OK;
         gr.kind = !strcmp(k->op_type, "Add") ? NN_QX__ADD : !strcmp(k->op_type, "Sub") ? NN_QX__SUB : NN_QX__MUL;
         gr.nmult = 1;
     } else if ((!strcmp(k->op_type, "GlobalAveragePool") ||
@@ -3761,6 +3980,95 @@ static int64_t nn_qexec__ints_at(const nn_node *n, const char *name, uint32_t i,
     return a && a->type == NN_ATTR_INTS && i < a->count ? a->ints[i] : def;
 }
 
+/* The conv parameters of group gr's node for input shape as and output
+   shape ys (rank 3 or 4), zero points and clamp from the caller. */
+static void nn_qexec__conv_params(const nn_node *k, const nn_shape *as, const nn_shape *ws, const nn_shape *ys,
+                                  nn_quant_conv_params *p) {
+    int r4 = as->rank == 4;
+    p->n = (int32_t)as->dims[0]; p->c = (int32_t)as->dims[1];
+    p->h = r4 ? (int32_t)as->dims[2] : 1; p->w = (int32_t)as->dims[r4 ? 3 : 2];
+    p->m = (int32_t)ws->dims[0]; p->kh = r4 ? (int32_t)ws->dims[2] : 1; p->kw = (int32_t)ws->dims[r4 ? 3 : 2];
+    p->oh = r4 ? (int32_t)ys->dims[2] : 1; p->ow = (int32_t)ys->dims[r4 ? 3 : 2];
+    p->group = (int32_t)nn_node_attr_int(k, "group", 1);
+    p->stride_h = r4 ? (int32_t)nn_qexec__ints_at(k, "strides", 0, 1) : 1;
+    p->stride_w = (int32_t)nn_qexec__ints_at(k, "strides", r4 ? 1 : 0, 1);
+    p->dil_h = r4 ? (int32_t)nn_qexec__ints_at(k, "dilations", 0, 1) : 1;
+    p->dil_w = (int32_t)nn_qexec__ints_at(k, "dilations", r4 ? 1 : 0, 1);
+    p->pad_top = r4 ? nn_qexec__pad_begin(k, 0, 2, p->h, p->oh, p->kh, p->stride_h, p->dil_h) : 0;
+    p->pad_left = nn_qexec__pad_begin(k, r4 ? 1 : 0, r4 ? 2 : 1, p->w, p->ow, p->kw, p->stride_w, p->dil_w);
+}
+
+/* v's values as int16: v itself, or an int8/uint8 operand widened into
+   *tmp (values kept, so its zero point stays the same); NULL when out of
+   memory. */
+static const int16_t *nn_qexec__widen(nn_qexec *x, const nn_value *v, int16_t **tmp) {
+    size_t i, n = nn_value_count(v);
+    *tmp = NULL;
+    if (v->dtype == NN_DTYPE_INT16) return (const int16_t *)v->data;
+    if (!(*tmp = (int16_t *)nn_alloc(&x->alloc, 2 * n + 2))) return NULL;
+    for (i = 0; i < n; i++)
+        (*tmp)[i] = v->dtype == NN_DTYPE_UINT8 ? (int16_t)((const uint8_t *)v->data)[i] : (int16_t)((const int8_t *)v->data)[i];
+    return *tmp;
+}
+
+/* A W8A16 group: int16 in and out, nn_quant_conv_s16 / nn_quant_matmul_s16. */
+static nn_status nn_qexec__run_wide(nn_qexec *x, const nn_qexec__group *gr, const nn_node *k, const nn_value *va,
+                                    nn_value *vy, nn_diag *diag) {
+    void *scratch;
+    if (gr->kind == NN_QX__CONV) {
+        nn_quant_conv_params p;
+        memset(&p, 0, sizeof p);
+        nn_qexec__conv_params(k, &va->shape, &x->g->tensors[gr->b.t.id].shape, &vy->shape, &p);
+        p.in_zp = gr->a.zp; p.out_zp = gr->zy; p.act_min = gr->act_lo; p.act_max = gr->act_hi;
+        if (p.group <= 0 || p.c % p.group || p.m % p.group) return nn_diag_set(diag, NN_ERR_INVALID, k->name, "bad group");
+        if (!(scratch = nn_alloc(&x->alloc, nn_quant_conv_s16_scratch_bytes(&p)))) return NN_ERR_NOMEM;
+        nn_quant_conv_s16(&p, (const int16_t *)va->data, gr->w, gr->bias, gr->mult, (int16_t *)vy->data, scratch);
+    } else if (gr->kind == NN_QX__ADD || gr->kind == NN_QX__SUB || gr->kind == NN_QX__MUL) {
+        nn_quant_eltwise_params p;
+        const nn_value *vb = &x->vals[gr->b.t.id];
+        size_t n = nn_value_count(vy);
+        const int16_t *pa, *pb;
+        int16_t *wa = NULL, *wb = NULL, *ba = NULL, *bb = NULL;
+        nn_status st = NN_OK;
+        nn_quant_eltwise_params_make_s16(&p, gr->kind == NN_QX__MUL, gr->a.scale[0], gr->a.zp, gr->b.scale[0], gr->b.zp, gr->sy,
+                                         gr->zy);
+        p.act_min = gr->act_lo; p.act_max = gr->act_hi;
+        pa = nn_qexec__widen(x, va, &wa);
+        pb = nn_qexec__widen(x, vb, &wb);
+        if (!pa || !pb) { st = NN_ERR_NOMEM; goto eltdone; }
+        if (nn_value_count(va) != n || va->shape.rank != vy->shape.rank) {
+            if (!(ba = (int16_t *)nn_alloc(&x->alloc, 2 * n + 2))) { st = NN_ERR_NOMEM; goto eltdone; }
+            nn_quant_broadcast_s16(pa, &va->shape, &vy->shape, ba);
+            pa = ba;
+        }
+        if (nn_value_count(vb) != n || vb->shape.rank != vy->shape.rank) {
+            if (!(bb = (int16_t *)nn_alloc(&x->alloc, 2 * n + 2))) { st = NN_ERR_NOMEM; goto eltdone; }
+            nn_quant_broadcast_s16(pb, &vb->shape, &vy->shape, bb);
+            pb = bb;
+        }
+        if (gr->kind == NN_QX__ADD) nn_quant_add_s16(&p, pa, pb, (int16_t *)vy->data, n);
+        else if (gr->kind == NN_QX__SUB) nn_quant_sub_s16(&p, pa, pb, (int16_t *)vy->data, n);
+        else nn_quant_mul_s16(&p, pa, pb, (int16_t *)vy->data, n);
+    eltdone:
+        nn_free(&x->alloc, wa);
+        nn_free(&x->alloc, wb);
+        nn_free(&x->alloc, ba);
+        nn_free(&x->alloc, bb);
+        return st;
+    } else {
+        nn_quant_matmul_params p;
+        memset(&p, 0, sizeof p);
+        p.a_zp = gr->a.zp; p.out_zp = gr->zy; p.act_min = gr->act_lo; p.act_max = gr->act_hi;
+        p.mult_count = gr->nmult;
+        p.k = gr->wk; p.n = gr->wn;
+        p.m = (int32_t)(nn_value_count(va) / (size_t)(p.k ? p.k : 1));
+        if (!(scratch = nn_alloc(&x->alloc, nn_quant_matmul_s16_scratch_bytes(&p)))) return NN_ERR_NOMEM;
+        nn_quant_matmul_s16(&p, (const int16_t *)va->data, gr->w, gr->bias, gr->mult, (int16_t *)vy->data, scratch);
+    }
+    nn_free(&x->alloc, scratch);
+    return NN_OK;
+}
+
 /* Runs one integer group. */
 static nn_status nn_qexec__run_group(nn_qexec *x, const nn_qexec__group *gr, nn_diag *diag) {
     const nn_graph *g = x->g;
@@ -3807,6 +4115,7 @@ static nn_status nn_qexec__run_group(nn_qexec *x, const nn_qexec__group *gr, nn_
         else nn_quant__lut_bytes(gr->lut8, (const uint8_t *)va->data, (uint8_t *)vy->data, n);
         return NN_OK;
     }
+    if (gr->wide) return nn_qexec__run_wide(x, gr, k, va, vy, diag);
     pa = nn_qexec__s8(x, va, gr->a.dtype, &za, &ta);
     if (gr->kind >= NN_QX__MATMUL && gr->kind <= NN_QX__MUL) pb = nn_qexec__s8(x, vb, gr->b.dtype, &zb, &tb);
     if (!pa || (gr->kind >= NN_QX__MATMUL && gr->kind <= NN_QX__MUL && !pb)) { st = NN_ERR_NOMEM; goto done; }
@@ -3814,20 +4123,8 @@ static nn_status nn_qexec__run_group(nn_qexec *x, const nn_qexec__group *gr, nn_
     switch (gr->kind) {
     case NN_QX__CONV: {
         nn_quant_conv_params p;
-        const nn_shape *ws = &g->tensors[gr->b.t.id].shape;
-        int r4 = va->shape.rank == 4;
         memset(&p, 0, sizeof p);
-        p.n = (int32_t)va->shape.dims[0]; p.c = (int32_t)va->shape.dims[1];
-        p.h = r4 ? (int32_t)va->shape.dims[2] : 1; p.w = (int32_t)va->shape.dims[r4 ? 3 : 2];
-        p.m = (int32_t)ws->dims[0]; p.kh = r4 ? (int32_t)ws->dims[2] : 1; p.kw = (int32_t)ws->dims[r4 ? 3 : 2];
-        p.oh = r4 ? (int32_t)vy->shape.dims[2] : 1; p.ow = (int32_t)vy->shape.dims[r4 ? 3 : 2];
-        p.group = (int32_t)nn_node_attr_int(k, "group", 1);
-        p.stride_h = r4 ? (int32_t)nn_qexec__ints_at(k, "strides", 0, 1) : 1;
-        p.stride_w = (int32_t)nn_qexec__ints_at(k, "strides", r4 ? 1 : 0, 1);
-        p.dil_h = r4 ? (int32_t)nn_qexec__ints_at(k, "dilations", 0, 1) : 1;
-        p.dil_w = (int32_t)nn_qexec__ints_at(k, "dilations", r4 ? 1 : 0, 1);
-        p.pad_top = r4 ? nn_qexec__pad_begin(k, 0, 2, p.h, p.oh, p.kh, p.stride_h, p.dil_h) : 0;
-        p.pad_left = nn_qexec__pad_begin(k, r4 ? 1 : 0, r4 ? 2 : 1, p.w, p.ow, p.kw, p.stride_w, p.dil_w);
+        nn_qexec__conv_params(k, &va->shape, &g->tensors[gr->b.t.id].shape, &vy->shape, &p);
         p.in_zp = za; p.out_zp = zy; p.act_min = lo; p.act_max = hi;
         if (p.group <= 0 || p.c % p.group || p.m % p.group) { st = nn_diag_set(diag, NN_ERR_INVALID, k->name, "bad group"); break; }
         scratch = nn_alloc(&x->alloc, nn_quant_conv_s8_scratch_bytes(&p));

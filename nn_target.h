@@ -3782,6 +3782,112 @@ static int nn_target__bcast_ok(const nn_shape *a, const nn_shape *y) {
 #define NN_TARGET__BAD(field, ...) \
     (snprintf(where, sizeof where, "instr[%u].%s", idx, field), nn_diag_set(diag, NN_ERR_INVALID, where, __VA_ARGS__))
 
+static int nn_target__i16_zp(int32_t v) { return v >= -32768 && v <= 32767; }
+
+/* conv_s16's geometry checks are conv_s8's: shared by both checks. */
+static const char *nn_target__conv_geometry(const nn_quant_conv_params *c, uint64_t na, uint64_t ny, const char **field) {
+    uint64_t K;
+    *field = "p";
+    if (c->n < 1 || c->c < 1 || c->h < 1 || c->w < 1 || c->m < 1 || c->kh < 1 || c->kw < 1 || c->oh < 1 || c->ow < 1)
+        return "conv dimensions must be >= 1";
+    *field = "p.group";
+    if (c->group < 1 || c->c % c->group || c->m % c->group) return "group does not divide C and M";
+    *field = "p.stride";
+    if (c->stride_h < 1 || c->stride_w < 1 || c->dil_h < 1 || c->dil_w < 1 || c->stride_h > 4096 || c->stride_w > 4096 ||
+        c->dil_h > 4096 || c->dil_w > 4096 || c->pad_top < 0 || c->pad_left < 0 || c->pad_top > 65536 || c->pad_left > 65536)
+        return "stride, dilation or padding out of range";
+    *field = "p.n";
+    if ((uint64_t)c->n * c->c * c->h * c->w != na || (uint64_t)c->n * c->m * c->oh * c->ow != ny)
+        return "conv shape disagrees with its slots";
+    *field = "p.oh";
+    if ((int64_t)(c->oh - 1) * c->stride_h + (int64_t)(c->kh - 1) * c->dil_h > (1 << 30) ||
+        (int64_t)(c->ow - 1) * c->stride_w + (int64_t)(c->kw - 1) * c->dil_w > (1 << 30))
+        return "window positions overflow";
+    *field = "p.kh";
+    K = (uint64_t)(c->c / c->group) * c->kh * c->kw;
+    if (K > 65536) return "C/group x KH x KW is above 65536";
+    return NULL;
+}
+
+/* A conv or gemm on int16 activations (nn_quant_conv_s16 /
+   nn_quant_matmul_s16): int16 output, no operand flags, zero points and
+   clamps in int16, any multiplier (the requantization is exact for any
+   64-bit accumulator). */
+static nn_status nn_target__check_wide(const nn_target_program *p, uint32_t idx, const nn_target_slot *sa,
+                                       const nn_target_slot *sb, const nn_target_slot *sy, uint64_t na, uint64_t nb, uint64_t ny,
+                                       uint64_t *scratch, nn_diag *diag) {
+    const nn_target_instr *I = &p->instrs[idx];
+    char where[64];
+    double bmax;
+    if (sy->dtype != NN_DTYPE_INT16) return NN_TARGET__BAD("operands", "a 16-bit instruction writes int16");
+    if (I->op == NN_TARGET_OP_ADD || I->op == NN_TARGET_OP_SUB || I->op == NN_TARGET_OP_MUL) {
+        nn_quant_eltwise_params e;
+        uint64_t s = 0;
+        int w8a = sa->dtype != NN_DTYPE_INT16, w8b = sb->dtype != NN_DTYPE_INT16; /* 8-bit operands, widened */
+        memcpy(&e, I->p, sizeof e);
+        if ((w8a && sa->dtype != NN_DTYPE_INT8 && sa->dtype != NN_DTYPE_UINT8) ||
+            (w8b && sb->dtype != NN_DTYPE_INT8 && sb->dtype != NN_DTYPE_UINT8) || (w8a && w8b))
+            return NN_TARGET__BAD("operands", "16-bit %s reads int16 operands (one may be 8-bit)", nn_target_op_name(I->op));
+        if (w8a) s += (2 * na + 64) / 64 * 64;
+        if (w8b) s += (2 * nb + 64) / 64 * 64;
+        if (I->flags & ~(uint32_t)(NN_TARGET_INSTR_HOST | NN_TARGET_INSTR_A_BCAST | NN_TARGET_INSTR_B_BCAST))
+            return NN_TARGET__BAD("flags", "16-bit %s takes no u8 flags", nn_target_op_name(I->op));
+        if (!nn_target__i16_zp(e.a_zp) || !nn_target__i16_zp(e.b_zp) || !nn_target__i16_zp(e.out_zp) ||
+            !nn_target__i16_zp(e.act_min) || !nn_target__i16_zp(e.act_max) || e.act_min > e.act_max)
+            return NN_TARGET__BAD("p.a_zp", "zero point or clamp outside int16");
+        if (I->op != NN_TARGET_OP_MUL && e.left_shift != 15) return NN_TARGET__BAD("p.left_shift", "16-bit add/sub shifts by 15");
+        if ((I->op != NN_TARGET_OP_MUL && (!nn_target__mult_fits(e.a_mult, 65535.0 * 32768.0) ||
+                                           !nn_target__mult_fits(e.b_mult, 65535.0 * 32768.0))) ||
+            !nn_target__mult_fits(e.out_mult, 0))
+            return NN_TARGET__BAD("p.a_mult", "multiplier out of range");
+        if ((I->flags & NN_TARGET_INSTR_A_BCAST) ? !nn_target__bcast_ok(&sa->shape, &sy->shape) : na != ny)
+            return NN_TARGET__BAD("operands", "operand A does not match the output");
+        if ((I->flags & NN_TARGET_INSTR_B_BCAST) ? !nn_target__bcast_ok(&sb->shape, &sy->shape) : nb != ny)
+            return NN_TARGET__BAD("operands", "operand B does not match the output");
+        if (I->flags & NN_TARGET_INSTR_A_BCAST) s += (2 * ny + 64) / 64 * 64;
+        if (I->flags & NN_TARGET_INSTR_B_BCAST) s += (2 * ny + 64) / 64 * 64;
+        *scratch = s;
+        return NN_OK;
+    }
+    if (sa->dtype != NN_DTYPE_INT16) return NN_TARGET__BAD("operands", "a 16-bit %s reads int16", nn_target_op_name(I->op));
+    if (I->flags & ~(uint32_t)NN_TARGET_INSTR_HOST) return NN_TARGET__BAD("flags", "16-bit %s takes no operand flags", nn_target_op_name(I->op));
+    if (I->op == NN_TARGET_OP_CONV) {
+        nn_quant_conv_params c;
+        const char *why, *field;
+        uint64_t K, k1, k2;
+        memcpy(&c, I->p, sizeof c);
+        if ((why = nn_target__conv_geometry(&c, na, ny, &field)) != NULL) return NN_TARGET__BAD(field, "%s", why);
+        K = (uint64_t)(c.c / c.group) * c.kh * c.kw;
+        if (!nn_target__i16_zp(c.in_zp) || !nn_target__i16_zp(c.out_zp) || !nn_target__i16_zp(c.act_min) ||
+            !nn_target__i16_zp(c.act_max) || c.act_min > c.act_max)
+            return NN_TARGET__BAD("p.in_zp", "zero point or clamp outside int16");
+        if (!nn_target__wrange(p, I->w, (uint64_t)c.m * K, 1)) return NN_TARGET__BAD("w", "weights outside the region");
+        if (!nn_target__bias_ok(p, I->bias, (uint64_t)c.m, &bmax)) return NN_TARGET__BAD("bias", "bias outside the region");
+        if (I->mult_count != (uint32_t)c.m || !nn_target__mults_ok(p, I->mult, (uint64_t)c.m, 0))
+            return NN_TARGET__BAD("mult", "multipliers: count or values out of range");
+        k1 = K * 256 * 4 + 256 * 12 + 64; /* nn_quant_conv_s16_scratch_bytes in 64 bits */
+        k2 = k1 < ((uint64_t)1 << 40) ? (uint64_t)nn_quant_conv_s16_scratch_bytes(&c) : 0;
+        *scratch = k1 > k2 ? k1 : k2;
+        return NN_OK;
+    } else {
+        nn_quant_matmul_params m;
+        memcpy(&m, I->p, sizeof m);
+        if (m.m < 1 || m.k < 1 || m.n < 1 || m.k > 32768) return NN_TARGET__BAD("p.k", "matmul dimensions out of range");
+        if (!nn_target__i16_zp(m.a_zp) || m.b_zp != 0 || !nn_target__i16_zp(m.out_zp) || !nn_target__i16_zp(m.act_min) ||
+            !nn_target__i16_zp(m.act_max) || m.act_min > m.act_max)
+            return NN_TARGET__BAD("p.a_zp", "zero point or clamp outside int16 (or b_zp not 0)");
+        if (I->p[20] != 1 || I->p[21] != 1) return NN_TARGET__BAD("p.batches", "gemm has one batch");
+        if ((uint64_t)m.m * m.k != na || (uint64_t)m.m * m.n != ny) return NN_TARGET__BAD("p.m", "matmul shape disagrees with its slots");
+        if (!nn_target__wrange(p, I->w, (uint64_t)m.k * m.n, 1)) return NN_TARGET__BAD("w", "weights outside the region");
+        if (!nn_target__bias_ok(p, I->bias, (uint64_t)m.n, &bmax)) return NN_TARGET__BAD("bias", "bias outside the region");
+        if ((m.mult_count != 1 && m.mult_count != m.n) || I->mult_count != (uint32_t)m.mult_count ||
+            !nn_target__mults_ok(p, I->mult, (uint64_t)m.mult_count, 0))
+            return NN_TARGET__BAD("mult", "multipliers: count or values out of range");
+        *scratch = (uint64_t)m.n * 12 + 64;
+        return NN_OK;
+    }
+}
+
 /* Checks one integer instruction against its slots and computes the
    scratch it needs (*scratch). */
 static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, uint64_t *scratch, nn_diag *diag) {
@@ -3826,6 +3932,9 @@ static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, 
         *scratch = 0;
         return NN_OK;
     }
+    if (((I->op == NN_TARGET_OP_CONV || I->op == NN_TARGET_OP_GEMM) && sa->dtype == NN_DTYPE_INT16) ||
+        ((I->op == NN_TARGET_OP_ADD || I->op == NN_TARGET_OP_SUB || I->op == NN_TARGET_OP_MUL) && sy->dtype == NN_DTYPE_INT16))
+        return nn_target__check_wide(p, idx, sa, sb, sy, na, nb, ny, scratch, diag);
     a8 = sa->dtype == NN_DTYPE_UINT8 ? 1 : sa->dtype == NN_DTYPE_INT8 ? 0 : -1;
     y8 = sy->dtype == NN_DTYPE_UINT8 ? 1 : sy->dtype == NN_DTYPE_INT8 ? 0 : -1;
     if (a8 < 0 || y8 < 0) return NN_TARGET__BAD("operands", "8-bit tensors expected");
@@ -3847,21 +3956,11 @@ static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, 
     case NN_TARGET_OP_CONV: {
         nn_quant_conv_params c;
         uint64_t K, cg;
+        const char *why, *field;
         memcpy(&c, I->p, sizeof c);
-        if (c.n < 1 || c.c < 1 || c.h < 1 || c.w < 1 || c.m < 1 || c.kh < 1 || c.kw < 1 || c.oh < 1 || c.ow < 1)
-            return NN_TARGET__BAD("p", "conv dimensions must be >= 1");
-        if (c.group < 1 || c.c % c.group || c.m % c.group) return NN_TARGET__BAD("p.group", "group %d does not divide C and M", c.group);
-        if (c.stride_h < 1 || c.stride_w < 1 || c.dil_h < 1 || c.dil_w < 1 || c.stride_h > 4096 || c.stride_w > 4096 ||
-            c.dil_h > 4096 || c.dil_w > 4096 || c.pad_top < 0 || c.pad_left < 0 || c.pad_top > 65536 || c.pad_left > 65536)
-            return NN_TARGET__BAD("p.stride", "stride, dilation or padding out of range");
-        if ((uint64_t)c.n * c.c * c.h * c.w != na || (uint64_t)c.n * c.m * c.oh * c.ow != ny)
-            return NN_TARGET__BAD("p.n", "conv shape disagrees with its slots");
-        if ((int64_t)(c.oh - 1) * c.stride_h + (int64_t)(c.kh - 1) * c.dil_h > (1 << 30) ||
-            (int64_t)(c.ow - 1) * c.stride_w + (int64_t)(c.kw - 1) * c.dil_w > (1 << 30))
-            return NN_TARGET__BAD("p.oh", "window positions overflow");
+        if ((why = nn_target__conv_geometry(&c, na, ny, &field)) != NULL) return NN_TARGET__BAD(field, "%s", why);
         cg = (uint64_t)(c.c / c.group);
         K = cg * c.kh * c.kw;
-        if (K > 65536) return NN_TARGET__BAD("p.kh", "C/group x KH x KW = %llu is above 65536", (unsigned long long)K);
         if (!nn_target__i8_zp(c.in_zp) || !nn_target__i8_zp(c.out_zp) || !nn_target__i8_zp(c.act_min) ||
             !nn_target__i8_zp(c.act_max) || c.act_min > c.act_max)
             return NN_TARGET__BAD("p.in_zp", "zero point or clamp outside int8");
@@ -4463,6 +4562,17 @@ static const int8_t *nn_target__bcast(const int8_t *src, const nn_shape *s, cons
     return d;
 }
 
+/* An operand of a 16-bit element-wise instruction as int16: itself, or an
+   8-bit one widened (values kept) into scratch. */
+static const int16_t *nn_target__widen(const int8_t *v, const nn_target_slot *s, uint8_t **scratch) {
+    size_t i, n = (size_t)nn_target__count(s);
+    int16_t *d = (int16_t *)(void *)*scratch;
+    if (s->dtype == NN_DTYPE_INT16) return (const int16_t *)(const void *)v;
+    for (i = 0; i < n; i++) d[i] = s->dtype == NN_DTYPE_UINT8 ? (int16_t)((const uint8_t *)v)[i] : (int16_t)v[i];
+    *scratch += (2 * n + 64) / 64 * 64;
+    return d;
+}
+
 static void nn_target__run_int(const nn_target_program *p, const nn_target_instr *I, uint8_t *arena, uint8_t *scratch) {
     const uint32_t *ops = p->operands + I->first_operand;
     const nn_target_slot *sa = &p->slots[ops[0]], *sy = &p->slots[ops[I->in_count]];
@@ -4501,6 +4611,42 @@ static void nn_target__run_int(const nn_target_program *p, const nn_target_instr
     if (I->op == NN_TARGET_OP_LUT16) {
         nn_quant_lut_apply_s16((const int16_t *)(const void *)(p->weights + I->table), (const int16_t *)(const void *)a,
                                (int16_t *)(void *)y, ny);
+        return;
+    }
+    if ((I->op == NN_TARGET_OP_ADD || I->op == NN_TARGET_OP_SUB || I->op == NN_TARGET_OP_MUL) && sy->dtype == NN_DTYPE_INT16) {
+        nn_quant_eltwise_params ep;
+        const int16_t *a16 = nn_target__widen(a, sa, &scratch), *b16 = nn_target__widen(b, sb, &scratch);
+        int16_t *y16 = (int16_t *)(void *)y;
+        memcpy(&ep, I->p, sizeof ep);
+        if (I->flags & NN_TARGET_INSTR_A_BCAST) {
+            int16_t *d = (int16_t *)(void *)scratch;
+            nn_quant_broadcast_s16(a16, &sa->shape, &sy->shape, d);
+            scratch += (2 * ny + 64) / 64 * 64;
+            a16 = d;
+        }
+        if (I->flags & NN_TARGET_INSTR_B_BCAST) {
+            int16_t *d = (int16_t *)(void *)scratch;
+            nn_quant_broadcast_s16(b16, &sb->shape, &sy->shape, d);
+            b16 = d;
+        }
+        if (I->op == NN_TARGET_OP_ADD) nn_quant_add_s16(&ep, a16, b16, y16, ny);
+        else if (I->op == NN_TARGET_OP_SUB) nn_quant_sub_s16(&ep, a16, b16, y16, ny);
+        else nn_quant_mul_s16(&ep, a16, b16, y16, ny);
+        return;
+    }
+    if ((I->op == NN_TARGET_OP_CONV || I->op == NN_TARGET_OP_GEMM) && sa->dtype == NN_DTYPE_INT16) { /* W8A16 */
+        const int16_t *a16 = (const int16_t *)(const void *)a;
+        const int32_t *bias = I->bias == NN_TARGET_NO_OFFSET ? NULL : (const int32_t *)(const void *)(p->weights + I->bias);
+        const nn_quant_multiplier *mult = (const nn_quant_multiplier *)(const void *)(p->weights + I->mult);
+        if (I->op == NN_TARGET_OP_CONV) {
+            nn_quant_conv_params c;
+            memcpy(&c, I->p, sizeof c);
+            nn_quant_conv_s16(&c, a16, (const int8_t *)wb + I->w, bias, mult, (int16_t *)(void *)y, scratch);
+        } else {
+            nn_quant_matmul_params m;
+            memcpy(&m, I->p, sizeof m);
+            nn_quant_matmul_s16(&m, a16, (const int8_t *)wb + I->w, bias, mult, (int16_t *)(void *)y, scratch);
+        }
         return;
     }
     if (I->flags & NN_TARGET_INSTR_A_U8) a = nn_target__flip((const uint8_t *)a, (size_t)sa->bytes, &scratch);
@@ -5284,7 +5430,9 @@ static void nn_target__group_instr(nn_target__low *lo, nn_target__bld *b, const 
     const nn_graph *g = lo->g;
     const nn_node *k = &g->nodes[gr->op_node];
     const nn_shape *as = nn_target__shape(lo, gr->a.t.id), *ys = nn_target__shape(lo, gr->y.id);
-    int au8 = gr->a.dtype == NN_DTYPE_UINT8, bu8 = gr->b.dtype == NN_DTYPE_UINT8, yu8 = gr->ydtype == NN_DTYPE_UINT8;
+    /* 16-bit groups take 8-bit operands as they are (widened, not flipped) */
+    int au8 = !gr->wide && gr->a.dtype == NN_DTYPE_UINT8, bu8 = !gr->wide && gr->b.dtype == NN_DTYPE_UINT8,
+        yu8 = gr->ydtype == NN_DTYPE_UINT8;
     int32_t za = gr->a.zp - (au8 ? 128 : 0), zb = gr->b.zp - (bu8 ? 128 : 0);
     int32_t zy = gr->zy - (yu8 ? 128 : 0), lo8 = gr->act_lo - (yu8 ? 128 : 0), hi8 = gr->act_hi - (yu8 ? 128 : 0);
     int two = gr->kind == NN_QX__MATMUL || gr->kind == NN_QX__ADD || gr->kind == NN_QX__SUB || gr->kind == NN_QX__MUL;
@@ -5295,20 +5443,8 @@ static void nn_target__group_instr(nn_target__low *lo, nn_target__bld *b, const 
     switch (gr->kind) {
     case NN_QX__CONV: {
         nn_quant_conv_params p;
-        const nn_shape *ws = &g->tensors[gr->b.t.id].shape;
-        int r4 = as->rank == 4;
         memset(&p, 0, sizeof p);
-        p.n = (int32_t)as->dims[0]; p.c = (int32_t)as->dims[1];
-        p.h = r4 ? (int32_t)as->dims[2] : 1; p.w = (int32_t)as->dims[r4 ? 3 : 2];
-        p.m = (int32_t)ws->dims[0]; p.kh = r4 ? (int32_t)ws->dims[2] : 1; p.kw = (int32_t)ws->dims[r4 ? 3 : 2];
-        p.oh = r4 ? (int32_t)ys->dims[2] : 1; p.ow = (int32_t)ys->dims[r4 ? 3 : 2];
-        p.group = (int32_t)nn_node_attr_int(k, "group", 1);
-        p.stride_h = r4 ? nn_target__ints_at(k, "strides", 0, 1) : 1;
-        p.stride_w = nn_target__ints_at(k, "strides", r4 ? 1 : 0, 1);
-        p.dil_h = r4 ? nn_target__ints_at(k, "dilations", 0, 1) : 1;
-        p.dil_w = nn_target__ints_at(k, "dilations", r4 ? 1 : 0, 1);
-        p.pad_top = r4 ? nn_qexec__pad_begin(k, 0, 2, p.h, p.oh, p.kh, p.stride_h, p.dil_h) : 0;
-        p.pad_left = nn_qexec__pad_begin(k, r4 ? 1 : 0, r4 ? 2 : 1, p.w, p.ow, p.kw, p.stride_w, p.dil_w);
+        nn_qexec__conv_params(k, as, &g->tensors[gr->b.t.id].shape, ys, &p);
         p.in_zp = za; p.out_zp = zy; p.act_min = lo8; p.act_max = hi8;
         I->op = NN_TARGET_OP_CONV;
         memcpy(I->p, &p, sizeof p);
@@ -5355,7 +5491,8 @@ static void nn_target__group_instr(nn_target__low *lo, nn_target__bld *b, const 
         nn_quant_eltwise_params p;
         const nn_shape *bs = nn_target__shape(lo, gr->b.t.id);
         size_t n = nn_shape_count(ys, NULL);
-        nn_quant_eltwise_params_make(&p, gr->kind == NN_QX__MUL, gr->a.scale[0], za, gr->b.scale[0], zb, gr->sy, zy);
+        if (gr->wide) nn_quant_eltwise_params_make_s16(&p, gr->kind == NN_QX__MUL, gr->a.scale[0], za, gr->b.scale[0], zb, gr->sy, zy);
+        else nn_quant_eltwise_params_make(&p, gr->kind == NN_QX__MUL, gr->a.scale[0], za, gr->b.scale[0], zb, gr->sy, zy);
         p.act_min = lo8; p.act_max = hi8;
         if (nn_shape_count(as, NULL) != n || as->rank != ys->rank) I->flags |= NN_TARGET_INSTR_A_BCAST;
         if (nn_shape_count(bs, NULL) != n || bs->rank != ys->rank) I->flags |= NN_TARGET_INSTR_B_BCAST;
@@ -6268,7 +6405,7 @@ typedef struct nn_target__ec {
 enum {
     NN_TARGET__EC_RQ = 1u, NN_TARGET__EC_MS = 2u, NN_TARGET__EC_EXP = 4u, NN_TARGET__EC_SIG = 8u, NN_TARGET__EC_RSUM = 16u,
     NN_TARGET__EC_MM = 32u, NN_TARGET__EC_MV = 64u, NN_TARGET__EC_BAD = 128u, NN_TARGET__EC_LN = 256u,
-    NN_TARGET__EC_YUV = 512u
+    NN_TARGET__EC_YUV = 512u, NN_TARGET__EC_RQW = 1024u
 };
 
 static void nn_target__ec_flush(nn_target__ec *e) {
@@ -6500,6 +6637,7 @@ static int32_t nn_target__ec_zp(const nn_target_slot *s, int32_t zp) {
 static void nn_target__ec_store(nn_target__ec *e, const char *y, const char *v) {
     const nn_target_slot *sy = nn_target__ec_slot(e, e->p->instrs[e->instr].in_count);
     if (sy->dtype == NN_DTYPE_UINT8) nn_target__ec_put(e, "%s = (uint8_t)(%s + 128);\n", y, v);
+    else if (sy->dtype == NN_DTYPE_INT16) nn_target__ec_put(e, "%s = (int16_t)(%s);\n", y, v);
     else nn_target__ec_put(e, "%s = (int8_t)(%s);\n", y, v);
 }
 
@@ -6608,6 +6746,97 @@ static void nn_target__ec_conv_pw(nn_target__ec *e, const nn_quant_conv_params *
     nn_target__ec_put(e, "                        }\n                }\n            }\n}\n\n");
 }
 
+/* The constants of a conv or gemm instruction: weights (count int8
+   values), bias (n) and multipliers (nm pairs) as C arrays. */
+static void nn_target__ec_wbm(nn_target__ec *e, uint64_t count, uint64_t n, uint64_t nm) {
+    const nn_target_instr *I = &e->p->instrs[e->instr];
+    char nmv[32];
+    snprintf(nmv, sizeof nmv, "nn_w%u", e->instr);
+    nn_target__ec_array(e, nmv, NN_DTYPE_INT8, e->p->weights + I->w, count);
+    if (I->bias != NN_TARGET_NO_OFFSET) {
+        snprintf(nmv, sizeof nmv, "nn_b%u", e->instr);
+        nn_target__ec_array(e, nmv, NN_DTYPE_INT32, e->p->weights + I->bias, n);
+    }
+    snprintf(nmv, sizeof nmv, "nn_m%u", e->instr);
+    nn_target__ec_array(e, nmv, NN_DTYPE_INT32, e->p->weights + I->mult, 2 * nm);
+}
+
+/* A conv on int16 activations (nn_quant_conv_s16): direct loops, 64-bit
+   accumulators in a static row, nn_rqw. */
+static nn_status nn_target__ec_conv_wide(nn_target__ec *e, const nn_quant_conv_params *c) {
+    nn_status st;
+    const nn_target_instr *I = &e->p->instrs[e->instr];
+    const int32_t cg = c->c / c->group, mg = c->m / c->group, K = cg * c->kh * c->kw;
+    char ix[160], xs[256], bias[48];
+    e->uses |= NN_TARGET__EC_RQW;
+    if (!e->fn) return NN_OK;
+    if ((st = nn_target__ec_consts(e)) != NN_OK) return st;
+    nn_target__ec_wbm(e, (uint64_t)c->m * (uint64_t)K, (uint64_t)c->m, (uint64_t)c->m);
+    nn_target__ec_put(e, "/* %u conv16 '%s': (%d,%d,%d,%d) -> (%d,%d,%d,%d), kernel %dx%d, stride %d,%d, dilation %d,%d, pads %d,%d,"
+                         " group %d */\n", e->instr, e->nm, c->n, c->c, c->h, c->w, c->n, c->m, c->oh, c->ow, c->kh, c->kw,
+                      c->stride_h, c->stride_w, c->dil_h, c->dil_w, c->pad_top, c->pad_left, c->group);
+    nn_target__ec_put(e, "static void nn_i%u(void) {\n    static int64_t acc[%d];\n    int32_t n, g, mo, ci, kh, kw, oh, ow;\n",
+                      e->instr, c->ow);
+    nn_target__ec_put(e, "    for (n = 0; n < %d; n++)\n        for (g = 0; g < %d; g++)\n", c->n, c->group);
+    nn_target__ec_put(e, "            for (mo = 0; mo < %d; mo++) {\n                const int32_t oc = g * %d + mo;\n", mg, mg);
+    nn_target__ec_put(e, "                const int8_t *wk = nn_w%u + (size_t)oc * %d;\n", e->instr, K);
+    if (I->bias != NN_TARGET_NO_OFFSET) snprintf(bias, sizeof bias, "nn_b%u[oc]", e->instr);
+    else snprintf(bias, sizeof bias, "0");
+    nn_target__ec_put(e, "                for (oh = 0; oh < %d; oh++) {\n", c->oh);
+    nn_target__ec_put(e, "                    for (ow = 0; ow < %d; ow++) acc[ow] = %s;\n", c->ow, bias);
+    nn_target__ec_put(e, "                    for (ci = 0; ci < %d; ci++)\n", cg);
+    nn_target__ec_put(e, "                        for (kh = 0; kh < %d; kh++) {\n", c->kh);
+    nn_target__ec_put(e, "                            const int32_t ih = oh * %d - %d + kh * %d;\n", c->stride_h, c->pad_top, c->dil_h);
+    nn_target__ec_put(e, "                            if (ih < 0 || ih >= %d) continue;\n", c->h);
+    nn_target__ec_put(e, "                            for (kw = 0; kw < %d; kw++) {\n", c->kw);
+    nn_target__ec_put(e, "                                const int64_t wv = wk[(ci * %d + kh) * %d + kw];\n", c->kh, c->kw);
+    nn_target__ec_put(e, "                                for (ow = 0; ow < %d; ow++) {\n", c->ow);
+    nn_target__ec_put(e, "                                    const int32_t iw = ow * %d - %d + kw * %d;\n", c->stride_w, c->pad_left,
+                      c->dil_w);
+    nn_target__ec_put(e, "                                    if (iw < 0 || iw >= %d) continue;\n", c->w);
+    snprintf(ix, sizeof ix, "((size_t)n * %d + (size_t)g * %d + (size_t)ci) * %lld + (size_t)ih * %d + (size_t)iw", c->c, cg,
+             (long long)c->h * c->w, c->w);
+    nn_target__ec_put(e, "                                    acc[ow] += wv * (%s - %d);\n", nn_target__ec_at(e, 0, ix, xs, sizeof xs),
+                      c->in_zp);
+    nn_target__ec_put(e, "                                }\n                            }\n                        }\n");
+    nn_target__ec_put(e, "                    for (ow = 0; ow < %d; ow++) {\n", c->ow);
+    nn_target__ec_put(e, "                        const int32_t r = nn_rqw(acc[ow], nn_m%u[2 * oc], nn_m%u[2 * oc + 1], %d, %d, %d);\n",
+                      e->instr, e->instr, c->out_zp, c->act_min, c->act_max);
+    snprintf(ix, sizeof ix, "((size_t)n * %d + (size_t)oc) * %lld + (size_t)oh * %d + (size_t)ow", c->m,
+             (long long)c->oh * c->ow, c->ow);
+    nn_target__ec_store_at(e, 24, ix, "r");
+    nn_target__ec_put(e, "                    }\n                }\n            }\n}\n\n");
+    return e->st;
+}
+
+/* A gemm on int16 activations (nn_quant_matmul_s16). */
+static nn_status nn_target__ec_gemm_wide(nn_target__ec *e, const nn_quant_matmul_params *m) {
+    nn_status st;
+    const nn_target_instr *I = &e->p->instrs[e->instr];
+    char ix[192], as[256], bias[48], mu[96];
+    e->uses |= NN_TARGET__EC_RQW;
+    if (!e->fn) return NN_OK;
+    if ((st = nn_target__ec_consts(e)) != NN_OK) return st;
+    nn_target__ec_wbm(e, (uint64_t)m->k * (uint64_t)m->n, (uint64_t)m->n, (uint64_t)m->mult_count);
+    if (I->bias != NN_TARGET_NO_OFFSET) snprintf(bias, sizeof bias, "nn_b%u[j]", e->instr);
+    else snprintf(bias, sizeof bias, "0");
+    if (m->mult_count > 1) snprintf(mu, sizeof mu, "nn_m%u[2 * j], nn_m%u[2 * j + 1]", e->instr, e->instr);
+    else snprintf(mu, sizeof mu, "nn_m%u[0], nn_m%u[1]", e->instr, e->instr);
+    nn_target__ec_put(e, "/* %u gemm16 '%s': (%d, %d) x (%d, %d) */\nstatic void nn_i%u(void) {\n    static int64_t acc[%d];\n"
+                         "    size_t i, k, j;\n", e->instr, e->nm, m->m, m->k, m->k, m->n, e->instr, m->n);
+    nn_target__ec_put(e, "    for (i = 0; i < %d; i++) {\n        for (j = 0; j < %d; j++) acc[j] = %s;\n", m->m, m->n, bias);
+    nn_target__ec_put(e, "        for (k = 0; k < %d; k++) {\n", m->k);
+    snprintf(ix, sizeof ix, "i * %d + k", m->k);
+    nn_target__ec_put(e, "            const int64_t av = %s - %d;\n", nn_target__ec_at(e, 0, ix, as, sizeof as), m->a_zp);
+    nn_target__ec_put(e, "            for (j = 0; j < %d; j++) acc[j] += av * nn_w%u[k * %d + j];\n        }\n", m->n, e->instr, m->n);
+    nn_target__ec_put(e, "        for (j = 0; j < %d; j++) {\n", m->n);
+    nn_target__ec_put(e, "            const int32_t r = nn_rqw(acc[j], %s, %d, %d, %d);\n", mu, m->out_zp, m->act_min, m->act_max);
+    snprintf(ix, sizeof ix, "i * %d + j", m->n);
+    nn_target__ec_store_at(e, 12, ix, "r");
+    nn_target__ec_put(e, "        }\n    }\n}\n\n");
+    return e->st;
+}
+
 static nn_status nn_target__ec_conv(nn_target__ec *e) {
     nn_status st;
     const nn_target_instr *I = &e->p->instrs[e->instr];
@@ -6619,6 +6848,7 @@ static nn_status nn_target__ec_conv(nn_target__ec *e) {
     cg = c.c / c.group;
     mg = c.m / c.group;
     K = cg * c.kh * c.kw;
+    if (sx->dtype == NN_DTYPE_INT16) return nn_target__ec_conv_wide(e, &c);
     if ((uint64_t)c.ow * (mg % 4 == 0 ? 4 : 1) > e->acc) e->acc = (uint64_t)c.ow * (mg % 4 == 0 ? 4 : 1);
     if (nn_target__ec_pointwise(&c) && e->acc < 4 * 256) e->acc = 4 * 256;
     e->uses |= NN_TARGET__EC_RQ;
@@ -6692,6 +6922,7 @@ static nn_status nn_target__ec_matmul(nn_target__ec *e) {
     long long batches = I->p[20], bb = I->p[21];
     char ix[192], as[256], bs[256], nm[32], mu[64];
     memcpy(&m, I->p, sizeof m);
+    if (gemm && nn_target__ec_slot(e, 0)->dtype == NN_DTYPE_INT16) return nn_target__ec_gemm_wide(e, &m);
     if ((uint64_t)m.n > e->acc) e->acc = (uint64_t)m.n;
     e->uses |= NN_TARGET__EC_RQ;
     if (!e->fn) return NN_OK;
@@ -6747,8 +6978,13 @@ static nn_status nn_target__ec_eltwise(nn_target__ec *e) {
     nn_quant_eltwise_params q;
     char as[256], bs[256], v[1024];
     int R;
+    const char *rq = sy->dtype == NN_DTYPE_INT16 ? "nn_rqw" : "nn_rq"; /* 16-bit: the sum or product may pass 2^31 */
+    /* 8-bit programs hold uint8 zero points moved by -128 (operands flipped); 16-bit ones read operands as they are */
+    const int32_t zpa = sy->dtype == NN_DTYPE_INT16 ? ((const nn_quant_eltwise_params *)(const void *)I->p)->a_zp : 0;
+    const int32_t zpb = sy->dtype == NN_DTYPE_INT16 ? ((const nn_quant_eltwise_params *)(const void *)I->p)->b_zp : 0;
     memcpy(&q, I->p, sizeof q);
-    e->uses |= NN_TARGET__EC_RQ | (I->op == NN_TARGET_OP_MUL ? 0u : (uint32_t)NN_TARGET__EC_MS);
+    e->uses |= (sy->dtype == NN_DTYPE_INT16 ? (uint32_t)NN_TARGET__EC_RQW : (uint32_t)NN_TARGET__EC_RQ) |
+               (I->op == NN_TARGET_OP_MUL ? 0u : (uint32_t)NN_TARGET__EC_MS);
     if (!e->fn) return NN_OK;
     if ((st = nn_target__ec_consts(e)) != NN_OK) return st;
     sh[0] = (I->flags & NN_TARGET_INSTR_A_BCAST) ? &sa->shape : &sy->shape;
@@ -6758,14 +6994,16 @@ static nn_status nn_target__ec_eltwise(nn_target__ec *e) {
     nn_target__ec_at(e, 0, "e0", as, sizeof as);
     nn_target__ec_at(e, 1, "e1", bs, sizeof bs);
     if (I->op == NN_TARGET_OP_MUL)
-        snprintf(v, sizeof v, "nn_rq((int64_t)(%s - %d) * (%s - %d), %ld, %ld, %d, %d, %d)", as, nn_target__ec_zp(sa, q.a_zp), bs,
-                 nn_target__ec_zp(sb, q.b_zp), (long)q.out_mult.m, (long)q.out_mult.shift, q.out_zp, q.act_min, q.act_max);
+        snprintf(v, sizeof v, "%s((int64_t)(%s - %d) * (%s - %d), %ld, %ld, %d, %d, %d)", rq, as,
+                 sy->dtype == NN_DTYPE_INT16 ? zpa : nn_target__ec_zp(sa, q.a_zp), bs,
+                 sy->dtype == NN_DTYPE_INT16 ? zpb : nn_target__ec_zp(sb, q.b_zp), (long)q.out_mult.m, (long)q.out_mult.shift, q.out_zp, q.act_min, q.act_max);
     else
         snprintf(v, sizeof v,
-                 "nn_rq((int64_t)nn_ms((int64_t)(%s - %d) * %ld, %ld, %ld) %c (int64_t)nn_ms((int64_t)(%s - %d) * %ld, %ld, %ld),"
+                 "%s((int64_t)nn_ms((int64_t)(%s - %d) * %ld, %ld, %ld) %c (int64_t)nn_ms((int64_t)(%s - %d) * %ld, %ld, %ld),"
                  " %ld, %ld, %d, %d, %d)",
-                 as, nn_target__ec_zp(sa, q.a_zp), 1L << q.left_shift, (long)q.a_mult.m, (long)q.a_mult.shift,
-                 I->op == NN_TARGET_OP_ADD ? '+' : '-', bs, nn_target__ec_zp(sb, q.b_zp), 1L << q.left_shift, (long)q.b_mult.m,
+                 rq, as, sy->dtype == NN_DTYPE_INT16 ? zpa : nn_target__ec_zp(sa, q.a_zp), 1L << q.left_shift, (long)q.a_mult.m,
+                 (long)q.a_mult.shift, I->op == NN_TARGET_OP_ADD ? '+' : '-', bs,
+                 sy->dtype == NN_DTYPE_INT16 ? zpb : nn_target__ec_zp(sb, q.b_zp), 1L << q.left_shift, (long)q.b_mult.m,
                  (long)q.b_mult.shift, (long)q.out_mult.m, (long)q.out_mult.shift, q.out_zp, q.act_min, q.act_max);
     nn_target__ec_store_at(e, 4 + 4 * R, "e", v);
     nn_target__ec_close(e, R);
@@ -8190,6 +8428,25 @@ static void nn_target__ec_helpers(nn_target__ec *e) {
             "    }\n"
             "    return r > INT32_MAX ? INT32_MAX : r < INT32_MIN ? INT32_MIN : (int32_t)r;\n"
             "}\n\n");
+    if (e->uses & NN_TARGET__EC_RQW)
+        nn_target__ec_put(e,
+            "/* nn_quant_requantize_wide: round(acc * m / 2^shift) ties up for any int64 acc, the product formed\n"
+            "   exactly as A * 2^32 + B from acc's two 32-bit halves, then + zp and clamped. */\n"
+            "static int64_t nn_fs(int64_t v, int s) {\n    return v >= 0 ? v >> s : -((-(v + 1)) >> s) - 1;\n}\n\n"
+            "static int32_t nn_rqw(int64_t acc, int32_t m, int32_t shift, int32_t zp, int32_t lo, int32_t hi) {\n"
+            "    int64_t A, r, v;\n    uint64_t B;\n"
+            "    if (m <= 0) return zp < lo ? lo : zp > hi ? hi : zp;\n"
+            "    A = nn_fs(acc, 32) * (int64_t)m;\n"
+            "    B = ((uint64_t)acc & 0xffffffffu) * (uint64_t)m;\n"
+            "    if (shift > 0) B += (uint64_t)1 << (shift - 1);\n"
+            "    A += (int64_t)(B >> 32);\n    B &= 0xffffffffu;\n"
+            "    if (shift >= 32) r = nn_fs(A, shift - 32);\n"
+            "    else if (A >= ((int64_t)1 << 31)) r = INT32_MAX;\n"
+            "    else if (A < -((int64_t)1 << 31)) r = INT32_MIN;\n"
+            "    else r = A * ((int64_t)1 << (32 - shift)) + (int64_t)(B >> shift);\n"
+            "    if (r > INT32_MAX) r = INT32_MAX;\n    if (r < INT32_MIN) r = INT32_MIN;\n"
+            "    v = r + zp;\n"
+            "    return (int32_t)(v < lo ? lo : v > hi ? hi : v);\n}\n\n");
     if (e->uses & NN_TARGET__EC_RQ)
         nn_target__ec_put(e,
             "/* clamp(nn_ms(acc, m, shift) + zp, lo, hi) (nn_quant_requantize). */\n"

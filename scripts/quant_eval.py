@@ -87,9 +87,10 @@ def main():
     ap.add_argument("--samples", default="")
     ap.add_argument("--eval-set", default="eval")
     ap.add_argument("--calib-set", default="calib")
+    ap.add_argument("--model-file", default="", help="quantize this file instead (e.g. an optimized copy); data and metrics stay MODEL's")
     a = ap.parse_args()
     rel, data = MODELS[a.model]
-    model = os.path.join(HOME, rel)
+    model = a.model_file or os.path.join(HOME, rel)
     calib = os.path.join(HOME, "data", data, a.calib_set)
     sets = a.eval_set.split(",")
     if data == "ocr_rec" and "eval_extra" in sets:

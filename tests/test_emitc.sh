@@ -34,7 +34,7 @@ has() { grep -qF -- "$1" "$2"; } # has NEEDLE FILE
 # ending in a float Sigmoid), exported by test_target_emitc, on random
 # inputs of growing scale
 if [ -x "$B/test_target_emitc" ]; then
-    mkdir -p "$tmp/tn/small" "$tmp/tn/small_u8" "$tmp/tn/nv12"
+    mkdir -p "$tmp/tn/small" "$tmp/tn/small_u8" "$tmp/tn/nv12" "$tmp/tn/nv12_s16"
     EMITC_OUT="$tmp/tn" "$B/test_target_emitc" >/dev/null 2>&1
     /usr/bin/python3 -c "
 import numpy as np
@@ -59,13 +59,17 @@ for i in range(3):
     np.save('$tmp/tn/f%d.npy' % i, r.integers(0, 256, (1, 12, 8), dtype=np.uint8))
 np.save('$tmp/tn/f3.npy', np.zeros((1, 12, 8), np.uint8))
 np.save('$tmp/tn/f4.npy', np.full((1, 12, 8), 255, np.uint8))"
-    ok "$CC" -std=c99 -O2 -Wall -Wextra -Werror -pedantic -I "$tmp/tn/nv12" tests/emitc_main.c "$tmp/tn/nv12/model.c" -lm -o "$tmp/tn/run_nv12"
-    for i in 0 1 2 3 4; do
-        mkdir -p "$tmp/tn/c_nv12_$i" "$tmp/tn/s_nv12_$i"
-        "$tmp/tn/run_nv12" "$tmp/tn/c_nv12_$i" 1 "$tmp/tn/f$i.npy" 2>>"$tmp/run.log"
-        "$NN" run tests/fuzz/corpus_nnb/nv12.nnb --input x="$tmp/tn/f$i.npy" --output-dir "$tmp/tn/s_nv12_$i" >>"$tmp/run.log" 2>&1
-        ok test -s "$tmp/tn/c_nv12_$i/output_0.raw"
-        ok cmp -s <(tail -c 20 "$tmp/tn/s_nv12_$i/output_0.npy") "$tmp/tn/c_nv12_$i/output_0.raw"
+    # nv12_s16.nnb: the same frames into the W8A16 network (int16 planes,
+    # conv16/gemm16 instructions with 64-bit accumulators)
+    for v in nv12 nv12_s16; do
+        ok "$CC" -std=c99 -O2 -Wall -Wextra -Werror -pedantic -I "$tmp/tn/$v" tests/emitc_main.c "$tmp/tn/$v/model.c" -lm -o "$tmp/tn/run_$v"
+        for i in 0 1 2 3 4; do
+            mkdir -p "$tmp/tn/c_${v}_$i" "$tmp/tn/s_${v}_$i"
+            "$tmp/tn/run_$v" "$tmp/tn/c_${v}_$i" 1 "$tmp/tn/f$i.npy" 2>>"$tmp/run.log"
+            "$NN" run tests/fuzz/corpus_nnb/$v.nnb --input x="$tmp/tn/f$i.npy" --output-dir "$tmp/tn/s_${v}_$i" >>"$tmp/run.log" 2>&1
+            ok test -s "$tmp/tn/c_${v}_$i/output_0.raw"
+            ok cmp -s <(tail -c 20 "$tmp/tn/s_${v}_$i/output_0.npy") "$tmp/tn/c_${v}_$i/output_0.raw"
+        done
     done
 else
     echo "FAIL: $B/test_target_emitc not built"

@@ -170,6 +170,213 @@ static void test_matmul_hand(void) {
     CHECK_EQ_INT(y[1], -3);
 }
 
+/* ---- 16-bit activations (W8A16) ------------------------------------------ */
+
+static void test_requant_wide(void) {
+    nn_quant_multiplier u = nn_quant_multiplier_make(1.0 / 1048576.0), half = nn_quant_multiplier_make(0.5),
+                        m15 = nn_quant_multiplier_make(1.5);
+    int64_t big = ((int64_t)3 << 40) + ((int64_t)1 << 19);
+    int i, bad = 0;
+    /* M = 2^-20 (m 2^30, shift 50): (3 * 2^40 + 2^19) * 2^-20 = 3 * 2^20 + 0.5, a tie: up to 3145729;
+       the negative one, -3145728.5, also up: -3145728 */
+    CHECK_EQ_INT(u.shift, 50);
+    CHECK_EQ_INT(nn_quant_requantize_wide(big, u, 0, INT32_MIN, INT32_MAX), 3145729);
+    CHECK_EQ_INT(nn_quant_requantize_wide(-big, u, 0, INT32_MIN, INT32_MAX), -3145728);
+    CHECK_EQ_INT(nn_quant_requantize_wide(big, u, -5, -32768, 32767), 32767);        /* clamp to int16 */
+    CHECK_EQ_INT(nn_quant_requantize_wide(-big, u, 7, -32768, 32767), -32768);
+    /* 2^50 * 0.5 = 2^49: saturates to INT32_MAX before the zero point */
+    CHECK_EQ_INT(nn_quant_requantize_wide((int64_t)1 << 50, half, 0, INT32_MIN, INT32_MAX), INT32_MAX);
+    CHECK_EQ_INT(nn_quant_requantize_wide(-((int64_t)1 << 50), half, 0, INT32_MIN, INT32_MAX), INT32_MIN);
+    /* shift below 32 (M = 1.5: shift 30): 3 * 1.5 = 4.5 -> 5, -4.5 -> -4, 10^9 * 1.5 = 1.5e9 exactly,
+       2^31 * 1.5 = 3 * 2^30 saturates */
+    CHECK_EQ_INT(nn_quant_requantize_wide(3, m15, 0, INT32_MIN, INT32_MAX), 5);
+    CHECK_EQ_INT(nn_quant_requantize_wide(-3, m15, 0, INT32_MIN, INT32_MAX), -4);
+    CHECK_EQ_INT(nn_quant_requantize_wide(1000000000, m15, 0, INT32_MIN, INT32_MAX), 1500000000);
+    CHECK_EQ_INT(nn_quant_requantize_wide((int64_t)1 << 31, m15, 0, INT32_MIN, INT32_MAX), INT32_MAX);
+    CHECK_EQ_INT(nn_quant_requantize_wide(-((int64_t)1 << 31), m15, 0, INT32_MIN, INT32_MAX), INT32_MIN);
+    /* where nn_quant_requantize applies (|acc| < 2^31) the two agree */
+    for (i = 0; i < 20000; i++) {
+        uint32_t r = (uint32_t)i * 2654435761u;
+        int64_t acc = (int64_t)(int32_t)(r ^ (r >> 7)) / (1 + (i % 5) * 1000);
+        nn_quant_multiplier q = nn_quant_multiplier_make(ldexp(1.0 + (double)(i % 97) / 97.0, -(i % 40)));
+        if (nn_quant_requantize_wide(acc, q, i % 11 - 5, -32768, 32767) != nn_quant_requantize(acc, q, i % 11 - 5, -32768, 32767))
+            bad++;
+    }
+    CHECK_EQ_INT(bad, 0);
+#ifdef __SIZEOF_INT128__
+    /* beyond 2^31: against floor((acc * m + 2^(shift-1)) / 2^shift) in 128 bits */
+    for (i = 0, bad = 0; i < 20000; i++) {
+        uint64_t r = (uint64_t)(i + 1) * 0x9e3779b97f4a7c15ull;
+        int64_t acc = (int64_t)(r >> 17) - ((int64_t)1 << 46);
+        nn_quant_multiplier q = nn_quant_multiplier_make(ldexp(1.0 + (double)(i % 89) / 89.0, -(i % 31)));  /* shift 30..60 */
+        __int128 pr = (__int128)acc * q.m + ((__int128)1 << (q.shift - 1)), f;
+        f = pr >= 0 ? pr >> q.shift : -((-(pr + 1)) >> q.shift) - 1;
+        if (f > INT32_MAX) f = INT32_MAX;
+        if (f < INT32_MIN) f = INT32_MIN;
+        if (nn_quant_requantize_wide(acc, q, 0, INT32_MIN, INT32_MAX) != (int32_t)f) bad++;
+    }
+    CHECK_EQ_INT(bad, 0);
+#endif
+}
+
+static void test_conv_s16_hand(void) {
+    /* 1x1 conv, 600 input channels all 30000 (in_zp 0), output channel 0's
+       weights all 127, channel 1's all -127: acc = +-600 x 30000 x 127 =
+       +-2,286,000,000, beyond int32 (2,147,483,648); x 2^-20 = +-2180.0858
+       -> +-2180.  Channel 1 has bias -2^19 (-0.5 after the multiplier):
+       -2180.5858 -> -2181. */
+    int16_t x[600], y[2];
+    int8_t w[1200];
+    int32_t bias[2] = {0, -(1 << 19)};
+    nn_quant_multiplier m[2];
+    nn_quant_conv_params p;
+    void *s;
+    int i;
+    for (i = 0; i < 600; i++) { x[i] = 30000; w[i] = 127; w[600 + i] = -127; }
+    m[0] = m[1] = nn_quant_multiplier_make(1.0 / 1048576.0);
+    memset(&p, 0, sizeof p);
+    p.n = 1; p.c = 600; p.h = 1; p.w = 1; p.m = 2; p.kh = 1; p.kw = 1; p.oh = 1; p.ow = 1;
+    p.group = 1; p.stride_h = p.stride_w = p.dil_h = p.dil_w = 1;
+    p.act_min = -32768; p.act_max = 32767;
+    s = malloc(nn_quant_conv_s16_scratch_bytes(&p));
+    nn_quant_conv_s16(&p, x, w, bias, m, y, s);
+    CHECK_EQ_INT(y[0], 2180);
+    CHECK_EQ_INT(y[1], -2181);
+    /* out_zp 100 and a clamp at 0 (a merged Relu): 2280 and 0 */
+    p.out_zp = 100; p.act_min = 0;
+    nn_quant_conv_s16(&p, x, w, bias, m, y, s);
+    CHECK_EQ_INT(y[0], 2280);
+    CHECK_EQ_INT(y[1], 0);
+    free(s);
+}
+
+static void test_eltwise_s16(void) {
+    nn_quant_eltwise_params p;
+    int16_t a[3] = {30000, -32768, 100}, b[3] = {20000, 32767, -100}, y[3];
+    /* a * 0.5 + b * 0.25 with y at scale 1: 15000 + 5000 = 20000;
+       -16384 + 8191.75 = -8192.25 -> -8192; 50 - 25 = 25 (left shift 15:
+       every rescale here is exact, only the last rounding acts) */
+    nn_quant_eltwise_params_make_s16(&p, 0, 0.5, 0, 0.25, 0, 1.0, 0);
+    CHECK_EQ_INT(p.left_shift, 15);
+    CHECK_EQ_INT(p.act_min, -32768);
+    nn_quant_add_s16(&p, a, b, y, 3);
+    CHECK_EQ_INT(y[0], 20000);
+    CHECK_EQ_INT(y[1], -8192);
+    CHECK_EQ_INT(y[2], 25);
+    /* sub: 15000 - 5000 = 10000; -16384 - 8191.75 = -24575.75 -> -24576; 50 + 25 = 75 */
+    nn_quant_sub_s16(&p, a, b, y, 3);
+    CHECK_EQ_INT(y[0], 10000);
+    CHECK_EQ_INT(y[1], -24576);
+    CHECK_EQ_INT(y[2], 75);
+    /* mul, zero points -32768: (32767 + 32768)^2 = 65535^2 = 4,294,836,225 (beyond int32),
+       = 65536 x 65534 + 1, x (1/256)(1/256) / 1 = 65534.0000153 -> 65534, + zp -32768 = 32766;
+       (-32768 + 32768) x ... = 0 -> -32768 */
+    {
+        int16_t ma[2] = {32767, -32768}, mb[2] = {32767, 5}, my[2];
+        nn_quant_eltwise_params_make_s16(&p, 1, 1.0 / 256, -32768, 1.0 / 256, -32768, 1.0, -32768);
+        nn_quant_mul_s16(&p, ma, mb, my, 2);
+        CHECK_EQ_INT(my[0], 32766);
+        CHECK_EQ_INT(my[1], -32768);
+    }
+    {   /* int16 broadcast: (2, 3) from (3) */
+        int16_t src[3] = {-300, 7, 32767}, dst[6];
+        int64_t sd[1] = {3}, od[2] = {2, 3};
+        nn_shape ss = nn_shape_make(1, sd), os = nn_shape_make(2, od);
+        CHECK_EQ_INT((int)nn_quant_broadcast_s16(src, &ss, &os, dst), 6);
+        CHECK(dst[0] == -300 && dst[1] == 7 && dst[2] == 32767 && dst[3] == -300 && dst[4] == 7 && dst[5] == 32767);
+    }
+}
+
+/* Random int16 convolutions (padding, stride, dilation, groups, depthwise)
+   against the sum written out directly; requantized by
+   nn_quant_requantize_wide (hand-checked above). */
+static void conv16_case(int32_t c, int32_t m, int32_t group, int32_t k, int32_t stride, int32_t pad, int32_t dil,
+                        int32_t h, unsigned seed) {
+    nn_quant_conv_params p;
+    size_t nx, nw, ny, i;
+    int16_t *x, *y;
+    int8_t *w;
+    int32_t *bias, cg = c / group, mg = m / group, n, o, oh, ow;
+    nn_quant_multiplier *mu;
+    unsigned r = seed;
+    void *s;
+    int bad = 0;
+    memset(&p, 0, sizeof p);
+    p.n = 2; p.c = c; p.h = h; p.w = h + 3; p.m = m; p.kh = k; p.kw = k; p.group = group;
+    p.stride_h = p.stride_w = stride; p.dil_h = p.dil_w = dil; p.pad_top = p.pad_left = pad;
+    p.oh = (p.h + 2 * pad - ((k - 1) * dil + 1)) / stride + 1;
+    p.ow = (p.w + 2 * pad - ((k - 1) * dil + 1)) / stride + 1;
+    p.in_zp = -300; p.out_zp = 17; p.act_min = -30000; p.act_max = 32000;
+    nx = (size_t)p.n * c * p.h * p.w; nw = (size_t)m * cg * k * k; ny = (size_t)p.n * m * p.oh * p.ow;
+    x = (int16_t *)malloc(nx * 2); w = (int8_t *)malloc(nw); y = (int16_t *)malloc(ny * 2);
+    bias = (int32_t *)malloc((size_t)m * 4); mu = (nn_quant_multiplier *)malloc((size_t)m * sizeof *mu);
+    for (i = 0; i < nx; i++) { r = r * 1103515245u + 12345u; x[i] = (int16_t)(r >> 16); }
+    for (i = 0; i < nw; i++) { r = r * 1103515245u + 12345u; w[i] = (int8_t)(r >> 16); }
+    for (o = 0; o < m; o++) {
+        r = r * 1103515245u + 12345u;
+        bias[o] = (int32_t)(r >> 8) - (1 << 23);
+        mu[o] = nn_quant_multiplier_make(ldexp(1.0 + 0.01 * o, -14 - (o % 5)));
+    }
+    s = malloc(nn_quant_conv_s16_scratch_bytes(&p));
+    nn_quant_conv_s16(&p, x, w, bias, mu, y, s);
+    for (n = 0; n < p.n; n++)
+        for (o = 0; o < m; o++)
+            for (oh = 0; oh < p.oh; oh++)
+                for (ow = 0; ow < p.ow; ow++) {
+                    int64_t acc = bias[o];
+                    int32_t gi = o / mg, ci, kh, kw;
+                    for (ci = 0; ci < cg; ci++)
+                        for (kh = 0; kh < k; kh++)
+                            for (kw = 0; kw < k; kw++) {
+                                int32_t ih = oh * stride - pad + kh * dil, iw = ow * stride - pad + kw * dil;
+                                if (ih < 0 || ih >= p.h || iw < 0 || iw >= p.w) continue;
+                                acc += (int64_t)w[(((size_t)o * cg + ci) * k + kh) * k + kw] *
+                                       (x[(((size_t)n * c + gi * cg + ci) * p.h + ih) * p.w + iw] - p.in_zp);
+                            }
+                    if (y[(((size_t)n * m + o) * p.oh + oh) * p.ow + ow] !=
+                        nn_quant_requantize_wide(acc, mu[o], p.out_zp, p.act_min, p.act_max))
+                        bad++;
+                }
+    CHECK_EQ_INT(bad, 0);
+    free(x); free(w); free(y); free(bias); free(mu); free(s);
+}
+
+static void test_conv_s16_naive(void) {
+    conv16_case(3, 4, 1, 3, 1, 1, 1, 9, 1u);     /* 3x3 padded */
+    conv16_case(8, 8, 8, 3, 2, 1, 1, 11, 2u);    /* depthwise, stride 2 */
+    conv16_case(6, 4, 2, 3, 1, 2, 2, 10, 3u);    /* groups, dilation 2 */
+    conv16_case(300, 5, 1, 1, 1, 0, 1, 17, 4u);  /* K 300: two int32 chunks; 340 pixels: two blocks */
+    conv16_case(40, 3, 1, 5, 3, 2, 1, 23, 5u);   /* 5x5 stride 3, K 1000 */
+}
+
+static void test_matmul_s16(void) {
+    /* a (2, 600): row 0 all 30000, row 1 all -30000 with a_zp 0; b (600, 2): column 0 all 127,
+       column 1 all -127.  acc = +-2,286,000,000 x 2^-20 = +-2180.0858 -> +-2180 */
+    int16_t a[1200], y[4];
+    int8_t b[1200];
+    nn_quant_multiplier m = nn_quant_multiplier_make(1.0 / 1048576.0);
+    nn_quant_matmul_params p;
+    void *s;
+    int i;
+    for (i = 0; i < 600; i++) { a[i] = 30000; a[600 + i] = -30000; b[2 * i] = 127; b[2 * i + 1] = -127; }
+    memset(&p, 0, sizeof p);
+    p.m = 2; p.k = 600; p.n = 2; p.act_min = -32768; p.act_max = 32767; p.mult_count = 1;
+    s = malloc(nn_quant_matmul_s16_scratch_bytes(&p));
+    nn_quant_matmul_s16(&p, a, b, NULL, &m, y, s);
+    CHECK_EQ_INT(y[0], 2180);
+    CHECK_EQ_INT(y[1], -2180);
+    CHECK_EQ_INT(y[2], -2180);
+    CHECK_EQ_INT(y[3], 2180);
+    /* a_zp 30000: row 0 becomes all 0, row 1 all -60000: acc = -+4,572,000,000 -> -+4360.17 -> -+4360 */
+    p.a_zp = 30000;
+    nn_quant_matmul_s16(&p, a, b, NULL, &m, y, s);
+    CHECK_EQ_INT(y[0], 0);
+    CHECK_EQ_INT(y[1], 0);
+    CHECK_EQ_INT(y[2], -4360);
+    CHECK_EQ_INT(y[3], 4360);
+    free(s);
+}
+
 static void test_eltwise(void) {
     nn_quant_eltwise_params p;
     int8_t a[3] = {10, -20, 127}, b[3] = {8, 6, 127}, y[3];
@@ -1403,6 +1610,11 @@ int main(void) {
     test_conv_hand();
     test_conv_naive();
     test_matmul_hand();
+    test_requant_wide();
+    test_conv_s16_hand();
+    test_conv_s16_naive();
+    test_matmul_s16();
+    test_eltwise_s16();
     test_eltwise();
     test_avgpool();
     test_lut();

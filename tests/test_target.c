@@ -986,6 +986,56 @@ static void test_nnb_robust(void) {
     nn_graph_destroy(g);
 }
 
+/* W8A16 (the s16 scheme): the convolutions, the Add and the Gemm are
+   integer instructions on int16 slots (nn_quant_conv_s16, _add_s16,
+   _matmul_s16),
+   not float islands; the simulator equals nn_qexec byte for byte on
+   inputs of growing scale; a zero point outside int16 is refused naming
+   the field. */
+static void test_w8a16_program(void) {
+    nn_graph *g = qnet_float(), *q = g ? qnet_qdq(g, NN_QUANT_S16_SYM) : NULL;
+    nn_target_program *p = NULL;
+    nn_diag d;
+    uint32_t i, conv16 = 0, gemm16 = 0, add16 = 0, cpu_mac = 0, first = UINT32_MAX;
+    int64_t xd[4] = {1, 3, 8, 8};
+    float xv[192];
+    int k;
+    memset(&d, 0, sizeof d);
+    if (!q) { CHECK(q != NULL); nn_graph_destroy(g); return; }
+    CHECK_STATUS(nn_target_compile(q, NULL, NULL, &p, &d), NN_OK);
+    if (!p) { nn_graph_destroy(q); nn_graph_destroy(g); return; }
+    for (i = 0; i < p->instr_count; i++) {
+        const nn_target_instr *I = &p->instrs[i];
+        const nn_target_slot *sa = I->in_count ? &p->slots[p->operands[I->first_operand]] : NULL;
+        if (I->op == NN_TARGET_OP_CONV && sa && sa->dtype == NN_DTYPE_INT16) { conv16++; if (first == UINT32_MAX) first = i; }
+        if (I->op == NN_TARGET_OP_GEMM && sa && sa->dtype == NN_DTYPE_INT16) gemm16++;
+        if (I->op == NN_TARGET_OP_ADD && sa && sa->dtype == NN_DTYPE_INT16) add16++;
+        if (I->op == NN_TARGET_OP_CPU && (!strcmp(p->nodes[I->node].op_type, "Conv") || !strcmp(p->nodes[I->node].op_type, "Gemm")))
+            cpu_mac++;
+    }
+    CHECK_EQ_INT(conv16, 2);
+    CHECK_EQ_INT(gemm16, 1);
+    CHECK_EQ_INT(add16, 1);
+    CHECK_EQ_INT(cpu_mac, 0);
+    for (k = 0; k < 3; k++) {
+        nn_value in;
+        for (i = 0; i < 192; i++) xv[i] = (float)sin(i * 0.37 + k) * (k == 0 ? 0.5f : k == 1 ? 3.0f : 40.0f);
+        in = nn_value_make(NN_DTYPE_FLOAT, nn_shape_make(4, xd), xv);
+        in.bytes = sizeof xv;
+        CHECK_EQ_INT(sim_vs_qexec(q, p, &in), 5);
+    }
+    if (first != UINT32_MAX) {
+        size_t rec = 128 + (size_t)p->slot_count * 96 + (size_t)first * 168;
+        char want[64];
+        CHECK_STATUS(load_patched(p->image, p->image_bytes, rec + 32 + 16 * 4, 40000, &d), NN_ERR_INVALID); /* p.in_zp */
+        snprintf(want, sizeof want, "instr[%u].p.in_zp", first);
+        CHECK(strcmp(d.where, want) == 0);
+    }
+    nn_target_program_destroy(p);
+    nn_graph_destroy(q);
+    nn_graph_destroy(g);
+}
+
 /* Writes img to $NNPORT_WRITE_NNB_CORPUS/name when that is set (how
    tests/fuzz/corpus_nnb's version-2 seeds were made). */
 static void corpus_write(const char *name, const uint8_t *img, size_t n) {
@@ -1590,6 +1640,7 @@ int main(void) {
     test_compile_small();
     test_int4_weights();
     test_nnb_robust();
+    test_w8a16_program();
     test_compile_cls();
     test_program_alloc_failures();
     test_batch_programs();
