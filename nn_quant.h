@@ -234,6 +234,10 @@ typedef struct nn_quant_pool_params {
 NN_API void nn_quant_avgpool_s8(const nn_quant_pool_params *p, const int8_t *x /* (N, C, H, W) */,
                                 const nn_quant_multiplier *mult_by_count /* (kh * kw + 1) */,
                                 int8_t *y /* (N, C, OH, OW) */);
+/* The same on int16 (W8A16), requantized by nn_quant_requantize_wide. */
+NN_API void nn_quant_avgpool_s16(const nn_quant_pool_params *p, const int16_t *x /* (N, C, H, W) */,
+                                 const nn_quant_multiplier *mult_by_count /* (kh * kw + 1) */,
+                                 int16_t *y /* (N, C, OH, OW) */);
 
 /* Lookup tables for unary ops: entry q holds the quantized f of the
    dequantized q, f evaluated in double, rounded half to even, saturated.
@@ -1935,13 +1939,13 @@ NN_API void nn_quant_mul_s16(const nn_quant_eltwise_params *p, const int16_t *a,
                                                  p->act_min, p->act_max);
 }
 
-NN_API void nn_quant_avgpool_s8(const nn_quant_pool_params *p, const int8_t *x, const nn_quant_multiplier *mult_by_count,
-                                int8_t *y) {
+/* Average pooling on 8-bit (es 1) or 16-bit (es 2) values. */
+static void nn_quant__avgpool(const nn_quant_pool_params *p, const void *x, int es, const nn_quant_multiplier *mult_by_count,
+                              void *y) {
     int32_t n, c, oh, ow, kh, kw;
     for (n = 0; n < p->n; n++)
         for (c = 0; c < p->c; c++) {
-            const int8_t *xs = x + ((size_t)n * p->c + c) * (size_t)p->h * p->w;
-            int8_t *ys = y + ((size_t)n * p->c + c) * (size_t)p->oh * p->ow;
+            const size_t xo = ((size_t)n * p->c + c) * (size_t)p->h * p->w, yo = ((size_t)n * p->c + c) * (size_t)p->oh * p->ow;
             for (oh = 0; oh < p->oh; oh++)
                 for (ow = 0; ow < p->ow; ow++) {
                     int64_t sum = 0;
@@ -1951,16 +1955,31 @@ NN_API void nn_quant_avgpool_s8(const nn_quant_pool_params *p, const int8_t *x, 
                         if (ih < 0 || ih >= p->h) continue;
                         for (kw = 0; kw < p->kw; kw++) {
                             int32_t iw = ow * p->stride_w - p->pad_left + kw;
+                            size_t e = xo + (size_t)ih * p->w + (size_t)iw;
                             if (iw < 0 || iw >= p->w) continue;
-                            sum += xs[(size_t)ih * p->w + iw] - p->in_zp;
+                            sum += (es == 2 ? ((const int16_t *)x)[e] : ((const int8_t *)x)[e]) - p->in_zp;
                             cnt++;
                         }
                     }
                     if (p->count_include_pad) cnt = p->kh * p->kw;
-                    ys[(size_t)oh * p->ow + ow] =
-                        (int8_t)nn_quant_requantize(sum, mult_by_count[cnt], p->out_zp, p->act_min, p->act_max);
+                    if (es == 2)
+                        ((int16_t *)y)[yo + (size_t)oh * p->ow + ow] =
+                            (int16_t)nn_quant_requantize_wide(sum, mult_by_count[cnt], p->out_zp, p->act_min, p->act_max);
+                    else
+                        ((int8_t *)y)[yo + (size_t)oh * p->ow + ow] =
+                            (int8_t)nn_quant_requantize(sum, mult_by_count[cnt], p->out_zp, p->act_min, p->act_max);
                 }
         }
+}
+
+NN_API void nn_quant_avgpool_s8(const nn_quant_pool_params *p, const int8_t *x, const nn_quant_multiplier *mult_by_count,
+                                int8_t *y) {
+    nn_quant__avgpool(p, x, 1, mult_by_count, y);
+}
+
+NN_API void nn_quant_avgpool_s16(const nn_quant_pool_params *p, const int16_t *x, const nn_quant_multiplier *mult_by_count,
+                                 int16_t *y) {
+    nn_quant__avgpool(p, x, 2, mult_by_count, y);
 }
 
 static int32_t nn_quant__quantize_d(double v, double scale, int32_t zp, int32_t lo, int32_t hi) {
@@ -3679,8 +3698,10 @@ static nn_status nn_qexec__match(nn_qexec *x, const uint32_t *cons, uint32_t qi,
         gr.nmult = 1;
     } else if ((!strcmp(k->op_type, "GlobalAveragePool") ||
                 (!strcmp(k->op_type, "AveragePool") && !strcmp(nn_node_attr_string(k, "auto_pad", "NOTSET"), "NOTSET"))) &&
-               !act && gr.ydtype != NN_DTYPE_INT16) {
-        if (!nn_qexec__read_dq(g, k->inputs[0], 0, &gr.a, &dqa) || !nn_qexec__is_8bit(gr.a.dtype) || gr.a.scale_count != 1) return NN_OK;
+               !act) {
+        if (!nn_qexec__read_dq(g, k->inputs[0], 0, &gr.a, &dqa) || gr.a.scale_count != 1) return NN_OK;
+        if (gr.a.dtype == NN_DTYPE_INT16 && gr.ydtype == NN_DTYPE_INT16) gr.wide = 1;
+        else if (!nn_qexec__is_8bit(gr.a.dtype) || gr.ydtype == NN_DTYPE_INT16) return NN_OK;
         if (g->tensors[k->inputs[0].id].shape.rank != 4 && g->tensors[k->inputs[0].id].shape.rank != NN_RANK_UNKNOWN) return NN_OK;
         gr.kind = NN_QX__POOL;
     } else if (!act && k->input_count >= 1 && (fn = nn_quant_unary_for(k, ctx)) != NULL) {
@@ -4011,10 +4032,45 @@ static const int16_t *nn_qexec__widen(nn_qexec *x, const nn_value *v, int16_t **
     return *tmp;
 }
 
+/* Pool parameters of group gr and its multipliers by tap count (caller
+   frees; NULL when out of memory). */
+static nn_quant_multiplier *nn_qexec__pool_params(nn_qexec *x, const nn_qexec__group *gr, const nn_node *k, const nn_value *va,
+                                                  const nn_value *vy, int32_t za, int32_t zy, int32_t lo, int32_t hi,
+                                                  nn_quant_pool_params *p) {
+    nn_quant_multiplier *mc;
+    int32_t cnt;
+    int global = !strcmp(k->op_type, "GlobalAveragePool");
+    memset(p, 0, sizeof *p);
+    p->n = (int32_t)va->shape.dims[0]; p->c = (int32_t)va->shape.dims[1];
+    p->h = (int32_t)va->shape.dims[2]; p->w = (int32_t)va->shape.dims[3];
+    p->oh = (int32_t)vy->shape.dims[2]; p->ow = (int32_t)vy->shape.dims[3];
+    p->kh = global ? p->h : (int32_t)nn_qexec__ints_at(k, "kernel_shape", 0, 1);
+    p->kw = global ? p->w : (int32_t)nn_qexec__ints_at(k, "kernel_shape", 1, 1);
+    p->stride_h = global ? 1 : (int32_t)nn_qexec__ints_at(k, "strides", 0, 1);
+    p->stride_w = global ? 1 : (int32_t)nn_qexec__ints_at(k, "strides", 1, 1);
+    p->pad_top = global ? 0 : (int32_t)nn_qexec__ints_at(k, "pads", 0, 0);
+    p->pad_left = global ? 0 : (int32_t)nn_qexec__ints_at(k, "pads", 1, 0);
+    p->count_include_pad = (int32_t)nn_node_attr_int(k, "count_include_pad", 0);
+    p->in_zp = za; p->out_zp = zy; p->act_min = lo; p->act_max = hi;
+    mc = (nn_quant_multiplier *)nn_alloc(&x->alloc, ((size_t)p->kh * p->kw + 1) * sizeof *mc);
+    if (!mc) return NULL;
+    mc[0] = nn_quant_multiplier_make(0);
+    for (cnt = 1; cnt <= p->kh * p->kw; cnt++) mc[cnt] = nn_quant_multiplier_make(gr->a.scale[0] / (gr->sy * cnt));
+    return mc;
+}
+
 /* A W8A16 group: int16 in and out, nn_quant_conv_s16 / nn_quant_matmul_s16. */
 static nn_status nn_qexec__run_wide(nn_qexec *x, const nn_qexec__group *gr, const nn_node *k, const nn_value *va,
                                     nn_value *vy, nn_diag *diag) {
     void *scratch;
+    if (gr->kind == NN_QX__POOL) {
+        nn_quant_pool_params p;
+        nn_quant_multiplier *mc = nn_qexec__pool_params(x, gr, k, va, vy, gr->a.zp, gr->zy, gr->act_lo, gr->act_hi, &p);
+        if (!mc) return NN_ERR_NOMEM;
+        nn_quant_avgpool_s16(&p, (const int16_t *)va->data, mc, (int16_t *)vy->data);
+        nn_free(&x->alloc, mc);
+        return NN_OK;
+    }
     if (gr->kind == NN_QX__CONV) {
         nn_quant_conv_params p;
         memset(&p, 0, sizeof p);
@@ -4187,25 +4243,8 @@ static nn_status nn_qexec__run_group(nn_qexec *x, const nn_qexec__group *gr, nn_
     }
     case NN_QX__POOL: {
         nn_quant_pool_params p;
-        nn_quant_multiplier *mc;
-        int32_t cnt;
-        int global = !strcmp(k->op_type, "GlobalAveragePool");
-        memset(&p, 0, sizeof p);
-        p.n = (int32_t)va->shape.dims[0]; p.c = (int32_t)va->shape.dims[1];
-        p.h = (int32_t)va->shape.dims[2]; p.w = (int32_t)va->shape.dims[3];
-        p.oh = (int32_t)vy->shape.dims[2]; p.ow = (int32_t)vy->shape.dims[3];
-        p.kh = global ? p.h : (int32_t)nn_qexec__ints_at(k, "kernel_shape", 0, 1);
-        p.kw = global ? p.w : (int32_t)nn_qexec__ints_at(k, "kernel_shape", 1, 1);
-        p.stride_h = global ? 1 : (int32_t)nn_qexec__ints_at(k, "strides", 0, 1);
-        p.stride_w = global ? 1 : (int32_t)nn_qexec__ints_at(k, "strides", 1, 1);
-        p.pad_top = global ? 0 : (int32_t)nn_qexec__ints_at(k, "pads", 0, 0);
-        p.pad_left = global ? 0 : (int32_t)nn_qexec__ints_at(k, "pads", 1, 0);
-        p.count_include_pad = (int32_t)nn_node_attr_int(k, "count_include_pad", 0);
-        p.in_zp = za; p.out_zp = zy; p.act_min = lo; p.act_max = hi;
-        mc = (nn_quant_multiplier *)nn_alloc(&x->alloc, ((size_t)p.kh * p.kw + 1) * sizeof *mc);
+        nn_quant_multiplier *mc = nn_qexec__pool_params(x, gr, k, va, vy, za, zy, lo, hi, &p);
         if (!mc) { st = NN_ERR_NOMEM; break; }
-        mc[0] = nn_quant_multiplier_make(0);
-        for (cnt = 1; cnt <= p.kh * p.kw; cnt++) mc[cnt] = nn_quant_multiplier_make(gr->a.scale[0] / (gr->sy * cnt));
         nn_quant_avgpool_s8(&p, pa, mc, (int8_t *)vy->data);
         nn_free(&x->alloc, mc);
         break;

@@ -3809,6 +3809,23 @@ static const char *nn_target__conv_geometry(const nn_quant_conv_params *c, uint6
     return NULL;
 }
 
+static const char *nn_target__pool_geometry(const nn_quant_pool_params *q, uint64_t na, uint64_t ny, const char **field) {
+    *field = "p";
+    if (q->n < 1 || q->c < 1 || q->h < 1 || q->w < 1 || q->kh < 1 || q->kw < 1 || q->oh < 1 || q->ow < 1 || q->stride_h < 1 ||
+        q->stride_w < 1 || q->stride_h > 4096 || q->stride_w > 4096 || q->pad_top < 0 || q->pad_left < 0 ||
+        q->pad_top > 65536 || q->pad_left > 65536 || (q->count_include_pad != 0 && q->count_include_pad != 1))
+        return "pool parameters out of range";
+    *field = "p.kh";
+    if ((uint64_t)q->kh * q->kw > (1u << 20)) return "window above 2^20 taps";
+    *field = "p.n";
+    if ((uint64_t)q->n * q->c * q->h * q->w != na || (uint64_t)q->n * q->c * q->oh * q->ow != ny)
+        return "pool shape disagrees with its slots";
+    *field = "p.oh";
+    if ((int64_t)(q->oh - 1) * q->stride_h + q->kh > (1 << 30) || (int64_t)(q->ow - 1) * q->stride_w + q->kw > (1 << 30))
+        return "window positions overflow";
+    return NULL;
+}
+
 /* A conv or gemm on int16 activations (nn_quant_conv_s16 /
    nn_quant_matmul_s16): int16 output, no operand flags, zero points and
    clamps in int16, any multiplier (the requantization is exact for any
@@ -3851,6 +3868,19 @@ static nn_status nn_target__check_wide(const nn_target_program *p, uint32_t idx,
     }
     if (sa->dtype != NN_DTYPE_INT16) return NN_TARGET__BAD("operands", "a 16-bit %s reads int16", nn_target_op_name(I->op));
     if (I->flags & ~(uint32_t)NN_TARGET_INSTR_HOST) return NN_TARGET__BAD("flags", "16-bit %s takes no operand flags", nn_target_op_name(I->op));
+    if (I->op == NN_TARGET_OP_AVGPOOL) {
+        nn_quant_pool_params q;
+        const char *why, *field;
+        memcpy(&q, I->p, sizeof q);
+        if ((why = nn_target__pool_geometry(&q, na, ny, &field)) != NULL) return NN_TARGET__BAD(field, "%s", why);
+        if (!nn_target__i16_zp(q.in_zp) || !nn_target__i16_zp(q.out_zp) || !nn_target__i16_zp(q.act_min) ||
+            !nn_target__i16_zp(q.act_max) || q.act_min > q.act_max)
+            return NN_TARGET__BAD("p.in_zp", "zero point or clamp outside int16");
+        if (I->mult_count != (uint32_t)(q.kh * q.kw + 1) || !nn_target__mults_ok(p, I->mult, I->mult_count, 0))
+            return NN_TARGET__BAD("mult", "multipliers: count or values out of range");
+        *scratch = 0;
+        return NN_OK;
+    }
     if (I->op == NN_TARGET_OP_CONV) {
         nn_quant_conv_params c;
         const char *why, *field;
@@ -3932,7 +3962,7 @@ static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, 
         *scratch = 0;
         return NN_OK;
     }
-    if (((I->op == NN_TARGET_OP_CONV || I->op == NN_TARGET_OP_GEMM) && sa->dtype == NN_DTYPE_INT16) ||
+    if (((I->op == NN_TARGET_OP_CONV || I->op == NN_TARGET_OP_GEMM || I->op == NN_TARGET_OP_AVGPOOL) && sa->dtype == NN_DTYPE_INT16) ||
         ((I->op == NN_TARGET_OP_ADD || I->op == NN_TARGET_OP_SUB || I->op == NN_TARGET_OP_MUL) && sy->dtype == NN_DTYPE_INT16))
         return nn_target__check_wide(p, idx, sa, sb, sy, na, nb, ny, scratch, diag);
     a8 = sa->dtype == NN_DTYPE_UINT8 ? 1 : sa->dtype == NN_DTYPE_INT8 ? 0 : -1;
@@ -4040,16 +4070,9 @@ static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, 
     }
     case NN_TARGET_OP_AVGPOOL: {
         nn_quant_pool_params q;
+        const char *why, *field;
         memcpy(&q, I->p, sizeof q);
-        if (q.n < 1 || q.c < 1 || q.h < 1 || q.w < 1 || q.kh < 1 || q.kw < 1 || q.oh < 1 || q.ow < 1 || q.stride_h < 1 ||
-            q.stride_w < 1 || q.stride_h > 4096 || q.stride_w > 4096 || q.pad_top < 0 || q.pad_left < 0 ||
-            q.pad_top > 65536 || q.pad_left > 65536 || (q.count_include_pad != 0 && q.count_include_pad != 1))
-            return NN_TARGET__BAD("p", "pool parameters out of range");
-        if ((uint64_t)q.kh * q.kw > (1u << 20)) return NN_TARGET__BAD("p.kh", "window above 2^20 taps");
-        if ((uint64_t)q.n * q.c * q.h * q.w != na || (uint64_t)q.n * q.c * q.oh * q.ow != ny)
-            return NN_TARGET__BAD("p.n", "pool shape disagrees with its slots");
-        if ((int64_t)(q.oh - 1) * q.stride_h + q.kh > (1 << 30) || (int64_t)(q.ow - 1) * q.stride_w + q.kw > (1 << 30))
-            return NN_TARGET__BAD("p.oh", "window positions overflow");
+        if ((why = nn_target__pool_geometry(&q, na, ny, &field)) != NULL) return NN_TARGET__BAD(field, "%s", why);
         if (!nn_target__i8_zp(q.in_zp) || !nn_target__i8_zp(q.out_zp) || !nn_target__i8_zp(q.act_min) ||
             !nn_target__i8_zp(q.act_max) || q.act_min > q.act_max)
             return NN_TARGET__BAD("p.in_zp", "zero point or clamp outside int8");
@@ -4632,6 +4655,13 @@ static void nn_target__run_int(const nn_target_program *p, const nn_target_instr
         if (I->op == NN_TARGET_OP_ADD) nn_quant_add_s16(&ep, a16, b16, y16, ny);
         else if (I->op == NN_TARGET_OP_SUB) nn_quant_sub_s16(&ep, a16, b16, y16, ny);
         else nn_quant_mul_s16(&ep, a16, b16, y16, ny);
+        return;
+    }
+    if (I->op == NN_TARGET_OP_AVGPOOL && sa->dtype == NN_DTYPE_INT16) {
+        nn_quant_pool_params q;
+        memcpy(&q, I->p, sizeof q);
+        nn_quant_avgpool_s16(&q, (const int16_t *)(const void *)a, (const nn_quant_multiplier *)(const void *)(p->weights + I->mult),
+                             (int16_t *)(void *)y);
         return;
     }
     if ((I->op == NN_TARGET_OP_CONV || I->op == NN_TARGET_OP_GEMM) && sa->dtype == NN_DTYPE_INT16) { /* W8A16 */
@@ -7016,8 +7046,9 @@ static nn_status nn_target__ec_avgpool(nn_target__ec *e) {
     const nn_target_instr *I = &e->p->instrs[e->instr];
     nn_quant_pool_params q;
     char ix[192], xs[256], nm[32];
+    const int wide = nn_target__ec_slot(e, 0)->dtype == NN_DTYPE_INT16; /* W8A16: nn_rqw */
     memcpy(&q, I->p, sizeof q);
-    e->uses |= NN_TARGET__EC_RQ;
+    e->uses |= wide ? (uint32_t)NN_TARGET__EC_RQW : (uint32_t)NN_TARGET__EC_RQ;
     if (!e->fn) return NN_OK;
     if ((st = nn_target__ec_consts(e)) != NN_OK) return st;
     snprintf(nm, sizeof nm, "nn_m%u", e->instr);
@@ -7041,8 +7072,8 @@ static nn_status nn_target__ec_avgpool(nn_target__ec *e) {
                       nn_target__ec_at(e, 0, ix, xs, sizeof xs), nn_target__ec_zp(nn_target__ec_slot(e, 0), q.in_zp));
     nn_target__ec_put(e, "                        }\n                    }\n");
     if (q.count_include_pad) nn_target__ec_put(e, "                    cnt = %d;\n", q.kh * q.kw);
-    nn_target__ec_put(e, "                    r = nn_rq(sum, nn_m%u[2 * cnt], nn_m%u[2 * cnt + 1], %d, %d, %d);\n", e->instr,
-                      e->instr, q.out_zp, q.act_min, q.act_max);
+    nn_target__ec_put(e, "                    r = %s(sum, nn_m%u[2 * cnt], nn_m%u[2 * cnt + 1], %d, %d, %d);\n",
+                      wide ? "nn_rqw" : "nn_rq", e->instr, e->instr, q.out_zp, q.act_min, q.act_max);
     snprintf(ix, sizeof ix, "yb + (size_t)oh * %d + (size_t)ow", q.ow);
     nn_target__ec_store_at(e, 20, ix, "r");
     nn_target__ec_put(e, "                }\n        }\n}\n\n");

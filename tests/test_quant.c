@@ -287,6 +287,28 @@ static void test_eltwise_s16(void) {
     }
 }
 
+static void test_avgpool_s16(void) {
+    /* global pool of (1,1,2,2) = [30000 30001; -5 32767], in_zp -100:
+       (30100 + 30101 + 95 + 32867) / 4 = 93163 / 4 = 23290.75 -> 23291 (M = 1/4 by count 4),
+       + out_zp -7 = 23284; a 2x1 window with stride 1 over the columns instead:
+       (30100 + 95) / 2 = 15097.5 -> 15098 (half up), (30101 + 32867) / 2 = 31484, minus 7 */
+    int16_t x[4] = {30000, 30001, -5, 32767}, y[2];
+    nn_quant_multiplier mc[5];
+    nn_quant_pool_params p;
+    int i;
+    mc[0] = nn_quant_multiplier_make(0);
+    for (i = 1; i <= 4; i++) mc[i] = nn_quant_multiplier_make(1.0 / i);
+    memset(&p, 0, sizeof p);
+    p.n = 1; p.c = 1; p.h = 2; p.w = 2; p.kh = 2; p.kw = 2; p.oh = 1; p.ow = 1; p.stride_h = p.stride_w = 1;
+    p.in_zp = -100; p.out_zp = -7; p.act_min = -32768; p.act_max = 32767;
+    nn_quant_avgpool_s16(&p, x, mc, y);
+    CHECK_EQ_INT(y[0], 23284);
+    p.kw = 1; p.ow = 2;
+    nn_quant_avgpool_s16(&p, x, mc, y);
+    CHECK_EQ_INT(y[0], 15091);
+    CHECK_EQ_INT(y[1], 31477);
+}
+
 /* Random int16 convolutions (padding, stride, dilation, groups, depthwise)
    against the sum written out directly; requantized by
    nn_quant_requantize_wide (hand-checked above). */
@@ -1615,6 +1637,7 @@ int main(void) {
     test_conv_s16_naive();
     test_matmul_s16();
     test_eltwise_s16();
+    test_avgpool_s16();
     test_eltwise();
     test_avgpool();
     test_lut();

@@ -986,9 +986,9 @@ static void test_nnb_robust(void) {
     nn_graph_destroy(g);
 }
 
-/* W8A16 (the s16 scheme): the convolutions, the Add and the Gemm are
-   integer instructions on int16 slots (nn_quant_conv_s16, _add_s16,
-   _matmul_s16),
+/* W8A16 (the s16 scheme): the convolutions, the Add, the
+   GlobalAveragePool and the Gemm are integer instructions on int16 slots
+   (nn_quant_conv_s16, _add_s16, _avgpool_s16, _matmul_s16),
    not float islands; the simulator equals nn_qexec byte for byte on
    inputs of growing scale; a zero point outside int16 is refused naming
    the field. */
@@ -996,7 +996,7 @@ static void test_w8a16_program(void) {
     nn_graph *g = qnet_float(), *q = g ? qnet_qdq(g, NN_QUANT_S16_SYM) : NULL;
     nn_target_program *p = NULL;
     nn_diag d;
-    uint32_t i, conv16 = 0, gemm16 = 0, add16 = 0, cpu_mac = 0, first = UINT32_MAX;
+    uint32_t i, conv16 = 0, gemm16 = 0, add16 = 0, pool16 = 0, cpu_mac = 0, first = UINT32_MAX;
     int64_t xd[4] = {1, 3, 8, 8};
     float xv[192];
     int k;
@@ -1010,12 +1010,14 @@ static void test_w8a16_program(void) {
         if (I->op == NN_TARGET_OP_CONV && sa && sa->dtype == NN_DTYPE_INT16) { conv16++; if (first == UINT32_MAX) first = i; }
         if (I->op == NN_TARGET_OP_GEMM && sa && sa->dtype == NN_DTYPE_INT16) gemm16++;
         if (I->op == NN_TARGET_OP_ADD && sa && sa->dtype == NN_DTYPE_INT16) add16++;
+        if (I->op == NN_TARGET_OP_AVGPOOL && sa && sa->dtype == NN_DTYPE_INT16) pool16++;
         if (I->op == NN_TARGET_OP_CPU && (!strcmp(p->nodes[I->node].op_type, "Conv") || !strcmp(p->nodes[I->node].op_type, "Gemm")))
             cpu_mac++;
     }
     CHECK_EQ_INT(conv16, 2);
     CHECK_EQ_INT(gemm16, 1);
     CHECK_EQ_INT(add16, 1);
+    CHECK_EQ_INT(pool16, 1);
     CHECK_EQ_INT(cpu_mac, 0);
     for (k = 0; k < 3; k++) {
         nn_value in;

@@ -165,10 +165,11 @@ static void test_nv12(const char *path, const char *stem) {
         CHECK(strstr(c.buf, "static void nn_yuv(int32_t y, int32_t u, int32_t v, int limited, uint8_t rgb[3])") != NULL);
         CHECK_EQ_INT(count_of(c.buf, "nn_yuv("), 2); /* defined once, called once */
         CHECK_EQ_INT(count_of(c.buf, "static void nn_i"), runnable_count(p));
-        if (strstr(path, "s16")) { /* two convs (3x3 + Relu, 1x1), the Add and the Gemm on int16 */
+        if (strstr(path, "s16")) { /* two convs (3x3 + Relu, 1x1), the Add, the pool and the Gemm on int16 */
             CHECK_EQ_INT(count_of(c.buf, " conv16 '"), 2);
             CHECK_EQ_INT(count_of(c.buf, " gemm16 '"), 1);
             CHECK_EQ_INT(count_of(c.buf, "nn_rqw((int64_t)nn_ms("), 1); /* the 16-bit Add */
+            CHECK_EQ_INT(count_of(c.buf, "r = nn_rqw(sum, "), 1);        /* the 16-bit GlobalAveragePool */
             CHECK(strstr(c.buf, "static int32_t nn_rqw(int64_t acc,") != NULL);
         }
     }
