@@ -3784,6 +3784,13 @@ static int nn_target__bcast_ok(const nn_shape *a, const nn_shape *y) {
 
 static int nn_target__i16_zp(int32_t v) { return v >= -32768 && v <= 32767; }
 
+/* An input and an output zero point and a clamp [lo, hi], all in int8
+   (wide 0) or int16 (wide 1), lo <= hi. */
+static int nn_target__zps_ok(int wide, int32_t zin, int32_t zout, int32_t lo, int32_t hi) {
+    int (*in)(int32_t) = wide ? nn_target__i16_zp : nn_target__i8_zp;
+    return in(zin) && in(zout) && in(lo) && in(hi) && lo <= hi;
+}
+
 /* conv_s16's geometry checks are conv_s8's: shared by both checks. */
 static const char *nn_target__conv_geometry(const nn_quant_conv_params *c, uint64_t na, uint64_t ny, const char **field) {
     uint64_t K;
@@ -3826,6 +3833,25 @@ static const char *nn_target__pool_geometry(const nn_quant_pool_params *q, uint6
     return NULL;
 }
 
+/* An avgpool instruction on 8-bit (wide 0) or int16 (wide 1) tensors of
+   na and ny elements. */
+static nn_status nn_target__check_pool(const nn_target_program *p, uint32_t idx, uint64_t na, uint64_t ny, int wide,
+                                       nn_diag *diag) {
+    const nn_target_instr *I = &p->instrs[idx];
+    nn_quant_pool_params q;
+    const char *why, *field;
+    char where[64];
+    memcpy(&q, I->p, sizeof q);
+    if ((why = nn_target__pool_geometry(&q, na, ny, &field)) != NULL) return NN_TARGET__BAD(field, "%s", why);
+    if (!nn_target__zps_ok(wide, q.in_zp, q.out_zp, q.act_min, q.act_max))
+        return NN_TARGET__BAD("p.in_zp", "zero point or clamp outside int%d", wide ? 16 : 8);
+    /* 8 bits: the window sum times m must fit 64 bits; 16 bits: any (the wide requantization) */
+    if (I->mult_count != (uint32_t)(q.kh * q.kw + 1) ||
+        !nn_target__mults_ok(p, I->mult, I->mult_count, wide ? 0 : 255.0 * q.kh * q.kw))
+        return NN_TARGET__BAD("mult", "multipliers: count or values out of range");
+    return NN_OK;
+}
+
 /* A conv or gemm on int16 activations (nn_quant_conv_s16 /
    nn_quant_matmul_s16): int16 output, no operand flags, zero points and
    clamps in int16, any multiplier (the requantization is exact for any
@@ -3845,12 +3871,12 @@ static nn_status nn_target__check_wide(const nn_target_program *p, uint32_t idx,
         if ((w8a && sa->dtype != NN_DTYPE_INT8 && sa->dtype != NN_DTYPE_UINT8) ||
             (w8b && sb->dtype != NN_DTYPE_INT8 && sb->dtype != NN_DTYPE_UINT8) || (w8a && w8b))
             return NN_TARGET__BAD("operands", "16-bit %s reads int16 operands (one may be 8-bit)", nn_target_op_name(I->op));
+        if (na == 0 || nb == 0) return NN_TARGET__BAD("operands", "empty operand");
         if (w8a) s += (2 * na + 64) / 64 * 64;
         if (w8b) s += (2 * nb + 64) / 64 * 64;
         if (I->flags & ~(uint32_t)(NN_TARGET_INSTR_HOST | NN_TARGET_INSTR_A_BCAST | NN_TARGET_INSTR_B_BCAST))
             return NN_TARGET__BAD("flags", "16-bit %s takes no u8 flags", nn_target_op_name(I->op));
-        if (!nn_target__i16_zp(e.a_zp) || !nn_target__i16_zp(e.b_zp) || !nn_target__i16_zp(e.out_zp) ||
-            !nn_target__i16_zp(e.act_min) || !nn_target__i16_zp(e.act_max) || e.act_min > e.act_max)
+        if (!nn_target__zps_ok(1, e.a_zp, e.out_zp, e.act_min, e.act_max) || !nn_target__i16_zp(e.b_zp))
             return NN_TARGET__BAD("p.a_zp", "zero point or clamp outside int16");
         if (I->op != NN_TARGET_OP_MUL && e.left_shift != 15) return NN_TARGET__BAD("p.left_shift", "16-bit add/sub shifts by 15");
         if ((I->op != NN_TARGET_OP_MUL && (!nn_target__mult_fits(e.a_mult, 65535.0 * 32768.0) ||
@@ -3869,17 +3895,8 @@ static nn_status nn_target__check_wide(const nn_target_program *p, uint32_t idx,
     if (sa->dtype != NN_DTYPE_INT16) return NN_TARGET__BAD("operands", "a 16-bit %s reads int16", nn_target_op_name(I->op));
     if (I->flags & ~(uint32_t)NN_TARGET_INSTR_HOST) return NN_TARGET__BAD("flags", "16-bit %s takes no operand flags", nn_target_op_name(I->op));
     if (I->op == NN_TARGET_OP_AVGPOOL) {
-        nn_quant_pool_params q;
-        const char *why, *field;
-        memcpy(&q, I->p, sizeof q);
-        if ((why = nn_target__pool_geometry(&q, na, ny, &field)) != NULL) return NN_TARGET__BAD(field, "%s", why);
-        if (!nn_target__i16_zp(q.in_zp) || !nn_target__i16_zp(q.out_zp) || !nn_target__i16_zp(q.act_min) ||
-            !nn_target__i16_zp(q.act_max) || q.act_min > q.act_max)
-            return NN_TARGET__BAD("p.in_zp", "zero point or clamp outside int16");
-        if (I->mult_count != (uint32_t)(q.kh * q.kw + 1) || !nn_target__mults_ok(p, I->mult, I->mult_count, 0))
-            return NN_TARGET__BAD("mult", "multipliers: count or values out of range");
         *scratch = 0;
-        return NN_OK;
+        return nn_target__check_pool(p, idx, na, ny, 1, diag);
     }
     if (I->op == NN_TARGET_OP_CONV) {
         nn_quant_conv_params c;
@@ -3888,8 +3905,7 @@ static nn_status nn_target__check_wide(const nn_target_program *p, uint32_t idx,
         memcpy(&c, I->p, sizeof c);
         if ((why = nn_target__conv_geometry(&c, na, ny, &field)) != NULL) return NN_TARGET__BAD(field, "%s", why);
         K = (uint64_t)(c.c / c.group) * c.kh * c.kw;
-        if (!nn_target__i16_zp(c.in_zp) || !nn_target__i16_zp(c.out_zp) || !nn_target__i16_zp(c.act_min) ||
-            !nn_target__i16_zp(c.act_max) || c.act_min > c.act_max)
+        if (!nn_target__zps_ok(1, c.in_zp, c.out_zp, c.act_min, c.act_max))
             return NN_TARGET__BAD("p.in_zp", "zero point or clamp outside int16");
         if (!nn_target__wrange(p, I->w, (uint64_t)c.m * K, 1)) return NN_TARGET__BAD("w", "weights outside the region");
         if (!nn_target__bias_ok(p, I->bias, (uint64_t)c.m, &bmax)) return NN_TARGET__BAD("bias", "bias outside the region");
@@ -3903,8 +3919,7 @@ static nn_status nn_target__check_wide(const nn_target_program *p, uint32_t idx,
         nn_quant_matmul_params m;
         memcpy(&m, I->p, sizeof m);
         if (m.m < 1 || m.k < 1 || m.n < 1 || m.k > 32768) return NN_TARGET__BAD("p.k", "matmul dimensions out of range");
-        if (!nn_target__i16_zp(m.a_zp) || m.b_zp != 0 || !nn_target__i16_zp(m.out_zp) || !nn_target__i16_zp(m.act_min) ||
-            !nn_target__i16_zp(m.act_max) || m.act_min > m.act_max)
+        if (!nn_target__zps_ok(1, m.a_zp, m.out_zp, m.act_min, m.act_max) || m.b_zp != 0)
             return NN_TARGET__BAD("p.a_zp", "zero point or clamp outside int16 (or b_zp not 0)");
         if (I->p[20] != 1 || I->p[21] != 1) return NN_TARGET__BAD("p.batches", "gemm has one batch");
         if ((uint64_t)m.m * m.k != na || (uint64_t)m.m * m.n != ny) return NN_TARGET__BAD("p.m", "matmul shape disagrees with its slots");
@@ -3991,8 +4006,7 @@ static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, 
         if ((why = nn_target__conv_geometry(&c, na, ny, &field)) != NULL) return NN_TARGET__BAD(field, "%s", why);
         cg = (uint64_t)(c.c / c.group);
         K = cg * c.kh * c.kw;
-        if (!nn_target__i8_zp(c.in_zp) || !nn_target__i8_zp(c.out_zp) || !nn_target__i8_zp(c.act_min) ||
-            !nn_target__i8_zp(c.act_max) || c.act_min > c.act_max)
+        if (!nn_target__zps_ok(0, c.in_zp, c.out_zp, c.act_min, c.act_max))
             return NN_TARGET__BAD("p.in_zp", "zero point or clamp outside int8");
         if (!nn_target__wrange(p, I->w, (uint64_t)c.m * K, 1)) return NN_TARGET__BAD("w", "weights outside the region");
         if (!nn_target__bias_ok(p, I->bias, (uint64_t)c.m, &bmax)) return NN_TARGET__BAD("bias", "bias outside the region");
@@ -4011,8 +4025,7 @@ static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, 
         int64_t batches = I->p[20], bb = I->p[21];
         memcpy(&m, I->p, sizeof m);
         if (m.m < 1 || m.k < 1 || m.n < 1 || m.k > 32768) return NN_TARGET__BAD("p.k", "matmul dimensions out of range");
-        if (!nn_target__i8_zp(m.a_zp) || !nn_target__i8_zp(m.b_zp) || !nn_target__i8_zp(m.out_zp) ||
-            !nn_target__i8_zp(m.act_min) || !nn_target__i8_zp(m.act_max) || m.act_min > m.act_max)
+        if (!nn_target__zps_ok(0, m.a_zp, m.out_zp, m.act_min, m.act_max) || !nn_target__i8_zp(m.b_zp))
             return NN_TARGET__BAD("p.a_zp", "zero point or clamp outside int8");
         if (batches < 1 || (bb != 1 && bb != batches)) return NN_TARGET__BAD("p.batches", "bad batch counts");
         if ((uint64_t)batches * m.m * m.k != na || (uint64_t)batches * m.m * m.n != ny)
@@ -4040,8 +4053,7 @@ static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, 
     case NN_TARGET_OP_MUL: {
         nn_quant_eltwise_params e;
         memcpy(&e, I->p, sizeof e);
-        if (!nn_target__i8_zp(e.a_zp) || !nn_target__i8_zp(e.b_zp) || !nn_target__i8_zp(e.out_zp) ||
-            !nn_target__i8_zp(e.act_min) || !nn_target__i8_zp(e.act_max) || e.act_min > e.act_max)
+        if (!nn_target__zps_ok(0, e.a_zp, e.out_zp, e.act_min, e.act_max) || !nn_target__i8_zp(e.b_zp))
             return NN_TARGET__BAD("p.a_zp", "zero point or clamp outside int8");
         if (e.left_shift < 0 || e.left_shift > 20) return NN_TARGET__BAD("p.left_shift", "left shift %d outside [0, 20]", e.left_shift);
         {   /* add/sub: (x - zp) << left_shift rescaled to int32 each, their sum requantized; mul: the product */
@@ -4069,15 +4081,8 @@ static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, 
         break;
     }
     case NN_TARGET_OP_AVGPOOL: {
-        nn_quant_pool_params q;
-        const char *why, *field;
-        memcpy(&q, I->p, sizeof q);
-        if ((why = nn_target__pool_geometry(&q, na, ny, &field)) != NULL) return NN_TARGET__BAD(field, "%s", why);
-        if (!nn_target__i8_zp(q.in_zp) || !nn_target__i8_zp(q.out_zp) || !nn_target__i8_zp(q.act_min) ||
-            !nn_target__i8_zp(q.act_max) || q.act_min > q.act_max)
-            return NN_TARGET__BAD("p.in_zp", "zero point or clamp outside int8");
-        if (I->mult_count != (uint32_t)(q.kh * q.kw + 1) || !nn_target__mults_ok(p, I->mult, I->mult_count, 255.0 * q.kh * q.kw))
-            return NN_TARGET__BAD("mult", "multipliers: count or values out of range");
+        nn_status st = nn_target__check_pool(p, idx, na, ny, 0, diag);
+        if (st) return st;
         break;
     }
     default: return NN_TARGET__BAD("op", "not an integer op");

@@ -30,6 +30,21 @@ pass=0; fail=0
 ok() { if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $*"; fi; }
 has() { grep -qF -- "$1" "$2"; } # has NEEDLE FILE
 
+# export_vs_sim V IN: builds the export of tests/fuzz/corpus_nnb/V.nnb
+# (written to $tmp/tn/V by test_target_emitc), runs it and `nnport run` on
+# $tmp/tn/IN0.npy .. IN4.npy, and compares output 0 (5 floats) byte for byte
+export_vs_sim() {
+    local v=$1 in=$2 i
+    ok "$CC" -std=c99 -O2 -Wall -Wextra -Werror -pedantic -I "$tmp/tn/$v" tests/emitc_main.c "$tmp/tn/$v/model.c" -lm -o "$tmp/tn/run_$v"
+    for i in 0 1 2 3 4; do
+        mkdir -p "$tmp/tn/c_${v}_$i" "$tmp/tn/s_${v}_$i"
+        "$tmp/tn/run_$v" "$tmp/tn/c_${v}_$i" 1 "$tmp/tn/$in$i.npy" 2>>"$tmp/run.log"
+        "$NN" run tests/fuzz/corpus_nnb/$v.nnb --input x="$tmp/tn/$in$i.npy" --output-dir "$tmp/tn/s_${v}_$i" >>"$tmp/run.log" 2>&1
+        ok test -s "$tmp/tn/c_${v}_$i/output_0.raw"
+        ok cmp -s <(tail -c 20 "$tmp/tn/s_${v}_$i/output_0.npy") "$tmp/tn/c_${v}_$i/output_0.raw"
+    done
+}
+
 # the test network's programs (tests/fuzz/corpus_nnb, s8 and u8 schemes,
 # ending in a float Sigmoid), exported by test_target_emitc, on random
 # inputs of growing scale
@@ -41,15 +56,7 @@ import numpy as np
 r = np.random.default_rng(1)
 for i, sc in enumerate([0.5, 1, 3, 10, 100]):
     np.save('$tmp/tn/in%d.npy' % i, (r.standard_normal((1, 3, 8, 8)) * sc).astype(np.float32))"
-    for v in small small_u8; do
-        ok "$CC" -std=c99 -O2 -Wall -Wextra -Werror -pedantic -I "$tmp/tn/$v" tests/emitc_main.c "$tmp/tn/$v/model.c" -lm -o "$tmp/tn/run_$v"
-        for i in 0 1 2 3 4; do
-            mkdir -p "$tmp/tn/c_${v}_$i" "$tmp/tn/s_${v}_$i"
-            "$tmp/tn/run_$v" "$tmp/tn/c_${v}_$i" 1 "$tmp/tn/in$i.npy" 2>>"$tmp/run.log"
-            "$NN" run tests/fuzz/corpus_nnb/$v.nnb --input x="$tmp/tn/in$i.npy" --output-dir "$tmp/tn/s_${v}_$i" >>"$tmp/run.log" 2>&1
-            ok cmp -s <(tail -c 20 "$tmp/tn/s_${v}_$i/output_0.npy") "$tmp/tn/c_${v}_$i/output_0.raw"
-        done
-    done
+    for v in small small_u8; do export_vs_sim $v in; done
     # nv12.nnb: the NV12 conversion (yuv instruction, nn_yuv in the C) then
     # the u8 network, on uint8 frames (1, 12, 8): random, all 0, all 255
     /usr/bin/python3 -c "
@@ -61,16 +68,7 @@ np.save('$tmp/tn/f3.npy', np.zeros((1, 12, 8), np.uint8))
 np.save('$tmp/tn/f4.npy', np.full((1, 12, 8), 255, np.uint8))"
     # nv12_s16.nnb: the same frames into the W8A16 network (int16 planes,
     # conv16/gemm16 instructions with 64-bit accumulators)
-    for v in nv12 nv12_s16; do
-        ok "$CC" -std=c99 -O2 -Wall -Wextra -Werror -pedantic -I "$tmp/tn/$v" tests/emitc_main.c "$tmp/tn/$v/model.c" -lm -o "$tmp/tn/run_$v"
-        for i in 0 1 2 3 4; do
-            mkdir -p "$tmp/tn/c_${v}_$i" "$tmp/tn/s_${v}_$i"
-            "$tmp/tn/run_$v" "$tmp/tn/c_${v}_$i" 1 "$tmp/tn/f$i.npy" 2>>"$tmp/run.log"
-            "$NN" run tests/fuzz/corpus_nnb/$v.nnb --input x="$tmp/tn/f$i.npy" --output-dir "$tmp/tn/s_${v}_$i" >>"$tmp/run.log" 2>&1
-            ok test -s "$tmp/tn/c_${v}_$i/output_0.raw"
-            ok cmp -s <(tail -c 20 "$tmp/tn/s_${v}_$i/output_0.npy") "$tmp/tn/c_${v}_$i/output_0.raw"
-        done
-    done
+    for v in nv12 nv12_s16; do export_vs_sim $v f; done
 else
     echo "FAIL: $B/test_target_emitc not built"
     fail=$((fail + 1))
