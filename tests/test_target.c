@@ -996,7 +996,7 @@ static void test_w8a16_program(void) {
     nn_graph *g = qnet_float(), *q = g ? qnet_qdq(g, NN_QUANT_S16_SYM) : NULL;
     nn_target_program *p = NULL;
     nn_diag d;
-    uint32_t i, conv16 = 0, gemm16 = 0, add16 = 0, pool16 = 0, cpu_mac = 0, first = UINT32_MAX;
+    uint32_t i, conv16 = 0, gemm16 = 0, add16 = 0, pool16 = 0, cpu_mac = 0, first = UINT32_MAX, add_at = UINT32_MAX;
     int64_t xd[4] = {1, 3, 8, 8};
     float xv[192];
     int k;
@@ -1009,7 +1009,7 @@ static void test_w8a16_program(void) {
         const nn_target_slot *sa = I->in_count ? &p->slots[p->operands[I->first_operand]] : NULL;
         if (I->op == NN_TARGET_OP_CONV && sa && sa->dtype == NN_DTYPE_INT16) { conv16++; if (first == UINT32_MAX) first = i; }
         if (I->op == NN_TARGET_OP_GEMM && sa && sa->dtype == NN_DTYPE_INT16) gemm16++;
-        if (I->op == NN_TARGET_OP_ADD && sa && sa->dtype == NN_DTYPE_INT16) add16++;
+        if (I->op == NN_TARGET_OP_ADD && sa && sa->dtype == NN_DTYPE_INT16) { add16++; add_at = i; }
         if (I->op == NN_TARGET_OP_AVGPOOL && sa && sa->dtype == NN_DTYPE_INT16) pool16++;
         if (I->op == NN_TARGET_OP_CPU && (!strcmp(p->nodes[I->node].op_type, "Conv") || !strcmp(p->nodes[I->node].op_type, "Gemm")))
             cpu_mac++;
@@ -1031,6 +1031,13 @@ static void test_w8a16_program(void) {
         char want[64];
         CHECK_STATUS(load_patched(p->image, p->image_bytes, rec + 32 + 16 * 4, 40000, &d), NN_ERR_INVALID); /* p.in_zp */
         snprintf(want, sizeof want, "instr[%u].p.in_zp", first);
+        CHECK(strcmp(d.where, want) == 0);
+    }
+    if (add_at != UINT32_MAX) { /* a 16-bit add shifts by 15 (p[5], left_shift); 20 is the 8-bit shift */
+        size_t rec = 128 + (size_t)p->slot_count * 96 + (size_t)add_at * 168;
+        char want[64];
+        CHECK_STATUS(load_patched(p->image, p->image_bytes, rec + 32 + 5 * 4, 20, &d), NN_ERR_INVALID);
+        snprintf(want, sizeof want, "instr[%u].p.left_shift", add_at);
         CHECK(strcmp(d.where, want) == 0);
     }
     nn_target_program_destroy(p);
