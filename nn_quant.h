@@ -52,9 +52,12 @@
      statistics, Softmax, the mask Add before a Softmax and the residual
      Add feeding a LayerNorm stay float.
      The executor recognises DequantizeLinear -> op [-> Relu/Clip] ->
-     QuantizeLinear groups of int8/uint8 tensors and runs them with the
+     QuantizeLinear groups of int8/uint8 tensors (and int16 ones for
+     conv, gemm, add/sub/mul and pooling: W8A16) and runs them with the
      integer kernels below; uint8 tensors are moved to int8 by flipping the
-     top bit (v - 128, zero point - 128), which is exact.  Every other node
+     top bit (v - 128, zero point - 128), which is exact.  Data movement
+     (Reshape, Transpose, Slice, ...) between a DQ and a Q of the same
+     parameters runs on the integers.  Every other node
      runs the reference float kernel of nn_graph.h on dequantized values
      ("float island"), re-quantized by the QuantizeLinear after it.
    OWNERSHIP  nn_quant_graph returns a new graph (caller destroys); the
@@ -3352,7 +3355,10 @@ NN_API int nn_quant_graph_is_qdq(const nn_graph *g) {
 
 /* ---- fake-quant executor ---------------------------------------------------- */
 
-enum { NN_QX__CONV = 1, NN_QX__GEMM, NN_QX__MATMUL, NN_QX__ADD, NN_QX__SUB, NN_QX__MUL, NN_QX__POOL, NN_QX__LUT };
+enum { NN_QX__CONV = 1, NN_QX__GEMM, NN_QX__MATMUL, NN_QX__ADD, NN_QX__SUB, NN_QX__MUL, NN_QX__POOL, NN_QX__LUT, NN_QX__MOVE };
+
+/* Groups with a second activation operand (gr->b). */
+#define NN_QX__TWO(kind) ((kind) == NN_QX__MATMUL || (kind) == NN_QX__ADD || (kind) == NN_QX__SUB || (kind) == NN_QX__MUL)
 
 /* One DequantizeLinear input: integer tensor, scale, zero point. */
 typedef struct nn_qexec__dq {
@@ -3585,6 +3591,22 @@ static double nn_qexec__chain_eval(const nn_qexec__link *link, int n, double v) 
     return v;
 }
 
+/* A data-movement op (it only moves or selects elements of input 0) whose
+   other inputs are constants: between a DequantizeLinear and a
+   QuantizeLinear of the same scale and zero point, DQ -> op -> Q is the op
+   on the integers themselves (x * s / s returns x exactly). */
+static int nn_qexec__move_op(const nn_graph *g, const nn_node *k) {
+    static const char *const ops[] = {"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Slice", "Gather", "Identity"};
+    uint32_t i;
+    int hit = 0;
+    if ((k->domain[0] && strcmp(k->domain, "ai.onnx")) || k->input_count < 1 || k->output_count != 1) return 0;
+    for (i = 0; i < sizeof ops / sizeof ops[0]; i++) hit |= !strcmp(k->op_type, ops[i]);
+    if (!hit) return 0;
+    for (i = 1; i < k->input_count; i++)
+        if (k->inputs[i].id != NN_INVALID_ID && !nn_qexec__const(g, k->inputs[i])) return 0;
+    return 1;
+}
+
 /* Tries to make an integer group ending at QuantizeLinear node qi. */
 static nn_status nn_qexec__match(nn_qexec *x, const uint32_t *cons, uint32_t qi, uint8_t *absorbed, int *made) {
     const nn_graph *g = x->g;
@@ -3704,6 +3726,12 @@ static nn_status nn_qexec__match(nn_qexec *x, const uint32_t *cons, uint32_t qi,
         else if (!nn_qexec__is_8bit(gr.a.dtype) || gr.ydtype == NN_DTYPE_INT16) return NN_OK;
         if (g->tensors[k->inputs[0].id].shape.rank != 4 && g->tensors[k->inputs[0].id].shape.rank != NN_RANK_UNKNOWN) return NN_OK;
         gr.kind = NN_QX__POOL;
+    } else if (!act && nn_qexec__move_op(g, k)) {
+        /* data movement between two quantizations with one scale and zero point: run on the integers */
+        if (!nn_qexec__read_dq(g, k->inputs[0], 0, &gr.a, &dqa) || gr.a.scale_count != 1 || gr.a.dtype != gr.ydtype ||
+            (double)gr.a.scale[0] != gr.sy || gr.a.zp != gr.zy)
+            return NN_OK;
+        gr.kind = NN_QX__MOVE;
     } else if (!act && k->input_count >= 1 && (fn = nn_quant_unary_for(k, ctx)) != NULL) {
         if (!strcmp(k->op_type, "Clip")) {
             if (!nn_quant__clip_bounds(g, k, &ctx[0], &ctx[1])) return NN_OK;
@@ -3892,7 +3920,7 @@ NN_API nn_status nn_qexec_create(const nn_graph *g, const nn_qexec_desc *desc, n
         if (gidx[ni] >= 0) {
             const nn_qexec__group *gr = &x->groups[gidx[ni]];
             need[gr->a.t.id] = 1;
-            if (gr->kind != NN_QX__CONV && gr->kind != NN_QX__GEMM && gr->kind != NN_QX__POOL && gr->kind != NN_QX__LUT)
+            if (NN_QX__TWO(gr->kind))
                 need[gr->b.t.id] = 1;
         } else {
             for (j = 0; j < n->input_count; j++)
@@ -3914,7 +3942,7 @@ NN_API nn_status nn_qexec_create(const nn_graph *g, const nn_qexec_desc *desc, n
             const nn_qexec__group *gr = &x->groups[s->group];
             x->stats.int_groups++;
             x->uses[gr->a.t.id]++;
-            if (gr->kind != NN_QX__CONV && gr->kind != NN_QX__GEMM && gr->kind != NN_QX__POOL && gr->kind != NN_QX__LUT)
+            if (NN_QX__TWO(gr->kind))
                 x->uses[gr->b.t.id]++;
         } else {
             const nn_node *n = &g->nodes[s->node];
@@ -4125,6 +4153,32 @@ static nn_status nn_qexec__run_wide(nn_qexec *x, const nn_qexec__group *gr, cons
     return NN_OK;
 }
 
+/* A data-movement group: the op's own kernel on the integer input (its
+   other inputs are constants), its output the QuantizeLinear's. */
+static nn_status nn_qexec__run_move(nn_qexec *x, const nn_qexec__group *gr, nn_diag *diag) {
+    const nn_graph *g = x->g;
+    const nn_node *k = &g->nodes[gr->op_node];
+    nn_value in[8], out;
+    nn_op_ctx c;
+    nn_status st;
+    uint32_t i;
+    if (k->input_count > 8) return nn_diag_set(diag, NN_ERR_LIMIT, k->name, "too many inputs");
+    nn_qexec__ctx(x, &c, k, diag);
+    for (i = 0; i < k->input_count; i++) {
+        if (k->inputs[i].id == NN_INVALID_ID) memset(&in[i], 0, sizeof in[i]);
+        else in[i] = x->vals[i ? k->inputs[i].id : gr->a.t.id];
+    }
+    memset(&out, 0, sizeof out);
+    st = x->defs[gr->op_node]->infer(&c, in, k->input_count, &out, 1);
+    if (st == NN_OK && !out.data) st = nn_op_alloc_value(&c, &out);
+    if (st == NN_OK) st = x->defs[gr->op_node]->run(&c, in, k->input_count, &out, 1);
+    nn_qexec__scratch_free(&c);
+    if (st == NN_OK && out.dtype != gr->ydtype) st = nn_diag_set(diag, NN_ERR_INVALID, k->name, "output type changed");
+    if (st == NN_OK) x->vals[gr->y.id] = out;
+    else nn_op_free_value(&c, &out);
+    return st;
+}
+
 /* Runs one integer group. */
 static nn_status nn_qexec__run_group(nn_qexec *x, const nn_qexec__group *gr, nn_diag *diag) {
     const nn_graph *g = x->g;
@@ -4142,6 +4196,7 @@ static nn_status nn_qexec__run_group(nn_qexec *x, const nn_qexec__group *gr, nn_
     nn_qexec__ctx(x, &c, k, diag);
     if (!va->data || (gr->kind >= NN_QX__MATMUL && gr->kind <= NN_QX__MUL && !vb->data))
         return nn_diag_set(diag, NN_ERR_INVALID, k->name, "input not computed");
+    if (gr->kind == NN_QX__MOVE) return nn_qexec__run_move(x, gr, diag);
     /* output shape from the float op's shape function on virtual values */
     memset(vin, 0, sizeof vin);
     memset(&vout, 0, sizeof vout);
@@ -4324,7 +4379,7 @@ NN_API nn_status nn_qexec_run(nn_qexec *x, nn_diag *diag) {
             if (x->d.observer && x->d.observer(x->d.observer_user, g, gr->q_node, &x->vals[gr->y.id], 1))
                 return nn_diag_set(diag, NN_ERR_ARG, g->nodes[gr->q_node].name, "stopped by the observer");
             nn_qexec__release(x, &c, gr->a.t);
-            if (gr->kind != NN_QX__CONV && gr->kind != NN_QX__GEMM && gr->kind != NN_QX__POOL && gr->kind != NN_QX__LUT)
+            if (NN_QX__TWO(gr->kind))
                 nn_qexec__release(x, &c, gr->b.t);
         } else {
             const nn_node *n = &g->nodes[s->node];

@@ -5316,6 +5316,47 @@ static nn_status nn_target__lower_group(nn_target__low *lo, uint32_t gi, nn_diag
     return NN_OK;
 }
 
+/* A data-movement group (nn_qexec's NN_QX__MOVE): L gets the op itself on
+   the integer tensors (input 0 the DequantizeLinear's input, the output
+   the QuantizeLinear's), run as a CPU instruction of the op's node. */
+static nn_status nn_target__lower_move(nn_target__low *lo, uint32_t gi, nn_diag *diag) {
+    const nn_qexec__group *gr = &lo->x->groups[gi];
+    const nn_node *k = &lo->g->nodes[gr->op_node];
+    const nn_op_def *def = nn_op_find(k->op_type, k->domain, nn_quant__node_opset(lo->g, k));
+    nn_tensor_id ins[8], y;
+    nn_value in[8], out;
+    nn_node_id nid;
+    nn_op_ctx c;
+    uint32_t i;
+    nn_status st;
+    if (!def) return nn_diag_set(diag, NN_ERR_UNSUPPORTED, k->name, "op %s has no kernel", k->op_type);
+    if (k->input_count > 8) return nn_diag_set(diag, NN_ERR_LIMIT, k->name, "too many inputs");
+    memset(&c, 0, sizeof c);
+    c.graph = lo->g; c.node = k; c.opset = nn_quant__node_opset(lo->g, k); c.diag = diag; c.alloc = &lo->a;
+    for (i = 0; i < k->input_count; i++) {
+        memset(&in[i], 0, sizeof in[i]);
+        if (k->inputs[i].id != NN_INVALID_ID) in[i] = nn_target__infer_value(lo, i ? k->inputs[i].id : gr->a.t.id);
+    }
+    memset(&out, 0, sizeof out);
+    st = def->infer(&c, in, k->input_count, &out, 1);
+    nn_qexec__scratch_free(&c);
+    if (out.data) nn_op_free_value(&c, &out);
+    if (st) return st;
+    lo->shape[gr->y.id] = out.shape;
+    lo->dtype[gr->y.id] = gr->ydtype;
+    lo->known[gr->y.id] = 1;
+    for (i = 0; i < k->input_count; i++) {
+        ins[i].id = NN_INVALID_ID;
+        if (k->inputs[i].id != NN_INVALID_ID && (st = nn_target__lt(lo, i ? k->inputs[i].id : gr->a.t.id, &ins[i], diag))) return st;
+    }
+    if ((st = nn_target__lt(lo, gr->y.id, &y, diag))) return st;
+    if ((st = nn_graph_add_node(lo->L, k->op_type, k->domain, k->name, ins, k->input_count, &y, 1, &nid, diag))) return st;
+    for (i = 0; i < k->attr_count; i++)
+        if ((st = nn_graph_add_attr(lo->L, nid, &k->attrs[i], 0, diag))) return st;
+    lo->src[nid.id] = -1 - (int32_t)gr->op_node;
+    return NN_OK;
+}
+
 /* Adds L's node for float node ni (or folds it). */
 static nn_status nn_target__lower_float(nn_target__low *lo, uint32_t ni, nn_diag *diag) {
     const nn_node *n = &lo->g->nodes[ni];
@@ -5833,6 +5874,7 @@ static nn_status nn_target__lower_one(const nn_graph *qdq, const nn_target_desc 
     for (i = 0; i < lo.x->step_count && st == NN_OK; i++) {
         const nn_qexec__step *s = &lo.x->steps[i];
         if (s->group < 0 && s->node == yuv_ni) st = nn_target__lower_yuv(&lo, s->node, d, diag);
+        else if (s->group >= 0 && lo.x->groups[s->group].kind == NN_QX__MOVE) st = nn_target__lower_move(&lo, (uint32_t)s->group, diag);
         else st = s->group >= 0 ? nn_target__lower_group(&lo, (uint32_t)s->group, diag) : nn_target__lower_float(&lo, s->node, diag);
     }
     for (i = 0; i < qdq->input_count + qdq->output_count && st == NN_OK; i++) {

@@ -767,6 +767,75 @@ static void test_broadcast_add(void) {
     nn_graph_destroy(g);
 }
 
+/* Data movement between two quantizations of one scale and zero point
+   runs on the integers (an integer group, no float island): x (1, 2, 3)
+   on the 0.5 grid -> Q(0.5, 0) -> DQ -> Transpose(0, 2, 1) -> Q -> DQ.
+   x = [0 0.5 -1; 1.5 2 -2.5] transposes to [0 1.5; 0.5 2; -1 -2.5],
+   exactly.  With the second Q at scale 0.25 it is a float island (same
+   values: they lie on that grid too).  For 8 and 16 bits. */
+static void move_case(nn_dtype qt, float s2) {
+    nn_graph *g = NULL;
+    nn_diag d;
+    nn_tensor_id x, s, z, s2t, q1, d1, t, q2, y;
+    nn_node_id n;
+    int64_t xd[3] = {1, 2, 3}, td[3] = {1, 3, 2}, one = 1, perm[3] = {0, 2, 1};
+    nn_shape xs = nn_shape_make(3, xd), ts = nn_shape_make(3, td), ss = nn_shape_make(0, &one);
+    float sv = 0.5f, s2v = s2, xv[6] = {0.0f, 0.5f, -1.0f, 1.5f, 2.0f, -2.5f}, want[6] = {0.0f, 1.5f, 0.5f, 2.0f, -1.0f, -2.5f};
+    int16_t zv = 0;
+    nn_attr a;
+    nn_qexec *ex = NULL;
+    memset(&d, 0, sizeof d);
+    if (nn_graph_create(NULL, &g, &d)) { CHECK(0); return; }
+    nn_graph_set_opset(g, "", 21, &d);
+    nn_graph_add_tensor(g, "x", NN_DTYPE_FLOAT, &xs, &x, &d);
+    nn_graph_add_tensor(g, "s", NN_DTYPE_FLOAT, &ss, &s, &d);
+    nn_graph_add_tensor(g, "s2", NN_DTYPE_FLOAT, &ss, &s2t, &d);
+    nn_graph_add_tensor(g, "z", qt, &ss, &z, &d);
+    nn_graph_set_data(g, s, &sv, 4, 1, &d);
+    nn_graph_set_data(g, s2t, &s2v, 4, 1, &d);
+    nn_graph_set_data(g, z, &zv, qt == NN_DTYPE_INT16 ? 2 : 1, 1, &d);
+    nn_graph_add_tensor(g, "q1", qt, &xs, &q1, &d);
+    nn_graph_add_tensor(g, "d1", NN_DTYPE_FLOAT, &xs, &d1, &d);
+    nn_graph_add_tensor(g, "t", NN_DTYPE_FLOAT, &ts, &t, &d);
+    nn_graph_add_tensor(g, "q2", qt, &ts, &q2, &d);
+    nn_graph_add_tensor(g, "y", NN_DTYPE_FLOAT, &ts, &y, &d);
+    nn_graph_add_input(g, x, &d);
+    nn_graph_add_output(g, y, &d);
+    {
+        nn_tensor_id i1[3] = {x, s, z}, i2[3] = {q1, s, z}, i3[3] = {t, s2t, z}, i4[3] = {q2, s2t, z};
+        nn_graph_add_node(g, "QuantizeLinear", "", "q1", i1, 3, &q1, 1, &n, &d);
+        nn_graph_add_node(g, "DequantizeLinear", "", "d1", i2, 3, &d1, 1, &n, &d);
+        nn_graph_add_node(g, "Transpose", "", "tr", &d1, 1, &t, 1, &n, &d);
+        memset(&a, 0, sizeof a);
+        a.name = "perm"; a.type = NN_ATTR_INTS; a.ints = perm; a.count = 3;
+        nn_graph_add_attr(g, n, &a, 1, &d);
+        nn_graph_add_node(g, "QuantizeLinear", "", "q2", i3, 3, &q2, 1, &n, &d);
+        nn_graph_add_node(g, "DequantizeLinear", "", "d2", i4, 3, &y, 1, &n, &d);
+    }
+    CHECK_EQ_INT(d.status, NN_OK);
+    CHECK_STATUS(nn_qexec_create(g, NULL, &ex, &d), NN_OK);
+    if (ex) {
+        nn_qexec_stats st;
+        nn_value in = nn_value_make(NN_DTYPE_FLOAT, xs, xv);
+        const nn_value *o;
+        in.bytes = sizeof xv;
+        nn_qexec_get_stats(ex, &st);
+        CHECK_EQ_INT(st.int_groups, (s2 == 0.5f ? 1 : 0)); /* the Transpose, only when the two scales agree */
+        CHECK_STATUS(nn_qexec_set_input(ex, 0, &in, &d), NN_OK);
+        CHECK_STATUS(nn_qexec_run(ex, &d), NN_OK);
+        o = nn_qexec_output(ex, 0);
+        CHECK(o && o->dtype == NN_DTYPE_FLOAT && o->bytes == sizeof want && memcmp(o->data, want, sizeof want) == 0);
+    }
+    nn_qexec_destroy(ex);
+    nn_graph_destroy(g);
+}
+
+static void test_move_groups(void) {
+    move_case(NN_DTYPE_INT8, 0.5f);
+    move_case(NN_DTYPE_INT16, 0.5f);
+    move_case(NN_DTYPE_INT8, 0.25f);
+}
+
 /* A hand-written QDQ model (tests/data/quant/make_golden.py, not our
    quantizer) against ONNX Runtime's output on it. */
 static void test_ort_golden(void) {
@@ -1645,6 +1714,7 @@ int main(void) {
     test_qtable_roundtrip();
     test_qdq_structure_and_exec();
     test_broadcast_add();
+    test_move_groups();
     test_ort_golden();
     test_bias_floor();
     test_weight_rounding_sum();
