@@ -1733,14 +1733,16 @@ NN_API void nn_quant_matmul_s16(const nn_quant_matmul_params *p, const int16_t *
     }
 }
 
-NN_API void nn_quant_eltwise_params_make(nn_quant_eltwise_params *p, int mul, double sa, int32_t za,
-                                         double sb, int32_t zb, double sy, int32_t zy) {
+/* The element-wise parameters for operands of `bits` bits: left shift 20
+   (8 bits) or 15 (16 bits), clamp over the whole output range. */
+static void nn_quant__eltwise_params(nn_quant_eltwise_params *p, int mul, double sa, int32_t za, double sb, int32_t zb,
+                                     double sy, int32_t zy, int bits) {
     memset(p, 0, sizeof *p);
     p->a_zp = za;
     p->b_zp = zb;
     p->out_zp = zy;
-    p->act_min = -128;
-    p->act_max = 127;
+    p->act_min = bits == 16 ? -32768 : -128;
+    p->act_max = bits == 16 ? 32767 : 127;
     if (mul) {
         p->out_mult = nn_quant_multiplier_make(sa * sb / sy);
     } else {
@@ -1748,11 +1750,16 @@ NN_API void nn_quant_eltwise_params_make(nn_quant_eltwise_params *p, int mul, do
            add.h, quantization spec): twice the larger input scale is the
            shared scale, so both rescales are below 1/2. */
         double twice = 2.0 * (sa > sb ? sa : sb);
-        p->left_shift = 20;
+        p->left_shift = bits == 16 ? 15 : 20;
         p->a_mult = nn_quant_multiplier_make(sa / twice);
         p->b_mult = nn_quant_multiplier_make(sb / twice);
         p->out_mult = nn_quant_multiplier_make(twice / ((double)(1 << p->left_shift) * sy));
     }
+}
+
+NN_API void nn_quant_eltwise_params_make(nn_quant_eltwise_params *p, int mul, double sa, int32_t za,
+                                         double sb, int32_t zb, double sy, int32_t zy) {
+    nn_quant__eltwise_params(p, mul, sa, za, sb, zb, sy, zy, 8);
 }
 
 /* y[i] = t[x[i]] over raw bytes.  With AVX-512 VBMI, 64 bytes a step: two
@@ -1907,14 +1914,7 @@ NN_API size_t nn_quant_broadcast_s16(const int16_t *src, const nn_shape *s, cons
 
 NN_API void nn_quant_eltwise_params_make_s16(nn_quant_eltwise_params *p, int mul, double sa, int32_t za, double sb, int32_t zb,
                                              double sy, int32_t zy) {
-    nn_quant_eltwise_params_make(p, mul, sa, za, sb, zb, sy, zy);
-    p->act_min = -32768;
-    p->act_max = 32767;
-    if (!mul) {
-        double twice = 2.0 * (sa > sb ? sa : sb);
-        p->left_shift = 15;
-        p->out_mult = nn_quant_multiplier_make(twice / ((double)(1 << p->left_shift) * sy));
-    }
+    nn_quant__eltwise_params(p, mul, sa, za, sb, zb, sy, zy, 16);
 }
 
 static void nn_quant__addsub_s16(const nn_quant_eltwise_params *p, const int16_t *a, const int16_t *b, int16_t *y, size_t n,
@@ -3383,7 +3383,7 @@ typedef struct nn_qexec__group {
     int32_t *bias;              /* (M) / (N) or NULL */
     nn_quant_multiplier *mult;  /* (M) / (N) */
     int32_t nmult, wk, wn;      /* Gemm K and N */
-    int wide;                   /* Conv/Gemm on int16 activations (W8A16) */
+    int wide;                   /* Conv, Gemm, Add/Sub/Mul or pool on int16 activations (W8A16) */
     uint8_t lut8[256];          /* LUT over raw input bytes -> raw output bytes */
     int16_t *lut16;             /* int16 -> int16 */
 } nn_qexec__group;
@@ -3596,12 +3596,9 @@ static double nn_qexec__chain_eval(const nn_qexec__link *link, int n, double v) 
    QuantizeLinear of the same scale and zero point, DQ -> op -> Q is the op
    on the integers themselves (x * s / s returns x exactly). */
 static int nn_qexec__move_op(const nn_graph *g, const nn_node *k) {
-    static const char *const ops[] = {"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Slice", "Gather", "Identity"};
+    static const char *const ops[] = {"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Slice", "Gather", "Identity", NULL};
     uint32_t i;
-    int hit = 0;
-    if ((k->domain[0] && strcmp(k->domain, "ai.onnx")) || k->input_count < 1 || k->output_count != 1) return 0;
-    for (i = 0; i < sizeof ops / sizeof ops[0]; i++) hit |= !strcmp(k->op_type, ops[i]);
-    if (!hit) return 0;
+    if (!nn_quant__op_is(k, ops) || k->input_count < 1 || k->output_count != 1) return 0;
     for (i = 1; i < k->input_count; i++)
         if (k->inputs[i].id != NN_INVALID_ID && !nn_qexec__const(g, k->inputs[i])) return 0;
     return 1;
@@ -4194,7 +4191,7 @@ static nn_status nn_qexec__run_group(nn_qexec *x, const nn_qexec__group *gr, nn_
     nn_status st = NN_OK;
     uint32_t i;
     nn_qexec__ctx(x, &c, k, diag);
-    if (!va->data || (gr->kind >= NN_QX__MATMUL && gr->kind <= NN_QX__MUL && !vb->data))
+    if (!va->data || (NN_QX__TWO(gr->kind) && !vb->data))
         return nn_diag_set(diag, NN_ERR_INVALID, k->name, "input not computed");
     if (gr->kind == NN_QX__MOVE) return nn_qexec__run_move(x, gr, diag);
     /* output shape from the float op's shape function on virtual values */
@@ -4228,8 +4225,8 @@ static nn_status nn_qexec__run_group(nn_qexec *x, const nn_qexec__group *gr, nn_
     }
     if (gr->wide) return nn_qexec__run_wide(x, gr, k, va, vy, diag);
     pa = nn_qexec__s8(x, va, gr->a.dtype, &za, &ta);
-    if (gr->kind >= NN_QX__MATMUL && gr->kind <= NN_QX__MUL) pb = nn_qexec__s8(x, vb, gr->b.dtype, &zb, &tb);
-    if (!pa || (gr->kind >= NN_QX__MATMUL && gr->kind <= NN_QX__MUL && !pb)) { st = NN_ERR_NOMEM; goto done; }
+    if (NN_QX__TWO(gr->kind)) pb = nn_qexec__s8(x, vb, gr->b.dtype, &zb, &tb);
+    if (!pa || (NN_QX__TWO(gr->kind) && !pb)) { st = NN_ERR_NOMEM; goto done; }
     if (gr->ydtype == NN_DTYPE_UINT8) { zy -= 128; lo -= 128; hi -= 128; }
     switch (gr->kind) {
     case NN_QX__CONV: {

@@ -5511,7 +5511,7 @@ static void nn_target__group_instr(nn_target__low *lo, nn_target__bld *b, const 
         yu8 = gr->ydtype == NN_DTYPE_UINT8;
     int32_t za = gr->a.zp - (au8 ? 128 : 0), zb = gr->b.zp - (bu8 ? 128 : 0);
     int32_t zy = gr->zy - (yu8 ? 128 : 0), lo8 = gr->act_lo - (yu8 ? 128 : 0), hi8 = gr->act_hi - (yu8 ? 128 : 0);
-    int two = gr->kind == NN_QX__MATMUL || gr->kind == NN_QX__ADD || gr->kind == NN_QX__SUB || gr->kind == NN_QX__MUL;
+    int two = NN_QX__TWO(gr->kind);
     I->name = k->name;
     I->in_count = two ? 2 : 1;
     if (gr->kind != NN_QX__LUT) I->flags |= (au8 ? NN_TARGET_INSTR_A_U8 : 0) | (yu8 ? NN_TARGET_INSTR_Y_U8 : 0) |
