@@ -3852,6 +3852,47 @@ static nn_status nn_target__check_pool(const nn_target_program *p, uint32_t idx,
     return NN_OK;
 }
 
+/* A conv instruction's parameters and constants on 8-bit (wide 0) or
+   int16 (wide 1) tensors of na and ny elements; *K gets C/group x KH x KW. */
+static nn_status nn_target__check_conv(const nn_target_program *p, uint32_t idx, uint64_t na, uint64_t ny, int wide, uint64_t *K,
+                                       nn_diag *diag) {
+    const nn_target_instr *I = &p->instrs[idx];
+    nn_quant_conv_params c;
+    const char *why, *field;
+    char where[64];
+    double bmax;
+    memcpy(&c, I->p, sizeof c);
+    if ((why = nn_target__conv_geometry(&c, na, ny, &field)) != NULL) return NN_TARGET__BAD(field, "%s", why);
+    *K = (uint64_t)(c.c / c.group) * c.kh * c.kw;
+    if (!nn_target__zps_ok(wide, c.in_zp, c.out_zp, c.act_min, c.act_max))
+        return NN_TARGET__BAD("p.in_zp", "zero point or clamp outside int%d", wide ? 16 : 8);
+    if (!nn_target__wrange(p, I->w, (uint64_t)c.m * *K, 1)) return NN_TARGET__BAD("w", "weights outside the region");
+    if (!nn_target__bias_ok(p, I->bias, (uint64_t)c.m, &bmax)) return NN_TARGET__BAD("bias", "bias outside the region");
+    /* 8 bits: acc x m must fit 64 bits; 16 bits: any (the wide requantization) */
+    if (I->mult_count != (uint32_t)c.m ||
+        !nn_target__mults_ok(p, I->mult, (uint64_t)c.m, wide ? 0 : 255.0 * 128.0 * (double)*K + bmax))
+        return NN_TARGET__BAD("mult", "multipliers: count or values out of range");
+    return NN_OK;
+}
+
+/* An element-wise instruction's operand shapes (each the output's, or
+   broadcast to it when flagged); *s grows by the broadcast copies of es
+   bytes per element. */
+static nn_status nn_target__check_eltwise_operands(const nn_target_program *p, uint32_t idx, const nn_target_slot *sa,
+                                                   const nn_target_slot *sb, const nn_target_slot *sy, uint64_t na, uint64_t nb,
+                                                   uint64_t ny, uint64_t es, uint64_t *s, nn_diag *diag) {
+    const nn_target_instr *I = &p->instrs[idx];
+    char where[64];
+    if ((I->flags & NN_TARGET_INSTR_A_BCAST) ? !nn_target__bcast_ok(&sa->shape, &sy->shape) : na != ny)
+        return NN_TARGET__BAD("operands", "operand A does not match the output");
+    if ((I->flags & NN_TARGET_INSTR_B_BCAST) ? !nn_target__bcast_ok(&sb->shape, &sy->shape) : nb != ny)
+        return NN_TARGET__BAD("operands", "operand B does not match the output");
+    if (na == 0 || nb == 0) return NN_TARGET__BAD("operands", "empty operand");
+    if (I->flags & NN_TARGET_INSTR_A_BCAST) *s += (es * ny + 64) / 64 * 64;
+    if (I->flags & NN_TARGET_INSTR_B_BCAST) *s += (es * ny + 64) / 64 * 64;
+    return NN_OK;
+}
+
 /* A conv or gemm on int16 activations (nn_quant_conv_s16 /
    nn_quant_matmul_s16): int16 output, no operand flags, zero points and
    clamps in int16, any multiplier (the requantization is exact for any
@@ -3871,7 +3912,6 @@ static nn_status nn_target__check_wide(const nn_target_program *p, uint32_t idx,
         if ((w8a && sa->dtype != NN_DTYPE_INT8 && sa->dtype != NN_DTYPE_UINT8) ||
             (w8b && sb->dtype != NN_DTYPE_INT8 && sb->dtype != NN_DTYPE_UINT8) || (w8a && w8b))
             return NN_TARGET__BAD("operands", "16-bit %s reads int16 operands (one may be 8-bit)", nn_target_op_name(I->op));
-        if (na == 0 || nb == 0) return NN_TARGET__BAD("operands", "empty operand");
         if (w8a) s += (2 * na + 64) / 64 * 64;
         if (w8b) s += (2 * nb + 64) / 64 * 64;
         if (I->flags & ~(uint32_t)(NN_TARGET_INSTR_HOST | NN_TARGET_INSTR_A_BCAST | NN_TARGET_INSTR_B_BCAST))
@@ -3883,14 +3923,8 @@ static nn_status nn_target__check_wide(const nn_target_program *p, uint32_t idx,
                                            !nn_target__mult_fits(e.b_mult, 65535.0 * 32768.0))) ||
             !nn_target__mult_fits(e.out_mult, 0))
             return NN_TARGET__BAD("p.a_mult", "multiplier out of range");
-        if ((I->flags & NN_TARGET_INSTR_A_BCAST) ? !nn_target__bcast_ok(&sa->shape, &sy->shape) : na != ny)
-            return NN_TARGET__BAD("operands", "operand A does not match the output");
-        if ((I->flags & NN_TARGET_INSTR_B_BCAST) ? !nn_target__bcast_ok(&sb->shape, &sy->shape) : nb != ny)
-            return NN_TARGET__BAD("operands", "operand B does not match the output");
-        if (I->flags & NN_TARGET_INSTR_A_BCAST) s += (2 * ny + 64) / 64 * 64;
-        if (I->flags & NN_TARGET_INSTR_B_BCAST) s += (2 * ny + 64) / 64 * 64;
         *scratch = s;
-        return NN_OK;
+        return nn_target__check_eltwise_operands(p, idx, sa, sb, sy, na, nb, ny, 2, scratch, diag);
     }
     if (sa->dtype != NN_DTYPE_INT16) return NN_TARGET__BAD("operands", "a 16-bit %s reads int16", nn_target_op_name(I->op));
     if (I->flags & ~(uint32_t)NN_TARGET_INSTR_HOST) return NN_TARGET__BAD("flags", "16-bit %s takes no operand flags", nn_target_op_name(I->op));
@@ -3900,17 +3934,10 @@ static nn_status nn_target__check_wide(const nn_target_program *p, uint32_t idx,
     }
     if (I->op == NN_TARGET_OP_CONV) {
         nn_quant_conv_params c;
-        const char *why, *field;
         uint64_t K, k1, k2;
+        nn_status st = nn_target__check_conv(p, idx, na, ny, 1, &K, diag);
+        if (st) return st;
         memcpy(&c, I->p, sizeof c);
-        if ((why = nn_target__conv_geometry(&c, na, ny, &field)) != NULL) return NN_TARGET__BAD(field, "%s", why);
-        K = (uint64_t)(c.c / c.group) * c.kh * c.kw;
-        if (!nn_target__zps_ok(1, c.in_zp, c.out_zp, c.act_min, c.act_max))
-            return NN_TARGET__BAD("p.in_zp", "zero point or clamp outside int16");
-        if (!nn_target__wrange(p, I->w, (uint64_t)c.m * K, 1)) return NN_TARGET__BAD("w", "weights outside the region");
-        if (!nn_target__bias_ok(p, I->bias, (uint64_t)c.m, &bmax)) return NN_TARGET__BAD("bias", "bias outside the region");
-        if (I->mult_count != (uint32_t)c.m || !nn_target__mults_ok(p, I->mult, (uint64_t)c.m, 0))
-            return NN_TARGET__BAD("mult", "multipliers: count or values out of range");
         k1 = K * 256 * 4 + 256 * 12 + 64; /* nn_quant_conv_s16_scratch_bytes in 64 bits */
         k2 = k1 < ((uint64_t)1 << 40) ? (uint64_t)nn_quant_conv_s16_scratch_bytes(&c) : 0;
         *scratch = k1 > k2 ? k1 : k2;
@@ -4000,18 +4027,10 @@ static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, 
     switch (I->op) {
     case NN_TARGET_OP_CONV: {
         nn_quant_conv_params c;
-        uint64_t K, cg;
-        const char *why, *field;
+        uint64_t K;
+        nn_status st = nn_target__check_conv(p, idx, na, ny, 0, &K, diag);
+        if (st) return st;
         memcpy(&c, I->p, sizeof c);
-        if ((why = nn_target__conv_geometry(&c, na, ny, &field)) != NULL) return NN_TARGET__BAD(field, "%s", why);
-        cg = (uint64_t)(c.c / c.group);
-        K = cg * c.kh * c.kw;
-        if (!nn_target__zps_ok(0, c.in_zp, c.out_zp, c.act_min, c.act_max))
-            return NN_TARGET__BAD("p.in_zp", "zero point or clamp outside int8");
-        if (!nn_target__wrange(p, I->w, (uint64_t)c.m * K, 1)) return NN_TARGET__BAD("w", "weights outside the region");
-        if (!nn_target__bias_ok(p, I->bias, (uint64_t)c.m, &bmax)) return NN_TARGET__BAD("bias", "bias outside the region");
-        if (I->mult_count != (uint32_t)c.m || !nn_target__mults_ok(p, I->mult, (uint64_t)c.m, 255.0 * 128.0 * (double)K + bmax))
-            return NN_TARGET__BAD("mult", "multipliers: count or values out of range");
         {   /* the kernel's own figure, and ours in 64 bits (the same formula) as a floor */
             uint64_t k1 = ((uint64_t)c.oh * c.ow + (uint64_t)(c.m / c.group)) * K * 2 + 4 * 256 * 4 + 128;
             uint64_t k2 = k1 < ((uint64_t)1 << 40) ? (uint64_t)nn_quant_conv_s8_scratch_bytes(&c) : 0;
@@ -4071,13 +4090,10 @@ static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, 
             }
             if (!ok) return NN_TARGET__BAD("p.a_mult", "multiplier out of range");
         }
-        if ((I->flags & NN_TARGET_INSTR_A_BCAST) ? !nn_target__bcast_ok(&sa->shape, &sy->shape) : na != ny)
-            return NN_TARGET__BAD("operands", "operand A does not match the output");
-        if ((I->flags & NN_TARGET_INSTR_B_BCAST) ? !nn_target__bcast_ok(&sb->shape, &sy->shape) : nb != ny)
-            return NN_TARGET__BAD("operands", "operand B does not match the output");
-        if (na == 0 || nb == 0) return NN_TARGET__BAD("operands", "empty operand");
-        if (I->flags & NN_TARGET_INSTR_A_BCAST) s += (ny + 64) / 64 * 64;
-        if (I->flags & NN_TARGET_INSTR_B_BCAST) s += (ny + 64) / 64 * 64;
+        {
+            nn_status st = nn_target__check_eltwise_operands(p, idx, sa, sb, sy, na, nb, ny, 1, &s, diag);
+            if (st) return st;
+        }
         break;
     }
     case NN_TARGET_OP_AVGPOOL: {

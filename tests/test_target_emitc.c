@@ -105,6 +105,18 @@ static nn_status emit_fresh(const nn_target_program *p, mem_out *c, mem_out *h, 
     return nn_target_emit_c(p, NULL, mem_write, c, mem_write, h, d);
 }
 
+/* emit_fresh, which must succeed with both texts written; they are saved
+   for tests/test_emitc.sh under stem.  Returns whether both exist. */
+static int emit_saved(const nn_target_program *p, const char *stem, mem_out *c, mem_out *h, nn_diag *d) {
+    CHECK_STATUS(emit_fresh(p, c, h, d), NN_OK);
+    if (d->status) fprintf(stderr, "     %s: %s\n", d->where, d->message);
+    CHECK(c->buf && h->buf);
+    if (!c->buf || !h->buf) return 0;
+    save_for_script(stem, "model.c", c->buf);
+    save_for_script(stem, "model.h", h->buf);
+    return 1;
+}
+
 static void test_small(const char *path, const char *stem) {
     nn_target_program *p = load_nnb(path);
     mem_out c, h;
@@ -113,11 +125,7 @@ static void test_small(const char *path, const char *stem) {
     char want[96];
     CHECK(p != NULL);
     if (!p) return;
-    CHECK_STATUS(emit_fresh(p, &c, &h, &d), NN_OK);
-    CHECK(c.buf && h.buf);
-    if (c.buf && h.buf) {
-        save_for_script(stem, "model.c", c.buf);
-        save_for_script(stem, "model.h", h.buf);
+    if (emit_saved(p, stem, &c, &h, &d)) {
         /* the entry point, the planned arena, only libc headers */
         CHECK(strstr(h.buf, "int model_run(const void *const *inputs, void *const *outputs);") != NULL);
         CHECK(strstr(c.buf, "int model_run(const void *const *inputs, void *const *outputs) {") != NULL);
@@ -155,12 +163,7 @@ static void test_nv12(const char *path, const char *stem) {
     CHECK(p != NULL);
     if (!p) return;
     CHECK(p->instrs[0].op == NN_TARGET_OP_YUV);
-    CHECK_STATUS(emit_fresh(p, &c, &h, &d), NN_OK);
-    if (d.status) fprintf(stderr, "     %s: %s\n", d.where, d.message);
-    CHECK(c.buf && h.buf);
-    if (c.buf && h.buf) {
-        save_for_script(stem, "model.c", c.buf);
-        save_for_script(stem, "model.h", h.buf);
+    if (emit_saved(p, stem, &c, &h, &d)) {
         CHECK(strstr(h.buf, "#define MODEL_INPUT_0_BYTES 96u") != NULL);
         CHECK(strstr(c.buf, "static void nn_yuv(int32_t y, int32_t u, int32_t v, int limited, uint8_t rgb[3])") != NULL);
         CHECK_EQ_INT(count_of(c.buf, "nn_yuv("), 2); /* defined once, called once */
