@@ -25,8 +25,8 @@ TESTS      := $(patsubst tests/%.c,$(B)/%,$(wildcard tests/test_*.c))
 
 all: $(B)/nnport $(B)/conformance $(B)/ocr_read $(B)/cv_flow $(B)/llm_flow $(B)/lvm_flow
 
-$(B):
-	@mkdir -p $(B) $(B)/asan
+$(B) $(B)/asan:
+	@mkdir -p $@
 
 $(B)/impl.o: src/impl.c $(HEADERS) | $(B)
 	$(CC) $(CFLAGS) -c $< -o $@
@@ -58,7 +58,7 @@ $(B)/conformance: tests/conformance.c $(B)/impl.o
 $(B)/test_%: tests/test_%.c tests/check.h $(B)/impl.o
 	$(CC) $(CFLAGS) $< $(B)/impl.o -o $@ $(LDLIBS)
 
-$(B)/asan/impl.o: src/impl.c $(HEADERS) | $(B)
+$(B)/asan/impl.o: src/impl.c $(HEADERS) | $(B)/asan
 	$(CC) $(WARN) $(SAN) -I. -I/usr/include/stb -c $< -o $@
 
 $(B)/asan/test_%: tests/test_%.c tests/check.h $(B)/asan/impl.o

@@ -319,7 +319,8 @@ typedef enum nn_quant_scheme {
     NN_QUANT_S8_SYM = 0,     /* int8, symmetric per tensor, zp 0 (TPU-MLIR default) */
     NN_QUANT_U8_ASYM,        /* uint8, asymmetric from min/max (Pulsar2 / TFLite style) */
     NN_QUANT_S8_ASYM,        /* int8, asymmetric */
-    NN_QUANT_S16_SYM         /* int16, symmetric (float path; see docs) */
+    NN_QUANT_S16_SYM         /* int16, symmetric (W8A16: integer kernels with 64-bit sums,
+                                QUANTIZATION.md 6j) */
 } nn_quant_scheme;
 
 /* Which layers stay float when no table rule names them.  The default
@@ -467,6 +468,9 @@ typedef struct nn_quant_eval_desc {
                                 same, summed in sample order) */
     nn_quant_metric_fn metric; /* optional: scores a model instead of the output cosine */
     void *metric_user;
+    int worst;               /* 0: a model's score is the mean over samples; 1: the
+                                score of its worst sample (each sample's score is the
+                                mean over outputs), the figure the flows gate on */
 } nn_quant_eval_desc;
 
 /* One row of the per-layer precision table: float tensor `tensor` (output of
@@ -516,6 +520,16 @@ typedef struct nn_quant_search_desc {
                                 first (a loss spread over many layers, which no
                                 single layer carries); max_float_layers counts
                                 their layers */
+    uint32_t prescreen_samples; /* 0: the candidates are the layers with the largest
+                                local drop.  N > 0: every quantizable layer is
+                                first measured promoted alone on the N samples
+                                the all-quantized model scores worst, and the
+                                `candidates` best of that are measured on all
+                                of them.  Costs (quantizable
+                                layers) x N runs; finds layers whose own output
+                                barely moves but whose error later layers
+                                amplify (int8 weights of a 1x1 conv whose
+                                channels have outlier taps, QUANTIZATION.md 6k) */
 } nn_quant_search_desc;
 
 /* One measured layer: local drop from the analysis (1 - cos of its output
@@ -524,6 +538,8 @@ typedef struct nn_quant_search_desc {
 typedef struct nn_quant_search_layer {
     uint32_t node, tensor;
     double local_drop;
+    double cos_prescreen;    /* prescreen_samples: output cosine promoted alone on
+                                those samples; 0 without a prescreen */
     double cos_promoted;
     int promoted;
 } nn_quant_search_layer;
@@ -4625,19 +4641,14 @@ static void *nn_quant__score_run(void *arg) {
     return NULL;
 }
 
-/* Mean output cosine of q against refs (from nn_quant__float_outputs),
-   the samples split over d->threads threads. */
-static nn_status nn_quant__score(const nn_graph *q, const nn_value *inputs, uint32_t n, const nn_quant__ref *refs,
-                                 const nn_quant_eval_desc *d, double *out, nn_diag *diag) {
-    nn_allocator al;
+/* Output cosines (or metric scores) of q against refs (from
+   nn_quant__float_outputs) into cos[k * output_count + o], the samples split
+   over d->threads threads. */
+static nn_status nn_quant__score_terms(const nn_graph *q, const nn_value *inputs, uint32_t n, const nn_quant__ref *refs,
+                                       const nn_quant_eval_desc *d, double *cos, nn_diag *diag) {
     nn_quant__score_job jobs[8];
     uint32_t nt = nn_quant__job_count(d->threads, n), t;
-    size_t terms = (size_t)n * q->output_count, i;
-    double *cos, sum = 0;
     nn_status st = NN_OK;
-    memset(&al, 0, sizeof al);
-    cos = (double *)nn_alloc(&al, (terms + 1) * sizeof *cos);
-    if (!cos) return nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant", "out of memory");
     for (t = 0; t < nt; t++) {
         memset(&jobs[t], 0, sizeof jobs[t]);
         jobs[t].q = q;
@@ -4654,9 +4665,42 @@ static nn_status nn_quant__score(const nn_graph *q, const nn_value *inputs, uint
     nn_quant__run_jobs(nn_quant__score_run, jobs, sizeof jobs[0], nt);
     for (t = 0; t < nt && st == NN_OK; t++)
         if (jobs[t].st != NN_OK) st = nn_diag_set(diag, jobs[t].st, jobs[t].diag.where, "%s", jobs[t].diag.message);
-    for (i = 0; i < terms && st == NN_OK; i++) sum += cos[i]; /* sample order: the same sum whatever nt is */
+    return st;
+}
+
+/* Sample k's score: the mean of its outputs' terms. */
+static double nn_quant__sample_score(const double *cos, uint32_t k, uint32_t outputs) {
+    double sum = 0;
+    uint32_t o;
+    for (o = 0; o < outputs; o++) sum += cos[(size_t)k * outputs + o];
+    return outputs ? sum / outputs : 1.0;
+}
+
+/* q's score against refs: the mean output cosine (or metric) over samples
+   and outputs, or with d->worst the worst sample's. */
+static nn_status nn_quant__score(const nn_graph *q, const nn_value *inputs, uint32_t n, const nn_quant__ref *refs,
+                                 const nn_quant_eval_desc *d, double *out, nn_diag *diag) {
+    nn_allocator al;
+    size_t terms = (size_t)n * q->output_count, i;
+    double *cos, sum = 0;
+    uint32_t k;
+    nn_status st;
+    memset(&al, 0, sizeof al);
+    cos = (double *)nn_alloc(&al, (terms + 1) * sizeof *cos);
+    if (!cos) return nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant", "out of memory");
+    st = nn_quant__score_terms(q, inputs, n, refs, d, cos, diag);
+    if (st == NN_OK && d->worst) {
+        double w = 1.0;
+        for (k = 0; k < n; k++) {
+            double c = nn_quant__sample_score(cos, k, q->output_count);
+            if (k == 0 || c < w) w = c;
+        }
+        *out = w;
+    } else if (st == NN_OK) {
+        for (i = 0; i < terms; i++) sum += cos[i]; /* sample order: the same sum whatever nt is */
+        *out = terms ? sum / (double)terms : 1.0;
+    }
     nn_free(&al, cos);
-    if (st == NN_OK) *out = terms ? sum / (double)terms : 1.0;
     return st;
 }
 
@@ -4890,6 +4934,11 @@ static int nn_quant__cmp_layer(const void *a, const void *b) {
     return x->cos_promoted < y->cos_promoted ? 1 : x->cos_promoted > y->cos_promoted ? -1 : (x->node > y->node) - (x->node < y->node);
 }
 
+static int nn_quant__cmp_prescreen(const void *a, const void *b) {
+    const nn_quant_search_layer *x = (const nn_quant_search_layer *)a, *y = (const nn_quant_search_layer *)b;
+    return x->cos_prescreen < y->cos_prescreen ? 1 : x->cos_prescreen > y->cos_prescreen ? -1 : (x->node > y->node) - (x->node < y->node);
+}
+
 static int nn_quant__cmp_drop(const void *a, const void *b) {
     const nn_quant_search_layer *x = (const nn_quant_search_layer *)a, *y = (const nn_quant_search_layer *)b;
     return x->local_drop < y->local_drop ? 1 : x->local_drop > y->local_drop ? -1 : (x->node > y->node) - (x->node < y->node);
@@ -4967,6 +5016,49 @@ done:
     return st;
 }
 
+/* The pn samples on which q scores lowest, in sample order: *pin gets their
+   inputs and *pref their float outputs (shallow copies, freed with nn_free
+   only). */
+static nn_status nn_quant__worst_samples(const nn_graph *g, const nn_graph *q, const nn_value *inputs, uint32_t n,
+                                         const nn_quant__ref *refs, const nn_quant_eval_desc *ed, uint32_t pn,
+                                         nn_value **pin, nn_quant__ref **pref, nn_diag *diag) {
+    nn_allocator al;
+    uint32_t ni = g->input_count, no = g->output_count, k, m, c = 0;
+    double *cos, *score;
+    unsigned char *take;
+    nn_status st;
+    memset(&al, 0, sizeof al);
+    cos = (double *)nn_alloc(&al, ((size_t)n * no + 1) * sizeof *cos);
+    score = (double *)nn_alloc(&al, ((size_t)n + 1) * sizeof *score);
+    take = (unsigned char *)nn_alloc(&al, (size_t)n + 1);
+    *pin = (nn_value *)nn_alloc(&al, ((size_t)pn * ni + 1) * sizeof **pin);
+    *pref = (nn_quant__ref *)nn_alloc(&al, ((size_t)pn * no + 1) * sizeof **pref);
+    if (!cos || !score || !take || !*pin || !*pref) st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant_search", "out of memory");
+    else st = nn_quant__score_terms(q, inputs, n, refs, ed, cos, diag);
+    if (st == NN_OK) {
+        for (k = 0; k < n; k++) {
+            score[k] = nn_quant__sample_score(cos, k, no);
+            take[k] = 0;
+        }
+        for (m = 0; m < pn; m++) { /* pn times the lowest score not taken (ties: the first) */
+            uint32_t w = n;
+            for (k = 0; k < n; k++)
+                if (!take[k] && (w == n || score[k] < score[w])) w = k;
+            take[w] = 1;
+        }
+        for (k = 0; k < n; k++)
+            if (take[k]) {
+                memcpy(*pin + (size_t)c * ni, inputs + (size_t)k * ni, ni * sizeof **pin);
+                memcpy(*pref + (size_t)c * no, refs + (size_t)k * no, no * sizeof **pref);
+                c++;
+            }
+    }
+    nn_free(&al, cos);
+    nn_free(&al, score);
+    nn_free(&al, take);
+    return st;
+}
+
 NN_API nn_status nn_quant_search(const nn_graph *g, const nn_quant_range *ranges, const nn_quant_desc *qd,
                                  const nn_value *inputs, uint32_t sample_count, const nn_quant_search_desc *sd,
                                  nn_quant_table *out, nn_quant_search_layer *layers, uint32_t *layer_count,
@@ -4978,6 +5070,8 @@ NN_API nn_status nn_quant_search(const nn_graph *g, const nn_quant_range *ranges
     nn_quant_layer_report *rows = NULL;
     double *cos_of = NULL;         /* (tensor_count) analysis cosine, 2 when not seen */
     uint32_t *prom = NULL, nrows = 0, nl = 0, np = 0, i, j;
+    nn_value *pin = NULL;          /* prescreen: its samples' inputs and float outputs (borrowed) */
+    nn_quant__ref *pref = NULL;
     nn_quant_search_result r;
     nn_graph *q0 = NULL;
     nn_status st;
@@ -5020,11 +5114,28 @@ NN_API nn_status nn_quant_search(const nn_graph *g, const nn_quant_range *ranges
         layers[nl].node = rows[i].node;
         layers[nl].tensor = rows[i].tensor;
         layers[nl].local_drop = (1.0 - rows[i].cosine) - worst;
+        layers[nl].cos_prescreen = 0;
         layers[nl].cos_promoted = 0;
         layers[nl].promoted = 0;
         nl++;
     }
     qsort(layers, nl, sizeof *layers, nn_quant__cmp_drop);
+    /* 3b. optional prescreen: every layer promoted alone on the samples the
+       all-quantized model scores worst (where a promotion shows most) */
+    if (s.prescreen_samples && nl > s.candidates) {
+        uint32_t pn = s.prescreen_samples < sample_count ? s.prescreen_samples : sample_count;
+        if ((st = nn_quant__worst_samples(g, q0, inputs, sample_count, refs, &s.eval, pn, &pin, &pref, diag)))
+            goto done;
+        for (i = 0; i < nl; i++) {
+            uint32_t t = layers[i].tensor;
+            if ((st = nn_quant__search_eval(g, ranges, &base, &t, 1, s.promote, pin, pn, pref, &s.eval,
+                                            &layers[i].cos_prescreen, NULL, diag)))
+                goto done;
+            nn_quant__logf(s.eval.progress, s.eval.progress_user, "search: prescreen %u/%u %s (%s): output cosine %.6f on %u sample(s)",
+                           i + 1, nl, g->tensors[t].name, g->nodes[layers[i].node].op_type, layers[i].cos_prescreen, pn);
+        }
+        qsort(layers, nl, sizeof *layers, nn_quant__cmp_prescreen);
+    }
     if (nl > s.candidates) nl = s.candidates;
     /* 4. final cosine with only that layer promoted */
     for (i = 0; i < nl; i++) {
@@ -5067,6 +5178,8 @@ finish:
 done:
     if (q0) nn_graph_destroy(q0);
     if (refs) nn_quant__refs_free(refs, (size_t)sample_count * g->output_count, &al);
+    nn_free(&al, pin);
+    nn_free(&al, pref);
     nn_free(&al, rows);
     nn_free(&al, cos_of);
     nn_free(&al, prom);

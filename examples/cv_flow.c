@@ -2,11 +2,14 @@
    nnport's headers:
 
      import -> optimize (cv template) -> compare
-            -> quantize (fixed precision, one calibrator) -> compare
+            -> quantize (fixed precision, one calibrator; optional quantize
+               table, as TPU-MLIR's model_deploy --quantize_table) -> compare
             -> compile (npu-small by default) -> compare on the simulator
 
    cv_flow MODEL.onnx --calib DIR --eval DIR --out RESULT_DIR
            [--method kl|minmax|percentile|mse|aciq_gauss|aciq_laplace|octav]
+           [--scheme s8sym|u8asym|s8asym|s16] [--weight-rounding nearest|sum]
+           [--qtable FILE]   (layer/type/range overrides, docs/QUANTIZATION.md 5)
            [--samples N] [--shape NAME=DIMS] [--tol-optimize COS] [--tol-quantize COS]
            [--passes LIST]   (instead of the cv template)
            [--target npu-small|npu-large|mcu]
@@ -42,6 +45,9 @@ typedef struct flow {
     const char *model, *calib, *eval, *out;
     const char *passes;           /* --passes: instead of the cv template */
     const char *target;           /* --target preset */
+    const char *qtable;           /* --qtable: precision overrides */
+    nn_quant_scheme scheme;       /* --scheme: activations (s8sym default) */
+    nn_quant_rounding rounding;   /* --weight-rounding */
     nn_calib_method method;
     uint32_t calib_samples;
     double tol_optimize, tol_quantize;
@@ -51,6 +57,12 @@ typedef struct flow {
     uint32_t eval_count;
     cJSON *stages;                /* the record's stage rows */
 } flow;
+
+/* The quantizer's warnings (a quantize-table rule that matches nothing names itself). */
+static void flow_log(void *user, const char *message) {
+    (void)user;
+    fprintf(stderr, "cv_flow: %s\n", message);
+}
 
 static int die(const char *what, const nn_diag *d) {
     fprintf(stderr, "cv_flow: %s: %s%s%s\n", what, d->where, d->where[0] ? ": " : "", d->message);
@@ -231,7 +243,8 @@ static int compile_and_run(flow *f, const nn_graph *q, agreement *a) {
 static void usage(void) {
     fprintf(stderr, "usage: cv_flow MODEL.onnx --calib DIR --eval DIR --out RESULT_DIR [--method percentile]\n"
                     "               [--samples N] [--shape NAME=DIMS] [--tol-optimize COS] [--tol-quantize COS]\n"
-                    "               [--passes LIST] [--target npu-small|npu-large|mcu]\n");
+                    "               [--passes LIST] [--target npu-small|npu-large|mcu]\n"
+                    "               [--scheme s8sym|u8asym|s8asym|s16] [--weight-rounding nearest|sum] [--qtable FILE]\n");
 }
 
 static int parse(flow *f, int argc, char **argv) {
@@ -250,6 +263,12 @@ static int parse(flow *f, int argc, char **argv) {
         else if (!strcmp(a, "--out")) f->out = v;
         else if (!strcmp(a, "--passes")) f->passes = v;
         else if (!strcmp(a, "--target")) f->target = v;
+        else if (!strcmp(a, "--qtable")) f->qtable = v;
+        else if (!strcmp(a, "--scheme")) {
+            if (!cli_parse_scheme(v, &f->scheme)) { fprintf(stderr, "cv_flow: --scheme %s: s8sym, u8asym, s8asym or s16\n", v); return 0; }
+        } else if (!strcmp(a, "--weight-rounding")) {
+            if (!cli_parse_rounding(v, &f->rounding)) { fprintf(stderr, "cv_flow: --weight-rounding %s: nearest or sum\n", v); return 0; }
+        }
         else if (!strcmp(a, "--samples")) f->calib_samples = (uint32_t)atoi(v);
         else if (!strcmp(a, "--tol-optimize")) f->tol_optimize = atof(v);
         else if (!strcmp(a, "--tol-quantize")) f->tol_quantize = atof(v);
@@ -281,6 +300,8 @@ int main(int argc, char **argv) {
     int rc = 1;
     nn_graph *g0 = NULL, *g = NULL, *q = NULL;
     nn_quant_range *ranges = NULL;
+    nn_quant_table table;
+    nn_quant_table_init(&table, NULL);
 
     /* import: the model as given, and its outputs on the evaluation set. */
     double t0 = cli_now_ms();
@@ -321,7 +342,17 @@ int main(int argc, char **argv) {
     }
     ranges = (nn_quant_range *)calloc(g->tensor_count + 1, sizeof *ranges);
     if (!ranges || calibrate(&f, g, ranges)) goto done;
-    if (nn_quant_graph(g, ranges, NULL, &q, NULL, &d)) { rc = die("quantize", &d); goto done; }
+    nn_quant_desc qd = {.scheme = f.scheme, .weight_rounding = f.rounding};
+    nn_quant_stats qs;
+    if (f.qtable) {
+        if (nn_quant_table_load_file(&table, f.qtable, &d)) { rc = die(f.qtable, &d); goto done; }
+        qd.table = &table;
+        qd.log = flow_log;
+    }
+    if (nn_quant_graph(g, ranges, &qd, &q, &qs, &d)) { rc = die("quantize", &d); goto done; }
+    if (f.qtable)
+        printf("           quantize table %s: %u rule(s), %u matching nothing; %u integer and %u float nodes\n",
+               f.qtable, (unsigned)table.count, qs.unmatched_rules, qs.int_nodes, qs.float_nodes);
     snprintf(path, sizeof path, "%s/2_quantized.onnx", f.out);
     if (nn_onnx_save_file(q, path, NULL, &d)) { rc = die(path, &d); goto done; }
     if (run_and_compare(&f, q, 1, 0, &a)) goto done;
@@ -358,6 +389,7 @@ done:
         for (int o = 0; o < MAX_OUTPUTS; o++) free(f.ref[s][o].data);
     }
     free(ranges);
+    nn_quant_table_deinit(&table);
     nn_graph_destroy(q);
     nn_graph_destroy(g);
     nn_graph_destroy(g0);

@@ -15,6 +15,8 @@
             [--alpha A | --no-smooth] [--search-cos COS] [--max-promoted N | --no-search]
             [--candidates N] [--search-blocks N] [--promote int16|f32] [--quant-passes LIST]
             [--bc] [--weight-rounding nearest|sum] [--threads N] [--target npu-small|npu-large|mcu]
+            [--scheme s8sym|u8asym|s8asym|s16] [--search-prescreen N] [--search-worst]
+            [--search-samples N]
 
    The conventions are cv_flow's (examples/cv_flow.c): DIR holds .npy
    samples, each stage writes its model under RESULT_DIR (1_optimized.onnx,
@@ -40,7 +42,7 @@
 
 #define MAX_SAMPLES 64
 #define MAX_OUTPUTS 16
-#define SEARCH_SAMPLES 4 /* calibration samples the search measures on */
+#define SEARCH_SAMPLES 4 /* calibration samples the search measures on (--search-samples) */
 
 typedef struct flow {
     const char *model, *calib, *eval, *out;
@@ -54,6 +56,10 @@ typedef struct flow {
     uint32_t max_promoted;        /* 0: no search */
     uint32_t search_blocks;       /* nn_quant_search_desc.block_layers (0: single layers only) */
     nn_quant_rounding rounding;   /* --weight-rounding */
+    nn_quant_scheme scheme;       /* --scheme: the activations' base precision (s8sym default) */
+    uint32_t prescreen;           /* --search-prescreen: nn_quant_search_desc.prescreen_samples */
+    int search_worst;             /* --search-worst: the search scores the worst sample, as the gates do */
+    uint32_t search_samples;      /* --search-samples: calibration samples the search measures on */
     uint32_t candidates;          /* layers the search measures one by one (0: 24) */
     nn_quant_dtype promote;
     int bc;                       /* --bc: sequential bias correction before quantizing */
@@ -204,12 +210,13 @@ static int search(flow *f, const nn_graph *g, const nn_quant_range *ranges, nn_q
     uint32_t nl = 0;
     nn_quant_search_desc sd = {.eval = {.int_kernels = 1, .input_shapes = f->shapes.shapes,
                                         .input_shape_count = (uint32_t)f->shapes.shape_count,
-                                        .threads = f->threads},
+                                        .threads = f->threads, .worst = f->search_worst},
                                .expected_cos = f->search_cos, .max_float_layers = f->max_promoted,
-                               .candidates = f->candidates, .promote = f->promote, .block_layers = f->search_blocks};
+                               .candidates = f->candidates, .promote = f->promote, .block_layers = f->search_blocks,
+                               .prescreen_samples = f->prescreen};
     nn_diag d = {0};
-    uint32_t n = f->calib_count < SEARCH_SAMPLES ? f->calib_count : SEARCH_SAMPLES;
-    nn_quant_desc base = {.weight_rounding = f->rounding};
+    uint32_t n = f->calib_count < f->search_samples ? f->calib_count : f->search_samples;
+    nn_quant_desc base = {.scheme = f->scheme, .weight_rounding = f->rounding};
     nn_status st = layers ? nn_quant_search(g, ranges, &base, f->calib_in, n, &sd, table, layers, &nl, res, &d)
                           : nn_diag_set(&d, NN_ERR_NOMEM, "search", "out of memory");
     for (uint32_t i = 0; !st && i < nl; i++)
@@ -284,7 +291,8 @@ static void usage(void) {
                     "                [--tol-optimize COS] [--tol-quantize COS] [--alpha A | --no-smooth]\n"
                     "                [--search-cos COS] [--max-promoted N | --no-search] [--candidates N]\n"
                     "                [--search-blocks N] [--promote int16|f32] [--quant-passes LIST] [--bc]\n"
-                    "                [--weight-rounding nearest|sum] [--threads N]\n"
+                    "                [--weight-rounding nearest|sum] [--threads N] [--scheme s8sym|u8asym|s8asym|s16]\n"
+                    "                [--search-prescreen N] [--search-worst] [--search-samples N]\n"
                     "                [--target npu-small|npu-large|mcu]\n");
 }
 
@@ -297,6 +305,7 @@ static int parse(flow *f, int argc, char **argv) {
     f->alpha = 0.5;
     f->search_cos = 0;      /* 0: the quantize gate */
     f->max_promoted = 8;
+    f->search_samples = SEARCH_SAMPLES;
     f->promote = NN_QUANT_DTYPE_INT16;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -306,6 +315,7 @@ static int parse(flow *f, int argc, char **argv) {
         if (!strcmp(a, "--no-smooth")) { f->alpha = -1; continue; }
         if (!strcmp(a, "--no-search")) { f->max_promoted = 0; continue; }
         if (!strcmp(a, "--bc")) { f->bc = 1; continue; }
+        if (!strcmp(a, "--search-worst")) { f->search_worst = 1; continue; }
         if (!v && a[0] == '-') { usage(); return 0; }
         if (!strcmp(a, "--calib")) f->calib = v;
         else if (!strcmp(a, "--eval")) f->eval = v;
@@ -321,7 +331,14 @@ static int parse(flow *f, int argc, char **argv) {
         else if (!strcmp(a, "--max-promoted")) f->max_promoted = (uint32_t)atoi(v);
         else if (!strcmp(a, "--candidates")) f->candidates = (uint32_t)atoi(v);
         else if (!strcmp(a, "--search-blocks")) f->search_blocks = (uint32_t)atoi(v);
-        else if (!strcmp(a, "--weight-rounding")) {
+        else if (!strcmp(a, "--search-prescreen")) f->prescreen = (uint32_t)atoi(v);
+        else if (!strcmp(a, "--search-samples")) f->search_samples = (uint32_t)atoi(v);
+        else if (!strcmp(a, "--scheme")) {
+            if (!cli_parse_scheme(v, &f->scheme)) {
+                fprintf(stderr, "lvm_flow: --scheme %s: s8sym, u8asym, s8asym or s16\n", v);
+                return 0;
+            }
+        } else if (!strcmp(a, "--weight-rounding")) {
             if (!cli_parse_rounding(v, &f->rounding)) {
                 fprintf(stderr, "lvm_flow: --weight-rounding %s: nearest or sum\n", v);
                 return 0;
@@ -351,6 +368,9 @@ static int parse(flow *f, int argc, char **argv) {
         i++;
     }
     if (f->shapes.count) { fprintf(stderr, "lvm_flow: inputs come from --eval and --calib, not --input\n"); return 0; }
+    if (f->search_samples == 0) f->search_samples = SEARCH_SAMPLES;
+    /* on a 16-bit base, promoting to INT16 changes nothing: promote to float */
+    if (f->scheme == NN_QUANT_S16_SYM && f->promote == NN_QUANT_DTYPE_INT16) f->promote = NN_QUANT_DTYPE_F32;
     if (!f->model || !f->calib || !f->eval || !f->out) { usage(); return 0; }
     if (f->calib_samples == 0 || f->calib_samples > MAX_SAMPLES) f->calib_samples = MAX_SAMPLES;
     if (f->eval_max == 0 || f->eval_max > MAX_SAMPLES) f->eval_max = MAX_SAMPLES;
@@ -463,9 +483,9 @@ int main(int argc, char **argv) {
                res.promoted, res.quantizable, nn_quant_dtype_name(f.promote), res.measured);
         if (f.search_blocks) printf("; %u of %u runs of %u promoted", res.blocks_promoted, res.blocks_measured, f.search_blocks);
         printf("): output cosine %.6f -> %.6f (%u calibration samples)\n", res.cos_before, res.cos_after,
-               f.calib_count < SEARCH_SAMPLES ? f.calib_count : SEARCH_SAMPLES);
+               f.calib_count < f.search_samples ? f.calib_count : f.search_samples);
     }
-    nn_quant_desc qd = {.table = table.count ? &table : NULL, .weight_rounding = f.rounding};
+    nn_quant_desc qd = {.table = table.count ? &table : NULL, .scheme = f.scheme, .weight_rounding = f.rounding};
     nn_quant_stats qs;
     if (f.bc) {
         /* sequential bias correction (docs/QUANT_ALGOS.md) on the calibration

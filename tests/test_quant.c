@@ -1482,6 +1482,89 @@ static void test_search(void) {
     nn_graph_destroy(g);
 }
 
+/* A metric whose score is set by the sample alone: 0.9, 0.3, 0.6 for
+   samples 0, 1, 2 (the outputs are not looked at). */
+static double by_sample(void *user, uint32_t sample, uint32_t output_count, const float *const *q,
+                        const float *const *ref, const size_t *counts) {
+    static const double score[3] = {0.9, 0.3, 0.6};
+    (void)user; (void)output_count; (void)q; (void)ref; (void)counts;
+    return sample < 3 ? score[sample] : -1.0;
+}
+
+/* nn_quant_eval_desc.worst and nn_quant_search_desc.prescreen_samples, on
+   sensitive_graph (p = 1.5 x, h = p + k, o = h * m, y = tanh(o); y stays
+   float, so the quantized layers are p, h, o in that order).
+   - worst: with by_sample's scores the mean of 3 samples is
+     (0.9 + 0.3 + 0.6) / 3 = 0.6 and the worst is 0.3.
+   - local drops: h's cosine stays near 1 (its 1000-wide channel k dominates
+     it) although its step of ~7.9 zeroes every other channel; o = h * m
+     drops that channel, so o's cosine falls and o carries the largest local
+     drop.  With candidates = 1 the search measures o alone, and promoting o
+     restores nothing (its input h is still int8): nothing is promoted.
+   - prescreen 1: every layer is measured alone on the worst sample first;
+     h alone restores the output, so h is the candidate and is promoted.
+     The search samples are {0, x}: on x = 0 every model scores 1 (two zero
+     maps), so a prescreen on the first sample would see three ties and keep
+     p (the first node); it must take the second, the worse-scored one. */
+static void test_search_prescreen(void) {
+    nn_graph *g = sensitive_graph(), *q = NULL;
+    nn_diag d;
+    float xv[32];
+    int64_t xd[2] = {1, 16};
+    memset(&d, 0, sizeof d);
+    CHECK(g != NULL);
+    if (!g) return;
+    memset(xv, 0, sizeof xv);
+    sensitive_input(xv + 16);
+    nn_value in[3];
+    in[0] = nn_value_make(NN_DTYPE_FLOAT, nn_shape_make(2, xd), xv);
+    in[1] = nn_value_make(NN_DTYPE_FLOAT, nn_shape_make(2, xd), xv + 16);
+    in[0].bytes = in[1].bytes = 16 * sizeof(float);
+    in[2] = in[1];
+    nn_quant_range *r = calibrate(g, &in[1]);
+    { /* the worst sample's score against the mean */
+        nn_quant_eval_desc ed;
+        double mean = 0, worst = 0;
+        memset(&ed, 0, sizeof ed);
+        ed.metric = by_sample;
+        CHECK_STATUS(nn_quant_graph(g, r, NULL, &q, NULL, &d), NN_OK);
+        CHECK_STATUS(nn_quant_output_cosine(g, q, in, 3, &ed, &mean, &d), NN_OK);
+        ed.worst = 1;
+        CHECK_STATUS(nn_quant_output_cosine(g, q, in, 3, &ed, &worst, &d), NN_OK);
+        CHECK_NEAR(mean, 0.6, 1e-12);
+        CHECK_NEAR(worst, 0.3, 0);
+        nn_graph_destroy(q);
+    }
+    for (int pre = 0; pre <= 1; pre++) {
+        nn_quant_table out;
+        nn_quant_search_layer layers[16];
+        nn_quant_search_desc sd;
+        nn_quant_search_result res;
+        uint32_t nl = 0;
+        nn_quant_table_init(&out, NULL);
+        memset(&sd, 0, sizeof sd);
+        sd.expected_cos = 0.999;
+        sd.candidates = 1;
+        sd.prescreen_samples = (uint32_t)pre;
+        CHECK_STATUS(nn_quant_search(g, r, NULL, in, 2, &sd, &out, layers, &nl, &res, &d), NN_OK);
+        CHECK_EQ_INT(nl, 1);
+        CHECK_EQ_INT(res.quantizable, 3);
+        if (!pre) { /* o measured, no gain */
+            CHECK(nl == 1 && !strcmp(g->tensors[layers[0].tensor].name, "o") && !layers[0].promoted);
+            CHECK_EQ_INT(out.count, 0);
+        } else {
+            CHECK(nl == 1 && !strcmp(g->tensors[layers[0].tensor].name, "h") && layers[0].promoted);
+            CHECK(layers[0].cos_prescreen > 0.999);
+            CHECK(out.count == 1 && !strcmp(out.rules[0].name, "h"));
+            /* the mean over {0, x}: the zero sample scores 1, x about 0 before */
+            CHECK(res.cos_before < 0.6 && res.cos_after > 0.999);
+        }
+        nn_quant_table_deinit(&out);
+    }
+    free(r);
+    nn_graph_destroy(g);
+}
+
 /* Block search (nn_quant_search_desc.block_layers).  x (1,16), |x| < 1.8,
    through two huge-range activations: h1 = x + k, o1 = h1 * m, h2 = o1 + k,
    o2 = h2 * m, y = tanh(o2), with k = (1000, 0, ...) and m = (0, 1, ...).
@@ -1724,6 +1807,7 @@ int main(void) {
     test_analysis();
     test_search();
     test_search_blocks();
+    test_search_prescreen();
     test_score_threads();
     test_recipe_layernorm();
     test_recipe_residual_fused_ln();

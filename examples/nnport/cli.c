@@ -71,6 +71,15 @@ int cli_parse_rounding(const char *text, nn_quant_rounding *out) {
     return 1;
 }
 
+int cli_parse_scheme(const char *text, nn_quant_scheme *out) {
+    if (!strcmp(text, "s8sym")) *out = NN_QUANT_S8_SYM;
+    else if (!strcmp(text, "u8asym")) *out = NN_QUANT_U8_ASYM;
+    else if (!strcmp(text, "s8asym")) *out = NN_QUANT_S8_ASYM;
+    else if (!strcmp(text, "s16")) *out = NN_QUANT_S16_SYM;
+    else return 0;
+    return 1;
+}
+
 uint32_t cli_softmax_quantized(const nn_quant_softmax_bias *sb, uint32_t n, double *worst) {
     uint32_t k, quantized = 0;
     *worst = 1;

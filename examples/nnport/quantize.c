@@ -37,10 +37,12 @@ static void quantize_help(void) {
            "         [--adaround [--adaround-iters N]] [--bc [--bc-inference-num N] [--min-layer-cos C]\n"
            "          [--bc-mode local|total|sequential] [--bc-rounds N] [--bc-keep-worse]] [--softmax-bias]\n"
            "       nnport quantize search MODEL.onnx --calib-data DIR -o QTABLE.txt [--expected-cos 0.99]\n"
-           "         [--max-float-layers N] [--candidates N] [--blocks N] [--loss-table FILE] [--int-kernels]\n"
-           "         [--metric cosine|iou:T|argmax|ctc] [quantize options]\n"
+           "         [--max-float-layers N] [--candidates N] [--prescreen N] [--blocks N] [--loss-table FILE]\n"
+           "         [--int-kernels] [--metric cosine|iou:T|argmax|ctc] [--worst] [quantize options]\n"
            "         (--blocks N: then runs of N consecutive layers, when single ones fall short;\n"
-           "          --metric: score output 0 by a task metric instead of the output cosine)\n"
+           "          --prescreen N: choose the candidates by measuring every layer on N samples,\n"
+           "          not by the local drop; --metric: score output 0 by a task metric, not the cosine;\n"
+           "          --worst: a model's score is its worst sample's, not the mean)\n"
            "       nnport quantize run MODEL.onnx (--input NAME=FILE.npy | --batch IN_DIR)\n"
            "         --output-dir DIR [--float] [--float-only]\n"
            "  calibrates on DIR/*.npy (sorted; *_targets.npy skipped), default method percentile,\n"
@@ -214,9 +216,9 @@ typedef struct qopts {
     nn_calib_desc cd;
     nn_quant_desc qd;
     cli_inputs inputs;
-    long samples, max_float, candidates, threads, blocks;
+    long samples, max_float, candidates, threads, blocks, prescreen;
     double expected;
-    int auto_method, int_kernels, search;
+    int auto_method, int_kernels, search, worst;
     int bc, adaround, softmax_bias; /* nn_quant.h's bias correction / AdaRound, before nn_quant_graph */
     int we;                         /* --we: cross-layer equalization (nn_quant_equalize) */
     nn_quant_cle_clip we_clip;
@@ -255,11 +257,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
             else if (!parse_method(argv[i], &o->cd.method)) return cli_usage_error(cmd, "unknown method '%s'", argv[i]);
         } else if (!strcmp(a, "--scheme")) {
             const char *s = argv[++i];
-            if (!strcmp(s, "s8sym")) o->qd.scheme = NN_QUANT_S8_SYM;
-            else if (!strcmp(s, "u8asym")) o->qd.scheme = NN_QUANT_U8_ASYM;
-            else if (!strcmp(s, "s8asym")) o->qd.scheme = NN_QUANT_S8_ASYM;
-            else if (!strcmp(s, "s16")) o->qd.scheme = NN_QUANT_S16_SYM;
-            else return cli_usage_error(cmd, "unknown scheme '%s'", s);
+            if (!cli_parse_scheme(s, &o->qd.scheme)) return cli_usage_error(cmd, "unknown scheme '%s'", s);
         } else if (!strcmp(a, "--weight-rounding")) {
             const char *s = argv[++i];
             if (!cli_parse_rounding(s, &o->qd.weight_rounding))
@@ -335,6 +333,10 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
             else return cli_usage_error(cmd, "--metric %s: cosine, iou:THRESHOLD, argmax or ctc", v);
         } else if (o->search && !strcmp(a, "--blocks")) {
             if (!cli_parse_int(argv[++i], 0, 1000000, &o->blocks)) return cli_usage_error(cmd, "bad --blocks");
+        } else if (o->search && !strcmp(a, "--worst")) {
+            o->worst = 1;
+        } else if (o->search && !strcmp(a, "--prescreen")) {
+            if (!cli_parse_int(argv[++i], 1, 1000000, &o->prescreen)) return cli_usage_error(cmd, "bad --prescreen");
         } else if (o->search && !strcmp(a, "--candidates")) {
             if (!cli_parse_int(argv[++i], 1, 1000000, &o->candidates)) return cli_usage_error(cmd, "bad --candidates");
         } else if (o->search && !strcmp(a, "--expected-cos")) {
@@ -791,6 +793,8 @@ static int search_main(int argc, char **argv, int first) {
     sd.max_float_layers = (uint32_t)o.max_float;
     sd.candidates = (uint32_t)o.candidates;
     sd.block_layers = (uint32_t)o.blocks;
+    sd.prescreen_samples = (uint32_t)o.prescreen;
+    sd.eval.worst = o.worst;
     if (o.metric.kind) { /* the task metric replaces the output cosine as the score */
         const nn_tensor *ot = &s.g->tensors[s.g->outputs[0].id];
         if (o.metric.kind >= 2) {
@@ -827,10 +831,14 @@ static int search_main(int argc, char **argv, int first) {
         f = fopen(part, "w");
         if (!f) { perror(part); goto done; }
         fprintf(f, "# loss table (nnport quantize search): output cosine with only this layer promoted;\n"
-                   "# all quantized: %.6f\n# layer  op  local_drop  cos_promoted  promoted\n", res.cos_before);
-        for (uint32_t i = 0; i < nl; i++)
-            fprintf(f, "%s %s %.6f %.6f %d\n", s.g->tensors[layers[i].tensor].name, s.g->nodes[layers[i].node].op_type,
+                   "# all quantized: %.6f\n# layer  op  local_drop  cos_promoted  promoted%s\n", res.cos_before,
+                o.prescreen ? "  cos_prescreen" : "");
+        for (uint32_t i = 0; i < nl; i++) {
+            fprintf(f, "%s %s %.6f %.6f %d", s.g->tensors[layers[i].tensor].name, s.g->nodes[layers[i].node].op_type,
                     layers[i].local_drop, layers[i].cos_promoted, layers[i].promoted);
+            if (o.prescreen) fprintf(f, " %.6f", layers[i].cos_prescreen);
+            fputc('\n', f);
+        }
         if (fclose(f) != 0 || rename(part, o.loss) != 0) { perror(o.loss); goto done; }
     }
     printf("search %s: %s on %d samples, %u quantized layers, %u measured, %u promoted to float\n", o.model,
