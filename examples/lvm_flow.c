@@ -199,6 +199,14 @@ static int calibrate(flow *f, const nn_graph *g, nn_quant_range *ranges) {
     return st ? die(f->calib, &d) : 0;
 }
 
+/* The search's progress on stderr: one line redrawn on a terminal, plain
+   lines in a log. */
+static void search_progress(void *user, const char *message) {
+    (void)user;
+    if (isatty(2)) fprintf(stderr, "\r%-110.110s", message);
+    else fprintf(stderr, "%s\n", message);
+}
+
 /* Mixed precision (nn_quant_search, after TPU-MLIR's sensitive-layer
    search): on the first calibration samples, the layers whose promotion
    to f->promote gains the most output cosine are promoted greedily until
@@ -210,7 +218,8 @@ static int search(flow *f, const nn_graph *g, const nn_quant_range *ranges, nn_q
     uint32_t nl = 0;
     nn_quant_search_desc sd = {.eval = {.int_kernels = 1, .input_shapes = f->shapes.shapes,
                                         .input_shape_count = (uint32_t)f->shapes.shape_count,
-                                        .threads = f->threads, .worst = f->search_worst},
+                                        .threads = f->threads, .worst = f->search_worst,
+                                        .progress = search_progress},
                                .expected_cos = f->search_cos, .max_float_layers = f->max_promoted,
                                .candidates = f->candidates, .promote = f->promote, .block_layers = f->search_blocks,
                                .prescreen_samples = f->prescreen};
@@ -219,6 +228,7 @@ static int search(flow *f, const nn_graph *g, const nn_quant_range *ranges, nn_q
     nn_quant_desc base = {.scheme = f->scheme, .weight_rounding = f->rounding};
     nn_status st = layers ? nn_quant_search(g, ranges, &base, f->calib_in, n, &sd, table, layers, &nl, res, &d)
                           : nn_diag_set(&d, NN_ERR_NOMEM, "search", "out of memory");
+    if (isatty(2)) fprintf(stderr, "\r%-110s\r", "");
     for (uint32_t i = 0; !st && i < nl; i++)
         if (layers[i].promoted)
             printf("           promoted %-36.36s %-12.12s output cosine alone %.6f\n",
