@@ -5016,6 +5016,28 @@ done:
     return st;
 }
 
+/* Scores each of layers[0..nl) promoted alone on n samples, into
+   cos_prescreen (prescreen) or cos_promoted, one progress line each. */
+static nn_status nn_quant__measure_alone(const nn_graph *g, const nn_quant_range *ranges, const nn_quant_desc *base,
+                                         const nn_quant_search_desc *s, nn_quant_search_layer *layers, uint32_t nl,
+                                         const nn_value *inputs, uint32_t n, const nn_quant__ref *refs, int prescreen,
+                                         nn_diag *diag) {
+    uint32_t i;
+    for (i = 0; i < nl; i++) {
+        uint32_t t = layers[i].tensor;
+        double *out = prescreen ? &layers[i].cos_prescreen : &layers[i].cos_promoted;
+        nn_status st = nn_quant__search_eval(g, ranges, base, &t, 1, s->promote, inputs, n, refs, &s->eval, out, NULL, diag);
+        if (st) return st;
+        if (prescreen)
+            nn_quant__logf(s->eval.progress, s->eval.progress_user, "search: prescreen %u/%u %s (%s): output cosine %.6f on %u sample(s)",
+                           i + 1, nl, g->tensors[t].name, g->nodes[layers[i].node].op_type, *out, n);
+        else
+            nn_quant__logf(s->eval.progress, s->eval.progress_user, "search: layer %u/%u %s (%s): local drop %.6f, output cosine %.6f",
+                           i + 1, nl, g->tensors[t].name, g->nodes[layers[i].node].op_type, layers[i].local_drop, *out);
+    }
+    return NN_OK;
+}
+
 /* The pn samples on which q scores lowest, in sample order: *pin gets their
    inputs and *pref their float outputs (shallow copies, freed with nn_free
    only). */
@@ -5126,27 +5148,12 @@ NN_API nn_status nn_quant_search(const nn_graph *g, const nn_quant_range *ranges
         uint32_t pn = s.prescreen_samples < sample_count ? s.prescreen_samples : sample_count;
         if ((st = nn_quant__worst_samples(g, q0, inputs, sample_count, refs, &s.eval, pn, &pin, &pref, diag)))
             goto done;
-        for (i = 0; i < nl; i++) {
-            uint32_t t = layers[i].tensor;
-            if ((st = nn_quant__search_eval(g, ranges, &base, &t, 1, s.promote, pin, pn, pref, &s.eval,
-                                            &layers[i].cos_prescreen, NULL, diag)))
-                goto done;
-            nn_quant__logf(s.eval.progress, s.eval.progress_user, "search: prescreen %u/%u %s (%s): output cosine %.6f on %u sample(s)",
-                           i + 1, nl, g->tensors[t].name, g->nodes[layers[i].node].op_type, layers[i].cos_prescreen, pn);
-        }
+        if ((st = nn_quant__measure_alone(g, ranges, &base, &s, layers, nl, pin, pn, pref, 1, diag))) goto done;
         qsort(layers, nl, sizeof *layers, nn_quant__cmp_prescreen);
     }
     if (nl > s.candidates) nl = s.candidates;
     /* 4. final cosine with only that layer promoted */
-    for (i = 0; i < nl; i++) {
-        uint32_t t = layers[i].tensor;
-        if ((st = nn_quant__search_eval(g, ranges, &base, &t, 1, s.promote, inputs, sample_count, refs, &s.eval,
-                                        &layers[i].cos_promoted, NULL, diag)))
-            goto done;
-        nn_quant__logf(s.eval.progress, s.eval.progress_user, "search: layer %u/%u %s (%s): local drop %.6f, output cosine %.6f",
-                       i + 1, nl, g->tensors[t].name, g->nodes[layers[i].node].op_type, layers[i].local_drop,
-                       layers[i].cos_promoted);
-    }
+    if ((st = nn_quant__measure_alone(g, ranges, &base, &s, layers, nl, inputs, sample_count, refs, 0, diag))) goto done;
     r.measured = nl;
     qsort(layers, nl, sizeof *layers, nn_quant__cmp_layer);
     /* 5. greedy promotion, best gain first */
