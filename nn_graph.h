@@ -3787,9 +3787,20 @@ typedef struct nn_ew__qjob {
    planner puts a QuantizeLinear's output on its input's first byte, and
    y's bytes [i, i+m) lie in elements below i+m, all read before the block
    is copied out. */
-static void nn_ew__quant_row_f32(const float *x, void *py, size_t n, float s, float zp, float lo, float hi) {
+static void nn_ew__quant_row_f32(const float *x, void *py, nn_dtype yt, size_t n, float s, float zp, float lo,
+                                 float hi) {
     uint8_t *y = (uint8_t *)py, blk[256];
     size_t i, k, m;
+    if (yt == NN_DTYPE_INT16 || yt == NN_DTYPE_UINT16) { /* 16 bits: exact in float too (|v| < 2^24) */
+        for (i = 0; i < n; i++) {
+            float v = rintf(x[i] / s) + zp;
+            v = v >= lo ? v : lo;
+            v = v <= hi ? v : hi;
+            if (yt == NN_DTYPE_INT16) ((int16_t *)py)[i] = (int16_t)(int32_t)v;
+            else ((uint16_t *)py)[i] = (uint16_t)(int32_t)v;
+        }
+        return;
+    }
     for (i = 0; i < n; i += m) {
         m = n - i < sizeof blk ? n - i : sizeof blk;
         for (k = 0; k < m; k++) {
@@ -3808,8 +3819,10 @@ static void nn_ew__quant_span(const nn_ew__qjob *j, size_t base, size_t n, size_
     const nn_ew__fmt *f8 = nn_ew__fmt_of(j->y->dtype);
     size_t i;
     if (!svec && j->x->dtype == NN_DTYPE_FLOAT && j->scale->dtype == NN_DTYPE_FLOAT && j->prec == NN_DTYPE_FLOAT &&
-        (j->y->dtype == NN_DTYPE_UINT8 || j->y->dtype == NN_DTYPE_INT8)) {
-        nn_ew__quant_row_f32((const float *)j->x->data + base, (char *)j->y->data + base, n,
+        (j->y->dtype == NN_DTYPE_UINT8 || j->y->dtype == NN_DTYPE_INT8 || j->y->dtype == NN_DTYPE_INT16 ||
+         j->y->dtype == NN_DTYPE_UINT16)) {
+        nn_ew__quant_row_f32((const float *)j->x->data + base, (char *)j->y->data + base * nn_dtype_size(j->y->dtype),
+                             j->y->dtype, n,
                              ((const float *)j->scale->data)[s0], (float)nn_ew__qload(j->zp, s0), (float)j->lo,
                              (float)j->hi);
         return;
@@ -3919,11 +3932,18 @@ static void nn_ew__dequant_span(const nn_ew__qjob *j, size_t base, size_t n, siz
     size_t i;
     if (f8 && f8->ebits + f8->mbits >= 8) f8 = NULL; /* float16 / bfloat16 are not quantized types */
     if (!svec && j->y->dtype == NN_DTYPE_FLOAT && j->scale->dtype == NN_DTYPE_FLOAT &&
-        (j->x->dtype == NN_DTYPE_UINT8 || j->x->dtype == NN_DTYPE_INT8)) {
+        (j->x->dtype == NN_DTYPE_UINT8 || j->x->dtype == NN_DTYPE_INT8 || j->x->dtype == NN_DTYPE_INT16 ||
+         j->x->dtype == NN_DTYPE_UINT16)) {
         float s = ((const float *)j->scale->data)[s0], *y = (float *)j->y->data + base;
         int zp = (int)nn_ew__qload(j->zp, s0);
         if (j->x->dtype == NN_DTYPE_UINT8) {
             const uint8_t *x = (const uint8_t *)j->x->data + base;
+            for (i = 0; i < n; i++) y[i] = (float)((int)x[i] - zp) * s;
+        } else if (j->x->dtype == NN_DTYPE_INT16) {
+            const int16_t *x = (const int16_t *)j->x->data + base;
+            for (i = 0; i < n; i++) y[i] = (float)((int)x[i] - zp) * s;
+        } else if (j->x->dtype == NN_DTYPE_UINT16) {
+            const uint16_t *x = (const uint16_t *)j->x->data + base;
             for (i = 0; i < n; i++) y[i] = (float)((int)x[i] - zp) * s;
         } else {
             const int8_t *x = (const int8_t *)j->x->data + base;
@@ -4040,7 +4060,7 @@ static nn_status nn_ew__run_DynamicQuantizeLinear(nn_op_ctx *c, const nn_value *
     if (scale > 0.0f) {
         zp = rintf(-lo / scale);
         zp = zp < 0.0f ? 0.0f : zp > 255.0f ? 255.0f : zp;
-        nn_ew__quant_row_f32(x, out[0].data, n, scale, zp, 0.0f, 255.0f);
+        nn_ew__quant_row_f32(x, out[0].data, NN_DTYPE_UINT8, n, scale, zp, 0.0f, 255.0f);
     }
     if (n_out > 1 && out[1].data) *(float *)out[1].data = scale;
     if (n_out > 2 && out[2].data) *(uint8_t *)out[2].data = (uint8_t)zp;
