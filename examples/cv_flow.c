@@ -175,7 +175,11 @@ static int calibrate(flow *f, const nn_graph *g, nn_quant_range *ranges) {
         else if ((s + 1) % 8 == 0 || s + 1 == n) fprintf(stderr, "calibrating %u/%u\n", s + 1, n);
     }
     if (tty) fprintf(stderr, "\n");
+    /* thresholds for the grid they will quantize to (MSE, KL, OCTAV weigh
+       clipping against rounding); ACIQ's tables stop at 8 bits */
     nn_calib_desc rule = {.method = f->method};
+    if (f->scheme == NN_QUANT_S16_SYM && f->method != NN_CALIB_ACIQ_GAUSS && f->method != NN_CALIB_ACIQ_LAPLACE)
+        rule.bits = 16;
     if (!st) st = nn_quant_ranges_from_collector(g, col, &rule, ranges, &d);
     nn_exec_destroy(x);
     nn_calib_collector_destroy(col);
@@ -212,32 +216,53 @@ static void worst_layers(flow *f, const nn_graph *g, const nn_graph *q) {
 
 /* Compiles q for the target, writes RESULT_DIR/3_compiled.nnb, and runs
    every evaluation sample on the simulator in one caller-owned block
-   (the simulator never allocates). */
-static int compile_and_run(flow *f, const nn_graph *q, agreement *a) {
+   (the simulator never allocates).  A program has static shapes: when
+   --shape does not fix the input, one program is compiled per distinct
+   evaluation input shape (det's photos come at their own sizes), and
+   3_compiled.nnb is the first sample's; *programs gets their number. */
+static int compile_and_run(flow *f, const nn_graph *q, agreement *a, uint32_t *programs) {
     nn_target_desc t;
     nn_target_program *p = NULL;
-    nn_target_compile_desc cd = {.input_shapes = f->shapes.shapes, .input_shape_count = (uint32_t)f->shapes.shape_count};
     nn_diag d = {0};
+    nn_status st = nn_target_preset(f->target ? f->target : "npu-small", &t, &d);
     char path[4200];
-    if (nn_target_preset(f->target ? f->target : "npu-small", &t, &d) || nn_target_compile(q, &t, &cd, &p, &d))
-        return die("compile", &d);
-    snprintf(path, sizeof path, "%s/3_compiled.nnb", f->out);
-    FILE *fp = fopen(path, "wb");
-    nn_status st = fp ? nn_target_save(p, nn_verify_write_file, fp, &d) : NN_ERR_IO;
-    if (fp && fclose(fp) != 0 && !st) st = NN_ERR_IO;
-    size_t mb = nn_target_sim_scratch_bytes(p);
+    uint8_t done[MAX_SAMPLES] = {0};
     void *mem = NULL;
-    if (!st && posix_memalign(&mem, 64, mb ? mb : 64) != 0) st = NN_ERR_NOMEM;
+    if (st) return die("compile", &d);
     a->cos = 1;
     a->peak_rel = 0;
-    for (uint32_t s = 0; !st && s < f->eval_count; s++) {
-        nn_value outs[MAX_OUTPUTS];
-        st = nn_target_sim_run(p, mem, mb, &f->eval_in[s], outs, &d);
-        for (uint32_t o = 0; !st && o < q->output_count && o < MAX_OUTPUTS; o++) agree(a, &f->ref[s][o], &outs[o]);
+    *programs = 0;
+    for (uint32_t s0 = 0; !st && s0 < f->eval_count; s0++) {
+        if (done[s0]) continue;
+        /* the --shape list, or the shape of sample s0 for the graph's input */
+        nn_input_shape one = {q->tensors[q->inputs[0].id].name, f->eval_in[s0].shape};
+        nn_target_compile_desc cd = {.input_shapes = f->shapes.shapes, .input_shape_count = (uint32_t)f->shapes.shape_count};
+        if (!f->shapes.shape_count) { cd.input_shapes = &one; cd.input_shape_count = 1; }
+        if ((st = nn_target_compile(q, &t, &cd, &p, &d))) break;
+        (*programs)++;
+        if (s0 == 0) {
+            snprintf(path, sizeof path, "%s/3_compiled.nnb", f->out);
+            FILE *fp = fopen(path, "wb");
+            st = fp ? nn_target_save(p, nn_verify_write_file, fp, &d) : NN_ERR_IO;
+            if (fp && fclose(fp) != 0 && !st) st = NN_ERR_IO;
+        }
+        size_t mb = nn_target_sim_scratch_bytes(p);
+        free(mem);
+        mem = NULL;
+        if (!st && posix_memalign(&mem, 64, mb ? mb : 64) != 0) st = NN_ERR_NOMEM;
+        /* every sample of this shape (all of them when --shape fixed it) */
+        for (uint32_t s = s0; !st && s < f->eval_count; s++) {
+            nn_value outs[MAX_OUTPUTS];
+            if (done[s] || (!f->shapes.shape_count && !nn_shape_equal(&f->eval_in[s].shape, &f->eval_in[s0].shape))) continue;
+            done[s] = 1;
+            st = nn_target_sim_run(p, mem, mb, &f->eval_in[s], outs, &d);
+            for (uint32_t o = 0; !st && o < q->output_count && o < MAX_OUTPUTS; o++) agree(a, &f->ref[s][o], &outs[o]);
+        }
+        nn_target_program_destroy(p);
+        p = NULL;
     }
     free(mem);
-    nn_target_program_destroy(p);
-    return st ? die(path, &d) : 0;
+    return st ? die("compile", &d) : 0;
 }
 
 static void usage(void) {
@@ -364,9 +389,13 @@ int main(int argc, char **argv) {
        run it on the simulator; the outputs must equal the fake-quant run's
        bit for bit (same integer kernels), so the gate is the quantize one. */
     t0 = cli_now_ms();
-    if (compile_and_run(&f, q, &a)) goto done;
+    uint32_t programs = 0;
+    if (compile_and_run(&f, q, &a, &programs)) goto done;
     snprintf(path, sizeof path, "%s/3_compiled.nnb", f.out);
-    if (!gate(&f, "compile", cli_now_ms() - t0, &a, f.tol_quantize, path)) goto done;
+    int compiled_ok = gate(&f, "compile", cli_now_ms() - t0, &a, f.tol_quantize, path);
+    if (programs > 1)
+        printf("           %u programs, one per evaluation input shape (the file holds the first sample's)\n", programs);
+    if (!compiled_ok) goto done;
     rc = 0;
 
 done:
