@@ -4929,19 +4929,24 @@ static nn_status nn_quant__search_eval(const nn_graph *g, const nn_quant_range *
     return st;
 }
 
+/* Descending by key, ties by node: the search's three orders. */
+static int nn_quant__cmp_desc(double kx, double ky, uint32_t nx, uint32_t ny) {
+    return kx < ky ? 1 : kx > ky ? -1 : (nx > ny) - (nx < ny);
+}
+
 static int nn_quant__cmp_layer(const void *a, const void *b) {
     const nn_quant_search_layer *x = (const nn_quant_search_layer *)a, *y = (const nn_quant_search_layer *)b;
-    return x->cos_promoted < y->cos_promoted ? 1 : x->cos_promoted > y->cos_promoted ? -1 : (x->node > y->node) - (x->node < y->node);
+    return nn_quant__cmp_desc(x->cos_promoted, y->cos_promoted, x->node, y->node);
 }
 
 static int nn_quant__cmp_prescreen(const void *a, const void *b) {
     const nn_quant_search_layer *x = (const nn_quant_search_layer *)a, *y = (const nn_quant_search_layer *)b;
-    return x->cos_prescreen < y->cos_prescreen ? 1 : x->cos_prescreen > y->cos_prescreen ? -1 : (x->node > y->node) - (x->node < y->node);
+    return nn_quant__cmp_desc(x->cos_prescreen, y->cos_prescreen, x->node, y->node);
 }
 
 static int nn_quant__cmp_drop(const void *a, const void *b) {
     const nn_quant_search_layer *x = (const nn_quant_search_layer *)a, *y = (const nn_quant_search_layer *)b;
-    return x->local_drop < y->local_drop ? 1 : x->local_drop > y->local_drop ? -1 : (x->node > y->node) - (x->node < y->node);
+    return nn_quant__cmp_desc(x->local_drop, y->local_drop, x->node, y->node);
 }
 
 /* An analysis row the search may promote: a quantized node's first output,

@@ -5255,6 +5255,27 @@ static nn_status nn_target__fold(nn_target__low *lo, const nn_node *n, nn_diag *
     return st;
 }
 
+/* Runs the float op's infer on the virtual values in[0..n) (as nn_qexec's
+   run does) and records group gr's output: that shape, the group's dtype. */
+static nn_status nn_target__infer_output(nn_target__low *lo, const nn_qexec__group *gr, const nn_op_def *def,
+                                         const nn_value *in, uint32_t n, nn_diag *diag) {
+    const nn_node *k = &lo->g->nodes[gr->op_node];
+    nn_value out;
+    nn_op_ctx c;
+    nn_status st;
+    memset(&out, 0, sizeof out);
+    memset(&c, 0, sizeof c);
+    c.graph = lo->g; c.node = k; c.opset = nn_quant__node_opset(lo->g, k); c.diag = diag; c.alloc = &lo->a;
+    st = def->infer(&c, in, n, &out, 1);
+    nn_qexec__scratch_free(&c);
+    if (out.data) nn_op_free_value(&c, &out);
+    if (st) return st;
+    lo->shape[gr->y.id] = out.shape;
+    lo->dtype[gr->y.id] = gr->ydtype;
+    lo->known[gr->y.id] = 1;
+    return NN_OK;
+}
+
 /* Adds L's node for integer group gi. */
 static nn_status nn_target__lower_group(nn_target__low *lo, uint32_t gi, nn_diag *diag) {
     const nn_qexec__group *gr = &lo->x->groups[gi];
@@ -5266,14 +5287,10 @@ static nn_status nn_target__lower_group(nn_target__low *lo, uint32_t gi, nn_diag
     uint32_t nin = 1, i;
     const char *op = k->op_type;
     nn_status st;
-    {   /* the output shape, from the float op's infer on virtual values (as nn_qexec's run does) */
+    {   /* the output shape, from the float op's infer on virtual values */
         const nn_op_def *def = nn_op_find(k->op_type, k->domain, nn_quant__node_opset(g, k));
-        nn_value vin[3], vout;
-        nn_op_ctx c;
+        nn_value vin[3];
         memset(vin, 0, sizeof vin);
-        memset(&vout, 0, sizeof vout);
-        memset(&c, 0, sizeof c);
-        c.graph = g; c.node = k; c.opset = nn_quant__node_opset(g, k); c.diag = diag; c.alloc = &lo->a;
         if (!def) return nn_diag_set(diag, NN_ERR_UNSUPPORTED, k->name, "op %s has no kernel", k->op_type);
         for (i = 0; i < k->input_count && i < 3; i++) {
             nn_tensor_id t = k->inputs[i];
@@ -5284,13 +5301,7 @@ static nn_status nn_target__lower_group(nn_target__low *lo, uint32_t gi, nn_diag
             else vin[2] = nn_value_make(NN_DTYPE_FLOAT, g->tensors[t.id].shape, NULL);
             if (gr->kind == NN_QX__LUT && i > 0) vin[i] = nn_target__infer_value(lo, t.id); /* Clip bounds */
         }
-        st = def->infer(&c, vin, k->input_count < 3 ? k->input_count : 3, &vout, 1);
-        nn_qexec__scratch_free(&c);
-        if (vout.data) nn_op_free_value(&c, &vout);
-        if (st) return st;
-        lo->shape[gr->y.id] = vout.shape;
-        lo->dtype[gr->y.id] = gr->ydtype;
-        lo->known[gr->y.id] = 1;
+        if ((st = nn_target__infer_output(lo, gr, def, vin, k->input_count < 3 ? k->input_count : 3, diag))) return st;
     }
     if ((st = nn_target__lt(lo, gr->a.t.id, &ins[0], diag)) || (st = nn_target__lt(lo, gr->y.id, &y, diag))) return st;
     switch (gr->kind) {
@@ -5340,27 +5351,17 @@ static nn_status nn_target__lower_move(nn_target__low *lo, uint32_t gi, nn_diag 
     const nn_node *k = &lo->g->nodes[gr->op_node];
     const nn_op_def *def = nn_op_find(k->op_type, k->domain, nn_quant__node_opset(lo->g, k));
     nn_tensor_id ins[8], y;
-    nn_value in[8], out;
+    nn_value in[8];
     nn_node_id nid;
-    nn_op_ctx c;
     uint32_t i;
     nn_status st;
     if (!def) return nn_diag_set(diag, NN_ERR_UNSUPPORTED, k->name, "op %s has no kernel", k->op_type);
     if (k->input_count > 8) return nn_diag_set(diag, NN_ERR_LIMIT, k->name, "too many inputs");
-    memset(&c, 0, sizeof c);
-    c.graph = lo->g; c.node = k; c.opset = nn_quant__node_opset(lo->g, k); c.diag = diag; c.alloc = &lo->a;
     for (i = 0; i < k->input_count; i++) {
         memset(&in[i], 0, sizeof in[i]);
         if (k->inputs[i].id != NN_INVALID_ID) in[i] = nn_target__infer_value(lo, i ? k->inputs[i].id : gr->a.t.id);
     }
-    memset(&out, 0, sizeof out);
-    st = def->infer(&c, in, k->input_count, &out, 1);
-    nn_qexec__scratch_free(&c);
-    if (out.data) nn_op_free_value(&c, &out);
-    if (st) return st;
-    lo->shape[gr->y.id] = out.shape;
-    lo->dtype[gr->y.id] = gr->ydtype;
-    lo->known[gr->y.id] = 1;
+    if ((st = nn_target__infer_output(lo, gr, def, in, k->input_count, diag))) return st;
     for (i = 0; i < k->input_count; i++) {
         ins[i].id = NN_INVALID_ID;
         if (k->inputs[i].id != NN_INVALID_ID && (st = nn_target__lt(lo, i ? k->inputs[i].id : gr->a.t.id, &ins[i], diag))) return st;

@@ -175,11 +175,8 @@ static int calibrate(flow *f, const nn_graph *g, nn_quant_range *ranges) {
         else if ((s + 1) % 8 == 0 || s + 1 == n) fprintf(stderr, "calibrating %u/%u\n", s + 1, n);
     }
     if (tty) fprintf(stderr, "\n");
-    /* thresholds for the grid they will quantize to (MSE, KL, OCTAV weigh
-       clipping against rounding); ACIQ's tables stop at 8 bits */
-    nn_calib_desc rule = {.method = f->method};
-    if (f->scheme == NN_QUANT_S16_SYM && f->method != NN_CALIB_ACIQ_GAUSS && f->method != NN_CALIB_ACIQ_LAPLACE)
-        rule.bits = 16;
+    nn_calib_desc rule = {.method = f->method,
+                          .bits = cli_calib_bits(f->scheme == NN_QUANT_S16_SYM ? 16 : 0, f->method)};
     if (!st) st = nn_quant_ranges_from_collector(g, col, &rule, ranges, &d);
     nn_exec_destroy(x);
     nn_calib_collector_destroy(col);

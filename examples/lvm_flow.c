@@ -192,11 +192,8 @@ static int calibrate(flow *f, const nn_graph *g, nn_quant_range *ranges) {
         if (!st) st = nn_calib_collector_observe(col, g->inputs[0], &f->calib_in[s], &d);
         if (!st) st = nn_exec_run(x, &d);
     }
-    /* thresholds for the grid they will quantize to (MSE, KL, OCTAV weigh
-       clipping against rounding); ACIQ's tables stop at 8 bits */
-    nn_calib_desc rule = {.method = f->method};
-    if (f->scheme == NN_QUANT_S16_SYM && f->method != NN_CALIB_ACIQ_GAUSS && f->method != NN_CALIB_ACIQ_LAPLACE)
-        rule.bits = 16;
+    nn_calib_desc rule = {.method = f->method,
+                          .bits = cli_calib_bits(f->scheme == NN_QUANT_S16_SYM ? 16 : 0, f->method)};
     if (!st) st = nn_quant_ranges_from_collector(g, col, &rule, ranges, &d);
     nn_exec_destroy(x);
     nn_calib_collector_destroy(col);

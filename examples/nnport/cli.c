@@ -71,6 +71,11 @@ int cli_parse_rounding(const char *text, nn_quant_rounding *out) {
     return 1;
 }
 
+int cli_calib_bits(int act_bits, nn_calib_method m) {
+    if ((m == NN_CALIB_ACIQ_GAUSS || m == NN_CALIB_ACIQ_LAPLACE) && act_bits > 8) return 8;
+    return act_bits;
+}
+
 int cli_parse_scheme(const char *text, nn_quant_scheme *out) {
     if (!strcmp(text, "s8sym")) *out = NN_QUANT_S8_SYM;
     else if (!strcmp(text, "u8asym")) *out = NN_QUANT_U8_ASYM;

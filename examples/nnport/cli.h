@@ -50,6 +50,10 @@ const char *cli_split_pair(const char *arg, char *name, size_t name_cap);
 int cli_parse_int(const char *text, long min, long max, long *out);
 /* Parses a weight rounding ("nearest" or "sum"); 0 on anything else. */
 int cli_parse_rounding(const char *text, nn_quant_rounding *out);
+/* The calibrator's grid for activations of act_bits bits (0: 8): thresholds
+   for the grid they will quantize to (MSE, KL, OCTAV weigh clipping
+   against rounding), except ACIQ, whose tables stop at 8 bits. */
+int cli_calib_bits(int act_bits, nn_calib_method m);
 /* Parses an activation scheme ("s8sym", "u8asym", "s8asym" or "s16"); 0 on anything else. */
 int cli_parse_scheme(const char *text, nn_quant_scheme *out);
 /* Of nn_quant_softmax_bias_measure's n rows: how many Softmax outputs are

@@ -491,7 +491,7 @@ static nn_quant_range *ranges_for(const qsession *s, const nn_calib_desc *cd0, n
     nn_quant_range *r = (nn_quant_range *)calloc(s->g->tensor_count + 1, sizeof *r);
     memset(&d, 0, sizeof d);
     cd.method = m;
-    if ((m == NN_CALIB_ACIQ_GAUSS || m == NN_CALIB_ACIQ_LAPLACE) && cd.bits > 8) cd.bits = 8;
+    cd.bits = cli_calib_bits(cd.bits, m);
     if (!r) return NULL;
     if (nn_quant_ranges_from_collector(s->g, s->col, &cd, r, &d)) { cli_fail(nn_calib_method_name(m), &d); free(r); return NULL; }
     return r;
