@@ -27,6 +27,8 @@ PACKAGES=(
   # model export, training, input preparation (Debian's python only)
   python3 python3-torch python3-torchvision python3-onnx python3-numpy
   python3-skimage python3-pil libopenblas0-pthread
+  # photos for the det calibration set (scripts/make_det_eval_text.py --set calib_text)
+  opencv-doc
   # rendering text lines, fonts, text corpus
   imagemagick fonts-dejavu-core fonts-dejavu-extra fonts-liberation2 fortunes
   # misc tooling used by demos
