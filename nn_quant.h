@@ -2358,6 +2358,21 @@ static void nn_quant__range_marks(const nn_graph *g, const uint32_t *order, nn_t
     }
 }
 
+/* 1 when `name` is one of the comma-separated original node names in
+   `origin` (nn_graph.h's provenance: a node an optimizer pass made from
+   others lists theirs). */
+static int nn_quant__origin_has(const char *origin, const char *name) {
+    size_t len = strlen(name);
+    const char *p = origin;
+    while (p && *p) {
+        const char *e = strchr(p, ',');
+        size_t k = e ? (size_t)(e - p) : strlen(p);
+        if (k == len && !strncmp(p, name, len)) return 1;
+        p = e ? e + 1 : NULL;
+    }
+    return 0;
+}
+
 NN_API nn_status nn_quant_resolve_table(const nn_graph *g, const nn_quant_table *t, nn_quant_log_fn log,
                                         void *log_user, nn_quant_dtype *out, uint32_t *unmatched, nn_diag *diag) {
     uint32_t *order = NULL, r, i, miss = 0;
@@ -2383,7 +2398,10 @@ NN_API nn_status nn_quant_resolve_table(const nn_graph *g, const nn_quant_table 
             for (r = 0; r < t->count; r++) {
                 const nn_quant_rule *rule = &t->rules[r];
                 uint32_t hits = 0;
+                char at[40]; /* a parsed rule's line; a rule added in code (a config's overrides) by its place */
                 if (rule->kind != kinds[pk]) continue;
+                if (rule->line) snprintf(at, sizeof at, "qtable line %u", (unsigned)rule->line);
+                else snprintf(at, sizeof at, "quantize rule %u", (unsigned)r + 1);
                 if (rule->kind == NN_QUANT_RULE_RANGE) {
                     nn_tensor_id s = nn_graph_find_tensor(g, rule->name), e = nn_graph_find_tensor(g, rule->end);
                     if (s.id != NN_INVALID_ID && e.id != NN_INVALID_ID) {
@@ -2402,14 +2420,35 @@ NN_API nn_status nn_quant_resolve_table(const nn_graph *g, const nn_quant_table 
                                  !strcmp(g->tensors[n->outputs[0].id].name, rule->name));
                         if (m) { out[i] = rule->dtype; prio[i] = (uint8_t)(pk + 1); hits++; }
                     }
+                    /* A layer the optimizer fused or split (a Conv with its scale
+                       Mul folded in, a Gemm turned into MatMul + Add) may have
+                       lost its name, but it lives on in the provenance of the
+                       node(s) made from it: the rule applies to those. */
+                    if (!hits && rule->kind == NN_QUANT_RULE_LAYER) {
+                        uint32_t first = 0;
+                        for (i = 0; i < g->node_count; i++)
+                            if (g->nodes[i].origin && nn_quant__origin_has(g->nodes[i].origin, rule->name)) {
+                                if (!hits) first = i;
+                                out[i] = rule->dtype;
+                                prio[i] = (uint8_t)(pk + 1);
+                                hits++;
+                            }
+                        if (hits) {
+                            const nn_node *f = &g->nodes[first];
+                            nn_quant__logf(log, log_user,
+                                           "%s: %s is not in this graph; applied to the %u node(s) made from it (%s%s)",
+                                           at, rule->name, (unsigned)hits,
+                                           f->name ? f->name : g->tensors[f->outputs[0].id].name, hits > 1 ? ", ..." : "");
+                        }
+                    }
                 }
                 if (!hits) {
                     miss++;
                     if (rule->kind == NN_QUANT_RULE_RANGE)
-                        nn_quant__logf(log, log_user, "qtable line %u: range %s .. %s matches no node", (unsigned)rule->line,
+                        nn_quant__logf(log, log_user, "%s: range %s .. %s matches no node", at,
                                        rule->name, rule->end);
                     else
-                        nn_quant__logf(log, log_user, "qtable line %u: %s%s matches no node", (unsigned)rule->line,
+                        nn_quant__logf(log, log_user, "%s: %s%s matches no node", at,
                                        rule->kind == NN_QUANT_RULE_TYPE ? "type " : "", rule->name);
                 }
             }
@@ -4896,6 +4935,27 @@ done:
     return st;
 }
 
+/* The name a written layer rule gives the layer whose output is tensor t: its
+   producer's node name when no other node answers to that name (as a node or
+   as a first output), else the tensor's.  Node names survive the optimizer's
+   fusions (a Conv keeps its name when its scale Mul is folded in, while its
+   output takes the Mul's), and a name fused away still matches through the
+   provenance (nn_quant_resolve_table), so the table a search writes on one
+   graph applies to the flows' optimized copies of the same model. */
+static const char *nn_quant__layer_rule_name(const nn_graph *g, uint32_t t) {
+    uint32_t i, p = NN_INVALID_ID, uses = 0;
+    for (i = 0; i < g->node_count && p == NN_INVALID_ID; i++)
+        if (g->nodes[i].output_count && g->nodes[i].outputs[0].id == t) p = i;
+    if (p == NN_INVALID_ID || !g->nodes[p].name || !g->nodes[p].name[0]) return g->tensors[t].name;
+    for (i = 0; i < g->node_count; i++) {
+        const nn_node *n = &g->nodes[i];
+        if ((n->name && !strcmp(n->name, g->nodes[p].name)) ||
+            (n->output_count && n->outputs[0].id != NN_INVALID_ID && !strcmp(g->tensors[n->outputs[0].id].name, g->nodes[p].name)))
+            uses++;
+    }
+    return uses == 1 ? g->nodes[p].name : g->tensors[t].name;
+}
+
 /* The table in force while searching: qd's rules then the promoted layers
    (later layer rules win, so a promotion overrides a base layer rule). */
 static nn_status nn_quant__search_table(nn_quant_table *t, const nn_quant_table *base, const nn_graph *g,
@@ -5182,7 +5242,7 @@ NN_API nn_status nn_quant_search(const nn_graph *g, const nn_quant_range *ranges
         (st = nn_quant__search_blocks(g, ranges, &base, &s, rows, nrows, inputs, sample_count, refs, prom, &np, &r, diag)))
         goto done;
     for (i = 0; i < np && st == NN_OK; i++)
-        st = nn_quant_table_add(out, NN_QUANT_RULE_LAYER, g->tensors[prom[i]].name, NULL, s.promote, diag);
+        st = nn_quant_table_add(out, NN_QUANT_RULE_LAYER, nn_quant__layer_rule_name(g, prom[i]), NULL, s.promote, diag);
     r.promoted = np;
 finish:
     *layer_count = nl;

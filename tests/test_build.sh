@@ -191,5 +191,31 @@ $NN build --config "$tmp/cfg7.json" --input "$MODEL" --output-dir "$tmp/bad9" --
 ok test $? -eq 1
 ok has "quant.calibration_inputs.y: the model has no input 'y' (inputs: x)" "$tmp/err9"
 
+# quant.overrides[].layer names an original ONNX node.  The cv template's
+# bn pass folds p2o.BatchNormalization.1 into p2o.Conv.1 (the ONNX file:
+# Conv.1 -> BatchNormalization.1), so that rule reaches the fused Conv
+# through its provenance; conv2d_54.tmp_0, Conv.1's output before the fold,
+# is gone and the rule matches nothing (a warning naming it, rule 2).
+cat > "$tmp/cfg10.json" <<EOF
+{
+  "model": {"input_shapes": {"x": [1, 3, 48, 192]}},
+  "quant": {"calibration_data": "$CALIB", "calibration_samples": 4, "calibration_method": "MinMax",
+            "overrides": [{"layer": "p2o.BatchNormalization.1", "dtype": "f32"}, {"layer": "conv2d_54.tmp_0", "dtype": "f32"}]}
+}
+EOF
+$NN build --config "$tmp/cfg10.json" --input "$MODEL" --output-dir "$tmp/out10" --quant.tolerance 0 >/dev/null 2>"$tmp/err10"
+ok test $? -eq 0
+ok has "quantize rule 1: p2o.BatchNormalization.1 is not in this graph; applied to the 1 node(s) made from it (p2o.Conv.1)" "$tmp/err10"
+ok has "quantize rule 2: conv2d_54.tmp_0 matches no node" "$tmp/err10"
+# the fused Conv stays float in the QDQ model: no DequantizeLinear feeds p2o.Conv.1
+ok /usr/bin/python3 -c "
+import onnx, sys
+m = onnx.load(sys.argv[1])
+made = {o: n.op_type for n in m.graph.node for o in n.output}
+conv = [n for n in m.graph.node if n.name == 'p2o.Conv.1']
+assert len(conv) == 1 and conv[0].op_type == 'Conv', [n.name for n in m.graph.node if 'Conv.1' in n.name]
+assert made.get(conv[0].input[1]) != 'DequantizeLinear', 'p2o.Conv.1 has quantized weights'
+" "$tmp/out10/quantized.onnx"
+
 echo "build: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

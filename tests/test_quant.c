@@ -515,6 +515,77 @@ static int sink_write(void *user, const char *text, size_t bytes) {
     return 0;
 }
 
+/* A layer rule after the optimizer fused its layer.  Conv "conv" -> BN
+   "bnorm" -> Relu; the bn pass folds bnorm into conv: the fused node keeps
+   the name "conv", writes bnorm's output "b" and lists "conv,bnorm" as its
+   provenance.  So "conv" matches by name, "bnorm" through the provenance
+   (with a log line saying so), the Conv's old output "c" and a prefix of a
+   provenance name ("bnor") match nothing. */
+typedef struct { char last[512]; int calls; } qlog_probe;
+static void qlog_keep(void *user, const char *message) {
+    qlog_probe *p = (qlog_probe *)user;
+    snprintf(p->last, sizeof p->last, "%s", message);
+    p->calls++;
+}
+
+static void test_qtable_provenance(void) {
+    nn_graph *g = NULL;
+    nn_diag d;
+    nn_tensor_id x, w, c, b, y, bp[4];
+    nn_node_id n;
+    memset(&d, 0, sizeof d);
+    if (nn_graph_create(NULL, &g, &d)) { CHECK(0); return; }
+    int64_t xd[4] = {1, 2, 3, 3}, wd[4] = {2, 2, 1, 1}, cd[1] = {2};
+    nn_shape xs = nn_shape_make(4, xd), ws = nn_shape_make(4, wd), cs = nn_shape_make(1, cd);
+    float wv[4] = {1, 2, 3, 4}, pv[4][2] = {{1, 2}, {0.5f, -0.5f}, {0.1f, 0.2f}, {1, 4}};
+    const char *pn[4] = {"gamma", "beta", "mean", "var"};
+    nn_graph_set_opset(g, "", 14, &d);
+    nn_graph_add_tensor(g, "x", NN_DTYPE_FLOAT, &xs, &x, &d);
+    nn_graph_add_tensor(g, "W", NN_DTYPE_FLOAT, &ws, &w, &d);
+    nn_graph_set_data(g, w, wv, sizeof wv, 1, &d);
+    for (int i = 0; i < 4; i++) {
+        nn_graph_add_tensor(g, pn[i], NN_DTYPE_FLOAT, &cs, &bp[i], &d);
+        nn_graph_set_data(g, bp[i], pv[i], sizeof pv[i], 1, &d);
+    }
+    nn_graph_add_tensor(g, "c", NN_DTYPE_FLOAT, &xs, &c, &d);
+    nn_graph_add_tensor(g, "b", NN_DTYPE_FLOAT, &xs, &b, &d);
+    nn_graph_add_tensor(g, "y", NN_DTYPE_FLOAT, &xs, &y, &d);
+    nn_graph_add_input(g, x, &d);
+    nn_graph_add_output(g, y, &d);
+    nn_tensor_id ci[2] = {x, w}, bi[5] = {c, bp[0], bp[1], bp[2], bp[3]};
+    nn_graph_add_node(g, "Conv", "", "conv", ci, 2, &c, 1, &n, &d);
+    nn_graph_add_node(g, "BatchNormalization", "", "bnorm", bi, 5, &b, 1, &n, &d);
+    nn_graph_add_node(g, "Relu", "", "relu", &b, 1, &y, 1, &n, &d);
+    nn_pass_stats ps;
+    CHECK_STATUS(nn_graph_run_pass(g, "bn", NULL, &ps, &d), NN_OK);
+    CHECK_EQ_INT(g->node_count, 2);
+    int conv = -1;
+    for (uint32_t i = 0; i < g->node_count; i++)
+        if (!strcmp(g->nodes[i].op_type, "Conv")) conv = (int)i;
+    CHECK(conv >= 0 && !strcmp(g->nodes[conv].name, "conv") && !strcmp(g->tensors[g->nodes[conv].outputs[0].id].name, "b"));
+    if (conv < 0) { nn_graph_destroy(g); return; }
+    const char *text[4] = {"conv F32\n", "bnorm F32\n", "c F32\n", "bnor F32\n"};
+    const uint32_t want_miss[4] = {0, 0, 1, 1};
+    for (int k = 0; k < 4; k++) {
+        nn_quant_table t;
+        nn_quant_dtype out[2];
+        uint32_t miss = 99;
+        qlog_probe lp;
+        memset(&lp, 0, sizeof lp);
+        nn_quant_table_init(&t, NULL);
+        CHECK_STATUS(nn_quant_table_parse(&t, text[k], strlen(text[k]), &d), NN_OK);
+        CHECK_STATUS(nn_quant_resolve_table(g, &t, qlog_keep, &lp, out, &miss, &d), NN_OK);
+        CHECK_EQ_INT(miss, want_miss[k]);
+        CHECK_EQ_INT(out[conv], want_miss[k] ? NN_QUANT_DTYPE_DEFAULT : NN_QUANT_DTYPE_F32);
+        CHECK_EQ_INT(out[1 - conv], NN_QUANT_DTYPE_DEFAULT); /* the Relu */
+        if (k == 1) CHECK(strstr(lp.last, "bnorm is not in this graph; applied to the 1 node(s) made from it (conv)") != NULL);
+        if (k == 0) CHECK_EQ_INT(lp.calls, 0);
+        if (k >= 2) CHECK(strstr(lp.last, "matches no node") != NULL);
+        nn_quant_table_deinit(&t);
+    }
+    nn_graph_destroy(g);
+}
+
 static void test_qtable_roundtrip(void) {
     nn_quant_table t, u;
     nn_diag d;
@@ -1435,10 +1506,12 @@ static void test_search(void) {
     memset(&sd, 0, sizeof sd);
     sd.expected_cos = 0.999;
     CHECK_STATUS(nn_quant_search(g, r, NULL, &in, 1, &sd, &out, layers, &nl, &res, &d), NN_OK);
-    /* the huge-range h is the one layer promoted, and it fixes the output */
+    /* the huge-range h is the one layer promoted, and it fixes the output;
+       the written rule names h's producer node, "offset" (node names survive
+       the flows' fusions, nn_quant__layer_rule_name) */
     CHECK_EQ_INT(out.count, 1);
     if (out.count == 1) {
-        CHECK(!strcmp(out.rules[0].name, "h"));
+        CHECK(!strcmp(out.rules[0].name, "offset"));
         CHECK_EQ_INT(out.rules[0].kind, NN_QUANT_RULE_LAYER);
         CHECK_EQ_INT(out.rules[0].dtype, NN_QUANT_DTYPE_F32);
     }
@@ -1472,7 +1545,7 @@ static void test_search(void) {
         sd.eval.metric_user = &mp;
         nn_quant_table_init(&out, NULL);
         CHECK_STATUS(nn_quant_search(g, r, NULL, &in, 1, &sd, &out, layers, &nl, &res, &d), NN_OK);
-        CHECK(out.count == 1 && !strcmp(out.rules[0].name, "h"));
+        CHECK(out.count == 1 && !strcmp(out.rules[0].name, "offset"));
         CHECK_NEAR(res.cos_before, 0.0, 0);
         CHECK_NEAR(res.cos_after, 1.0, 0);
         CHECK(mp.calls > 2 && mp.bad_shape == 0);
@@ -1555,7 +1628,7 @@ static void test_search_prescreen(void) {
         } else {
             CHECK(nl == 1 && !strcmp(g->tensors[layers[0].tensor].name, "h") && layers[0].promoted);
             CHECK(layers[0].cos_prescreen > 0.999);
-            CHECK(out.count == 1 && !strcmp(out.rules[0].name, "h"));
+            CHECK(out.count == 1 && !strcmp(out.rules[0].name, "offset"));
             /* the mean over {0, x}: the zero sample scores 1, x about 0 before */
             CHECK(res.cos_before < 0.6 && res.cos_after > 0.999);
         }
@@ -1618,8 +1691,8 @@ static void test_search_blocks(void) {
         sd.block_layers = blocks;
         CHECK_STATUS(nn_quant_search(g, r, NULL, &in, 1, &sd, &out, layers, &nl, &res, &d), NN_OK);
         for (i = 0; i < out.count; i++) {
-            has_h1 |= !strcmp(out.rules[i].name, "h1");
-            has_h2 |= !strcmp(out.rules[i].name, "h2");
+            has_h1 |= !strcmp(out.rules[i].name, "add1"); /* h1's producer */
+            has_h2 |= !strcmp(out.rules[i].name, "add2");
         }
         CHECK(res.cos_before < 0.5);
         if (blocks < 3) { /* nothing restores the output */
@@ -1795,6 +1868,7 @@ int main(void) {
     test_lut();
     test_qtable();
     test_qtable_roundtrip();
+    test_qtable_provenance();
     test_qdq_structure_and_exec();
     test_broadcast_add();
     test_move_groups();
