@@ -211,55 +211,28 @@ static void worst_layers(flow *f, const nn_graph *g, const nn_graph *q) {
     free(rows);
 }
 
+/* The simulator's outputs of sample s against the float reference. */
+typedef struct { flow *f; agreement *a; } sim_cmp;
+static void sim_agree(void *user, uint32_t s, const nn_value *outs, uint32_t count) {
+    sim_cmp *c = (sim_cmp *)user;
+    for (uint32_t o = 0; o < count && o < MAX_OUTPUTS; o++) agree(c->a, &c->f->ref[s][o], &outs[o]);
+}
+
 /* Compiles q for the target, writes RESULT_DIR/3_compiled.nnb, and runs
-   every evaluation sample on the simulator in one caller-owned block
-   (the simulator never allocates).  A program has static shapes: when
-   --shape does not fix the input, one program is compiled per distinct
-   evaluation input shape (det's photos come at their own sizes), and
-   3_compiled.nnb is the first sample's; *programs gets their number. */
+   every evaluation sample on the simulator in one caller-owned block (the
+   simulator never allocates).  Without --shape, one program per distinct
+   evaluation input shape (cli_compile_per_shape); *programs gets their
+   number. */
 static int compile_and_run(flow *f, const nn_graph *q, agreement *a, uint32_t *programs) {
-    nn_target_desc t;
-    nn_target_program *p = NULL;
     nn_diag d = {0};
-    nn_status st = nn_target_preset(f->target ? f->target : "npu-small", &t, &d);
     char path[4200];
-    uint8_t done[MAX_SAMPLES] = {0};
-    void *mem = NULL;
-    if (st) return die("compile", &d);
+    sim_cmp c = {f, a};
     a->cos = 1;
     a->peak_rel = 0;
-    *programs = 0;
-    for (uint32_t s0 = 0; !st && s0 < f->eval_count; s0++) {
-        if (done[s0]) continue;
-        /* the --shape list, or the shape of sample s0 for the graph's input */
-        nn_input_shape one = {q->tensors[q->inputs[0].id].name, f->eval_in[s0].shape};
-        nn_target_compile_desc cd = {.input_shapes = f->shapes.shapes, .input_shape_count = (uint32_t)f->shapes.shape_count};
-        if (!f->shapes.shape_count) { cd.input_shapes = &one; cd.input_shape_count = 1; }
-        if ((st = nn_target_compile(q, &t, &cd, &p, &d))) break;
-        (*programs)++;
-        if (s0 == 0) {
-            snprintf(path, sizeof path, "%s/3_compiled.nnb", f->out);
-            FILE *fp = fopen(path, "wb");
-            st = fp ? nn_target_save(p, nn_verify_write_file, fp, &d) : NN_ERR_IO;
-            if (fp && fclose(fp) != 0 && !st) st = NN_ERR_IO;
-        }
-        size_t mb = nn_target_sim_scratch_bytes(p);
-        free(mem);
-        mem = NULL;
-        if (!st && posix_memalign(&mem, 64, mb ? mb : 64) != 0) st = NN_ERR_NOMEM;
-        /* every sample of this shape (all of them when --shape fixed it) */
-        for (uint32_t s = s0; !st && s < f->eval_count; s++) {
-            nn_value outs[MAX_OUTPUTS];
-            if (done[s] || (!f->shapes.shape_count && !nn_shape_equal(&f->eval_in[s].shape, &f->eval_in[s0].shape))) continue;
-            done[s] = 1;
-            st = nn_target_sim_run(p, mem, mb, &f->eval_in[s], outs, &d);
-            for (uint32_t o = 0; !st && o < q->output_count && o < MAX_OUTPUTS; o++) agree(a, &f->ref[s][o], &outs[o]);
-        }
-        nn_target_program_destroy(p);
-        p = NULL;
-    }
-    free(mem);
-    return st ? die("compile", &d) : 0;
+    snprintf(path, sizeof path, "%s/3_compiled.nnb", f->out);
+    if (cli_compile_per_shape(q, f->target, &f->shapes, f->eval_in, f->eval_count, path, sim_agree, &c, programs, &d))
+        return die("compile", &d);
+    return 0;
 }
 
 static void usage(void) {

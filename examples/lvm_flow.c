@@ -266,34 +266,28 @@ static void worst_layers(flow *f, const nn_graph *g, const nn_graph *q) {
     free(rows);
 }
 
+/* The simulator's outputs of sample s against the float reference. */
+typedef struct { flow *f; agreement *a; } sim_cmp;
+static void sim_agree(void *user, uint32_t s, const nn_value *outs, uint32_t count) {
+    sim_cmp *c = (sim_cmp *)user;
+    for (uint32_t o = 0; o < count && o < MAX_OUTPUTS; o++) agree(c->a, &c->f->ref[s][o], &outs[o]);
+}
+
 /* Compiles q for the target, writes RESULT_DIR/3_compiled.nnb, and runs
-   every evaluation sample on the simulator in one caller-owned block
-   (the simulator never allocates). */
-static int compile_and_run(flow *f, const nn_graph *q, agreement *a) {
-    nn_target_desc t;
-    nn_target_program *p = NULL;
-    nn_target_compile_desc cd = {.input_shapes = f->shapes.shapes, .input_shape_count = (uint32_t)f->shapes.shape_count};
+   every evaluation sample on the simulator in one caller-owned block (the
+   simulator never allocates).  Without --shape, one program per distinct
+   evaluation input shape (cli_compile_per_shape); *programs gets their
+   number. */
+static int compile_and_run(flow *f, const nn_graph *q, agreement *a, uint32_t *programs) {
     nn_diag d = {0};
     char path[4200];
-    if (nn_target_preset(f->target ? f->target : "npu-small", &t, &d) || nn_target_compile(q, &t, &cd, &p, &d))
-        return die("compile", &d);
-    snprintf(path, sizeof path, "%s/3_compiled.nnb", f->out);
-    FILE *fp = fopen(path, "wb");
-    nn_status st = fp ? nn_target_save(p, nn_verify_write_file, fp, &d) : NN_ERR_IO;
-    if (fp && fclose(fp) != 0 && !st) st = NN_ERR_IO;
-    size_t mb = nn_target_sim_scratch_bytes(p);
-    void *mem = NULL;
-    if (!st && posix_memalign(&mem, 64, mb ? mb : 64) != 0) st = NN_ERR_NOMEM;
+    sim_cmp c = {f, a};
     a->cos = 1;
     a->peak_rel = 0;
-    for (uint32_t s = 0; !st && s < f->eval_count; s++) {
-        nn_value outs[MAX_OUTPUTS];
-        st = nn_target_sim_run(p, mem, mb, &f->eval_in[s], outs, &d);
-        for (uint32_t o = 0; !st && o < q->output_count && o < MAX_OUTPUTS; o++) agree(a, &f->ref[s][o], &outs[o]);
-    }
-    free(mem);
-    nn_target_program_destroy(p);
-    return st ? die(path, &d) : 0;
+    snprintf(path, sizeof path, "%s/3_compiled.nnb", f->out);
+    if (cli_compile_per_shape(q, f->target, &f->shapes, f->eval_in, f->eval_count, path, sim_agree, &c, programs, &d))
+        return die("compile", &d);
+    return 0;
 }
 
 static void usage(void) {
@@ -546,9 +540,13 @@ int main(int argc, char **argv) {
     /* compile: the outputs on the simulator equal the fake-quant run's
        bit for bit (same integer kernels), so the gate is the quantize one. */
     t0 = cli_now_ms();
-    if (compile_and_run(&f, q, &a)) goto done;
+    uint32_t programs = 0;
+    if (compile_and_run(&f, q, &a, &programs)) goto done;
     snprintf(path, sizeof path, "%s/3_compiled.nnb", f.out);
-    if (!gate(&f, "compile", cli_now_ms() - t0, &a, f.tol_quantize, path)) goto done;
+    int compiled_ok = gate(&f, "compile", cli_now_ms() - t0, &a, f.tol_quantize, path);
+    if (programs > 1)
+        printf("           %u programs, one per evaluation input shape (the file holds the first sample's)\n", programs);
+    if (!compiled_ok) goto done;
     rc = 0;
 
 done:

@@ -1,6 +1,7 @@
 /* cli.c - argument helpers and shared loading for the nnport subcommands. */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "nn_target.h"
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -183,4 +184,51 @@ int cli_bind_inputs(const char *cmd, const nn_graph *g, nn_exec *x, const cli_in
         if (nn_exec_set_input(x, i, &values[i], &d)) return cli_fail(cli_input_file(g, in, i), &d);
     }
     return rc;
+}
+
+nn_status cli_compile_per_shape(const nn_graph *q, const char *target, const cli_inputs *shapes, const nn_value *in,
+                                uint32_t n, const char *nnb_path, cli_sim_fn fn, void *user, uint32_t *programs,
+                                nn_diag *d) {
+    nn_target_desc t;
+    nn_target_program *p = NULL;
+    nn_status st = nn_target_preset(target ? target : "npu-small", &t, d);
+    uint8_t *done = (uint8_t *)calloc(n ? n : 1, 1);
+    nn_value *outs = (nn_value *)calloc(q->output_count ? q->output_count : 1, sizeof *outs);
+    void *mem = NULL;
+    char part[4200];
+    *programs = 0;
+    if (!st && (!done || !outs)) st = nn_diag_set(d, NN_ERR_NOMEM, "compile", "out of memory");
+    for (uint32_t s0 = 0; !st && s0 < n; s0++) {
+        if (done[s0]) continue;
+        /* the --shape list, or the shape of sample s0 for the graph's input */
+        nn_input_shape one = {q->tensors[q->inputs[0].id].name, in[s0].shape};
+        nn_target_compile_desc cd = {.input_shapes = shapes->shapes, .input_shape_count = (uint32_t)shapes->shape_count};
+        if (!shapes->shape_count) { cd.input_shapes = &one; cd.input_shape_count = 1; }
+        if ((st = nn_target_compile(q, &t, &cd, &p, d))) break;
+        (*programs)++;
+        if (s0 == 0) {
+            snprintf(part, sizeof part, "%s.part", nnb_path);
+            FILE *fp = fopen(part, "wb");
+            st = fp ? nn_target_save(p, nn_verify_write_file, fp, d) : nn_diag_set(d, NN_ERR_IO, part, "cannot create");
+            if (fp && fclose(fp) != 0 && !st) st = nn_diag_set(d, NN_ERR_IO, part, "write failed");
+            if (!st && rename(part, nnb_path) != 0) st = nn_diag_set(d, NN_ERR_IO, nnb_path, "rename failed");
+            if (st && fp) remove(part);
+        }
+        size_t mb = nn_target_sim_scratch_bytes(p);
+        free(mem);
+        mem = NULL;
+        if (!st && posix_memalign(&mem, 64, mb ? mb : 64) != 0) st = nn_diag_set(d, NN_ERR_NOMEM, "compile", "out of memory");
+        /* every sample of this shape (all of them when --shape fixed it) */
+        for (uint32_t s = s0; !st && s < n; s++) {
+            if (done[s] || (!shapes->shape_count && !nn_shape_equal(&in[s].shape, &in[s0].shape))) continue;
+            done[s] = 1;
+            if (!(st = nn_target_sim_run(p, mem, mb, &in[s], outs, d))) fn(user, s, outs, q->output_count);
+        }
+        nn_target_program_destroy(p);
+        p = NULL;
+    }
+    free(mem);
+    free(outs);
+    free(done);
+    return st;
 }

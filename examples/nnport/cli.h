@@ -101,4 +101,16 @@ int cli_run_nnb(const char *path, const cli_inputs *in, const char *outdir);
 struct nn_target_program;
 int cli_emit_c(const struct nn_target_program *p, const char *prefix);
 
+/* The flows' compile stage (cv_flow, lvm_flow): compiles the QDQ graph q for
+   the preset `target` and runs the n evaluation inputs (single-input
+   models) on the simulator, handing each sample's outputs to fn.  A program
+   has static shapes: when `shapes` (--shape) does not fix the input, one
+   program is compiled per distinct input shape (det's photos come at their
+   own sizes).  The first sample's program is saved to nnb_path (through a
+   .part name); *programs gets how many were compiled. */
+typedef void (*cli_sim_fn)(void *user, uint32_t sample, const nn_value *outputs, uint32_t count);
+nn_status cli_compile_per_shape(const nn_graph *q, const char *target, const cli_inputs *shapes, const nn_value *in,
+                                uint32_t n, const char *nnb_path, cli_sim_fn fn, void *user, uint32_t *programs,
+                                nn_diag *d);
+
 #endif
