@@ -87,22 +87,10 @@ static nn_value copy_value(const nn_value *v) {
     return c;
 }
 
-/* Worst cosine and worst max-abs/peak over every output of every sample. */
-typedef struct agreement { double cos, peak_rel; } agreement;
-
-static void agree(agreement *a, const nn_value *ref, const nn_value *got) {
-    nn_verify_stats s;
-    nn_diag d = {0};
-    if (nn_verify_compare(ref, got, NULL, &s, &d)) { a->cos = -1; a->peak_rel = 1e9; return; }
-    double pr = s.max_abs_ref > 0 ? s.max_abs_err / s.max_abs_ref : s.max_abs_err;
-    if (!(s.cosine >= a->cos)) a->cos = s.cosine;
-    if (!(pr <= a->peak_rel)) a->peak_rel = pr;
-}
-
 /* Runs graph g (float executor, or the fake-quant executor for a QDQ graph)
    on every evaluation sample; compares with the reference or, when
    fill_ref, stores the outputs as the reference. */
-static int run_and_compare(flow *f, const nn_graph *g, int qdq, int fill_ref, agreement *a) {
+static int run_and_compare(flow *f, const nn_graph *g, int qdq, int fill_ref, cli_agreement *a) {
     nn_diag d = {0};
     a->cos = 1;
     a->peak_rel = 0;
@@ -116,7 +104,7 @@ static int run_and_compare(flow *f, const nn_graph *g, int qdq, int fill_ref, ag
         for (uint32_t o = 0; !st && o < g->output_count && o < MAX_OUTPUTS; o++) {
             const nn_value *v = qdq ? nn_qexec_output(q, o) : nn_exec_output(x, o);
             if (fill_ref) f->ref[s][o] = copy_value(v);
-            else agree(a, &f->ref[s][o], v);
+            else cli_agree(a, &f->ref[s][o], v);
         }
         nn_exec_destroy(x);
         nn_qexec_destroy(q);
@@ -126,7 +114,7 @@ static int run_and_compare(flow *f, const nn_graph *g, int qdq, int fill_ref, ag
 }
 
 /* Prints the stage's line, adds it to the record and applies the gate. */
-static int gate(flow *f, const char *stage, double ms, const agreement *a, double min_cos, const char *file) {
+static int gate(flow *f, const char *stage, double ms, const cli_agreement *a, double min_cos, const char *file) {
     struct stat st;
     double bytes = file && stat(file, &st) == 0 ? (double)st.st_size : 0;
     int ok = a->cos >= min_cos;
@@ -266,30 +254,6 @@ static void worst_layers(flow *f, const nn_graph *g, const nn_graph *q) {
     free(rows);
 }
 
-/* The simulator's outputs of sample s against the float reference. */
-typedef struct { flow *f; agreement *a; } sim_cmp;
-static void sim_agree(void *user, uint32_t s, const nn_value *outs, uint32_t count) {
-    sim_cmp *c = (sim_cmp *)user;
-    for (uint32_t o = 0; o < count && o < MAX_OUTPUTS; o++) agree(c->a, &c->f->ref[s][o], &outs[o]);
-}
-
-/* Compiles q for the target, writes RESULT_DIR/3_compiled.nnb, and runs
-   every evaluation sample on the simulator in one caller-owned block (the
-   simulator never allocates).  Without --shape, one program per distinct
-   evaluation input shape (cli_compile_per_shape); *programs gets their
-   number. */
-static int compile_and_run(flow *f, const nn_graph *q, agreement *a, uint32_t *programs) {
-    nn_diag d = {0};
-    char path[4200];
-    sim_cmp c = {f, a};
-    a->cos = 1;
-    a->peak_rel = 0;
-    snprintf(path, sizeof path, "%s/3_compiled.nnb", f->out);
-    if (cli_compile_per_shape(q, f->target, &f->shapes, f->eval_in, f->eval_count, path, sim_agree, &c, programs, &d))
-        return die("compile", &d);
-    return 0;
-}
-
 static void usage(void) {
     fprintf(stderr, "usage: lvm_flow MODEL.onnx --calib DIR --eval DIR --out RESULT_DIR [--method percentile]\n"
                     "                [--samples N] [--eval-samples N] [--shape NAME=DIMS]\n"
@@ -421,7 +385,7 @@ int main(int argc, char **argv) {
     f.stages = cJSON_CreateArray();
     char path[4096], passes[1024];
     nn_diag d = {0};
-    agreement a;
+    cli_agreement a;
     int rc = 1;
     nn_graph *g0 = NULL, *g = NULL, *q = NULL;
     nn_quant_range *ranges = NULL;
@@ -541,8 +505,11 @@ int main(int argc, char **argv) {
        bit for bit (same integer kernels), so the gate is the quantize one. */
     t0 = cli_now_ms();
     uint32_t programs = 0;
-    if (compile_and_run(&f, q, &a, &programs)) goto done;
     snprintf(path, sizeof path, "%s/3_compiled.nnb", f.out);
+    nn_diag cd = {0};
+    if (cli_compile_per_shape(q, f.target, &f.shapes, f.eval_in, f.eval_count, path, &f.ref[0][0], MAX_OUTPUTS, &a,
+                              &programs, &cd) && die("compile", &cd))
+        goto done;
     int compiled_ok = gate(&f, "compile", cli_now_ms() - t0, &a, f.tol_quantize, path);
     if (programs > 1)
         printf("           %u programs, one per evaluation input shape (the file holds the first sample's)\n", programs);

@@ -237,22 +237,10 @@ static int load_eval(build_ctx *b, const nn_graph *g) {
     return CLI_EXIT_OK;
 }
 
-/* Worst cosine and worst max|err|/peak over every output of every sample. */
-typedef struct agreement { double cos, peak_rel; } agreement;
-
-static void agree(agreement *a, const nn_value *ref, const nn_value *got) {
-    nn_verify_stats s;
-    nn_diag d = {0};
-    if (nn_verify_compare(ref, got, NULL, &s, &d)) { a->cos = -1; a->peak_rel = 1e9; return; }
-    double pr = s.max_abs_ref > 0 ? s.max_abs_err / s.max_abs_ref : s.max_abs_err;
-    if (!(s.cosine >= a->cos)) a->cos = s.cosine;
-    if (!(pr <= a->peak_rel)) a->peak_rel = pr;
-}
-
 /* Runs g on every evaluation sample (the float executor; a QDQ graph with
    the fake-quant executor's integer kernels); fill_ref stores the outputs
    as the reference, otherwise they are compared with it. */
-static int run_eval(build_ctx *b, const nn_graph *g, const char *stage, int fill_ref, agreement *a) {
+static int run_eval(build_ctx *b, const nn_graph *g, const char *stage, int fill_ref, cli_agreement *a) {
     nn_diag d = {0};
     nn_exec *x = NULL;
     nn_qexec *q = NULL;
@@ -269,7 +257,7 @@ static int run_eval(build_ctx *b, const nn_graph *g, const char *stage, int fill
         for (uint32_t o = 0; !st && o < b->nout; o++) {
             const nn_value *v = qdq ? nn_qexec_output(q, o) : nn_exec_output(x, o);
             if (fill_ref) b->ref[s][o] = copy_value(v);
-            else agree(a, &b->ref[s][o], v);
+            else cli_agree(a, &b->ref[s][o], v);
         }
     }
     nn_exec_destroy(x);
@@ -724,7 +712,7 @@ static int compile_stage(build_ctx *b, const nn_graph *q) {
     int check = chk && strcmp(chk, "none") != 0;
     size_t mb = nn_target_sim_scratch_bytes(p);
     char *raw = (char *)malloc(mb + 64);
-    agreement a = {1, 0};
+    cli_agreement a = {1, 0};
     /* a YUV program runs on the evaluation samples encoded as frames (the
        reference stays the float model on the samples themselves, so the
        cosine includes what 4:2:0 drops) */
@@ -748,7 +736,7 @@ static int compile_stage(build_ctx *b, const nn_graph *q) {
         memcpy(ins, b->eval[s], sizeof ins);
         if (yuv) ins[0] = frames[s];
         st = nn_target_sim_run(p, raw + (64 - (uintptr_t)raw % 64) % 64, mb, ins, outs, &d);
-        for (uint32_t o = 0; !st && o < b->nout && o < p->output_count; o++) agree(&a, &b->ref[s][o], &outs[o]);
+        for (uint32_t o = 0; !st && o < b->nout && o < p->output_count; o++) cli_agree(&a, &b->ref[s][o], &outs[o]);
     }
     free(raw);
     if (st) {
@@ -949,7 +937,7 @@ static int load_config(build_ctx *b, const char *path, char **ov, int nov) {
 /* import and optimize; *g0 the model as given, *g the optimized one. */
 static int front_stages(build_ctx *b, nn_graph **g0, nn_graph **g) {
     nn_diag d = {0};
-    agreement a;
+    cli_agreement a;
     double t0 = cli_now_ms(), ar, la;
     progress(b, "import: %s", b->model);
     if (nn_onnx_load_file(b->model, NULL, g0, &d)) return build_die(b, b->model, &d);
@@ -1150,7 +1138,7 @@ static int softmax_bias(build_ctx *b, const nn_graph *g, const nn_quant_range *r
 static int quant_stage(build_ctx *b, nn_graph *g, nn_graph **q) {
     nn_diag d = {0};
     double t0 = cli_now_ms(), ar, la;
-    agreement a;
+    cli_agreement a;
     nn_quant_range *ranges = (nn_quant_range *)calloc(g->tensor_count + 1, sizeof *ranges);
     nn_quant_table table;
     nn_quant_table_init(&table, NULL);

@@ -186,9 +186,18 @@ int cli_bind_inputs(const char *cmd, const nn_graph *g, nn_exec *x, const cli_in
     return rc;
 }
 
+void cli_agree(cli_agreement *a, const nn_value *ref, const nn_value *got) {
+    nn_verify_stats s;
+    nn_diag d = {0};
+    if (nn_verify_compare(ref, got, NULL, &s, &d)) { a->cos = -1; a->peak_rel = 1e9; return; }
+    double pr = s.max_abs_ref > 0 ? s.max_abs_err / s.max_abs_ref : s.max_abs_err;
+    if (!(s.cosine >= a->cos)) a->cos = s.cosine;
+    if (!(pr <= a->peak_rel)) a->peak_rel = pr;
+}
+
 nn_status cli_compile_per_shape(const nn_graph *q, const char *target, const cli_inputs *shapes, const nn_value *in,
-                                uint32_t n, const char *nnb_path, cli_sim_fn fn, void *user, uint32_t *programs,
-                                nn_diag *d) {
+                                uint32_t n, const char *nnb_path, const nn_value *refs, uint32_t ref_stride,
+                                cli_agreement *a, uint32_t *programs, nn_diag *d) {
     nn_target_desc t;
     nn_target_program *p = NULL;
     nn_status st = nn_target_preset(target ? target : "npu-small", &t, d);
@@ -197,6 +206,8 @@ nn_status cli_compile_per_shape(const nn_graph *q, const char *target, const cli
     void *mem = NULL;
     char part[4200];
     *programs = 0;
+    a->cos = 1;
+    a->peak_rel = 0;
     if (!st && (!done || !outs)) st = nn_diag_set(d, NN_ERR_NOMEM, "compile", "out of memory");
     for (uint32_t s0 = 0; !st && s0 < n; s0++) {
         if (done[s0]) continue;
@@ -222,7 +233,8 @@ nn_status cli_compile_per_shape(const nn_graph *q, const char *target, const cli
         for (uint32_t s = s0; !st && s < n; s++) {
             if (done[s] || (!shapes->shape_count && !nn_shape_equal(&in[s].shape, &in[s0].shape))) continue;
             done[s] = 1;
-            if (!(st = nn_target_sim_run(p, mem, mb, &in[s], outs, d))) fn(user, s, outs, q->output_count);
+            if ((st = nn_target_sim_run(p, mem, mb, &in[s], outs, d))) break;
+            for (uint32_t o = 0; o < q->output_count && o < ref_stride; o++) cli_agree(a, &refs[(size_t)s * ref_stride + o], &outs[o]);
         }
         nn_target_program_destroy(p);
         p = NULL;

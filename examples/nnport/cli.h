@@ -101,16 +101,21 @@ int cli_run_nnb(const char *path, const cli_inputs *in, const char *outdir);
 struct nn_target_program;
 int cli_emit_c(const struct nn_target_program *p, const char *prefix);
 
-/* The flows' compile stage (cv_flow, lvm_flow): compiles the QDQ graph q for
-   the preset `target` and runs the n evaluation inputs (single-input
-   models) on the simulator, handing each sample's outputs to fn.  A program
-   has static shapes: when `shapes` (--shape) does not fix the input, one
-   program is compiled per distinct input shape (det's photos come at their
-   own sizes).  The first sample's program is saved to nnb_path (through a
-   .part name); *programs gets how many were compiled. */
-typedef void (*cli_sim_fn)(void *user, uint32_t sample, const nn_value *outputs, uint32_t count);
+/* The flows' comparisons (cv_flow, lvm_flow): the worst cosine and the worst
+   max-abs error over peak, over every output of every sample. */
+typedef struct cli_agreement { double cos, peak_rel; } cli_agreement;
+void cli_agree(cli_agreement *a, const nn_value *ref, const nn_value *got);
+
+/* The flows' compile stage: compiles the QDQ graph q for the preset
+   `target` and runs the n evaluation inputs (single-input models) on the
+   simulator, comparing sample s's output o with refs[s * ref_stride + o]
+   into *a (reset first).  A program has static shapes: when `shapes`
+   (--shape) does not fix the input, one program is compiled per distinct
+   input shape (det's photos come at their own sizes).  The first sample's
+   program is saved to nnb_path (through a .part name); *programs gets how
+   many were compiled. */
 nn_status cli_compile_per_shape(const nn_graph *q, const char *target, const cli_inputs *shapes, const nn_value *in,
-                                uint32_t n, const char *nnb_path, cli_sim_fn fn, void *user, uint32_t *programs,
-                                nn_diag *d);
+                                uint32_t n, const char *nnb_path, const nn_value *refs, uint32_t ref_stride,
+                                cli_agreement *a, uint32_t *programs, nn_diag *d);
 
 #endif
