@@ -16,7 +16,7 @@
             [--candidates N] [--search-blocks N] [--promote int16|f32] [--quant-passes LIST]
             [--bc] [--weight-rounding nearest|sum] [--threads N] [--target npu-small|npu-large|mcu]
             [--scheme s8sym|u8asym|s8asym|s16] [--search-prescreen N] [--search-worst]
-            [--search-samples N]
+            [--search-samples N] [--qtable FILE]
 
    The conventions are cv_flow's (examples/cv_flow.c): DIR holds .npy
    samples, each stage writes its model under RESULT_DIR (1_optimized.onnx,
@@ -48,6 +48,7 @@ typedef struct flow {
     const char *model, *calib, *eval, *out;
     const char *target;           /* --target preset */
     const char *quant_passes;     /* --quant-passes: the quantizer input's pass list */
+    const char *qtable;           /* --qtable: precision overrides, before the search's */
     nn_calib_method method;
     uint32_t calib_samples, eval_max;
     double tol_optimize, tol_quantize;
@@ -77,6 +78,12 @@ typedef struct flow {
 static int die(const char *what, const nn_diag *d) {
     fprintf(stderr, "lvm_flow: %s: %s%s%s\n", what, d->where, d->where[0] ? ": " : "", d->message);
     return 1;
+}
+
+/* The quantizer's warnings (a quantize-table rule that matches nothing names itself). */
+static void flow_log(void *user, const char *message) {
+    (void)user;
+    fprintf(stderr, "lvm_flow: %s\n", message);
 }
 
 /* A deep copy of v (the executors own their outputs only until the next run). */
@@ -200,9 +207,10 @@ static void search_progress(void *user, const char *message) {
    search): on the first calibration samples, the layers whose promotion
    to f->promote gains the most output cosine are promoted greedily until
    the cosine reaches f->search_cos or f->max_promoted layers are promoted.
-   The promoted layers become layer rules in table. */
-static int search(flow *f, const nn_graph *g, const nn_quant_range *ranges, nn_quant_table *table,
-                  nn_quant_search_result *res) {
+   The search starts from the --qtable rules (user, may be NULL); the
+   layers it promotes become layer rules in table. */
+static int search(flow *f, const nn_graph *g, const nn_quant_range *ranges, const nn_quant_table *user,
+                  nn_quant_table *table, nn_quant_search_result *res) {
     nn_quant_search_layer *layers = (nn_quant_search_layer *)calloc(g->node_count + 1, sizeof *layers);
     uint32_t nl = 0;
     nn_quant_search_desc sd = {.eval = {.int_kernels = 1, .input_shapes = f->shapes.shapes,
@@ -214,7 +222,7 @@ static int search(flow *f, const nn_graph *g, const nn_quant_range *ranges, nn_q
                                .prescreen_samples = f->prescreen};
     nn_diag d = {0};
     uint32_t n = f->calib_count < f->search_samples ? f->calib_count : f->search_samples;
-    nn_quant_desc base = {.scheme = f->scheme, .weight_rounding = f->rounding};
+    nn_quant_desc base = {.table = user, .scheme = f->scheme, .weight_rounding = f->rounding};
     nn_status st = layers ? nn_quant_search(g, ranges, &base, f->calib_in, n, &sd, table, layers, &nl, res, &d)
                           : nn_diag_set(&d, NN_ERR_NOMEM, "search", "out of memory");
     if (isatty(2)) fprintf(stderr, "\r%-110s\r", "");
@@ -261,7 +269,7 @@ static void usage(void) {
                     "                [--search-cos COS] [--max-promoted N | --no-search] [--candidates N]\n"
                     "                [--search-blocks N] [--promote int16|f32] [--quant-passes LIST] [--bc]\n"
                     "                [--weight-rounding nearest|sum] [--threads N] [--scheme s8sym|u8asym|s8asym|s16]\n"
-                    "                [--search-prescreen N] [--search-worst] [--search-samples N]\n"
+                    "                [--search-prescreen N] [--search-worst] [--search-samples N] [--qtable FILE]\n"
                     "                [--target npu-small|npu-large|mcu]\n");
 }
 
@@ -302,6 +310,7 @@ static int parse(flow *f, int argc, char **argv) {
         else if (!strcmp(a, "--search-blocks")) f->search_blocks = (uint32_t)atoi(v);
         else if (!strcmp(a, "--search-prescreen")) f->prescreen = (uint32_t)atoi(v);
         else if (!strcmp(a, "--search-samples")) f->search_samples = (uint32_t)atoi(v);
+        else if (!strcmp(a, "--qtable")) f->qtable = v;
         else if (!strcmp(a, "--scheme")) {
             if (!cli_parse_scheme(v, &f->scheme)) {
                 fprintf(stderr, "lvm_flow: --scheme %s: s8sym, u8asym, s8asym or s16\n", v);
@@ -445,9 +454,20 @@ int main(int argc, char **argv) {
     t0 = cli_now_ms();
     ranges = (nn_quant_range *)calloc(g->tensor_count + 1, sizeof *ranges);
     if (!ranges || calibrate(&f, g, ranges)) goto done;
+    /* --qtable: the user's rules first; the search adds its promotions after
+       them (a later layer rule wins) */
+    if (f.qtable && nn_quant_table_load_file(&table, f.qtable, &d)) { rc = die(f.qtable, &d); goto done; }
+    uint32_t user_rules = table.count;
     if (f.max_promoted) {
         nn_quant_search_result res;
-        if (search(&f, g, ranges, &table, &res)) goto done;
+        nn_quant_table found;
+        nn_quant_table_init(&found, NULL);
+        int bad = search(&f, g, ranges, f.qtable ? &table : NULL, &found, &res);
+        for (uint32_t i = 0; !bad && i < found.count; i++)
+            if (nn_quant_table_add(&table, found.rules[i].kind, found.rules[i].name, found.rules[i].end, found.rules[i].dtype, &d))
+                bad = die("search", &d);
+        nn_quant_table_deinit(&found);
+        if (bad) goto done;
         printf("search   %10.0f ms   promoted %u of %u quantized layers to %s (%u measured alone", cli_now_ms() - t0,
                res.promoted, res.quantizable, nn_quant_dtype_name(f.promote), res.measured);
         if (f.search_blocks) printf("; %u of %u runs of %u promoted", res.blocks_promoted, res.blocks_measured, f.search_blocks);
@@ -472,7 +492,11 @@ int main(int argc, char **argv) {
                cli_now_ms() - t1, br.corrected, br.layers, br.cos_before, br.cos_after,
                br.rejected ? " (lower: undone)" : "");
     }
+    if (f.qtable) qd.log = flow_log; /* a rule matching nothing is named once, here */
     if (nn_quant_graph(g, ranges, &qd, &q, &qs, &d)) { rc = die("quantize", &d); goto done; }
+    if (f.qtable)
+        printf("           quantize table %s: %u rule(s) and %u from the search, %u matching nothing\n", f.qtable,
+               user_rules, (unsigned)(table.count - user_rules), qs.unmatched_rules);
     snprintf(path, sizeof path, "%s/2_quantized.onnx", f.out);
     if (nn_onnx_save_file(q, path, NULL, &d)) { rc = die(path, &d); goto done; }
     /* Softmax bias (the vendor LVM flows' step after quantization): the

@@ -55,6 +55,7 @@ step "vendoring and make install" bash tests/vendor_check.sh
 step "HTML report in headless Chromium" env B=$B bash tests/report_check.sh
 step "nnport quantize --we / --smooth-quant on hand-worked models" /usr/bin/python3 tests/cli_float_rewrites.py --nnport $B/nnport
 step "nnport build end to end" env B=$B bash tests/test_build.sh
+step "cv_flow / lvm_flow: quantize tables, one program per input shape" env B=$B bash tests/test_flows.sh
 step "C export (compile --emit-c) vs the simulator" env B=$B bash tests/test_emitc.sh
 step "patch-based prefix on mcu (compile --patches): mobilenet_v2 bytes, arena <= bound/4" env B=$B bash tests/test_patch.sh
 qdq4=$(mktemp -d) && step "pre-quantized 4-bit QDQ model: compile --check, simulator vs ONNX Runtime" \

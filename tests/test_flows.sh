@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# cv_flow and lvm_flow on the PP-OCR direction classifier (ppocr cls, small
+# enough for make test; the real runs on det and rec are in docs/FLOWS.md):
+# - --qtable: a rule naming a node the optimizer fused away (the ONNX file
+#   has p2o.Conv.1 -> p2o.BatchNormalization.1, and the bn pass folds the
+#   BN into the Conv) applies to the fused Conv through the provenance; a
+#   rule naming nothing is a warning with its line; the summary line counts
+#   both.  lvm_flow takes --qtable as cv_flow does.
+# - evaluation inputs of two widths and no --shape: both flows compile one
+#   program per width and say so (lvm_flow used to stop at "x: input has no
+#   static shape"); the .nnb is written whole (no .part left behind).
+# Ends with "flows: N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+B=${B:-build}
+CACHE=${NNPORT_CACHE:-$HOME/.cache/nnport}
+MODEL=$CACHE/npm/package/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx
+CALIB=$CACHE/data/ocr_cls/calib
+EVAL=$CACHE/data/ocr_cls/eval
+tmp=$(mktemp -d)
+trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
+pass=0; fail=0
+ok() { if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $*"; fi; }
+has() { grep -qF -- "$1" "$2"; } # has NEEDLE FILE
+
+if [ ! -f "$MODEL" ] || [ ! -d "$CALIB" ] || [ ! -x "$B/cv_flow" ] || [ ! -x "$B/lvm_flow" ]; then
+    echo "FAIL: $MODEL, $CALIB, $B/cv_flow or $B/lvm_flow missing (make models; make all)"
+    echo "flows: 0 passed, 1 failed"
+    exit 1
+fi
+
+# two evaluation samples at 48x192 (as made) and two cut to 48x160
+mkdir -p "$tmp/eval"
+/usr/bin/python3 - "$EVAL" "$tmp/eval" <<'EOF'
+import os, sys
+import numpy as np
+src, dst = sys.argv[1], sys.argv[2]
+names = sorted(f for f in os.listdir(src) if f.endswith(".npy"))[:4]
+for i, f in enumerate(names):
+    x = np.load(os.path.join(src, f))
+    assert x.shape == (1, 3, 48, 192), x.shape
+    if i >= 2:
+        x = np.ascontiguousarray(x[:, :, :, :160])
+    np.save(os.path.join(dst, f), x)
+EOF
+ok test "$(ls "$tmp/eval" | wc -l)" -eq 4
+
+printf '# a folded node, then a name in no graph\np2o.BatchNormalization.1 F32\nnosuch_layer F32\n' > "$tmp/t.txt"
+
+$B/cv_flow "$MODEL" --calib "$CALIB" --eval "$tmp/eval" --out "$tmp/cv" --samples 4 --method minmax \
+    --tol-quantize 0 --qtable "$tmp/t.txt" >"$tmp/cv.out" 2>"$tmp/cv.err"
+ok test $? -eq 0
+ok has "cv_flow: qtable line 2: p2o.BatchNormalization.1 is not in this graph; applied to the 1 node(s) made from it (p2o.Conv.1)" "$tmp/cv.err"
+ok has "cv_flow: qtable line 3: nosuch_layer matches no node" "$tmp/cv.err"
+ok has "quantize table $tmp/t.txt: 2 rule(s), 1 matching nothing" "$tmp/cv.out"
+ok has "2 programs, one per evaluation input shape" "$tmp/cv.out"
+ok grep -Eq '^compile +[0-9]+ ms +cosine' "$tmp/cv.out"
+ok test -s "$tmp/cv/3_compiled.nnb"
+ok test -z "$(find "$tmp/cv" -name '*.part')"
+
+$B/lvm_flow "$MODEL" --calib "$CALIB" --eval "$tmp/eval" --out "$tmp/lvm" --samples 4 --method minmax \
+    --no-smooth --no-search --tol-quantize 0 --qtable "$tmp/t.txt" >"$tmp/lvm.out" 2>"$tmp/lvm.err"
+ok test $? -eq 0
+ok has "lvm_flow: qtable line 2: p2o.BatchNormalization.1 is not in this graph; applied to the 1 node(s) made from it (p2o.Conv.1)" "$tmp/lvm.err"
+ok has "lvm_flow: qtable line 3: nosuch_layer matches no node" "$tmp/lvm.err"
+ok has "quantize table $tmp/t.txt: 2 rule(s) and 0 from the search, 1 matching nothing" "$tmp/lvm.out"
+ok has "2 programs, one per evaluation input shape" "$tmp/lvm.out"
+ok grep -Eq '^compile +[0-9]+ ms +cosine' "$tmp/lvm.out"
+ok test -s "$tmp/lvm/3_compiled.nnb"
+ok test -z "$(find "$tmp/lvm" -name '*.part')"
+# the fused Conv is float in both QDQ files: no DequantizeLinear feeds its weight
+for d in cv lvm; do
+    ok /usr/bin/python3 -c "
+import onnx, sys
+m = onnx.load(sys.argv[1])
+made = {o: n.op_type for n in m.graph.node for o in n.output}
+conv = [n for n in m.graph.node if n.name == 'p2o.Conv.1']
+assert len(conv) == 1 and made.get(conv[0].input[1]) != 'DequantizeLinear', 'p2o.Conv.1 is quantized'
+" "$tmp/$d/2_quantized.onnx"
+done
+# a bad table names its line and stops the flow before quantizing
+printf 'p2o.Conv.1 F99\n' > "$tmp/bad.txt"
+$B/lvm_flow "$MODEL" --calib "$CALIB" --eval "$tmp/eval" --out "$tmp/lvmbad" --samples 4 --no-smooth --no-search \
+    --qtable "$tmp/bad.txt" >/dev/null 2>"$tmp/bad.err"
+ok test $? -ne 0
+ok has "qtable line 1" "$tmp/bad.err"
+ok test ! -e "$tmp/lvmbad/2_quantized.onnx"
+
+echo "flows: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
