@@ -1658,10 +1658,11 @@ NN_API int32_t nn_quant_requantize_wide(int64_t acc, nn_quant_multiplier q, int3
 }
 
 #define NN_QUANT__S16_CHUNK 256 /* products summed in int32 before the int64 flush: 256 x 2^23 < 2^31 */
+#define NN_QUANT__S16_OCB 4     /* output channels per pass of nn_quant_conv_s16 over its rows */
 
 NN_API size_t nn_quant_conv_s16_scratch_bytes(const nn_quant_conv_params *p) {
     size_t K = (size_t)(p->c / (p->group > 0 ? p->group : 1)) * (size_t)p->kh * (size_t)p->kw;
-    return K * NN_QUANT__PB * sizeof(int32_t) + NN_QUANT__PB * (sizeof(int32_t) + sizeof(int64_t)) + 64;
+    return K * NN_QUANT__PB * sizeof(int32_t) + NN_QUANT__S16_OCB * NN_QUANT__PB * (sizeof(int32_t) + sizeof(int64_t)) + 64;
 }
 
 /* Per image, group and block of up to 256 output pixels: the receptive
@@ -1673,8 +1674,8 @@ NN_API void nn_quant_conv_s16(const nn_quant_conv_params *p, const int16_t *x, c
     const size_t ohw = (size_t)p->oh * (size_t)p->ow, hw = (size_t)p->h * (size_t)p->w;
     const size_t K = (size_t)cg * (size_t)p->kh * (size_t)p->kw;
     int32_t *col = (int32_t *)scratch;                  /* (K, PB) */
-    int64_t *acc = (int64_t *)(void *)(((uintptr_t)(col + K * NN_QUANT__PB) + 15) & ~(uintptr_t)15); /* (PB) */
-    int32_t *part = (int32_t *)(acc + NN_QUANT__PB);    /* (PB) */
+    int64_t *acc = (int64_t *)(void *)(((uintptr_t)(col + K * NN_QUANT__PB) + 15) & ~(uintptr_t)15); /* (OCB, PB) */
+    int32_t *part = (int32_t *)(acc + NN_QUANT__S16_OCB * NN_QUANT__PB);                             /* (OCB, PB) */
     int32_t n, g, mo;
     size_t p0, i, k, k0;
     for (n = 0; n < p->n; n++)
@@ -1690,31 +1691,61 @@ NN_API void nn_quant_conv_s16(const nn_quant_conv_params *p, const int16_t *x, c
                     for (i = 0; i < pn; oh++, ow = 0) { /* one output row (or its part in this block) at a time */
                         const int32_t ih = oh * p->stride_h - p->pad_top + kh * p->dil_h;
                         const int16_t *xr = xs + (size_t)(ih < 0 ? 0 : ih) * p->w;
-                        int rowok = ih >= 0 && ih < p->h;
-                        for (; ow < p->ow && i < pn; ow++, i++) {
-                            const int32_t iw = ow * p->stride_w - p->pad_left + kw * p->dil_w;
-                            cr[i] = !rowok || iw < 0 || iw >= p->w ? 0 : xr[iw] - p->in_zp;
+                        const int32_t cnt = (int32_t)(pn - i < (size_t)(p->ow - ow) ? pn - i : (size_t)(p->ow - ow));
+                        const int32_t iw0 = ow * p->stride_w - p->pad_left + kw * p->dil_w, zp = p->in_zp;
+                        int32_t j, lo = 0, hi = 0; /* the outputs [lo, hi) of this run read inside the row */
+                        if (ih >= 0 && ih < p->h) {
+                            if (p->stride_w == 1) { /* a contiguous span: iw = iw0 + j */
+                                lo = iw0 < 0 ? -iw0 : 0;
+                                hi = p->w - iw0 < cnt ? p->w - iw0 : cnt;
+                                if (hi < lo) hi = lo;
+                                for (j = lo; j < hi; j++) cr[i + (size_t)j] = xr[iw0 + j] - zp;
+                            } else {
+                                for (j = 0; j < cnt; j++) {
+                                    const int32_t iw = iw0 + j * p->stride_w;
+                                    cr[i + (size_t)j] = iw < 0 || iw >= p->w ? 0 : xr[iw] - zp;
+                                }
+                                lo = 0;
+                                hi = cnt;
+                            }
                         }
+                        for (j = 0; j < lo; j++) cr[i + (size_t)j] = 0; /* padding left of the row */
+                        for (j = hi; j < cnt; j++) cr[i + (size_t)j] = 0; /* and right of it (or a padding row) */
+                        i += (size_t)cnt;
+                        ow += cnt;
                     }
                 }
-                for (mo = 0; mo < mg; mo++) {
-                    const int32_t oc = g * mg + mo;
-                    const int8_t *wk = w + (size_t)oc * K;
-                    int16_t *yo = y + ((size_t)n * p->m + oc) * ohw + p0;
-                    for (i = 0; i < pn; i++) acc[i] = bias ? bias[oc] : 0;
+                for (mo = 0; mo < mg; mo += NN_QUANT__S16_OCB) {
+                    /* up to NN_QUANT__S16_OCB output channels per pass over the
+                       rows, so each row is read once for all of them */
+                    const int32_t nb = mg - mo < NN_QUANT__S16_OCB ? mg - mo : NN_QUANT__S16_OCB;
+                    int32_t b;
+                    for (b = 0; b < nb; b++) {
+                        const int32_t oc = g * mg + mo + b;
+                        for (i = 0; i < pn; i++) acc[(size_t)b * NN_QUANT__PB + i] = bias ? bias[oc] : 0;
+                    }
                     for (k0 = 0; k0 < K; k0 += NN_QUANT__S16_CHUNK) {
                         size_t k1 = K - k0 < NN_QUANT__S16_CHUNK ? K : k0 + NN_QUANT__S16_CHUNK;
-                        for (i = 0; i < pn; i++) part[i] = 0;
+                        for (i = 0; i < (size_t)nb * NN_QUANT__PB; i++) part[i] = 0;
                         for (k = k0; k < k1; k++) {
-                            const int32_t wv = wk[k];
                             const int32_t *cr = col + k * NN_QUANT__PB;
-                            if (!wv) continue;
-                            for (i = 0; i < pn; i++) part[i] += wv * cr[i];
+                            for (b = 0; b < nb; b++) {
+                                const int32_t wv = w[(size_t)(g * mg + mo + b) * K + k];
+                                int32_t *pb = part + (size_t)b * NN_QUANT__PB;
+                                if (!wv) continue;
+                                for (i = 0; i < pn; i++) pb[i] += wv * cr[i];
+                            }
                         }
-                        for (i = 0; i < pn; i++) acc[i] += part[i];
+                        for (b = 0; b < nb; b++)
+                            for (i = 0; i < pn; i++) acc[(size_t)b * NN_QUANT__PB + i] += part[(size_t)b * NN_QUANT__PB + i];
                     }
-                    for (i = 0; i < pn; i++)
-                        yo[i] = (int16_t)nn_quant_requantize_wide(acc[i], mult[oc], p->out_zp, p->act_min, p->act_max);
+                    for (b = 0; b < nb; b++) {
+                        const int32_t oc = g * mg + mo + b;
+                        int16_t *yo = y + ((size_t)n * p->m + oc) * ohw + p0;
+                        for (i = 0; i < pn; i++)
+                            yo[i] = (int16_t)nn_quant_requantize_wide(acc[(size_t)b * NN_QUANT__PB + i], mult[oc], p->out_zp,
+                                                                      p->act_min, p->act_max);
+                    }
                 }
             }
 }

@@ -3938,7 +3938,7 @@ static nn_status nn_target__check_wide(const nn_target_program *p, uint32_t idx,
         nn_status st = nn_target__check_conv(p, idx, na, ny, 1, &K, diag);
         if (st) return st;
         memcpy(&c, I->p, sizeof c);
-        k1 = K * 256 * 4 + 256 * 12 + 64; /* nn_quant_conv_s16_scratch_bytes in 64 bits */
+        k1 = K * 256 * 4 + 4 * 256 * 12 + 64; /* nn_quant_conv_s16_scratch_bytes in 64 bits */
         k2 = k1 < ((uint64_t)1 << 40) ? (uint64_t)nn_quant_conv_s16_scratch_bytes(&c) : 0;
         *scratch = k1 > k2 ? k1 : k2;
         return NN_OK;

@@ -369,6 +369,11 @@ static void test_conv_s16_naive(void) {
     conv16_case(6, 4, 2, 3, 1, 2, 2, 10, 3u);    /* groups, dilation 2 */
     conv16_case(300, 5, 1, 1, 1, 0, 1, 17, 4u);  /* K 300: two int32 chunks; 340 pixels: two blocks */
     conv16_case(40, 3, 1, 5, 3, 2, 1, 23, 5u);   /* 5x5 stride 3, K 1000 */
+    /* 3x3 padded, stride 1, 20 x 23 outputs: the 256-pixel block ends inside
+       row 11, so a row's run starts mid-row with padding on one side only;
+       6 output channels: a pass of 4 and a pass of 2 */
+    conv16_case(5, 6, 1, 3, 1, 1, 1, 20, 6u);
+    conv16_case(4, 5, 1, 3, 2, 2, 1, 40, 7u);    /* stride 2, padding 2, two blocks */
 }
 
 static void test_matmul_s16(void) {
