@@ -4974,9 +4974,7 @@ done:
    provenance (nn_quant_resolve_table), so the table a search writes on one
    graph applies to the flows' optimized copies of the same model. */
 static const char *nn_quant__layer_rule_name(const nn_graph *g, uint32_t t) {
-    uint32_t i, p = NN_INVALID_ID, uses = 0;
-    for (i = 0; i < g->node_count && p == NN_INVALID_ID; i++)
-        if (g->nodes[i].output_count && g->nodes[i].outputs[0].id == t) p = i;
+    uint32_t i, p = g->tensors[t].producer.id, uses = 0;
     if (p == NN_INVALID_ID || !g->nodes[p].name || !g->nodes[p].name[0]) return g->tensors[t].name;
     for (i = 0; i < g->node_count; i++) {
         const nn_node *n = &g->nodes[i];
