@@ -382,6 +382,9 @@ NN_API const nn_attr *nn_node_attr(const nn_node *n, const char *name);
 NN_API int64_t nn_node_attr_int(const nn_node *n, const char *name, int64_t def);
 NN_API float nn_node_attr_float(const nn_node *n, const char *name, float def);
 NN_API const char *nn_node_attr_string(const nn_node *n, const char *name, const char *def);
+/* 1 when a and b have the same name, type and value (tensor attributes:
+   dtype, shape and bytes); graph attributes are never equal. */
+NN_API int nn_attr_equal(const nn_attr *a, const nn_attr *b);
 
 /* Kahn order of the nodes (outer-scope captures of subgraphs count as
    inputs).  out_order has node_count entries.  NN_ERR_INVALID on a cycle
@@ -1318,6 +1321,25 @@ NN_API float nn_node_attr_float(const nn_node *n, const char *name, float def) {
 NN_API const char *nn_node_attr_string(const nn_node *n, const char *name, const char *def) {
     const nn_attr *a = nn_node_attr(n, name);
     return a && a->type == NN_ATTR_STRING ? a->s : def;
+}
+
+NN_API int nn_attr_equal(const nn_attr *a, const nn_attr *b) {
+    if (strcmp(a->name, b->name) != 0 || a->type != b->type || a->count != b->count) return 0;
+    switch (a->type) {
+    case NN_ATTR_INT: return a->i == b->i;
+    case NN_ATTR_FLOAT: return memcmp(&a->f, &b->f, sizeof a->f) == 0;
+    case NN_ATTR_STRING: return a->s_bytes == b->s_bytes && (!a->s_bytes || memcmp(a->s, b->s, a->s_bytes) == 0);
+    case NN_ATTR_INTS: return !a->count || memcmp(a->ints, b->ints, a->count * sizeof(int64_t)) == 0;
+    case NN_ATTR_FLOATS: return !a->count || memcmp(a->floats, b->floats, a->count * sizeof(float)) == 0;
+    case NN_ATTR_STRINGS:
+        for (uint32_t i = 0; i < a->count; i++)
+            if (strcmp(a->strings[i], b->strings[i]) != 0) return 0;
+        return 1;
+    case NN_ATTR_TENSOR:
+        return a->t.dtype == b->t.dtype && nn_shape_equal(&a->t.shape, &b->t.shape) && a->t.bytes == b->t.bytes &&
+               (!a->t.bytes || (a->t.data && b->t.data && memcmp(a->t.data, b->t.data, a->t.bytes) == 0));
+    default: return 0; /* graphs and the rest: never merged */
+    }
 }
 
 /* ---- topological order ---------------------------------------------------------- */
@@ -14410,25 +14432,6 @@ static uint64_t nn_pass__hash(uint64_t h, const void *p, size_t n) {
     return h;
 }
 
-static int nn_pass__attr_equal(const nn_attr *a, const nn_attr *b) {
-    if (strcmp(a->name, b->name) != 0 || a->type != b->type || a->count != b->count) return 0;
-    switch (a->type) {
-    case NN_ATTR_INT: return a->i == b->i;
-    case NN_ATTR_FLOAT: return memcmp(&a->f, &b->f, sizeof a->f) == 0;
-    case NN_ATTR_STRING: return a->s_bytes == b->s_bytes && (!a->s_bytes || memcmp(a->s, b->s, a->s_bytes) == 0);
-    case NN_ATTR_INTS: return !a->count || memcmp(a->ints, b->ints, a->count * sizeof(int64_t)) == 0;
-    case NN_ATTR_FLOATS: return !a->count || memcmp(a->floats, b->floats, a->count * sizeof(float)) == 0;
-    case NN_ATTR_STRINGS:
-        for (uint32_t i = 0; i < a->count; i++)
-            if (strcmp(a->strings[i], b->strings[i]) != 0) return 0;
-        return 1;
-    case NN_ATTR_TENSOR:
-        return a->t.dtype == b->t.dtype && nn_shape_equal(&a->t.shape, &b->t.shape) && a->t.bytes == b->t.bytes &&
-               (!a->t.bytes || (a->t.data && b->t.data && memcmp(a->t.data, b->t.data, a->t.bytes) == 0));
-    default: return 0; /* graphs and the rest: never merged */
-    }
-}
-
 /* 1 when nodes a and b compute the same thing from the same inputs. */
 static int nn_pass__node_equal(const nn_node *a, const nn_node *b) {
     if (strcmp(a->op_type, b->op_type) != 0 || strcmp(a->domain, b->domain) != 0 || a->input_count != b->input_count ||
@@ -14440,7 +14443,7 @@ static int nn_pass__node_equal(const nn_node *a, const nn_node *b) {
         if ((a->outputs[o].id == NN_INVALID_ID) != (b->outputs[o].id == NN_INVALID_ID)) return 0;
     for (uint32_t i = 0; i < a->attr_count; i++) {
         const nn_attr *o = nn_node_attr(b, a->attrs[i].name);
-        if (!o || !nn_pass__attr_equal(&a->attrs[i], o)) return 0;
+        if (!o || !nn_attr_equal(&a->attrs[i], o)) return 0;
     }
     return 1;
 }

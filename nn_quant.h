@@ -432,6 +432,20 @@ typedef struct nn_qexec_stats {
 NN_API nn_status nn_qexec_create(const nn_graph *g, const nn_qexec_desc *desc, nn_qexec **out, nn_diag *diag);
 /* Binds graph input index to v (borrowed until nn_qexec_run returns). */
 NN_API nn_status nn_qexec_set_input(nn_qexec *x, uint32_t index, const nn_value *v, nn_diag *diag);
+/* Resuming a run from known values (the mixed-precision search re-runs
+   only what a promotion changes this way): given (g->tensor_count flags,
+   copied; NULL clears) marks tensors whose values the caller supplies with
+   nn_qexec_set_value before each run.  The steps needed only to compute
+   given tensors are dropped.  Constants and graph inputs are never given. */
+NN_API nn_status nn_qexec_set_given(nn_qexec *x, const uint8_t *given, nn_diag *diag);
+/* 1 when the run reads tensor t (a step's input or a graph output): the
+   given tensors the caller must set. */
+NN_API int nn_qexec_reads(const nn_qexec *x, uint32_t t);
+/* Binds given tensor t to v (borrowed: it stays bound for later runs until
+   set again or nn_qexec_set_given); v must have t's dtype.  NN_ERR_ARG when
+   t is not given.  A run fails, naming the tensor, when a given tensor it
+   reads was never set. */
+NN_API nn_status nn_qexec_set_value(nn_qexec *x, uint32_t t, const nn_value *v, nn_diag *diag);
 NN_API nn_status nn_qexec_run(nn_qexec *x, nn_diag *diag);
 /* Output index after a successful run; owned by the executor. */
 NN_API const nn_value *nn_qexec_output(const nn_qexec *x, uint32_t index);
@@ -530,6 +544,15 @@ typedef struct nn_quant_search_desc {
                                 barely moves but whose error later layers
                                 amplify (int8 weights of a 1x1 conv whose
                                 channels have outlier taps, QUANTIZATION.md 6k) */
+    int full_runs;           /* 0: a layer measured alone (prescreen and candidates)
+                                re-runs only the part of the graph its promotion
+                                changes, from the all-quantized run's values (the
+                                same scores, QUANTIZATION.md 6m), and the greedy
+                                promotions start from the all-quantized values
+                                those layers read, kept for every sample.  1:
+                                every measurement runs the whole graph */
+    uint32_t keep_mib;       /* 0: 1024.  The most those kept values may take (MiB);
+                                beyond it the promotions run whole graphs */
 } nn_quant_search_desc;
 
 /* One measured layer: local drop from the analysis (1 - cos of its output
@@ -3487,6 +3510,10 @@ struct nn_qexec {
     uint32_t group_count;
     nn_value *vals;             /* (tensor_count) */
     uint32_t *uses, *left;      /* (tensor_count) */
+    uint32_t *order;            /* (node_count) topological */
+    int32_t *gidx;              /* (node_count) group a Q node heads, or -1 */
+    uint8_t *mode;              /* (node_count) 0 float, 1 absorbed into a group, 2 a group's Q node */
+    uint8_t *given;             /* (tensor_count) nn_qexec_set_given, or NULL */
     nn_qexec_stats stats;
 };
 
@@ -3924,14 +3951,81 @@ NN_API void nn_qexec_destroy(nn_qexec *x) {
     nn_free(&x->alloc, x->vals);
     nn_free(&x->alloc, x->uses);
     nn_free(&x->alloc, x->left);
+    nn_free(&x->alloc, x->order);
+    nn_free(&x->alloc, x->gidx);
+    nn_free(&x->alloc, x->mode);
+    nn_free(&x->alloc, x->given);
     nn_free(&x->alloc, x);
+}
+
+/* The steps of a run, from the outputs back: a float node runs when
+   something needed reads an output of it that is not given; a group reads
+   only its integer inputs.  Also uses (readers per tensor) and the stats. */
+static nn_status nn_qexec__plan(nn_qexec *x, nn_diag *diag) {
+    const nn_graph *g = x->g;
+    uint8_t *need = (uint8_t *)nn_alloc(&x->alloc, (size_t)g->tensor_count + 1);
+    uint32_t i, j, k, skipped = 0;
+    if (!need) return nn_diag_set(diag, NN_ERR_NOMEM, "nn_qexec", "out of memory");
+    memset(need, 0, g->tensor_count);
+    memset(x->uses, 0, (size_t)g->tensor_count * sizeof *x->uses);
+    x->step_count = 0;
+    for (i = 0; i < g->output_count; i++) need[g->outputs[i].id] = 1;
+    for (k = g->node_count; k-- > 0;) {
+        uint32_t ni = x->order[k];
+        const nn_node *n = &g->nodes[ni];
+        int used = 0;
+        if (x->mode[ni] == 1) continue;
+        for (j = 0; j < n->output_count; j++) {
+            uint32_t t = n->outputs[j].id;
+            if (t != NN_INVALID_ID && need[t] && !(x->given && x->given[t])) used = 1;
+        }
+        if (!used) { if (strcmp(n->op_type, "DequantizeLinear") == 0) skipped++; continue; }
+        if (x->gidx[ni] >= 0) {
+            const nn_qexec__group *gr = &x->groups[x->gidx[ni]];
+            need[gr->a.t.id] = 1;
+            if (NN_QX__TWO(gr->kind))
+                need[gr->b.t.id] = 1;
+        } else {
+            for (j = 0; j < n->input_count; j++)
+                if (n->inputs[j].id != NN_INVALID_ID) need[n->inputs[j].id] = 1;
+        }
+        x->steps[x->step_count].node = ni;
+        x->steps[x->step_count].group = x->gidx[ni];
+        x->step_count++;
+    }
+    nn_free(&x->alloc, need);
+    /* steps were collected backwards */
+    for (i = 0; i < x->step_count / 2; i++) {
+        nn_qexec__step t = x->steps[i];
+        x->steps[i] = x->steps[x->step_count - 1 - i];
+        x->steps[x->step_count - 1 - i] = t;
+    }
+    memset(&x->stats, 0, sizeof x->stats);
+    x->stats.skipped_nodes = skipped;
+    for (i = 0; i < x->step_count; i++) {
+        const nn_qexec__step *s = &x->steps[i];
+        if (s->group >= 0) {
+            const nn_qexec__group *gr = &x->groups[s->group];
+            x->stats.int_groups++;
+            x->uses[gr->a.t.id]++;
+            if (NN_QX__TWO(gr->kind))
+                x->uses[gr->b.t.id]++;
+        } else {
+            const nn_node *n = &g->nodes[s->node];
+            x->stats.float_nodes++;
+            for (j = 0; j < n->input_count; j++)
+                if (n->inputs[j].id != NN_INVALID_ID) x->uses[n->inputs[j].id]++;
+        }
+    }
+    for (i = 0; i < g->output_count; i++) x->uses[g->outputs[i].id]++;
+    return NN_OK;
 }
 
 NN_API nn_status nn_qexec_create(const nn_graph *g, const nn_qexec_desc *desc, nn_qexec **out, nn_diag *diag) {
     nn_qexec *x;
-    uint32_t *order = NULL, *cons = NULL, i, j, k;
-    uint8_t *absorbed = NULL, *need = NULL;
-    int32_t *gidx = NULL;
+    uint32_t *order, *cons = NULL, i, j, k;
+    uint8_t *absorbed;
+    int32_t *gidx;
     nn_allocator a;
     nn_status st = NN_OK;
     NN_ASSERT(g && out);
@@ -3949,14 +4043,13 @@ NN_API nn_status nn_qexec_create(const nn_graph *g, const nn_qexec_desc *desc, n
     x->vals = (nn_value *)nn_alloc(&a, ((size_t)g->tensor_count + 1) * sizeof *x->vals);
     x->uses = (uint32_t *)nn_alloc(&a, ((size_t)g->tensor_count + 1) * sizeof *x->uses);
     x->left = (uint32_t *)nn_alloc(&a, ((size_t)g->tensor_count + 1) * sizeof *x->left);
-    order = (uint32_t *)nn_alloc(&a, ((size_t)g->node_count + 1) * sizeof *order);
+    order = x->order = (uint32_t *)nn_alloc(&a, ((size_t)g->node_count + 1) * sizeof *order);
     cons = (uint32_t *)nn_alloc(&a, ((size_t)g->tensor_count + 1) * sizeof *cons);
-    absorbed = (uint8_t *)nn_alloc(&a, (size_t)g->node_count + 1);
-    need = (uint8_t *)nn_alloc(&a, (size_t)g->tensor_count + 1);
-    gidx = (int32_t *)nn_alloc(&a, ((size_t)g->node_count + 1) * sizeof *gidx);
+    absorbed = x->mode = (uint8_t *)nn_alloc(&a, (size_t)g->node_count + 1);
+    gidx = x->gidx = (int32_t *)nn_alloc(&a, ((size_t)g->node_count + 1) * sizeof *gidx);
     /* zeroed before the failure check: destroy frees every vals[i].data */
     if (x->vals) memset(x->vals, 0, ((size_t)g->tensor_count + 1) * sizeof *x->vals);
-    if (!x->defs || !x->steps || !x->vals || !x->uses || !x->left || !order || !cons || !absorbed || !need || !gidx) {
+    if (!x->defs || !x->steps || !x->vals || !x->uses || !x->left || !order || !cons || !absorbed || !gidx) {
         st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_qexec_create", "out of memory");
         goto done;
     }
@@ -3964,7 +4057,6 @@ NN_API nn_status nn_qexec_create(const nn_graph *g, const nn_qexec_desc *desc, n
     memset(x->uses, 0, (size_t)g->tensor_count * sizeof *x->uses);
     memset(cons, 0, (size_t)g->tensor_count * sizeof *cons);
     memset(absorbed, 0, g->node_count);
-    memset(need, 0, g->tensor_count);
     if ((st = nn_graph_topo_order(g, order, diag))) goto done;
     for (i = 0; i < g->node_count; i++) {
         const nn_node *n = &g->nodes[i];
@@ -3989,52 +4081,7 @@ NN_API nn_status nn_qexec_create(const nn_graph *g, const nn_qexec_desc *desc, n
             }
             if (made) gidx[ni] = (int32_t)x->group_count - 1;
         }
-    /* Liveness, from the outputs back: a float node runs when something
-       needed reads its outputs; a group reads only its integer inputs. */
-    for (i = 0; i < g->output_count; i++) need[g->outputs[i].id] = 1;
-    for (k = g->node_count; k-- > 0;) {
-        uint32_t ni = order[k];
-        const nn_node *n = &g->nodes[ni];
-        int used = 0;
-        if (absorbed[ni] == 1) continue;
-        for (j = 0; j < n->output_count; j++)
-            if (n->outputs[j].id != NN_INVALID_ID && need[n->outputs[j].id]) used = 1;
-        if (!used) { if (strcmp(n->op_type, "DequantizeLinear") == 0) x->stats.skipped_nodes++; continue; }
-        if (gidx[ni] >= 0) {
-            const nn_qexec__group *gr = &x->groups[gidx[ni]];
-            need[gr->a.t.id] = 1;
-            if (NN_QX__TWO(gr->kind))
-                need[gr->b.t.id] = 1;
-        } else {
-            for (j = 0; j < n->input_count; j++)
-                if (n->inputs[j].id != NN_INVALID_ID) need[n->inputs[j].id] = 1;
-        }
-        x->steps[x->step_count].node = ni;
-        x->steps[x->step_count].group = gidx[ni];
-        x->step_count++;
-    }
-    /* steps were collected backwards */
-    for (i = 0; i < x->step_count / 2; i++) {
-        nn_qexec__step t = x->steps[i];
-        x->steps[i] = x->steps[x->step_count - 1 - i];
-        x->steps[x->step_count - 1 - i] = t;
-    }
-    for (i = 0; i < x->step_count; i++) {
-        const nn_qexec__step *s = &x->steps[i];
-        if (s->group >= 0) {
-            const nn_qexec__group *gr = &x->groups[s->group];
-            x->stats.int_groups++;
-            x->uses[gr->a.t.id]++;
-            if (NN_QX__TWO(gr->kind))
-                x->uses[gr->b.t.id]++;
-        } else {
-            const nn_node *n = &g->nodes[s->node];
-            x->stats.float_nodes++;
-            for (j = 0; j < n->input_count; j++)
-                if (n->inputs[j].id != NN_INVALID_ID) x->uses[n->inputs[j].id]++;
-        }
-    }
-    for (i = 0; i < g->output_count; i++) x->uses[g->outputs[i].id]++;
+    if ((st = nn_qexec__plan(x, diag))) goto done;
     for (i = 0; i < g->tensor_count; i++) {
         const nn_tensor *t = &g->tensors[i];
         if (t->flags & NN_TENSOR_CONST) {
@@ -4043,13 +4090,50 @@ NN_API nn_status nn_qexec_create(const nn_graph *g, const nn_qexec_desc *desc, n
         }
     }
 done:
-    nn_free(&a, order);
     nn_free(&a, cons);
-    nn_free(&a, absorbed);
-    nn_free(&a, need);
-    nn_free(&a, gidx);
     if (st) { nn_qexec_destroy(x); return st; }
     *out = x;
+    return NN_OK;
+}
+
+NN_API nn_status nn_qexec_set_given(nn_qexec *x, const uint8_t *given, nn_diag *diag) {
+    const nn_graph *g;
+    nn_op_ctx c;
+    uint32_t i;
+    NN_ASSERT(x);
+    g = x->g;
+    nn_qexec__ctx(x, &c, NULL, diag);
+    for (i = 0; i < g->tensor_count; i++) /* values of the last run: the plan changes */
+        if (x->vals[i].flags & NN_VALUE_OWNED) nn_op_free_value(&c, &x->vals[i]);
+    if (x->given)
+        for (i = 0; i < g->tensor_count; i++)
+            if (x->given[i]) memset(&x->vals[i], 0, sizeof x->vals[i]);
+    nn_free(&x->alloc, x->given);
+    x->given = NULL;
+    if (given) {
+        x->given = (uint8_t *)nn_alloc(&x->alloc, (size_t)g->tensor_count + 1);
+        if (!x->given) return nn_diag_set(diag, NN_ERR_NOMEM, "nn_qexec_set_given", "out of memory");
+        for (i = 0; i < g->tensor_count; i++)
+            x->given[i] = given[i] && !(g->tensors[i].flags & NN_TENSOR_CONST) && g->tensors[i].producer.id != NN_INVALID_ID;
+    }
+    return nn_qexec__plan(x, diag);
+}
+
+NN_API int nn_qexec_reads(const nn_qexec *x, uint32_t t) {
+    NN_ASSERT(x);
+    return t < x->g->tensor_count && x->uses[t] > 0;
+}
+
+NN_API nn_status nn_qexec_set_value(nn_qexec *x, uint32_t t, const nn_value *v, nn_diag *diag) {
+    const nn_tensor *tt;
+    NN_ASSERT(x && v);
+    if (t >= x->g->tensor_count) return nn_diag_set(diag, NN_ERR_ARG, "nn_qexec_set_value", "no tensor %u", t);
+    tt = &x->g->tensors[t];
+    if (!x->given || !x->given[t]) return nn_diag_set(diag, NN_ERR_ARG, tt->name, "not a given tensor (nn_qexec_set_given)");
+    if (tt->dtype != v->dtype)
+        return nn_diag_set(diag, NN_ERR_ARG, tt->name, "tensor is %s, value is %s", nn_dtype_name(tt->dtype), nn_dtype_name(v->dtype));
+    x->vals[t] = *v;
+    x->vals[t].flags = 0; /* borrowed */
     return NN_OK;
 }
 
@@ -4451,6 +4535,9 @@ NN_API nn_status nn_qexec_run(nn_qexec *x, nn_diag *diag) {
     for (i = 0; i < g->input_count; i++)
         if (!x->vals[g->inputs[i].id].data)
             return nn_diag_set(diag, NN_ERR_ARG, g->tensors[g->inputs[i].id].name, "input not set");
+    for (i = 0; x->given && i < g->tensor_count; i++)
+        if (x->given[i] && x->uses[i] && x->vals[i].dtype == NN_DTYPE_UNDEFINED)
+            return nn_diag_set(diag, NN_ERR_ARG, g->tensors[i].name, "given value not set (nn_qexec_set_value)");
     memcpy(x->left, x->uses, (size_t)g->tensor_count * sizeof *x->left);
     for (i = 0; i < x->step_count; i++) {
         const nn_qexec__step *s = &x->steps[i];
@@ -4645,8 +4732,8 @@ typedef struct nn_quant__score_job {
 #define NN_QUANT__MAX_IO 64 /* graph outputs a task metric sees */
 
 /* The task metric on one sample: the quantized outputs as float32 copies. */
-static nn_status nn_quant__metric(nn_quant__score_job *j, nn_qexec *x, uint32_t k) {
-    const nn_graph *q = j->q;
+static nn_status nn_quant__metric(const nn_graph *q, nn_qexec *x, const nn_quant__ref *refs, uint32_t k,
+                                  nn_quant_metric_fn metric, void *metric_user, double *cos, nn_diag *diag) {
     nn_allocator al;
     float *qv[NN_QUANT__MAX_IO];
     const float *rv[NN_QUANT__MAX_IO];
@@ -4655,24 +4742,45 @@ static nn_status nn_quant__metric(nn_quant__score_job *j, nn_qexec *x, uint32_t 
     double score;
     nn_status st = NN_OK;
     memset(&al, 0, sizeof al);
-    if (no > NN_QUANT__MAX_IO) return nn_diag_set(&j->diag, NN_ERR_LIMIT, "nn_quant_eval_desc.metric", "more than %d outputs", NN_QUANT__MAX_IO);
+    if (no > NN_QUANT__MAX_IO) return nn_diag_set(diag, NN_ERR_LIMIT, "nn_quant_eval_desc.metric", "more than %d outputs", NN_QUANT__MAX_IO);
     for (o = 0; o < no; o++) qv[o] = NULL;
     for (o = 0; o < no && st == NN_OK; o++) {
         const nn_value *v = nn_qexec_output(x, o);
-        const nn_quant__ref *e = &j->refs[(size_t)k * no + o];
+        const nn_quant__ref *e = &refs[(size_t)k * no + o];
         counts[o] = nn_value_count(v);
         rv[o] = e->data;
-        if (counts[o] != e->count) { st = nn_diag_set(&j->diag, NN_ERR_SHAPE, "nn_quant", "output %u: element counts differ", o); break; }
+        if (counts[o] != e->count) { st = nn_diag_set(diag, NN_ERR_SHAPE, "nn_quant", "output %u: element counts differ", o); break; }
         qv[o] = (float *)nn_alloc(&al, (counts[o] + 1) * sizeof(float));
-        if (!qv[o]) { st = nn_diag_set(&j->diag, NN_ERR_NOMEM, "nn_quant", "out of memory"); break; }
+        if (!qv[o]) { st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant", "out of memory"); break; }
         for (i = 0; i < counts[o]; i++) qv[o][i] = (float)nn_quant__at(v, i, 1.0, 0);
     }
     if (st == NN_OK) {
-        score = j->metric(j->metric_user, k, no, (const float *const *)qv, rv, counts);
-        for (o = 0; o < no; o++) j->cos[(size_t)k * no + o] = score; /* the mean over all terms is the mean over samples */
+        score = metric(metric_user, k, no, (const float *const *)qv, rv, counts);
+        for (o = 0; o < no; o++) cos[(size_t)k * no + o] = score; /* the mean over all terms is the mean over samples */
     }
     for (o = 0; o < no; o++) nn_free(&al, qv[o]);
     return st;
+}
+
+/* Sample k's terms after a run of x (on q): the cosine of each output
+   against refs, or the metric's score, into cos[k * output_count + o]. */
+static nn_status nn_quant__sample_terms(const nn_graph *q, nn_qexec *x, const nn_quant__ref *refs, uint32_t k,
+                                        nn_quant_metric_fn metric, void *metric_user, double *cos, nn_diag *diag) {
+    uint32_t o;
+    if (metric) return nn_quant__metric(q, x, refs, k, metric, metric_user, cos, diag);
+    for (o = 0; o < q->output_count; o++) {
+        const nn_value *v = nn_qexec_output(x, o);
+        const nn_quant__ref *e = &refs[(size_t)k * q->output_count + o];
+        double ab = 0, aa = 0, bb = 0;
+        size_t i, c = nn_value_count(v);
+        if (c != e->count) return nn_diag_set(diag, NN_ERR_SHAPE, "nn_quant", "output %u: element counts differ", o);
+        for (i = 0; i < c; i++) {
+            double a = e->data[i], b = nn_quant__at(v, i, 1.0, 0);
+            ab += a * b; aa += a * a; bb += b * b;
+        }
+        cos[(size_t)k * q->output_count + o] = (aa == 0 && bb == 0) ? 1.0 : (aa == 0 || bb == 0) ? 0.0 : ab / sqrt(aa * bb);
+    }
+    return NN_OK;
 }
 
 static void *nn_quant__score_run(void *arg) {
@@ -4680,32 +4788,13 @@ static void *nn_quant__score_run(void *arg) {
     const nn_graph *q = j->q;
     nn_qexec *x = NULL;
     nn_qexec_desc qd;
-    uint32_t k, o;
+    uint32_t k;
     memset(&qd, 0, sizeof qd);
     qd.float_only = j->float_only;
     j->st = nn_qexec_create(q, &qd, &x, &j->diag);
     for (k = j->first; k < j->n && j->st == NN_OK; k += j->step) {
         j->st = nn_quant__run_q(x, q, j->inputs, k, &j->diag);
-        if (j->st == NN_OK && j->metric) {
-            j->st = nn_quant__metric(j, x, k);
-            continue;
-        }
-        for (o = 0; o < q->output_count && j->st == NN_OK; o++) {
-            const nn_value *v = nn_qexec_output(x, o);
-            const nn_quant__ref *e = &j->refs[(size_t)k * q->output_count + o];
-            double ab = 0, aa = 0, bb = 0;
-            size_t i, c = nn_value_count(v);
-            if (c != e->count) {
-                j->st = nn_diag_set(&j->diag, NN_ERR_SHAPE, "nn_quant", "output %u: element counts differ", o);
-                break;
-            }
-            for (i = 0; i < c; i++) {
-                double a = e->data[i], b = nn_quant__at(v, i, 1.0, 0);
-                ab += a * b; aa += a * a; bb += b * b;
-            }
-            j->cos[(size_t)k * q->output_count + o] =
-                (aa == 0 && bb == 0) ? 1.0 : (aa == 0 || bb == 0) ? 0.0 : ab / sqrt(aa * bb);
-        }
+        if (j->st == NN_OK) j->st = nn_quant__sample_terms(q, x, j->refs, k, j->metric, j->metric_user, j->cos, &j->diag);
     }
     if (x) nn_qexec_destroy(x);
     return NULL;
@@ -4746,30 +4835,35 @@ static double nn_quant__sample_score(const double *cos, uint32_t k, uint32_t out
     return outputs ? sum / outputs : 1.0;
 }
 
+/* A model's score from its terms cos[k * outputs + o]: the mean over
+   samples and outputs, or with worst the worst sample's. */
+static double nn_quant__reduce(const double *cos, uint32_t n, uint32_t outputs, int worst) {
+    size_t terms = (size_t)n * outputs, i;
+    double sum = 0, w = 1.0;
+    uint32_t k;
+    if (worst) {
+        for (k = 0; k < n; k++) {
+            double c = nn_quant__sample_score(cos, k, outputs);
+            if (k == 0 || c < w) w = c;
+        }
+        return w;
+    }
+    for (i = 0; i < terms; i++) sum += cos[i]; /* sample order: the same sum whatever the threads */
+    return terms ? sum / (double)terms : 1.0;
+}
+
 /* q's score against refs: the mean output cosine (or metric) over samples
    and outputs, or with d->worst the worst sample's. */
 static nn_status nn_quant__score(const nn_graph *q, const nn_value *inputs, uint32_t n, const nn_quant__ref *refs,
                                  const nn_quant_eval_desc *d, double *out, nn_diag *diag) {
     nn_allocator al;
-    size_t terms = (size_t)n * q->output_count, i;
-    double *cos, sum = 0;
-    uint32_t k;
+    double *cos;
     nn_status st;
     memset(&al, 0, sizeof al);
-    cos = (double *)nn_alloc(&al, (terms + 1) * sizeof *cos);
+    cos = (double *)nn_alloc(&al, ((size_t)n * q->output_count + 1) * sizeof *cos);
     if (!cos) return nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant", "out of memory");
     st = nn_quant__score_terms(q, inputs, n, refs, d, cos, diag);
-    if (st == NN_OK && d->worst) {
-        double w = 1.0;
-        for (k = 0; k < n; k++) {
-            double c = nn_quant__sample_score(cos, k, q->output_count);
-            if (k == 0 || c < w) w = c;
-        }
-        *out = w;
-    } else if (st == NN_OK) {
-        for (i = 0; i < terms; i++) sum += cos[i]; /* sample order: the same sum whatever nt is */
-        *out = terms ? sum / (double)terms : 1.0;
-    }
+    if (st == NN_OK) *out = nn_quant__reduce(cos, n, q->output_count, d->worst);
     nn_free(&al, cos);
     return st;
 }
@@ -4999,22 +5093,462 @@ static nn_status nn_quant__search_table(nn_quant_table *t, const nn_quant_table 
     return st;
 }
 
+/* g quantized with ranges under qd plus `count` promoted tensors. */
+static nn_status nn_quant__search_graph(const nn_graph *g, const nn_quant_range *ranges, const nn_quant_desc *qd,
+                                        const uint32_t *tensors, uint32_t count, nn_quant_dtype dt, nn_graph **q,
+                                        nn_diag *diag) {
+    nn_quant_table t;
+    nn_quant_desc d = *qd;
+    nn_status st = nn_quant__search_table(&t, qd->table, g, tensors, count, dt, diag);
+    d.table = &t;
+    d.log = NULL; /* warnings were given by the caller's own quantization */
+    *q = NULL;
+    if (st == NN_OK) st = nn_quant_graph(g, ranges, &d, q, NULL, diag);
+    nn_quant_table_deinit(&t);
+    return st;
+}
+
 /* Output cosine of g quantized with ranges under qd plus `count` promoted tensors. */
 static nn_status nn_quant__search_eval(const nn_graph *g, const nn_quant_range *ranges, const nn_quant_desc *qd,
                                        const uint32_t *tensors, uint32_t count, nn_quant_dtype dt,
                                        const nn_value *inputs, uint32_t n, const nn_quant__ref *refs,
                                        const nn_quant_eval_desc *ed, double *out, nn_graph **keep, nn_diag *diag) {
-    nn_quant_table t;
-    nn_quant_desc d = *qd;
     nn_graph *q = NULL;
-    nn_status st = nn_quant__search_table(&t, qd->table, g, tensors, count, dt, diag);
-    d.table = &t;
-    d.log = NULL; /* warnings were given by the caller's own quantization */
-    if (st == NN_OK) st = nn_quant_graph(g, ranges, &d, &q, NULL, diag);
+    nn_status st = nn_quant__search_graph(g, ranges, qd, tensors, count, dt, &q, diag);
     if (st == NN_OK) st = nn_quant__score(q, inputs, n, refs, ed, out, diag);
     if (st == NN_OK && keep) *keep = q;
     else if (q) nn_graph_destroy(q);
-    nn_quant_table_deinit(&t);
+    return st;
+}
+
+/* ---- scoring candidates from the base run's values ----
+   A layer promoted alone changes the all-quantized graph q0 around that
+   layer only: the QDQ graph of the candidate computes everything upstream
+   exactly as q0 does.  So each sample runs q0 once, its values at the
+   places where a candidate's graph starts to differ are kept, and each
+   candidate's executor runs only the steps after them (nn_qexec_set_given).
+   A tensor of candidate q has q0's value when q0 has a tensor of that name
+   made by a node with the same op, domain, attributes and executor mode
+   (float, or the same integer group) from inputs that have q0's values,
+   constants byte-equal (nn_quant__same_values).  The scores are the ones
+   a whole run gives, bit for bit (test_quant checks every candidate of a
+   real model against nn_quant_search_desc.full_runs). */
+
+/* Open-addressing table of g's tensor names: (mask + 1) slots, each a
+   tensor id or NN_INVALID_ID. */
+static uint32_t nn_quant__name_slot(const char *name, uint32_t mask) {
+    uint32_t h = 2166136261u;
+    for (; *name; name++) h = (h ^ (unsigned char)*name) * 16777619u; /* FNV-1a */
+    return h & mask;
+}
+
+static uint32_t nn_quant__name_find(const nn_graph *g, const uint32_t *table, uint32_t mask, const char *name) {
+    uint32_t h;
+    if (!name || !name[0]) return NN_INVALID_ID;
+    for (h = nn_quant__name_slot(name, mask); table[h] != NN_INVALID_ID; h = (h + 1) & mask)
+        if (!strcmp(g->tensors[table[h]].name, name)) return table[h];
+    return NN_INVALID_ID;
+}
+
+/* eq[t] (q->tensor_count) = the tensor of x0's graph holding the same value
+   as tensor t of xq's graph in every run, or NN_INVALID_ID. */
+static void nn_quant__same_values(const nn_qexec *x0, const uint32_t *table, uint32_t mask, const nn_qexec *xq,
+                                  uint32_t *eq) {
+    const nn_graph *g0 = x0->g, *q = xq->g;
+    uint32_t t, k, i;
+    for (t = 0; t < q->tensor_count; t++) {
+        const nn_tensor *a = &q->tensors[t], *b;
+        uint32_t t0 = nn_quant__name_find(g0, table, mask, a->name);
+        eq[t] = NN_INVALID_ID;
+        if (t0 == NN_INVALID_ID) continue;
+        b = &g0->tensors[t0];
+        if (a->flags & NN_TENSOR_CONST) {
+            if ((b->flags & NN_TENSOR_CONST) && a->dtype == b->dtype && nn_shape_equal(&a->shape, &b->shape) &&
+                a->data_bytes == b->data_bytes && (!a->data_bytes || (a->data && b->data && !memcmp(a->data, b->data, a->data_bytes))))
+                eq[t] = t0;
+        } else if (a->producer.id == NN_INVALID_ID && b->producer.id == NN_INVALID_ID && !(b->flags & NN_TENSOR_CONST) &&
+                   a->dtype == b->dtype) {
+            eq[t] = t0; /* graph inputs of the same name */
+        }
+    }
+    for (k = 0; k < q->node_count; k++) {
+        uint32_t ni = xq->order[k], t0 = NN_INVALID_ID, p, ok = 1;
+        const nn_node *n = &q->nodes[ni], *m;
+        for (i = 0; i < n->output_count && t0 == NN_INVALID_ID; i++)
+            if (n->outputs[i].id != NN_INVALID_ID) t0 = nn_quant__name_find(g0, table, mask, q->tensors[n->outputs[i].id].name);
+        if (t0 == NN_INVALID_ID || (p = g0->tensors[t0].producer.id) == NN_INVALID_ID) continue;
+        m = &g0->nodes[p];
+        if (strcmp(n->op_type, m->op_type) || strcmp(n->domain, m->domain) || n->input_count != m->input_count ||
+            n->output_count != m->output_count || n->attr_count != m->attr_count || xq->mode[ni] != x0->mode[p] ||
+            (xq->gidx[ni] >= 0) != (x0->gidx[p] >= 0))
+            continue;
+        for (i = 0; i < n->input_count && ok; i++) {
+            uint32_t a = n->inputs[i].id, b = m->inputs[i].id;
+            ok = a == NN_INVALID_ID ? b == NN_INVALID_ID : b != NN_INVALID_ID && eq[a] == b;
+        }
+        for (i = 0; i < n->attr_count && ok; i++) {
+            const nn_attr *o = nn_node_attr(m, n->attrs[i].name);
+            ok = o && nn_attr_equal(&n->attrs[i], o);
+        }
+        for (i = 0; i < n->output_count && ok; i++) {
+            uint32_t a = n->outputs[i].id, b = m->outputs[i].id;
+            ok = a == NN_INVALID_ID ? b == NN_INVALID_ID : b != NN_INVALID_ID && !strcmp(q->tensors[a].name, g0->tensors[b].name);
+        }
+        for (i = 0; i < n->output_count && ok; i++)
+            if (n->outputs[i].id != NN_INVALID_ID) eq[n->outputs[i].id] = m->outputs[i].id;
+    }
+}
+
+/* 1 for each tensor a step of x writes (a group's integer output, a float
+   node's outputs): the values a run of x can hand on. */
+static void nn_quant__step_outputs(const nn_qexec *x, uint8_t *made) {
+    uint32_t i, j;
+    memset(made, 0, x->g->tensor_count);
+    for (i = 0; i < x->step_count; i++) {
+        const nn_node *n = &x->g->nodes[x->steps[i].node];
+        if (x->steps[i].group >= 0) made[x->groups[x->steps[i].group].y.id] = 1;
+        else
+            for (j = 0; j < n->output_count; j++)
+                if (n->outputs[j].id != NN_INVALID_ID) made[n->outputs[j].id] = 1;
+    }
+}
+
+/* The base graph the candidates are compared with: q0, an executor of it
+   (its modes and the tensors its steps write), its tensor names, and once
+   filled, its values on every sample for the tensors in keep. */
+typedef struct nn_quant__base {
+    const nn_graph *q0;
+    nn_qexec *x0;
+    uint32_t *table, mask;         /* nn_quant__name_find */
+    uint8_t *made;                 /* (T0) written by a step of x0 */
+    uint8_t *keep;                 /* (T0) values a candidate read (union) */
+    nn_value *vals;                /* (n x T0) kept values of each sample, or NULL */
+    uint32_t n;
+    size_t bytes;
+} nn_quant__base;
+
+static void nn_quant__base_free(nn_quant__base *b) {
+    nn_allocator al;
+    size_t i;
+    memset(&al, 0, sizeof al);
+    if (b->x0) nn_qexec_destroy(b->x0);
+    for (i = 0; b->vals && i < (size_t)b->n * b->q0->tensor_count; i++) nn_free(&al, b->vals[i].data);
+    nn_free(&al, b->vals);
+    nn_free(&al, b->table);
+    nn_free(&al, b->made);
+    nn_free(&al, b->keep);
+    memset(b, 0, sizeof *b);
+}
+
+static nn_status nn_quant__base_init(nn_quant__base *b, const nn_graph *q0, const nn_quant_eval_desc *ed, nn_diag *diag) {
+    nn_allocator al;
+    nn_qexec_desc xd;
+    uint32_t i, T0 = q0->tensor_count, mask = 1;
+    nn_status st;
+    memset(&al, 0, sizeof al);
+    memset(b, 0, sizeof *b);
+    b->q0 = q0;
+    while (mask < 2u * T0 + 1) mask <<= 1;
+    b->table = (uint32_t *)nn_alloc(&al, (size_t)mask * sizeof *b->table);
+    b->mask = mask - 1;
+    b->made = (uint8_t *)nn_alloc(&al, (size_t)T0 + 1);
+    b->keep = (uint8_t *)nn_alloc(&al, (size_t)T0 + 1);
+    if (!b->table || !b->made || !b->keep) { nn_quant__base_free(b); return nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant_search", "out of memory"); }
+    memset(b->keep, 0, T0);
+    for (i = 0; i <= b->mask; i++) b->table[i] = NN_INVALID_ID;
+    for (i = 0; i < T0; i++) {
+        uint32_t h;
+        if (!q0->tensors[i].name || !q0->tensors[i].name[0]) continue;
+        for (h = nn_quant__name_slot(q0->tensors[i].name, b->mask); b->table[h] != NN_INVALID_ID; h = (h + 1) & b->mask) {}
+        b->table[h] = i;
+    }
+    memset(&xd, 0, sizeof xd);
+    xd.float_only = !ed->int_kernels;
+    if ((st = nn_qexec_create(q0, &xd, &b->x0, diag))) { nn_quant__base_free(b); return st; }
+    nn_quant__step_outputs(b->x0, b->made);
+    return NN_OK;
+}
+
+/* One candidate: the tensors its runs take from the base run. */
+typedef struct nn_quant__cand {
+    uint32_t *from, *base_of;      /* (nfrom) its tensor, the base's */
+    uint32_t nfrom;
+} nn_quant__cand;
+
+/* Gives the executors xs[0..nt) of one candidate graph q the tensors that
+   keep q0's values and q0's steps write; cd gets those its runs read. */
+static nn_status nn_quant__plan_cand(const nn_quant__base *b, nn_qexec **xs, uint32_t nt, nn_quant__cand *cd, nn_diag *diag) {
+    nn_allocator al;
+    const nn_graph *q = xs[0]->g;
+    uint32_t *eq, i, t;
+    uint8_t *given;
+    nn_status st = NN_OK;
+    memset(&al, 0, sizeof al);
+    eq = (uint32_t *)nn_alloc(&al, ((size_t)q->tensor_count + 1) * sizeof *eq);
+    given = (uint8_t *)nn_alloc(&al, (size_t)q->tensor_count + 1);
+    cd->nfrom = 0;
+    cd->from = (uint32_t *)nn_alloc(&al, ((size_t)q->tensor_count + 1) * sizeof *cd->from);
+    cd->base_of = (uint32_t *)nn_alloc(&al, ((size_t)q->tensor_count + 1) * sizeof *cd->base_of);
+    if (!eq || !given || !cd->from || !cd->base_of) st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant_search", "out of memory");
+    if (st == NN_OK) {
+        nn_quant__same_values(b->x0, b->table, b->mask, xs[0], eq);
+        /* a DequantizeLinear's float output is not taken: the node runs again
+           from its integer input, a quarter (int8) or half (int16) the bytes */
+        for (i = 0; i < q->tensor_count; i++) {
+            uint32_t p = q->tensors[i].producer.id;
+            given[i] = eq[i] != NN_INVALID_ID && b->made[eq[i]] &&
+                       !(p != NN_INVALID_ID && !strcmp(q->nodes[p].op_type, "DequantizeLinear"));
+        }
+        for (t = 0; t < nt && st == NN_OK; t++) st = nn_qexec_set_given(xs[t], given, diag);
+    }
+    for (i = 0; st == NN_OK && i < q->tensor_count; i++)
+        if (given[i] && q->tensors[i].producer.id != NN_INVALID_ID && !(q->tensors[i].flags & NN_TENSOR_CONST) &&
+            nn_qexec_reads(xs[0], i)) {
+            cd->from[cd->nfrom] = i;
+            cd->base_of[cd->nfrom++] = eq[i];
+        }
+    nn_free(&al, eq);
+    nn_free(&al, given);
+    return st;
+}
+
+static void nn_quant__cand_free(nn_quant__cand *cd) {
+    nn_allocator al;
+    memset(&al, 0, sizeof al);
+    nn_free(&al, cd->from);
+    nn_free(&al, cd->base_of);
+    memset(cd, 0, sizeof *cd);
+}
+
+/* A thread's share of the samples (first, first + step, ...) for three
+   uses: with x0 and own, q0 runs each sample into own (this thread's
+   values, one sample at a time) and the m candidates run from them; with
+   x0 and no own, q0's runs fill the base's values (m = 0, at most
+   budget bytes per thread); without x0, the candidates run from the
+   filled values. */
+typedef struct nn_quant__fb_job {
+    const nn_quant__base *b;
+    nn_graph *const *qs;
+    const nn_quant__cand *cands;
+    uint32_t m;
+    nn_qexec *x0, **xs;            /* x0 optional; xs (m) */
+    nn_value *own, *cur;           /* own: (T0) or NULL; cur: the values the observer writes */
+    size_t bytes, budget;
+    int over;                      /* the budget was passed: the fill stopped */
+    const nn_value *inputs;
+    const nn_quant__ref *refs;
+    uint32_t first, step, n;
+    nn_quant_metric_fn metric;
+    void *metric_user;
+    double *cos;                   /* (m) x (n * outputs) */
+    nn_quant_log_fn progress;      /* job 0 of a batch: a line per sample */
+    void *progress_user;
+    uint32_t label;                /* its first candidate's number (1-based) */
+    nn_status st;
+    nn_diag diag;
+} nn_quant__fb_job;
+
+/* x0's observer: copies each kept value into the job's current values. */
+static int nn_quant__fb_keep(void *user, const nn_graph *g, uint32_t node_index, const nn_value *outputs, uint32_t count) {
+    nn_quant__fb_job *j = (nn_quant__fb_job *)user;
+    const nn_node *n = &g->nodes[node_index];
+    uint32_t o;
+    for (o = 0; o < count && o < n->output_count; o++) {
+        uint32_t t = n->outputs[o].id;
+        nn_value *c;
+        if (t == NN_INVALID_ID || !j->b->keep[t]) continue;
+        c = &j->cur[t];
+        if (c->bytes != outputs[o].bytes || !c->data) {
+            nn_allocator al;
+            memset(&al, 0, sizeof al);
+            j->bytes += outputs[o].bytes - (c->data ? c->bytes : 0);
+            if (j->budget && j->bytes > j->budget) { j->over = 1; return 1; }
+            nn_free(&al, c->data);
+            c->data = nn_alloc(&al, outputs[o].bytes + 1);
+            if (!c->data) { j->st = nn_diag_set(&j->diag, NN_ERR_NOMEM, "nn_quant_search", "out of memory"); return 1; }
+        }
+        c->dtype = outputs[o].dtype;
+        c->shape = outputs[o].shape;
+        c->bytes = outputs[o].bytes;
+        c->flags = 0;
+        if (outputs[o].bytes) memcpy(c->data, outputs[o].data, outputs[o].bytes);
+    }
+    return 0;
+}
+
+static void *nn_quant__fb_run(void *arg) {
+    nn_quant__fb_job *j = (nn_quant__fb_job *)arg;
+    uint32_t k, c, f, no = j->b->q0->output_count, T0 = j->b->q0->tensor_count;
+    for (k = j->first; k < j->n && j->st == NN_OK; k += j->step) {
+        nn_value *cur = j->own ? j->own : j->b->vals + (size_t)k * T0;
+        if (j->x0) {
+            nn_status st;
+            j->cur = cur;
+            st = nn_quant__run_q(j->x0, j->b->q0, j->inputs, k, &j->diag);
+            if (j->over) return NULL;
+            if (st) { if (j->st == NN_OK) j->st = st; break; }
+        }
+        if (j->progress && j->m > 1)
+            nn_quant__logf(j->progress, j->progress_user, "search: layers %u-%u, sample %u/%u", j->label,
+                           j->label + j->m - 1, k + 1, j->n);
+        for (c = 0; c < j->m && j->st == NN_OK; c++) {
+            const nn_quant__cand *cd = &j->cands[c];
+            for (f = 0; f < cd->nfrom && j->st == NN_OK; f++)
+                j->st = nn_qexec_set_value(j->xs[c], cd->from[f], &cur[cd->base_of[f]], &j->diag);
+            if (j->st == NN_OK) j->st = nn_quant__run_q(j->xs[c], j->qs[c], j->inputs, k, &j->diag);
+            if (j->st == NN_OK)
+                j->st = nn_quant__sample_terms(j->qs[c], j->xs[c], j->refs, k, j->metric, j->metric_user,
+                                               j->cos + (size_t)c * j->n * no, &j->diag);
+        }
+    }
+    return NULL;
+}
+
+/* The scores of candidate graphs qs[0..m) (each q0 with a change, same
+   inputs and outputs) against refs on n samples, as nn_quant__score gives
+   them, each run from q0's values where it computes the same (above):
+   from b's filled values (b->vals), else from a run of q0 per sample.
+   Without b->vals, b->keep is set to the tensors the candidates read.
+   *ran and *whole add the steps the candidates ran and the steps whole
+   runs of them would have, per sample.  With m > 1, a progress line per
+   sample (of the first thread) names the candidates label..label+m-1.  *covered (optional) is 0 when b's
+   filled values lack one the candidates need (nothing is scored then). */
+static nn_status nn_quant__score_from_base(nn_quant__base *b, nn_graph *const *qs, uint32_t m, uint32_t label,
+                                           const nn_value *inputs, uint32_t n, const nn_quant__ref *refs,
+                                           const nn_quant_eval_desc *ed, double *out, uint64_t *ran, uint64_t *whole,
+                                           int *covered, nn_diag *diag) {
+    nn_allocator al;
+    nn_quant__fb_job jobs[8];
+    uint32_t nt = nn_quant__job_count(ed->threads, n), t, c, i, T0 = b->q0->tensor_count, no = b->q0->output_count;
+    nn_quant__cand *cands = NULL;
+    double *cos = NULL;
+    nn_qexec_desc xd;
+    nn_status st = NN_OK;
+    memset(&al, 0, sizeof al);
+    memset(jobs, 0, sizeof jobs);
+    if (covered) *covered = 1;
+    cands = (nn_quant__cand *)nn_alloc(&al, ((size_t)m + 1) * sizeof *cands);
+    cos = (double *)nn_alloc(&al, ((size_t)m * n * no + 1) * sizeof *cos);
+    if (!cands || !cos) { st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant_search", "out of memory"); goto done; }
+    memset(cands, 0, ((size_t)m + 1) * sizeof *cands);
+    memset(&xd, 0, sizeof xd);
+    xd.float_only = !ed->int_kernels;
+    if (!b->vals) memset(b->keep, 0, T0);
+    for (t = 0; t < nt; t++) { /* executors: one per candidate, and the base with its observer */
+        nn_quant__fb_job *j = &jobs[t];
+        j->b = b; j->qs = qs; j->cands = cands; j->m = m;
+        j->inputs = inputs; j->refs = refs; j->first = t; j->step = nt; j->n = n;
+        j->metric = ed->metric; j->metric_user = ed->metric_user; j->cos = cos;
+        if (t == 0) { j->progress = ed->progress; j->progress_user = ed->progress_user; j->label = label; }
+        j->xs = (nn_qexec **)nn_alloc(&al, ((size_t)m + 1) * sizeof *j->xs);
+        if (!j->xs) { st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant_search", "out of memory"); goto done; }
+        memset(j->xs, 0, ((size_t)m + 1) * sizeof *j->xs);
+        for (c = 0; c < m; c++)
+            if ((st = nn_qexec_create(qs[c], &xd, &j->xs[c], diag))) goto done;
+        if (!b->vals) {
+            nn_qexec_desc bd = xd;
+            bd.observer = nn_quant__fb_keep;
+            bd.observer_user = j;
+            j->own = (nn_value *)nn_alloc(&al, ((size_t)T0 + 1) * sizeof *j->own);
+            if (!j->own) { st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant_search", "out of memory"); goto done; }
+            memset(j->own, 0, ((size_t)T0 + 1) * sizeof *j->own);
+            if ((st = nn_qexec_create(b->q0, &bd, &j->x0, diag))) goto done;
+        }
+    }
+    for (c = 0; c < m; c++) { /* what each candidate takes from the base run */
+        nn_qexec *xc[8];
+        uint32_t full = jobs[0].xs[c]->step_count; /* a whole run's steps, before the plan */
+        for (t = 0; t < nt; t++) xc[t] = jobs[t].xs[c];
+        if ((st = nn_quant__plan_cand(b, xc, nt, &cands[c], diag))) goto done;
+        for (i = 0; i < cands[c].nfrom; i++) {
+            if (b->vals && !b->keep[cands[c].base_of[i]]) { if (covered) *covered = 0; goto done; }
+            b->keep[cands[c].base_of[i]] = 1;
+        }
+        if (ran) *ran += xc[0]->step_count;
+        if (whole) *whole += full;
+    }
+    nn_quant__run_jobs(nn_quant__fb_run, jobs, sizeof jobs[0], nt);
+    for (t = 0; t < nt && st == NN_OK; t++)
+        if (jobs[t].st != NN_OK) st = nn_diag_set(diag, jobs[t].st, jobs[t].diag.where, "%s", jobs[t].diag.message);
+    for (c = 0; c < m && st == NN_OK; c++) out[c] = nn_quant__reduce(cos + (size_t)c * n * no, n, no, ed->worst);
+done:
+    for (t = 0; t < nt; t++) {
+        nn_quant__fb_job *j = &jobs[t];
+        if (j->x0) nn_qexec_destroy(j->x0);
+        for (c = 0; j->xs && c < m; c++)
+            if (j->xs[c]) nn_qexec_destroy(j->xs[c]);
+        for (i = 0; j->own && i < T0; i++) nn_free(&al, j->own[i].data);
+        nn_free(&al, j->xs);
+        nn_free(&al, j->own);
+    }
+    for (c = 0; cands && c < m; c++) nn_quant__cand_free(&cands[c]);
+    nn_free(&al, cands);
+    nn_free(&al, cos);
+    return st;
+}
+
+/* Runs q0 on the n samples keeping the values of b->keep (b->vals).  When
+   they would pass budget bytes, nothing is kept (b->vals NULL) and the
+   log says so: the callers then run whole graphs. */
+static nn_status nn_quant__base_fill(nn_quant__base *b, const nn_value *inputs, uint32_t n, const nn_quant_eval_desc *ed,
+                                     size_t budget, nn_diag *diag) {
+    nn_allocator al;
+    nn_quant__fb_job jobs[8];
+    uint32_t nt = nn_quant__job_count(ed->threads, n), t, T0 = b->q0->tensor_count;
+    size_t total = 0, i;
+    int over = 0;
+    nn_qexec_desc xd;
+    nn_status st = NN_OK;
+    memset(&al, 0, sizeof al);
+    memset(jobs, 0, sizeof jobs);
+    b->n = n;
+    b->vals = (nn_value *)nn_alloc(&al, ((size_t)n * T0 + 1) * sizeof *b->vals);
+    if (!b->vals) return nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant_search", "out of memory");
+    memset(b->vals, 0, ((size_t)n * T0 + 1) * sizeof *b->vals);
+    memset(&xd, 0, sizeof xd);
+    xd.float_only = !ed->int_kernels;
+    xd.observer = nn_quant__fb_keep;
+    for (t = 0; t < nt && st == NN_OK; t++) {
+        nn_quant__fb_job *j = &jobs[t];
+        j->b = b; j->inputs = inputs; j->first = t; j->step = nt; j->n = n; j->budget = budget / nt;
+        xd.observer_user = j;
+        st = nn_qexec_create(b->q0, &xd, &j->x0, diag);
+    }
+    if (st == NN_OK) nn_quant__run_jobs(nn_quant__fb_run, jobs, sizeof jobs[0], nt);
+    for (t = 0; t < nt; t++) {
+        if (st == NN_OK && jobs[t].st != NN_OK) st = nn_diag_set(diag, jobs[t].st, jobs[t].diag.where, "%s", jobs[t].diag.message);
+        over |= jobs[t].over;
+        total += jobs[t].bytes;
+        if (jobs[t].x0) nn_qexec_destroy(jobs[t].x0);
+    }
+    b->bytes = total;
+    if (st != NN_OK || over) {
+        for (i = 0; i < (size_t)n * T0; i++) nn_free(&al, b->vals[i].data);
+        nn_free(&al, b->vals);
+        b->vals = NULL;
+        b->bytes = 0;
+    }
+    if (st == NN_OK && over)
+        nn_quant__logf(ed->progress, ed->progress_user, "search: the all-quantized values the promotions start from need "
+                       "more than %zu MiB; promotions run whole graphs", budget >> 20);
+    return st;
+}
+
+/* The score of g quantized with `count` promoted tensors, as
+   nn_quant__search_eval gives it: from b's filled values when b has them
+   and they cover what the promotions change, else a whole run. */
+static nn_status nn_quant__search_eval_from(nn_quant__base *b, const nn_graph *g, const nn_quant_range *ranges,
+                                            const nn_quant_desc *qd, const uint32_t *tensors, uint32_t count, nn_quant_dtype dt,
+                                            const nn_value *inputs, uint32_t n, const nn_quant__ref *refs,
+                                            const nn_quant_eval_desc *ed, double *out, nn_diag *diag) {
+    nn_graph *q = NULL;
+    int covered = 0;
+    nn_status st;
+    if (!b || !b->vals) return nn_quant__search_eval(g, ranges, qd, tensors, count, dt, inputs, n, refs, ed, out, NULL, diag);
+    st = nn_quant__search_graph(g, ranges, qd, tensors, count, dt, &q, diag);
+    if (st == NN_OK) st = nn_quant__score_from_base(b, &q, 1, 0, inputs, n, refs, ed, out, NULL, NULL, &covered, diag);
+    if (st == NN_OK && !covered) st = nn_quant__score(q, inputs, n, refs, ed, out, diag);
+    if (q) nn_graph_destroy(q);
     return st;
 }
 
@@ -5051,7 +5585,7 @@ static int nn_quant__searchable(const nn_graph *g, const nn_quant_layer_report *
    promoted; then runs added best first while they raise the cosine, until
    expected_cos or the layer cap.  prom has room for every node. */
 static nn_status nn_quant__search_blocks(const nn_graph *g, const nn_quant_range *ranges, const nn_quant_desc *base,
-                                         const nn_quant_search_desc *s, const nn_quant_layer_report *rows, uint32_t nrows,
+                                         const nn_quant_search_desc *s, nn_quant__base *b0, const nn_quant_layer_report *rows, uint32_t nrows,
                                          const nn_value *inputs, uint32_t sample_count, const nn_quant__ref *refs,
                                          uint32_t *prom, uint32_t *np, nn_quant_search_result *r, nn_diag *diag) {
     nn_allocator al;
@@ -5074,8 +5608,8 @@ static nn_status nn_quant__search_blocks(const nn_graph *g, const nn_quant_range
     for (b = 0; b < nb; b++) { /* each run promoted on top of the promoted layers */
         uint32_t len = b * B + B <= na ? B : na - b * B;
         memcpy(prom + *np, all + b * B, len * sizeof *prom);
-        if ((st = nn_quant__search_eval(g, ranges, base, prom, *np + len, s->promote, inputs, sample_count, refs, &s->eval,
-                                        &bcos[b], NULL, diag)))
+        if ((st = nn_quant__search_eval_from(b0, g, ranges, base, prom, *np + len, s->promote, inputs, sample_count, refs,
+                                             &s->eval, &bcos[b], diag)))
             goto done;
         used[b] = 0;
         nn_quant__logf(s->eval.progress, s->eval.progress_user, "search: run %u/%u (%u layers from %s): output cosine %.6f",
@@ -5093,8 +5627,8 @@ static nn_status nn_quant__search_blocks(const nn_graph *g, const nn_quant_range
         len = best * B + B <= na ? B : na - best * B;
         if (s->max_float_layers && *np + len > s->max_float_layers) continue;
         memcpy(prom + *np, all + best * B, len * sizeof *prom);
-        if ((st = nn_quant__search_eval(g, ranges, base, prom, *np + len, s->promote, inputs, sample_count, refs, &s->eval,
-                                        &c, NULL, diag)))
+        if ((st = nn_quant__search_eval_from(b0, g, ranges, base, prom, *np + len, s->promote, inputs, sample_count, refs,
+                                             &s->eval, &c, diag)))
             goto done;
         nn_quant__logf(s->eval.progress, s->eval.progress_user, "search: promote run from %s (%u layers): output cosine %.6f -> %.6f",
                        g->tensors[all[best * B]].name, len, r->cos_after, c);
@@ -5110,26 +5644,46 @@ done:
     return st;
 }
 
+#define NN_QUANT__BATCH 16 /* candidates scored from one base run (their graphs and executors are alive together) */
+
 /* Scores each of layers[0..nl) promoted alone on n samples, into
-   cos_prescreen (prescreen) or cos_promoted, one progress line each. */
+   cos_prescreen (prescreen) or cos_promoted, one progress line each.
+   Unless s->full_runs, NN_QUANT__BATCH at a time from runs of the base
+   (the all-quantized graph); *ran / *whole add their steps, and keep
+   (optional, q0->tensor_count) gets the base tensors they read. */
 static nn_status nn_quant__measure_alone(const nn_graph *g, const nn_quant_range *ranges, const nn_quant_desc *base,
-                                         const nn_quant_search_desc *s, nn_quant_search_layer *layers, uint32_t nl,
-                                         const nn_value *inputs, uint32_t n, const nn_quant__ref *refs, int prescreen,
-                                         nn_diag *diag) {
-    uint32_t i;
-    for (i = 0; i < nl; i++) {
-        uint32_t t = layers[i].tensor;
-        double *out = prescreen ? &layers[i].cos_prescreen : &layers[i].cos_promoted;
-        nn_status st = nn_quant__search_eval(g, ranges, base, &t, 1, s->promote, inputs, n, refs, &s->eval, out, NULL, diag);
-        if (st) return st;
-        if (prescreen)
-            nn_quant__logf(s->eval.progress, s->eval.progress_user, "search: prescreen %u/%u %s (%s): output cosine %.6f on %u sample(s)",
-                           i + 1, nl, g->tensors[t].name, g->nodes[layers[i].node].op_type, *out, n);
-        else
-            nn_quant__logf(s->eval.progress, s->eval.progress_user, "search: layer %u/%u %s (%s): local drop %.6f, output cosine %.6f",
-                           i + 1, nl, g->tensors[t].name, g->nodes[layers[i].node].op_type, layers[i].local_drop, *out);
+                                         const nn_quant_search_desc *s, nn_quant__base *base0, nn_quant_search_layer *layers,
+                                         uint32_t nl, const nn_value *inputs, uint32_t n, const nn_quant__ref *refs,
+                                         int prescreen, uint64_t *ran, uint64_t *whole, uint8_t *keep, nn_diag *diag) {
+    nn_graph *qs[NN_QUANT__BATCH];
+    double sc[NN_QUANT__BATCH];
+    uint32_t i, b, bn;
+    nn_status st = NN_OK;
+    for (b = 0; b < nl && st == NN_OK; b += bn) {
+        bn = s->full_runs ? 1 : nl - b < NN_QUANT__BATCH ? nl - b : NN_QUANT__BATCH;
+        memset(qs, 0, sizeof qs);
+        for (i = 0; i < bn && st == NN_OK; i++)
+            st = nn_quant__search_graph(g, ranges, base, &layers[b + i].tensor, 1, s->promote, &qs[i], diag);
+        if (st == NN_OK && s->full_runs) st = nn_quant__score(qs[0], inputs, n, refs, &s->eval, &sc[0], diag);
+        else if (st == NN_OK) st = nn_quant__score_from_base(base0, qs, bn, b + 1, inputs, n, refs, &s->eval, sc, ran, whole, NULL, diag);
+        for (i = 0; keep && !s->full_runs && st == NN_OK && i < base0->q0->tensor_count; i++) keep[i] |= base0->keep[i];
+        for (i = 0; i < bn; i++)
+            if (qs[i]) nn_graph_destroy(qs[i]);
+        for (i = 0; i < bn && st == NN_OK; i++) {
+            nn_quant_search_layer *l = &layers[b + i];
+            uint32_t t = l->tensor;
+            if (prescreen) {
+                l->cos_prescreen = sc[i];
+                nn_quant__logf(s->eval.progress, s->eval.progress_user, "search: prescreen %u/%u %s (%s): output cosine %.6f on %u sample(s)",
+                               b + i + 1, nl, g->tensors[t].name, g->nodes[l->node].op_type, sc[i], n);
+            } else {
+                l->cos_promoted = sc[i];
+                nn_quant__logf(s->eval.progress, s->eval.progress_user, "search: layer %u/%u %s (%s): local drop %.6f, output cosine %.6f",
+                               b + i + 1, nl, g->tensors[t].name, g->nodes[l->node].op_type, l->local_drop, sc[i]);
+            }
+        }
     }
-    return NN_OK;
+    return st;
 }
 
 /* The pn samples on which q scores lowest, in sample order: *pin gets their
@@ -5190,12 +5744,16 @@ NN_API nn_status nn_quant_search(const nn_graph *g, const nn_quant_range *ranges
     nn_quant__ref *pref = NULL;
     nn_quant_search_result r;
     nn_graph *q0 = NULL;
+    nn_quant__base b0;             /* q0's values the measurements start from */
+    uint8_t *keep = NULL;          /* (q0 tensors) of those, the ones the measured layers read */
+    uint64_t ran = 0, whole = 0;   /* steps the measured layers ran / whole runs would */
     nn_status st;
     NN_ASSERT(g && ranges && inputs && out && layers && layer_count);
     memset(&al, 0, sizeof al);
     memset(&s, 0, sizeof s);
     memset(&base, 0, sizeof base);
     memset(&r, 0, sizeof r);
+    memset(&b0, 0, sizeof b0);
     if (sd) s = *sd;
     if (qd) base = *qd;
     if (s.expected_cos <= 0) s.expected_cos = 0.99;
@@ -5236,18 +5794,39 @@ NN_API nn_status nn_quant_search(const nn_graph *g, const nn_quant_range *ranges
         nl++;
     }
     qsort(layers, nl, sizeof *layers, nn_quant__cmp_drop);
+    if (!s.full_runs) {
+        if ((st = nn_quant__base_init(&b0, q0, &s.eval, diag))) goto done;
+        keep = (uint8_t *)nn_alloc(&al, (size_t)q0->tensor_count + 1);
+        if (!keep) { st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant_search", "out of memory"); goto done; }
+        memset(keep, 0, q0->tensor_count);
+    }
     /* 3b. optional prescreen: every layer promoted alone on the samples the
        all-quantized model scores worst (where a promotion shows most) */
     if (s.prescreen_samples && nl > s.candidates) {
         uint32_t pn = s.prescreen_samples < sample_count ? s.prescreen_samples : sample_count;
         if ((st = nn_quant__worst_samples(g, q0, inputs, sample_count, refs, &s.eval, pn, &pin, &pref, diag)))
             goto done;
-        if ((st = nn_quant__measure_alone(g, ranges, &base, &s, layers, nl, pin, pn, pref, 1, diag))) goto done;
+        if ((st = nn_quant__measure_alone(g, ranges, &base, &s, &b0, layers, nl, pin, pn, pref, 1, &ran, &whole, NULL, diag)))
+            goto done;
         qsort(layers, nl, sizeof *layers, nn_quant__cmp_prescreen);
     }
     if (nl > s.candidates) nl = s.candidates;
     /* 4. final cosine with only that layer promoted */
-    if ((st = nn_quant__measure_alone(g, ranges, &base, &s, layers, nl, inputs, sample_count, refs, 0, diag))) goto done;
+    if ((st = nn_quant__measure_alone(g, ranges, &base, &s, &b0, layers, nl, inputs, sample_count, refs, 0, &ran, &whole,
+                                      keep, diag)))
+        goto done;
+    if (whole)
+        nn_quant__logf(s.eval.progress, s.eval.progress_user, "search: measured layers ran %.1f%% of their graphs' steps "
+                       "(the rest taken from the all-quantized run)", 100.0 * (double)ran / (double)whole);
+    /* the promotions below start from the all-quantized values the measured layers read, kept for every sample */
+    if (!s.full_runs && nl && keep) {
+        memcpy(b0.keep, keep, q0->tensor_count);
+        if ((st = nn_quant__base_fill(&b0, inputs, sample_count, &s.eval, (size_t)(s.keep_mib ? s.keep_mib : 1024) << 20, diag)))
+            goto done;
+        if (b0.vals)
+            nn_quant__logf(s.eval.progress, s.eval.progress_user, "search: kept %.1f MiB of all-quantized values for the promotions",
+                           (double)b0.bytes / 1048576.0);
+    }
     r.measured = nl;
     qsort(layers, nl, sizeof *layers, nn_quant__cmp_layer);
     /* 5. greedy promotion, best gain first */
@@ -5256,8 +5835,8 @@ NN_API nn_status nn_quant_search(const nn_graph *g, const nn_quant_range *ranges
         if (s.max_float_layers && np >= s.max_float_layers) break;
         if (layers[i].cos_promoted <= r.cos_before) break;
         prom[np] = layers[i].tensor;
-        if ((st = nn_quant__search_eval(g, ranges, &base, prom, np + 1, s.promote, inputs, sample_count, refs, &s.eval,
-                                        &c, NULL, diag)))
+        if ((st = nn_quant__search_eval_from(&b0, g, ranges, &base, prom, np + 1, s.promote, inputs, sample_count, refs,
+                                             &s.eval, &c, diag)))
             goto done;
         nn_quant__logf(s.eval.progress, s.eval.progress_user, "search: promote %s: output cosine %.6f -> %.6f",
                        g->tensors[prom[np]].name, r.cos_after, c);
@@ -5268,7 +5847,7 @@ NN_API nn_status nn_quant_search(const nn_graph *g, const nn_quant_range *ranges
     }
     /* 6. runs of consecutive layers, when the single layers were not enough */
     if (s.block_layers && r.cos_after < s.expected_cos &&
-        (st = nn_quant__search_blocks(g, ranges, &base, &s, rows, nrows, inputs, sample_count, refs, prom, &np, &r, diag)))
+        (st = nn_quant__search_blocks(g, ranges, &base, &s, &b0, rows, nrows, inputs, sample_count, refs, prom, &np, &r, diag)))
         goto done;
     for (i = 0; i < np && st == NN_OK; i++)
         st = nn_quant_table_add(out, NN_QUANT_RULE_LAYER, nn_quant__layer_rule_name(g, prom[i]), NULL, s.promote, diag);
@@ -5277,6 +5856,8 @@ finish:
     *layer_count = nl;
     if (res) *res = r;
 done:
+    if (b0.q0) nn_quant__base_free(&b0);
+    nn_free(&al, keep);
     if (q0) nn_graph_destroy(q0);
     if (refs) nn_quant__refs_free(refs, (size_t)sample_count * g->output_count, &al);
     nn_free(&al, pin);

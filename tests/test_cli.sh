@@ -163,6 +163,29 @@ ok sh -c "test \$(grep -vc '^#' '$tmp/cls_ps_loss.txt') -eq 2"
 ok sh -c "grep -v '^#' '$tmp/cls_ps_loss.txt' | awk 'NF != 6 { exit 1 }'"
 ok grep -q 'search: prescreen 1/' "$tmp/ps.log"
 expect 2 "bad --prescreen" $NN quantize search "$CLS" $CC4 --prescreen 0 -o "$tmp/cls_x.txt"
+# A measured layer re-runs only what its promotion changes, from the
+# all-quantized run's values (QUANTIZATION.md 6m); --full-runs runs whole
+# graphs.  Every measured layer must score the same both ways, byte for
+# byte in the loss table: cls with the float kernels, rec with the integer
+# kernels, the worst sample, a prescreen and 2 threads.  The log says how
+# much of the graphs the measurements ran (less than all of it).
+for fr in "" --full-runs; do
+    ok sh -c "$NN quantize search '$CLS' $CC4 --candidates 6 --expected-cos 1 --loss-table '$tmp/cls_fr$fr.loss' -o '$tmp/cls_fr$fr.txt' $fr >'$tmp/cls_fr$fr.log' 2>&1"
+    ok sh -c "$NN quantize search '$REC' --calib-data '$CACHE/data/ocr_rec/calib' --samples 3 --calibration-method minmax --int-kernels --worst --threads 2 --prescreen 2 --candidates 4 --expected-cos 1 --max-float-layers 2 --loss-table '$tmp/rec_fr$fr.loss' -o '$tmp/rec_fr$fr.txt' $fr >'$tmp/rec_fr$fr.log' 2>&1"
+done
+ok cmp "$tmp/cls_fr.loss" "$tmp/cls_fr--full-runs.loss"
+ok cmp "$tmp/rec_fr.loss" "$tmp/rec_fr--full-runs.loss"
+ok cmp "$tmp/rec_fr.txt" "$tmp/rec_fr--full-runs.txt"
+ok sh -c "test \$(grep -vc '^#' '$tmp/rec_fr.loss') -eq 4"
+ok grep -Eq 'search: measured layers ran [0-9]{1,2}\.[0-9]% of their graphs' "$tmp/rec_fr.log"
+ok sh -c "! grep -q 'measured layers ran' '$tmp/rec_fr--full-runs.log'"
+ok grep -q 'search: kept [0-9.]* MiB of all-quantized values for the promotions' "$tmp/rec_fr.log"
+# --keep-mib caps those kept values: past it the promotions run whole graphs
+# and say so, and the table is still the same
+ok sh -c "$NN quantize search '$REC' --calib-data '$CACHE/data/ocr_rec/calib' --samples 3 --calibration-method minmax --int-kernels --worst --threads 2 --prescreen 2 --candidates 4 --expected-cos 1 --max-float-layers 2 --keep-mib 1 -o '$tmp/rec_fr_k1.txt' >'$tmp/rec_fr_k1.log' 2>&1"
+ok grep -q 'need more than 1 MiB; promotions run whole graphs' "$tmp/rec_fr_k1.log"
+ok cmp "$tmp/rec_fr.txt" "$tmp/rec_fr_k1.txt"
+expect 2 "bad --keep-mib (1 .. 1048576)" $NN quantize search "$CLS" $CC4 --keep-mib 0 -o "$tmp/cls_x.txt"
 # --metric: a task metric scores the search (the table says so); on cls, whose
 # int8 model picks the float model's class on these 4 samples, argmax is met
 # from the start (1.0) and nothing is promoted

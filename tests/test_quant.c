@@ -686,6 +686,109 @@ static int count_op(const nn_graph *g, const char *op) {
     return n;
 }
 
+/* nn_qexec_set_given: a run resumed from a known tensor.  tiny_graph's QDQ
+   model runs x -> [Conv+Relu group] -> r_q -> [Sigmoid LUT group] -> s_q ->
+   DQ -> GlobalAveragePool -> y.  With r_q given: the Conv group is dropped,
+   a run without r_q's value fails naming it, r_q as a whole run computes it
+   gives the whole run's y bit for bit, and r_q = 0 everywhere (r = 0) gives
+   sigmoid(0) = 0.5 per channel, within half a step of s (GAP averages 25
+   equal values). */
+typedef struct given_keep { uint32_t t; int8_t v[75]; int seen; } given_keep;
+
+static int given_observe(void *user, const nn_graph *g, uint32_t node_index, const nn_value *outputs, uint32_t count) {
+    given_keep *k = (given_keep *)user;
+    if (count >= 1 && g->nodes[node_index].outputs[0].id == k->t && outputs[0].bytes == sizeof k->v) {
+        memcpy(k->v, outputs[0].data, sizeof k->v);
+        k->seen = 1;
+    }
+    return 0;
+}
+
+static void test_qexec_given(void) {
+    nn_graph *g = tiny_graph(), *q = NULL;
+    nn_diag d;
+    float xv[50];
+    int64_t xd[4] = {1, 2, 5, 5}, rd[4] = {1, 3, 5, 5};
+    memset(&d, 0, sizeof d);
+    CHECK(g != NULL);
+    if (!g) return;
+    fill_x(xv, 50);
+    nn_value in = nn_value_make(NN_DTYPE_FLOAT, nn_shape_make(4, xd), xv);
+    in.bytes = sizeof xv;
+    nn_quant_range *r = calibrate(g, &in);
+    CHECK_STATUS(nn_quant_graph(g, r, NULL, &q, NULL, &d), NN_OK);
+    nn_qexec *ix = NULL, *jx = NULL;
+    given_keep keep;
+    memset(&keep, 0, sizeof keep);
+    keep.t = NN_INVALID_ID;
+    uint32_t rid = q ? nn_graph_find_tensor(q, "r").id : NN_INVALID_ID;
+    for (uint32_t i = 0; q && i < q->node_count; i++)
+        if (!strcmp(q->nodes[i].op_type, "QuantizeLinear") && q->nodes[i].inputs[0].id == rid) keep.t = q->nodes[i].outputs[0].id;
+    CHECK(keep.t != NN_INVALID_ID);
+    nn_qexec_desc od;
+    memset(&od, 0, sizeof od);
+    od.observer = given_observe;
+    od.observer_user = &keep;
+    if (q && keep.t != NN_INVALID_ID && nn_qexec_create(q, &od, &ix, &d) == NN_OK && nn_qexec_create(q, NULL, &jx, &d) == NN_OK) {
+        nn_qexec_stats s;
+        float full[3];
+        int8_t zero[75];
+        double step = r[nn_graph_find_tensor(g, "s").id].threshold / 127.0;
+        uint8_t *given = (uint8_t *)calloc(q->tensor_count, 1);
+        CHECK_STATUS(nn_qexec_set_input(ix, 0, &in, &d), NN_OK);
+        CHECK_STATUS(nn_qexec_run(ix, &d), NN_OK);
+        CHECK(keep.seen);
+        memcpy(full, nn_qexec_output(ix, 0)->data, sizeof full);
+        /* not given yet: NN_ERR_ARG naming the tensor */
+        nn_value rv = nn_value_make(NN_DTYPE_INT8, nn_shape_make(4, rd), keep.v);
+        rv.bytes = sizeof keep.v;
+        CHECK_STATUS(nn_qexec_set_value(jx, keep.t, &rv, &d), NN_ERR_ARG);
+        CHECK(strstr(d.message, "not a given tensor") != NULL);
+        given[keep.t] = 1;
+        CHECK_STATUS(nn_qexec_set_given(jx, given, &d), NN_OK);
+        nn_qexec_get_stats(jx, &s);
+        CHECK_EQ_INT(s.int_groups, 1); /* only the Sigmoid LUT is left */
+        CHECK(nn_qexec_reads(jx, keep.t));
+        CHECK(!nn_qexec_reads(jx, nn_graph_find_tensor(q, "x").id));
+        CHECK_STATUS(nn_qexec_set_input(jx, 0, &in, &d), NN_OK);
+        memset(&d, 0, sizeof d); /* the first error stays in a diag */
+        CHECK_STATUS(nn_qexec_run(jx, &d), NN_ERR_ARG);
+        CHECK(strstr(d.message, "given value not set") != NULL);
+        CHECK(!strcmp(d.where, q->tensors[keep.t].name));
+        /* a wrong dtype is refused */
+        nn_value bad = nn_value_make(NN_DTYPE_FLOAT, nn_shape_make(4, rd), xv);
+        memset(&d, 0, sizeof d);
+        CHECK_STATUS(nn_qexec_set_value(jx, keep.t, &bad, &d), NN_ERR_ARG);
+        CHECK(strstr(d.message, "tensor is int8, value is float") != NULL);
+        memset(&d, 0, sizeof d);
+        /* the whole run's r_q: the whole run's y, bit for bit */
+        CHECK_STATUS(nn_qexec_set_value(jx, keep.t, &rv, &d), NN_OK);
+        CHECK_STATUS(nn_qexec_run(jx, &d), NN_OK);
+        CHECK(memcmp(nn_qexec_output(jx, 0)->data, full, sizeof full) == 0);
+        /* r = 0: sigmoid(0) = 0.5 in every channel, whatever x is */
+        memset(zero, 0, sizeof zero);
+        nn_value zv = nn_value_make(NN_DTYPE_INT8, nn_shape_make(4, rd), zero);
+        zv.bytes = sizeof zero;
+        CHECK_STATUS(nn_qexec_set_value(jx, keep.t, &zv, &d), NN_OK);
+        CHECK_STATUS(nn_qexec_run(jx, &d), NN_OK);
+        for (int c = 0; c < 3; c++) CHECK(fabs(((const float *)nn_qexec_output(jx, 0)->data)[c] - 0.5) <= step / 2 + 1e-6);
+        CHECK(fabs(full[0] - 0.5) > step); /* the real r gives something else: the check can tell */
+        /* cleared: the whole graph runs again */
+        CHECK_STATUS(nn_qexec_set_given(jx, NULL, &d), NN_OK);
+        nn_qexec_get_stats(jx, &s);
+        CHECK_EQ_INT(s.int_groups, 2);
+        CHECK_STATUS(nn_qexec_set_input(jx, 0, &in, &d), NN_OK);
+        CHECK_STATUS(nn_qexec_run(jx, &d), NN_OK);
+        CHECK(memcmp(nn_qexec_output(jx, 0)->data, full, sizeof full) == 0);
+        free(given);
+    }
+    nn_qexec_destroy(ix);
+    nn_qexec_destroy(jx);
+    nn_graph_destroy(q);
+    free(r);
+    nn_graph_destroy(g);
+}
+
 static void test_qdq_structure_and_exec(void) {
     nn_graph *g = tiny_graph(), *q = NULL;
     nn_diag d;
@@ -1875,6 +1978,7 @@ int main(void) {
     test_qtable_roundtrip();
     test_qtable_provenance();
     test_qdq_structure_and_exec();
+    test_qexec_given();
     test_broadcast_add();
     test_move_groups();
     test_ort_golden();

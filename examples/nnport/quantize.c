@@ -38,11 +38,14 @@ static void quantize_help(void) {
            "          [--bc-mode local|total|sequential] [--bc-rounds N] [--bc-keep-worse]] [--softmax-bias]\n"
            "       nnport quantize search MODEL.onnx --calib-data DIR -o QTABLE.txt [--expected-cos 0.99]\n"
            "         [--max-float-layers N] [--candidates N] [--prescreen N] [--blocks N] [--loss-table FILE]\n"
-           "         [--int-kernels] [--metric cosine|iou:T|argmax|ctc] [--worst] [quantize options]\n"
+           "         [--int-kernels] [--metric cosine|iou:T|argmax|ctc] [--worst] [--full-runs] [--keep-mib 1024]\n"
+           "         [quantize options]\n"
            "         (--blocks N: then runs of N consecutive layers, when single ones fall short;\n"
            "          --prescreen N: choose the candidates by measuring every layer on N samples,\n"
            "          not by the local drop; --metric: score output 0 by a task metric, not the cosine;\n"
-           "          --worst: a model's score is its worst sample's, not the mean)\n"
+           "          --worst: a model's score is its worst sample's, not the mean;\n"
+           "          --full-runs: measure each layer with a whole run, not from the all-quantized run's values;\n"
+           "          --keep-mib: at most this much of those values kept for the promotions)\n"
            "       nnport quantize run MODEL.onnx (--input NAME=FILE.npy | --batch IN_DIR)\n"
            "         --output-dir DIR [--float] [--float-only]\n"
            "  calibrates on DIR/*.npy (sorted; *_targets.npy skipped), default method percentile,\n"
@@ -216,9 +219,9 @@ typedef struct qopts {
     nn_calib_desc cd;
     nn_quant_desc qd;
     cli_inputs inputs;
-    long samples, max_float, candidates, threads, blocks, prescreen;
+    long samples, max_float, candidates, threads, blocks, prescreen, keep_mib;
     double expected;
-    int auto_method, int_kernels, search, worst;
+    int auto_method, int_kernels, search, worst, full_runs;
     int bc, adaround, softmax_bias; /* nn_quant.h's bias correction / AdaRound, before nn_quant_graph */
     int we;                         /* --we: cross-layer equalization (nn_quant_equalize) */
     nn_quant_cle_clip we_clip;
@@ -246,6 +249,8 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
         if (!strcmp(a, "--we")) { o->we = 1; continue; }
         if (!strcmp(a, "--smooth-insert-mul")) { o->smooth_insert = 1; continue; }
         if (!strcmp(a, "--affine")) { g_passes = "fold,identity,bn,affine,hswish,dce"; continue; }
+        if (o->search && !strcmp(a, "--worst")) { o->worst = 1; continue; }
+        if (o->search && !strcmp(a, "--full-runs")) { o->full_runs = 1; continue; }
         if (i + 1 >= argc && a[0] == '-') return cli_usage_error(cmd, "%s needs a value", a);
         if (!strcmp(a, "--calib-data")) o->calib = argv[++i];
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) o->outp = argv[++i];
@@ -333,8 +338,9 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
             else return cli_usage_error(cmd, "--metric %s: cosine, iou:THRESHOLD, argmax or ctc", v);
         } else if (o->search && !strcmp(a, "--blocks")) {
             if (!cli_parse_int(argv[++i], 0, 1000000, &o->blocks)) return cli_usage_error(cmd, "bad --blocks");
-        } else if (o->search && !strcmp(a, "--worst")) {
-            o->worst = 1;
+
+        } else if (o->search && !strcmp(a, "--keep-mib")) {
+            if (!cli_parse_int(argv[++i], 1, 1048576, &o->keep_mib)) return cli_usage_error(cmd, "bad --keep-mib (1 .. 1048576)");
         } else if (o->search && !strcmp(a, "--prescreen")) {
             if (!cli_parse_int(argv[++i], 1, 1000000, &o->prescreen)) return cli_usage_error(cmd, "bad --prescreen");
         } else if (o->search && !strcmp(a, "--candidates")) {
@@ -795,6 +801,8 @@ static int search_main(int argc, char **argv, int first) {
     sd.block_layers = (uint32_t)o.blocks;
     sd.prescreen_samples = (uint32_t)o.prescreen;
     sd.eval.worst = o.worst;
+    sd.full_runs = o.full_runs;
+    sd.keep_mib = (uint32_t)o.keep_mib;
     if (o.metric.kind) { /* the task metric replaces the output cosine as the score */
         const nn_tensor *ot = &s.g->tensors[s.g->outputs[0].id];
         if (o.metric.kind >= 2) {
