@@ -1139,6 +1139,11 @@ static __m512i nn_quant__v_q8(nn_quant_multiplier q) {
     return _mm512_set1_epi64(v);
 }
 
+/* A multiplier the 8-lane helpers take exactly with a sum below 2^31 in
+   magnitude: shift at most 62, so the rounding term 2^(shift-1) plus a
+   product below 2^62 stay within int64. */
+static int nn_quant__v_ok(nn_quant_multiplier q) { return q.shift >= 0 && q.shift <= 62; }
+
 /* 16 int32 sums plus an int64 bias, requantized to 16 bytes (the values
    are clamped into [lo, hi], so vpmovqb's truncation is exact). */
 static __m128i nn_quant__v_requant16(__m512i acc, __m512i bias, __m512i q8, __m512i zp, __m512i lo, __m512i hi) {
@@ -1691,53 +1696,184 @@ NN_API size_t nn_quant_conv_s16_scratch_bytes(const nn_quant_conv_params *p) {
 /* Per image, group and block of up to 256 output pixels: the receptive
    fields as K rows of (x - in_zp) int32 values (0 in the padding), then
    each output channel as a weighted sum of the rows. */
+/* y[i] = nn_quant_requantize_wide(acc[i], q, zp, lo, hi) for i < n.  With
+   AVX-512, 8 at a time through nn_quant__v_requant where all 8 sums are
+   below 2^31 in magnitude (the same floor, no overflow), else the scalar
+   function. */
+static void nn_quant__requant_wide_row(const int64_t *acc, size_t n, nn_quant_multiplier q, int32_t zp, int32_t lo,
+                                       int32_t hi, int16_t *y) {
+    size_t i = 0;
+#ifdef NN_QUANT__AVX512
+    size_t j;
+    if (nn_quant__v_ok(q)) {
+        const __m512i q8 = nn_quant__v_q8(q), vz = _mm512_set1_epi64(zp), vl = _mm512_set1_epi64(lo), vh = _mm512_set1_epi64(hi);
+        const __m512i big = _mm512_set1_epi64(INT32_MAX), small = _mm512_set1_epi64(-(int64_t)INT32_MAX);
+        for (; i + 8 <= n; i += 8) {
+            __m512i a = _mm512_loadu_si512((const void *)(acc + i));
+            if (_mm512_cmpgt_epi64_mask(a, big) | _mm512_cmplt_epi64_mask(a, small)) {
+                for (j = i; j < i + 8; j++) y[j] = (int16_t)nn_quant_requantize_wide(acc[j], q, zp, lo, hi);
+                continue;
+            }
+            _mm_storeu_si128((__m128i *)(void *)(y + i), _mm512_cvtepi64_epi16(nn_quant__v_requant(a, q8, vz, vl, vh)));
+        }
+    }
+#endif
+    for (; i < n; i++) y[i] = (int16_t)nn_quant_requantize_wide(acc[i], q, zp, lo, hi);
+}
+
+/* Row k of the im2col block of output pixels p0 .. p0 + pn (image n,
+   group g): x - in_zp, 0 in the padding.  Each output row's run is filled
+   in three parts: zeros left of the input row, a copy of the taps inside
+   it (iw = iw0 + j stride_w for j in [lo, hi), bounds worked out once per
+   run; a loop the compiler vectorizes for stride 1), and zeros right of
+   it.  The parameters are read into locals first: cr could alias them,
+   so the compiler would otherwise reload them for every element. */
+static void nn_quant__s16_gather(const nn_quant_conv_params *p, const int16_t *x, int32_t n, int32_t g, size_t k, size_t p0,
+                                 size_t pn, int32_t *cr) {
+    const int32_t cg = p->c / p->group;
+    const size_t hw = (size_t)p->h * (size_t)p->w, taps = (size_t)p->kh * (size_t)p->kw;
+    const int32_t ci = (int32_t)(k / taps), kh = (int32_t)(k % taps) / p->kw, kw = (int32_t)(k % taps) % p->kw;
+    const int16_t *xs = x + ((size_t)n * p->c + (size_t)g * cg + ci) * hw;
+    const int32_t W = p->w, H = p->h, OW = p->ow, SW = p->stride_w, zp = p->in_zp;
+    const int32_t oy0 = kh * p->dil_h - p->pad_top, ox0 = kw * p->dil_w - p->pad_left, SH = p->stride_h;
+    int32_t oh = (int32_t)(p0 / (size_t)OW), ow = (int32_t)(p0 % (size_t)OW);
+    size_t i;
+    for (i = 0; i < pn; oh++, ow = 0) { /* one output row (or its part in this block) at a time */
+        const int32_t ih = oh * SH + oy0;
+        const int16_t *xr = xs + (size_t)(ih < 0 ? 0 : ih) * (size_t)W;
+        const int32_t cnt = (int32_t)(pn - i < (size_t)(OW - ow) ? pn - i : (size_t)(OW - ow));
+        const int32_t iw0 = ow * SW + ox0;
+        int32_t *c = cr + i;
+        int32_t j, lo = 0, hi = 0; /* the outputs [lo, hi) of this run read inside the row */
+        if (ih >= 0 && ih < H) {
+            lo = iw0 < 0 ? (-iw0 + SW - 1) / SW : 0;           /* first j with iw >= 0 */
+            hi = W - iw0 > 0 ? (W - iw0 + SW - 1) / SW : 0;    /* first j with iw >= W */
+            if (hi > cnt) hi = cnt;
+            if (hi < lo) hi = lo;
+            if (SW == 1)
+                for (j = lo; j < hi; j++) c[j] = xr[iw0 + j] - zp;
+            else
+                for (j = lo; j < hi; j++) c[j] = xr[iw0 + j * SW] - zp;
+        }
+        for (j = 0; j < lo; j++) c[j] = 0;   /* padding left of the row */
+        for (j = hi; j < cnt; j++) c[j] = 0; /* and right of it (or a padding row) */
+        i += (size_t)cnt;
+        ow += cnt;
+    }
+}
+
+#ifdef NN_QUANT__AVX512
+/* nn_quant_conv_s16 for in_zp = 0 (the s16 scheme's symmetric
+   activations, so x - zp fits int16) with VNNI's vpdpwssd: two int16
+   products per int32 lane and instruction.  The block's im2col is kept as
+   int16 pairs (k even, k odd) per pixel, 16 pixels to a 512-bit row, and
+   the weights as the matching int16 pairs; 4 output channels share each
+   loaded row.  The int32 sums are flushed to int64 every
+   NN_QUANT__S16_CHUNK products, as in the portable loop, so the result is
+   the same integer. */
+static void nn_quant__conv_s16_vnni(const nn_quant_conv_params *p, const int16_t *x, const int8_t *w, const int32_t *bias,
+                                    const nn_quant_multiplier *mult, int16_t *y, void *scratch) {
+    const int32_t mg = p->m / p->group;
+    const size_t ohw = (size_t)p->oh * (size_t)p->ow, K = (size_t)(p->c / p->group) * (size_t)p->kh * (size_t)p->kw;
+    const size_t PB = NN_QUANT__PB;
+    const int pointwise = p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
+                          p->pad_left == 0 && p->oh == p->h && p->ow == p->w;
+    int16_t *col = (int16_t *)scratch; /* ((K + 1) / 2, PB, 2): fits in the portable loop's (K, PB) int32 */
+    int64_t *acc = (int64_t *)(void *)(((uintptr_t)((int32_t *)scratch + K * PB) + 15) & ~(uintptr_t)15); /* (OCB, PB) */
+    int32_t row[NN_QUANT__PB], wp[NN_QUANT__S16_OCB][NN_QUANT__S16_CHUNK / 2];
+    int32_t n, g, mo, b;
+    size_t p0, i, k, k0, kp, s;
+    for (n = 0; n < p->n; n++)
+        for (g = 0; g < p->group; g++)
+            for (p0 = 0; p0 < ohw; p0 += PB) {
+                const size_t pn = ohw - p0 < PB ? ohw - p0 : PB;
+                /* Not written, and harmless: the odd slot of the last pair when K
+                   is odd (its weight is 0) and the pixels from pn to the next 16
+                   (their sums land in accumulators past pn, never read). */
+                if (pointwise) { /* the block's rows are the input's own, two channels to a pair */
+                    const int16_t *xs = x + ((size_t)n * p->c + (size_t)g * (size_t)(p->c / p->group)) * ohw + p0;
+                    for (k = 0; k < K; k += 2) {
+                        const int16_t *r0 = xs + k * ohw, *r1 = k + 1 < K ? r0 + ohw : r0;
+                        int16_t *c = col + (k / 2) * PB * 2;
+                        for (i = 0; i < pn; i++) {
+                            c[2 * i] = r0[i];
+                            c[2 * i + 1] = r1[i]; /* K odd: the last pair repeats a channel, its weight is 0 */
+                        }
+                    }
+                } else {
+                    for (k = 0; k < K; k++) {
+                        int16_t *c = col + (k / 2) * PB * 2 + (k & 1);
+                        nn_quant__s16_gather(p, x, n, g, k, p0, pn, row);
+                        for (i = 0; i < pn; i++) c[2 * i] = (int16_t)row[i];
+                    }
+                }
+                for (mo = 0; mo < mg; mo += NN_QUANT__S16_OCB) {
+                    const int32_t nb = mg - mo < NN_QUANT__S16_OCB ? mg - mo : NN_QUANT__S16_OCB;
+                    for (b = 0; b < nb; b++) {
+                        const int32_t oc = g * mg + mo + b;
+                        for (i = 0; i < pn; i++) acc[(size_t)b * PB + i] = bias ? bias[oc] : 0;
+                    }
+                    for (k0 = 0; k0 < K; k0 += NN_QUANT__S16_CHUNK) {
+                        const size_t k1 = K - k0 < NN_QUANT__S16_CHUNK ? K : k0 + NN_QUANT__S16_CHUNK;
+                        const size_t kp0 = k0 / 2, kp1 = (k1 + 1) / 2;
+                        for (b = 0; b < NN_QUANT__S16_OCB; b++) /* weight pairs; 0 for missing channels and taps */
+                            for (kp = kp0; kp < kp1; kp++) {
+                                const int8_t *wr = w + (size_t)(g * mg + mo + (b < nb ? b : 0)) * K;
+                                int32_t lo = b < nb ? wr[2 * kp] : 0, hi = b < nb && 2 * kp + 1 < K ? wr[2 * kp + 1] : 0;
+                                wp[b][kp - kp0] = (int32_t)(((uint32_t)(uint16_t)(int16_t)hi << 16) | (uint16_t)(int16_t)lo);
+                            }
+                        for (s = 0; s < pn; s += 16) {
+                            __m512i av[NN_QUANT__S16_OCB];
+                            __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+                            const int16_t *cp = col + (kp0 * PB + s) * 2;
+                            if (nb == 1) {
+                                for (kp = kp0; kp < kp1; kp++, cp += PB * 2)
+                                    a0 = _mm512_dpwssd_epi32(a0, _mm512_loadu_si512((const void *)cp), _mm512_set1_epi32(wp[0][kp - kp0]));
+                            } else {
+                                for (kp = kp0; kp < kp1; kp++, cp += PB * 2) {
+                                    const __m512i cv = _mm512_loadu_si512((const void *)cp);
+                                    a0 = _mm512_dpwssd_epi32(a0, cv, _mm512_set1_epi32(wp[0][kp - kp0]));
+                                    a1 = _mm512_dpwssd_epi32(a1, cv, _mm512_set1_epi32(wp[1][kp - kp0]));
+                                    a2 = _mm512_dpwssd_epi32(a2, cv, _mm512_set1_epi32(wp[2][kp - kp0]));
+                                    a3 = _mm512_dpwssd_epi32(a3, cv, _mm512_set1_epi32(wp[3][kp - kp0]));
+                                }
+                            }
+                            av[0] = a0; av[1] = a1; av[2] = a2; av[3] = a3;
+                            for (b = 0; b < nb; b++) { /* the 16 int32 sums into the int64 accumulators */
+                                int64_t *ap = acc + (size_t)b * PB + s;
+                                _mm512_storeu_si512((void *)ap, _mm512_add_epi64(_mm512_loadu_si512((const void *)ap),
+                                                    _mm512_cvtepi32_epi64(_mm512_castsi512_si256(av[b]))));
+                                _mm512_storeu_si512((void *)(ap + 8), _mm512_add_epi64(_mm512_loadu_si512((const void *)(ap + 8)),
+                                                    _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(av[b], 1))));
+                            }
+                        }
+                    }
+                    for (b = 0; b < nb; b++)
+                        nn_quant__requant_wide_row(acc + (size_t)b * PB, pn, mult[g * mg + mo + b], p->out_zp, p->act_min,
+                                                   p->act_max, y + ((size_t)n * p->m + g * mg + mo + b) * ohw + p0);
+                }
+            }
+}
+#endif
+
 NN_API void nn_quant_conv_s16(const nn_quant_conv_params *p, const int16_t *x, const int8_t *w, const int32_t *bias,
                               const nn_quant_multiplier *mult, int16_t *y, void *scratch) {
     const int32_t cg = p->c / p->group, mg = p->m / p->group;
-    const size_t ohw = (size_t)p->oh * (size_t)p->ow, hw = (size_t)p->h * (size_t)p->w;
+    const size_t ohw = (size_t)p->oh * (size_t)p->ow;
     const size_t K = (size_t)cg * (size_t)p->kh * (size_t)p->kw;
     int32_t *col = (int32_t *)scratch;                  /* (K, PB) */
     int64_t *acc = (int64_t *)(void *)(((uintptr_t)(col + K * NN_QUANT__PB) + 15) & ~(uintptr_t)15); /* (OCB, PB) */
     int32_t *part = (int32_t *)(acc + NN_QUANT__S16_OCB * NN_QUANT__PB);                             /* (OCB, PB) */
     int32_t n, g, mo;
     size_t p0, i, k, k0;
+#ifdef NN_QUANT__AVX512
+    if (p->in_zp == 0) { nn_quant__conv_s16_vnni(p, x, w, bias, mult, y, scratch); return; }
+#endif
     for (n = 0; n < p->n; n++)
         for (g = 0; g < p->group; g++)
             for (p0 = 0; p0 < ohw; p0 += NN_QUANT__PB) {
                 size_t pn = ohw - p0 < NN_QUANT__PB ? ohw - p0 : NN_QUANT__PB;
-                for (k = 0; k < K; k++) {
-                    const size_t taps = (size_t)p->kh * (size_t)p->kw;
-                    const int32_t ci = (int32_t)(k / taps), kh = (int32_t)(k % taps) / p->kw, kw = (int32_t)(k % taps) % p->kw;
-                    const int16_t *xs = x + ((size_t)n * p->c + (size_t)g * cg + ci) * hw;
-                    int32_t *cr = col + k * NN_QUANT__PB;
-                    int32_t oh = (int32_t)(p0 / (size_t)p->ow), ow = (int32_t)(p0 % (size_t)p->ow);
-                    for (i = 0; i < pn; oh++, ow = 0) { /* one output row (or its part in this block) at a time */
-                        const int32_t ih = oh * p->stride_h - p->pad_top + kh * p->dil_h;
-                        const int16_t *xr = xs + (size_t)(ih < 0 ? 0 : ih) * p->w;
-                        const int32_t cnt = (int32_t)(pn - i < (size_t)(p->ow - ow) ? pn - i : (size_t)(p->ow - ow));
-                        const int32_t iw0 = ow * p->stride_w - p->pad_left + kw * p->dil_w, zp = p->in_zp;
-                        int32_t j, lo = 0, hi = 0; /* the outputs [lo, hi) of this run read inside the row */
-                        if (ih >= 0 && ih < p->h) {
-                            if (p->stride_w == 1) { /* a contiguous span: iw = iw0 + j */
-                                lo = iw0 < 0 ? -iw0 : 0;
-                                hi = p->w - iw0 < cnt ? p->w - iw0 : cnt;
-                                if (hi < lo) hi = lo;
-                                for (j = lo; j < hi; j++) cr[i + (size_t)j] = xr[iw0 + j] - zp;
-                            } else {
-                                for (j = 0; j < cnt; j++) {
-                                    const int32_t iw = iw0 + j * p->stride_w;
-                                    cr[i + (size_t)j] = iw < 0 || iw >= p->w ? 0 : xr[iw] - zp;
-                                }
-                                lo = 0;
-                                hi = cnt;
-                            }
-                        }
-                        for (j = 0; j < lo; j++) cr[i + (size_t)j] = 0; /* padding left of the row */
-                        for (j = hi; j < cnt; j++) cr[i + (size_t)j] = 0; /* and right of it (or a padding row) */
-                        i += (size_t)cnt;
-                        ow += cnt;
-                    }
-                }
+                for (k = 0; k < K; k++) nn_quant__s16_gather(p, x, n, g, k, p0, pn, col + k * NN_QUANT__PB);
                 for (mo = 0; mo < mg; mo += NN_QUANT__S16_OCB) {
                     /* up to NN_QUANT__S16_OCB output channels per pass over the
                        rows, so each row is read once for all of them */
@@ -1764,10 +1900,8 @@ NN_API void nn_quant_conv_s16(const nn_quant_conv_params *p, const int16_t *x, c
                     }
                     for (b = 0; b < nb; b++) {
                         const int32_t oc = g * mg + mo + b;
-                        int16_t *yo = y + ((size_t)n * p->m + oc) * ohw + p0;
-                        for (i = 0; i < pn; i++)
-                            yo[i] = (int16_t)nn_quant_requantize_wide(acc[(size_t)b * NN_QUANT__PB + i], mult[oc], p->out_zp,
-                                                                      p->act_min, p->act_max);
+                        nn_quant__requant_wide_row(acc + (size_t)b * NN_QUANT__PB, pn, mult[oc], p->out_zp, p->act_min,
+                                                   p->act_max, y + ((size_t)n * p->m + oc) * ohw + p0);
                     }
                 }
             }
@@ -1987,10 +2121,38 @@ NN_API void nn_quant_eltwise_params_make_s16(nn_quant_eltwise_params *p, int mul
     nn_quant__eltwise_params(p, mul, sa, za, sb, zb, sy, zy, 16);
 }
 
+#ifdef NN_QUANT__AVX512
+/* 8 int16 lanes widened to int64, minus zp. */
+static __m512i nn_quant__v_s16(const int16_t *p, __mmask8 m, __m512i zp) {
+    return _mm512_sub_epi64(_mm512_cvtepi16_epi64(_mm_maskz_loadu_epi16(m, p)), zp);
+}
+#endif
+
+/* W8A16 add/sub/mul.  With AVX-512, 8 lanes of int64 through
+   nn_quant__v_mul_shift: every product stays below 2^62 (add/sub:
+   |a - zp| 2^15 < 2^31 times a multiplier below 2^31, and the rescaled
+   sum below 2^31; mul: zero points 0, so |a b| <= 2^30), where the
+   scalar nn_quant_requantize_wide gives the same floor; other cases take
+   the scalar loop.  tests/test_quant_fast.c compares the two. */
 static void nn_quant__addsub_s16(const nn_quant_eltwise_params *p, const int16_t *a, const int16_t *b, int16_t *y, size_t n,
                                  int sign) {
-    size_t i;
-    for (i = 0; i < n; i++) {
+    size_t i = 0;
+#ifdef NN_QUANT__AVX512
+    if (nn_quant__v_ok(p->a_mult) && nn_quant__v_ok(p->b_mult) && nn_quant__v_ok(p->out_mult) && p->left_shift == 15) {
+        const __m512i qa = nn_quant__v_q8(p->a_mult), qb = nn_quant__v_q8(p->b_mult), qo = nn_quant__v_q8(p->out_mult);
+        const __m512i za = _mm512_set1_epi64(p->a_zp), zb = _mm512_set1_epi64(p->b_zp), zy = _mm512_set1_epi64(p->out_zp);
+        const __m512i lo = _mm512_set1_epi64(p->act_min), hi = _mm512_set1_epi64(p->act_max);
+        for (; i < n; i += 8) {
+            __mmask8 m = (__mmask8)(n - i >= 8 ? 0xffu : (1u << (n - i)) - 1);
+            __m512i va = nn_quant__v_mul_shift(_mm512_slli_epi64(nn_quant__v_s16(a + i, m, za), 15), qa);
+            __m512i vb = nn_quant__v_mul_shift(_mm512_slli_epi64(nn_quant__v_s16(b + i, m, zb), 15), qb);
+            __m512i acc = sign > 0 ? _mm512_add_epi64(va, vb) : _mm512_sub_epi64(va, vb);
+            _mm_mask_storeu_epi16(y + i, m, _mm512_cvtepi64_epi16(nn_quant__v_requant(acc, qo, zy, lo, hi)));
+        }
+        return;
+    }
+#endif
+    for (; i < n; i++) {
         int64_t va = nn_quant_mul_shift((int64_t)(a[i] - p->a_zp) * ((int64_t)1 << p->left_shift), p->a_mult);
         int64_t vb = nn_quant_mul_shift((int64_t)(b[i] - p->b_zp) * ((int64_t)1 << p->left_shift), p->b_mult);
         y[i] = (int16_t)nn_quant_requantize_wide(va + sign * vb, p->out_mult, p->out_zp, p->act_min, p->act_max);
@@ -2006,8 +2168,20 @@ NN_API void nn_quant_sub_s16(const nn_quant_eltwise_params *p, const int16_t *a,
 }
 
 NN_API void nn_quant_mul_s16(const nn_quant_eltwise_params *p, const int16_t *a, const int16_t *b, int16_t *y, size_t n) {
-    size_t i;
-    for (i = 0; i < n; i++)
+    size_t i = 0;
+#ifdef NN_QUANT__AVX512
+    if (nn_quant__v_ok(p->out_mult) && p->a_zp == 0 && p->b_zp == 0) {
+        const __m512i qo = nn_quant__v_q8(p->out_mult), z = _mm512_setzero_si512(), zy = _mm512_set1_epi64(p->out_zp);
+        const __m512i lo = _mm512_set1_epi64(p->act_min), hi = _mm512_set1_epi64(p->act_max);
+        for (; i < n; i += 8) {
+            __mmask8 m = (__mmask8)(n - i >= 8 ? 0xffu : (1u << (n - i)) - 1);
+            __m512i acc = _mm512_mullo_epi64(nn_quant__v_s16(a + i, m, z), nn_quant__v_s16(b + i, m, z));
+            _mm_mask_storeu_epi16(y + i, m, _mm512_cvtepi64_epi16(nn_quant__v_requant(acc, qo, zy, lo, hi)));
+        }
+        return;
+    }
+#endif
+    for (; i < n; i++)
         y[i] = (int16_t)nn_quant_requantize_wide((int64_t)(a[i] - p->a_zp) * (b[i] - p->b_zp), p->out_mult, p->out_zp,
                                                  p->act_min, p->act_max);
 }

@@ -312,6 +312,10 @@ static void test_avgpool_s16(void) {
 /* Random int16 convolutions (padding, stride, dilation, groups, depthwise)
    against the sum written out directly; requantized by
    nn_quant_requantize_wide (hand-checked above). */
+/* conv16_case's input zero point: -300, and 0 (the s16 scheme's symmetric
+   activations, which the AVX-512 build runs with VNNI int16 pairs). */
+static int32_t conv16_zp = -300;
+
 static void conv16_case(int32_t c, int32_t m, int32_t group, int32_t k, int32_t stride, int32_t pad, int32_t dil,
                         int32_t h, unsigned seed) {
     nn_quant_conv_params p;
@@ -328,7 +332,7 @@ static void conv16_case(int32_t c, int32_t m, int32_t group, int32_t k, int32_t 
     p.stride_h = p.stride_w = stride; p.dil_h = p.dil_w = dil; p.pad_top = p.pad_left = pad;
     p.oh = (p.h + 2 * pad - ((k - 1) * dil + 1)) / stride + 1;
     p.ow = (p.w + 2 * pad - ((k - 1) * dil + 1)) / stride + 1;
-    p.in_zp = -300; p.out_zp = 17; p.act_min = -30000; p.act_max = 32000;
+    p.in_zp = conv16_zp; p.out_zp = 17; p.act_min = -30000; p.act_max = 32000;
     nx = (size_t)p.n * c * p.h * p.w; nw = (size_t)m * cg * k * k; ny = (size_t)p.n * m * p.oh * p.ow;
     x = (int16_t *)malloc(nx * 2); w = (int8_t *)malloc(nw); y = (int16_t *)malloc(ny * 2);
     bias = (int32_t *)malloc((size_t)m * 4); mu = (nn_quant_multiplier *)malloc((size_t)m * sizeof *mu);
@@ -340,6 +344,7 @@ static void conv16_case(int32_t c, int32_t m, int32_t group, int32_t k, int32_t 
         mu[o] = nn_quant_multiplier_make(ldexp(1.0 + 0.01 * o, -14 - (o % 5)));
     }
     s = malloc(nn_quant_conv_s16_scratch_bytes(&p));
+    if (s) memset(s, 0x5a, nn_quant_conv_s16_scratch_bytes(&p)); /* stale data, as in a reused arena */
     nn_quant_conv_s16(&p, x, w, bias, mu, y, s);
     for (n = 0; n < p.n; n++)
         for (o = 0; o < m; o++)
@@ -363,7 +368,41 @@ static void conv16_case(int32_t c, int32_t m, int32_t group, int32_t k, int32_t 
     free(x); free(w); free(y); free(bias); free(mu); free(s);
 }
 
+/* Sums past 2^32 (the vector requantization must hand them to the scalar
+   path: times a multiplier near 2^31 they overflow int64).  x = 32767 and
+   in_zp = -300 everywhere, K = 134 * 3 * 3 = 1206 taps of w = 127 (or -128):
+   every interior output sums 1206 * 33067 * 127 = 5,064,431,922 (or
+   -5,103,307,776) with a multiplier of 0.99, far beyond int16, so each
+   output is act_max = 32000 (or act_min = -30000), border outputs too
+   (4 to 9 taps of 134 channels still give over 1.7e8).  Again with
+   in_zp = 0 (the VNNI path): 1206 * 32767 * 127 = 5,018,483,886, the same
+   outputs. */
+static void test_conv_s16_wide_acc(void) {
+    nn_quant_conv_params p;
+    int16_t x[134 * 25], y[2 * 25];
+    int8_t w[2 * 1206];
+    nn_quant_multiplier mu[2];
+    void *s;
+    int i, bad = 0;
+    memset(&p, 0, sizeof p);
+    p.n = 1; p.c = 134; p.h = 5; p.w = 5; p.m = 2; p.kh = 3; p.kw = 3; p.group = 1;
+    p.stride_h = p.stride_w = 1; p.dil_h = p.dil_w = 1; p.pad_top = p.pad_left = 1; p.oh = 5; p.ow = 5;
+    p.out_zp = 0; p.act_min = -30000; p.act_max = 32000;
+    for (i = 0; i < 134 * 25; i++) x[i] = 32767;
+    for (i = 0; i < 1206; i++) { w[i] = 127; w[1206 + i] = -128; }
+    mu[0] = mu[1] = nn_quant_multiplier_make(0.99);
+    CHECK_EQ_INT(mu[0].shift, 31);
+    s = malloc(nn_quant_conv_s16_scratch_bytes(&p));
+    for (p.in_zp = -300; p.in_zp <= 0; p.in_zp += 300) {
+        nn_quant_conv_s16(&p, x, w, NULL, mu, y, s);
+        for (i = 0; i < 25; i++) bad += (y[i] != 32000) + (y[25 + i] != -30000);
+    }
+    CHECK_EQ_INT(bad, 0);
+    free(s);
+}
+
 static void test_conv_s16_naive(void) {
+  for (conv16_zp = -300; conv16_zp <= 0; conv16_zp += 300) {
     conv16_case(3, 4, 1, 3, 1, 1, 1, 9, 1u);     /* 3x3 padded */
     conv16_case(8, 8, 8, 3, 2, 1, 1, 11, 2u);    /* depthwise, stride 2 */
     conv16_case(6, 4, 2, 3, 1, 2, 2, 10, 3u);    /* groups, dilation 2 */
@@ -374,6 +413,11 @@ static void test_conv_s16_naive(void) {
        6 output channels: a pass of 4 and a pass of 2 */
     conv16_case(5, 6, 1, 3, 1, 1, 1, 20, 6u);
     conv16_case(4, 5, 1, 3, 2, 2, 1, 40, 7u);    /* stride 2, padding 2, two blocks */
+    conv16_case(3, 1, 1, 3, 1, 1, 1, 9, 8u);     /* one output channel; K 27, odd */
+    conv16_case(16, 16, 16, 3, 1, 1, 1, 12, 9u); /* depthwise, stride 1 */
+    conv16_case(7, 3, 1, 1, 1, 0, 1, 9, 10u);    /* 1x1, 7 input channels: the last pair has one */
+  }
+  conv16_zp = -300;
 }
 
 static void test_matmul_s16(void) {
@@ -655,6 +699,16 @@ static void fill_x(float *xv, int n) {
 }
 
 /* Calibrates g on one input with minmax; returns ranges (caller frees). */
+/* tiny_graph's input x (1, 2, 5, 5), the values of fill_x, in xv (50 floats). */
+static nn_value tiny_input(float *xv) {
+    int64_t xd[4] = {1, 2, 5, 5};
+    nn_value in;
+    fill_x(xv, 50);
+    in = nn_value_make(NN_DTYPE_FLOAT, nn_shape_make(4, xd), xv);
+    in.bytes = 50 * sizeof(float);
+    return in;
+}
+
 static nn_quant_range *calibrate(nn_graph *g, const nn_value *in) {
     nn_diag d;
     nn_calib_collector *col;
@@ -708,13 +762,11 @@ static void test_qexec_given(void) {
     nn_graph *g = tiny_graph(), *q = NULL;
     nn_diag d;
     float xv[50];
-    int64_t xd[4] = {1, 2, 5, 5}, rd[4] = {1, 3, 5, 5};
+    int64_t rd[4] = {1, 3, 5, 5};
     memset(&d, 0, sizeof d);
     CHECK(g != NULL);
     if (!g) return;
-    fill_x(xv, 50);
-    nn_value in = nn_value_make(NN_DTYPE_FLOAT, nn_shape_make(4, xd), xv);
-    in.bytes = sizeof xv;
+    nn_value in = tiny_input(xv);
     nn_quant_range *r = calibrate(g, &in);
     CHECK_STATUS(nn_quant_graph(g, r, NULL, &q, NULL, &d), NN_OK);
     nn_qexec *ix = NULL, *jx = NULL;
@@ -793,13 +845,10 @@ static void test_qdq_structure_and_exec(void) {
     nn_graph *g = tiny_graph(), *q = NULL;
     nn_diag d;
     float xv[50];
-    int64_t xd[4] = {1, 2, 5, 5};
     memset(&d, 0, sizeof d);
     CHECK(g != NULL);
     if (!g) return;
-    fill_x(xv, 50);
-    nn_value in = nn_value_make(NN_DTYPE_FLOAT, nn_shape_make(4, xd), xv);
-    in.bytes = sizeof xv;
+    nn_value in = tiny_input(xv);
     nn_quant_range *r = calibrate(g, &in);
     nn_quant_stats st;
     CHECK_STATUS(nn_quant_graph(g, r, NULL, &q, &st, &d), NN_OK);
@@ -1968,6 +2017,7 @@ int main(void) {
     test_requant_wide();
     test_conv_s16_hand();
     test_conv_s16_naive();
+    test_conv_s16_wide_acc();
     test_matmul_s16();
     test_eltwise_s16();
     test_avgpool_s16();

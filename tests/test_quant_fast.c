@@ -245,6 +245,49 @@ static void test_eltwise_random(void) {
     CHECK_EQ_INT(bad, 0);
 }
 
+/* The same at 16 bits (W8A16): nn_quant_add/sub/mul_s16 against the scalar
+   definition (nn_quant_mul_shift to the shared scale at 2^15, then
+   nn_quant_requantize_wide), with values at both int16 ends, random zero
+   points for add/sub, and for mul half the cases with zero points 0 (the
+   vector path's condition) and half without. */
+static void test_eltwise_s16_random(void) {
+    int it, bad = 0;
+    for (it = 0; it < 600; it++) {
+        nn_quant_eltwise_params p;
+        size_t n = (size_t)rnd_in(1, 100), i;
+        int op = it % 3, sym = op == 2 && (it / 3) % 2 == 0;
+        int16_t a[100], b[100], y[100], r[100];
+        double sa = 0.001 + rnd_u(), sb = 0.001 + rnd_u(), sy = 0.001 + rnd_u() * (op == 2 ? 0.5 : 2.0);
+        if (op == 2) sy *= 3e4; /* products of two int16 back into int16 */
+        if (it % 7 == 0) sy *= 1e-3; /* saturating outputs */
+        nn_quant_eltwise_params_make_s16(&p, op == 2, sa, sym ? 0 : rnd_in(-32768, 32767), sb, sym ? 0 : rnd_in(-32768, 32767),
+                                         sy, rnd_in(-32768, 32767));
+        if (rnd_in(0, 3) == 0) { p.act_min = rnd_in(-32768, 0); p.act_max = rnd_in(p.act_min, 32767); }
+        for (i = 0; i < n; i++) {
+            int e = rnd_in(0, 9);
+            a[i] = (int16_t)(e == 0 ? -32768 : e == 1 ? 32767 : rnd_in(-32768, 32767));
+            e = rnd_in(0, 9);
+            b[i] = (int16_t)(e == 0 ? -32768 : e == 1 ? 32767 : rnd_in(-32768, 32767));
+        }
+        if (op == 0) nn_quant_add_s16(&p, a, b, y, n);
+        else if (op == 1) nn_quant_sub_s16(&p, a, b, y, n);
+        else nn_quant_mul_s16(&p, a, b, y, n);
+        for (i = 0; i < n; i++) {
+            int64_t va, vb;
+            if (op == 2) {
+                r[i] = (int16_t)nn_quant_requantize_wide((int64_t)(a[i] - p.a_zp) * (b[i] - p.b_zp), p.out_mult, p.out_zp,
+                                                         p.act_min, p.act_max);
+                continue;
+            }
+            va = nn_quant_mul_shift((int64_t)(a[i] - p.a_zp) * ((int64_t)1 << p.left_shift), p.a_mult);
+            vb = nn_quant_mul_shift((int64_t)(b[i] - p.b_zp) * ((int64_t)1 << p.left_shift), p.b_mult);
+            r[i] = (int16_t)nn_quant_requantize_wide(op == 0 ? va + vb : va - vb, p.out_mult, p.out_zp, p.act_min, p.act_max);
+        }
+        if (memcmp(y, r, n * sizeof *y) != 0) bad++;
+    }
+    CHECK_EQ_INT(bad, 0);
+}
+
 static void test_avgpool_random(void) {
     int it, bad = 0;
     for (it = 0; it < 150; it++) {
@@ -352,6 +395,7 @@ int main(void) {
     test_conv_extreme();
     test_matmul_random();
     test_eltwise_random();
+    test_eltwise_s16_random();
     test_avgpool_random();
     test_eltwise_uniform();
     test_lut_apply();
