@@ -1856,6 +1856,47 @@ static void nn_quant__conv_s16_vnni(const nn_quant_conv_params *p, const int16_t
 }
 #endif
 
+/* nn_quant_conv_s16 for a depthwise convolution (one input and one output
+   channel per group), computed directly: each output row's int64 sums
+   (acc, ow entries) take every tap whose input row exists, over the
+   output columns whose input column does (bounds worked out once per tap,
+   as in nn_quant__s16_gather), then one requantized row.  No im2col: for
+   depthwise it cost as much as the multiply-adds.  The sums are the
+   im2col loop's integers, added in another order. */
+static void nn_quant__dw_s16(const nn_quant_conv_params *p, const int16_t *x, const int8_t *w, const int32_t *bias,
+                             const nn_quant_multiplier *mult, int16_t *y, int64_t *acc) {
+    const int32_t W = p->w, H = p->h, OW = p->ow, OH = p->oh, SW = p->stride_w, SH = p->stride_h, zp = p->in_zp;
+    const int32_t KH = p->kh, KW = p->kw;
+    int32_t n, c, oh, kh, kw, j;
+    for (n = 0; n < p->n; n++)
+        for (c = 0; c < p->m; c++) {
+            const int16_t *xs = x + ((size_t)n * p->c + (size_t)c) * (size_t)H * (size_t)W;
+            const int8_t *wc = w + (size_t)c * (size_t)KH * (size_t)KW;
+            const int64_t b = bias ? bias[c] : 0;
+            for (oh = 0; oh < OH; oh++) {
+                for (j = 0; j < OW; j++) acc[j] = b;
+                for (kh = 0; kh < KH; kh++) {
+                    const int32_t ih = oh * SH - p->pad_top + kh * p->dil_h;
+                    const int16_t *xr = xs + (size_t)(ih < 0 ? 0 : ih) * (size_t)W;
+                    if (ih < 0 || ih >= H) continue;
+                    for (kw = 0; kw < KW; kw++) {
+                        const int64_t wv = wc[kh * KW + kw];
+                        const int32_t ox0 = kw * p->dil_w - p->pad_left;
+                        int32_t lo = ox0 < 0 ? (-ox0 + SW - 1) / SW : 0, hi = W - ox0 > 0 ? (W - ox0 + SW - 1) / SW : 0;
+                        if (hi > OW) hi = OW;
+                        if (!wv) continue;
+                        if (SW == 1)
+                            for (j = lo; j < hi; j++) acc[j] += wv * (xr[ox0 + j] - zp);
+                        else
+                            for (j = lo; j < hi; j++) acc[j] += wv * (xr[ox0 + j * SW] - zp);
+                    }
+                }
+                nn_quant__requant_wide_row(acc, (size_t)OW, mult[c], p->out_zp, p->act_min, p->act_max,
+                                           y + (((size_t)n * p->m + (size_t)c) * (size_t)OH + (size_t)oh) * (size_t)OW);
+            }
+        }
+}
+
 NN_API void nn_quant_conv_s16(const nn_quant_conv_params *p, const int16_t *x, const int8_t *w, const int32_t *bias,
                               const nn_quant_multiplier *mult, int16_t *y, void *scratch) {
     const int32_t cg = p->c / p->group, mg = p->m / p->group;
@@ -1866,6 +1907,10 @@ NN_API void nn_quant_conv_s16(const nn_quant_conv_params *p, const int16_t *x, c
     int32_t *part = (int32_t *)(acc + NN_QUANT__S16_OCB * NN_QUANT__PB);                             /* (OCB, PB) */
     int32_t n, g, mo;
     size_t p0, i, k, k0;
+    if (cg == 1 && mg == 1 && (size_t)p->ow * sizeof(int64_t) <= K * NN_QUANT__PB * sizeof(int32_t)) {
+        nn_quant__dw_s16(p, x, w, bias, mult, y, (int64_t *)scratch); /* a row of sums in the im2col space */
+        return;
+    }
 #ifdef NN_QUANT__AVX512
     if (p->in_zp == 0) { nn_quant__conv_s16_vnni(p, x, w, bias, mult, y, scratch); return; }
 #endif

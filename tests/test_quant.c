@@ -416,6 +416,8 @@ static void test_conv_s16_naive(void) {
     conv16_case(3, 1, 1, 3, 1, 1, 1, 9, 8u);     /* one output channel; K 27, odd */
     conv16_case(16, 16, 16, 3, 1, 1, 1, 12, 9u); /* depthwise, stride 1 */
     conv16_case(7, 3, 1, 1, 1, 0, 1, 9, 10u);    /* 1x1, 7 input channels: the last pair has one */
+    conv16_case(6, 6, 6, 3, 1, 2, 2, 10, 11u);   /* depthwise, dilation 2, padding 2 */
+    conv16_case(5, 5, 5, 5, 2, 2, 1, 13, 12u);   /* depthwise 5x5, stride 2 */
   }
   conv16_zp = -300;
 }
