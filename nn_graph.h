@@ -11012,7 +11012,13 @@ static void nn_rd__attn_strides(int rank, int64_t H, int64_t T, int64_t E, int64
     else { s[0] = T * H * E; s[1] = E; s[2] = H * E; }
 }
 
-/* Reads the dims of Q/K/V; NN_ERR_SHAPE when they disagree. */
+/* Two dims that are both known and differ (NN_DIM_UNKNOWN matches anything:
+   before run time a symbolic sequence length is unknown, not wrong). */
+#define NN_RD__DIFF(x, y) ((x) >= 0 && (y) >= 0 && (x) != (y))
+
+/* Reads the dims of Q/K/V; NN_ERR_SHAPE when they disagree.  Unknown dims
+   (shape inference on a model with symbolic dims) stay NN_DIM_UNKNOWN and
+   are checked at run time, when every dim is known. */
 static nn_status nn_rd__attn_dims(nn_op_ctx *c, const nn_value *in, nn_rd__attn *a) {
     const nn_shape *q = &in[0].shape, *k = &in[1].shape, *v = &in[2].shape;
     int r = q->rank;
@@ -11022,20 +11028,24 @@ static nn_status nn_rd__attn_dims(nn_op_ctx *c, const nn_value *in, nn_rd__attn 
     if (r == 4) {
         a->Hq = q->dims[1]; a->S = q->dims[2]; a->D = q->dims[3];
         a->Hk = k->dims[1]; a->L = k->dims[2]; a->Dv = v->dims[3];
-        if (k->dims[3] != a->D || v->dims[1] != a->Hk || v->dims[2] != a->L)
+        if (NN_RD__DIFF(k->dims[3], a->D) || NN_RD__DIFF(v->dims[1], a->Hk) || NN_RD__DIFF(v->dims[2], a->L))
             return nn_op_error(c, NN_ERR_SHAPE, "K/V do not match Q (B,H,S,D)");
     } else {
         a->Hq = nn_node_attr_int(c->node, "q_num_heads", 0);
         a->Hk = nn_node_attr_int(c->node, "kv_num_heads", 0);
         if (a->Hq <= 0 || a->Hk <= 0) return nn_op_error(c, NN_ERR_INVALID, "3-D inputs need q_num_heads and kv_num_heads");
-        if (q->dims[2] % a->Hq || k->dims[2] % a->Hk || v->dims[2] % a->Hk)
+        if ((q->dims[2] >= 0 && q->dims[2] % a->Hq) || (k->dims[2] >= 0 && k->dims[2] % a->Hk) ||
+            (v->dims[2] >= 0 && v->dims[2] % a->Hk))
             return nn_op_error(c, NN_ERR_SHAPE, "hidden sizes are not multiples of the head counts");
-        a->S = q->dims[1]; a->D = q->dims[2] / a->Hq;
-        a->L = k->dims[1]; a->Dv = v->dims[2] / a->Hk;
-        if (k->dims[2] / a->Hk != a->D || v->dims[1] != a->L) return nn_op_error(c, NN_ERR_SHAPE, "K/V do not match Q");
+        a->S = q->dims[1]; a->D = q->dims[2] < 0 ? NN_DIM_UNKNOWN : q->dims[2] / a->Hq;
+        a->L = k->dims[1]; a->Dv = v->dims[2] < 0 ? NN_DIM_UNKNOWN : v->dims[2] / a->Hk;
+        if (NN_RD__DIFF(k->dims[2] < 0 ? NN_DIM_UNKNOWN : k->dims[2] / a->Hk, a->D) || NN_RD__DIFF(v->dims[1], a->L))
+            return nn_op_error(c, NN_ERR_SHAPE, "K/V do not match Q");
     }
-    if (k->dims[0] != a->B || v->dims[0] != a->B) return nn_op_error(c, NN_ERR_SHAPE, "Q, K, V batch sizes differ");
-    if (a->Hk <= 0 || a->Hq % a->Hk) return nn_op_error(c, NN_ERR_SHAPE, "q heads are not a multiple of kv heads");
+    if (NN_RD__DIFF(k->dims[0], a->B) || NN_RD__DIFF(v->dims[0], a->B))
+        return nn_op_error(c, NN_ERR_SHAPE, "Q, K, V batch sizes differ");
+    if (a->Hk == 0 || (a->Hk > 0 && a->Hq >= 0 && a->Hq % a->Hk))
+        return nn_op_error(c, NN_ERR_SHAPE, "q heads are not a multiple of kv heads");
     return NN_OK;
 }
 

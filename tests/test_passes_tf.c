@@ -231,6 +231,52 @@ static void test_patterns(void) {
     }
 }
 
+/* Attention on symbolic dims.  Shape inference with Q/K/V dims unknown (a
+   model exported with a dynamic sequence, before `--shape`) leaves the
+   output dims unknown instead of failing: PP-OCRv4 rec's fused attention
+   used to stop `nnport run` and lvm_flow without --shape with "q heads are
+   not a multiple of kv heads" (its K head count was NN_DIM_UNKNOWN = -1).
+   The run on concrete inputs then gives the outputs of the fixed-shape graph. */
+static void test_attention_unknown_dims(void) {
+    static const char *const files[] = {"attn_mask_op13.onnx", "attn_3d_op13.onnx", "attn_where_op13.onnx"};
+    for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
+        printf("%s: attention, then every input dim unknown\n", files[k]);
+        nn_graph *g = load(files[k]);
+        if (!g) continue;
+        CHECK(passes(g, "fold,identity,attention,dce", NULL));
+        CHECK_EQ_INT(count_op(g, "Attention"), 1);
+        nn_value in[8];
+        float *bufs[8] = {0};
+        uint32_t ni = g->input_count < 8 ? g->input_count : 8;
+        for (uint32_t i = 0; i < ni; i++) {
+            nn_tensor *t = &g->tensors[g->inputs[i].id];
+            int ok;
+            size_t n = nn_shape_count(&t->shape, &ok);
+            bufs[i] = (float *)malloc((n + 1) * sizeof(float));
+            fill(bufs[i], n, 31u + i);
+            in[i] = nn_value_make(t->dtype, t->shape, bufs[i]);
+        }
+        run_out a = run(g, in);
+        for (uint32_t i = 0; i < ni; i++) {
+            nn_tensor *t = &g->tensors[g->inputs[i].id];
+            if (t->dtype != NN_DTYPE_FLOAT) continue; /* a bool mask keeps its shape */
+            for (int32_t r = 0; r < t->shape.rank; r++) t->shape.dims[r] = NN_DIM_UNKNOWN;
+        }
+        nn_diag d = {0};
+        CHECK_STATUS(nn_graph_infer_shapes(g, NULL, 0, &d), NN_OK);
+        if (d.status) printf("  %s: %s\n", d.where, d.message);
+        const nn_node *f = find_op(g, "Attention");
+        if (f) CHECK_EQ_INT((int)g->tensors[f->outputs[0].id].shape.rank, k == 1 ? 3 : 4);
+        run_out b = run(g, in);
+        CHECK_EQ_INT(b.n, a.n);
+        for (uint32_t i = 0; i < a.n && i < b.n; i++) check_close(&a.v[i], &b.v[i], files[k], 0);
+        run_free(&a);
+        run_free(&b);
+        for (uint32_t i = 0; i < ni; i++) free(bufs[i]);
+        nn_graph_destroy(g);
+    }
+}
+
 /* The whole list on the transformer blocks: nothing of the split patterns
    is left, every activation is 4-D, outputs agree, the list is idempotent. */
 static void test_blocks(void) {
@@ -653,6 +699,7 @@ int main(void) {
     test_kernels();
     test_patterns();
     test_blocks();
+    test_attention_unknown_dims();
     test_malformed();
     test_to4d_refusal();
     test_to4d_many_outputs();
