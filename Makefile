@@ -55,11 +55,18 @@ $(B)/bench_gemm: tests/bench_gemm.c $(B)/impl.o
 $(B)/conformance: tests/conformance.c $(B)/impl.o
 	$(CC) $(CFLAGS) $< $(B)/impl.o -o $@ $(LDLIBS)
 
+# test_flowcli tests the flows' shared helpers, so it links examples/nnport/cli.c.
+$(B)/test_flowcli: tests/test_flowcli.c tests/check.h $(FLOW_DEPS) examples/nnport/cli.h $(B)/impl.o
+	$(CC) $(CFLAGS) -Iexamples $< $(FLOW_DEPS) $(B)/impl.o -o $@ $(LDLIBS)
+
 $(B)/test_%: tests/test_%.c tests/check.h $(B)/impl.o
 	$(CC) $(CFLAGS) $< $(B)/impl.o -o $@ $(LDLIBS)
 
 $(B)/asan/impl.o: src/impl.c $(HEADERS) | $(B)/asan
 	$(CC) $(WARN) $(SAN) -I. -I/usr/include/stb -c $< -o $@
+
+$(B)/asan/test_flowcli: tests/test_flowcli.c tests/check.h $(FLOW_DEPS) examples/nnport/cli.h $(B)/asan/impl.o
+	$(CC) $(WARN) $(SAN) -I. -Iexamples -I/usr/include/stb $< $(FLOW_DEPS) $(B)/asan/impl.o -o $@ $(LDLIBS)
 
 $(B)/asan/test_%: tests/test_%.c tests/check.h $(B)/asan/impl.o
 	$(CC) $(WARN) $(SAN) -I. -I/usr/include/stb $< $(B)/asan/impl.o -o $@ $(LDLIBS)

@@ -82,8 +82,7 @@ static nn_value copy_value(const nn_value *v) {
    fill_ref, stores the outputs as the reference. */
 static int run_and_compare(flow *f, const nn_graph *g, int qdq, int fill_ref, cli_agreement *a) {
     nn_diag d = {0};
-    a->cos = 1;
-    a->peak_rel = 0;
+    cli_agreement_reset(a);
     for (uint32_t s = 0; s < f->eval_count; s++) {
         nn_exec *x = NULL;
         nn_qexec *q = NULL;

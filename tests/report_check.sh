@@ -18,6 +18,11 @@ CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
 ok $NN report tests/data/report/record.json -o "$tmp/report.html"
 ok test ! -e "$tmp/report.html.part"
 ok grep -q '&lt;record&gt; &amp; &quot;quotes&quot;' "$tmp/report.html"
+# the quantize stage's CTC counts (lvm_flow --gate ctc) get their column; the
+# optimize stage, without them, a dash in it
+ok grep -q '<th>read as float (CTC)</th>' "$tmp/report.html"
+ok grep -q '<td>0.999100</td><td>7 of 8</td>' "$tmp/report.html"
+ok grep -q '<td>1.000000</td><td>&mdash;</td>' "$tmp/report.html"
 ok sh -c "! grep -Eiq '(src|href)=|https?://|@import|url\\(' '$tmp/report.html'"
 if [ -n "$CHROMIUM" ]; then
     run_chromium() { timeout 120 "$CHROMIUM" --headless --no-sandbox --disable-gpu --user-data-dir="$tmp/profile" "$@"; }

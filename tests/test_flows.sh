@@ -9,6 +9,8 @@
 # - evaluation inputs of two widths and no --shape: both flows compile one
 #   program per width and say so (lvm_flow used to stop at "x: input has no
 #   static shape"); the .nnb is written whole (no .part left behind).
+# - lvm_flow --gate ctc counts the outputs read as the float model's
+#   (checked against ONNX Runtime on both models).
 # Ends with "flows: N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
@@ -78,6 +80,37 @@ conv = [n for n in m.graph.node if n.name == 'p2o.Conv.1']
 assert len(conv) == 1 and made.get(conv[0].input[1]) != 'DequantizeLinear', 'p2o.Conv.1 is quantized'
 " "$tmp/$d/2_quantized.onnx"
 done
+# --gate ctc: the quantize and compile gates count the evaluation outputs
+# whose greedy CTC reading equals the float model's.  cls's output is one
+# row of 2 scores, so its reading is its top class (class 0 reads as the
+# blank).  Oracle: ONNX Runtime on the original model and on the flow's QDQ
+# file, sample by sample.
+$B/lvm_flow "$MODEL" --calib "$CALIB" --eval "$tmp/eval" --out "$tmp/ctc" --samples 4 --method minmax \
+    --no-smooth --no-search --gate ctc >"$tmp/ctc.out" 2>"$tmp/ctc.err"
+ctc_rc=$?
+same=0
+for f in "$tmp"/eval/*.npy; do
+    n=$(basename "$f" .npy)
+    node scripts/ort_run.js "$MODEL" --input x="$f" --output-dir "$tmp/ortf_$n" >/dev/null 2>&1
+    node scripts/ort_run.js "$tmp/ctc/2_quantized.onnx" --input x="$f" --output-dir "$tmp/ortq_$n" >/dev/null 2>&1
+    if /usr/bin/python3 -c "
+import numpy as np, sys
+a, b = (np.load(p).reshape(-1)[:2] for p in sys.argv[1:])
+sys.exit(0 if a.argmax() == b.argmax() else 1)" "$tmp/ortf_$n/output_0.npy" "$tmp/ortq_$n/output_0.npy"; then
+        same=$((same + 1))
+    fi
+done
+ok grep -Eq "^quantize +[0-9]+ ms +read as float $same of 4 \(gate: all, CTC\)" "$tmp/ctc.out"
+if [ "$same" -eq 4 ]; then ok test "$ctc_rc" -eq 0; else ok test "$ctc_rc" -ne 0; fi
+ok /usr/bin/python3 -c "
+import json, sys
+r = json.load(open(sys.argv[1]))
+q = [s for s in r['stages'] if s['stage'] == 'quantize'][0]
+assert q['ctc_outputs'] == 4 and q['ctc_same'] == int(sys.argv[2]), q" "$tmp/ctc/record.json" "$same"
+$B/lvm_flow "$MODEL" --calib "$CALIB" --eval "$tmp/eval" --out "$tmp/ctcbad" --gate text >/dev/null 2>"$tmp/gate.err"
+ok test $? -ne 0
+ok has "lvm_flow: --gate text: cosine or ctc" "$tmp/gate.err"
+
 # a bad table names its line and stops the flow before quantizing
 printf 'p2o.Conv.1 F99\n' > "$tmp/bad.txt"
 $B/lvm_flow "$MODEL" --calib "$CALIB" --eval "$tmp/eval" --out "$tmp/lvmbad" --samples 4 --no-smooth --no-search \

@@ -247,8 +247,7 @@ static int run_eval(build_ctx *b, const nn_graph *g, const char *stage, int fill
     int qdq = nn_quant_graph_is_qdq(g);
     nn_exec_desc xd = {.input_shapes = b->shapes, .input_shape_count = b->shape_count};
     nn_status st = qdq ? nn_qexec_create(g, NULL, &q, &d) : nn_exec_create(g, &xd, &x, &d);
-    a->cos = 1;
-    a->peak_rel = 0;
+    cli_agreement_reset(a);
     for (uint32_t s = 0; !st && s < b->eval_count; s++) {
         progress_tick(b, stage, "sample", s + 1, b->eval_count);
         for (uint32_t i = 0; !st && i < b->nin; i++)
@@ -712,7 +711,7 @@ static int compile_stage(build_ctx *b, const nn_graph *q) {
     int check = chk && strcmp(chk, "none") != 0;
     size_t mb = nn_target_sim_scratch_bytes(p);
     char *raw = (char *)malloc(mb + 64);
-    cli_agreement a = {1, 0};
+    cli_agreement a = {.cos = 1};
     /* a YUV program runs on the evaluation samples encoded as frames (the
        reference stays the float model on the samples themselves, so the
        cosine includes what 4:2:0 drops) */

@@ -186,13 +186,56 @@ int cli_bind_inputs(const char *cmd, const nn_graph *g, nn_exec *x, const cli_in
     return rc;
 }
 
+size_t cli_argmax(const float *row, size_t c) {
+    size_t k, best = 0;
+    for (k = 1; k < c; k++)
+        if (row[k] > row[best]) best = k;
+    return best;
+}
+
+/* The next character of a greedy CTC reading of `rows` rows of `c` scores,
+   from row *i on (*last: the previous row's class); (size_t)-1 at the end. */
+static size_t cli_ctc_next(const float *scores, size_t rows, size_t c, size_t *i, size_t *last) {
+    size_t out = (size_t)-1;
+    for (; *i < rows && out == (size_t)-1; (*i)++) {
+        size_t k = cli_argmax(scores + *i * c, c);
+        if (k != *last && k != 0) out = k;
+        *last = k;
+    }
+    return out;
+}
+
+int cli_ctc_same(const float *a, const float *b, size_t rows, size_t classes) {
+    size_t ia = 0, ib = 0, la = (size_t)-1, lb = (size_t)-1;
+    if (!classes) return 1;
+    for (;;) { /* walk both readings together; any difference is a miss */
+        size_t ca = cli_ctc_next(a, rows, classes, &ia, &la), cb = cli_ctc_next(b, rows, classes, &ib, &lb);
+        if (ca != cb) return 0;
+        if (ca == (size_t)-1) return 1;
+    }
+}
+
+void cli_agreement_reset(cli_agreement *a) {
+    a->cos = 1;
+    a->peak_rel = 0;
+    a->ctc_same = a->ctc_outputs = 0;
+}
+
 void cli_agree(cli_agreement *a, const nn_value *ref, const nn_value *got) {
     nn_verify_stats s;
     nn_diag d = {0};
+    if (a->ctc) a->ctc_outputs++;
     if (nn_verify_compare(ref, got, NULL, &s, &d)) { a->cos = -1; a->peak_rel = 1e9; return; }
     double pr = s.max_abs_ref > 0 ? s.max_abs_err / s.max_abs_ref : s.max_abs_err;
     if (!(s.cosine >= a->cos)) a->cos = s.cosine;
     if (!(pr <= a->peak_rel)) a->peak_rel = pr;
+    /* nn_verify_compare checked equal shapes; a non-float output is not read */
+    if (a->ctc && ref->dtype == NN_DTYPE_FLOAT && got->dtype == NN_DTYPE_FLOAT && ref->shape.rank >= 1) {
+        size_t classes = ref->shape.dims[ref->shape.rank - 1] > 0 ? (size_t)ref->shape.dims[ref->shape.rank - 1] : 0;
+        size_t count = ref->bytes / sizeof(float);
+        a->ctc_same += (uint32_t)cli_ctc_same((const float *)ref->data, (const float *)got->data,
+                                              classes ? count / classes : 0, classes);
+    }
 }
 
 nn_status cli_compile_per_shape(const nn_graph *q, const char *target, const cli_inputs *shapes, const nn_value *in,
@@ -206,8 +249,7 @@ nn_status cli_compile_per_shape(const nn_graph *q, const char *target, const cli
     void *mem = NULL;
     char part[4200];
     *programs = 0;
-    a->cos = 1;
-    a->peak_rel = 0;
+    cli_agreement_reset(a);
     if (!st && (!done || !outs)) st = nn_diag_set(d, NN_ERR_NOMEM, "compile", "out of memory");
     for (uint32_t s0 = 0; !st && s0 < n; s0++) {
         if (done[s0]) continue;

@@ -101,9 +101,25 @@ int cli_run_nnb(const char *path, const cli_inputs *in, const char *outdir);
 struct nn_target_program;
 int cli_emit_c(const struct nn_target_program *p, const char *prefix);
 
+/* The index of the largest of c scores (the first on ties). */
+size_t cli_argmax(const float *row, size_t c);
+/* 1 when two score tensors of `rows` rows of `classes` scores read as the
+   same text under greedy CTC decoding (top class per row, repeats merged,
+   class 0 the blank, dropped), else 0. */
+int cli_ctc_same(const float *a, const float *b, size_t rows, size_t classes);
+
 /* The flows' comparisons (cv_flow, lvm_flow): the worst cosine and the worst
-   max-abs error over peak, over every output of every sample. */
-typedef struct cli_agreement { double cos, peak_rel; } cli_agreement;
+   max-abs error over peak, over every output of every sample.  With ctc set
+   (lvm_flow --gate ctc), cli_agree also reads each float output as CTC
+   scores (the last dim the classes) and counts the outputs whose reading
+   equals the reference's: ctc_same of ctc_outputs. */
+typedef struct cli_agreement {
+    double cos, peak_rel;
+    int ctc;
+    uint32_t ctc_same, ctc_outputs;
+} cli_agreement;
+/* cos 1, peak_rel 0, no outputs counted; ctc is kept. */
+void cli_agreement_reset(cli_agreement *a);
 void cli_agree(cli_agreement *a, const nn_value *ref, const nn_value *got);
 
 /* The flows' compile stage: compiles the QDQ graph q for the preset

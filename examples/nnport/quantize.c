@@ -167,29 +167,10 @@ typedef struct qmetric {
     size_t classes;  /* argmax, ctc: the last dim of output 0 */
 } qmetric;
 
-static size_t qmetric_argmax(const float *row, size_t c) {
-    size_t k, best = 0;
-    for (k = 1; k < c; k++)
-        if (row[k] > row[best]) best = k;
-    return best;
-}
-
-/* The next character of a greedy CTC reading of `rows` rows of `c` scores,
-   from row *i on (*last: the previous row's class); (size_t)-1 at the end. */
-static size_t qmetric_ctc_next(const float *scores, size_t rows, size_t c, size_t *i, size_t *last) {
-    size_t out = (size_t)-1;
-    for (; *i < rows && out == (size_t)-1; (*i)++) {
-        size_t k = qmetric_argmax(scores + *i * c, c);
-        if (k != *last && k != 0) out = k;
-        *last = k;
-    }
-    return out;
-}
-
 static double qmetric_score(void *user, uint32_t sample, uint32_t output_count, const float *const *q,
                             const float *const *r, const size_t *counts) {
     const qmetric *m = (const qmetric *)user;
-    size_t i, n = counts[0], rows, same = 0, inter = 0, uni = 0, lq = (size_t)-1, lr = (size_t)-1, iq = 0, ir = 0;
+    size_t i, n = counts[0], rows, same = 0, inter = 0, uni = 0;
     (void)sample;
     (void)output_count;
     if (m->kind == 1) {
@@ -202,15 +183,10 @@ static double qmetric_score(void *user, uint32_t sample, uint32_t output_count, 
     }
     rows = m->classes ? n / m->classes : 0;
     if (m->kind == 2) {
-        for (i = 0; i < rows; i++) same += qmetric_argmax(q[0] + i * m->classes, m->classes) == qmetric_argmax(r[0] + i * m->classes, m->classes);
+        for (i = 0; i < rows; i++) same += cli_argmax(q[0] + i * m->classes, m->classes) == cli_argmax(r[0] + i * m->classes, m->classes);
         return rows ? (double)same / (double)rows : 1.0;
     }
-    /* ctc: walk both readings together; any difference is a miss */
-    for (;;) {
-        size_t cq = qmetric_ctc_next(q[0], rows, m->classes, &iq, &lq), cr = qmetric_ctc_next(r[0], rows, m->classes, &ir, &lr);
-        if (cq != cr) return 0.0;
-        if (cq == (size_t)-1) return 1.0;
-    }
+    return cli_ctc_same(q[0], r[0], rows, m->classes) ? 1.0 : 0.0;
 }
 
 typedef struct qopts {

@@ -7,7 +7,8 @@
    their outputs (docs/REPORT.md lists its fields); every section is
    optional and is left out when its data is absent:
      title, model                   strings
-     stages[]    {stage, time_ms, cos, size_bytes, arena_bytes, latency_ms}
+     stages[]    {stage, time_ms, cos, size_bytes, arena_bytes, latency_ms,
+                  ctc_same, ctc_outputs}
      layers[]    {name, origin, op, cos, sqnr}      per-layer similarity
      histograms[] {tensor, bin_width, counts[], thresholds{method: value}}
      memory      {arena_bytes, lower_bound, no_reuse, steps,
@@ -57,14 +58,21 @@ static void cell_num(FILE *f, const cJSON *o, const char *key, const char *fmt) 
 
 static void section_stages(FILE *f, const cJSON *stages) {
     if (!cJSON_IsArray(stages)) return;
-    fputs("<h2>Stages</h2>\n<table class=sortable><tr><th>stage</th><th>time (ms)</th><th>output cosine</th>"
-          "<th>model bytes</th><th>arena bytes</th><th>est. latency (ms)</th></tr>\n", f);
+    int ctc = 0; /* a CTC-gated flow (lvm_flow --gate ctc): one more column */
+    for (const cJSON *s = stages->child; s; s = s->next) ctc |= num(s, "ctc_outputs", 0) > 0;
+    fputs("<h2>Stages</h2>\n<table class=sortable><tr><th>stage</th><th>time (ms)</th><th>output cosine</th>", f);
+    if (ctc) fputs("<th>read as float (CTC)</th>", f);
+    fputs("<th>model bytes</th><th>arena bytes</th><th>est. latency (ms)</th></tr>\n", f);
     for (const cJSON *s = stages->child; s; s = s->next) {
         fputs("<tr><td>", f);
         esc(f, str(s, "stage"));
         fputs("</td>", f);
         cell_num(f, s, "time_ms", "%.1f");
         cell_num(f, s, "cos", "%.6f");
+        if (ctc && num(s, "ctc_outputs", 0) > 0)
+            fprintf(f, "<td>%.0f of %.0f</td>", num(s, "ctc_same", 0), num(s, "ctc_outputs", 0));
+        else if (ctc)
+            fputs("<td>&mdash;</td>", f);
         cell_num(f, s, "size_bytes", "%.0f");
         cell_num(f, s, "arena_bytes", "%.0f");
         cell_num(f, s, "latency_ms", "%.3f");
