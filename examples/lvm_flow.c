@@ -252,29 +252,9 @@ static int search(flow *f, const nn_graph *g, const nn_quant_range *ranges, cons
 /* The per-layer table printed when the quantize gate fails: the ten layers
    with the lowest cosine against the float graph, with their ONNX names. */
 static void worst_layers(flow *f, const nn_graph *g, const nn_graph *q) {
-    nn_quant_layer_report *rows = (nn_quant_layer_report *)calloc(g->tensor_count + 1, sizeof *rows);
-    uint32_t n = 0;
     nn_quant_eval_desc ed = {.int_kernels = 1, .input_shapes = f->shapes.shapes,
                              .input_shape_count = (uint32_t)f->shapes.shape_count};
-    nn_diag d = {0};
-    if (!rows || nn_quant_analyze(g, q, f->eval_in, f->eval_count, &ed, rows, &n, &d)) {
-        free(rows);
-        return;
-    }
-    printf("\nthe layers that lose the most (cosine against the float model%s):\n",
-           f->bc ? " with the corrected biases" : "");
-    printf("  %-40s %-20s %10s %9s %9s\n", "tensor", "op", "cosine", "sqnr dB", "saturated");
-    for (int k = 0; k < 10 && k < (int)n; k++) {
-        uint32_t w = 0;
-        for (uint32_t i = 1; i < n; i++)
-            if (rows[i].cosine < rows[w].cosine) w = i;
-        const nn_node *nd = &g->nodes[rows[w].node];
-        printf("  %-40.40s %-20.20s %10.6f %9.1f %8.2f%%   (ONNX: %s)\n", g->tensors[rows[w].tensor].name,
-               nd->op_type, rows[w].cosine, rows[w].sqnr_db, 100 * rows[w].saturation,
-               nd->origin ? nd->origin : nd->name);
-        rows[w].cosine = 2; /* taken */
-    }
-    free(rows);
+    cli_print_worst_layers(g, q, f->eval_in, f->eval_count, &ed, f->bc ? " with the corrected biases" : "");
 }
 
 static void usage(void) {
@@ -569,13 +549,7 @@ done:
         cJSON_AddStringToObject(rec, "title", "nnport LVM flow");
         cJSON_AddStringToObject(rec, "model", f.model);
         cJSON_AddItemToObject(rec, "stages", f.stages);
-        char *text = cJSON_Print(rec);
-        snprintf(path, sizeof path, "%s/record.json", f.out);
-        FILE *fp = text ? fopen(path, "wb") : NULL;
-        if (fp) { fputs(text, fp); fclose(fp); }
-        free(text);
-        snprintf(path, sizeof path, "%s/report.html", f.out);
-        if (cli_write_report(rec, path)) printf("report     %s\n", path);
+        cli_flow_write_record(rec, f.out);
         cJSON_Delete(rec);
     }
     for (uint32_t s = 0; s < MAX_SAMPLES; s++) {

@@ -11,6 +11,8 @@
 #   static shape"); the .nnb is written whole (no .part left behind).
 # - lvm_flow --gate ctc counts the outputs read as the float model's
 #   (checked against ONNX Runtime on both models).
+# - llm_flow's gates (logits cosine) and its generation report, on a
+#   two-node model whose greedy text is worked out by hand.
 # Ends with "flows: N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
@@ -110,6 +112,71 @@ assert q['ctc_outputs'] == 4 and q['ctc_same'] == int(sys.argv[2]), q" "$tmp/ctc
 $B/lvm_flow "$MODEL" --calib "$CALIB" --eval "$tmp/eval" --out "$tmp/ctcbad" --gate text >/dev/null 2>"$tmp/gate.err"
 ok test $? -ne 0
 ok has "lvm_flow: --gate text: cosine or ctc" "$tmp/gate.err"
+
+# llm_flow's gates and generation report, on a hand-made "GPT": tokens
+# (1,128) -> Gather(E) -> MatMul(W) -> logits (1,128,6), vocabulary "abcde ".
+# E = I + 0.25 (6x6) and W = 2 P with P the permutation i -> (i + 2) mod 6,
+# so the logits of character c are 0.5 everywhere (0.25 x 2, one 1 per
+# column of P) and 2.5 at (c + 2) mod 6.  Greedy generation from "a" (0)
+# therefore reads c e a c e a ...: by hand, 12 characters "ceaceaceacea".
+if [ -x "$B/llm_flow" ]; then
+    mkdir -p "$tmp/gpt/calib" "$tmp/gpt/eval"
+    /usr/bin/python3 - "$tmp" <<'EOF2'
+import json, os, sys
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+d = sys.argv[1]
+V = 6
+E = (np.eye(V) + 0.25).astype(np.float32)
+P = np.zeros((V, V), np.float32)
+for i in range(V):
+    P[i, (i + 2) % V] = 1
+W = (2 * P).astype(np.float32)
+g = helper.make_graph(
+    [helper.make_node("Gather", ["E", "tokens"], ["h"], name="embed"),
+     helper.make_node("MatMul", ["h", "W"], ["logits"], name="head")],
+    "tiny", [helper.make_tensor_value_info("tokens", TensorProto.INT64, [1, 128])],
+    [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 128, V])],
+    [numpy_helper.from_array(E, "E"), numpy_helper.from_array(W, "W")])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+m.ir_version = 8
+onnx.save(m, os.path.join(d, "gpt.onnx"))
+json.dump({"chars": list("abcde ")}, open(os.path.join(d, "gpt_vocab.json"), "w"))
+rng = np.random.default_rng(5)
+for sub in ("calib", "eval"):
+    for k in range(2):
+        t = rng.integers(0, V, size=(1, 128)).astype(np.int64)
+        np.save(os.path.join(d, "gpt", sub, "window%02d.npy" % k), t)
+        np.save(os.path.join(d, "gpt", sub, "window%02d_targets.npy" % k), (t + 2) % V)
+EOF2
+    $B/llm_flow "$tmp/gpt.onnx" --vocab "$tmp/gpt_vocab.json" --data "$tmp/gpt" --out "$tmp/llm" --prompt a \
+        --chars 12 >"$tmp/llm.out" 2>"$tmp/llm.err"
+    ok test $? -eq 0
+    ok grep -Eq '^optimize .*logits cosine 1\.000000 \(gate >= 0\.99999\)   ok$' "$tmp/llm.out"
+    ok grep -Eq '^quantize \(w8\) .*next-char accuracy 1\.0000 .*\(gate >= 0\.99\)   ok$' "$tmp/llm.out"
+    ok grep -Eq '^compile .*\(gate >= 0\.99\)   ok$' "$tmp/llm.out"
+    ok has "float:     aceaceaceacea" "$tmp/llm.out"
+    ok has "simulator: aceaceaceacea" "$tmp/llm.out"
+    ok has "the simulator's text equals the float model's for 12 of 12 characters" "$tmp/llm.out"
+    ok /usr/bin/python3 -c "
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r['generate_same_chars'] == 12 and r['generate_chars'] == 12, r" "$tmp/llm/record.json"
+    # a gate no quantized model reaches: the stage fails, names the layers, stops
+    $B/llm_flow "$tmp/gpt.onnx" --vocab "$tmp/gpt_vocab.json" --data "$tmp/gpt" --out "$tmp/llm1" --prompt a \
+        --chars 12 --tol-quantize 1 >"$tmp/llm1.out" 2>&1
+    ok test $? -eq 1
+    ok grep -Eq '^quantize \(w8\) .*\(gate >= 1\)   FAIL$' "$tmp/llm1.out"
+    ok has "the layers that lose the most" "$tmp/llm1.out"
+    ok sh -c "! grep -q '^compile' '$tmp/llm1.out'"
+    $B/llm_flow "$tmp/gpt.onnx" --vocab "$tmp/gpt_vocab.json" --data "$tmp/gpt" --out "$tmp/llm2" --tol-quantize 1.5 \
+        >/dev/null 2>"$tmp/llm2.err"
+    ok test $? -eq 2
+    ok has "llm_flow: --tol-quantize 1.5: a cosine from 0 to 1" "$tmp/llm2.err"
+else
+    echo "FAIL: $B/llm_flow missing (make all)"; fail=$((fail + 1))
+fi
 
 # a bad table names its line and stops the flow before quantizing
 printf 'p2o.Conv.1 F99\n' > "$tmp/bad.txt"

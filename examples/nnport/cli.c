@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 #include "nn_target.h"
+#include "config.h"
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -236,6 +237,48 @@ void cli_agree(cli_agreement *a, const nn_value *ref, const nn_value *got) {
         a->ctc_same += (uint32_t)cli_ctc_same((const float *)ref->data, (const float *)got->data,
                                               classes ? count / classes : 0, classes);
     }
+}
+
+void cli_flow_write_record(const cJSON *rec, const char *dir) {
+    char path[4200], part[4210];
+    char *text = cJSON_Print(rec);
+    snprintf(path, sizeof path, "%s/record.json", dir);
+    snprintf(part, sizeof part, "%s.part", path);
+    FILE *fp = text ? fopen(part, "wb") : NULL;
+    int ok = fp && fputs(text, fp) >= 0 && fputc('\n', fp) != EOF;
+    if (fp && fclose(fp) != 0) ok = 0;
+    if (ok && rename(part, path) != 0) ok = 0;
+    if (!ok) {
+        fprintf(stderr, "%s: cannot write: %s\n", path, strerror(errno));
+        remove(part);
+    }
+    free(text);
+    snprintf(path, sizeof path, "%s/report.html", dir);
+    if (cli_write_report(rec, path)) printf("report     %s\n", path);
+}
+
+void cli_print_worst_layers(const nn_graph *g, const nn_graph *q, const nn_value *in, uint32_t n,
+                            const nn_quant_eval_desc *ed, const char *what) {
+    nn_quant_layer_report *rows = (nn_quant_layer_report *)calloc(g->tensor_count + 1, sizeof *rows);
+    uint32_t count = 0;
+    nn_diag d = {0};
+    if (!rows || nn_quant_analyze(g, q, in, n, ed, rows, &count, &d)) {
+        free(rows);
+        return;
+    }
+    printf("\nthe layers that lose the most (cosine against the float model%s):\n", what ? what : "");
+    printf("  %-40s %-20s %10s %9s %9s\n", "tensor", "op", "cosine", "sqnr dB", "saturated");
+    for (int k = 0; k < 10 && k < (int)count; k++) {
+        uint32_t w = 0;
+        for (uint32_t i = 1; i < count; i++)
+            if (rows[i].cosine < rows[w].cosine) w = i;
+        const nn_node *nd = &g->nodes[rows[w].node];
+        printf("  %-40.40s %-20.20s %10.6f %9.1f %8.2f%%   (ONNX: %s)\n", g->tensors[rows[w].tensor].name,
+               nd->op_type, rows[w].cosine, rows[w].sqnr_db, 100 * rows[w].saturation,
+               nd->origin ? nd->origin : nd->name);
+        rows[w].cosine = 2; /* taken */
+    }
+    free(rows);
 }
 
 nn_status cli_compile_per_shape(const nn_graph *q, const char *target, const cli_inputs *shapes, const nn_value *in,

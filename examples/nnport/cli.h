@@ -122,6 +122,19 @@ typedef struct cli_agreement {
 void cli_agreement_reset(cli_agreement *a);
 void cli_agree(cli_agreement *a, const nn_value *ref, const nn_value *got);
 
+/* The per-layer table a flow prints when its quantize gate fails: the ten
+   tensors of the float graph g with the lowest cosine against the QDQ graph
+   q (nn_quant_analyze on the n evaluation inputs), with their ONNX names.
+   `what` ends the heading's parenthesis ("" or e.g. " with the corrected
+   biases").  Prints nothing when the analysis fails. */
+void cli_print_worst_layers(const nn_graph *g, const nn_graph *q, const nn_value *in, uint32_t n,
+                            const nn_quant_eval_desc *ed, const char *what);
+
+/* The end of a flow: writes DIR/record.json (through a .part name renamed
+   into place) and DIR/report.html, and prints the report's path. */
+struct cJSON;
+void cli_flow_write_record(const struct cJSON *rec, const char *dir);
+
 /* The flows' compile stage: compiles the QDQ graph q for the preset
    `target` and runs the n evaluation inputs (single-input models) on the
    simulator, comparing sample s's output o with refs[s * ref_stride + o]
