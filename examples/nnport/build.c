@@ -524,18 +524,9 @@ static void analyze_layers(build_ctx *b, const nn_graph *g, const nn_graph *q, i
         cJSON_AddItemToArray(arr, o);
     }
     if (print) {
-        printf("\nthe layers that lose the most (cosine against the float model, %u samples):\n", count);
-        printf("  %-40s %-20s %10s %9s %9s\n", "tensor", "op", "cosine", "sqnr dB", "saturated");
-        for (int k = 0; k < 10 && k < (int)n; k++) {
-            uint32_t w = 0;
-            for (uint32_t i = 1; i < n; i++)
-                if (rows[i].cosine < rows[w].cosine) w = i;
-            const nn_node *nd = &g->nodes[rows[w].node];
-            printf("  %-40.40s %-20.20s %10.6f %9.1f %8.2f%%   (ONNX: %s)\n", g->tensors[rows[w].tensor].name,
-                   nd->op_type, rows[w].cosine, rows[w].sqnr_db, 100 * rows[w].saturation,
-                   nd->origin ? nd->origin : nd->name ? nd->name : "?");
-            rows[w].cosine = 3; /* taken */
-        }
+        char what[48];
+        snprintf(what, sizeof what, ", %u samples", count);
+        cli_print_layer_rows(g, rows, n, what);
     }
     free(rows);
     free(in);

@@ -257,27 +257,27 @@ void cli_flow_write_record(const cJSON *rec, const char *dir) {
     if (cli_write_report(rec, path)) printf("report     %s\n", path);
 }
 
+void cli_print_layer_rows(const nn_graph *g, nn_quant_layer_report *rows, uint32_t n, const char *what) {
+    printf("\nthe layers that lose the most (cosine against the float model%s):\n", what ? what : "");
+    printf("  %-40s %-20s %10s %9s %9s\n", "tensor", "op", "cosine", "sqnr dB", "saturated");
+    for (int k = 0; k < 10 && k < (int)n; k++) {
+        uint32_t w = 0;
+        for (uint32_t i = 1; i < n; i++)
+            if (rows[i].cosine < rows[w].cosine) w = i;
+        const nn_node *nd = &g->nodes[rows[w].node];
+        printf("  %-40.40s %-20.20s %10.6f %9.1f %8.2f%%   (ONNX: %s)\n", g->tensors[rows[w].tensor].name,
+               nd->op_type, rows[w].cosine, rows[w].sqnr_db, 100 * rows[w].saturation,
+               nd->origin ? nd->origin : nd->name ? nd->name : "?");
+        rows[w].cosine = 3; /* taken */
+    }
+}
+
 void cli_print_worst_layers(const nn_graph *g, const nn_graph *q, const nn_value *in, uint32_t n,
                             const nn_quant_eval_desc *ed, const char *what) {
     nn_quant_layer_report *rows = (nn_quant_layer_report *)calloc(g->tensor_count + 1, sizeof *rows);
     uint32_t count = 0;
     nn_diag d = {0};
-    if (!rows || nn_quant_analyze(g, q, in, n, ed, rows, &count, &d)) {
-        free(rows);
-        return;
-    }
-    printf("\nthe layers that lose the most (cosine against the float model%s):\n", what ? what : "");
-    printf("  %-40s %-20s %10s %9s %9s\n", "tensor", "op", "cosine", "sqnr dB", "saturated");
-    for (int k = 0; k < 10 && k < (int)count; k++) {
-        uint32_t w = 0;
-        for (uint32_t i = 1; i < count; i++)
-            if (rows[i].cosine < rows[w].cosine) w = i;
-        const nn_node *nd = &g->nodes[rows[w].node];
-        printf("  %-40.40s %-20.20s %10.6f %9.1f %8.2f%%   (ONNX: %s)\n", g->tensors[rows[w].tensor].name,
-               nd->op_type, rows[w].cosine, rows[w].sqnr_db, 100 * rows[w].saturation,
-               nd->origin ? nd->origin : nd->name);
-        rows[w].cosine = 2; /* taken */
-    }
+    if (rows && !nn_quant_analyze(g, q, in, n, ed, rows, &count, &d)) cli_print_layer_rows(g, rows, count, what);
     free(rows);
 }
 

@@ -129,6 +129,9 @@ void cli_agree(cli_agreement *a, const nn_value *ref, const nn_value *got);
    biases").  Prints nothing when the analysis fails. */
 void cli_print_worst_layers(const nn_graph *g, const nn_graph *q, const nn_value *in, uint32_t n,
                             const nn_quant_eval_desc *ed, const char *what);
+/* The table itself, from rows already analysed (n rows; the ten printed
+   are marked taken: their cosine becomes 3). */
+void cli_print_layer_rows(const nn_graph *g, nn_quant_layer_report *rows, uint32_t n, const char *what);
 
 /* The end of a flow: writes DIR/record.json (through a .part name renamed
    into place) and DIR/report.html, and prints the report's path. */
