@@ -406,7 +406,7 @@ NN_API nn_status nn_calib_table_load(nn_calib_table *t, const char *text, size_t
 NN_API nn_status nn_calib_table_load_file(nn_calib_table *t, const char *path, nn_diag *diag);
 /* Writes t as text through write (nn_verify_write_file with a FILE*, ...):
    the header, the int8 lines, then "#int4_th" and its lines if any.  Numbers
-   as %.9g, enough to read back every float32 exactly.  NN_ERR_IO when write
+   as the shortest of %.9g .. %.17g that reads back the same double.  NN_ERR_IO when write
    returns non-zero. */
 NN_API nn_status nn_calib_table_save(const nn_calib_table *t, nn_verify_write_fn write, void *user,
                                      nn_diag *diag);
@@ -2239,14 +2239,28 @@ static nn_status nn_calib__emit(nn_verify_write_fn write, void *user, const char
     return NN_OK;
 }
 
+/* The shortest of %.9g .. %.17g that reads back as v exactly (at most 24
+   bytes with the NUL: "-1.2345678901234567e-308"). */
+static void nn_calib__num(char out[32], double v) {
+    int p;
+    for (p = 9; p < 17; p++) {
+        snprintf(out, 32, "%.*g", p, v);
+        if (strtod(out, NULL) == v) return;
+    }
+    snprintf(out, 32, "%.17g", v);
+}
+
 static nn_status nn_calib__emit_entries(const nn_calib_table_entry *e, uint32_t n, nn_verify_write_fn write,
                                         void *user, nn_diag *diag) {
     uint32_t i;
     for (i = 0; i < n; i++) {
         /* name <= NN_MAX_CALIB_NAME_BYTES, numbers <= 3 * 24 */
-        char line[NN_MAX_CALIB_NAME_BYTES + 96];
+        char line[NN_MAX_CALIB_NAME_BYTES + 96], a[32], b[32], c[32];
         nn_status st;
-        snprintf(line, sizeof line, "%s %.9g %.9g %.9g\n", e[i].name, e[i].threshold, e[i].min, e[i].max);
+        nn_calib__num(a, e[i].threshold);
+        nn_calib__num(b, e[i].min);
+        nn_calib__num(c, e[i].max);
+        snprintf(line, sizeof line, "%s %s %s %s\n", e[i].name, a, b, c);
         if ((st = nn_calib__emit(write, user, line, diag)) != NN_OK) return st;
     }
     return NN_OK;

@@ -389,6 +389,18 @@ typedef struct nn_quant_stats {
    out has g->tensor_count entries (zeroed first). */
 NN_API nn_status nn_quant_ranges_from_collector(const nn_graph *g, const nn_calib_collector *c,
                                                 const nn_calib_desc *cd, nn_quant_range *out, nn_diag *diag);
+/* Ranges from a calibration table (TPU-MLIR's cali_table, read by
+   nn_calib_table_load): tensor t of g takes the int8 section's entry named
+   as t, its threshold, and min / max clipped to [-threshold, threshold];
+   tensors the table does not name get no range and stay float.  out has
+   g->tensor_count entries (zeroed first).  *matched (optional): how many
+   of g's tensors the table named. */
+NN_API nn_status nn_quant_ranges_from_table(const nn_graph *g, const nn_calib_table *t, nn_quant_range *out,
+                                            uint32_t *matched, nn_diag *diag);
+/* The other way: one int8-section line per tensor of g with a range
+   (tensor id order), appended to t. */
+NN_API nn_status nn_quant_ranges_to_table(const nn_graph *g, const nn_quant_range *ranges, nn_calib_table *t,
+                                          nn_diag *diag);
 /* Builds the QDQ graph of float graph g (run "fold,identity,bn,dce" on it
    first) from ranges (g->tensor_count entries).  *out is a new graph the
    caller destroys; one with 16-bit or 4-bit Q/DQ is brought to opset 21,
@@ -587,6 +599,32 @@ NN_API nn_status nn_quant_search(const nn_graph *g, const nn_quant_range *ranges
                                  nn_quant_table *out, nn_quant_search_layer *layers, uint32_t *layer_count,
                                  nn_quant_search_result *res, nn_diag *diag);
 
+/* Per-layer sensitivity, the first step of TPU-MLIR's run_sensitive_layer:
+   every layer that qd quantizes is quantized ALONE (every other node
+   float), once with each of the set_count range sets (one per calibrator,
+   from the same collector), and scored on the samples like the search
+   (output cosine against g, or ed->metric).  loss = 1 - score.  The best
+   set of a layer is its lowest loss.  Upstream of the layer the graph is
+   the float one, so each measurement runs only the steps from the layer
+   on (the search's value reuse, QUANTIZATION.md 6m).  qd->table is not
+   applied here.  rows has room for g->node_count entries; they come in
+   topological order. */
+#define NN_QUANT_SENS_MAX 8
+typedef struct nn_quant_sens_row {
+    uint32_t node, tensor;             /* the layer and its output, in g */
+    double loss[NN_QUANT_SENS_MAX];    /* per range set */
+    uint32_t best;                     /* the set with the lowest loss (the first on ties) */
+} nn_quant_sens_row;
+
+NN_API nn_status nn_quant_sensitivity(const nn_graph *g, const nn_quant_range *const *sets, uint32_t set_count,
+                                      const nn_quant_desc *qd, const nn_value *inputs, uint32_t sample_count,
+                                      const nn_quant_eval_desc *ed, nn_quant_sens_row *rows, uint32_t *row_count,
+                                      nn_diag *diag);
+/* The ranges the sensitivity chose: each row's output tensor takes its
+   best set's range, every other tensor sets[0]'s (TPU-MLIR writes this as
+   a new calibration table).  out has g->tensor_count entries. */
+NN_API void nn_quant_sensitivity_ranges(const nn_graph *g, const nn_quant_range *const *sets,
+                                        const nn_quant_sens_row *rows, uint32_t row_count, nn_quant_range *out);
 
 /* ---- float-side algorithms: cross-layer equalization and SmoothQuant ----
    Both rewrite the FLOAT graph before calibration and quantization and keep
@@ -2760,6 +2798,37 @@ NN_API nn_status nn_quant_ranges_from_collector(const nn_graph *g, const nn_cali
         out[t].max = r.max;
     }
     return NN_OK;
+}
+
+NN_API nn_status nn_quant_ranges_from_table(const nn_graph *g, const nn_calib_table *t, nn_quant_range *out,
+                                            uint32_t *matched, nn_diag *diag) {
+    uint32_t i, m = 0;
+    NN_ASSERT(g && t && out);
+    (void)diag;
+    memset(out, 0, (size_t)g->tensor_count * sizeof *out);
+    for (i = 0; i < g->tensor_count; i++) {
+        const nn_calib_table_entry *e = g->tensors[i].name ? nn_calib_table_find(t, 0, g->tensors[i].name) : NULL;
+        if (!e) continue;
+        out[i].valid = 1;
+        out[i].threshold = e->threshold;
+        out[i].min = e->min < -e->threshold ? -e->threshold : e->min;
+        out[i].max = e->max > e->threshold ? e->threshold : e->max;
+        if (out[i].min > out[i].max) out[i].min = out[i].max = 0; /* a range outside [-T, T]: hold 0 */
+        m++;
+    }
+    if (matched) *matched = m;
+    return NN_OK;
+}
+
+NN_API nn_status nn_quant_ranges_to_table(const nn_graph *g, const nn_quant_range *ranges, nn_calib_table *t,
+                                          nn_diag *diag) {
+    uint32_t i;
+    nn_status st = NN_OK;
+    NN_ASSERT(g && ranges && t);
+    for (i = 0; i < g->tensor_count && st == NN_OK; i++)
+        if (ranges[i].valid && g->tensors[i].name && g->tensors[i].name[0])
+            st = nn_calib_table_add(t, 0, g->tensors[i].name, ranges[i].threshold, ranges[i].min, ranges[i].max, diag);
+    return st;
 }
 
 /* Quantization of one activation tensor. */
@@ -6087,6 +6156,130 @@ done:
     return st;
 }
 
+
+/* ---- per-layer sensitivity (nn_quant_sensitivity) ---- */
+
+/* 1 when q quantizes node i of g: i's first output has a QuantizeLinear
+   named <tensor>_quantized, as nn_quant_analyze maps them; data-movement
+   ops (which take their input's parameters) do not count. */
+static int nn_quant__quantizes(const nn_graph *g, const nn_graph *q, uint32_t i) {
+    const nn_node *n = &g->nodes[i];
+    char nb[600];
+    nn_tensor_id qt;
+    uint32_t t = n->output_count ? n->outputs[0].id : NN_INVALID_ID;
+    if (t == NN_INVALID_ID || g->tensors[t].dtype != NN_DTYPE_FLOAT || nn_quant__op_is(n, nn_quant__move_ops)) return 0;
+    snprintf(nb, sizeof nb, "%.560s_quantized", g->tensors[t].name);
+    qt = nn_graph_find_tensor(q, nb);
+    return qt.id != NN_INVALID_ID && q->tensors[qt.id].producer.id != NN_INVALID_ID &&
+           !strcmp(q->nodes[q->tensors[qt.id].producer.id].op_type, "QuantizeLinear");
+}
+
+NN_API nn_status nn_quant_sensitivity(const nn_graph *g, const nn_quant_range *const *sets, uint32_t set_count,
+                                      const nn_quant_desc *qd, const nn_value *inputs, uint32_t sample_count,
+                                      const nn_quant_eval_desc *ed, nn_quant_sens_row *rows, uint32_t *row_count,
+                                      nn_diag *diag) {
+    nn_allocator al;
+    nn_quant_eval_desc e;
+    nn_quant_desc d;
+    nn_quant_table tf;             /* every op type F32: the float base */
+    nn_quant__ref *refs = NULL;
+    nn_graph *qall = NULL, *q0 = NULL, *qs[NN_QUANT__BATCH];
+    nn_quant__base b0;
+    uint32_t *order = NULL, i, k, b, bn, nl = 0;
+    double sc[NN_QUANT__BATCH];
+    nn_quant_dtype def;
+    nn_status st;
+    NN_ASSERT(g && sets && inputs && rows && row_count);
+    memset(&al, 0, sizeof al);
+    memset(&e, 0, sizeof e);
+    memset(&b0, 0, sizeof b0);
+    memset(qs, 0, sizeof qs);
+    if (ed) e = *ed;
+    memset(&d, 0, sizeof d);
+    if (qd) d = *qd;
+    d.table = NULL;
+    d.log = NULL;
+    *row_count = 0;
+    nn_quant_table_init(&tf, NULL);
+    if (set_count == 0 || set_count > NN_QUANT_SENS_MAX)
+        return nn_diag_set(diag, NN_ERR_ARG, "nn_quant_sensitivity", "set_count %u: 1 to %d range sets", set_count,
+                           NN_QUANT_SENS_MAX);
+    if (sample_count == 0) return nn_diag_set(diag, NN_ERR_ARG, "nn_quant_sensitivity", "no samples");
+    def = d.scheme == NN_QUANT_U8_ASYM ? NN_QUANT_DTYPE_UINT8 : d.scheme == NN_QUANT_S16_SYM ? NN_QUANT_DTYPE_INT16
+                                                                                              : NN_QUANT_DTYPE_INT8;
+    order = (uint32_t *)nn_alloc(&al, ((size_t)g->node_count + 1) * sizeof *order);
+    if (!order) return nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant_sensitivity", "out of memory");
+    if ((st = nn_graph_topo_order(g, order, diag))) goto done;
+    if ((st = nn_quant__float_outputs(g, inputs, sample_count, &e, &refs, diag))) goto done;
+    /* the layers: those the all-quantized graph (first set) quantizes */
+    if ((st = nn_quant_graph(g, sets[0], &d, &qall, NULL, diag))) goto done;
+    for (i = 0; i < g->node_count; i++)
+        if (nn_quant__quantizes(g, qall, order[i])) {
+            rows[nl].node = order[i];
+            rows[nl].tensor = g->nodes[order[i]].outputs[0].id;
+            rows[nl].best = 0;
+            for (k = 0; k < NN_QUANT_SENS_MAX; k++) rows[nl].loss[k] = 0;
+            nl++;
+        }
+    /* the float base: one type rule per op type */
+    for (i = 0; i < g->node_count && st == NN_OK; i++) {
+        uint32_t j, seen = 0;
+        for (j = 0; j < i && !seen; j++) seen = !strcmp(g->nodes[j].op_type, g->nodes[i].op_type);
+        if (!seen) st = nn_quant_table_add(&tf, NN_QUANT_RULE_TYPE, g->nodes[i].op_type, NULL, NN_QUANT_DTYPE_F32, diag);
+    }
+    d.table = &tf;
+    if (st == NN_OK) st = nn_quant_graph(g, sets[0], &d, &q0, NULL, diag);
+    if (st == NN_OK) st = nn_quant__base_init(&b0, q0, &e, diag);
+    for (k = 0; k < set_count && st == NN_OK; k++) {
+        for (b = 0; b < nl && st == NN_OK; b += bn) {
+            bn = nl - b < NN_QUANT__BATCH ? nl - b : NN_QUANT__BATCH;
+            for (i = 0; i < bn && st == NN_OK; i++) {  /* the float base plus this one layer */
+                nn_quant_table t1;
+                nn_quant_desc d1 = d;
+                uint32_t r;
+                nn_quant_table_init(&t1, NULL);
+                for (r = 0; r < tf.count && st == NN_OK; r++)
+                    st = nn_quant_table_add(&t1, tf.rules[r].kind, tf.rules[r].name, NULL, tf.rules[r].dtype, diag);
+                if (st == NN_OK)
+                    st = nn_quant_table_add(&t1, NN_QUANT_RULE_LAYER, nn_quant__layer_rule_name(g, rows[b + i].tensor),
+                                            NULL, def, diag);
+                d1.table = &t1;
+                if (st == NN_OK) st = nn_quant_graph(g, sets[k], &d1, &qs[i], NULL, diag);
+                nn_quant_table_deinit(&t1);
+            }
+            if (st == NN_OK) st = nn_quant__score_from_base(&b0, qs, bn, b + 1, inputs, sample_count, refs, &e, sc, NULL,
+                                                            NULL, NULL, diag);
+            for (i = 0; i < bn; i++) {
+                if (st == NN_OK) rows[b + i].loss[k] = 1.0 - sc[i];
+                if (qs[i]) nn_graph_destroy(qs[i]);
+                qs[i] = NULL;
+            }
+            nn_quant__logf(e.progress, e.progress_user, "sensitivity: range set %u of %u, layers %u-%u of %u", k + 1,
+                           set_count, b + 1, b + bn, nl);
+        }
+    }
+    for (i = 0; i < nl && st == NN_OK; i++)
+        for (k = 1; k < set_count; k++)
+            if (rows[i].loss[k] < rows[i].loss[rows[i].best]) rows[i].best = k;
+    if (st == NN_OK) *row_count = nl;
+done:
+    if (b0.q0) nn_quant__base_free(&b0);
+    if (q0) nn_graph_destroy(q0);
+    if (qall) nn_graph_destroy(qall);
+    if (refs) nn_quant__refs_free(refs, (size_t)sample_count * g->output_count, &al);
+    nn_quant_table_deinit(&tf);
+    nn_free(&al, order);
+    return st;
+}
+
+NN_API void nn_quant_sensitivity_ranges(const nn_graph *g, const nn_quant_range *const *sets,
+                                        const nn_quant_sens_row *rows, uint32_t row_count, nn_quant_range *out) {
+    uint32_t i;
+    NN_ASSERT(g && sets && out);
+    memcpy(out, sets[0], (size_t)g->tensor_count * sizeof *out);
+    for (i = 0; i < row_count; i++)
+        if (rows[i].tensor < g->tensor_count) out[rows[i].tensor] = sets[rows[i].best][rows[i].tensor];
+}
 
 /* ===================== float-side algorithms: cross-layer equalization and SmoothQuant ===================== */
 

@@ -885,7 +885,7 @@ static int text_write(void *user, const char *text, size_t bytes) {
     return 0;
 }
 
-/* Table: write, read back the same numbers (%.9g: float32-exact), and the
+/* Table: write, read back the same numbers (double-exact), and the
    header figures; errors carry "<label>:<line>". */
 static void test_table_round_trip_and_errors(void) {
     nn_calib_table t, u;
@@ -907,20 +907,26 @@ static void test_table_round_trip_and_errors(void) {
     t.bins = 2048; t.samples = 16;
     CHECK_STATUS(nn_calib_table_add(&t, 0, "conv1/out:0", 4.123456789f, -3.25, 4.9, &d), NN_OK);
     CHECK_STATUS(nn_calib_table_add(&t, 0, "relu", 1e-7, 0, 2e-7, &d), NN_OK);
+    /* 1/3 needs 16 significant digits to read back as the same double (15 give
+       0.333333333333333, a different double), -0.1 needs 1 */
+    CHECK_STATUS(nn_calib_table_add(&t, 0, "third", 1.0 / 3.0, -0.1, 1.0 / 3.0, &d), NN_OK);
     CHECK_STATUS(nn_calib_table_add(&t, 1, "relu", 0.5, 0, 2e-7, &d), NN_OK);
     CHECK_STATUS(nn_calib_table_add(&t, 0, "has space", 1, 0, 1, &d), NN_ERR_ARG);
     b.n = 0;
     CHECK_STATUS(nn_calib_table_save(&t, text_write, &b, &d), NN_OK);
     CHECK(strstr(b.data, "# histogram number: 2048\n") != NULL);
     CHECK(strstr(b.data, "#int4_th\nrelu 0.5 0 2e-07\n") != NULL);
+    CHECK(strstr(b.data, "\nthird 0.3333333333333333 -0.1 0.3333333333333333\n") != NULL);
     nn_calib_table_init(&u, NULL);
     CHECK_STATUS(nn_calib_table_load(&u, b.data, b.n, "t", &d), NN_OK);
-    CHECK_EQ_INT(u.count, 2); CHECK_EQ_INT(u.int4_count, 1);
+    CHECK_EQ_INT(u.count, 3); CHECK_EQ_INT(u.int4_count, 1);
+    e = nn_calib_table_find(&u, 0, "third");
+    CHECK(e && e->threshold == 1.0 / 3.0 && e->min == -0.1 && e->max == 1.0 / 3.0);
     CHECK_EQ_INT(u.bins, 2048); CHECK_EQ_INT(u.samples, 16);
     e = nn_calib_table_find(&u, 0, "conv1/out:0");
     CHECK(e != NULL);
     if (e) {
-        CHECK((float)e->threshold == 4.123456789f); /* %.9g round-trips a float exactly */
+        CHECK(e->threshold == (double)4.123456789f); /* the same double */
         CHECK(e->min == -3.25 && e->max == 4.9);
     }
     e = nn_calib_table_find(&u, 1, "relu");
@@ -942,7 +948,7 @@ static void test_table_round_trip_and_errors(void) {
         nn_diag e2 = {NN_OK, "", ""};
         CHECK_STATUS(nn_calib_table_load(&t, more, strlen(more), "t", &e2), NN_ERR_ARG);
         CHECK(strcmp(e2.where, "t:2") == 0);
-        CHECK_EQ_INT(t.count, 2);
+        CHECK_EQ_INT(t.count, 3);
         CHECK(nn_calib_table_find(&t, 0, "fresh") == NULL);
         CHECK(nn_calib_table_find(&t, 0, "relu") != NULL);
         CHECK_STATUS(nn_calib_table_add(&t, 0, "fresh", 1, 0, 1, &e2), NN_OK);

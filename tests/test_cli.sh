@@ -155,6 +155,33 @@ ok sh -c "$NN quantize search '$CLS' $CC4 --threads 9 -o '$tmp/cls_t9.txt' 2>&1 
 ok sh -c "$NN quantize search '$CLS' $CC4 --candidates 2 --blocks 8 --expected-cos 1 --max-float-layers 100 -o '$tmp/cls_b.txt' >/dev/null 2>&1"
 ok grep -Eq '^# [0-9]+ of [1-9][0-9]* runs of 8 consecutive layers promoted' "$tmp/cls_b.txt"
 expect 2 "bad --blocks" $NN quantize search "$CLS" $CC4 --blocks -1 -o "$tmp/cls_x.txt"
+# --sensitivity: every layer quantized alone under each calibrator.  With
+# minmax alone the chosen ranges are minmax's, so the calibration table the
+# search writes (--calib-table-out) gives `quantize --calib-table` the same
+# QDQ file as --calibration-method minmax (byte for byte).  With two
+# calibrators, each row of the sensitivity file names as best the calibrator
+# with the lower loss (the first on ties).
+ok sh -c "$NN quantize search '$CLS' $CC4 --sensitivity minmax --calib-table-out '$tmp/cls_cali.txt' --expected-cos 0.00001 -o '$tmp/cls_st.txt' >'$tmp/sens1.log' 2>&1"
+ok sh -c "$NN quantize '$CLS' $CC4 --calib-table '$tmp/cls_cali.txt' -o '$tmp/cls_ct.onnx' >/dev/null 2>'$tmp/ct.err'"
+ok grep -q "of them name a tensor of the model" "$tmp/ct.err"
+ok cmp "$tmp/cls_q.onnx" "$tmp/cls_ct.onnx"
+ok sh -c "$NN quantize search '$CLS' $CC4 --sensitivity minmax,kl --sensitivity-out '$tmp/sens.txt' --expected-cos 0.00001 -o '$tmp/cls_s2.txt' >'$tmp/sens2.log' 2>&1"
+ok grep -q '^sensitivity: [1-9][0-9]* layers, each quantized alone under 2 calibrator(s)' "$tmp/sens2.log"
+ok grep -q '^# quantize table from nnport quantize search: .*per layer the best of minmax,kl (sensitivity)' "$tmp/cls_s2.txt"
+ok /usr/bin/python3 -c "
+import sys
+rows = [l.split() for l in open(sys.argv[1]) if not l.startswith('#')]
+assert len(rows) > 10, len(rows)
+for r in rows:
+    lm, lk = float(r[2]), float(r[3])
+    assert r[4] == ('kl' if lk < lm else 'minmax'), r
+assert any(r[4] == 'kl' for r in rows) or all(float(r[2]) <= float(r[3]) for r in rows)
+" "$tmp/sens.txt"
+expect 2 "--sensitivity: unknown calibrator 'bogus'" $NN quantize search "$CLS" $CC4 --sensitivity minmax,bogus -o "$tmp/cls_x.txt"
+printf 'nosuch 1.0 -1.0 1.0\n' > "$tmp/cali_other.txt"
+expect 1 "no entry names a tensor of the model" $NN quantize "$CLS" $CC4 --calib-table "$tmp/cali_other.txt" -o "$tmp/cls_x.onnx"
+ok test ! -e "$tmp/cls_x.onnx"
+expect 1 "$tmp/missing_cali.txt" $NN quantize "$CLS" $CC4 --calib-table "$tmp/missing_cali.txt" -o "$tmp/cls_x.onnx"
 # --prescreen: every layer measured alone on the worst samples first; the loss
 # table then has a prescreen column and the --candidates best of it
 ok sh -c "$NN quantize search '$CLS' $CC4 --candidates 2 --prescreen 2 --expected-cos 1 --loss-table '$tmp/cls_ps_loss.txt' -o '$tmp/cls_ps.txt' >'$tmp/ps.log' 2>&1"

@@ -1714,6 +1714,149 @@ static void test_search(void) {
     nn_graph_destroy(g);
 }
 
+/* nn_quant_sensitivity on the huge-range graph, with two range sets: A =
+   minmax (h's threshold 1000: h's values, |h| <= 1.8, all round to 0 on its
+   step of 1000/127 = 7.9, so y = tanh(0) = 0 and the output cosine is 0),
+   and B = A with h's threshold 2 (step 0.0157: the outlier saturates, and
+   the mask multiplies it by 0; the others keep their values within half a
+   step).  With only `offset` quantized, A loses everything (loss 1) and B
+   almost nothing, so B is offset's best; every other layer has the same
+   range in both sets, so the same loss and best 0.  Each loss must equal
+   the one a whole run of that one-layer QDQ graph gives (the measurement
+   reuses the float run upstream of the layer). */
+static void test_sensitivity(void) {
+    nn_graph *g = sensitive_graph();
+    nn_diag d;
+    float xv[16];
+    int64_t xd[2] = {1, 16};
+    memset(&d, 0, sizeof d);
+    CHECK(g != NULL);
+    if (!g) return;
+    sensitive_input(xv);
+    nn_value in = nn_value_make(NN_DTYPE_FLOAT, nn_shape_make(2, xd), xv);
+    in.bytes = sizeof xv;
+    nn_quant_range *a = calibrate(g, &in), *b = calloc(g->tensor_count, sizeof *b), *mix = calloc(g->tensor_count, sizeof *mix);
+    uint32_t h = nn_graph_find_tensor(g, "h").id, p = nn_graph_find_tensor(g, "p").id;
+    memcpy(b, a, g->tensor_count * sizeof *b);
+    CHECK(a[h].valid && a[h].threshold > 999);
+    b[h].threshold = 2.0;
+    b[h].min = -2.0;
+    b[h].max = 2.0;
+    const nn_quant_range *sets[2] = {a, b};
+    nn_quant_sens_row rows[16];
+    uint32_t nr = 0, i, k, seen_offset = 0;
+    nn_quant_eval_desc ed;
+    memset(&ed, 0, sizeof ed);
+    CHECK_STATUS(nn_quant_sensitivity(g, sets, 2, NULL, &in, 1, &ed, rows, &nr, &d), NN_OK);
+    CHECK(nr >= 3);
+    for (i = 0; i < nr; i++) {
+        const char *name = g->nodes[rows[i].node].name;
+        if (!strcmp(name, "offset")) {
+            seen_offset = 1;
+            CHECK_EQ_INT(rows[i].tensor, h);
+            CHECK(rows[i].loss[0] > 0.99);
+            CHECK(rows[i].loss[1] < 1e-3);
+            CHECK_EQ_INT(rows[i].best, 1);
+        } else {
+            CHECK(rows[i].loss[0] == rows[i].loss[1]);
+            CHECK_EQ_INT(rows[i].best, 0);
+            CHECK(rows[i].loss[0] < 1e-3);
+        }
+        for (k = 0; k < 2; k++) { /* the same figure from a whole run of the one-layer graph */
+            nn_quant_table t;
+            nn_quant_desc qd;
+            nn_graph *q = NULL;
+            double c = -2;
+            nn_quant_table_init(&t, NULL);
+            memset(&qd, 0, sizeof qd);
+            for (uint32_t j = 0; j < g->node_count; j++)
+                nn_quant_table_add(&t, NN_QUANT_RULE_TYPE, g->nodes[j].op_type, NULL, NN_QUANT_DTYPE_F32, &d);
+            nn_quant_table_add(&t, NN_QUANT_RULE_LAYER, name, NULL, NN_QUANT_DTYPE_INT8, &d);
+            qd.table = &t;
+            CHECK_STATUS(nn_quant_graph(g, sets[k], &qd, &q, NULL, &d), NN_OK);
+            if (q) CHECK_STATUS(nn_quant_output_cosine(g, q, &in, 1, &ed, &c, &d), NN_OK);
+            CHECK(1.0 - c == rows[i].loss[k]);
+            if (1.0 - c != rows[i].loss[k]) printf("  %s set %u: whole run %.17g, sensitivity %.17g\n", name, k, 1.0 - c, rows[i].loss[k]);
+            if (q) nn_graph_destroy(q);
+            nn_quant_table_deinit(&t);
+        }
+    }
+    CHECK(seen_offset);
+    /* the chosen ranges: h from B, the rest from A */
+    nn_quant_sensitivity_ranges(g, sets, rows, nr, mix);
+    CHECK_NEAR(mix[h].threshold, 2.0, 0);
+    CHECK(mix[p].threshold == a[p].threshold && mix[p].valid);
+    /* 0 or more than NN_QUANT_SENS_MAX sets are refused */
+    CHECK_STATUS(nn_quant_sensitivity(g, sets, 0, NULL, &in, 1, &ed, rows, &nr, &d), NN_ERR_ARG);
+    CHECK_STATUS(nn_quant_sensitivity(g, sets, NN_QUANT_SENS_MAX + 1, NULL, &in, 1, &ed, rows, &nr, &d), NN_ERR_ARG);
+    free(a);
+    free(b);
+    free(mix);
+    nn_graph_destroy(g);
+}
+
+typedef struct text_buf { char data[4096]; size_t n; } text_buf;
+
+static int text_buf_write(void *user, const char *text, size_t bytes) {
+    text_buf *t = (text_buf *)user;
+    if (t->n + bytes > sizeof t->data) return 1;
+    memcpy(t->data + t->n, text, bytes);
+    t->n += bytes;
+    return 0;
+}
+
+/* Ranges from a calibration table: a named tensor takes the entry's
+   threshold and its min / max clipped to [-T, T]; an entry naming no tensor
+   is not counted; an unnamed tensor gets no range.  The ranges written back
+   with nn_quant_ranges_to_table, saved as text and read again, give the
+   same thresholds (%.9g: relative error below 1e-8). */
+static void test_ranges_table(void) {
+    nn_graph *g = sensitive_graph();
+    nn_diag d;
+    memset(&d, 0, sizeof d);
+    CHECK(g != NULL);
+    if (!g) return;
+    uint32_t h = nn_graph_find_tensor(g, "h").id, p = nn_graph_find_tensor(g, "p").id, o = nn_graph_find_tensor(g, "o").id;
+    nn_calib_table t;
+    nn_calib_table_init(&t, NULL);
+    const char *text = "# hand-made\nh 2.0 -3.0 1.5\np 1.8 -1.7 1.8\nnosuch 1.0 -1.0 1.0\n";
+    CHECK_STATUS(nn_calib_table_load(&t, text, strlen(text), "t", &d), NN_OK);
+    nn_quant_range *r = calloc(g->tensor_count, sizeof *r);
+    uint32_t matched = 99;
+    CHECK_STATUS(nn_quant_ranges_from_table(g, &t, r, &matched, &d), NN_OK);
+    CHECK_EQ_INT(matched, 2);
+    CHECK(r[h].valid && r[h].threshold == 2.0 && r[h].min == -2.0 && r[h].max == 1.5);
+    CHECK(r[p].valid && r[p].threshold == 1.8 && r[p].min == -1.7 && r[p].max == 1.8);
+    CHECK(!r[o].valid);
+    /* round trip through text */
+    nn_calib_table u, v;
+    nn_calib_table_init(&u, NULL);
+    nn_calib_table_init(&v, NULL);
+    r[p].threshold = 1.0 / 3.0;
+    r[p].min = -1.0 / 7.0;
+    r[p].max = 1.0 / 3.0;
+    CHECK_STATUS(nn_quant_ranges_to_table(g, r, &u, &d), NN_OK);
+    CHECK_EQ_INT(u.count, 2);
+    text_buf tb;
+    memset(&tb, 0, sizeof tb);
+    CHECK_STATUS(nn_calib_table_save(&u, text_buf_write, &tb, &d), NN_OK);
+    {
+        CHECK_STATUS(nn_calib_table_load(&v, tb.data, tb.n, "u", &d), NN_OK);
+        nn_quant_range *r2 = calloc(g->tensor_count, sizeof *r2);
+        CHECK_STATUS(nn_quant_ranges_from_table(g, &v, r2, &matched, &d), NN_OK);
+        CHECK_EQ_INT(matched, 2);
+        CHECK_NEAR(r2[p].threshold, 1.0 / 3.0, 1e-8);
+        CHECK_NEAR(r2[p].min, -1.0 / 7.0, 1e-8);
+        CHECK(r2[h].threshold == 2.0 && r2[h].min == -2.0);
+        free(r2);
+    }
+    nn_calib_table_deinit(&t);
+    nn_calib_table_deinit(&u);
+    nn_calib_table_deinit(&v);
+    free(r);
+    nn_graph_destroy(g);
+}
+
 /* A metric whose score is set by the sample alone: 0.9, 0.3, 0.6 for
    samples 0, 1, 2 (the outputs are not looked at). */
 static double by_sample(void *user, uint32_t sample, uint32_t output_count, const float *const *q,
@@ -2041,6 +2184,8 @@ int main(void) {
     test_table_chain();
     test_analysis();
     test_search();
+    test_sensitivity();
+    test_ranges_table();
     test_search_blocks();
     test_search_prescreen();
     test_score_threads();

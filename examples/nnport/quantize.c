@@ -29,7 +29,7 @@
 static void quantize_help(void) {
     printf("usage: nnport quantize MODEL.onnx --calib-data DIR -o QDQ.onnx\n"
            "         [--calibration-method auto|minmax|percentile|mse|kl|aciq_gauss|aciq_laplace|octav] [--percentile P]\n"
-           "         [--qtable FILE] [--scheme s8sym|u8asym|s8asym|s16] [--weights int8|int4] [--group G]\n"
+           "         [--calib-table CALI_TABLE] [--qtable FILE] [--scheme s8sym|u8asym|s8asym|s16] [--weights int8|int4] [--group G]\n"
            "         [--weight-rounding nearest|sum]\n"
            "         [--recipe norm-float|all-int] [--keep-opset] [--affine]\n"
            "         [--samples N] [--shape NAME=DIMS]... [--analysis OUT_PREFIX] [--threads N]\n"
@@ -39,17 +39,22 @@ static void quantize_help(void) {
            "       nnport quantize search MODEL.onnx --calib-data DIR -o QTABLE.txt [--expected-cos 0.99]\n"
            "         [--max-float-layers N] [--candidates N] [--prescreen N] [--blocks N] [--loss-table FILE]\n"
            "         [--int-kernels] [--metric cosine|iou:T|argmax|ctc] [--worst] [--full-runs] [--keep-mib 1024]\n"
-           "         [quantize options]\n"
+           "         [--sensitivity CAL1,CAL2,... [--sensitivity-out FILE]] [--calib-table-out FILE] [quantize options]\n"
            "         (--blocks N: then runs of N consecutive layers, when single ones fall short;\n"
            "          --prescreen N: choose the candidates by measuring every layer on N samples,\n"
            "          not by the local drop; --metric: score output 0 by a task metric, not the cosine;\n"
            "          --worst: a model's score is its worst sample's, not the mean;\n"
            "          --full-runs: measure each layer with a whole run, not from the all-quantized run's values;\n"
-           "          --keep-mib: at most this much of those values kept for the promotions)\n"
+           "          --keep-mib: at most this much of those values kept for the promotions;\n"
+           "          --sensitivity: first every layer quantized alone under each calibrator, each layer\n"
+           "          then takes the one that loses least (TPU-MLIR's sensitive-layer step);\n"
+           "          --calib-table-out: the ranges searched on, for quantize --calib-table)\n"
            "       nnport quantize run MODEL.onnx (--input NAME=FILE.npy | --batch IN_DIR)\n"
            "         --output-dir DIR [--float] [--float-only]\n"
            "  calibrates on DIR/*.npy (sorted; *_targets.npy skipped), default method percentile,\n"
            "  writes a QDQ ONNX model; `run` executes a QDQ model with integer kernels\n"
+           "  --calib-table: the ranges come from a calibration table (TPU-MLIR's format, `nnport\n"
+           "  calibrate` or `quantize search --calib-table-out`), not from a calibrator\n"
            "  --weight-rounding sum: Conv kernels keep each (output, input) channel pair's tap sum\n"
            "  (no DC error on flat inputs; docs/QUANTIZATION.md 6h)\n"
            "  --group G: one weight scale per G input elements (blocked DequantizeLinear,\n"
@@ -206,6 +211,10 @@ typedef struct qopts {
     int smooth_insert;              /* --smooth-insert-mul */
     nn_quant_bc_desc bcd;
     nn_quant_adaround_desc ad;
+    const char *calib_table;        /* --calib-table: ranges from a cali_table, not from a calibrator */
+    const char *sens;               /* search --sensitivity m1,m2,...: per-layer calibrator choice */
+    const char *sens_out;           /* search --sensitivity-out FILE: the per-layer losses */
+    const char *calib_table_out;    /* search --calib-table-out FILE: the ranges the search used */
 } qopts;
 
 static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *o) {
@@ -233,6 +242,20 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
         else if (!strcmp(a, "--qtable")) o->qtable = argv[++i];
         else if (!strcmp(a, "--analysis")) o->analysis = argv[++i];
         else if (!strcmp(a, "--loss-table")) o->loss = argv[++i];
+        else if (!strcmp(a, "--calib-table")) o->calib_table = argv[++i];
+        else if (o->search && !strcmp(a, "--sensitivity")) {
+            char list[256], *save = NULL;
+            nn_calib_method m;
+            int n = 0;
+            o->sens = argv[++i];
+            snprintf(list, sizeof list, "%s", o->sens);
+            for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save), n++)
+                if (!parse_method(tok, &m)) return cli_usage_error(cmd, "--sensitivity: unknown calibrator '%s'", tok);
+            if (n == 0 || n > NN_QUANT_SENS_MAX)
+                return cli_usage_error(cmd, "--sensitivity: 1 to %d calibrators, comma-separated", NN_QUANT_SENS_MAX);
+        }
+        else if (o->search && !strcmp(a, "--sensitivity-out")) o->sens_out = argv[++i];
+        else if (o->search && !strcmp(a, "--calib-table-out")) o->calib_table_out = argv[++i];
         else if (!strcmp(a, "--calibration-method")) {
             if (!strcmp(argv[++i], "auto")) o->auto_method = 1;
             else if (!parse_method(argv[i], &o->cd.method)) return cli_usage_error(cmd, "unknown method '%s'", argv[i]);
@@ -514,6 +537,114 @@ static nn_quant_range *ranges_auto(const qsession *s, const qopts *o, nn_calib_m
     return best;
 }
 
+/* --calib-table FILE: ranges from a calibration table (TPU-MLIR's
+   cali_table: `nnport calibrate`, or `quantize search --calib-table-out`);
+   tensors it does not name stay float. */
+static nn_quant_range *ranges_table(const qsession *s, const char *path) {
+    nn_diag d;
+    nn_calib_table t;
+    uint32_t matched = 0;
+    nn_quant_range *r = (nn_quant_range *)calloc(s->g->tensor_count + 1, sizeof *r);
+    memset(&d, 0, sizeof d);
+    nn_calib_table_init(&t, NULL);
+    if (!r || nn_calib_table_load_file(&t, path, &d) || nn_quant_ranges_from_table(s->g, &t, r, &matched, &d)) {
+        if (r) cli_fail(path, &d);
+        free(r);
+        nn_calib_table_deinit(&t);
+        return NULL;
+    }
+    fprintf(stderr, "calibration table %s: %u entries, %u of them name a tensor of the model\n", path, t.count, matched);
+    if (matched == 0) {
+        fprintf(stderr, "nnport: %s: no entry names a tensor of the model (a table of another model, or of its "
+                        "optimized form?)\n", path);
+        free(r);
+        r = NULL;
+    }
+    nn_calib_table_deinit(&t);
+    return r;
+}
+
+/* search --sensitivity m1,m2,...: every layer quantized alone under each
+   calibrator (nn_quant_sensitivity); the ranges then take each layer's best
+   calibrator.  Prints the most sensitive layers, writes --sensitivity-out.
+   Returns the chosen ranges (NULL, message printed, on failure). */
+static nn_quant_range *ranges_sensitivity(const qsession *s, const qopts *o, const nn_quant_eval_desc *ed) {
+    nn_calib_method ms[NN_QUANT_SENS_MAX];
+    nn_quant_range *sets[NN_QUANT_SENS_MAX] = {0}, *out = NULL;
+    nn_quant_sens_row *rows = NULL;
+    uint32_t nm = 0, nr = 0, i, k;
+    char list[256], *save = NULL;
+    nn_diag d;
+    memset(&d, 0, sizeof d);
+    snprintf(list, sizeof list, "%s", o->sens);
+    for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (nm == NN_QUANT_SENS_MAX) { cli_usage_error("quantize search", "--sensitivity: at most %d calibrators", NN_QUANT_SENS_MAX); return NULL; }
+        if (!parse_method(tok, &ms[nm])) { cli_usage_error("quantize search", "--sensitivity: unknown calibrator '%s'", tok); return NULL; }
+        nm++;
+    }
+    if (!nm) { cli_usage_error("quantize search", "--sensitivity: a comma-separated list of calibrators"); return NULL; }
+    for (k = 0; k < nm; k++)
+        if (!(sets[k] = ranges_for(s, &o->cd, ms[k]))) goto done;
+    rows = (nn_quant_sens_row *)calloc(s->g->node_count + 1, sizeof *rows);
+    out = (nn_quant_range *)calloc(s->g->tensor_count + 1, sizeof *out);
+    if (!rows || !out) goto done;
+    double t0 = cli_now_ms();
+    if (nn_quant_sensitivity(s->g, (const nn_quant_range *const *)sets, nm, &o->qd, s->samples, (uint32_t)s->n, ed, rows,
+                             &nr, &d)) {
+        cli_fail(o->model, &d);
+        free(out);
+        out = NULL;
+        goto done;
+    }
+    nn_quant_sensitivity_ranges(s->g, (const nn_quant_range *const *)sets, rows, nr, out);
+    uint32_t chose[NN_QUANT_SENS_MAX] = {0};
+    for (i = 0; i < nr; i++) chose[rows[i].best]++;
+    printf("sensitivity: %u layers, each quantized alone under %u calibrator(s), %d samples, %.1f s; best:", nr, nm, s->n,
+           (cli_now_ms() - t0) / 1000.0);
+    for (k = 0; k < nm; k++) printf(" %s %u", nn_calib_method_name(ms[k]), chose[k]);
+    printf("\n  most sensitive (loss = 1 - %s with only that layer quantized):\n", o->metric.kind ? "task metric" : "output cosine");
+    for (int top = 0; top < 10 && top < (int)nr; top++) { /* the ten largest best losses */
+        uint32_t w = nr;
+        for (i = 0; i < nr; i++)
+            if (rows[i].best < NN_QUANT_SENS_MAX && (w == nr || rows[i].loss[rows[i].best] > rows[w].loss[rows[w].best])) w = i;
+        printf("  %-40.40s %-14.14s", s->g->tensors[rows[w].tensor].name, s->g->nodes[rows[w].node].op_type);
+        for (k = 0; k < nm; k++) printf(" %s %.6f", nn_calib_method_name(ms[k]), rows[w].loss[k]);
+        printf("  best %s\n", nn_calib_method_name(ms[rows[w].best]));
+        rows[w].best += NN_QUANT_SENS_MAX; /* taken */
+    }
+    for (i = 0; i < nr; i++)
+        if (rows[i].best >= NN_QUANT_SENS_MAX) rows[i].best -= NN_QUANT_SENS_MAX;
+    if (o->sens_out) {
+        char part[4200];
+        snprintf(part, sizeof part, "%s.part", o->sens_out);
+        FILE *f = fopen(part, "w");
+        int ok = f != NULL;
+        if (f) {
+            fprintf(f, "# sensitivity (nnport quantize search --sensitivity): 1 - %s with only the layer quantized\n# layer op",
+                    o->metric.kind ? "task metric" : "output cosine");
+            for (k = 0; k < nm; k++) fprintf(f, " %s", nn_calib_method_name(ms[k]));
+            fprintf(f, " best\n");
+            for (i = 0; i < nr; i++) {
+                fprintf(f, "%s %s", s->g->tensors[rows[i].tensor].name, s->g->nodes[rows[i].node].op_type);
+                for (k = 0; k < nm; k++) fprintf(f, " %.9g", rows[i].loss[k]);
+                fprintf(f, " %s\n", nn_calib_method_name(ms[rows[i].best]));
+            }
+            if (ferror(f)) ok = 0;
+            if (fclose(f) != 0) ok = 0;
+        }
+        if (!ok || rename(part, o->sens_out) != 0) {
+            perror(o->sens_out);
+            remove(part);
+            free(out);
+            out = NULL;
+        }
+    }
+done:
+    for (k = 0; k < nm; k++) free(sets[k]);
+    free(rows);
+    return out;
+}
+
 static void json_str(FILE *f, const char *s) {
     fputc('"', f);
     for (; *s; s++) {
@@ -650,7 +781,8 @@ static int quantize_main(int argc, char **argv) {
         if (nn_quant_table_load_file(&table, o.qtable, &d)) { rc = cli_fail(o.qtable, &d); goto done; }
         o.qd.table = &table;
     }
-    if (o.auto_method) ranges = ranges_auto(&s, &o, &o.cd.method);
+    if (o.calib_table) ranges = ranges_table(&s, o.calib_table);
+    else if (o.auto_method) ranges = ranges_auto(&s, &o, &o.cd.method);
     else ranges = ranges_for(&s, &o.cd, o.cd.method);
     if (!ranges) goto done;
     if (o.adaround) {   /* weights on the int8 grid, rounding learned per layer */
@@ -697,8 +829,11 @@ static int quantize_main(int argc, char **argv) {
     if (nn_onnx_save_file(q, part, NULL, &d)) { remove(part); rc = cli_fail(o.outp, &d); goto done; }
     if (rename(part, o.outp) != 0) { perror(o.outp); goto done; }
     printf("quantized %s -> %s\n", o.model, o.outp);
-    printf("  calibration       %s%s on %d samples of %s\n", nn_calib_method_name(o.cd.method),
-           o.auto_method ? " (auto: best output cosine)" : "", s.n, o.calib);
+    if (o.calib_table)
+        printf("  calibration       from the table %s (%d samples of %s for the rest)\n", o.calib_table, s.n, o.calib);
+    else
+        printf("  calibration       %s%s on %d samples of %s\n", nn_calib_method_name(o.cd.method),
+               o.auto_method ? " (auto: best output cosine)" : "", s.n, o.calib);
     printf("  scheme            %s, weights int%d per channel%s\n",
            o.qd.scheme == NN_QUANT_U8_ASYM ? "u8 asymmetric" : o.qd.scheme == NN_QUANT_S8_ASYM ? "s8 asymmetric"
            : o.qd.scheme == NN_QUANT_S16_SYM ? "s16 symmetric" : "s8 symmetric",
@@ -746,7 +881,8 @@ static int search_main(int argc, char **argv, int first) {
         if (nn_quant_table_load_file(&base, o.qtable, &d)) { rc = cli_fail(o.qtable, &d); goto done; }
         o.qd.table = &base;
     }
-    if (o.auto_method) ranges = ranges_auto(&s, &o, &o.cd.method);
+    if (o.calib_table) ranges = ranges_table(&s, o.calib_table);
+    else if (o.auto_method) ranges = ranges_auto(&s, &o, &o.cd.method);
     else ranges = ranges_for(&s, &o.cd, o.cd.method);
     if (!ranges) goto done;
     layers = (nn_quant_search_layer *)calloc(s.g->node_count + 1, sizeof *layers);
@@ -793,6 +929,31 @@ static int search_main(int argc, char **argv, int first) {
         sd.eval.metric = qmetric_score;
         sd.eval.metric_user = &o.metric;
     }
+    if (o.sens) {   /* per-layer calibrator choice first; the search runs on its ranges */
+        if (o.calib_table) { rc = cli_usage_error("quantize search", "--sensitivity and --calib-table: choose one"); goto done; }
+        nn_quant_range *chosen = ranges_sensitivity(&s, &o, &sd.eval);
+        if (!chosen) goto done;
+        free(ranges);
+        ranges = chosen;
+    }
+    if (o.calib_table_out) {   /* the ranges searched on, for `nnport quantize --calib-table` */
+        nn_calib_table ct;
+        char cpart[4200];
+        nn_calib_table_init(&ct, NULL);
+        snprintf(cpart, sizeof cpart, "%s.part", o.calib_table_out);
+        FILE *cf = NULL;
+        int ok = !nn_quant_ranges_to_table(s.g, ranges, &ct, &d);
+        if (ok && !(cf = fopen(cpart, "w"))) { perror(cpart); ok = 0; }
+        if (ok && nn_calib_table_save(&ct, nn_verify_write_file, cf, &d)) ok = 0;
+        if (cf && fclose(cf) != 0 && ok) { perror(cpart); ok = 0; }
+        if (ok && rename(cpart, o.calib_table_out) != 0) { perror(o.calib_table_out); ok = 0; }
+        nn_calib_table_deinit(&ct);
+        if (!ok) {
+            remove(cpart);
+            if (d.status) cli_fail(o.calib_table_out, &d);
+            goto done;
+        }
+    }
     uint32_t nl = 0;
     nn_quant_search_result res;
     if (nn_quant_search(s.g, ranges, &o.qd, s.samples, (uint32_t)s.n, &sd, &out, layers, &nl, &res, &d)) {
@@ -803,9 +964,13 @@ static int search_main(int argc, char **argv, int first) {
     snprintf(part, sizeof part, "%s.part", o.outp);
     FILE *f = fopen(part, "w");
     if (!f) { perror(part); goto done; }
+    char cal[600];
+    if (o.calib_table) snprintf(cal, sizeof cal, "calibration table %.500s", o.calib_table);
+    else if (o.sens) snprintf(cal, sizeof cal, "per layer the best of %.200s (sensitivity)", o.sens);
+    else snprintf(cal, sizeof cal, "%s", nn_calib_method_name(o.cd.method));
     fprintf(f, "# quantize table from nnport quantize search: %s, %s, %d samples\n"
                "# %s %.6f all quantized -> %.6f with %u layer(s) promoted (expected %.4f)\n",
-            o.model, nn_calib_method_name(o.cd.method), s.n, o.metric.kind ? "task metric" : "output cosine", res.cos_before,
+            o.model, cal, s.n, o.metric.kind ? "task metric" : "output cosine", res.cos_before,
             res.cos_after, res.promoted, o.expected > 0 ? o.expected : 0.99);
     if (o.blocks) fprintf(f, "# %u of %u runs of %ld consecutive layers promoted\n", res.blocks_promoted, res.blocks_measured, o.blocks);
     if (nn_quant_table_write(&out, nn_verify_write_file, f, &d)) { fclose(f); remove(part); rc = cli_fail(o.outp, &d); goto done; }
@@ -826,7 +991,7 @@ static int search_main(int argc, char **argv, int first) {
         if (fclose(f) != 0 || rename(part, o.loss) != 0) { perror(o.loss); goto done; }
     }
     printf("search %s: %s on %d samples, %u quantized layers, %u measured, %u promoted to float\n", o.model,
-           nn_calib_method_name(o.cd.method), s.n, res.quantizable, res.measured, res.promoted);
+           cal, s.n, res.quantizable, res.measured, res.promoted);
     printf("  %s %.6f -> %.6f, %.1f s; quantize table %s\n", o.metric.kind ? "task metric" : "output cosine", res.cos_before,
            res.cos_after, (cli_now_ms() - t0) / 1000.0, o.outp);
     rc = 0;
