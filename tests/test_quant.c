@@ -1644,17 +1644,24 @@ static double within_tenth(void *user, uint32_t sample, uint32_t output_count, c
     return 1.0;
 }
 
-static void test_search(void) {
+/* The huge-range graph and its input (xv: 16 floats); NULL on failure. */
+static nn_graph *sensitive_setup(float *xv, nn_value *in) {
+    int64_t xd[2] = {1, 16};
     nn_graph *g = sensitive_graph();
+    CHECK(g != NULL);
+    sensitive_input(xv);
+    *in = nn_value_make(NN_DTYPE_FLOAT, nn_shape_make(2, xd), xv);
+    in->bytes = 16 * sizeof(float);
+    return g;
+}
+
+static void test_search(void) {
     nn_diag d;
     float xv[16];
-    int64_t xd[2] = {1, 16};
+    nn_value in;
+    nn_graph *g = sensitive_setup(xv, &in);
     memset(&d, 0, sizeof d);
-    CHECK(g != NULL);
     if (!g) return;
-    sensitive_input(xv);
-    nn_value in = nn_value_make(NN_DTYPE_FLOAT, nn_shape_make(2, xd), xv);
-    in.bytes = sizeof xv;
     nn_quant_range *r = calibrate(g, &in);
     nn_quant_table out;
     nn_quant_table_init(&out, NULL);
@@ -1725,16 +1732,12 @@ static void test_search(void) {
    the one a whole run of that one-layer QDQ graph gives (the measurement
    reuses the float run upstream of the layer). */
 static void test_sensitivity(void) {
-    nn_graph *g = sensitive_graph();
     nn_diag d;
     float xv[16];
-    int64_t xd[2] = {1, 16};
+    nn_value in;
+    nn_graph *g = sensitive_setup(xv, &in);
     memset(&d, 0, sizeof d);
-    CHECK(g != NULL);
     if (!g) return;
-    sensitive_input(xv);
-    nn_value in = nn_value_make(NN_DTYPE_FLOAT, nn_shape_make(2, xd), xv);
-    in.bytes = sizeof xv;
     nn_quant_range *a = calibrate(g, &in), *b = calloc(g->tensor_count, sizeof *b), *mix = calloc(g->tensor_count, sizeof *mix);
     uint32_t h = nn_graph_find_tensor(g, "h").id, p = nn_graph_find_tensor(g, "p").id;
     memcpy(b, a, g->tensor_count * sizeof *b);
