@@ -85,7 +85,7 @@ flow "CV flow on PP-OCRv4 det" \
 # 0.975 because a character that moves one frame in the CTC output costs
 # about 0.013 of cosine and no text (docs/FLOWS.md, session 15).
 flow "LVM flow on PP-OCRv4 rec" \
-    "Why: a line read differently has a frame where the float model's two best characters are nearly tied; with the search's float layers rec reads 79 of 80 lines as the float model does (docs/QUANTIZATION.md 6k, 6n). The worst layers above show where the int8 weights lose the most." \
+    "Why: int8 weights are what limit rec at W8A16; with the search's float layers it reads 79 of 80 lines as the float model does, and the miss is a real error among dots, not a near-tie (docs/QUANTIZATION.md 6k, 6n). The worst layers above show where the int8 weights lose the most." \
     "$B/lvm_flow" "$ASSETS/ch_PP-OCRv4_rec_infer.onnx" \
     --calib "$DATA/ocr_rec/calib" --eval "$DATA/ocr_rec/eval" --out "$OUT/rec" --shape x=1x3x48x640 \
     --samples 20 --method minmax --scheme s16 --weight-rounding sum --candidates 16 --max-promoted 6 \

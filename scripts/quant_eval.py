@@ -149,7 +149,8 @@ def main():
         sh(["node", os.path.join(REPO, "scripts/ort_run.js"), qdq, "--batch-list", lst] + (["--opt", "basic"] if blocked else []))
     c_ort, c_float, agree, ious, ce_f, ce_q, acc_f, acc_q, ntok = [], [], 0, [], 0.0, 0.0, 0, 0, 0
     boxes = [0, 0, 0]  # det: matched, float, quantized
-    ties = tie_miss = 0  # rec: lines with a float near-tie frame, and those read differently
+    ties = tie_miss = 0  # rec: lines with a float near-tie frame; misses that flipped at one
+    misses = []          # rec: (line, [(frame, float top-1 p, top-2 p) where the top class changed])
     for n in names:
         F = np.load(os.path.join(work, "float", n + ".npy"))
         Q = np.load(os.path.join(work, "fq", n + ".npy"))
@@ -163,10 +164,16 @@ def main():
             agree += int(same)
             # the float model's smallest top-1/top-2 probability gap over the
             # frames: a line with a near-tie frame (< 0.05) can flip on noise
-            srt = np.sort(F.reshape(-1, F.shape[-1]), axis=-1)
-            tie = float((srt[:, -1] - srt[:, -2]).min()) < 0.05
-            ties += int(tie)
-            tie_miss += int(tie and not same)
+            f2 = F.reshape(-1, F.shape[-1])
+            srt = np.sort(f2, axis=-1)
+            gap = srt[:, -1] - srt[:, -2]
+            ties += int(float(gap.min()) < 0.05)
+            if not same:
+                # the frames whose top class changed: a miss is a near-tie
+                # miss when one of them was a near-tie in the float model
+                flip = np.nonzero(f2.argmax(-1) != Q.reshape(-1, Q.shape[-1]).argmax(-1))[0]
+                tie_miss += int(len(flip) > 0 and float(gap[flip].min()) < 0.05)
+                misses.append((n, [(int(t), float(srt[t, -1]), float(srt[t, -2])) for t in flip[:4]]))
         elif data == "ocr_det":
             mf, mq = F > 0.3, Q > 0.3
             u = (mf | mq).sum()
@@ -193,8 +200,11 @@ def main():
         print("top-1 agreement with float: %d/%d" % (agree, len(names)))
     if data == "ocr_rec":
         print("lines read exactly as the float model: %d/%d = %.1f%%" % (agree, len(names), 100.0 * agree / len(names)))
-        print("  %d of the %d lines read differently have a frame where the float model's top two characters are "
-              "within 0.05 (%d such lines in the set)" % (tie_miss, len(names) - agree, ties))
+        print("  %d of the %d lines read differently flipped at a frame where the float model's top two characters "
+              "are within 0.05 (%d lines of the set have such a frame)" % (tie_miss, len(names) - agree, ties))
+        for n, fl in misses:
+            print("  read differently: %s, top class changed at %s" % (
+                n, ", ".join("frame %d (float %.3f / %.3f)" % f for f in fl) or "no frame (same argmax, other merge)"))
     if data == "ocr_det":
         print("IoU of (prob > 0.3) vs float: min %.4f mean %.4f" % (min(ious), np.mean(ious)))
         print("text boxes (p > 0.3 components, mean p > 0.6, matched at box IoU >= 0.5): %d matched of %d float / %d "
