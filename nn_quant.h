@@ -6233,20 +6233,8 @@ NN_API nn_status nn_quant_sensitivity(const nn_graph *g, const nn_quant_range *c
     for (k = 0; k < set_count && st == NN_OK; k++) {
         for (b = 0; b < nl && st == NN_OK; b += bn) {
             bn = nl - b < NN_QUANT__BATCH ? nl - b : NN_QUANT__BATCH;
-            for (i = 0; i < bn && st == NN_OK; i++) {  /* the float base plus this one layer */
-                nn_quant_table t1;
-                nn_quant_desc d1 = d;
-                uint32_t r;
-                nn_quant_table_init(&t1, NULL);
-                for (r = 0; r < tf.count && st == NN_OK; r++)
-                    st = nn_quant_table_add(&t1, tf.rules[r].kind, tf.rules[r].name, NULL, tf.rules[r].dtype, diag);
-                if (st == NN_OK)
-                    st = nn_quant_table_add(&t1, NN_QUANT_RULE_LAYER, nn_quant__layer_rule_name(g, rows[b + i].tensor),
-                                            NULL, def, diag);
-                d1.table = &t1;
-                if (st == NN_OK) st = nn_quant_graph(g, sets[k], &d1, &qs[i], NULL, diag);
-                nn_quant_table_deinit(&t1);
-            }
+            for (i = 0; i < bn && st == NN_OK; i++) /* the float base (d.table) plus this one layer at def */
+                st = nn_quant__search_graph(g, sets[k], &d, &rows[b + i].tensor, 1, def, &qs[i], diag);
             if (st == NN_OK) st = nn_quant__score_from_base(&b0, qs, bn, b + 1, inputs, sample_count, refs, &e, sc, NULL,
                                                             NULL, NULL, diag);
             for (i = 0; i < bn; i++) {
