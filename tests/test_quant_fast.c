@@ -213,6 +213,18 @@ static void test_matmul_random(void) {
 
 /* ---- element-wise and pooling ----------------------------------------- */
 
+/* The scalar definition of one add (op 0), sub (1) or mul (2) element,
+   before requantization: mul multiplies the zero-point-free inputs; add and
+   sub follow TFLite's reference add, both inputs rescaled to the shared
+   scale (2^20 at 8 bits, 2^15 at 16) first. */
+static int64_t eltwise_ref_acc(const nn_quant_eltwise_params *p, int op, int32_t a, int32_t b) {
+    int64_t va, vb;
+    if (op == 2) return (int64_t)(a - p->a_zp) * (b - p->b_zp);
+    va = nn_quant_mul_shift((int64_t)(a - p->a_zp) * ((int64_t)1 << p->left_shift), p->a_mult);
+    vb = nn_quant_mul_shift((int64_t)(b - p->b_zp) * ((int64_t)1 << p->left_shift), p->b_mult);
+    return op == 0 ? va + vb : va - vb;
+}
+
 static void test_eltwise_random(void) {
     int it, bad = 0;
     for (it = 0; it < 300; it++) {
@@ -228,18 +240,8 @@ static void test_eltwise_random(void) {
         if (op == 0) nn_quant_add_s8(&p, a, b, y, n);
         else if (op == 1) nn_quant_sub_s8(&p, a, b, y, n);
         else nn_quant_mul_s8(&p, a, b, y, n);
-        for (i = 0; i < n; i++) {
-            int64_t va, vb;
-            if (op == 2) {
-                r[i] = (int8_t)nn_quant_requantize((int64_t)(a[i] - p.a_zp) * (b[i] - p.b_zp), p.out_mult, p.out_zp,
-                                                   p.act_min, p.act_max);
-                continue;
-            }
-            /* TFLite's reference add: both rescaled to the shared scale at 2^20 */
-            va = nn_quant_mul_shift((int64_t)(a[i] - p.a_zp) * ((int64_t)1 << p.left_shift), p.a_mult);
-            vb = nn_quant_mul_shift((int64_t)(b[i] - p.b_zp) * ((int64_t)1 << p.left_shift), p.b_mult);
-            r[i] = (int8_t)nn_quant_requantize(op == 0 ? va + vb : va - vb, p.out_mult, p.out_zp, p.act_min, p.act_max);
-        }
+        for (i = 0; i < n; i++)
+            r[i] = (int8_t)nn_quant_requantize(eltwise_ref_acc(&p, op, a[i], b[i]), p.out_mult, p.out_zp, p.act_min, p.act_max);
         if (memcmp(y, r, n) != 0) bad++;
     }
     CHECK_EQ_INT(bad, 0);
@@ -272,17 +274,9 @@ static void test_eltwise_s16_random(void) {
         if (op == 0) nn_quant_add_s16(&p, a, b, y, n);
         else if (op == 1) nn_quant_sub_s16(&p, a, b, y, n);
         else nn_quant_mul_s16(&p, a, b, y, n);
-        for (i = 0; i < n; i++) {
-            int64_t va, vb;
-            if (op == 2) {
-                r[i] = (int16_t)nn_quant_requantize_wide((int64_t)(a[i] - p.a_zp) * (b[i] - p.b_zp), p.out_mult, p.out_zp,
-                                                         p.act_min, p.act_max);
-                continue;
-            }
-            va = nn_quant_mul_shift((int64_t)(a[i] - p.a_zp) * ((int64_t)1 << p.left_shift), p.a_mult);
-            vb = nn_quant_mul_shift((int64_t)(b[i] - p.b_zp) * ((int64_t)1 << p.left_shift), p.b_mult);
-            r[i] = (int16_t)nn_quant_requantize_wide(op == 0 ? va + vb : va - vb, p.out_mult, p.out_zp, p.act_min, p.act_max);
-        }
+        for (i = 0; i < n; i++)
+            r[i] = (int16_t)nn_quant_requantize_wide(eltwise_ref_acc(&p, op, a[i], b[i]), p.out_mult, p.out_zp, p.act_min,
+                                                     p.act_max);
         if (memcmp(y, r, n * sizeof *y) != 0) bad++;
     }
     CHECK_EQ_INT(bad, 0);
