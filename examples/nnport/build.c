@@ -117,23 +117,17 @@ static void out_path(const build_ctx *b, const char *name, char *buf, size_t cap
 }
 
 /* Renames path.part to path; 0 (after printing) on failure. */
+/* path.part, written by path (an ONNX save), renamed into place. */
 static int commit_part(const char *path) {
     char part[4200];
     snprintf(part, sizeof part, "%s.part", path);
-    if (rename(part, path) == 0) return 1;
-    fprintf(stderr, "nnport: %s: cannot rename into place: %s\n", path, strerror(errno));
-    remove(part);
-    return 0;
+    return cli_part_commit(NULL, part, path, 1);
 }
 
 static int write_text(const char *path, const char *text) {
     char part[4200];
-    snprintf(part, sizeof part, "%s.part", path);
-    FILE *f = fopen(part, "wb");
-    int ok = f && text && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
-    if (f && fclose(f) != 0) ok = 0;
-    if (!ok) { fprintf(stderr, "nnport: %s: cannot write: %s\n", part, strerror(errno)); remove(part); return 0; }
-    return commit_part(path);
+    FILE *f = text ? cli_part_open(path, part, sizeof part) : NULL;
+    return f && cli_part_commit(f, part, path, fputs(text, f) >= 0 && fputc('\n', f) != EOF);
 }
 
 static int save_onnx(const build_ctx *b, const nn_graph *g, const char *path) {

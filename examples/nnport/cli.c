@@ -239,19 +239,37 @@ void cli_agree(cli_agreement *a, const nn_value *ref, const nn_value *got) {
     }
 }
 
+FILE *cli_part_open(const char *path, char *part, size_t cap) {
+    FILE *f;
+    snprintf(part, cap, "%s.part", path);
+    f = fopen(part, "wb");
+    if (!f) fprintf(stderr, "nnport: %s: cannot write: %s\n", part, strerror(errno));
+    return f;
+}
+
+int cli_part_commit(FILE *f, const char *part, const char *path, int ok) {
+    if (f) {
+        int bad = ferror(f);
+        if (fclose(f) != 0) bad = 1;
+        if (bad) {
+            fprintf(stderr, "nnport: %s: cannot write: %s\n", part, strerror(errno));
+            ok = 0;
+        }
+    }
+    if (ok && rename(part, path) != 0) {
+        fprintf(stderr, "nnport: %s: cannot rename into place: %s\n", path, strerror(errno));
+        ok = 0;
+    }
+    if (!ok) remove(part);
+    return ok;
+}
+
 void cli_flow_write_record(const cJSON *rec, const char *dir) {
     char path[4200], part[4210];
     char *text = cJSON_Print(rec);
     snprintf(path, sizeof path, "%s/record.json", dir);
-    snprintf(part, sizeof part, "%s.part", path);
-    FILE *fp = text ? fopen(part, "wb") : NULL;
-    int ok = fp && fputs(text, fp) >= 0 && fputc('\n', fp) != EOF;
-    if (fp && fclose(fp) != 0) ok = 0;
-    if (ok && rename(part, path) != 0) ok = 0;
-    if (!ok) {
-        fprintf(stderr, "%s: cannot write: %s\n", path, strerror(errno));
-        remove(part);
-    }
+    FILE *fp = text ? cli_part_open(path, part, sizeof part) : NULL;
+    if (fp) cli_part_commit(fp, part, path, fputs(text, fp) >= 0 && fputc('\n', fp) != EOF);
     free(text);
     snprintf(path, sizeof path, "%s/report.html", dir);
     if (cli_write_report(rec, path)) printf("report     %s\n", path);

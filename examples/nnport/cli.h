@@ -133,6 +133,16 @@ void cli_print_worst_layers(const nn_graph *g, const nn_graph *q, const nn_value
    are marked taken: their cosine becomes 3). */
 void cli_print_layer_rows(const nn_graph *g, nn_quant_layer_report *rows, uint32_t n, const char *what);
 
+/* Output through a temporary name, so that a failed run leaves no half
+   file: cli_part_open opens PATH.part (its name into part, cap bytes) for
+   writing, NULL after saying why.  cli_part_commit closes f (NULL: already
+   closed, e.g. a file written by path) and, when ok and no write or the
+   close failed, renames part onto path; otherwise it removes part.  1 when
+   path is in place, else 0; a failed write, close or rename is reported
+   here, a caller's own reason for !ok by the caller. */
+FILE *cli_part_open(const char *path, char *part, size_t cap);
+int cli_part_commit(FILE *f, const char *part, const char *path, int ok);
+
 /* The end of a flow: writes DIR/record.json (through a .part name renamed
    into place) and DIR/report.html, and prints the report's path. */
 struct cJSON;

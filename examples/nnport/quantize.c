@@ -213,6 +213,8 @@ typedef struct qopts {
     nn_quant_adaround_desc ad;
     const char *calib_table;        /* --calib-table: ranges from a cali_table, not from a calibrator */
     const char *sens;               /* search --sensitivity m1,m2,...: per-layer calibrator choice */
+    nn_calib_method sens_m[NN_QUANT_SENS_MAX]; /* that list, parsed */
+    uint32_t sens_n;
     const char *sens_out;           /* search --sensitivity-out FILE: the per-layer losses */
     const char *calib_table_out;    /* search --calib-table-out FILE: the ranges the search used */
 } qopts;
@@ -245,13 +247,15 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
         else if (!strcmp(a, "--calib-table")) o->calib_table = argv[++i];
         else if (o->search && !strcmp(a, "--sensitivity")) {
             char list[256], *save = NULL;
-            nn_calib_method m;
-            int n = 0;
             o->sens = argv[++i];
             snprintf(list, sizeof list, "%s", o->sens);
-            for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save), n++)
-                if (!parse_method(tok, &m)) return cli_usage_error(cmd, "--sensitivity: unknown calibrator '%s'", tok);
-            if (n == 0 || n > NN_QUANT_SENS_MAX)
+            for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+                if (o->sens_n == NN_QUANT_SENS_MAX)
+                    return cli_usage_error(cmd, "--sensitivity: 1 to %d calibrators, comma-separated", NN_QUANT_SENS_MAX);
+                if (!parse_method(tok, &o->sens_m[o->sens_n++]))
+                    return cli_usage_error(cmd, "--sensitivity: unknown calibrator '%s'", tok);
+            }
+            if (o->sens_n == 0)
                 return cli_usage_error(cmd, "--sensitivity: 1 to %d calibrators, comma-separated", NN_QUANT_SENS_MAX);
         }
         else if (o->search && !strcmp(a, "--sensitivity-out")) o->sens_out = argv[++i];
@@ -361,6 +365,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
     if (o->qd.scheme == NN_QUANT_S16_SYM) o->cd.bits = 16;
     if ((o->smooth_threshold > 0 || o->smooth_insert) && o->smooth_alpha < 0)
         return cli_usage_error(cmd, "--smooth-threshold and --smooth-insert-mul need --smooth-quant ALPHA");
+    if (o->sens_n && o->calib_table) return cli_usage_error(cmd, "--sensitivity and --calib-table: choose one");
     return 0;
 }
 
@@ -569,20 +574,12 @@ static nn_quant_range *ranges_table(const qsession *s, const char *path) {
    calibrator.  Prints the most sensitive layers, writes --sensitivity-out.
    Returns the chosen ranges (NULL, message printed, on failure). */
 static nn_quant_range *ranges_sensitivity(const qsession *s, const qopts *o, const nn_quant_eval_desc *ed) {
-    nn_calib_method ms[NN_QUANT_SENS_MAX];
+    const nn_calib_method *ms = o->sens_m;
     nn_quant_range *sets[NN_QUANT_SENS_MAX] = {0}, *out = NULL;
     nn_quant_sens_row *rows = NULL;
-    uint32_t nm = 0, nr = 0, i, k;
-    char list[256], *save = NULL;
+    uint32_t nm = o->sens_n, nr = 0, i, k;
     nn_diag d;
     memset(&d, 0, sizeof d);
-    snprintf(list, sizeof list, "%s", o->sens);
-    for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (nm == NN_QUANT_SENS_MAX) { cli_usage_error("quantize search", "--sensitivity: at most %d calibrators", NN_QUANT_SENS_MAX); return NULL; }
-        if (!parse_method(tok, &ms[nm])) { cli_usage_error("quantize search", "--sensitivity: unknown calibrator '%s'", tok); return NULL; }
-        nm++;
-    }
-    if (!nm) { cli_usage_error("quantize search", "--sensitivity: a comma-separated list of calibrators"); return NULL; }
     for (k = 0; k < nm; k++)
         if (!(sets[k] = ranges_for(s, &o->cd, ms[k]))) goto done;
     rows = (nn_quant_sens_row *)calloc(s->g->node_count + 1, sizeof *rows);
@@ -616,9 +613,7 @@ static nn_quant_range *ranges_sensitivity(const qsession *s, const qopts *o, con
         if (rows[i].best >= NN_QUANT_SENS_MAX) rows[i].best -= NN_QUANT_SENS_MAX;
     if (o->sens_out) {
         char part[4200];
-        snprintf(part, sizeof part, "%s.part", o->sens_out);
-        FILE *f = fopen(part, "w");
-        int ok = f != NULL;
+        FILE *f = cli_part_open(o->sens_out, part, sizeof part);
         if (f) {
             fprintf(f, "# sensitivity (nnport quantize search --sensitivity): 1 - %s with only the layer quantized\n# layer op",
                     o->metric.kind ? "task metric" : "output cosine");
@@ -629,12 +624,8 @@ static nn_quant_range *ranges_sensitivity(const qsession *s, const qopts *o, con
                 for (k = 0; k < nm; k++) fprintf(f, " %.9g", rows[i].loss[k]);
                 fprintf(f, " %s\n", nn_calib_method_name(ms[rows[i].best]));
             }
-            if (ferror(f)) ok = 0;
-            if (fclose(f) != 0) ok = 0;
         }
-        if (!ok || rename(part, o->sens_out) != 0) {
-            perror(o->sens_out);
-            remove(part);
+        if (!f || !cli_part_commit(f, part, o->sens_out, 1)) {
             free(out);
             out = NULL;
         }
@@ -881,29 +872,8 @@ static int search_main(int argc, char **argv, int first) {
         if (nn_quant_table_load_file(&base, o.qtable, &d)) { rc = cli_fail(o.qtable, &d); goto done; }
         o.qd.table = &base;
     }
-    if (o.calib_table) ranges = ranges_table(&s, o.calib_table);
-    else if (o.auto_method) ranges = ranges_auto(&s, &o, &o.cd.method);
-    else ranges = ranges_for(&s, &o.cd, o.cd.method);
-    if (!ranges) goto done;
-    layers = (nn_quant_search_layer *)calloc(s.g->node_count + 1, sizeof *layers);
-    if (!layers) goto done;
     nn_quant_search_desc sd;
     memset(&sd, 0, sizeof sd);
-    if (o.bc) {   /* search the bias-corrected model, against the original float outputs */
-        nn_quant_bc_report br;
-        if (!load_prepared(o.model, &ref, &d)) { rc = cli_fail(o.model, &d); goto done; }
-        o.bcd.input_shapes = o.inputs.shapes;
-        o.bcd.input_shape_count = (uint32_t)o.inputs.shape_count;
-        o.bcd.progress = progress_log;
-        if (nn_quant_bias_correct(s.g, ranges, &o.qd, s.samples, (uint32_t)s.n, &o.bcd, &br, &d)) {
-            rc = cli_fail(o.model, &d);
-            goto done;
-        }
-        fprintf(stderr, "search: bias correction (%s) of %u of %u layers first%s\n",
-                o.bcd.mode == NN_QUANT_BC_TOTAL ? "total" : o.bcd.mode == NN_QUANT_BC_SEQUENTIAL ? "sequential" : "local",
-                br.corrected, br.layers, br.rejected ? " (undone: it lowered the output cosine)" : "");
-        sd.reference = ref;
-    }
     sd.eval.int_kernels = o.int_kernels;
     sd.eval.threads = (uint32_t)o.threads;
     sd.eval.progress = progress_log;
@@ -929,30 +899,38 @@ static int search_main(int argc, char **argv, int first) {
         sd.eval.metric = qmetric_score;
         sd.eval.metric_user = &o.metric;
     }
-    if (o.sens) {   /* per-layer calibrator choice first; the search runs on its ranges */
-        if (o.calib_table) { rc = cli_usage_error("quantize search", "--sensitivity and --calib-table: choose one"); goto done; }
-        nn_quant_range *chosen = ranges_sensitivity(&s, &o, &sd.eval);
-        if (!chosen) goto done;
-        free(ranges);
-        ranges = chosen;
+    if (o.calib_table) ranges = ranges_table(&s, o.calib_table);
+    else if (o.sens_n) ranges = ranges_sensitivity(&s, &o, &sd.eval); /* each layer's best calibrator */
+    else if (o.auto_method) ranges = ranges_auto(&s, &o, &o.cd.method);
+    else ranges = ranges_for(&s, &o.cd, o.cd.method);
+    if (!ranges) goto done;
+    layers = (nn_quant_search_layer *)calloc(s.g->node_count + 1, sizeof *layers);
+    if (!layers) goto done;
+    if (o.bc) {   /* search the bias-corrected model, against the original float outputs */
+        nn_quant_bc_report br;
+        if (!load_prepared(o.model, &ref, &d)) { rc = cli_fail(o.model, &d); goto done; }
+        o.bcd.input_shapes = o.inputs.shapes;
+        o.bcd.input_shape_count = (uint32_t)o.inputs.shape_count;
+        o.bcd.progress = progress_log;
+        if (nn_quant_bias_correct(s.g, ranges, &o.qd, s.samples, (uint32_t)s.n, &o.bcd, &br, &d)) {
+            rc = cli_fail(o.model, &d);
+            goto done;
+        }
+        fprintf(stderr, "search: bias correction (%s) of %u of %u layers first%s\n",
+                o.bcd.mode == NN_QUANT_BC_TOTAL ? "total" : o.bcd.mode == NN_QUANT_BC_SEQUENTIAL ? "sequential" : "local",
+                br.corrected, br.layers, br.rejected ? " (undone: it lowered the output cosine)" : "");
+        sd.reference = ref;
     }
     if (o.calib_table_out) {   /* the ranges searched on, for `nnport quantize --calib-table` */
         nn_calib_table ct;
         char cpart[4200];
-        nn_calib_table_init(&ct, NULL);
-        snprintf(cpart, sizeof cpart, "%s.part", o.calib_table_out);
         FILE *cf = NULL;
-        int ok = !nn_quant_ranges_to_table(s.g, ranges, &ct, &d);
-        if (ok && !(cf = fopen(cpart, "w"))) { perror(cpart); ok = 0; }
-        if (ok && nn_calib_table_save(&ct, nn_verify_write_file, cf, &d)) ok = 0;
-        if (cf && fclose(cf) != 0 && ok) { perror(cpart); ok = 0; }
-        if (ok && rename(cpart, o.calib_table_out) != 0) { perror(o.calib_table_out); ok = 0; }
+        nn_calib_table_init(&ct, NULL);
+        int ok = !nn_quant_ranges_to_table(s.g, ranges, &ct, &d) && (cf = cli_part_open(o.calib_table_out, cpart, sizeof cpart));
+        int saved = ok && !nn_calib_table_save(&ct, nn_verify_write_file, cf, &d);
         nn_calib_table_deinit(&ct);
-        if (!ok) {
-            remove(cpart);
-            if (d.status) cli_fail(o.calib_table_out, &d);
-            goto done;
-        }
+        if (d.status) cli_fail(o.calib_table_out, &d);
+        if (!ok || !cli_part_commit(cf, cpart, o.calib_table_out, saved)) goto done;
     }
     uint32_t nl = 0;
     nn_quant_search_result res;
@@ -961,9 +939,8 @@ static int search_main(int argc, char **argv, int first) {
         goto done;
     }
     char part[4200];
-    snprintf(part, sizeof part, "%s.part", o.outp);
-    FILE *f = fopen(part, "w");
-    if (!f) { perror(part); goto done; }
+    FILE *f = cli_part_open(o.outp, part, sizeof part);
+    if (!f) goto done;
     char cal[600];
     if (o.calib_table) snprintf(cal, sizeof cal, "calibration table %.500s", o.calib_table);
     else if (o.sens) snprintf(cal, sizeof cal, "per layer the best of %.200s (sensitivity)", o.sens);
@@ -973,12 +950,11 @@ static int search_main(int argc, char **argv, int first) {
             o.model, cal, s.n, o.metric.kind ? "task metric" : "output cosine", res.cos_before,
             res.cos_after, res.promoted, o.expected > 0 ? o.expected : 0.99);
     if (o.blocks) fprintf(f, "# %u of %u runs of %ld consecutive layers promoted\n", res.blocks_promoted, res.blocks_measured, o.blocks);
-    if (nn_quant_table_write(&out, nn_verify_write_file, f, &d)) { fclose(f); remove(part); rc = cli_fail(o.outp, &d); goto done; }
-    if (fclose(f) != 0 || rename(part, o.outp) != 0) { perror(o.outp); goto done; }
+    int wrote = !nn_quant_table_write(&out, nn_verify_write_file, f, &d);
+    if (!wrote) rc = cli_fail(o.outp, &d);
+    if (!cli_part_commit(f, part, o.outp, wrote)) goto done;
     if (o.loss) {
-        snprintf(part, sizeof part, "%s.part", o.loss);
-        f = fopen(part, "w");
-        if (!f) { perror(part); goto done; }
+        if (!(f = cli_part_open(o.loss, part, sizeof part))) goto done;
         fprintf(f, "# loss table (nnport quantize search): output cosine with only this layer promoted;\n"
                    "# all quantized: %.6f\n# layer  op  local_drop  cos_promoted  promoted%s\n", res.cos_before,
                 o.prescreen ? "  cos_prescreen" : "");
@@ -988,7 +964,7 @@ static int search_main(int argc, char **argv, int first) {
             if (o.prescreen) fprintf(f, " %.6f", layers[i].cos_prescreen);
             fputc('\n', f);
         }
-        if (fclose(f) != 0 || rename(part, o.loss) != 0) { perror(o.loss); goto done; }
+        if (!cli_part_commit(f, part, o.loss, 1)) goto done;
     }
     printf("search %s: %s on %d samples, %u quantized layers, %u measured, %u promoted to float\n", o.model,
            cal, s.n, res.quantizable, res.measured, res.promoted);
