@@ -821,6 +821,13 @@ typedef struct nn_quant_adaround_desc {
                                       by about lr per step, and V must travel a few units) */
     int float_input;               /* 1: reconstruct on the float input; 0: on the input
                                       fake-quantized with its QDQ scale (default) */
+    int sequential;                /* 1: the layer's input x^ is what the QDQ model feeds it, with
+                                      every earlier layer quantized and already rounded by AdaRound
+                                      (the paper's asymmetric reconstruction through the quantized
+                                      upstream model; one QDQ pass per layer); 0: float input,
+                                      fake-quantized (default) */
+    uint32_t threads;              /* sequential: the samples of each QDQ pass over 1..8 threads
+                                      (the rounding does not depend on the count) */
     uint32_t seed;                 /* 0: 1 */
     uint32_t max_samples;          /* 0: all samples given */
     const nn_input_shape *input_shapes; /* for the float executor */
@@ -844,7 +851,9 @@ typedef struct nn_quant_adaround_report {
    annealed from beta_start to beta_end after a warm start), minimising
    ||W x - W~ x^||^2 over sampled output positions of the layer's
    calibration inputs (x from the float model; x^ = x fake-quantized with
-   the layer's input scale unless float_input).  The weights written back
+   the layer's input scale unless float_input, or with sequential the
+   input the QDQ model gives the layer at the same positions, every layer
+   before it quantized with its learned rounding).  The weights written back
    lie exactly on the per-channel grid nn_quant_graph uses (s_c = max|w_c| /
    qmax; the max element keeps its value, so round(w / s_c) reproduces the
    learned rounding).  The sampled positions are split 3:1: the first part
@@ -7662,7 +7671,7 @@ static float nn_qa__dot(const float *a, const float *b, int64_t n) {
 
 /* ---- shared observer ----------------------------------------------------- */
 
-enum { NN_QA__ADA = 1, NN_QA__BC_FLOAT, NN_QA__BC_Q };
+enum { NN_QA__ADA = 1, NN_QA__BC_FLOAT, NN_QA__BC_Q, NN_QA__ADA_Q };
 
 typedef struct nn_qa__acc {
     double *fsum, *qsum;           /* (cout) output channel sums, float and quantized runs */
@@ -7674,6 +7683,8 @@ typedef struct nn_qa__acc {
     /* AdaRound capture */
     float *X;                      /* (P, F) patches, fake-quantized unless float_input */
     float *T;                      /* (cout, P) float outputs W x (no bias) */
+    int64_t *row;                  /* (P) output row of each position (sequential: re-read from q) */
+    uint32_t *smp;                 /* (P) its sample */
     uint32_t P, filled, quota;
 } nn_qa__acc;
 
@@ -7691,6 +7702,7 @@ typedef struct nn_qa__obs {
     int nomem;
     int32_t stop_after;            /* QDQ run: stop once this layer is seen (-1: run to the end) */
     int stopped;
+    uint32_t sample;               /* the sample being run (AdaRound's positions) */
 } nn_qa__obs;
 
 static void nn_qa__ada_capture(nn_qa__obs *o, nn_qa__lin *L, nn_qa__acc *A, const nn_value *x, const nn_value *y) {
@@ -7705,6 +7717,7 @@ static void nn_qa__ada_capture(nn_qa__obs *o, nn_qa__lin *L, nn_qa__acc *A, cons
         int64_t r = (int64_t)(nn_qa__rng(&o->rng) % (uint32_t)(G.rows > 0x7fffffff ? 0x7fffffff : G.rows)), c, k;
         float *dst = A->X + (size_t)A->filled * (size_t)L->F;
         uint32_t p = A->filled++;
+        if (A->row) { A->row[p] = r; A->smp[p] = o->sample; }
         nn_qa__patch(L, &G, (const float *)x->data, r, dst);
         for (c = 0; c < L->cout; c++) {
             int64_t off = nn_qa__goff(L, c);
@@ -7733,11 +7746,21 @@ static int nn_qa__observer(void *user, const nn_graph *g, uint32_t ni, const nn_
     {
         nn_qa__lin *L = &o->L[li];
         nn_qa__acc *A = &o->acc[li];
-        uint32_t xt = o->what == NN_QA__BC_Q ? L->qin_t : L->in_t;
+        uint32_t xt = o->what == NN_QA__BC_Q || o->what == NN_QA__ADA_Q ? L->qin_t : L->in_t;
         const nn_value *x = xt != NN_INVALID_ID ? &o->slot[xt] : NULL, *y = &outs[0];
         nn_qa__geo G;
         size_t cnt, i;
         if (o->what == NN_QA__ADA) { nn_qa__ada_capture(o, L, A, x, y); return 0; }
+        if (o->what == NN_QA__ADA_Q) {   /* sequential AdaRound: the QDQ input at the float run's positions */
+            uint32_t p;
+            if (li != o->stop_after) return 0;
+            if (nn_qa__geometry(L, x, y, &G))
+                for (p = 0; p < A->filled; p++)
+                    if (A->smp[p] == o->sample && A->row[p] < G.rows)
+                        nn_qa__patch(L, &G, (const float *)x->data, A->row[p], A->X + (size_t)p * (size_t)L->F);
+            o->stopped = 1;
+            return 1;
+        }
         if (y->dtype != NN_DTYPE_FLOAT || !y->data) return 0;
         cnt = nn_value_count(y);
         if (o->what == NN_QA__BC_FLOAT) {
@@ -7794,8 +7817,8 @@ static nn_status nn_qa__obs_init(nn_qa__obs *o, int what, const nn_graph *rg, nn
     memset(o->watch, 0, (size_t)rg->tensor_count + 1);
     memset(o->slot, 0, ((size_t)rg->tensor_count + 1) * sizeof *o->slot);
     for (i = 0; i < n; i++) {
-        uint32_t node = what == NN_QA__BC_Q ? L[i].qnode : L[i].node;
-        uint32_t xt = what == NN_QA__BC_Q ? L[i].qin_t : L[i].in_t;
+        uint32_t node = what == NN_QA__BC_Q || what == NN_QA__ADA_Q ? L[i].qnode : L[i].node;
+        uint32_t xt = what == NN_QA__BC_Q || what == NN_QA__ADA_Q ? L[i].qin_t : L[i].in_t;
         if (node == NN_INVALID_ID) continue;
         o->lin_of[node] = (int32_t)i;
         if (xt != NN_INVALID_ID) o->watch[xt] = 1;
@@ -7830,6 +7853,7 @@ static nn_status nn_qa__run_float(const nn_graph *g, nn_qa__obs *o, const nn_val
     if ((st = nn_exec_create(g, &xd, &x, diag))) return st;
     for (k = 0; k < n && st == NN_OK; k++) {
         nn_qa__bind_slots(o, g, inputs, k);
+        o->sample = k;
         for (i = 0; i < g->input_count && st == NN_OK; i++)
             st = nn_exec_set_input(x, i, &inputs[(size_t)k * g->input_count + i], diag);
         if (st == NN_OK) st = nn_exec_run(x, diag);
@@ -8048,6 +8072,9 @@ done:
     return st;
 }
 
+static nn_status nn_qa__ada_requant(const nn_graph *q, nn_qa__lin *L, uint32_t li, nn_qa__acc *acc,
+                                    const nn_value *inputs, uint32_t ns, uint32_t threads, nn_diag *diag);
+
 #ifndef NN_QA_ADAROUND_CHUNK_FLOATS
 #define NN_QA_ADAROUND_CHUNK_FLOATS (48u << 20)   /* patch floats captured per float-model pass (192 MB) */
 #endif
@@ -8098,7 +8125,14 @@ NN_API nn_status nn_quant_adaround(nn_graph *g, const nn_quant_range *ranges, co
             if (A[end].P) {
                 A[end].X = (float *)nn_alloc(&al, (size_t)P * (size_t)L[end].F * sizeof(float) + 1);
                 A[end].T = (float *)nn_alloc(&al, (size_t)P * (size_t)L[end].cout * sizeof(float) + 1);
-                if (!A[end].X || !A[end].T) { st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant_adaround", "out of memory"); break; }
+                if (dd.sequential) {
+                    A[end].row = (int64_t *)nn_alloc(&al, (size_t)P * sizeof(int64_t) + 1);
+                    A[end].smp = (uint32_t *)nn_alloc(&al, (size_t)P * sizeof(uint32_t) + 1);
+                }
+                if (!A[end].X || !A[end].T || (dd.sequential && (!A[end].row || !A[end].smp))) {
+                    st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant_adaround", "out of memory");
+                    break;
+                }
             }
             end++;
         }
@@ -8111,6 +8145,17 @@ NN_API nn_status nn_quant_adaround(nn_graph *g, const nn_quant_range *ranges, co
         for (i = start; i < end && st == NN_OK; i++) {
             nn_quant_adaround_layer lr;
             if (!A[i].P) continue;
+            if (dd.sequential) {
+                /* the QDQ model of g as it is now (the layers before i rounded):
+                   its input to layer i replaces the captured patches */
+                nn_graph_destroy(q);
+                q = NULL;
+                if ((st = nn_quant_graph(g, ranges, &qdd, &q, NULL, diag))) break;
+                nn_qa__map_q(g, q, L, n);
+                if (L[i].qnode != NN_INVALID_ID &&
+                    (st = nn_qa__ada_requant(q, L, i, &A[i], inputs, ns, dd.threads, diag)))
+                    break;
+            }
             st = nn_qa__ada_layer(g, q, &L[i], &A[i], &dd, &al, &lr, diag);
             if (st) break;
             if (lr.channels) {
@@ -8131,7 +8176,11 @@ NN_API nn_status nn_quant_adaround(nn_graph *g, const nn_quant_range *ranges, co
         for (i = start; i < end; i++) {
             nn_free(&al, A[i].X);
             nn_free(&al, A[i].T);
+            nn_free(&al, A[i].row);
+            nn_free(&al, A[i].smp);
             A[i].X = A[i].T = NULL;
+            A[i].row = NULL;
+            A[i].smp = NULL;
         }
         start = end;
     }
@@ -8193,6 +8242,7 @@ static nn_status nn_qa__run_q_sample(nn_qexec *x, nn_qa__obs *o, const nn_graph 
     uint32_t j;
     nn_status st = NN_OK;
     nn_qa__bind_slots(o, q, inputs, k);
+    o->sample = k;
     for (j = 0; j < q->input_count && st == NN_OK; j++)
         st = nn_qexec_set_input(x, j, &inputs[(size_t)k * q->input_count + j], diag);
     if (st != NN_OK) return st;
@@ -8292,6 +8342,63 @@ static nn_status nn_qa__seq_measure(const nn_graph *q, nn_qa__lin *L, uint32_t n
     }
     nn_free(&al, sums);
     return st;
+}
+
+/* Sequential AdaRound's pass for layer li: the QDQ model q (float
+   kernels, so the layer's dequantized input is seen) runs each sample up
+   to li, and the layer's positions of that sample (acc->row, acc->smp, set
+   by the float capture) are re-read from q's input into acc->X.  Samples
+   split over threads like SEQUENTIAL's step; a position belongs to one
+   sample, so the shares write disjoint rows of X. */
+typedef struct nn_qa__adaq_job {
+    const nn_graph *q;
+    nn_qa__lin *L;
+    nn_qa__acc *acc;
+    const nn_value *inputs;
+    uint32_t first, step, ns;
+    nn_status st;
+    nn_diag diag;
+} nn_qa__adaq_job;
+
+static void *nn_qa__adaq_run(void *arg) {
+    nn_qa__adaq_job *j = (nn_qa__adaq_job *)arg;
+    nn_allocator al;
+    nn_qa__obs o;
+    nn_qexec *x = NULL;
+    nn_qexec_desc xd;
+    uint32_t k;
+    memset(&al, 0, sizeof al);
+    j->st = nn_qa__obs_init(&o, NN_QA__ADA_Q, j->q, j->L, j->acc, 1, &al, &j->diag);
+    o.stop_after = 0;
+    memset(&xd, 0, sizeof xd);
+    xd.float_only = 1;
+    xd.observer = nn_qa__observer;
+    xd.observer_user = &o;
+    if (j->st == NN_OK) j->st = nn_qexec_create(j->q, &xd, &x, &j->diag);
+    for (k = j->first; k < j->ns && j->st == NN_OK; k += j->step) j->st = nn_qa__run_q_sample(x, &o, j->q, j->inputs, k, &j->diag);
+    if (x) nn_qexec_destroy(x);
+    nn_qa__obs_deinit(&o);
+    return NULL;
+}
+
+static nn_status nn_qa__ada_requant(const nn_graph *q, nn_qa__lin *L, uint32_t li, nn_qa__acc *acc,
+                                    const nn_value *inputs, uint32_t ns, uint32_t threads, nn_diag *diag) {
+    nn_qa__adaq_job jobs[8];
+    uint32_t nt = nn_quant__job_count(threads, ns), t;
+    for (t = 0; t < nt; t++) {
+        memset(&jobs[t], 0, sizeof jobs[t]);
+        jobs[t].q = q;
+        jobs[t].L = &L[li];
+        jobs[t].acc = acc;
+        jobs[t].inputs = inputs;
+        jobs[t].first = t;
+        jobs[t].step = nt;
+        jobs[t].ns = ns;
+    }
+    nn_quant__run_jobs(nn_qa__adaq_run, jobs, sizeof jobs[0], nt);
+    for (t = 0; t < nt; t++)
+        if (jobs[t].st != NN_OK) return nn_diag_set(diag, jobs[t].st, jobs[t].diag.where, "%s", jobs[t].diag.message);
+    return NN_OK;
 }
 
 /* One measuring pass of bias correction: quantizes g into *qout, then runs

@@ -131,6 +131,14 @@ ok grep -q 'corrected (sequential' "$tmp/bc.log"
 ok sh -c "test -s '$tmp/cls_bc.onnx' && ! cmp -s '$tmp/cls_q.onnx' '$tmp/cls_bc.onnx'"
 expect 2 "unknown --bc-mode 'bogus'" $NN quantize "$CLS" $CC4 --bc --bc-mode bogus -o "$tmp/cls_x.onnx"
 expect 2 "bad --percentile (50 .. 100)" $NN quantize "$CLS" $CC4 --percentile 40 -o "$tmp/cls_x.onnx"
+# --adaround-mode sequential: AdaRound on the QDQ model's own layer inputs
+# (the rounding by hand in test_quant_algos.c); it runs, says so, and
+# rounds differently from the local mode on cls.
+ok sh -c "$NN quantize '$CLS' $CC4 --adaround --adaround-iters 50 -o '$tmp/cls_ada.onnx' >/dev/null 2>&1"
+ok sh -c "$NN quantize '$CLS' $CC4 --adaround-mode sequential --adaround-iters 50 --threads 2 -o '$tmp/cls_adaseq.onnx' >'$tmp/ada.log' 2>&1"
+ok grep -q 'adaround          sequential, ' "$tmp/ada.log"
+ok sh -c "test -s '$tmp/cls_adaseq.onnx' && ! cmp -s '$tmp/cls_ada.onnx' '$tmp/cls_adaseq.onnx'"
+expect 2 "unknown --adaround-mode 'bogus'" $NN quantize "$CLS" $CC4 --adaround-mode bogus -o "$tmp/cls_x.onnx"
 # A sequential correction that lowers the output cosine on its own samples
 # is undone: on cls, percentile, 6 samples, every layer, it goes 0.999997 ->
 # 0.999918 (measured), so the file must equal the uncorrected one byte for

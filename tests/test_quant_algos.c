@@ -932,6 +932,77 @@ static void test_adaround_conv(void) {
     nn_graph_destroy(g);
 }
 
+/* Sequential AdaRound by hand, on conv_chain (1x1 convs, every input 1):
+   conv1 (2 -> 2): row 0 = [1, 0.3], row 1 = [0.2888, 0.2888]; conv2 (2 -> 1)
+   = [a, 1] with a = 10.4 / 127 (grid step 1/127, the max 1 kept).  conv1's
+   row 0 learns 0.3 -> 38 / 127 (0.3 * 127 = 38.1: 38 is exact to 0.1 step,
+   39 to 0.9), so the QDQ model's y1[0] = 1 + 38/127 = 1.299213 against
+   1.3 in float; y1's step s1 = 0.2888 puts the two on either side of a
+   rounding boundary: 1.3 / s1 = 4.5014 -> 5 (1.4440), 1.299213 / s1 =
+   4.4986 -> 4 (1.1552).  y1[1] = 0.5776 = 2 s1 either way.  conv2's target
+   is a * 1.3 + 0.5776, so in grid units a~ should be 10.4 * 1.3 / x^[0]:
+   - local (x^ = the float y1 fake-quantized, 1.4440): 9.363 -> 10 (down,
+     as nearest rounding);
+   - sequential (x^ = the QDQ model's y1, 1.1552): 11.704 -> 11 (up).
+   Then the same on a random chain with 1 and 3 threads: the same weights,
+   bit for bit. */
+static void test_adaround_sequential(void) {
+    static const float w1[4] = {1.0f, 0.3f, 0.2888f, 0.2888f}, xv[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    const float w2[2] = {(float)(10.4 / 127.0), 1.0f};
+    const double s1 = 0.2888, want[2] = {10.0, 11.0}; /* conv2's a * 127: local, sequential */
+    for (int mode = 0; mode < 2; mode++) {
+        nn_diag d = {0};
+        nn_quant_range *r;
+        nn_graph *g = conv_chain(2, 2, 1, 1, 4, w1, w2, 1.27, 127.0 * s1, 2.54, &r);
+        nn_value xs[2];
+        nn_quant_adaround_desc ad;
+        nn_quant_adaround_report rep;
+        for (int k = 0; k < 2; k++) xs[k] = nn_value_make(NN_DTYPE_FLOAT, shp(4, 1, 2, 1, 4), (void *)xv);
+        memset(&ad, 0, sizeof ad);
+        ad.iterations = 500;
+        ad.positions = 64;
+        ad.sequential = mode;
+        CHECK_STATUS(nn_quant_adaround(g, r, NULL, xs, 2, &ad, &rep, &d), NN_OK);
+        CHECK_EQ_INT(rep.layers, 2);
+        const float *a1 = data_of(g, "w1"), *a2 = data_of(g, "w2");
+        CHECK(a1 && a2);
+        if (a1 && a2) {
+            CHECK_NEAR(a1[1] * 127.0, 38.0, 1e-4);
+            CHECK_NEAR(a2[0] * 127.0, want[mode], 1e-4);
+            CHECK(a2[1] == 1.0f);
+        }
+        free(r);
+        nn_graph_destroy(g);
+    }
+    {
+        enum { NS = 5, HW = 36 };
+        float v1[4 * 3], v2[2 * 4], xr[NS][3 * HW], out[2][12 + 8];
+        nn_value xs[NS];
+        fill(v1, 12, 3, 1.0f);
+        fill(v2, 8, 5, 1.0f);
+        for (int k = 0; k < NS; k++) {
+            fill(xr[k], 3 * HW, 20 + (uint32_t)k, 1.0f);
+            xs[k] = nn_value_make(NN_DTYPE_FLOAT, shp(4, 1, 3, 6, 6), xr[k]);
+        }
+        for (int run = 0; run < 2; run++) {
+            nn_diag d = {0};
+            nn_quant_range *r;
+            nn_graph *g = conv_chain(3, 4, 2, 6, 6, v1, v2, 1.0, 2.0, 3.0, &r);
+            nn_quant_adaround_desc ad;
+            memset(&ad, 0, sizeof ad);
+            ad.iterations = 200;
+            ad.sequential = 1;
+            ad.threads = run == 0 ? 1 : 3;
+            CHECK_STATUS(nn_quant_adaround(g, r, NULL, xs, NS, &ad, NULL, &d), NN_OK);
+            memcpy(out[run], data_of(g, "w1"), 12 * sizeof(float));
+            memcpy(out[run] + 12, data_of(g, "w2"), 8 * sizeof(float));
+            free(r);
+            nn_graph_destroy(g);
+        }
+        CHECK(memcmp(out[0], out[1], sizeof out[0]) == 0);
+    }
+}
+
 /* Softmax over 64 logits [4, 0 x 63] -> Mul(1) -> out.  p_max = e^4 /
    (e^4 + 63) = 0.464280, p_small = 1 / (e^4 + 63) = 0.0085035.  With the
    recipe ALL_INT and threshold 1 the output scale is 1/127: p_small / s =
@@ -990,6 +1061,7 @@ int main(void) {
     test_bias_correction_sequential();
     test_bias_correction_sequential_threads();
     test_adaround_conv();
+    test_adaround_sequential();
     test_softmax_bias();
     return check_summary();
 }

@@ -1057,6 +1057,8 @@ static int quant_algorithms(build_ctx *b, nn_graph *g, const nn_quant_range *ran
         nn_quant_adaround_desc ad;
         memset(&ad, 0, sizeof ad);
         ad.iterations = (uint32_t)cfg_n(b, "quant.adaround_iters", 500);
+        const char *am = cfg_s(b, "quant.adaround_mode");
+        ad.sequential = am && !strcmp(am, "sequential");
         ad.input_shapes = b->shapes;
         ad.input_shape_count = b->shape_count;
         progress(b, "quantize: AdaRound on %u samples", k);

@@ -62,6 +62,8 @@ static const cfg_key cfg__table[] = {
     {"quant.softmax_bias_correction", CFG_BOOL, "false", NULL, NOLIM, "measure the row-sum bias of quantized Softmax outputs (reported)"},
     {"quant.adaround", CFG_BOOL, "false", NULL, NOLIM, "learn weight rounding on the calibration set"},
     {"quant.adaround_iters", CFG_INT, "500", NULL, 1, 1000000, "AdaRound iterations per layer"},
+    {"quant.adaround_mode", CFG_ENUM, "\"local\"", "local|sequential", NOLIM,
+     "AdaRound input: local (float input, fake-quantized), sequential (the QDQ model's, layer by layer)"},
     {"quant.tolerance", CFG_NUMBERS, "[0.99]", NULL, 0, 1, "gate after quantize: [min cosine]"},
 
     {"search.enable", CFG_BOOL, "false", NULL, NOLIM, "mixed-precision search"},

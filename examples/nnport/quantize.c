@@ -34,7 +34,7 @@ static void quantize_help(void) {
            "         [--recipe norm-float|all-int] [--keep-opset] [--affine]\n"
            "         [--samples N] [--shape NAME=DIMS]... [--analysis OUT_PREFIX] [--threads N]\n"
            "         [--we [--we-clip skip|vector]] [--smooth-quant ALPHA [--smooth-threshold T] [--smooth-insert-mul]]\n"
-           "         [--adaround [--adaround-iters N]] [--bc [--bc-inference-num N] [--min-layer-cos C]\n"
+           "         [--adaround [--adaround-iters N] [--adaround-mode local|sequential]] [--bc [--bc-inference-num N] [--min-layer-cos C]\n"
            "          [--bc-mode local|total|sequential] [--bc-rounds N] [--bc-keep-worse]] [--softmax-bias]\n"
            "       nnport quantize search MODEL.onnx --calib-data DIR -o QTABLE.txt [--expected-cos 0.99]\n"
            "         [--max-float-layers N] [--candidates N] [--prescreen N] [--blocks N] [--loss-table FILE]\n"
@@ -317,6 +317,12 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
             char *end;
             o->bcd.min_layer_cos = strtod(argv[++i], &end);
             if (*end || !(o->bcd.min_layer_cos > 0 && o->bcd.min_layer_cos <= 1)) return cli_usage_error(cmd, "bad --min-layer-cos");
+        } else if (!strcmp(a, "--adaround-mode")) {
+            const char *m = argv[++i];
+            if (!strcmp(m, "local")) o->ad.sequential = 0;
+            else if (!strcmp(m, "sequential")) o->ad.sequential = 1;
+            else return cli_usage_error(cmd, "unknown --adaround-mode '%s' (local|sequential)", m);
+            o->adaround = 1;
         } else if (!strcmp(a, "--bc-mode")) {
             const char *m = argv[++i];
             if (!strcmp(m, "local")) o->bcd.mode = NN_QUANT_BC_LOCAL;
@@ -326,6 +332,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
         } else if (!strcmp(a, "--threads")) {
             if (!cli_parse_int(argv[++i], 1, 8, &o->threads)) return cli_usage_error(cmd, "bad --threads (1..8)");
             o->bcd.threads = (uint32_t)o->threads;
+            o->ad.threads = (uint32_t)o->threads;
         } else if (!strcmp(a, "--samples")) {
             if (!cli_parse_int(argv[++i], 1, 1000000, &o->samples)) return cli_usage_error(cmd, "bad --samples");
         } else if (o->search && !strcmp(a, "--max-float-layers")) {
@@ -783,8 +790,8 @@ static int quantize_main(int argc, char **argv) {
         o.ad.input_shape_count = (uint32_t)o.inputs.shape_count;
         o.ad.progress = progress_log;
         if (nn_quant_adaround(g, ranges, &o.qd, s.samples, (uint32_t)s.n, &o.ad, &ar, &d)) { rc = cli_fail(o.model, &d); goto done; }
-        printf("  adaround          %u layers (%u skipped), %llu of %llu weights flipped, error %.4g -> %.4g (%.1f s)\n",
-               ar.layers, ar.skipped, (unsigned long long)ar.flipped, (unsigned long long)ar.weights, ar.err_nearest,
+        printf("  adaround          %s%u layers (%u skipped), %llu of %llu weights flipped, error %.4g -> %.4g (%.1f s)\n",
+               o.ad.sequential ? "sequential, " : "", ar.layers, ar.skipped, (unsigned long long)ar.flipped, (unsigned long long)ar.weights, ar.err_nearest,
                ar.err_adaround, (cli_now_ms() - t0) / 1000.0);
     }
     if (o.bc) {   /* empirical bias correction */
