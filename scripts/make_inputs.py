@@ -3,7 +3,9 @@
 
 Run with Debian's python:  /usr/bin/python3 scripts/make_inputs.py [--force] [PART ...]
 PART: ocr (rec + cls + det), ocr_rec, ocr_cls, ocr_det, imagenet, gpt, all (default: all
-but gpt is skipped with a note when the GPT corpus has not been made yet).
+but gpt is skipped with a note when the GPT corpus has not been made yet);
+on request only: rec_eval_extra, rec_calib_extra (60 more rec lines each),
+rec_calib80 (calib + calib_extra as links).
 
 Everything is deterministic and comes from Debian packages: text from
 `fortunes`, fonts from fonts-dejavu-core/-extra rendered by ImageMagick,
@@ -454,21 +456,18 @@ def part_gpt():
     return e
 
 
-def rec_eval_extra(n=60):
-    """ocr_rec/eval_extra: N more rec evaluation lines (session 5; first made by
-    pc_act_experiment.py in /tmp), rendered exactly like part_ocr_rec's (fonts,
-    28-34 pt, resize_norm_img) from fortune lines 300.. (part_ocr_rec uses the
-    first ~24 usable ones), with gt.tsv.  The 20-line eval set moves by +-3
-    lines under a 3% change of the activation scales (docs/QUANTIZATION.md 6d):
-    80 lines make the rec figures steadier.  Made on first use; returns the dir."""
-    d = os.path.join(nc.data_dir(), "ocr_rec", "eval_extra")
+def rec_extra_lines(name, first, n):
+    """ocr_rec/NAME: N more rec lines, rendered exactly like part_ocr_rec's
+    (fonts, 28-34 pt, resize_norm_img) from the usable fortune lines FIRST..,
+    with gt.tsv.  Made on first use; returns the dir."""
+    d = os.path.join(nc.data_dir(), "ocr_rec", name)
     if os.path.isfile(os.path.join(d, "gt.tsv")) and \
             len([f for f in os.listdir(d) if f.endswith(".npy")]) >= n:
         return d
     import tempfile
     os.makedirs(d, exist_ok=True)
     charset = set(ocr_dict())
-    fl = [t for t in fortune_lines()[300:] if all(c in charset or c == " " for c in t) and 8 <= len(t) <= 45][:n]
+    fl = [t for t in fortune_lines()[first:] if all(c in charset or c == " " for c in t) and 8 <= len(t) <= 45][:n]
     with tempfile.TemporaryDirectory() as td:
         rows = []
         for i, text in enumerate(fl):
@@ -479,7 +478,46 @@ def rec_eval_extra(n=60):
             rows.append("x%02d\t%s\n" % (i, text))
     with open(os.path.join(d, "gt.tsv"), "w") as gt:
         gt.writelines(rows)
-    nc.log(TAG, "rec_eval_extra: %d lines in %s" % (len(fl), d))
+    nc.log(TAG, "%s: %d lines in %s" % (name, len(fl), d))
+    return d
+
+
+def rec_eval_extra(n=60):
+    """ocr_rec/eval_extra: N more rec evaluation lines (session 5; first made by
+    pc_act_experiment.py in /tmp) from fortune lines 300.. (part_ocr_rec uses
+    the first ~24 usable ones).  The 20-line eval set moves by +-3 lines under
+    a 3% change of the activation scales (docs/QUANTIZATION.md 6d): 80 lines
+    make the rec figures steadier."""
+    return rec_extra_lines("eval_extra", 300, n)
+
+
+def rec_calib_extra(n=60):
+    """ocr_rec/calib_extra: N more rec calibration lines (session 16), from
+    fortune lines 1000.., disjoint from every evaluation line."""
+    return rec_extra_lines("calib_extra", 1000, n)
+
+
+def rec_calib80():
+    """ocr_rec/calib80: the 20 calib lines and the 60 calib_extra lines
+    together, as symbolic links (c_NAME, x_NAME) into those two folders:
+    the calibration set of the session-16 search (docs/QUANTIZATION.md 6o).
+    Returns the dir."""
+    base = os.path.join(nc.data_dir(), "ocr_rec")
+    if not os.path.isdir(os.path.join(base, "calib")):
+        part_ocr_rec()
+    ex = rec_calib_extra()
+    d = os.path.join(base, "calib80")
+    os.makedirs(d, exist_ok=True)
+    n = 0
+    for tag, src in (("c_", os.path.join(base, "calib")), ("x_", ex)):
+        for f in sorted(os.listdir(src)):
+            if not f.endswith(".npy"):
+                continue
+            link = os.path.join(d, tag + f)
+            if not os.path.lexists(link):
+                os.symlink(os.path.join(src, f), link)
+            n += 1
+    nc.log(TAG, "calib80: %d lines in %s" % (n, d))
     return d
 
 
@@ -487,6 +525,8 @@ BUILDERS = {"ocr_rec": part_ocr_rec, "ocr_cls": part_ocr_cls, "ocr_det": part_oc
             "imagenet": part_imagenet, "gpt": part_gpt}
 ENTRY = {"ocr_rec": "ocr_rec", "ocr_cls": "ocr_cls", "ocr_det": "ocr_det", "imagenet": "imagenet",
          "gpt": "gpt_windows"}
+# sets made on request only (not by "all"): rec lines beyond the base sets
+EXTRAS = {"rec_eval_extra": rec_eval_extra, "rec_calib_extra": rec_calib_extra, "rec_calib80": rec_calib80}
 
 
 def main():
@@ -502,8 +542,10 @@ def main():
             parts += ["ocr_rec", "ocr_cls", "ocr_det"]
         elif p in BUILDERS:
             parts.append(p)
+        elif p in EXTRAS:
+            EXTRAS[p]()
         else:
-            nc.die(TAG, "unknown part %r (known: %s, ocr, all)" % (p, " ".join(PARTS)))
+            nc.die(TAG, "unknown part %r (known: %s, ocr, all, %s)" % (p, " ".join(PARTS), " ".join(EXTRAS)))
     ddir = nc.data_dir()
     os.makedirs(ddir, exist_ok=True)
     mpath = os.path.join(ddir, "manifest.json")

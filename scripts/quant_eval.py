@@ -8,7 +8,7 @@ and print the agreement figures.
 
   /usr/bin/python3 scripts/quant_eval.py MODEL_KEY [--method minmax|auto|...] [--nnport build-q/nnport]
                                          [--work /tmp/quant_eval] [--extra="--scheme u8asym"]  (= needed: the value starts with -)
-                                         [--eval-set eval[,eval_extra|eval_text]] [--calib-set calib|calib_text]
+                                         [--eval-set eval[,eval_extra|eval_text]] [--calib-set calib|calib_text|calib80]
 
 MODEL_KEY: mobilenet_v2_op13 resnet18_op13 vit_ti_op13 vit_ti_op17 gpt_char_op13 gpt_char_op17
 ppocrv4_rec ppocrv4_det (models and data from ~/.cache/nnport).
@@ -21,7 +21,8 @@ data/<model data>/: eval (default), eval_extra (rec: 60 more lines, made by
 make_inputs.rec_eval_extra on first use), eval_text (det: photos with text,
 make_det_eval_text.py); several are scored together.  --calib-set picks the
 calibration folder (default calib; det also has calib_text, photos with text
-made by make_det_eval_text.py --set calib_text).
+made by make_det_eval_text.py --set calib_text; rec also has calib80, the 20
+calib lines and 60 more, made by make_inputs.rec_calib80 on first use).
 """
 import argparse
 import os
@@ -96,6 +97,9 @@ def main():
     if data == "ocr_rec" and "eval_extra" in sets:
         import make_inputs
         make_inputs.rec_eval_extra()
+    if data == "ocr_rec" and a.calib_set == "calib80":
+        import make_inputs
+        make_inputs.rec_calib80()
     for s in sets:
         if not os.path.isdir(os.path.join(HOME, "data", data, s)):
             sys.exit("%s: no %s set (eval_text: scripts/make_det_eval_text.py)" % (data, s))
