@@ -23,7 +23,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.environ.get("NNPORT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "nnport")
-NNPORT = os.path.join(ROOT, "build", "nnport")
+BUILD = os.path.join(ROOT, os.environ.get("B") or "build")   # make B=DIR bench passes B
+NNPORT = os.path.join(BUILD, "nnport")
 ORT_RUN = os.path.join(ROOT, "scripts", "ort_run.js")
 
 # name, manifest key, input data file (relative to $CACHE/data), CV model?
@@ -148,7 +149,7 @@ def main(argv):
               % (size / 1e6, load["inspect_ms"], rss / 1e6, 100.0 * rss / size, load["ort_session_create_ms"]))
 
     gemm = None
-    bg = os.path.join(ROOT, "build", "bench_gemm")
+    bg = os.path.join(BUILD, "bench_gemm")
     if os.path.exists(bg) and not only:
         gemm = subprocess.run([bg], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).stdout
         print(gemm)

@@ -22,7 +22,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.environ.get("NNPORT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "nnport")
-BUILD = os.path.join(ROOT, "build")
+BUILD = os.path.join(ROOT, os.environ.get("B") or "build")   # make B=DIR test passes B
 NNPORT = os.path.join(BUILD, "nnport")
 
 # model name in the manifest -> (data set dir under $CACHE/data, input name override)
