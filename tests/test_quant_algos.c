@@ -729,6 +729,18 @@ static nn_graph *conv_chain(int c0, int c1, int c2, int h, int w, const float *w
     return g;
 }
 
+/* The thread-count checks' inputs: NS random (1, 3, 6, 6) samples (seeds
+   20..) in buf (NS * 108 floats), and conv_chain's weights w1 (4x3, seed
+   3) and w2 (2x4, seed 5). */
+static void chain_threads_inputs(int ns, float *buf, nn_value *xs, float *w1, float *w2) {
+    fill(w1, 12, 3, 1.0f);
+    fill(w2, 8, 5, 1.0f);
+    for (int k = 0; k < ns; k++) {
+        fill(buf + (size_t)k * 108, 108, 20 + (uint32_t)k, 1.0f);
+        xs[k] = nn_value_make(NN_DTYPE_FLOAT, shp(4, 1, 3, 6, 6), buf + (size_t)k * 108);
+    }
+}
+
 /* Bias of node i (count floats) into out; 0 when it has none. */
 static void bias_of(const nn_graph *g, uint32_t i, float *out, int count) {
     memset(out, 0, (size_t)count * sizeof *out);
@@ -808,12 +820,7 @@ static void test_bias_correction_sequential_threads(void) {
         float w1[4 * 3], w2[2 * 4], xv[NS][3 * HW], bias[2][4 + 2];
         uint32_t corrected[2];
         nn_value xs[NS];
-        fill(w1, 12, 3, 1.0f);
-        fill(w2, 8, 5, 1.0f);
-        for (int k = 0; k < NS; k++) {
-            fill(xv[k], 3 * HW, 20 + (uint32_t)k, 1.0f);
-            xs[k] = nn_value_make(NN_DTYPE_FLOAT, shp(4, 1, 3, 6, 6), xv[k]);
-        }
+        chain_threads_inputs(NS, &xv[0][0], xs, w1, w2);
         for (int run = 0; run < 2; run++) {
             nn_diag d = {0};
             nn_quant_range *r;
@@ -978,12 +985,7 @@ static void test_adaround_sequential(void) {
         enum { NS = 5, HW = 36 };
         float v1[4 * 3], v2[2 * 4], xr[NS][3 * HW], out[2][12 + 8];
         nn_value xs[NS];
-        fill(v1, 12, 3, 1.0f);
-        fill(v2, 8, 5, 1.0f);
-        for (int k = 0; k < NS; k++) {
-            fill(xr[k], 3 * HW, 20 + (uint32_t)k, 1.0f);
-            xs[k] = nn_value_make(NN_DTYPE_FLOAT, shp(4, 1, 3, 6, 6), xr[k]);
-        }
+        chain_threads_inputs(NS, &xr[0][0], xs, v1, v2);
         for (int run = 0; run < 2; run++) {
             nn_diag d = {0};
             nn_quant_range *r;
