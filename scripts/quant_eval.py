@@ -154,12 +154,16 @@ def main():
     c_ort, c_float, agree, ious, ce_f, ce_q, acc_f, acc_q, ntok = [], [], 0, [], 0.0, 0.0, 0, 0, 0
     boxes = [0, 0, 0]  # det: matched, float, quantized
     ties = tie_miss = 0  # rec: lines with a float near-tie frame; misses that flipped at one
+    agree_ort = 0        # rec: lines ONNX Runtime's run of the QDQ file reads as the float model
     misses = []          # rec: (line, [(frame, float top-1 p, top-2 p) where the top class changed])
     for n in names:
         F = np.load(os.path.join(work, "float", n + ".npy"))
         Q = np.load(os.path.join(work, "fq", n + ".npy"))
         if have_ort:
-            c_ort.append(cos(np.load(os.path.join(work, "ort", n, "output_0.npy")), Q))
+            O = np.load(os.path.join(work, "ort", n, "output_0.npy"))
+            c_ort.append(cos(O, Q))
+            if data == "ocr_rec":
+                agree_ort += int(ctc(F) == ctc(O))
         c_float.append(cos(F, Q))
         if data == "imagenet":
             agree += int(F.argmax() == Q.argmax())
@@ -204,6 +208,8 @@ def main():
         print("top-1 agreement with float: %d/%d" % (agree, len(names)))
     if data == "ocr_rec":
         print("lines read exactly as the float model: %d/%d = %.1f%%" % (agree, len(names), 100.0 * agree / len(names)))
+        if have_ort:
+            print("  by ONNX Runtime on the same QDQ file: %d/%d" % (agree_ort, len(names)))
         print("  %d of the %d lines read differently flipped at a frame where the float model's top two characters "
               "are within 0.05 (%d lines of the set have such a frame)" % (tie_miss, len(names) - agree, ties))
         for n, fl in misses:
