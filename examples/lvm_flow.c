@@ -352,6 +352,9 @@ static int parse(flow *f, int argc, char **argv) {
     /* on a 16-bit base, promoting to INT16 changes nothing: promote to float */
     if (f->scheme == NN_QUANT_S16_SYM && f->promote == NN_QUANT_DTYPE_INT16) f->promote = NN_QUANT_DTYPE_F32;
     if (!f->model || !f->calib || !f->eval || !f->out) { usage(); return 0; }
+    if (f->calib_samples > MAX_SAMPLES || f->eval_max > MAX_SAMPLES)
+        fprintf(stderr, "lvm_flow: note: at most %d calibration and %d evaluation samples are used (--samples, --eval-samples)\n",
+                MAX_SAMPLES, MAX_SAMPLES);
     if (f->calib_samples == 0 || f->calib_samples > MAX_SAMPLES) f->calib_samples = MAX_SAMPLES;
     if (f->eval_max == 0 || f->eval_max > MAX_SAMPLES) f->eval_max = MAX_SAMPLES;
     if (f->search_cos <= 0) f->search_cos = f->tol_quantize;
