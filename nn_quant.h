@@ -7673,6 +7673,9 @@ static float nn_qa__dot(const float *a, const float *b, int64_t n) {
 
 enum { NN_QA__ADA = 1, NN_QA__BC_FLOAT, NN_QA__BC_Q, NN_QA__ADA_Q };
 
+/* Modes that observe the QDQ graph (its nodes and their Q/DQ'd inputs). */
+static int nn_qa__on_q(int what) { return what == NN_QA__BC_Q || what == NN_QA__ADA_Q; }
+
 typedef struct nn_qa__acc {
     double *fsum, *qsum;           /* (cout) output channel sums, float and quantized runs */
     double *psum;                  /* (F) patch sums of the quantized input (LOCAL) */
@@ -7746,7 +7749,7 @@ static int nn_qa__observer(void *user, const nn_graph *g, uint32_t ni, const nn_
     {
         nn_qa__lin *L = &o->L[li];
         nn_qa__acc *A = &o->acc[li];
-        uint32_t xt = o->what == NN_QA__BC_Q || o->what == NN_QA__ADA_Q ? L->qin_t : L->in_t;
+        uint32_t xt = nn_qa__on_q(o->what) ? L->qin_t : L->in_t;
         const nn_value *x = xt != NN_INVALID_ID ? &o->slot[xt] : NULL, *y = &outs[0];
         nn_qa__geo G;
         size_t cnt, i;
@@ -7817,8 +7820,8 @@ static nn_status nn_qa__obs_init(nn_qa__obs *o, int what, const nn_graph *rg, nn
     memset(o->watch, 0, (size_t)rg->tensor_count + 1);
     memset(o->slot, 0, ((size_t)rg->tensor_count + 1) * sizeof *o->slot);
     for (i = 0; i < n; i++) {
-        uint32_t node = what == NN_QA__BC_Q || what == NN_QA__ADA_Q ? L[i].qnode : L[i].node;
-        uint32_t xt = what == NN_QA__BC_Q || what == NN_QA__ADA_Q ? L[i].qin_t : L[i].in_t;
+        uint32_t node = nn_qa__on_q(what) ? L[i].qnode : L[i].node;
+        uint32_t xt = nn_qa__on_q(what) ? L[i].qin_t : L[i].in_t;
         if (node == NN_INVALID_ID) continue;
         o->lin_of[node] = (int32_t)i;
         if (xt != NN_INVALID_ID) o->watch[xt] = 1;
@@ -8072,8 +8075,8 @@ done:
     return st;
 }
 
-static nn_status nn_qa__ada_requant(const nn_graph *q, nn_qa__lin *L, uint32_t li, nn_qa__acc *acc,
-                                    const nn_value *inputs, uint32_t ns, uint32_t threads, nn_diag *diag);
+static nn_status nn_qa__qpass(const nn_graph *q, nn_qa__lin *L, nn_qa__acc *acc, int what, uint32_t n, uint32_t li,
+                              const nn_value *inputs, uint32_t ns, uint32_t threads, double *sums, nn_diag *diag);
 
 #ifndef NN_QA_ADAROUND_CHUNK_FLOATS
 #define NN_QA_ADAROUND_CHUNK_FLOATS (48u << 20)   /* patch floats captured per float-model pass (192 MB) */
@@ -8153,7 +8156,7 @@ NN_API nn_status nn_quant_adaround(nn_graph *g, const nn_quant_range *ranges, co
                 if ((st = nn_quant_graph(g, ranges, &qdd, &q, NULL, diag))) break;
                 nn_qa__map_q(g, q, L, n);
                 if (L[i].qnode != NN_INVALID_ID &&
-                    (st = nn_qa__ada_requant(q, L, i, &A[i], inputs, ns, dd.threads, diag)))
+                    (st = nn_qa__qpass(q, &L[i], &A[i], NN_QA__ADA_Q, 1, 0, inputs, ns, dd.threads, NULL, diag)))
                     break;
             }
             st = nn_qa__ada_layer(g, q, &L[i], &A[i], &dd, &al, &lr, diag);
@@ -8254,38 +8257,47 @@ static nn_status nn_qa__run_q_sample(nn_qexec *x, nn_qa__obs *o, const nn_graph 
     return st;
 }
 
-/* SEQUENTIAL's per-layer step, one share of the samples (k = first,
-   first + step, ...): the QDQ model run up to layer li, whose output channel
-   sums for sample k go to sums[k * (cout + 1) ...] and its row count to the
-   slot after them.  Each share has its own executor and observer (nn_qexec
-   reads q only), so shares run on separate threads; the per-sample sums are
-   added in sample order afterwards, so the corrections do not depend on
-   the thread count. */
-typedef struct nn_qa__seq_job {
+/* One share of a QDQ pass (float kernels, so each layer's dequantized
+   input is seen) over samples k = first, first + step, ..., each run up to
+   layer li.  Each share has its own executor, so shares run on separate
+   threads.  Two uses:
+   - NN_QA__BC_Q (sequential bias correction): layer li's output channel
+     sums of sample k into sums[k * (cout + 1) ..], its row count last; the
+     accumulators are the share's own.  The caller adds them in sample
+     order, so the corrections do not depend on the thread count.
+   - NN_QA__ADA_Q (sequential AdaRound): acc is layer li's capture (n = 1,
+     li = 0); its positions of sample k (acc->row, acc->smp, set by the
+     float capture) are re-read from the QDQ input into acc->X.  A position
+     belongs to one sample, so the shares write disjoint rows of X. */
+typedef struct nn_qa__qpass_job {
     const nn_graph *q;
     nn_qa__lin *L;
+    nn_qa__acc *acc;               /* the n accumulators; NULL: the share's own, zeroed */
+    int what;
     uint32_t n, li;
     const nn_value *inputs;
     uint32_t first, step, ns;
-    double *sums;
+    double *sums;                  /* BC_Q: (ns, cout + 1), zeroed by the caller */
     nn_status st;
     nn_diag diag;
-} nn_qa__seq_job;
+} nn_qa__qpass_job;
 
-static void *nn_qa__seq_run(void *arg) {
-    nn_qa__seq_job *j = (nn_qa__seq_job *)arg;
+static void *nn_qa__qpass_run(void *arg) {
+    nn_qa__qpass_job *j = (nn_qa__qpass_job *)arg;
     size_t cout = (size_t)j->L[j->li].cout;
     nn_allocator al;
     nn_qa__obs o;
-    nn_qa__acc *A;
+    nn_qa__acc *A = j->acc;
     nn_qexec *x = NULL;
     nn_qexec_desc xd;
     uint32_t k;
     memset(&al, 0, sizeof al);
-    A = (nn_qa__acc *)nn_alloc(&al, ((size_t)j->n + 1) * sizeof *A);
-    if (!A) { j->st = nn_diag_set(&j->diag, NN_ERR_NOMEM, "nn_quant", "out of memory"); return NULL; }
-    memset(A, 0, ((size_t)j->n + 1) * sizeof *A);
-    j->st = nn_qa__obs_init(&o, NN_QA__BC_Q, j->q, j->L, A, j->n, &al, &j->diag);
+    if (!A) {
+        A = (nn_qa__acc *)nn_alloc(&al, ((size_t)j->n + 1) * sizeof *A);
+        if (!A) { j->st = nn_diag_set(&j->diag, NN_ERR_NOMEM, "nn_quant", "out of memory"); return NULL; }
+        memset(A, 0, ((size_t)j->n + 1) * sizeof *A);
+    }
+    j->st = nn_qa__obs_init(&o, j->what, j->q, j->L, A, j->n, &al, &j->diag);
     o.stop_after = (int32_t)j->li;
     memset(&xd, 0, sizeof xd);
     xd.float_only = 1;
@@ -8293,37 +8305,33 @@ static void *nn_qa__seq_run(void *arg) {
     xd.observer_user = &o;
     if (j->st == NN_OK) j->st = nn_qexec_create(j->q, &xd, &x, &j->diag);
     for (k = j->first; k < j->ns && j->st == NN_OK; k += j->step) {
-        double *sk = j->sums + (size_t)k * (cout + 1);
-        A[j->li].qsum = sk; /* zeroed by the caller */
-        A[j->li].rows_q = 0;
+        double *sk = j->sums ? j->sums + (size_t)k * (cout + 1) : NULL;
+        if (sk) {
+            A[j->li].qsum = sk;
+            A[j->li].rows_q = 0;
+        }
         j->st = nn_qa__run_q_sample(x, &o, j->q, j->inputs, k, &j->diag);
-        sk[cout] = A[j->li].rows_q;
+        if (sk) sk[cout] = A[j->li].rows_q;
     }
-    A[j->li].qsum = NULL;
+    if (j->sums) A[j->li].qsum = NULL;
     if (x) nn_qexec_destroy(x);
     nn_qa__obs_deinit(&o);
-    nn_free(&al, A);
+    if (A != j->acc) nn_free(&al, A);
     return NULL;
 }
 
-/* Layer li's quantized output sums over ns samples into acc (qsum zeroed),
-   the samples split over `threads` threads (1..8). */
-static nn_status nn_qa__seq_measure(const nn_graph *q, nn_qa__lin *L, uint32_t n, uint32_t li, const nn_value *inputs,
-                                    uint32_t ns, uint32_t threads, nn_qa__acc *acc, nn_diag *diag) {
-    nn_allocator al;
-    nn_qa__seq_job jobs[8];
-    size_t cout = (size_t)L[li].cout, c;
-    uint32_t nt = nn_quant__job_count(threads, ns), t, k;
-    double *sums;
-    nn_status st = NN_OK;
-    memset(&al, 0, sizeof al);
-    sums = (double *)nn_alloc(&al, (size_t)ns * (cout + 1) * sizeof *sums + 1);
-    if (!sums) return nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant", "out of memory");
-    memset(sums, 0, (size_t)ns * (cout + 1) * sizeof *sums);
+/* Runs the QDQ pass of nn_qa__qpass_run over ns samples split over
+   `threads` threads (1..8). */
+static nn_status nn_qa__qpass(const nn_graph *q, nn_qa__lin *L, nn_qa__acc *acc, int what, uint32_t n, uint32_t li,
+                              const nn_value *inputs, uint32_t ns, uint32_t threads, double *sums, nn_diag *diag) {
+    nn_qa__qpass_job jobs[8];
+    uint32_t nt = nn_quant__job_count(threads, ns), t;
     for (t = 0; t < nt; t++) {
         memset(&jobs[t], 0, sizeof jobs[t]);
         jobs[t].q = q;
         jobs[t].L = L;
+        jobs[t].acc = acc;
+        jobs[t].what = what;
         jobs[t].n = n;
         jobs[t].li = li;
         jobs[t].inputs = inputs;
@@ -8332,73 +8340,33 @@ static nn_status nn_qa__seq_measure(const nn_graph *q, nn_qa__lin *L, uint32_t n
         jobs[t].ns = ns;
         jobs[t].sums = sums;
     }
-    nn_quant__run_jobs(nn_qa__seq_run, jobs, sizeof jobs[0], nt);
-    for (t = 0; t < nt && st == NN_OK; t++)
-        if (jobs[t].st != NN_OK) st = nn_diag_set(diag, jobs[t].st, jobs[t].diag.where, "%s", jobs[t].diag.message);
-    for (k = 0; k < ns && st == NN_OK; k++) { /* sample order: the same sums whatever nt is */
+    nn_quant__run_jobs(nn_qa__qpass_run, jobs, sizeof jobs[0], nt);
+    for (t = 0; t < nt; t++)
+        if (jobs[t].st != NN_OK) return nn_diag_set(diag, jobs[t].st, jobs[t].diag.where, "%s", jobs[t].diag.message);
+    return NN_OK;
+}
+
+/* Layer li's quantized output sums over ns samples into acc (qsum zeroed),
+   the samples split over `threads` threads (1..8). */
+static nn_status nn_qa__seq_measure(const nn_graph *q, nn_qa__lin *L, uint32_t n, uint32_t li, const nn_value *inputs,
+                                    uint32_t ns, uint32_t threads, nn_qa__acc *acc, nn_diag *diag) {
+    nn_allocator al;
+    size_t cout = (size_t)L[li].cout, c;
+    uint32_t k;
+    double *sums;
+    nn_status st;
+    memset(&al, 0, sizeof al);
+    sums = (double *)nn_alloc(&al, (size_t)ns * (cout + 1) * sizeof *sums + 1);
+    if (!sums) return nn_diag_set(diag, NN_ERR_NOMEM, "nn_quant", "out of memory");
+    memset(sums, 0, (size_t)ns * (cout + 1) * sizeof *sums);
+    st = nn_qa__qpass(q, L, NULL, NN_QA__BC_Q, n, li, inputs, ns, threads, sums, diag);
+    for (k = 0; k < ns && st == NN_OK; k++) { /* sample order: the same sums whatever the thread count */
         const double *sk = sums + (size_t)k * (cout + 1);
         for (c = 0; c < cout; c++) acc->qsum[c] += sk[c];
         acc->rows_q += sk[cout];
     }
     nn_free(&al, sums);
     return st;
-}
-
-/* Sequential AdaRound's pass for layer li: the QDQ model q (float
-   kernels, so the layer's dequantized input is seen) runs each sample up
-   to li, and the layer's positions of that sample (acc->row, acc->smp, set
-   by the float capture) are re-read from q's input into acc->X.  Samples
-   split over threads like SEQUENTIAL's step; a position belongs to one
-   sample, so the shares write disjoint rows of X. */
-typedef struct nn_qa__adaq_job {
-    const nn_graph *q;
-    nn_qa__lin *L;
-    nn_qa__acc *acc;
-    const nn_value *inputs;
-    uint32_t first, step, ns;
-    nn_status st;
-    nn_diag diag;
-} nn_qa__adaq_job;
-
-static void *nn_qa__adaq_run(void *arg) {
-    nn_qa__adaq_job *j = (nn_qa__adaq_job *)arg;
-    nn_allocator al;
-    nn_qa__obs o;
-    nn_qexec *x = NULL;
-    nn_qexec_desc xd;
-    uint32_t k;
-    memset(&al, 0, sizeof al);
-    j->st = nn_qa__obs_init(&o, NN_QA__ADA_Q, j->q, j->L, j->acc, 1, &al, &j->diag);
-    o.stop_after = 0;
-    memset(&xd, 0, sizeof xd);
-    xd.float_only = 1;
-    xd.observer = nn_qa__observer;
-    xd.observer_user = &o;
-    if (j->st == NN_OK) j->st = nn_qexec_create(j->q, &xd, &x, &j->diag);
-    for (k = j->first; k < j->ns && j->st == NN_OK; k += j->step) j->st = nn_qa__run_q_sample(x, &o, j->q, j->inputs, k, &j->diag);
-    if (x) nn_qexec_destroy(x);
-    nn_qa__obs_deinit(&o);
-    return NULL;
-}
-
-static nn_status nn_qa__ada_requant(const nn_graph *q, nn_qa__lin *L, uint32_t li, nn_qa__acc *acc,
-                                    const nn_value *inputs, uint32_t ns, uint32_t threads, nn_diag *diag) {
-    nn_qa__adaq_job jobs[8];
-    uint32_t nt = nn_quant__job_count(threads, ns), t;
-    for (t = 0; t < nt; t++) {
-        memset(&jobs[t], 0, sizeof jobs[t]);
-        jobs[t].q = q;
-        jobs[t].L = &L[li];
-        jobs[t].acc = acc;
-        jobs[t].inputs = inputs;
-        jobs[t].first = t;
-        jobs[t].step = nt;
-        jobs[t].ns = ns;
-    }
-    nn_quant__run_jobs(nn_qa__adaq_run, jobs, sizeof jobs[0], nt);
-    for (t = 0; t < nt; t++)
-        if (jobs[t].st != NN_OK) return nn_diag_set(diag, jobs[t].st, jobs[t].diag.where, "%s", jobs[t].diag.message);
-    return NN_OK;
 }
 
 /* One measuring pass of bias correction: quantizes g into *qout, then runs
