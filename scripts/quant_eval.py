@@ -217,6 +217,7 @@ def main():
                 n, ", ".join("frame %d (float %.3f / %.3f)" % f for f in fl) or "no frame (same argmax, other merge)"))
     if data == "ocr_det":
         print("IoU of (prob > 0.3) vs float: min %.4f mean %.4f" % (min(ious), np.mean(ious)))
+        print("  per image: " + " ".join("%s %.3f" % (n.split("/")[-1].replace("txt_", ""), v) for n, v in zip(names, ious)))
         print("text boxes (p > 0.3 components, mean p > 0.6, matched at box IoU >= 0.5): %d matched of %d float / %d "
               "quantized, F1 %.3f" % (boxes[0], boxes[1], boxes[2], 2.0 * boxes[0] / max(1, boxes[1] + boxes[2])))
     if data == "gpt":

@@ -273,6 +273,42 @@ ok sh -c "$NN quantize '$CLS' $CC4 --weight-rounding sum -o '$tmp/cls_sum.onnx' 
 ok sh -c "! cmp -s '$tmp/cls_q.onnx' '$tmp/cls_sum.onnx'"
 expect 2 "--weight-rounding up: nearest or sum" $NN quantize "$CLS" $CC4 --weight-rounding up -o "$tmp/cls_x.onnx"
 
+# By default the quantizer folds a constant per-channel Mul/Add that follows a
+# Conv into the Conv (PP-OCRv4 rec: the scale and shift of PP-LCNetV3's
+# learnable affine blocks; the x*1 of its Swish goes too), so no int8 tensor
+# sits between them; --no-affine keeps them.  Counted in the QDQ files: Mul/Add nodes whose other input is a
+# constant and whose data input is the dequantized output of a Conv.
+RC2="--calib-data $CACHE/data/ocr_rec/calib --samples 2 --calibration-method minmax"
+ok sh -c "$NN quantize '$REC' $RC2 -o '$tmp/rec_aff.onnx' >/dev/null 2>&1"
+ok sh -c "$NN quantize '$REC' $RC2 --no-affine -o '$tmp/rec_noaff.onnx' >/dev/null 2>&1"
+ok /usr/bin/python3 - "$tmp/rec_aff.onnx" "$tmp/rec_noaff.onnx" <<'PY'
+import onnx, sys
+def conv_affine(path):
+    m = onnx.load(path)
+    const = {t.name for t in m.graph.initializer}
+    prod = {o: n for n in m.graph.node for o in n.output}
+    def src(name):  # the tensor a DequantizeLinear(QuantizeLinear(x)) pair reads
+        n = prod.get(name)
+        if n is not None and n.op_type == "DequantizeLinear" and n.input[0] in prod:
+            q = prod[n.input[0]]
+            if q.op_type == "QuantizeLinear":
+                return q.input[0]
+        return name
+    def is_const(name):
+        n = prod.get(name)
+        return name in const or (n is not None and n.op_type == "DequantizeLinear" and n.input[0] in const)
+    k = 0
+    for n in m.graph.node:
+        if n.op_type in ("Mul", "Add") and len(n.input) == 2:
+            for a, b in ((n.input[0], n.input[1]), (n.input[1], n.input[0])):
+                p = prod.get(src(a))
+                if is_const(b) and p is not None and p.op_type == "Conv":
+                    k += 1
+    return k
+folded, kept = conv_affine(sys.argv[1]), conv_affine(sys.argv[2])
+assert folded == 0 and kept > 0, (folded, kept)
+PY
+
 # --scheme s16 writes int16 QuantizeLinear/DequantizeLinear, which ONNX admits
 # only from opset 21 (QuantizeLinear-21): the QDQ file must say opset 21 (the
 # cls model is opset 10, upgraded to 14 for per-channel weights, then to 21)

@@ -31,7 +31,7 @@ static void quantize_help(void) {
            "         [--calibration-method auto|minmax|percentile|mse|kl|aciq_gauss|aciq_laplace|octav] [--percentile P]\n"
            "         [--calib-table CALI_TABLE] [--qtable FILE] [--scheme s8sym|u8asym|s8asym|s16] [--weights int8|int4] [--group G]\n"
            "         [--weight-rounding nearest|sum]\n"
-           "         [--recipe norm-float|all-int] [--keep-opset] [--affine]\n"
+           "         [--recipe norm-float|all-int] [--keep-opset] [--no-affine]\n"
            "         [--samples N] [--shape NAME=DIMS]... [--analysis OUT_PREFIX] [--threads N]\n"
            "         [--we [--we-clip skip|vector]] [--smooth-quant ALPHA [--smooth-threshold T] [--smooth-insert-mul]]\n"
            "         [--adaround [--adaround-iters N] [--adaround-mode local|sequential]] [--bc [--bc-inference-num N] [--min-layer-cos C]\n"
@@ -55,6 +55,9 @@ static void quantize_help(void) {
            "  writes a QDQ ONNX model; `run` executes a QDQ model with integer kernels\n"
            "  --calib-table: the ranges come from a calibration table (TPU-MLIR's format, `nnport\n"
            "  calibrate` or `quantize search --calib-table-out`), not from a calibrator\n"
+           "  --no-affine: keep a constant per-channel Mul/Add after a Conv (and x*1) as its own\n"
+           "  int8 tensor (by default it is folded into the Conv's weights and bias; the passes\n"
+           "  before session 17: fold,identity,bn,hswish,dce)\n"
            "  --weight-rounding sum: Conv kernels keep each (output, input) channel pair's tap sum\n"
            "  (no DC error on flat inputs; docs/QUANTIZATION.md 6h)\n"
            "  --group G: one weight scale per G input elements (blocked DequantizeLinear,\n"
@@ -107,17 +110,22 @@ static int parse_method(const char *s, nn_calib_method *m) {
     return 0;
 }
 
-static const char *g_passes = "fold,identity,bn,hswish,dce";
+static const char *g_passes = "fold,identity,noop,cse,bn,affine,hswish,dce"; /* cv_flow's list */
 static int g_keep_opset = 0;
 static int g_min_opset = 14; /* 21 with --group: DequantizeLinear's block_size */
 
 /* Loads the model and runs the passes the quantizer expects: models below
    opset 14 are upgraded to 14 first (per-channel DequantizeLinear needs
    `axis`, opset 13; HardSwish is opset 14), then constants folded,
-   BatchNorm folded and decomposed HardSwish fused (one lookup table instead
-   of four int8 tensors; --affine
-   also folds the Mul/Add pairs paddle2onnx writes for BatchNorm into the
-   convs: measured worse on PP-OCRv4, see docs/QUANTIZATION.md). */
+   no-op nodes (x*1, ...) and repeated nodes removed, BatchNorm folded,
+   constant per-channel Mul/Add after a Conv folded into it (`affine`: the
+   scale and shift paddle2onnx writes for PP-LCNetV3's learnable affine
+   blocks, which would otherwise each be one more int8 tensor) and
+   decomposed HardSwish fused (one lookup table instead of four int8
+   tensors).  The passes cv_flow runs before it quantizes.  --no-affine
+   runs the list of sessions 1-16 (fold,identity,bn,hswish,dce), which
+   keeps the Mul/Add and x*1 nodes as their own int8 tensors
+   (docs/QUANTIZATION.md 6p). */
 /* A dynamically quantized model (ONNX Runtime's quantize_dynamic:
    DynamicQuantizeLinear -> ConvInteger/MatMulInteger chains, e.g. npm
    @imgly's ISNet) has no static activation scales: it is first turned back
@@ -235,7 +243,8 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
         if (!strcmp(a, "--softmax-bias")) { o->softmax_bias = 1; continue; }
         if (!strcmp(a, "--we")) { o->we = 1; continue; }
         if (!strcmp(a, "--smooth-insert-mul")) { o->smooth_insert = 1; continue; }
-        if (!strcmp(a, "--affine")) { g_passes = "fold,identity,bn,affine,hswish,dce"; continue; }
+        if (!strcmp(a, "--affine")) { g_passes = "fold,identity,noop,cse,bn,affine,hswish,dce"; continue; } /* the default */
+        if (!strcmp(a, "--no-affine")) { g_passes = "fold,identity,bn,hswish,dce"; continue; }
         if (o->search && !strcmp(a, "--worst")) { o->worst = 1; continue; }
         if (o->search && !strcmp(a, "--full-runs")) { o->full_runs = 1; continue; }
         if (i + 1 >= argc && a[0] == '-') return cli_usage_error(cmd, "%s needs a value", a);
