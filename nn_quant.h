@@ -1795,6 +1795,7 @@ static void nn_quant__s16_gather(const nn_quant_conv_params *p, const int16_t *x
         if (ih >= 0 && ih < H) {
             lo = iw0 < 0 ? (-iw0 + SW - 1) / SW : 0;           /* first j with iw >= 0 */
             hi = W - iw0 > 0 ? (W - iw0 + SW - 1) / SW : 0;    /* first j with iw >= W */
+            if (lo > cnt) lo = cnt; /* padding wider than the run (a hostile .nnb: fuzz_nnb) */
             if (hi > cnt) hi = cnt;
             if (hi < lo) hi = lo;
             if (SW == 1)
