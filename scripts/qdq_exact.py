@@ -330,6 +330,25 @@ def run(model, feeds, expose_q, keep_all=False):
     return env, qdtype, extra
 
 
+def expose_q(m, only=None):
+    """Makes the output of every QuantizeLinear of an activation in model
+    proto m (or of those named in `only`) a graph output, typed by its zero
+    point (uint8 without one); returns their names in node order."""
+    consts = {t.name: t for t in m.graph.initializer}
+    fixed = set(consts) | {o for n in m.graph.node if n.op_type == "Constant" for o in n.output}
+    have = {o.name for o in m.graph.output}
+    names = []
+    for n in m.graph.node:
+        if n.op_type != "QuantizeLinear" or n.input[0] in fixed or (only is not None and n.output[0] not in only):
+            continue
+        names.append(n.output[0])
+        if n.output[0] not in have:
+            zp = consts.get(n.input[2]) if len(n.input) > 2 else None
+            m.graph.output.append(onnx.helper.make_tensor_value_info(
+                n.output[0], zp.data_type if zp is not None else onnx.TensorProto.UINT8, None))
+    return names
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model")

@@ -57,6 +57,14 @@ def sh(cmd):
     return r.stdout + r.stderr
 
 
+def iou03(a, b):
+    """IoU of the maps thresholded at 0.3; two empty maps (an image without
+    text) agree: IoU 1."""
+    ma, mb = a > 0.3, b > 0.3
+    u = (ma | mb).sum()
+    return (ma & mb).sum() / u if u else 1.0
+
+
 def cos(a, b):
     a = a.astype(np.float64).ravel()
     b = b.astype(np.float64).ravel()
@@ -155,6 +163,7 @@ def main():
     boxes = [0, 0, 0]  # det: matched, float, quantized
     ties = tie_miss = 0  # rec: lines with a float near-tie frame; misses that flipped at one
     agree_ort = 0        # rec: lines ONNX Runtime's run of the QDQ file reads as the float model
+    ious_ort, ious_fo = [], []  # det: IoU of ORT's map vs float, and fake-quant's vs ORT's (same file)
     misses = []          # rec: (line, [(frame, float top-1 p, top-2 p) where the top class changed])
     for n in names:
         F = np.load(os.path.join(work, "float", n + ".npy"))
@@ -164,6 +173,9 @@ def main():
             c_ort.append(cos(O, Q))
             if data == "ocr_rec":
                 agree_ort += int(ctc(F) == ctc(O))
+            if data == "ocr_det":
+                ious_ort.append(iou03(F, O))
+                ious_fo.append(iou03(Q, O))
         c_float.append(cos(F, Q))
         if data == "imagenet":
             agree += int(F.argmax() == Q.argmax())
@@ -183,10 +195,7 @@ def main():
                 tie_miss += int(len(flip) > 0 and float(gap[flip].min()) < 0.05)
                 misses.append((n, [(int(t), float(srt[t, -1]), float(srt[t, -2])) for t in flip[:4]]))
         elif data == "ocr_det":
-            mf, mq = F > 0.3, Q > 0.3
-            u = (mf | mq).sum()
-            # both maps empty (an image without text): they agree, IoU 1
-            ious.append((mf & mq).sum() / u if u else 1.0)
+            ious.append(iou03(F, Q))
             from pc_act_experiment import det_boxes, box_match
             bf, bq = det_boxes(F[0, 0]), det_boxes(Q[0, 0])
             boxes = [boxes[0] + box_match(bf, bq), boxes[1] + len(bf), boxes[2] + len(bq)]
@@ -218,6 +227,9 @@ def main():
     if data == "ocr_det":
         print("IoU of (prob > 0.3) vs float: min %.4f mean %.4f" % (min(ious), np.mean(ious)))
         print("  per image: " + " ".join("%s %.3f" % (n.split("/")[-1].replace("txt_", ""), v) for n, v in zip(names, ious)))
+        if ious_ort:
+            print("  ONNX Runtime on the same QDQ file: IoU vs float min %.4f mean %.4f; fake-quant vs ORT min %.4f mean %.4f"
+                  % (min(ious_ort), np.mean(ious_ort), min(ious_fo), np.mean(ious_fo)))
         print("text boxes (p > 0.3 components, mean p > 0.6, matched at box IoU >= 0.5): %d matched of %d float / %d "
               "quantized, F1 %.3f" % (boxes[0], boxes[1], boxes[2], 2.0 * boxes[0] / max(1, boxes[1] + boxes[2])))
     if data == "gpt":

@@ -33,7 +33,7 @@ import tempfile
 import numpy as np
 import onnx
 import torch
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
 import qdq_exact  # noqa: E402
@@ -53,12 +53,8 @@ def main():
     m = onnx.load(a.model)
     g = m.graph
     inits = {i.name: i for i in g.initializer}
-    have = {o.name for o in g.output}
-    qnodes = [n for n in g.node if n.op_type == "QuantizeLinear"]
-    for n in qnodes:
-        if n.output[0] not in have:
-            zp = inits.get(n.input[2]) if len(n.input) > 2 else None
-            g.output.append(helper.make_tensor_value_info(n.output[0], zp.data_type if zp else TensorProto.UINT8, None))
+    qnodes = [n for n in g.node if n.op_type == "QuantizeLinear" and n.input[0] not in inits]
+    qdq_exact.expose_q(m)
     tmp = tempfile.mkdtemp()
     exposed = os.path.join(tmp, "exposed.onnx")
     onnx.save(m, exposed)

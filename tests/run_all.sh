@@ -71,6 +71,8 @@ if [ -f "$cls_onnx" ] && $B/nnport quantize "$cls_onnx" --calib-data "$cls_data/
         /usr/bin/python3 tests/exact_check.py "$exact_dir/cls.qdq.onnx" --nnport $B/nnport "${exact_in[@]}"
     step "exact_check catches a corrupted weight" \
         /usr/bin/python3 tests/exact_check.py "$exact_dir/cls.qdq.onnx" --nnport $B/nnport --corrupt-weight "${exact_in[@]:0:4}"
+    step "qdq_layers: fake-quant, simulator, ONNX Runtime and exact agree at every tensor (ppocr cls)" \
+        /usr/bin/python3 tests/qdq_layers_check.py "$exact_dir/cls.qdq.onnx" --nnport $B/nnport --input "${exact_in[1]}"
 else
     step "integer execution vs float64 exact arithmetic (ppocr cls quantize)" false
 fi

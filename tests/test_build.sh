@@ -181,6 +181,17 @@ ok /usr/bin/python3 -c "import numpy as np; np.save('$tmp/frame.npy', np.full((1
 $NN run "$OUT7/model.nnb" --input "x=$tmp/frame.npy" --output-dir "$tmp/run7" >/dev/null 2>&1
 ok test $? -eq 0
 ok test -s "$tmp/run7/output_0.npy"
+# a program's run writes outputs.json like a graph's: each output's name,
+# file, shape and dtype, from the program's slots and the output itself
+ok /usr/bin/python3 - "$tmp/run7" <<'EOF'
+import json, sys, numpy as np
+d = sys.argv[1]
+o = json.load(open(d + "/outputs.json"))["outputs"]
+assert [x["file"] for x in o] == ["output_%d.npy" % i for i in range(len(o))], o
+for x in o:
+    a = np.load(d + "/" + x["file"])
+    assert x["shape"] == list(a.shape) and x["dtype"] == str(a.dtype) and x["name"], (x, a.shape, a.dtype)
+EOF
 # the same config with the defaults back: no NV12, no Cast
 $NN build --config "$tmp/cfg7.json" --input "$MODEL" --output-dir "$tmp/out8" --compile.input_format model \
     --quant.float_dtype f32 >"$tmp/stdout8" 2>&1

@@ -264,6 +264,31 @@ int cli_part_commit(FILE *f, const char *part, const char *path, int ok) {
     return ok;
 }
 
+int cli_write_outputs_json(const char *path, uint32_t count, const char *const *names, const nn_value *const *outs) {
+    cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "outputs");
+    for (uint32_t i = 0; i < count; i++) {
+        const nn_value *v = outs[i];
+        cJSON *o = cJSON_CreateObject();
+        char file[64];
+        snprintf(file, sizeof file, "output_%u.npy", i);
+        cJSON_AddNumberToObject(o, "index", i);
+        cJSON_AddStringToObject(o, "name", names[i]);
+        cJSON_AddStringToObject(o, "file", file);
+        cJSON *shape = cJSON_AddArrayToObject(o, "shape");
+        for (int32_t k = 0; k < v->shape.rank; k++) cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)v->shape.dims[k]));
+        cJSON_AddStringToObject(o, "dtype", nn_dtype_name(v->dtype));
+        cJSON_AddItemToArray(arr, o);
+    }
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!text) return 0;
+    FILE *f = fopen(path, "wb");
+    int ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
+    if (f && fclose(f) != 0) ok = 0;
+    free(text);
+    return ok;
+}
+
 void cli_flow_write_record(const cJSON *rec, const char *dir) {
     char path[4200], part[4210];
     char *text = cJSON_Print(rec);

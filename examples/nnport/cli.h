@@ -143,6 +143,11 @@ void cli_print_layer_rows(const nn_graph *g, nn_quant_layer_report *rows, uint32
 FILE *cli_part_open(const char *path, char *part, size_t cap);
 int cli_part_commit(FILE *f, const char *part, const char *path, int ok);
 
+/* Writes outputs.json at path (the caller's temporary name): index, name,
+   file (output_<i>.npy), shape and dtype of each of the count outputs, the
+   layout of `nnport run` and scripts/ort_run.js.  1 on success. */
+int cli_write_outputs_json(const char *path, uint32_t count, const char *const *names, const nn_value *const *outs);
+
 /* The end of a flow: writes DIR/record.json (through a .part name renamed
    into place) and DIR/report.html, and prints the report's path. */
 struct cJSON;

@@ -596,6 +596,21 @@ int cli_run_nnb(const char *path, const struct cli_inputs *in, const char *outdi
             snprintf(tmp, plen, "%s/output_%u.npy.part", outdir, i);
             if (nn_verify_save_npy_file(tmp, &outs[i], &d)) rc = cli_fail(tmp, &d);
         }
+        if (rc == CLI_EXIT_OK) { /* outputs.json, as for a graph */
+            const char *names[64];
+            const nn_value *ov[64];
+            for (uint32_t i = 0; i < p->output_count; i++) {
+                names[i] = p->slots[p->outputs[i]].name;
+                ov[i] = &outs[i];
+            }
+            snprintf(tmp, plen, "%s/outputs.json.part", outdir);
+            snprintf(fin, plen, "%s/outputs.json", outdir);
+            if (!cli_write_outputs_json(tmp, p->output_count, names, ov) || rename(tmp, fin) != 0) {
+                fprintf(stderr, "nnport: %s: cannot write: %s\n", fin, strerror(errno));
+                remove(tmp);
+                rc = CLI_EXIT_FAIL;
+            }
+        }
         for (uint32_t i = 0; rc == CLI_EXIT_OK && i < p->output_count; i++) {
             snprintf(tmp, plen, "%s/output_%u.npy.part", outdir, i);
             snprintf(fin, plen, "%s/output_%u.npy", outdir, i);

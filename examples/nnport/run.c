@@ -38,32 +38,6 @@ static void run_help(void) {
            "  layout (test_data_set_0/*.pb) with SHA-256 hashes in bundle.json\n");
 }
 
-/* Writes outputs.json (through a temporary file) describing the outputs. */
-static int write_outputs_json(const char *path, const nn_graph *g, const nn_value *const *outs) {
-    cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "outputs");
-    for (uint32_t i = 0; i < g->output_count; i++) {
-        const nn_value *v = outs[i];
-        cJSON *o = cJSON_CreateObject();
-        char file[64];
-        snprintf(file, sizeof file, "output_%u.npy", i);
-        cJSON_AddNumberToObject(o, "index", i);
-        cJSON_AddStringToObject(o, "name", g->tensors[g->outputs[i].id].name);
-        cJSON_AddStringToObject(o, "file", file);
-        cJSON *shape = cJSON_AddArrayToObject(o, "shape");
-        for (int32_t k = 0; k < v->shape.rank; k++) cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)v->shape.dims[k]));
-        cJSON_AddStringToObject(o, "dtype", nn_dtype_name(v->dtype));
-        cJSON_AddItemToArray(arr, o);
-    }
-    char *text = cJSON_Print(root);
-    cJSON_Delete(root);
-    if (!text) return 0;
-    FILE *f = fopen(path, "wb");
-    int ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
-    if (f && fclose(f) != 0) ok = 0;
-    free(text);
-    return ok;
-}
-
 /* Writes the verification bundle (see the file comment; bundle.c); CLI exit code. */
 static int write_bundle(const char *dir, const char *model_path, const nn_graph *g, const nn_value *const *outs,
                         const nn_value *inputs) {
@@ -159,7 +133,11 @@ int cmd_run(int argc, char **argv) {
         }
         if (rc == CLI_EXIT_OK && tmp && fin) {
             snprintf(tmp, plen, "%s/outputs.json.part", outdir);
-            if (!write_outputs_json(tmp, g, outs)) {
+            const char **onames = (const char **)malloc(sizeof(char *) * (g->output_count + 1));
+            for (uint32_t i = 0; onames && i < g->output_count; i++) onames[i] = g->tensors[g->outputs[i].id].name;
+            int wrote = onames && cli_write_outputs_json(tmp, g->output_count, onames, outs);
+            free(onames);
+            if (!wrote) {
                 fprintf(stderr, "nnport: %s: cannot write: %s\n", tmp, strerror(errno));
                 rc = CLI_EXIT_FAIL;
             }
