@@ -265,17 +265,16 @@ int main(int argc, char **argv) {
     if (run_and_compare(&f, g, 0, 0, &a)) goto done;
     if (!gate(&f, "optimize", cli_now_ms() - t0, &a, f.tol_optimize, path)) goto done;
 
-    /* quantize: calibrate on the calibration set, all-int8 QDQ graph.  It
-       starts from the cv passes without `act`: for an integer graph the
-       activation fusion is the lowering's (Relu/Clip become the requantize
-       clamp), and a FusedConv would stay float in the QDQ graph. */
+    /* quantize: calibrate on the calibration set, all-int8 QDQ graph, from
+       CLI_QUANT_PASSES (the cv passes without `act`: Relu/Clip become the
+       requantize clamp in the lowering). */
     t0 = cli_now_ms();
     nn_graph_destroy(g);
     g = NULL;
     if (nn_onnx_load_file(f.model, NULL, &g, &d) ||
         nn_graph_infer_shapes(g, f.shapes.shapes, (uint32_t)f.shapes.shape_count, &d) ||
         (nn_graph_opset(g, "") < 14 && nn_graph_run_pass(g, "opset", &up, NULL, &d)) ||
-        nn_graph_run_passes(g, "fold,identity,noop,cse,bn,affine,hswish,dce", NULL, NULL, &d)) {
+        nn_graph_run_passes(g, CLI_QUANT_PASSES, NULL, NULL, &d)) {
         rc = die("quantize", &d);
         goto done;
     }

@@ -44,10 +44,12 @@ def sh(cmd):
     return r.stdout
 
 
-def expose(src, dst, only=None):
-    """Writes src with its activation QuantizeLinear outputs (or those in
-    `only`) as graph outputs to dst; returns their names in node order."""
-    m = onnx.load(src)
+def expose(model, dst, only=None):
+    """Writes a copy of the model proto with its activation QuantizeLinear
+    outputs (or those in `only`) as graph outputs to dst; returns their
+    names in node order."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
     names = qdq_exact.expose_q(m, only)
     onnx.save(m, dst)
     return names
@@ -109,7 +111,8 @@ def main():
     work = a.work or tempfile.mkdtemp(prefix="qdq_layers.")
     os.makedirs(work, exist_ok=True)
     exp = os.path.join(work, "layers.onnx")
-    names = expose(a.model, exp)
+    model = onnx.load(a.model)
+    names = expose(model, exp)
     if not names:
         sys.exit("qdq_layers: %s has no QuantizeLinear of an activation" % a.model)
     ins = sum((["--input", i] for i in a.input), [])
@@ -130,11 +133,11 @@ def main():
             shapes += ["--shape", "%s=%s" % (name, "x".join(str(d) for d in np.load(f, mmap_mode="r").shape))]
         # a .nnb holds at most 64 outputs (docs/FORMAT.md): one build per
         # slice of the tensors, each next to the model's own outputs
-        per = 64 - len(onnx.load(a.model, load_external_data=False).graph.output)
+        per = 64 - len(model.graph.output)
         sim_out = {}
         for k in range(0, len(names), per):
             part = os.path.join(work, "layers_%d.onnx" % (k // per))
-            expose(a.model, part, set(names[k:k + per]))
+            expose(model, part, set(names[k:k + per]))
             nnb = part[:-5] + ".nnb"
             sh([a.nnport, "compile", part, "--target", a.target, "-o", nnb] + shapes)
             d = os.path.join(work, "sim_%d" % (k // per))

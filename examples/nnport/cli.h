@@ -54,6 +54,14 @@ int cli_parse_rounding(const char *text, nn_quant_rounding *out);
    for the grid they will quantize to (MSE, KL, OCTAV weigh clipping
    against rounding), except ACIQ, whose tables stop at 8 bits. */
 int cli_calib_bits(int act_bits, nn_calib_method m);
+
+/* The passes a float model goes through before it is quantized, in cv_flow
+   and `nnport quantize`: the cv template without `act` (for an integer
+   graph the activation fusion is the lowering's, and a FusedConv would stay
+   float in the QDQ graph).  `affine` folds a constant per-channel Mul/Add
+   after a Conv into it, so no int8 tensor sits between them
+   (docs/QUANTIZATION.md 6p). */
+#define CLI_QUANT_PASSES "fold,identity,noop,cse,bn,affine,hswish,dce"
 /* Parses an activation scheme ("s8sym", "u8asym", "s8asym" or "s16"); 0 on anything else. */
 int cli_parse_scheme(const char *text, nn_quant_scheme *out);
 /* Of nn_quant_softmax_bias_measure's n rows: how many Softmax outputs are

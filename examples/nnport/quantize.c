@@ -110,7 +110,7 @@ static int parse_method(const char *s, nn_calib_method *m) {
     return 0;
 }
 
-static const char *g_passes = "fold,identity,noop,cse,bn,affine,hswish,dce"; /* cv_flow's list */
+static const char *g_passes = CLI_QUANT_PASSES; /* cv_flow's list */
 static int g_keep_opset = 0;
 static int g_min_opset = 14; /* 21 with --group: DequantizeLinear's block_size */
 
@@ -243,7 +243,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
         if (!strcmp(a, "--softmax-bias")) { o->softmax_bias = 1; continue; }
         if (!strcmp(a, "--we")) { o->we = 1; continue; }
         if (!strcmp(a, "--smooth-insert-mul")) { o->smooth_insert = 1; continue; }
-        if (!strcmp(a, "--affine")) { g_passes = "fold,identity,noop,cse,bn,affine,hswish,dce"; continue; } /* the default */
+        if (!strcmp(a, "--affine")) { g_passes = CLI_QUANT_PASSES; continue; } /* the default */
         if (!strcmp(a, "--no-affine")) { g_passes = "fold,identity,bn,hswish,dce"; continue; }
         if (o->search && !strcmp(a, "--worst")) { o->worst = 1; continue; }
         if (o->search && !strcmp(a, "--full-runs")) { o->full_runs = 1; continue; }
