@@ -373,6 +373,11 @@ typedef struct nn_quant_desc {
     void *log_user;
     nn_quant_recipe recipe;  /* default precision of normalization layers (below) */
     nn_quant_rounding weight_rounding; /* how Conv weights round to their grid (below) */
+    int preact16;            /* 1: a Conv / ConvTranspose / Gemm / MatMul output read only by
+                                nonlinear activations (HardSwish, HardSigmoid, Sigmoid, Tanh,
+                                Gelu, Elu, Softplus) gets 16-bit Q/DQ when no table rule names
+                                it: the precision a target keeps that applies the activation
+                                to the accumulator (docs/QUANTIZATION.md 6q) */
 } nn_quant_desc;
 
 typedef struct nn_quant_stats {
@@ -3316,6 +3321,45 @@ static void nn_quant__recipe(const nn_graph *g, nn_quant_dtype *mode) {
     }
 }
 
+/* preact16: the producers (Conv, ConvTranspose, Gemm, MatMul, mode still
+   DEFAULT) whose first output is read only by nonlinear activations, and
+   by at least one, take INT16.  Their output is the pre-activation value a
+   fused Conv + activation never writes to memory; at int8 its per-tensor
+   grid is set by the widest channel and leaves a few steps for the
+   activation's bend (PP-OCRv4 det: step 1.19 against HardSwish's [-3, 3],
+   docs/QUANTIZATION.md 6q).  Relu and Clip are not listed: they merge
+   into the producer's output clamp already. */
+static int nn_quant__preact_op(const char *op) {
+    static const char *const ops[] = {"HardSwish", "HardSigmoid", "Sigmoid", "Tanh", "Gelu", "Elu", "Softplus"};
+    size_t i;
+    for (i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (!strcmp(op, ops[i])) return 1;
+    return 0;
+}
+
+static void nn_quant__preact16(const nn_graph *g, nn_quant_dtype *mode) {
+    uint32_t i, j, k;
+    for (i = 0; i < g->node_count; i++) {
+        const nn_node *n = &g->nodes[i];
+        uint32_t readers = 0, others = 0;
+        nn_tensor_id t;
+        if (mode[i] != NN_QUANT_DTYPE_DEFAULT || !n->output_count || n->outputs[0].id == NN_INVALID_ID) continue;
+        if (strcmp(n->op_type, "Conv") && strcmp(n->op_type, "ConvTranspose") && strcmp(n->op_type, "Gemm") &&
+            strcmp(n->op_type, "MatMul"))
+            continue;
+        t = n->outputs[0];
+        for (k = 0; k < g->output_count; k++)
+            if (g->outputs[k].id == t.id) others++;
+        for (k = 0; k < g->node_count && !others; k++)
+            for (j = 0; j < g->nodes[k].input_count; j++) {
+                if (g->nodes[k].inputs[j].id != t.id) continue;
+                if (nn_quant__preact_op(g->nodes[k].op_type)) readers++;
+                else others++;
+            }
+        if (readers && !others) mode[i] = NN_QUANT_DTYPE_INT16;
+    }
+}
+
 /* Decides node modes and which activations get Q/DQ. */
 static nn_status nn_quant__plan(nn_quant__b *b, const nn_quant_range *ranges, const uint32_t *order) {
     const nn_graph *g = b->g;
@@ -3327,6 +3371,7 @@ static nn_status nn_quant__plan(nn_quant__b *b, const nn_quant_range *ranges, co
                                           b->diag);
     if (st) return st;
     if (b->d.recipe == NN_QUANT_RECIPE_NORM_FLOAT) nn_quant__recipe(g, b->mode);
+    if (b->d.preact16 && b->d.scheme != NN_QUANT_S16_SYM) nn_quant__preact16(g, b->mode);
     for (i = 0; i < g->node_count; i++) {
         if (b->mode[i] == NN_QUANT_DTYPE_DEFAULT) b->mode[i] = def;
         if (b->mode[i] == NN_QUANT_DTYPE_INT8 && b->d.weight_bits == 4) b->mode[i] = NN_QUANT_DTYPE_INT4;

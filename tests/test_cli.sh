@@ -273,6 +273,36 @@ ok sh -c "$NN quantize '$CLS' $CC4 --weight-rounding sum -o '$tmp/cls_sum.onnx' 
 ok sh -c "! cmp -s '$tmp/cls_q.onnx' '$tmp/cls_sum.onnx'"
 expect 2 "--weight-rounding up: nearest or sum" $NN quantize "$CLS" $CC4 --weight-rounding up -o "$tmp/cls_x.onnx"
 
+# --preact16: a Conv output read only by nonlinear activations (the cls model's
+# HardSwish and HardSigmoid inputs) gets 16-bit Q/DQ; by default every
+# activation is 8-bit; a Conv output read by anything else stays 8-bit.
+ok sh -c "$NN quantize '$CLS' $CC4 --preact16 -o '$tmp/cls_p16.onnx' 2>&1 | grep -q 'pre-activations   16-bit'"
+ok /usr/bin/python3 - "$tmp/cls_q.onnx" "$tmp/cls_p16.onnx" <<'PY'
+import onnx, sys
+ACT = {"HardSwish", "HardSigmoid", "Sigmoid", "Tanh", "Gelu", "Elu", "Softplus"}
+def q16(path):  # (Conv outputs with int16 Q, with 8-bit Q) by whether only activations read them
+    m = onnx.load(path)
+    init = {t.name: t for t in m.graph.initializer}
+    prod = {o: n for n in m.graph.node for o in n.output}
+    cons = {}
+    for n in m.graph.node:
+        for i in n.input:
+            cons.setdefault(i, []).append(n)
+    out = {"act16": 0, "act8": 0, "other16": 0, "other8": 0}
+    for n in m.graph.node:
+        if n.op_type != "QuantizeLinear" or prod.get(n.input[0]) is None or prod[n.input[0]].op_type != "Conv":
+            continue
+        readers = [c.op_type for dq in cons.get(n.output[0], []) for c in cons.get(dq.output[0], [])]
+        wide = init[n.input[2]].data_type == onnx.TensorProto.INT16
+        kind = "act" if readers and all(r in ACT for r in readers) else "other"
+        out[kind + ("16" if wide else "8")] += 1
+    return out
+base, p16 = q16(sys.argv[1]), q16(sys.argv[2])
+assert base["act16"] == 0 and base["other16"] == 0 and base["act8"] > 0, base
+assert p16["act16"] == base["act8"] and p16["act8"] == 0 and p16["other16"] == 0 and p16["other8"] == base["other8"], (base, p16)
+PY
+expect 2 "--promote INT8: F32 or INT16" $NN quantize search "$CLS" $CC4 --promote INT8 -o "$tmp/cls_x.txt"
+
 # By default the quantizer folds a constant per-channel Mul/Add that follows a
 # Conv into the Conv (PP-OCRv4 rec: the scale and shift of PP-LCNetV3's
 # learnable affine blocks; the x*1 of its Swish goes too), so no int8 tensor

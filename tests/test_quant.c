@@ -1469,6 +1469,94 @@ static void test_table_chain(void) {
     nn_graph_destroy(g);
 }
 
+/* nn_quant_desc.preact16.  x (1, 3, 1, 1) = (-1.5, 0.5, 2) -> depthwise
+   1x1 Conv "c" with weights (100, 1, 1) -> h = (-150, 0.5039, 2) ->
+   HardSwish -> y (a graph output, left float); a second depthwise Conv
+   "c2" (weights 1) -> h2, read by a HardSwish -> y2 and by z = h2 + y2.
+   minmax, s8sym.
+   By hand: x's step is 2 / 127, so x1 = 0.5 quantizes to 32 * 2 / 127 =
+   0.50394; the weights are exact per channel (q = 127 each).  h's int8
+   step is 150 / 127 = 1.1811: h1 = 0.50394 rounds to 0, and
+   hardswish(0) = 0.  At 16 bits h's step is 150 / 32767 = 0.0045778:
+   h1 = 110 steps = 0.503555, so y1 = hardswish(0.503555) = 0.503555 *
+   3.503555 / 6 = 0.29404 (float: 0.29428).  So: with the flag only h
+   gets 16-bit Q/DQ (h2 is also read by the Add, not only by an
+   activation) and y1 = 0.29404; without it y1 = 0. */
+static void test_preact16(void) {
+    nn_graph *g = NULL, *q = NULL;
+    nn_diag d;
+    nn_tensor_id x, w, w2, h, h2, y, y2, z;
+    nn_node_id n;
+    memset(&d, 0, sizeof d);
+    if (nn_graph_create(NULL, &g, &d)) { CHECK(0); return; }
+    int64_t xd[4] = {1, 3, 1, 1}, wd[4] = {3, 1, 1, 1};
+    nn_shape xs = nn_shape_make(4, xd), ws = nn_shape_make(4, wd);
+    float xv[3] = {-1.5f, 0.5f, 2.0f}, wv[3] = {100.0f, 1.0f, 1.0f}, wv2[3] = {1.0f, 1.0f, 1.0f};
+    nn_attr grp;
+    memset(&grp, 0, sizeof grp);
+    grp.name = "group";
+    grp.type = NN_ATTR_INT;
+    grp.i = 3;
+    nn_graph_set_opset(g, "", 14, &d);
+    nn_graph_add_tensor(g, "x", NN_DTYPE_FLOAT, &xs, &x, &d);
+    nn_graph_add_tensor(g, "w", NN_DTYPE_FLOAT, &ws, &w, &d);
+    nn_graph_set_data(g, w, wv, sizeof wv, 1, &d);
+    nn_graph_add_tensor(g, "w2", NN_DTYPE_FLOAT, &ws, &w2, &d);
+    nn_graph_set_data(g, w2, wv2, sizeof wv2, 1, &d);
+    nn_graph_add_tensor(g, "h", NN_DTYPE_FLOAT, &xs, &h, &d);
+    nn_graph_add_tensor(g, "h2", NN_DTYPE_FLOAT, &xs, &h2, &d);
+    nn_graph_add_tensor(g, "y", NN_DTYPE_FLOAT, &xs, &y, &d);
+    nn_graph_add_tensor(g, "y2", NN_DTYPE_FLOAT, &xs, &y2, &d);
+    nn_graph_add_tensor(g, "z", NN_DTYPE_FLOAT, &xs, &z, &d);
+    nn_graph_add_input(g, x, &d);
+    nn_graph_add_output(g, y, &d);
+    nn_graph_add_output(g, z, &d);
+    nn_tensor_id ci[2] = {x, w}, ci2[2] = {x, w2};
+    nn_graph_add_node(g, "Conv", "", "c", ci, 2, &h, 1, &n, &d);
+    nn_graph_add_attr(g, n, &grp, 0, &d);
+    nn_graph_add_node(g, "HardSwish", "", "hs", &h, 1, &y, 1, &n, &d);
+    nn_graph_add_node(g, "Conv", "", "c2", ci2, 2, &h2, 1, &n, &d);
+    nn_graph_add_attr(g, n, &grp, 0, &d);
+    nn_graph_add_node(g, "HardSwish", "", "hs2", &h2, 1, &y2, 1, &n, &d);
+    nn_tensor_id zi[2] = {h2, y2};
+    nn_graph_add_node(g, "Add", "", "add", zi, 2, &z, 1, &n, &d);
+    CHECK_EQ_INT(d.status, NN_OK);
+    nn_value in = nn_value_make(NN_DTYPE_FLOAT, xs, xv);
+    in.bytes = sizeof xv;
+    nn_quant_range *r = calibrate(g, &in);
+    for (int flag = 0; flag < 2; flag++) {
+        nn_quant_desc qd;
+        memset(&qd, 0, sizeof qd);
+        qd.preact16 = flag;
+        CHECK_STATUS(nn_quant_graph(g, r, &qd, &q, NULL, &d), NN_OK);
+        if (!q) break;
+        nn_dtype hz = NN_DTYPE_UNDEFINED, h2z = NN_DTYPE_UNDEFINED;
+        uint32_t hid = nn_graph_find_tensor(q, "h").id, h2id = nn_graph_find_tensor(q, "h2").id;
+        for (uint32_t i = 0; i < q->node_count; i++) {
+            const nn_node *k = &q->nodes[i];
+            if (strcmp(k->op_type, "QuantizeLinear") || k->input_count < 3) continue;
+            if (k->inputs[0].id == hid) hz = q->tensors[k->inputs[2].id].dtype;
+            if (k->inputs[0].id == h2id) h2z = q->tensors[k->inputs[2].id].dtype;
+        }
+        CHECK_EQ_INT(hz, flag ? NN_DTYPE_INT16 : NN_DTYPE_INT8);
+        CHECK_EQ_INT(h2z, NN_DTYPE_INT8);
+        nn_qexec *ix = NULL;
+        CHECK_STATUS(nn_qexec_create(q, NULL, &ix, &d), NN_OK);
+        if (ix) {
+            CHECK_STATUS(nn_qexec_set_input(ix, 0, &in, &d), NN_OK);
+            CHECK_STATUS(nn_qexec_run(ix, &d), NN_OK);
+            double y1 = ((const float *)nn_qexec_output(ix, 0)->data)[1];
+            if (flag) CHECK(fabs(y1 - 0.503555 * 3.503555 / 6) < 1e-5);
+            else CHECK(fabs(y1) < 1e-6);
+        }
+        nn_qexec_destroy(ix);
+        nn_graph_destroy(q);
+        q = NULL;
+    }
+    free(r);
+    nn_graph_destroy(g);
+}
+
 /* ---- precision analysis, mixed-precision search, recipe ------------------ */
 
 /* x (1,16) -> p = x * 1.5 -> h = p + k -> o = h * m -> y = Tanh(o).
@@ -2185,6 +2273,7 @@ int main(void) {
     test_f16_layers();
     test_weight_groups();
     test_table_chain();
+    test_preact16();
     test_analysis();
     test_search();
     test_sensitivity();

@@ -31,18 +31,20 @@ static void quantize_help(void) {
            "         [--calibration-method auto|minmax|percentile|mse|kl|aciq_gauss|aciq_laplace|octav] [--percentile P]\n"
            "         [--calib-table CALI_TABLE] [--qtable FILE] [--scheme s8sym|u8asym|s8asym|s16] [--weights int8|int4] [--group G]\n"
            "         [--weight-rounding nearest|sum]\n"
-           "         [--recipe norm-float|all-int] [--keep-opset] [--no-affine]\n"
+           "         [--recipe norm-float|all-int] [--preact16] [--keep-opset] [--no-affine]\n"
            "         [--samples N] [--shape NAME=DIMS]... [--analysis OUT_PREFIX] [--threads N]\n"
            "         [--we [--we-clip skip|vector]] [--smooth-quant ALPHA [--smooth-threshold T] [--smooth-insert-mul]]\n"
            "         [--adaround [--adaround-iters N] [--adaround-mode local|sequential]] [--bc [--bc-inference-num N] [--min-layer-cos C]\n"
            "          [--bc-mode local|total|sequential] [--bc-rounds N] [--bc-keep-worse]] [--softmax-bias]\n"
            "       nnport quantize search MODEL.onnx --calib-data DIR -o QTABLE.txt [--expected-cos 0.99]\n"
-           "         [--max-float-layers N] [--candidates N] [--prescreen N] [--blocks N] [--loss-table FILE]\n"
+           "         [--max-float-layers N] [--promote F32|INT16] [--candidates N] [--prescreen N] [--blocks N]\n"
+           "         [--loss-table FILE]\n"
            "         [--int-kernels] [--metric cosine|iou:T|argmax|ctc] [--worst] [--full-runs] [--keep-mib 1024]\n"
            "         [--sensitivity CAL1,CAL2,... [--sensitivity-out FILE]] [--calib-table-out FILE] [quantize options]\n"
            "         (--blocks N: then runs of N consecutive layers, when single ones fall short;\n"
            "          --prescreen N: choose the candidates by measuring every layer on N samples,\n"
            "          not by the local drop; --metric: score output 0 by a task metric, not the cosine;\n"
+           "          --promote INT16: promoted layers get 16-bit activations, not float;\n"
            "          --worst: a model's score is its worst sample's, not the mean;\n"
            "          --full-runs: measure each layer with a whole run, not from the all-quantized run's values;\n"
            "          --keep-mib: at most this much of those values kept for the promotions;\n"
@@ -58,6 +60,9 @@ static void quantize_help(void) {
            "  --no-affine: keep a constant per-channel Mul/Add after a Conv (and x*1) as its own\n"
            "  int8 tensor (by default it is folded into the Conv's weights and bias; the passes\n"
            "  before session 17: fold,identity,bn,hswish,dce)\n"
+           "  --preact16: a Conv/Gemm/MatMul output read only by nonlinear activations (HardSwish,\n"
+           "  HardSigmoid, Sigmoid, Tanh, Gelu, Elu, Softplus) gets 16-bit Q/DQ, as a target that\n"
+           "  applies the activation to the accumulator keeps it (docs/QUANTIZATION.md 6q)\n"
            "  --weight-rounding sum: Conv kernels keep each (output, input) channel pair's tap sum\n"
            "  (no DC error on flat inputs; docs/QUANTIZATION.md 6h)\n"
            "  --group G: one weight scale per G input elements (blocked DequantizeLinear,\n"
@@ -211,6 +216,7 @@ typedef struct qopts {
     long samples, max_float, candidates, threads, blocks, prescreen, keep_mib;
     double expected;
     int auto_method, int_kernels, search, worst, full_runs;
+    nn_quant_dtype promote;         /* search --promote: F32 (0, the default) or INT16 */
     int bc, adaround, softmax_bias; /* nn_quant.h's bias correction / AdaRound, before nn_quant_graph */
     int we;                         /* --we: cross-layer equalization (nn_quant_equalize) */
     nn_quant_cle_clip we_clip;
@@ -244,6 +250,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
         if (!strcmp(a, "--we")) { o->we = 1; continue; }
         if (!strcmp(a, "--smooth-insert-mul")) { o->smooth_insert = 1; continue; }
         if (!strcmp(a, "--affine")) { g_passes = CLI_QUANT_PASSES; continue; } /* the default */
+        if (!strcmp(a, "--preact16")) { o->qd.preact16 = 1; continue; }
         if (!strcmp(a, "--no-affine")) { g_passes = "fold,identity,bn,hswish,dce"; continue; }
         if (o->search && !strcmp(a, "--worst")) { o->worst = 1; continue; }
         if (o->search && !strcmp(a, "--full-runs")) { o->full_runs = 1; continue; }
@@ -355,6 +362,11 @@ static int parse_opts(const char *cmd, int argc, char **argv, int first, qopts *
             else if (!strncmp(v, "iou:", 4) && (o->metric.thr = strtod(v + 4, &end), end && end != v + 4 && !*end))
                 o->metric.kind = 1;
             else return cli_usage_error(cmd, "--metric %s: cosine, iou:THRESHOLD, argmax or ctc", v);
+        } else if (o->search && !strcmp(a, "--promote")) {
+            const char *v = argv[++i];
+            o->promote = nn_quant_dtype_parse(v, strlen(v));
+            if (o->promote != NN_QUANT_DTYPE_F32 && o->promote != NN_QUANT_DTYPE_INT16)
+                return cli_usage_error(cmd, "--promote %s: F32 or INT16", v);
         } else if (o->search && !strcmp(a, "--blocks")) {
             if (!cli_parse_int(argv[++i], 0, 1000000, &o->blocks)) return cli_usage_error(cmd, "bad --blocks");
 
@@ -845,6 +857,8 @@ static int quantize_main(int argc, char **argv) {
            o.qd.scheme == NN_QUANT_U8_ASYM ? "u8 asymmetric" : o.qd.scheme == NN_QUANT_S8_ASYM ? "s8 asymmetric"
            : o.qd.scheme == NN_QUANT_S16_SYM ? "s16 symmetric" : "s8 symmetric",
            o.qd.weight_bits == 4 ? 4 : 8, o.qd.weight_rounding == NN_QUANT_ROUND_SUM ? ", kernel sums kept" : "");
+    if (o.qd.preact16 && o.qd.scheme != NN_QUANT_S16_SYM)
+        printf("  pre-activations   16-bit where only a nonlinear activation reads them (--preact16)\n");
     if (o.we) printf("  equalization      %u conv pairs (cross-layer, %u rounds)\n", s.cle.pairs, s.cle.rounds);
     if (o.smooth_alpha >= 0)
         printf("  SmoothQuant       alpha %.2f, %u of %u MatMul/Gemm inputs smoothed\n", o.smooth_alpha, s.smooth.smoothed,
@@ -895,6 +909,7 @@ static int search_main(int argc, char **argv, int first) {
     sd.eval.progress = progress_log;
     sd.expected_cos = o.expected;
     sd.max_float_layers = (uint32_t)o.max_float;
+    sd.promote = o.promote;
     sd.candidates = (uint32_t)o.candidates;
     sd.block_layers = (uint32_t)o.blocks;
     sd.prescreen_samples = (uint32_t)o.prescreen;
@@ -982,8 +997,8 @@ static int search_main(int argc, char **argv, int first) {
         }
         if (!cli_part_commit(f, part, o.loss, 1)) goto done;
     }
-    printf("search %s: %s on %d samples, %u quantized layers, %u measured, %u promoted to float\n", o.model,
-           cal, s.n, res.quantizable, res.measured, res.promoted);
+    printf("search %s: %s on %d samples, %u quantized layers, %u measured, %u promoted to %s\n", o.model,
+           cal, s.n, res.quantizable, res.measured, res.promoted, o.promote == NN_QUANT_DTYPE_INT16 ? "int16" : "float");
     printf("  %s %.6f -> %.6f, %.1f s; quantize table %s\n", o.metric.kind ? "task metric" : "output cosine", res.cos_before,
            res.cos_after, (cli_now_ms() - t0) / 1000.0, o.outp);
     rc = 0;
