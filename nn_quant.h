@@ -3837,7 +3837,7 @@ typedef struct nn_qexec__group {
     int32_t nmult, wk, wn;      /* Gemm K and N */
     int wide;                   /* Conv, Gemm, Add/Sub/Mul or pool on int16 activations (W8A16) */
     uint8_t lut8[256];          /* LUT over raw input bytes -> raw output bytes */
-    int16_t *lut16;             /* int16 -> int16 */
+    int16_t *lut16;             /* int16 -> int16, or int16 -> 8-bit (entries in the output's domain) */
 } nn_qexec__group;
 
 typedef struct nn_qexec__step { uint32_t node; int32_t group; /* -1: a float node */ } nn_qexec__step;
@@ -3997,7 +3997,8 @@ static int nn_qexec__chain_op(const nn_graph *g, const nn_node *n, uint32_t *x, 
 /* A table chain ending at node ki: nodes read one after another, each
    output read only by the next (the quantizer leaves them unquantized,
    nn_quant_graph's "chain" rule), starting at a unary table op whose input
-   is an 8-bit per-tensor DequantizeLinear output (*a, *dqa).  PP-LCNetV3's
+   is an 8-bit or int16 (preact16) per-tensor DequantizeLinear output (*a,
+   *dqa); the caller makes chains with an 8-bit output only.  PP-LCNetV3's
    HardSwish -> Mul a -> Add b.  Returns the node count (>= 2) with the
    nodes first to last in chain[] and what each computes in link[], 0 when
    ki ends no chain. */
@@ -4019,7 +4020,9 @@ static int nn_qexec__chain(const nn_graph *g, const uint32_t *cons, uint32_t ki,
         rev[n++] = cur;
         xt.id = x;
         if (nn_qexec__read_dq(g, xt, 0, a, dqa)) {
-            if (n < 2 || g->nodes[cur].input_count != 1 || a->scale_count != 1 || !nn_qexec__is_8bit(a->dtype)) return 0;
+            if (n < 2 || g->nodes[cur].input_count != 1 || a->scale_count != 1 ||
+                (!nn_qexec__is_8bit(a->dtype) && a->dtype != NN_DTYPE_INT16))
+                return 0;
             for (i = 0; i < (uint32_t)n; i++) {
                 const nn_node *nd = &g->nodes[rev[n - 1 - i]];
                 nn_qexec__link *l = &link[i];
@@ -4122,8 +4125,9 @@ static nn_status nn_qexec__match(nn_qexec *x, const uint32_t *cons, uint32_t qi,
     } else if (!strcmp(k->op_type, "Conv") && k->input_count >= 2) {
         const nn_tensor *wt;
         if (!nn_qexec__read_dq(g, k->inputs[0], 0, &gr.a, &dqa) || gr.a.scale_count != 1) return NN_OK;
-        if (gr.a.dtype == NN_DTYPE_INT16 && gr.ydtype == NN_DTYPE_INT16) gr.wide = 1; /* W8A16 */
-        else if (!nn_qexec__is_8bit(gr.a.dtype) || gr.ydtype == NN_DTYPE_INT16) return NN_OK;
+        /* W8A16, or an 8-bit input widened to an int16 output (preact16) */
+        if (gr.ydtype == NN_DTYPE_INT16 && (gr.a.dtype == NN_DTYPE_INT16 || nn_qexec__is_8bit(gr.a.dtype))) gr.wide = 1;
+        else if (!nn_qexec__is_8bit(gr.a.dtype)) return NN_OK;
         if (!nn_qexec__read_dq(g, k->inputs[1], 1, &gr.b, &dqb) || gr.b.dtype != NN_DTYPE_INT8 || gr.b.zp != 0) return NN_OK;
         wt = &g->tensors[gr.b.t.id];
         if (wt->shape.rank != 4 && wt->shape.rank != 3) return NN_OK;
@@ -4138,8 +4142,9 @@ static nn_status nn_qexec__match(nn_qexec *x, const uint32_t *cons, uint32_t qi,
                      nn_node_attr_float(k, "beta", 1.0f) != 1.0f))
             return NN_OK;
         if (!nn_qexec__read_dq(g, k->inputs[0], 0, &gr.a, &dqa) || gr.a.scale_count != 1) return NN_OK;
-        if (gr.a.dtype == NN_DTYPE_INT16 && gr.ydtype == NN_DTYPE_INT16) gr.wide = 1; /* W8A16: constant B only */
-        else if (!nn_qexec__is_8bit(gr.a.dtype) || gr.ydtype == NN_DTYPE_INT16) return NN_OK;
+        /* W8A16 or preact16 (8-bit input widened): constant B only */
+        if (gr.ydtype == NN_DTYPE_INT16 && (gr.a.dtype == NN_DTYPE_INT16 || nn_qexec__is_8bit(gr.a.dtype))) gr.wide = 1;
+        else if (!nn_qexec__is_8bit(gr.a.dtype)) return NN_OK;
         if (nn_qexec__read_dq(g, k->inputs[1], 1, &gr.b, &dqb)) {
             const nn_tensor *wt = &g->tensors[gr.b.t.id];
             int tb = gemm && nn_node_attr_int(k, "transB", 0);
@@ -4191,9 +4196,7 @@ static nn_status nn_qexec__match(nn_qexec *x, const uint32_t *cons, uint32_t qi,
             fn = nn_quant__f_clip;
         }
         if (!nn_qexec__read_dq(g, k->inputs[0], 0, &gr.a, &dqa) || gr.a.scale_count != 1) return NN_OK;
-        if (!(nn_qexec__is_8bit(gr.a.dtype) && nn_qexec__is_8bit(gr.ydtype)) &&
-            !(gr.a.dtype == NN_DTYPE_INT16 && gr.ydtype == NN_DTYPE_INT16))
-            return NN_OK;
+        if (!(nn_qexec__is_8bit(gr.a.dtype) && nn_qexec__is_8bit(gr.ydtype)) && gr.a.dtype != NN_DTYPE_INT16) return NN_OK;
         gr.kind = NN_QX__LUT;
     } else {
         return NN_OK;
@@ -4233,10 +4236,18 @@ static nn_status nn_qexec__match(nn_qexec *x, const uint32_t *cons, uint32_t qi,
         gr.mult[0] = nn_quant_multiplier_make((double)gr.a.scale[0] * gr.b.scale[0] / gr.sy);
     } else if (gr.kind == NN_QX__LUT) {
         double sa = gr.a.scale[0];
-        if (gr.a.dtype == NN_DTYPE_INT16) {
+        if (gr.a.dtype == NN_DTYPE_INT16 && gr.ydtype == NN_DTYPE_INT16) {
             gr.lut16 = (int16_t *)nn_alloc(&x->alloc, 65536 * sizeof(int16_t));
             if (!gr.lut16) goto nomem;
             nn_quant_lut_build_s16(gr.lut16, fn, ctx, sa, gr.a.zp, gr.sy, gr.zy);
+        } else if (gr.a.dtype == NN_DTYPE_INT16) { /* int16 -> 8-bit (preact16): entries in the output's domain */
+            int32_t r;
+            gr.lut16 = (int16_t *)nn_alloc(&x->alloc, 65536 * sizeof(int16_t));
+            if (!gr.lut16) goto nomem;
+            for (r = -32768; r < 32768; r++) {
+                double v = nchain ? nn_qexec__chain_eval(link, nchain, sa * (r - gr.a.zp)) : fn(sa * (r - gr.a.zp), ctx);
+                gr.lut16[r + 32768] = (int16_t)nn_quant__quantize_d(v, gr.sy, gr.zy, (int32_t)qlo, (int32_t)qhi);
+            }
         } else {
             int32_t r;
             for (r = 0; r < 256; r++) {
@@ -4601,6 +4612,8 @@ static nn_quant_multiplier *nn_qexec__pool_params(nn_qexec *x, const nn_qexec__g
 static nn_status nn_qexec__run_wide(nn_qexec *x, const nn_qexec__group *gr, const nn_node *k, const nn_value *va,
                                     nn_value *vy, nn_diag *diag) {
     void *scratch;
+    const int16_t *xw;
+    int16_t *xt = NULL;     /* an 8-bit conv / gemm input widened (preact16) */
     if (gr->kind == NN_QX__POOL) {
         nn_quant_pool_params p;
         nn_quant_multiplier *mc = nn_qexec__pool_params(x, gr, k, va, vy, gr->a.zp, gr->zy, gr->act_lo, gr->act_hi, &p);
@@ -4615,8 +4628,9 @@ static nn_status nn_qexec__run_wide(nn_qexec *x, const nn_qexec__group *gr, cons
         nn_qexec__conv_params(k, &va->shape, &x->g->tensors[gr->b.t.id].shape, &vy->shape, &p);
         p.in_zp = gr->a.zp; p.out_zp = gr->zy; p.act_min = gr->act_lo; p.act_max = gr->act_hi;
         if (p.group <= 0 || p.c % p.group || p.m % p.group) return nn_diag_set(diag, NN_ERR_INVALID, k->name, "bad group");
-        if (!(scratch = nn_alloc(&x->alloc, nn_quant_conv_s16_scratch_bytes(&p)))) return NN_ERR_NOMEM;
-        nn_quant_conv_s16(&p, (const int16_t *)va->data, gr->w, gr->bias, gr->mult, (int16_t *)vy->data, scratch);
+        if (!(xw = nn_qexec__widen(x, va, &xt))) return NN_ERR_NOMEM;
+        if (!(scratch = nn_alloc(&x->alloc, nn_quant_conv_s16_scratch_bytes(&p)))) { nn_free(&x->alloc, xt); return NN_ERR_NOMEM; }
+        nn_quant_conv_s16(&p, xw, gr->w, gr->bias, gr->mult, (int16_t *)vy->data, scratch);
     } else if (gr->kind == NN_QX__ADD || gr->kind == NN_QX__SUB || gr->kind == NN_QX__MUL) {
         nn_quant_eltwise_params p;
         const nn_value *vb = &x->vals[gr->b.t.id];
@@ -4656,9 +4670,11 @@ static nn_status nn_qexec__run_wide(nn_qexec *x, const nn_qexec__group *gr, cons
         p.mult_count = gr->nmult;
         p.k = gr->wk; p.n = gr->wn;
         p.m = (int32_t)(nn_value_count(va) / (size_t)(p.k ? p.k : 1));
-        if (!(scratch = nn_alloc(&x->alloc, nn_quant_matmul_s16_scratch_bytes(&p)))) return NN_ERR_NOMEM;
-        nn_quant_matmul_s16(&p, (const int16_t *)va->data, gr->w, gr->bias, gr->mult, (int16_t *)vy->data, scratch);
+        if (!(xw = nn_qexec__widen(x, va, &xt))) return NN_ERR_NOMEM;
+        if (!(scratch = nn_alloc(&x->alloc, nn_quant_matmul_s16_scratch_bytes(&p)))) { nn_free(&x->alloc, xt); return NN_ERR_NOMEM; }
+        nn_quant_matmul_s16(&p, xw, gr->w, gr->bias, gr->mult, (int16_t *)vy->data, scratch);
     }
+    nn_free(&x->alloc, xt);
     nn_free(&x->alloc, scratch);
     return NN_OK;
 }
@@ -4732,8 +4748,13 @@ static nn_status nn_qexec__run_group(nn_qexec *x, const nn_qexec__group *gr, nn_
     *vy = vout;
     if (gr->kind == NN_QX__LUT) {
         size_t n = nn_value_count(va);
-        if (gr->lut16) nn_quant_lut_apply_s16(gr->lut16, (const int16_t *)va->data, (int16_t *)vy->data, n);
-        else nn_quant__lut_bytes(gr->lut8, (const uint8_t *)va->data, (uint8_t *)vy->data, n);
+        if (gr->lut16 && gr->ydtype == NN_DTYPE_INT16) nn_quant_lut_apply_s16(gr->lut16, (const int16_t *)va->data, (int16_t *)vy->data, n);
+        else if (gr->lut16) { /* int16 -> 8-bit: the entry's low byte is the output byte */
+            const int16_t *xa = (const int16_t *)va->data;
+            uint8_t *yb = (uint8_t *)vy->data;
+            size_t e;
+            for (e = 0; e < n; e++) yb[e] = (uint8_t)(gr->lut16[(int32_t)xa[e] + 32768] & 0xff);
+        } else nn_quant__lut_bytes(gr->lut8, (const uint8_t *)va->data, (uint8_t *)vy->data, n);
         return NN_OK;
     }
     if (gr->wide) return nn_qexec__run_wide(x, gr, k, va, vy, diag);

@@ -497,7 +497,7 @@ typedef enum nn_target_op {
     NN_TARGET_OP_MUL,       /* nn_quant_mul_s8 */
     NN_TARGET_OP_AVGPOOL,   /* nn_quant_avgpool_s8, multipliers by tap count */
     NN_TARGET_OP_LUT8,      /* 256-entry table over the input's raw bytes */
-    NN_TARGET_OP_LUT16,     /* nn_quant_lut_apply_s16 */
+    NN_TARGET_OP_LUT16,     /* nn_quant_lut_apply_s16; to an 8-bit output: a 65536-byte table of output bytes */
     NN_TARGET_OP_CPU,       /* a float-island node run with nn_graph.h's kernel */
     NN_TARGET_OP_YUV,       /* YUV420SP (NV12/NV21) u8 frame -> the model's quantized RGB/BGR planes */
     NN_TARGET_OP_COUNT
@@ -3903,6 +3903,7 @@ static nn_status nn_target__check_wide(const nn_target_program *p, uint32_t idx,
     const nn_target_instr *I = &p->instrs[idx];
     char where[64];
     double bmax;
+    int w8;
     if (sy->dtype != NN_DTYPE_INT16) return NN_TARGET__BAD("operands", "a 16-bit instruction writes int16");
     if (I->op == NN_TARGET_OP_ADD || I->op == NN_TARGET_OP_SUB || I->op == NN_TARGET_OP_MUL) {
         nn_quant_eltwise_params e;
@@ -3926,7 +3927,9 @@ static nn_status nn_target__check_wide(const nn_target_program *p, uint32_t idx,
         *scratch = s;
         return nn_target__check_eltwise_operands(p, idx, sa, sb, sy, na, nb, ny, 2, scratch, diag);
     }
-    if (sa->dtype != NN_DTYPE_INT16) return NN_TARGET__BAD("operands", "a 16-bit %s reads int16", nn_target_op_name(I->op));
+    /* conv / gemm may read an 8-bit input, widened (values kept) into scratch (preact16) */
+    w8 = (I->op == NN_TARGET_OP_CONV || I->op == NN_TARGET_OP_GEMM) && (sa->dtype == NN_DTYPE_INT8 || sa->dtype == NN_DTYPE_UINT8);
+    if (sa->dtype != NN_DTYPE_INT16 && !w8) return NN_TARGET__BAD("operands", "a 16-bit %s reads int16", nn_target_op_name(I->op));
     if (I->flags & ~(uint32_t)NN_TARGET_INSTR_HOST) return NN_TARGET__BAD("flags", "16-bit %s takes no operand flags", nn_target_op_name(I->op));
     if (I->op == NN_TARGET_OP_AVGPOOL) {
         *scratch = 0;
@@ -3940,7 +3943,7 @@ static nn_status nn_target__check_wide(const nn_target_program *p, uint32_t idx,
         memcpy(&c, I->p, sizeof c);
         k1 = K * 256 * 4 + 4 * 256 * 12 + 64; /* nn_quant_conv_s16_scratch_bytes in 64 bits */
         k2 = k1 < ((uint64_t)1 << 40) ? (uint64_t)nn_quant_conv_s16_scratch_bytes(&c) : 0;
-        *scratch = k1 > k2 ? k1 : k2;
+        *scratch = (k1 > k2 ? k1 : k2) + (w8 ? (2 * na + 64) / 64 * 64 : 0);
         return NN_OK;
     } else {
         nn_quant_matmul_params m;
@@ -3955,7 +3958,7 @@ static nn_status nn_target__check_wide(const nn_target_program *p, uint32_t idx,
         if ((m.mult_count != 1 && m.mult_count != m.n) || I->mult_count != (uint32_t)m.mult_count ||
             !nn_target__mults_ok(p, I->mult, (uint64_t)m.mult_count, 0))
             return NN_TARGET__BAD("mult", "multipliers: count or values out of range");
-        *scratch = (uint64_t)m.n * 12 + 64;
+        *scratch = (uint64_t)m.n * 12 + 64 + (w8 ? (2 * na + 64) / 64 * 64 : 0);
         return NN_OK;
     }
 }
@@ -3980,9 +3983,13 @@ static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, 
     na = nn_target__count(sa); ny = nn_target__count(sy);
     if (sb) nb = nn_target__count(sb);
     if (sy->region != NN_TARGET_REGION_ARENA) return NN_TARGET__BAD("operands", "output is not in the arena");
-    if (I->op == NN_TARGET_OP_LUT16) {
-        if (sa->dtype != NN_DTYPE_INT16 || sy->dtype != NN_DTYPE_INT16 || na != ny) return NN_TARGET__BAD("operands", "lut16 needs int16 tensors of one size");
-        if (!nn_target__wrange(p, I->table, 65536 * 2, 2)) return NN_TARGET__BAD("table", "table outside the weights");
+    if (I->op == NN_TARGET_OP_LUT16) { /* int16 -> int16, or int16 -> 8-bit (a table of output bytes) */
+        int y8b = sy->dtype == NN_DTYPE_INT8 || sy->dtype == NN_DTYPE_UINT8;
+        if (sa->dtype != NN_DTYPE_INT16 || (sy->dtype != NN_DTYPE_INT16 && !y8b) || na != ny)
+            return NN_TARGET__BAD("operands", "lut16 needs an int16 input and an int16 or 8-bit output of one size");
+        if (I->flags & ~(uint32_t)NN_TARGET_INSTR_HOST) return NN_TARGET__BAD("flags", "lut16 takes no operand flags");
+        if (!nn_target__wrange(p, I->table, y8b ? 65536 : 65536 * 2, y8b ? 1 : 2))
+            return NN_TARGET__BAD("table", "table outside the weights");
         *scratch = 0;
         return NN_OK;
     }
@@ -4005,6 +4012,7 @@ static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, 
         return NN_OK;
     }
     if (((I->op == NN_TARGET_OP_CONV || I->op == NN_TARGET_OP_GEMM || I->op == NN_TARGET_OP_AVGPOOL) && sa->dtype == NN_DTYPE_INT16) ||
+        ((I->op == NN_TARGET_OP_CONV || I->op == NN_TARGET_OP_GEMM) && sy->dtype == NN_DTYPE_INT16) ||
         ((I->op == NN_TARGET_OP_ADD || I->op == NN_TARGET_OP_SUB || I->op == NN_TARGET_OP_MUL) && sy->dtype == NN_DTYPE_INT16))
         return nn_target__check_wide(p, idx, sa, sb, sy, na, nb, ny, scratch, diag);
     a8 = sa->dtype == NN_DTYPE_UINT8 ? 1 : sa->dtype == NN_DTYPE_INT8 ? 0 : -1;
@@ -4606,8 +4614,8 @@ static const int8_t *nn_target__bcast(const int8_t *src, const nn_shape *s, cons
     return d;
 }
 
-/* An operand of a 16-bit element-wise instruction as int16: itself, or an
-   8-bit one widened (values kept) into scratch. */
+/* An operand of a 16-bit element-wise, conv or gemm instruction as int16:
+   itself, or an 8-bit one widened (values kept) into scratch. */
 static const int16_t *nn_target__widen(const int8_t *v, const nn_target_slot *s, uint8_t **scratch) {
     size_t i, n = (size_t)nn_target__count(s);
     int16_t *d = (int16_t *)(void *)*scratch;
@@ -4652,6 +4660,12 @@ static void nn_target__run_int(const nn_target_program *p, const nn_target_instr
         nn_quant_lut_apply_s8(ts, a, y, ny); /* 64 bytes a step with AVX-512 VBMI; in place is fine */
         return;
     }
+    if (I->op == NN_TARGET_OP_LUT16 && sy->dtype != NN_DTYPE_INT16) { /* int16 -> 8-bit: a table of output bytes */
+        const uint8_t *t = p->weights + I->table;
+        const int16_t *x16 = (const int16_t *)(const void *)a;
+        for (e = 0; e < ny; e++) ((uint8_t *)y)[e] = t[(int32_t)x16[e] + 32768];
+        return;
+    }
     if (I->op == NN_TARGET_OP_LUT16) {
         nn_quant_lut_apply_s16((const int16_t *)(const void *)(p->weights + I->table), (const int16_t *)(const void *)a,
                                (int16_t *)(void *)y, ny);
@@ -4685,8 +4699,9 @@ static void nn_target__run_int(const nn_target_program *p, const nn_target_instr
                              (int16_t *)(void *)y);
         return;
     }
-    if ((I->op == NN_TARGET_OP_CONV || I->op == NN_TARGET_OP_GEMM) && sa->dtype == NN_DTYPE_INT16) { /* W8A16 */
-        const int16_t *a16 = (const int16_t *)(const void *)a;
+    if ((I->op == NN_TARGET_OP_CONV || I->op == NN_TARGET_OP_GEMM) && (sa->dtype == NN_DTYPE_INT16 || sy->dtype == NN_DTYPE_INT16)) {
+        /* W8A16, or an 8-bit input to an int16 output (preact16), widened */
+        const int16_t *a16 = nn_target__widen(a, sa, &scratch);
         const int32_t *bias = I->bias == NN_TARGET_NO_OFFSET ? NULL : (const int32_t *)(const void *)(p->weights + I->bias);
         const nn_quant_multiplier *mult = (const nn_quant_multiplier *)(const void *)(p->weights + I->mult);
         if (I->op == NN_TARGET_OP_CONV) {
@@ -5625,7 +5640,15 @@ static void nn_target__group_instr(nn_target__low *lo, nn_target__bld *b, const 
         break;
     }
     case NN_QX__LUT:
-        if (gr->lut16) {
+        if (gr->lut16 && gr->ydtype != NN_DTYPE_INT16) { /* int16 -> 8-bit: the entries' low bytes */
+            uint8_t *t8 = (uint8_t *)nn_alloc(&lo->a, 65536);
+            uint32_t r;
+            I->op = NN_TARGET_OP_LUT16;
+            if (!t8) { b->nomem = 1; break; }
+            for (r = 0; r < 65536; r++) t8[r] = (uint8_t)(gr->lut16[r] & 0xff);
+            I->table = nn_target__wput(b, t8, 65536);
+            nn_free(&lo->a, t8);
+        } else if (gr->lut16) {
             I->op = NN_TARGET_OP_LUT16;
             I->table = nn_target__wput(b, gr->lut16, 65536 * sizeof(int16_t));
         } else {
@@ -6942,7 +6965,8 @@ static nn_status nn_target__ec_conv(nn_target__ec *e) {
     cg = c.c / c.group;
     mg = c.m / c.group;
     K = cg * c.kh * c.kw;
-    if (sx->dtype == NN_DTYPE_INT16) return nn_target__ec_conv_wide(e, &c);
+    if (sx->dtype == NN_DTYPE_INT16 || nn_target__ec_slot(e, 1)->dtype == NN_DTYPE_INT16) /* W8A16 or preact16 */
+        return nn_target__ec_conv_wide(e, &c);
     if ((uint64_t)c.ow * (mg % 4 == 0 ? 4 : 1) > e->acc) e->acc = (uint64_t)c.ow * (mg % 4 == 0 ? 4 : 1);
     if (nn_target__ec_pointwise(&c) && e->acc < 4 * 256) e->acc = 4 * 256;
     e->uses |= NN_TARGET__EC_RQ;
@@ -7016,7 +7040,8 @@ static nn_status nn_target__ec_matmul(nn_target__ec *e) {
     long long batches = I->p[20], bb = I->p[21];
     char ix[192], as[256], bs[256], nm[32], mu[64];
     memcpy(&m, I->p, sizeof m);
-    if (gemm && nn_target__ec_slot(e, 0)->dtype == NN_DTYPE_INT16) return nn_target__ec_gemm_wide(e, &m);
+    if (gemm && (nn_target__ec_slot(e, 0)->dtype == NN_DTYPE_INT16 || nn_target__ec_slot(e, 1)->dtype == NN_DTYPE_INT16))
+        return nn_target__ec_gemm_wide(e, &m);
     if ((uint64_t)m.n > e->acc) e->acc = (uint64_t)m.n;
     e->uses |= NN_TARGET__EC_RQ;
     if (!e->fn) return NN_OK;
@@ -7186,19 +7211,20 @@ static nn_status nn_target__ec_yuv(nn_target__ec *e) {
     return e->st;
 }
 
-/* LUT8: y = table[raw byte of x]; LUT16: y = table[x + 32768]. */
+/* LUT8: y = table[raw byte of x]; LUT16: y = table[x + 32768] (to int16,
+   or to an 8-bit output from a table of output bytes). */
 static nn_status nn_target__ec_lut(nn_target__ec *e) {
     nn_status st;
     const nn_target_instr *I = &e->p->instrs[e->instr];
     const nn_target_slot *sx = nn_target__ec_slot(e, 0), *sy = nn_target__ec_slot(e, 1);
     int wide = I->op == NN_TARGET_OP_LUT16;
     char xs[256], ys[256], nm[32];
-    if (wide && (sx->dtype != NN_DTYPE_INT16 || sy->dtype != NN_DTYPE_INT16)) return nn_target__ec_unsup(e, "lut16 on non-int16");
+    if (wide && sx->dtype != NN_DTYPE_INT16) return nn_target__ec_unsup(e, "lut16 on non-int16");
     if (!e->fn) return NN_OK;
     if ((st = nn_target__ec_consts(e)) != NN_OK) return st;
     snprintf(nm, sizeof nm, "nn_t%u", e->instr);
     /* the table in the output's type: its bytes are the output's bytes */
-    nn_target__ec_array(e, nm, wide ? NN_DTYPE_INT16 : sy->dtype, e->p->weights + I->table, wide ? 65536 : 256);
+    nn_target__ec_array(e, nm, sy->dtype, e->p->weights + I->table, wide ? 65536 : 256);
     nn_target__ec_put(e, "/* %u %s '%s' */\nstatic void nn_i%u(void) {\n    size_t e;\n", e->instr, nn_target_op_name(I->op),
                       e->nm, e->instr);
     nn_target__ec_put(e, "    for (e = 0; e < %llu; e++) %s = nn_t%u[%s%s%s];\n}\n\n",

@@ -344,14 +344,14 @@ ok test ! -e "$tmp/out/sinmodel.c" -a ! -e "$tmp/out/sinmodel.c.part"
 # with -std=c99 -O2 -Wall -Wextra -Werror -pedantic; outputs byte-equal
 # to `nnport run` on crops of the real eval inputs (5 rec lines, 3 det
 # images)
-ocr() { # ocr KEY MODEL DATA METHOD SHAPE (crops: H0 H1 W)
-    local key=$1 model=$2 data=$3 method=$4 shape=$5 h0=$6 h1=$7 w=$8 d="$tmp/$1" n=0 f
+ocr() { # ocr KEY MODEL DATA METHOD SHAPE (crops: H0 H1 W) [QUANTIZE OPTION]
+    local key=$1 model=$2 data=$3 method=$4 shape=$5 h0=$6 h1=$7 w=$8 extra=${9:-} d="$tmp/$1" n=0 f
     if [ ! -f "$model" ] || [ ! -d "$data/calib" ] || [ ! -d "$data/eval" ]; then
         echo "SKIP: $model or $data missing (make models): the $key part"
         return
     fi
     mkdir -p "$d/out" "$d/in"
-    ok "$NN" quantize "$model" --calib-data "$data/calib" -o "$d/q.onnx" --calibration-method "$method" --samples 4 >"$d/quant.log" 2>&1
+    ok "$NN" quantize "$model" --calib-data "$data/calib" -o "$d/q.onnx" --calibration-method "$method" --samples 4 $extra >"$d/quant.log" 2>&1
     ok "$NN" compile "$d/q.onnx" --target mcu --shape "x=$shape" -o "$d/m.nnb" --emit-c "$d/out/model" >"$d/compile.log" 2>&1
     ok "$CC" -std=c99 -O2 -Wall -Wextra -Werror -pedantic -I "$d/out" tests/emitc_main.c "$d/out/model.c" -lm -o "$d/run"
     /usr/bin/python3 -c "
@@ -372,6 +372,27 @@ for f in sorted(glob.glob('$data/eval/*.npy'))[:5]:
 }
 ocr rec "$CACHE/npm/package/assets/ch_PP-OCRv4_rec_infer.onnx" "$CACHE/data/ocr_rec" minmax 1x3x48x160 0 48 160
 ocr det "$CACHE/npm/package/assets/ch_PP-OCRv4_det_infer.onnx" "$CACHE/data/ocr_det" percentile 1x3x96x160 32 128 160
+# --preact16 (docs/QUANTIZATION.md 6q): the Conv outputs read only by
+# HardSwish / HardSigmoid / Sigmoid are int16; the Conv (8-bit input
+# widened, int16 output) and the table (int16 in, a 65536-byte table of
+# output bytes) run on npu-small (mcu has no int16: host there): no more
+# host groups than the all-int8 build; the simulator bit-equal to the
+# fake-quant executor at every tensor; the C export byte-equal to the
+# simulator (above)
+ocr det_p16 "$CACHE/npm/package/assets/ch_PP-OCRv4_det_infer.onnx" "$CACHE/data/ocr_det" percentile 1x3x96x160 32 128 160 --preact16
+if [ -f "$tmp/det_p16/m.nnb" ] && [ -f "$tmp/det/m.nnb" ]; then
+    ok has "pre-activations   16-bit" "$tmp/det_p16/quant.log"
+    for k in det det_p16; do
+        "$NN" compile "$tmp/$k/q.onnx" --target npu-small --shape x=1x3x96x160 -o "$tmp/$k/npu.nnb" >"$tmp/$k/npu.log" 2>&1
+    done
+    host() { sed -n 's/.* \([0-9]*\) on the host$/\1/p' "$1"; }
+    ok test -n "$(host "$tmp/det/npu.log")"
+    ok test "$(host "$tmp/det_p16/npu.log")" = "$(host "$tmp/det/npu.log")"
+    f=$(ls "$tmp/det_p16/in/"*.npy | head -1)
+    ok "$NN" compile "$tmp/det_p16/q.onnx" --target npu-small --shape x=1x3x96x160 -o "$tmp/det_p16/chk.nnb" \
+        --check bitequal --check-per-layer --check-input x="$f" >"$tmp/det_p16/check.log" 2>&1
+    ok has " 0 of " "$tmp/det_p16/check.log"
+fi
 
 echo "emitc: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

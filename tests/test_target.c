@@ -1057,6 +1057,125 @@ static void corpus_write(const char *name, const uint8_t *img, size_t n) {
     if (f) { fwrite(img, 1, n, f); fclose(f); }
 }
 
+/* nn_quant_desc.preact16 on the NPU: x (1, 3, 8, 8) -> Conv 3x3 (4
+   outputs, pads 1) -> h -> HardSwish -> a -> Conv 1x1 -> c -> Sigmoid ->
+   y.  h is read only by the HardSwish and c only by the Sigmoid, so both
+   get int16 Q/DQ; x and a stay 8-bit.  The program runs each Conv as one
+   conv instruction reading its 8-bit input (widened) and writing int16,
+   and the HardSwish as one lut16 instruction from int16 to 8 bits (a
+   65536-byte table of output bytes); no Conv falls to the host.  (The
+   Sigmoid's output y is the graph output and stays float: a cpu
+   instruction.)  The simulator equals nn_qexec byte for byte on three
+   inputs, for s8 and u8 schemes, also after a save/load round trip; the
+   u8 program is a fuzz seed (tests/fuzz/corpus_nnb/preact16_u8.nnb,
+   written with NNPORT_WRITE_NNB_CORPUS set).  The loader refuses the
+   lut16 table cut to a size that ends past the weights. */
+static void test_preact16_program(void) {
+    static const nn_quant_scheme schemes[2] = {NN_QUANT_S8_SYM, NN_QUANT_U8_ASYM};
+    static const struct { const char *name; double lo, hi; } th[] = {
+        {"x", -2.0, 2.0}, {"h", -6.0, 8.0}, {"a", -0.375, 8.0}, {"c", -5.0, 6.0}};
+    nn_graph *g = NULL;
+    nn_diag d;
+    nn_tensor_id x, w1, h, a, w2, c, y;
+    nn_node_id n;
+    nn_attr at;
+    int64_t xd[4] = {1, 3, 8, 8}, w1d[4] = {4, 3, 3, 3}, hd[4] = {1, 4, 8, 8}, w2d[4] = {4, 4, 1, 1}, pads[4] = {1, 1, 1, 1};
+    float w1v[108], w2v[16], xv[192];
+    int i, si, k;
+    memset(&d, 0, sizeof d);
+    for (i = 0; i < 108; i++) w1v[i] = (float)((i * 37 % 19) - 9) / 12.0f;
+    for (i = 0; i < 16; i++) w2v[i] = (float)((i * 11 % 7) - 3) / 4.0f;
+    if (nn_graph_create(NULL, &g, &d)) { CHECK(0); return; }
+    nn_graph_set_opset(g, "", 14, &d);
+#define T(name, var, dims, rank) { nn_shape s_ = nn_shape_make(rank, dims); nn_graph_add_tensor(g, name, NN_DTYPE_FLOAT, &s_, &var, &d); }
+    T("x", x, xd, 4) T("w1", w1, w1d, 4) T("h", h, hd, 4) T("a", a, hd, 4) T("w2", w2, w2d, 4) T("c", c, hd, 4) T("y", y, hd, 4)
+#undef T
+    nn_graph_set_data(g, w1, w1v, sizeof w1v, 1, &d);
+    nn_graph_set_data(g, w2, w2v, sizeof w2v, 1, &d);
+    nn_graph_add_input(g, x, &d);
+    nn_graph_add_output(g, y, &d);
+    {
+        nn_tensor_id i1[2] = {x, w1}, i2[2] = {a, w2};
+        nn_graph_add_node(g, "Conv", "", "conv1", i1, 2, &h, 1, &n, &d);
+        memset(&at, 0, sizeof at);
+        at.name = "pads"; at.type = NN_ATTR_INTS; at.ints = pads; at.count = 4;
+        nn_graph_add_attr(g, n, &at, 0, &d);
+        nn_graph_add_node(g, "HardSwish", "", "hswish", &h, 1, &a, 1, &n, &d);
+        nn_graph_add_node(g, "Conv", "", "conv2", i2, 2, &c, 1, &n, &d);
+        nn_graph_add_node(g, "Sigmoid", "", "sigmoid", &c, 1, &y, 1, &n, &d);
+    }
+    CHECK_EQ_INT(d.status, NN_OK);
+    for (si = 0; si < 2; si++) {
+        nn_quant_range *r = (nn_quant_range *)calloc(g->tensor_count, sizeof *r);
+        nn_graph *q = NULL;
+        nn_target_program *p = NULL, *p2 = NULL;
+        nn_quant_desc qd;
+        membuf m;
+        uint32_t conv_w = 0, lut_n = 0, cpu_conv = 0, lut_at = UINT32_MAX;
+        memset(&qd, 0, sizeof qd);
+        memset(&m, 0, sizeof m);
+        memset(&d, 0, sizeof d); /* the previous scheme's load_patched left its refusal here */
+        qd.scheme = schemes[si];
+        qd.preact16 = 1;
+        for (i = 0; r && i < (int)(sizeof th / sizeof th[0]); i++) {
+            nn_tensor_id t = nn_graph_find_tensor(g, th[i].name);
+            r[t.id].valid = 1;
+            r[t.id].threshold = fmax(-th[i].lo, th[i].hi);
+            r[t.id].min = th[i].lo;
+            r[t.id].max = th[i].hi;
+        }
+        CHECK_STATUS(nn_quant_graph(g, r, &qd, &q, NULL, &d), NN_OK);
+        free(r);
+        if (q) CHECK_STATUS(nn_graph_infer_shapes(q, NULL, 0, &d), NN_OK);
+        if (q) CHECK_STATUS(nn_target_compile(q, NULL, NULL, &p, &d), NN_OK);
+        if (!p) { nn_graph_destroy(q); break; }
+        for (i = 0; i < (int)p->instr_count; i++) {
+            const nn_target_instr *I = &p->instrs[i];
+            const nn_target_slot *sa = I->in_count ? &p->slots[p->operands[I->first_operand]] : NULL;
+            const nn_target_slot *sy = &p->slots[p->operands[I->first_operand + I->in_count]];
+            int a8 = sa && (sa->dtype == NN_DTYPE_INT8 || sa->dtype == NN_DTYPE_UINT8);
+            if (I->op == NN_TARGET_OP_CONV && a8 && sy->dtype == NN_DTYPE_INT16) conv_w++;
+            if (I->op == NN_TARGET_OP_LUT16 && sa && sa->dtype == NN_DTYPE_INT16 && sy->dtype == (si ? NN_DTYPE_UINT8 : NN_DTYPE_INT8)) {
+                lut_n++;
+                lut_at = (uint32_t)i;
+            }
+            if (I->op == NN_TARGET_OP_CPU && !strcmp(p->nodes[I->node].op_type, "Conv")) cpu_conv++;
+        }
+        CHECK_EQ_INT(conv_w, 2);
+        CHECK_EQ_INT(lut_n, 1);
+        CHECK_EQ_INT(cpu_conv, 0);
+        CHECK_STATUS(nn_target_save(p, membuf_write, &m, &d), NN_OK);
+        CHECK_STATUS(nn_target_load_memory(m.p, m.n, NULL, &p2, &d), NN_OK);
+        for (k = 0; k < 3 && p2; k++) {
+            nn_value in;
+            for (i = 0; i < 192; i++) xv[i] = (float)sin(i * 0.29 + k) * (k == 0 ? 0.3f : k == 1 ? 1.5f : 9.0f);
+            in = nn_value_make(NN_DTYPE_FLOAT, nn_shape_make(4, xd), xv);
+            in.bytes = sizeof xv;
+            CHECK_EQ_INT(sim_vs_qexec(q, p, &in), 256);
+            CHECK_EQ_INT(sim_vs_qexec(q, p2, &in), 256);
+        }
+        if (si == 1 && m.p) corpus_write("preact16_u8.nnb", (const uint8_t *)m.p, m.n);
+        if (lut_at != UINT32_MAX && m.p) { /* the table offset moved to the weights' last 100 bytes */
+            size_t rec = 128 + (size_t)p->slot_count * 96 + (size_t)lut_at * 168;
+            uint64_t wl = p->image_bytes - (uint64_t)(p->weights - p->image);
+            uint32_t toff = 0;
+            int tf;
+            for (tf = 0; tf < 168 - 4; tf += 4) { /* find the table field: the record word holding I->table */
+                toff = (uint32_t)(uint8_t)m.p[rec + tf] | (uint32_t)(uint8_t)m.p[rec + tf + 1] << 8 |
+                       (uint32_t)(uint8_t)m.p[rec + tf + 2] << 16 | (uint32_t)(uint8_t)m.p[rec + tf + 3] << 24;
+                if (toff == (uint32_t)p->instrs[lut_at].table && toff) break;
+            }
+            CHECK(tf < 168 - 4);
+            if (tf < 168 - 4) CHECK_STATUS(load_patched(p->image, p->image_bytes, rec + (size_t)tf, (uint32_t)(wl - 100), &d), NN_ERR_INVALID);
+        }
+        nn_target_program_destroy(p2);
+        nn_target_program_destroy(p);
+        free(m.p);
+        nn_graph_destroy(q);
+    }
+    nn_graph_destroy(g);
+}
+
 /* 4-bit weight groups (weight_bits 4, weight_group 2, the graph at opset
    21): the Gemm's (5, 4) weights become a blocked int4 DequantizeLinear
    (the convs, whose 3 input channels do not split in 2, stay per channel).
@@ -1650,6 +1769,7 @@ int main(void) {
     test_int4_weights();
     test_nnb_robust();
     test_w8a16_program();
+    test_preact16_program();
     test_compile_cls();
     test_program_alloc_failures();
     test_batch_programs();
