@@ -9,6 +9,7 @@
    cv_flow MODEL.onnx --calib DIR --eval DIR --out RESULT_DIR
            [--method kl|minmax|percentile|mse|aciq_gauss|aciq_laplace|octav]
            [--scheme s8sym|u8asym|s8asym|s16] [--weight-rounding nearest|sum]
+           [--preact16]      (Conv outputs read only by HardSwish/Sigmoid/... at int16)
            [--qtable FILE]   (layer/type/range overrides, docs/QUANTIZATION.md 5)
            [--samples N] [--shape NAME=DIMS] [--tol-optimize COS] [--tol-quantize COS]
            [--passes LIST]   (instead of the cv template)
@@ -48,6 +49,7 @@ typedef struct flow {
     const char *qtable;           /* --qtable: precision overrides */
     nn_quant_scheme scheme;       /* --scheme: activations (s8sym default) */
     nn_quant_rounding rounding;   /* --weight-rounding */
+    int preact16;                 /* --preact16 (nn_quant_desc.preact16) */
     nn_calib_method method;
     uint32_t calib_samples;
     double tol_optimize, tol_quantize;
@@ -183,7 +185,8 @@ static void usage(void) {
     fprintf(stderr, "usage: cv_flow MODEL.onnx --calib DIR --eval DIR --out RESULT_DIR [--method percentile]\n"
                     "               [--samples N] [--shape NAME=DIMS] [--tol-optimize COS] [--tol-quantize COS]\n"
                     "               [--passes LIST] [--target npu-small|npu-large|mcu]\n"
-                    "               [--scheme s8sym|u8asym|s8asym|s16] [--weight-rounding nearest|sum] [--qtable FILE]\n");
+                    "               [--scheme s8sym|u8asym|s8asym|s16] [--weight-rounding nearest|sum] [--preact16]\n"
+                    "               [--qtable FILE]\n");
 }
 
 static int parse(flow *f, int argc, char **argv) {
@@ -196,6 +199,7 @@ static int parse(flow *f, int argc, char **argv) {
         int r = cli_take_input_option("cv_flow", argc, argv, &i, &f->shapes);
         if (r < 0) return 0;
         if (r) continue;
+        if (!strcmp(a, "--preact16")) { f->preact16 = 1; continue; }
         if (!v && a[0] == '-') { usage(); return 0; }
         if (!strcmp(a, "--calib")) f->calib = v;
         else if (!strcmp(a, "--eval")) f->eval = v;
@@ -280,7 +284,7 @@ int main(int argc, char **argv) {
     }
     ranges = (nn_quant_range *)calloc(g->tensor_count + 1, sizeof *ranges);
     if (!ranges || calibrate(&f, g, ranges)) goto done;
-    nn_quant_desc qd = {.scheme = f.scheme, .weight_rounding = f.rounding};
+    nn_quant_desc qd = {.scheme = f.scheme, .weight_rounding = f.rounding, .preact16 = f.preact16};
     nn_quant_stats qs;
     if (f.qtable) {
         if (nn_quant_table_load_file(&table, f.qtable, &d)) { rc = die(f.qtable, &d); goto done; }

@@ -1155,6 +1155,7 @@ static int quant_stage(build_ctx *b, nn_graph *g, nn_graph **q) {
         qd.weight_group = (uint32_t)cfg_n(b, "quant.weight_group", 0);
         const char *wr = cfg_s(b, "quant.weight_rounding");
         if (!wr || !cli_parse_rounding(wr, &qd.weight_rounding)) qd.weight_rounding = NN_QUANT_ROUND_NEAREST;
+        qd.preact16 = cfg_b(b, "quant.preact16");
         qd.table = table.count ? &table : NULL;
         qd.log = quant_log;
         rc = quant_algorithms(b, g, ranges, &qd);

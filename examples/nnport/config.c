@@ -40,6 +40,8 @@ static const cfg_key cfg__table[] = {
     {"quant.weight", CFG_ENUM, "\"int8\"", "int8|int4", NOLIM, "weight type (symmetric, per output channel)"},
     {"quant.weight_group", CFG_INT, "0", NULL, 0, 65536, "int4: group size along the input axis (0: per channel)"},
     {"quant.weight_rounding", CFG_ENUM, "\"nearest\"", "nearest|sum", NOLIM, "sum: Conv kernels keep each channel pair's tap sum"},
+    {"quant.preact16", CFG_BOOL, "false", NULL, NOLIM,
+     "a Conv/Gemm/MatMul output read only by nonlinear activations gets int16 (docs/QUANTIZATION.md 6q)"},
     {"quant.float_dtype", CFG_ENUM, "\"f32\"", "f32|f16|bf16", NOLIM, "type of the fp_forward layers (TPU-MLIR's fp_type)"},
     {"quant.overrides", CFG_OBJECTS, NULL, NULL, NOLIM, "precision rules; priority layer > op_type > range"},
     {"quant.overrides[].layer", CFG_STRING, NULL, NULL, NOLIM, "rule: this layer (original ONNX node name)"},
