@@ -497,7 +497,8 @@ typedef enum nn_target_op {
     NN_TARGET_OP_MUL,       /* nn_quant_mul_s8 */
     NN_TARGET_OP_AVGPOOL,   /* nn_quant_avgpool_s8, multipliers by tap count */
     NN_TARGET_OP_LUT8,      /* 256-entry table over the input's raw bytes */
-    NN_TARGET_OP_LUT16,     /* nn_quant_lut_apply_s16; to an 8-bit output: a 65536-byte table of output bytes */
+    NN_TARGET_OP_LUT16,     /* nn_quant_lut_apply_s16; to an 8-bit output: a table of output bytes for the
+                               inputs p[0] .. p[1], the input clamped to that range first */
     NN_TARGET_OP_CPU,       /* a float-island node run with nn_graph.h's kernel */
     NN_TARGET_OP_YUV,       /* YUV420SP (NV12/NV21) u8 frame -> the model's quantized RGB/BGR planes */
     NN_TARGET_OP_COUNT
@@ -3988,7 +3989,9 @@ static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, 
         if (sa->dtype != NN_DTYPE_INT16 || (sy->dtype != NN_DTYPE_INT16 && !y8b) || na != ny)
             return NN_TARGET__BAD("operands", "lut16 needs an int16 input and an int16 or 8-bit output of one size");
         if (I->flags & ~(uint32_t)NN_TARGET_INSTR_HOST) return NN_TARGET__BAD("flags", "lut16 takes no operand flags");
-        if (!nn_target__wrange(p, I->table, y8b ? 65536 : 65536 * 2, y8b ? 1 : 2))
+        if (y8b && (I->p[0] < -32768 || I->p[0] > I->p[1] || I->p[1] > 32767))
+            return NN_TARGET__BAD("p", "lut16 to 8 bits: input range p[0] .. p[1] outside int16 or empty");
+        if (!nn_target__wrange(p, I->table, y8b ? (uint64_t)(I->p[1] - I->p[0]) + 1 : 65536 * 2, y8b ? 1 : 2))
             return NN_TARGET__BAD("table", "table outside the weights");
         *scratch = 0;
         return NN_OK;
@@ -4660,10 +4663,14 @@ static void nn_target__run_int(const nn_target_program *p, const nn_target_instr
         nn_quant_lut_apply_s8(ts, a, y, ny); /* 64 bytes a step with AVX-512 VBMI; in place is fine */
         return;
     }
-    if (I->op == NN_TARGET_OP_LUT16 && sy->dtype != NN_DTYPE_INT16) { /* int16 -> 8-bit: a table of output bytes */
+    if (I->op == NN_TARGET_OP_LUT16 && sy->dtype != NN_DTYPE_INT16) { /* int16 -> 8-bit: output bytes for p[0] .. p[1] */
         const uint8_t *t = p->weights + I->table;
         const int16_t *x16 = (const int16_t *)(const void *)a;
-        for (e = 0; e < ny; e++) ((uint8_t *)y)[e] = t[(int32_t)x16[e] + 32768];
+        const int32_t lo = I->p[0], hi = I->p[1];
+        for (e = 0; e < ny; e++) {
+            int32_t v = x16[e];
+            ((uint8_t *)y)[e] = t[(v < lo ? lo : v > hi ? hi : v) - lo];
+        }
         return;
     }
     if (I->op == NN_TARGET_OP_LUT16) {
@@ -5640,13 +5647,20 @@ static void nn_target__group_instr(nn_target__low *lo, nn_target__bld *b, const 
         break;
     }
     case NN_QX__LUT:
-        if (gr->lut16 && gr->ydtype != NN_DTYPE_INT16) { /* int16 -> 8-bit: the entries' low bytes */
+        if (gr->lut16 && gr->ydtype != NN_DTYPE_INT16) {
+            /* int16 -> 8-bit: the entries' low bytes, without the runs of
+               one value at either end (the input is clamped to the rest):
+               an activation saturates or goes flat within the int16 range */
             uint8_t *t8 = (uint8_t *)nn_alloc(&lo->a, 65536);
-            uint32_t r;
+            uint32_t r, s0 = 0, s1 = 65535;
             I->op = NN_TARGET_OP_LUT16;
             if (!t8) { b->nomem = 1; break; }
             for (r = 0; r < 65536; r++) t8[r] = (uint8_t)(gr->lut16[r] & 0xff);
-            I->table = nn_target__wput(b, t8, 65536);
+            while (s0 < 65535 && t8[s0 + 1] == t8[s0]) s0++;
+            while (s1 > s0 && t8[s1 - 1] == t8[s1]) s1--;
+            I->p[0] = (int32_t)s0 - 32768;
+            I->p[1] = (int32_t)s1 - 32768;
+            I->table = nn_target__wput(b, t8 + s0, (size_t)(s1 - s0 + 1));
             nn_free(&lo->a, t8);
         } else if (gr->lut16) {
             I->op = NN_TARGET_OP_LUT16;
@@ -7224,6 +7238,17 @@ static nn_status nn_target__ec_lut(nn_target__ec *e) {
     if ((st = nn_target__ec_consts(e)) != NN_OK) return st;
     snprintf(nm, sizeof nm, "nn_t%u", e->instr);
     /* the table in the output's type: its bytes are the output's bytes */
+    if (wide && sy->dtype != NN_DTYPE_INT16) { /* to 8 bits: output bytes for the inputs p[0] .. p[1] */
+        const int32_t lo = I->p[0], hi = I->p[1];
+        nn_target__ec_array(e, nm, sy->dtype, e->p->weights + I->table, (uint64_t)(hi - lo) + 1);
+        nn_target__ec_put(e, "/* %u lut16 '%s': int16 -> 8 bits, inputs clamped to %d .. %d */\n"
+                             "static void nn_i%u(void) {\n    size_t e;\n    int32_t v;\n", e->instr, e->nm, lo, hi, e->instr);
+        nn_target__ec_put(e, "    for (e = 0; e < %llu; e++) {\n        v = %s;\n", (unsigned long long)nn_target__ec_count(&sy->shape),
+                          nn_target__ec_at(e, 0, "e", xs, sizeof xs));
+        nn_target__ec_put(e, "        %s = nn_t%u[(v < %d ? %d : v > %d ? %d : v) - %d];\n    }\n}\n\n",
+                          nn_target__ec_at(e, 1, "e", ys, sizeof ys), e->instr, lo, lo, hi, hi, lo);
+        return e->st;
+    }
     nn_target__ec_array(e, nm, sy->dtype, e->p->weights + I->table, wide ? 65536 : 256);
     nn_target__ec_put(e, "/* %u %s '%s' */\nstatic void nn_i%u(void) {\n    size_t e;\n", e->instr, nn_target_op_name(I->op),
                       e->nm, e->instr);

@@ -1063,13 +1063,15 @@ static void corpus_write(const char *name, const uint8_t *img, size_t n) {
    get int16 Q/DQ; x and a stay 8-bit.  The program runs each Conv as one
    conv instruction reading its 8-bit input (widened) and writing int16,
    and the HardSwish as one lut16 instruction from int16 to 8 bits (a
-   65536-byte table of output bytes); no Conv falls to the host.  (The
+   table of output bytes over the inputs p[0] .. p[1], the flat runs at
+   either end cut: HardSwish is flat below -3, so p[0] > -32768); no Conv
+   falls to the host.  (The
    Sigmoid's output y is the graph output and stays float: a cpu
    instruction.)  The simulator equals nn_qexec byte for byte on three
    inputs, for s8 and u8 schemes, also after a save/load round trip; the
    u8 program is a fuzz seed (tests/fuzz/corpus_nnb/preact16_u8.nnb,
    written with NNPORT_WRITE_NNB_CORPUS set).  The loader refuses the
-   lut16 table cut to a size that ends past the weights. */
+   lut16 table moved to end past the weights, and p[0] > p[1]. */
 static void test_preact16_program(void) {
     static const nn_quant_scheme schemes[2] = {NN_QUANT_S8_SYM, NN_QUANT_U8_ASYM};
     static const struct { const char *name; double lo, hi; } th[] = {
@@ -1138,6 +1140,7 @@ static void test_preact16_program(void) {
             if (I->op == NN_TARGET_OP_LUT16 && sa && sa->dtype == NN_DTYPE_INT16 && sy->dtype == (si ? NN_DTYPE_UINT8 : NN_DTYPE_INT8)) {
                 lut_n++;
                 lut_at = (uint32_t)i;
+                CHECK(I->p[0] > -32768 && I->p[0] < I->p[1] && I->p[1] <= 32767);
             }
             if (I->op == NN_TARGET_OP_CPU && !strcmp(p->nodes[I->node].op_type, "Conv")) cpu_conv++;
         }
@@ -1155,7 +1158,7 @@ static void test_preact16_program(void) {
             CHECK_EQ_INT(sim_vs_qexec(q, p2, &in), 256);
         }
         if (si == 1 && m.p) corpus_write("preact16_u8.nnb", (const uint8_t *)m.p, m.n);
-        if (lut_at != UINT32_MAX && m.p) { /* the table offset moved to the weights' last 100 bytes */
+        if (lut_at != UINT32_MAX && m.p) { /* the table offset moved to the weights' last byte; p[0] > p[1] */
             size_t rec = 128 + (size_t)p->slot_count * 96 + (size_t)lut_at * 168;
             uint64_t wl = p->image_bytes - (uint64_t)(p->weights - p->image);
             uint32_t toff = 0;
@@ -1166,7 +1169,9 @@ static void test_preact16_program(void) {
                 if (toff == (uint32_t)p->instrs[lut_at].table && toff) break;
             }
             CHECK(tf < 168 - 4);
-            if (tf < 168 - 4) CHECK_STATUS(load_patched(p->image, p->image_bytes, rec + (size_t)tf, (uint32_t)(wl - 100), &d), NN_ERR_INVALID);
+            if (tf < 168 - 4) CHECK_STATUS(load_patched(p->image, p->image_bytes, rec + (size_t)tf, (uint32_t)(wl - 1), &d), NN_ERR_INVALID);
+            CHECK_STATUS(load_patched(p->image, p->image_bytes, rec + 32, (uint32_t)(p->instrs[lut_at].p[1] + 1), &d), NN_ERR_INVALID);
+            CHECK(strstr(d.where, ".p") != NULL);
         }
         nn_target_program_destroy(p2);
         nn_target_program_destroy(p);
