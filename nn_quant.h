@@ -3329,31 +3329,22 @@ static void nn_quant__recipe(const nn_graph *g, nn_quant_dtype *mode) {
    activation's bend (PP-OCRv4 det: step 1.19 against HardSwish's [-3, 3],
    docs/QUANTIZATION.md 6q).  Relu and Clip are not listed: they merge
    into the producer's output clamp already. */
-static int nn_quant__preact_op(const char *op) {
-    static const char *const ops[] = {"HardSwish", "HardSigmoid", "Sigmoid", "Tanh", "Gelu", "Elu", "Softplus"};
-    size_t i;
-    for (i = 0; i < sizeof ops / sizeof ops[0]; i++)
-        if (!strcmp(op, ops[i])) return 1;
-    return 0;
-}
-
 static void nn_quant__preact16(const nn_graph *g, nn_quant_dtype *mode) {
+    static const char *const producers[] = {"Conv", "ConvTranspose", "Gemm", "MatMul", NULL};
+    static const char *const acts[] = {"HardSwish", "HardSigmoid", "Sigmoid", "Tanh", "Gelu", "Elu", "Softplus", NULL};
     uint32_t i, j, k;
     for (i = 0; i < g->node_count; i++) {
         const nn_node *n = &g->nodes[i];
-        uint32_t readers = 0, others = 0;
-        nn_tensor_id t;
-        if (mode[i] != NN_QUANT_DTYPE_DEFAULT || !n->output_count || n->outputs[0].id == NN_INVALID_ID) continue;
-        if (strcmp(n->op_type, "Conv") && strcmp(n->op_type, "ConvTranspose") && strcmp(n->op_type, "Gemm") &&
-            strcmp(n->op_type, "MatMul"))
+        uint32_t t, readers = 0, others = 0;
+        if (mode[i] != NN_QUANT_DTYPE_DEFAULT || !n->output_count || n->outputs[0].id == NN_INVALID_ID ||
+            !nn_quant__op_is(n, producers))
             continue;
-        t = n->outputs[0];
-        for (k = 0; k < g->output_count; k++)
-            if (g->outputs[k].id == t.id) others++;
+        t = n->outputs[0].id;
+        if (g->tensors[t].flags & NN_TENSOR_OUTPUT) continue;
         for (k = 0; k < g->node_count && !others; k++)
             for (j = 0; j < g->nodes[k].input_count; j++) {
-                if (g->nodes[k].inputs[j].id != t.id) continue;
-                if (nn_quant__preact_op(g->nodes[k].op_type)) readers++;
+                if (g->nodes[k].inputs[j].id != t) continue;
+                if (nn_quant__op_is(&g->nodes[k], acts)) readers++;
                 else others++;
             }
         if (readers && !others) mode[i] = NN_QUANT_DTYPE_INT16;

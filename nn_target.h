@@ -3904,7 +3904,7 @@ static nn_status nn_target__check_wide(const nn_target_program *p, uint32_t idx,
     const nn_target_instr *I = &p->instrs[idx];
     char where[64];
     double bmax;
-    int w8;
+    uint64_t wa;           /* scratch for an 8-bit conv / gemm input widened to int16 */
     if (sy->dtype != NN_DTYPE_INT16) return NN_TARGET__BAD("operands", "a 16-bit instruction writes int16");
     if (I->op == NN_TARGET_OP_ADD || I->op == NN_TARGET_OP_SUB || I->op == NN_TARGET_OP_MUL) {
         nn_quant_eltwise_params e;
@@ -3929,8 +3929,9 @@ static nn_status nn_target__check_wide(const nn_target_program *p, uint32_t idx,
         return nn_target__check_eltwise_operands(p, idx, sa, sb, sy, na, nb, ny, 2, scratch, diag);
     }
     /* conv / gemm may read an 8-bit input, widened (values kept) into scratch (preact16) */
-    w8 = (I->op == NN_TARGET_OP_CONV || I->op == NN_TARGET_OP_GEMM) && (sa->dtype == NN_DTYPE_INT8 || sa->dtype == NN_DTYPE_UINT8);
-    if (sa->dtype != NN_DTYPE_INT16 && !w8) return NN_TARGET__BAD("operands", "a 16-bit %s reads int16", nn_target_op_name(I->op));
+    wa = (I->op == NN_TARGET_OP_CONV || I->op == NN_TARGET_OP_GEMM) && (sa->dtype == NN_DTYPE_INT8 || sa->dtype == NN_DTYPE_UINT8)
+             ? (2 * na + 64) / 64 * 64 : 0;
+    if (sa->dtype != NN_DTYPE_INT16 && !wa) return NN_TARGET__BAD("operands", "a 16-bit %s reads int16", nn_target_op_name(I->op));
     if (I->flags & ~(uint32_t)NN_TARGET_INSTR_HOST) return NN_TARGET__BAD("flags", "16-bit %s takes no operand flags", nn_target_op_name(I->op));
     if (I->op == NN_TARGET_OP_AVGPOOL) {
         *scratch = 0;
@@ -3944,7 +3945,7 @@ static nn_status nn_target__check_wide(const nn_target_program *p, uint32_t idx,
         memcpy(&c, I->p, sizeof c);
         k1 = K * 256 * 4 + 4 * 256 * 12 + 64; /* nn_quant_conv_s16_scratch_bytes in 64 bits */
         k2 = k1 < ((uint64_t)1 << 40) ? (uint64_t)nn_quant_conv_s16_scratch_bytes(&c) : 0;
-        *scratch = (k1 > k2 ? k1 : k2) + (w8 ? (2 * na + 64) / 64 * 64 : 0);
+        *scratch = (k1 > k2 ? k1 : k2) + wa;
         return NN_OK;
     } else {
         nn_quant_matmul_params m;
@@ -3959,7 +3960,7 @@ static nn_status nn_target__check_wide(const nn_target_program *p, uint32_t idx,
         if ((m.mult_count != 1 && m.mult_count != m.n) || I->mult_count != (uint32_t)m.mult_count ||
             !nn_target__mults_ok(p, I->mult, (uint64_t)m.mult_count, 0))
             return NN_TARGET__BAD("mult", "multipliers: count or values out of range");
-        *scratch = (uint64_t)m.n * 12 + 64 + (w8 ? (2 * na + 64) / 64 * 64 : 0);
+        *scratch = (uint64_t)m.n * 12 + 64 + wa;
         return NN_OK;
     }
 }
@@ -4706,8 +4707,9 @@ static void nn_target__run_int(const nn_target_program *p, const nn_target_instr
                              (int16_t *)(void *)y);
         return;
     }
-    if ((I->op == NN_TARGET_OP_CONV || I->op == NN_TARGET_OP_GEMM) && (sa->dtype == NN_DTYPE_INT16 || sy->dtype == NN_DTYPE_INT16)) {
-        /* W8A16, or an 8-bit input to an int16 output (preact16), widened */
+    if ((I->op == NN_TARGET_OP_CONV || I->op == NN_TARGET_OP_GEMM) && sy->dtype == NN_DTYPE_INT16) {
+        /* the int16 output chooses the kernel (checked: an int16 input writes int16); an
+           8-bit input (preact16) is widened */
         const int16_t *a16 = nn_target__widen(a, sa, &scratch);
         const int32_t *bias = I->bias == NN_TARGET_NO_OFFSET ? NULL : (const int32_t *)(const void *)(p->weights + I->bias);
         const nn_quant_multiplier *mult = (const nn_quant_multiplier *)(const void *)(p->weights + I->mult);
@@ -6979,8 +6981,7 @@ static nn_status nn_target__ec_conv(nn_target__ec *e) {
     cg = c.c / c.group;
     mg = c.m / c.group;
     K = cg * c.kh * c.kw;
-    if (sx->dtype == NN_DTYPE_INT16 || nn_target__ec_slot(e, 1)->dtype == NN_DTYPE_INT16) /* W8A16 or preact16 */
-        return nn_target__ec_conv_wide(e, &c);
+    if (nn_target__ec_slot(e, 1)->dtype == NN_DTYPE_INT16) return nn_target__ec_conv_wide(e, &c); /* W8A16 or preact16 */
     if ((uint64_t)c.ow * (mg % 4 == 0 ? 4 : 1) > e->acc) e->acc = (uint64_t)c.ow * (mg % 4 == 0 ? 4 : 1);
     if (nn_target__ec_pointwise(&c) && e->acc < 4 * 256) e->acc = 4 * 256;
     e->uses |= NN_TARGET__EC_RQ;
@@ -7054,8 +7055,7 @@ static nn_status nn_target__ec_matmul(nn_target__ec *e) {
     long long batches = I->p[20], bb = I->p[21];
     char ix[192], as[256], bs[256], nm[32], mu[64];
     memcpy(&m, I->p, sizeof m);
-    if (gemm && (nn_target__ec_slot(e, 0)->dtype == NN_DTYPE_INT16 || nn_target__ec_slot(e, 1)->dtype == NN_DTYPE_INT16))
-        return nn_target__ec_gemm_wide(e, &m);
+    if (gemm && nn_target__ec_slot(e, 1)->dtype == NN_DTYPE_INT16) return nn_target__ec_gemm_wide(e, &m); /* W8A16 or preact16 */
     if ((uint64_t)m.n > e->acc) e->acc = (uint64_t)m.n;
     e->uses |= NN_TARGET__EC_RQ;
     if (!e->fn) return NN_OK;

@@ -1161,15 +1161,9 @@ static void test_preact16_program(void) {
         if (lut_at != UINT32_MAX && m.p) { /* the table offset moved to the weights' last byte; p[0] > p[1] */
             size_t rec = 128 + (size_t)p->slot_count * 96 + (size_t)lut_at * 168;
             uint64_t wl = p->image_bytes - (uint64_t)(p->weights - p->image);
-            uint32_t toff = 0;
-            int tf;
-            for (tf = 0; tf < 168 - 4; tf += 4) { /* find the table field: the record word holding I->table */
-                toff = (uint32_t)(uint8_t)m.p[rec + tf] | (uint32_t)(uint8_t)m.p[rec + tf + 1] << 8 |
-                       (uint32_t)(uint8_t)m.p[rec + tf + 2] << 16 | (uint32_t)(uint8_t)m.p[rec + tf + 3] << 24;
-                if (toff == (uint32_t)p->instrs[lut_at].table && toff) break;
-            }
-            CHECK(tf < 168 - 4);
-            if (tf < 168 - 4) CHECK_STATUS(load_patched(p->image, p->image_bytes, rec + (size_t)tf, (uint32_t)(wl - 1), &d), NN_ERR_INVALID);
+            /* the record's table field (offset 152, docs/FORMAT.md) */
+            CHECK_STATUS(load_patched(p->image, p->image_bytes, rec + 152, (uint32_t)(wl - 1), &d), NN_ERR_INVALID);
+            CHECK(strstr(d.where, ".table") != NULL);
             CHECK_STATUS(load_patched(p->image, p->image_bytes, rec + 32, (uint32_t)(p->instrs[lut_at].p[1] + 1), &d), NN_ERR_INVALID);
             CHECK(strstr(d.where, ".p") != NULL);
         }
