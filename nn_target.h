@@ -511,7 +511,11 @@ enum {
     NN_TARGET_INSTR_Y_U8 = 8u,    /* output is uint8: the kernel's int8 result gets its top bit flipped */
     NN_TARGET_INSTR_A_BCAST = 16u,/* operand A is broadcast to the output shape in scratch */
     NN_TARGET_INSTR_B_BCAST = 32u,
-    NN_TARGET_INSTR_VIEW = 64u    /* a view op whose output shares its input's bytes: nothing to run */
+    NN_TARGET_INSTR_VIEW = 64u,   /* a view op whose output shares its input's bytes: nothing to run */
+    NN_TARGET_INSTR_ACT = 128u    /* conv / gemm with a fused activation: its int16 result goes through a
+                                     table of output bytes (lut16's, inputs p[22] .. p[23]) to an 8-bit
+                                     output; the int16 tensor never reaches the arena (a reader
+                                     older than session 19 refuses the bit) */
 };
 
 enum { NN_TARGET_REGION_ARENA = 0, NN_TARGET_REGION_WEIGHTS = 1 };
@@ -613,6 +617,11 @@ typedef struct nn_target_compile_desc {
     uint32_t input_bgr;           /* 1: the model's planes are B, G, R; 0: R, G, B */
     float input_mean[3];          /* per model plane: value = (pixel - mean) * scale */
     float input_scale[3];         /* 0: 1 */
+    /* A conv / gemm writing int16 that only an activation table to 8 bits
+       reads (nn_quant.h's preact16) is one instruction with the activation
+       fused (NN_TARGET_INSTR_ACT; docs/TARGET.md "Fused activations"). */
+    uint32_t keep_act;            /* 1: the activation stays its own lut16 instruction and the int16
+                                     tensor goes through the arena (so a per-layer check sees it) */
 } nn_target_compile_desc;
 
 /* Lowers QDQ graph qdq for target t (NULL: npu-small).  Shapes are
@@ -3433,6 +3442,7 @@ typedef struct nn_target__bld {
     nn_allocator a;
     nn_target__vec slots, instrs, operands, inputs, outputs, nodes, attrs, strings, weights;
     uint32_t slot_count, instr_count, operand_count, input_count, output_count, node_count, attr_count;
+    uint32_t fused_acts;          /* instructions with NN_TARGET_INSTR_ACT */
     int nomem;
     struct nn_target__bld *wb;    /* the builder holding the shared weights (NULL: this one) */
     struct nn_target__witem *wi;  /* weights items already stored (deduplicated by content) */
@@ -3905,7 +3915,21 @@ static nn_status nn_target__check_wide(const nn_target_program *p, uint32_t idx,
     char where[64];
     double bmax;
     uint64_t wa;           /* scratch for an 8-bit conv / gemm input widened to int16 */
-    if (sy->dtype != NN_DTYPE_INT16) return NN_TARGET__BAD("operands", "a 16-bit instruction writes int16");
+    uint64_t wy = 0;       /* fused activation: the int16 result in scratch */
+    int act = (I->flags & NN_TARGET_INSTR_ACT) != 0;
+    if (act) {
+        int y8b = sy->dtype == NN_DTYPE_INT8 || sy->dtype == NN_DTYPE_UINT8;
+        if ((I->op != NN_TARGET_OP_CONV && I->op != NN_TARGET_OP_GEMM) || !y8b)
+            return NN_TARGET__BAD("flags", "a fused activation needs a conv or gemm with an 8-bit output");
+        if (I->p[22] < -32768 || I->p[22] > I->p[23] || I->p[23] > 32767)
+            return NN_TARGET__BAD("p", "fused activation: input range p[22] .. p[23] outside int16 or empty");
+        if (!nn_target__wrange(p, I->table, (uint64_t)(I->p[23] - I->p[22]) + 1, 1))
+            return NN_TARGET__BAD("table", "table outside the weights");
+        wy = (2 * ny + 64) / 64 * 64;
+    } else if (I->table != NN_TARGET_NO_OFFSET && (I->op == NN_TARGET_OP_CONV || I->op == NN_TARGET_OP_GEMM)) {
+        return NN_TARGET__BAD("table", "a conv or gemm without a fused activation has no table");
+    }
+    if (sy->dtype != NN_DTYPE_INT16 && !act) return NN_TARGET__BAD("operands", "a 16-bit instruction writes int16");
     if (I->op == NN_TARGET_OP_ADD || I->op == NN_TARGET_OP_SUB || I->op == NN_TARGET_OP_MUL) {
         nn_quant_eltwise_params e;
         uint64_t s = 0;
@@ -3932,7 +3956,8 @@ static nn_status nn_target__check_wide(const nn_target_program *p, uint32_t idx,
     wa = (I->op == NN_TARGET_OP_CONV || I->op == NN_TARGET_OP_GEMM) && (sa->dtype == NN_DTYPE_INT8 || sa->dtype == NN_DTYPE_UINT8)
              ? (2 * na + 64) / 64 * 64 : 0;
     if (sa->dtype != NN_DTYPE_INT16 && !wa) return NN_TARGET__BAD("operands", "a 16-bit %s reads int16", nn_target_op_name(I->op));
-    if (I->flags & ~(uint32_t)NN_TARGET_INSTR_HOST) return NN_TARGET__BAD("flags", "16-bit %s takes no operand flags", nn_target_op_name(I->op));
+    if (I->flags & ~(uint32_t)(NN_TARGET_INSTR_HOST | NN_TARGET_INSTR_ACT))
+        return NN_TARGET__BAD("flags", "16-bit %s takes no operand flags", nn_target_op_name(I->op));
     if (I->op == NN_TARGET_OP_AVGPOOL) {
         *scratch = 0;
         return nn_target__check_pool(p, idx, na, ny, 1, diag);
@@ -3945,7 +3970,7 @@ static nn_status nn_target__check_wide(const nn_target_program *p, uint32_t idx,
         memcpy(&c, I->p, sizeof c);
         k1 = K * 256 * 4 + 4 * 256 * 12 + 64; /* nn_quant_conv_s16_scratch_bytes in 64 bits */
         k2 = k1 < ((uint64_t)1 << 40) ? (uint64_t)nn_quant_conv_s16_scratch_bytes(&c) : 0;
-        *scratch = (k1 > k2 ? k1 : k2) + wa;
+        *scratch = (k1 > k2 ? k1 : k2) + wa + wy;
         return NN_OK;
     } else {
         nn_quant_matmul_params m;
@@ -3960,7 +3985,7 @@ static nn_status nn_target__check_wide(const nn_target_program *p, uint32_t idx,
         if ((m.mult_count != 1 && m.mult_count != m.n) || I->mult_count != (uint32_t)m.mult_count ||
             !nn_target__mults_ok(p, I->mult, (uint64_t)m.mult_count, 0))
             return NN_TARGET__BAD("mult", "multipliers: count or values out of range");
-        *scratch = (uint64_t)m.n * 12 + 64 + wa;
+        *scratch = (uint64_t)m.n * 12 + 64 + wa + wy;
         return NN_OK;
     }
 }
@@ -3985,6 +4010,8 @@ static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, 
     na = nn_target__count(sa); ny = nn_target__count(sy);
     if (sb) nb = nn_target__count(sb);
     if (sy->region != NN_TARGET_REGION_ARENA) return NN_TARGET__BAD("operands", "output is not in the arena");
+    if ((I->flags & NN_TARGET_INSTR_ACT) && I->op != NN_TARGET_OP_CONV && I->op != NN_TARGET_OP_GEMM)
+        return NN_TARGET__BAD("flags", "only a conv or gemm takes a fused activation");
     if (I->op == NN_TARGET_OP_LUT16) { /* int16 -> int16, or int16 -> 8-bit (a table of output bytes) */
         int y8b = sy->dtype == NN_DTYPE_INT8 || sy->dtype == NN_DTYPE_UINT8;
         if (sa->dtype != NN_DTYPE_INT16 || (sy->dtype != NN_DTYPE_INT16 && !y8b) || na != ny)
@@ -4016,7 +4043,7 @@ static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, 
         return NN_OK;
     }
     if (((I->op == NN_TARGET_OP_CONV || I->op == NN_TARGET_OP_GEMM || I->op == NN_TARGET_OP_AVGPOOL) && sa->dtype == NN_DTYPE_INT16) ||
-        ((I->op == NN_TARGET_OP_CONV || I->op == NN_TARGET_OP_GEMM) && sy->dtype == NN_DTYPE_INT16) ||
+        ((I->op == NN_TARGET_OP_CONV || I->op == NN_TARGET_OP_GEMM) && (sy->dtype == NN_DTYPE_INT16 || (I->flags & NN_TARGET_INSTR_ACT))) ||
         ((I->op == NN_TARGET_OP_ADD || I->op == NN_TARGET_OP_SUB || I->op == NN_TARGET_OP_MUL) && sy->dtype == NN_DTYPE_INT16))
         return nn_target__check_wide(p, idx, sa, sb, sy, na, nb, ny, scratch, diag);
     a8 = sa->dtype == NN_DTYPE_UINT8 ? 1 : sa->dtype == NN_DTYPE_INT8 ? 0 : -1;
@@ -4042,6 +4069,7 @@ static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, 
         uint64_t K;
         nn_status st = nn_target__check_conv(p, idx, na, ny, 0, &K, diag);
         if (st) return st;
+        if (I->table != NN_TARGET_NO_OFFSET) return NN_TARGET__BAD("table", "a conv without a fused activation has no table");
         memcpy(&c, I->p, sizeof c);
         {   /* the kernel's own figure, and ours in 64 bits (the same formula) as a floor */
             uint64_t k1 = ((uint64_t)c.oh * c.ow + (uint64_t)(c.m / c.group)) * K * 2 + 4 * 256 * 4 + 128;
@@ -4061,6 +4089,7 @@ static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, 
         if (batches < 1 || (bb != 1 && bb != batches)) return NN_TARGET__BAD("p.batches", "bad batch counts");
         if ((uint64_t)batches * m.m * m.k != na || (uint64_t)batches * m.m * m.n != ny)
             return NN_TARGET__BAD("p.m", "matmul shape disagrees with its slots");
+        if (I->table != NN_TARGET_NO_OFFSET) return NN_TARGET__BAD("table", "a %s without a fused activation has no table", nn_target_op_name(I->op));
         if (I->op == NN_TARGET_OP_GEMM) {
             if (batches != 1 || m.b_zp != 0) return NN_TARGET__BAD("p.batches", "gemm has one batch and b_zp 0");
             if (!nn_target__wrange(p, I->w, (uint64_t)m.k * m.n, 1)) return NN_TARGET__BAD("w", "weights outside the region");
@@ -4367,7 +4396,7 @@ static nn_status nn_target__load_one(const uint8_t *img, size_t size, uint64_t r
         snprintf(where, sizeof where, "instr[%u].op", i);
         if (nn_target__r32(r) == 0 || nn_target__r32(r) >= NN_TARGET_OP_COUNT) NN_TARGET__FAIL(NN_ERR_INVALID, "op %u", nn_target__r32(r));
         snprintf(where, sizeof where, "instr[%u].flags", i);
-        if (I->flags & ~127u) NN_TARGET__FAIL(NN_ERR_INVALID, "unknown flag bits 0x%x", I->flags);
+        if (I->flags & ~255u) NN_TARGET__FAIL(NN_ERR_INVALID, "unknown flag bits 0x%x", I->flags); /* 128: since session 19 */
         snprintf(where, sizeof where, "instr[%u].name", i);
         if (!I->name) NN_TARGET__FAIL(NN_ERR_INVALID, "string offset outside the table");
         snprintf(where, sizeof where, "instr[%u].in_count", i);
@@ -4707,10 +4736,18 @@ static void nn_target__run_int(const nn_target_program *p, const nn_target_instr
                              (int16_t *)(void *)y);
         return;
     }
-    if ((I->op == NN_TARGET_OP_CONV || I->op == NN_TARGET_OP_GEMM) && sy->dtype == NN_DTYPE_INT16) {
+    if ((I->op == NN_TARGET_OP_CONV || I->op == NN_TARGET_OP_GEMM) && (sy->dtype == NN_DTYPE_INT16 || (I->flags & NN_TARGET_INSTR_ACT))) {
         /* the int16 output chooses the kernel (checked: an int16 input writes int16); an
-           8-bit input (preact16) is widened */
-        const int16_t *a16 = nn_target__widen(a, sa, &scratch);
+           8-bit input (preact16) is widened; a fused activation takes the int16 result
+           from scratch through its table (lut16's to 8 bits) to the 8-bit output */
+        int act = (I->flags & NN_TARGET_INSTR_ACT) != 0;
+        int8_t *y8 = y;
+        const int16_t *a16;
+        if (act) {
+            y = (int8_t *)scratch;
+            scratch += (2 * ny + 64) / 64 * 64;
+        }
+        a16 = nn_target__widen(a, sa, &scratch);
         const int32_t *bias = I->bias == NN_TARGET_NO_OFFSET ? NULL : (const int32_t *)(const void *)(p->weights + I->bias);
         const nn_quant_multiplier *mult = (const nn_quant_multiplier *)(const void *)(p->weights + I->mult);
         if (I->op == NN_TARGET_OP_CONV) {
@@ -4721,6 +4758,15 @@ static void nn_target__run_int(const nn_target_program *p, const nn_target_instr
             nn_quant_matmul_params m;
             memcpy(&m, I->p, sizeof m);
             nn_quant_matmul_s16(&m, a16, (const int8_t *)wb + I->w, bias, mult, (int16_t *)(void *)y, scratch);
+        }
+        if (act) {
+            const uint8_t *t = p->weights + I->table;
+            const int16_t *x16 = (const int16_t *)(const void *)y;
+            const int32_t lo = I->p[22], hi = I->p[23];
+            for (e = 0; e < ny; e++) {
+                int32_t v = x16[e];
+                ((uint8_t *)y8)[e] = t[(v < lo ? lo : v > hi ? hi : v) - lo];
+            }
         }
         return;
     }
@@ -5172,6 +5218,9 @@ typedef struct nn_target__low {
     uint32_t *lt;                 /* (g tensors) tensor of L, or NN_TARGET__NONE */
     nn_value *fv;                 /* (g tensors) values folded at compile time */
     int32_t *src;                 /* (L nodes) group index, or -1 - node index of a float node */
+    int32_t *fuse;                /* (L nodes) the lut16 group fused into a conv / gemm node, or -1 */
+    uint8_t *fused;               /* (groups) 1: lowered inside its producer's node */
+    const nn_target_desc *td;     /* NULL: no activation is fused (keep_act) */
     nn_shape *shape;              /* (g tensors) shapes and dtypes propagated so far, */
     nn_dtype *dtype;              /* valid where known[] is set */
     uint8_t *known;
@@ -5300,13 +5349,41 @@ static nn_status nn_target__infer_output(nn_target__low *lo, const nn_qexec__gro
     return NN_OK;
 }
 
+/* The group a conv / gemm group gi fuses with (docs/TARGET.md, "Fused
+   activations"), or -1: gi writes an int16 tensor that one lut16 group to
+   8 bits reads and nothing else (no graph output), and the target runs
+   the conv, the activation and both dtypes on the NPU.  The pair is one
+   instruction whose int16 result stays in scratch. */
+static int32_t nn_target__fused_act(const nn_target__low *lo, uint32_t gi) {
+    const nn_qexec__group *gr = &lo->x->groups[gi];
+    const nn_target_desc *td = lo->td;
+    uint32_t s;
+    if ((gr->kind != NN_QX__CONV && gr->kind != NN_QX__GEMM) || gr->ydtype != NN_DTYPE_INT16 || !td ||
+        lo->x->uses[gr->y.id] != 1 || (lo->g->tensors[gr->y.id].flags & NN_TENSOR_OUTPUT) ||
+        !(td->dtypes & (1u << NN_DTYPE_INT16)) || !nn_target_supports_op(td, lo->g->nodes[gr->op_node].op_type))
+        return -1;
+    for (s = 0; s < lo->x->step_count; s++) {
+        int32_t j = lo->x->steps[s].group;
+        const nn_qexec__group *gl;
+        if (j < 0) continue;
+        gl = &lo->x->groups[j];
+        if (gl->kind != NN_QX__LUT || gl->a.t.id != gr->y.id) continue;
+        if (!gl->lut16 || gl->ydtype == NN_DTYPE_INT16 || !(td->dtypes & (1u << gl->ydtype)) ||
+            !nn_target_supports_op(td, lo->g->nodes[gl->op_node].op_type))
+            return -1;
+        return j;
+    }
+    return -1;
+}
+
 /* Adds L's node for integer group gi. */
 static nn_status nn_target__lower_group(nn_target__low *lo, uint32_t gi, nn_diag *diag) {
     const nn_qexec__group *gr = &lo->x->groups[gi];
     const nn_graph *g = lo->g;
     const nn_node *k = &g->nodes[gr->op_node];
     const char *yname = g->tensors[gr->y.id].name;
-    nn_tensor_id ins[3], y;
+    int32_t fj = nn_target__fused_act(lo, gi);
+    nn_tensor_id ins[3], y, yt = fj >= 0 ? lo->x->groups[fj].y : gr->y;
     nn_node_id nid;
     uint32_t nin = 1, i;
     const char *op = k->op_type;
@@ -5327,7 +5404,12 @@ static nn_status nn_target__lower_group(nn_target__low *lo, uint32_t gi, nn_diag
         }
         if ((st = nn_target__infer_output(lo, gr, def, vin, k->input_count < 3 ? k->input_count : 3, diag))) return st;
     }
-    if ((st = nn_target__lt(lo, gr->a.t.id, &ins[0], diag)) || (st = nn_target__lt(lo, gr->y.id, &y, diag))) return st;
+    if (fj >= 0) { /* the node writes the activation's 8-bit output, of the conv's shape */
+        lo->shape[yt.id] = lo->shape[gr->y.id];
+        lo->dtype[yt.id] = lo->x->groups[fj].ydtype;
+        lo->known[yt.id] = 1;
+    }
+    if ((st = nn_target__lt(lo, gr->a.t.id, &ins[0], diag)) || (st = nn_target__lt(lo, yt.id, &y, diag))) return st;
     switch (gr->kind) {
     case NN_QX__CONV: {
         const nn_tensor *wt = &g->tensors[gr->b.t.id];
@@ -5364,6 +5446,8 @@ static nn_status nn_target__lower_group(nn_target__low *lo, uint32_t gi, nn_diag
         for (i = 0; i < k->attr_count; i++)
             if ((st = nn_graph_add_attr(lo->L, nid, &k->attrs[i], 0, diag))) return st;
     lo->src[nid.id] = (int32_t)gi;
+    lo->fuse[nid.id] = fj;
+    if (fj >= 0) lo->fused[fj] = 1;
     return NN_OK;
 }
 
@@ -5543,6 +5627,23 @@ static int32_t nn_target__ints_at(const nn_node *n, const char *name, uint32_t i
 
 /* The instruction of group gr: the parameters nn_qexec's run computes,
    from the static shapes.  Operands are filled by the caller. */
+/* An int16 -> 8-bit table (lut16's, or a fused activation's) into I:
+   the entries' low bytes without the runs of one value at either end (the
+   input is clamped to the rest: an activation saturates or goes flat
+   within the int16 range); p[pi] .. p[pi + 1] is the input range kept. */
+static void nn_target__lut_bytes(nn_target__low *lo, nn_target__bld *b, const nn_qexec__group *gr, nn_target_instr *I, int pi) {
+    uint8_t *t8 = (uint8_t *)nn_alloc(&lo->a, 65536);
+    uint32_t r, s0 = 0, s1 = 65535;
+    if (!t8) { b->nomem = 1; return; }
+    for (r = 0; r < 65536; r++) t8[r] = (uint8_t)(gr->lut16[r] & 0xff);
+    while (s0 < 65535 && t8[s0 + 1] == t8[s0]) s0++;
+    while (s1 > s0 && t8[s1 - 1] == t8[s1]) s1--;
+    I->p[pi] = (int32_t)s0 - 32768;
+    I->p[pi + 1] = (int32_t)s1 - 32768;
+    I->table = nn_target__wput(b, t8 + s0, (size_t)(s1 - s0 + 1));
+    nn_free(&lo->a, t8);
+}
+
 static void nn_target__group_instr(nn_target__low *lo, nn_target__bld *b, const nn_qexec__group *gr, nn_target_instr *I) {
     const nn_graph *g = lo->g;
     const nn_node *k = &g->nodes[gr->op_node];
@@ -5650,20 +5751,8 @@ static void nn_target__group_instr(nn_target__low *lo, nn_target__bld *b, const 
     }
     case NN_QX__LUT:
         if (gr->lut16 && gr->ydtype != NN_DTYPE_INT16) {
-            /* int16 -> 8-bit: the entries' low bytes, without the runs of
-               one value at either end (the input is clamped to the rest):
-               an activation saturates or goes flat within the int16 range */
-            uint8_t *t8 = (uint8_t *)nn_alloc(&lo->a, 65536);
-            uint32_t r, s0 = 0, s1 = 65535;
             I->op = NN_TARGET_OP_LUT16;
-            if (!t8) { b->nomem = 1; break; }
-            for (r = 0; r < 65536; r++) t8[r] = (uint8_t)(gr->lut16[r] & 0xff);
-            while (s0 < 65535 && t8[s0 + 1] == t8[s0]) s0++;
-            while (s1 > s0 && t8[s1 - 1] == t8[s1]) s1--;
-            I->p[0] = (int32_t)s0 - 32768;
-            I->p[1] = (int32_t)s1 - 32768;
-            I->table = nn_target__wput(b, t8 + s0, (size_t)(s1 - s0 + 1));
-            nn_free(&lo->a, t8);
+            nn_target__lut_bytes(lo, b, gr, I, 0);
         } else if (gr->lut16) {
             I->op = NN_TARGET_OP_LUT16;
             I->table = nn_target__wput(b, gr->lut16, 65536 * sizeof(int16_t));
@@ -5735,6 +5824,11 @@ static nn_status nn_target__build(nn_target__low *lo, const nn_target_desc *td, 
         } else if (lo->src[ni] >= 0) {
             const nn_qexec__group *gr = &lo->x->groups[lo->src[ni]];
             nn_target__group_instr(lo, b, gr, &I);
+            if (lo->fuse[ni] >= 0) { /* the activation after it: output bytes of the int16 result */
+                nn_target__lut_bytes(lo, b, &lo->x->groups[lo->fuse[ni]], &I, 22);
+                I.flags |= NN_TARGET_INSTR_ACT;
+                b->fused_acts++;
+            }
             for (j = 0; j < I.in_count; j++) {
                 NN_TARGET__SLOT(ln->inputs[j].id, v);
                 nn_target__w32(w4, v);
@@ -5874,14 +5968,19 @@ static nn_status nn_target__lower_one(const nn_graph *qdq, const nn_target_desc 
     lo.lt = (uint32_t *)nn_alloc(&lo.a, ((size_t)qdq->tensor_count + 1) * sizeof *lo.lt);
     lo.fv = (nn_value *)nn_alloc(&lo.a, ((size_t)qdq->tensor_count + 1) * sizeof *lo.fv);
     lo.src = (int32_t *)nn_alloc(&lo.a, ((size_t)qdq->node_count + 1) * sizeof *lo.src);
+    lo.fuse = (int32_t *)nn_alloc(&lo.a, ((size_t)qdq->node_count + 1) * sizeof *lo.fuse);
+    lo.fused = (uint8_t *)nn_alloc(&lo.a, (size_t)lo.x->group_count + 1);
+    lo.td = d && d->keep_act ? NULL : td;
     lo.shape = (nn_shape *)nn_alloc(&lo.a, ((size_t)qdq->tensor_count + 1) * sizeof *lo.shape);
     lo.dtype = (nn_dtype *)nn_alloc(&lo.a, ((size_t)qdq->tensor_count + 1) * sizeof *lo.dtype);
     lo.known = (uint8_t *)nn_alloc(&lo.a, (size_t)qdq->tensor_count + 1);
-    if (!lo.lt || !lo.fv || !lo.src || !lo.shape || !lo.dtype || !lo.known) {
+    if (!lo.lt || !lo.fv || !lo.src || !lo.fuse || !lo.fused || !lo.shape || !lo.dtype || !lo.known) {
         st = nn_diag_set(diag, NN_ERR_NOMEM, "nn_target_compile", "out of memory");
         goto done;
     }
     for (i = 0; i < qdq->tensor_count; i++) lo.lt[i] = NN_TARGET__NONE;
+    for (i = 0; i <= qdq->node_count; i++) lo.fuse[i] = -1;
+    memset(lo.fused, 0, (size_t)lo.x->group_count + 1);
     memset(lo.fv, 0, (size_t)qdq->tensor_count * sizeof *lo.fv);
     memset(lo.known, 0, qdq->tensor_count);
     for (i = 0; i < qdq->input_count; i++) {
@@ -5929,6 +6028,7 @@ static nn_status nn_target__lower_one(const nn_graph *qdq, const nn_target_desc 
     }
     for (i = 0; i < lo.x->step_count && st == NN_OK; i++) {
         const nn_qexec__step *s = &lo.x->steps[i];
+        if (s->group >= 0 && lo.fused[s->group]) continue; /* in its conv's instruction */
         if (s->group < 0 && s->node == yuv_ni) st = nn_target__lower_yuv(&lo, s->node, d, diag);
         else if (s->group >= 0 && lo.x->groups[s->group].kind == NN_QX__MOVE) st = nn_target__lower_move(&lo, (uint32_t)s->group, diag);
         else st = s->group >= 0 ? nn_target__lower_group(&lo, (uint32_t)s->group, diag) : nn_target__lower_float(&lo, s->node, diag);
@@ -5955,6 +6055,8 @@ done:
     nn_free(&lo.a, lo.lt);
     nn_free(&lo.a, lo.fv);
     nn_free(&lo.a, lo.src);
+    nn_free(&lo.a, lo.fuse);
+    nn_free(&lo.a, lo.fused);
     nn_free(&lo.a, lo.shape);
     nn_free(&lo.a, lo.dtype);
     nn_free(&lo.a, lo.known);
@@ -6782,6 +6884,28 @@ static void nn_target__ec_store_at(nn_target__ec *e, int indent, const char *idx
     nn_target__ec_store(e, ys, v);
 }
 
+/* The int16 result r of a 16-bit conv / gemm stored at idx: as it is, or
+   with a fused activation (NN_TARGET_INSTR_ACT) through its table nn_t<i>
+   of output bytes over the inputs p[22] .. p[23]. */
+static void nn_target__ec_store_wide(nn_target__ec *e, int indent, const char *idx) {
+    const nn_target_instr *I = &e->p->instrs[e->instr];
+    char ys[256];
+    if (!(I->flags & NN_TARGET_INSTR_ACT)) { nn_target__ec_store_at(e, indent, idx, "r"); return; }
+    nn_target__ec_at(e, I->in_count, idx, ys, sizeof ys);
+    nn_target__ec_put(e, "%*s%s = nn_t%u[(r < %d ? %d : r > %d ? %d : r) - %d];\n", indent, "", ys, e->instr, I->p[22], I->p[22],
+                      I->p[23], I->p[23], I->p[22]);
+}
+
+/* A fused activation's table as a C array in the output's type. */
+static void nn_target__ec_act_table(nn_target__ec *e) {
+    const nn_target_instr *I = &e->p->instrs[e->instr];
+    char nm[32];
+    if (!(I->flags & NN_TARGET_INSTR_ACT)) return;
+    snprintf(nm, sizeof nm, "nn_t%u", e->instr);
+    nn_target__ec_array(e, nm, nn_target__ec_slot(e, I->in_count)->dtype, e->p->weights + I->table,
+                        (uint64_t)(I->p[23] - I->p[22]) + 1);
+}
+
 /* The multiplier pair of entry i as C text: literals from the weights. */
 static void nn_target__ec_mult(const nn_target__ec *e, uint32_t i, char *out, size_t cap) {
     const nn_target_instr *I = &e->p->instrs[e->instr];
@@ -6905,9 +7029,11 @@ static nn_status nn_target__ec_conv_wide(nn_target__ec *e, const nn_quant_conv_p
     if (!e->fn) return NN_OK;
     if ((st = nn_target__ec_consts(e)) != NN_OK) return st;
     nn_target__ec_wbm(e, (uint64_t)c->m * (uint64_t)K, (uint64_t)c->m, (uint64_t)c->m);
+    nn_target__ec_act_table(e);
     nn_target__ec_put(e, "/* %u conv16 '%s': (%d,%d,%d,%d) -> (%d,%d,%d,%d), kernel %dx%d, stride %d,%d, dilation %d,%d, pads %d,%d,"
-                         " group %d */\n", e->instr, e->nm, c->n, c->c, c->h, c->w, c->n, c->m, c->oh, c->ow, c->kh, c->kw,
-                      c->stride_h, c->stride_w, c->dil_h, c->dil_w, c->pad_top, c->pad_left, c->group);
+                         " group %d%s */\n", e->instr, e->nm, c->n, c->c, c->h, c->w, c->n, c->m, c->oh, c->ow, c->kh, c->kw,
+                      c->stride_h, c->stride_w, c->dil_h, c->dil_w, c->pad_top, c->pad_left, c->group,
+                      (I->flags & NN_TARGET_INSTR_ACT) ? ", activation fused (table to 8 bits)" : "");
     nn_target__ec_put(e, "static void nn_i%u(void) {\n    static int64_t acc[%d];\n    int32_t n, g, mo, ci, kh, kw, oh, ow;\n",
                       e->instr, c->ow);
     nn_target__ec_put(e, "    for (n = 0; n < %d; n++)\n        for (g = 0; g < %d; g++)\n", c->n, c->group);
@@ -6937,7 +7063,7 @@ static nn_status nn_target__ec_conv_wide(nn_target__ec *e, const nn_quant_conv_p
                       e->instr, e->instr, c->out_zp, c->act_min, c->act_max);
     snprintf(ix, sizeof ix, "((size_t)n * %d + (size_t)oc) * %lld + (size_t)oh * %d + (size_t)ow", c->m,
              (long long)c->oh * c->ow, c->ow);
-    nn_target__ec_store_at(e, 24, ix, "r");
+    nn_target__ec_store_wide(e, 24, ix);
     nn_target__ec_put(e, "                    }\n                }\n            }\n}\n\n");
     return e->st;
 }
@@ -6951,6 +7077,7 @@ static nn_status nn_target__ec_gemm_wide(nn_target__ec *e, const nn_quant_matmul
     if (!e->fn) return NN_OK;
     if ((st = nn_target__ec_consts(e)) != NN_OK) return st;
     nn_target__ec_wbm(e, (uint64_t)m->k * (uint64_t)m->n, (uint64_t)m->n, (uint64_t)m->mult_count);
+    nn_target__ec_act_table(e);
     if (I->bias != NN_TARGET_NO_OFFSET) snprintf(bias, sizeof bias, "nn_b%u[j]", e->instr);
     else snprintf(bias, sizeof bias, "0");
     if (m->mult_count > 1) snprintf(mu, sizeof mu, "nn_m%u[2 * j], nn_m%u[2 * j + 1]", e->instr, e->instr);
@@ -6965,7 +7092,7 @@ static nn_status nn_target__ec_gemm_wide(nn_target__ec *e, const nn_quant_matmul
     nn_target__ec_put(e, "        for (j = 0; j < %d; j++) {\n", m->n);
     nn_target__ec_put(e, "            const int32_t r = nn_rqw(acc[j], %s, %d, %d, %d);\n", mu, m->out_zp, m->act_min, m->act_max);
     snprintf(ix, sizeof ix, "i * %d + j", m->n);
-    nn_target__ec_store_at(e, 12, ix, "r");
+    nn_target__ec_store_wide(e, 12, ix);
     nn_target__ec_put(e, "        }\n    }\n}\n\n");
     return e->st;
 }
@@ -6981,7 +7108,8 @@ static nn_status nn_target__ec_conv(nn_target__ec *e) {
     cg = c.c / c.group;
     mg = c.m / c.group;
     K = cg * c.kh * c.kw;
-    if (nn_target__ec_slot(e, 1)->dtype == NN_DTYPE_INT16) return nn_target__ec_conv_wide(e, &c); /* W8A16 or preact16 */
+    if (nn_target__ec_slot(e, 1)->dtype == NN_DTYPE_INT16 || (I->flags & NN_TARGET_INSTR_ACT))
+        return nn_target__ec_conv_wide(e, &c); /* W8A16 or preact16, its activation fused or not */
     if ((uint64_t)c.ow * (mg % 4 == 0 ? 4 : 1) > e->acc) e->acc = (uint64_t)c.ow * (mg % 4 == 0 ? 4 : 1);
     if (nn_target__ec_pointwise(&c) && e->acc < 4 * 256) e->acc = 4 * 256;
     e->uses |= NN_TARGET__EC_RQ;
@@ -7055,7 +7183,8 @@ static nn_status nn_target__ec_matmul(nn_target__ec *e) {
     long long batches = I->p[20], bb = I->p[21];
     char ix[192], as[256], bs[256], nm[32], mu[64];
     memcpy(&m, I->p, sizeof m);
-    if (gemm && nn_target__ec_slot(e, 1)->dtype == NN_DTYPE_INT16) return nn_target__ec_gemm_wide(e, &m); /* W8A16 or preact16 */
+    if (gemm && (nn_target__ec_slot(e, 1)->dtype == NN_DTYPE_INT16 || (I->flags & NN_TARGET_INSTR_ACT)))
+        return nn_target__ec_gemm_wide(e, &m); /* W8A16 or preact16, its activation fused or not */
     if ((uint64_t)m.n > e->acc) e->acc = (uint64_t)m.n;
     e->uses |= NN_TARGET__EC_RQ;
     if (!e->fn) return NN_OK;

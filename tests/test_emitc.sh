@@ -392,6 +392,31 @@ if [ -f "$tmp/det_p16/m.nnb" ] && [ -f "$tmp/det/m.nnb" ]; then
     ok "$NN" compile "$tmp/det_p16/q.onnx" --target npu-small --shape x=1x3x96x160 -o "$tmp/det_p16/chk.nnb" \
         --check bitequal --check-per-layer --check-input x="$f" >"$tmp/det_p16/check.log" 2>&1
     ok has " 0 of " "$tmp/det_p16/check.log"
+    # on npu-small each such conv and its activation are one instruction
+    # (session 19, docs/TARGET.md "Fused activations"): its C export
+    # byte-equal to the simulator, and both equal to the program that
+    # keeps the activation apart (--keep-act) on each crop
+    d="$tmp/det_p16"
+    mkdir -p "$d/out_npu"
+    ok "$NN" compile "$d/q.onnx" --target npu-small --shape x=1x3x96x160 -o "$d/fused.nnb" --emit-c "$d/out_npu/model" \
+        --program >"$d/fused.log" 2>&1
+    ok has "with the activation fused" "$d/fused.log"
+    ok has "conv+act" "$d/fused.log"
+    ok "$NN" compile "$d/q.onnx" --target npu-small --shape x=1x3x96x160 -o "$d/kept.nnb" --keep-act >"$d/kept.log" 2>&1
+    ok "$CC" -std=c99 -O2 -Wall -Wextra -Werror -pedantic -I "$d/out_npu" tests/emitc_main.c "$d/out_npu/model.c" -lm -o "$d/run_npu"
+    n=0
+    for f in "$d"/in/*.npy; do
+        mkdir -p "$d/fc_$n" "$d/fs_$n" "$d/ks_$n"
+        "$d/run_npu" "$d/fc_$n" 1 "$f" 2>>"$tmp/run.log"
+        "$NN" run "$d/fused.nnb" --input x="$f" --output-dir "$d/fs_$n" >>"$tmp/run.log" 2>&1
+        "$NN" run "$d/kept.nnb" --input x="$f" --output-dir "$d/ks_$n" >>"$tmp/run.log" 2>&1
+        bytes=$(stat -c %s "$d/fc_$n/output_0.raw" 2>/dev/null || echo 0)
+        ok test "$bytes" -gt 0
+        ok cmp -s <(tail -c "$bytes" "$d/fs_$n/output_0.npy") "$d/fc_$n/output_0.raw"
+        ok cmp -s "$d/fs_$n/output_0.npy" "$d/ks_$n/output_0.npy"
+        n=$((n + 1))
+    done
+    ok test "$n" -ge 3
 fi
 
 echo "emitc: $pass passed, $fail failed"

@@ -1071,7 +1071,15 @@ static void corpus_write(const char *name, const uint8_t *img, size_t n) {
    inputs, for s8 and u8 schemes, also after a save/load round trip; the
    u8 program is a fuzz seed (tests/fuzz/corpus_nnb/preact16_u8.nnb,
    written with NNPORT_WRITE_NNB_CORPUS set).  The loader refuses the
-   lut16 table moved to end past the weights, and p[0] > p[1]. */
+   lut16 table moved to end past the weights, and p[0] > p[1].
+   That is the program with keep_act set.  By default (session 19) the
+   first Conv and the HardSwish are one conv instruction with the
+   activation fused (NN_TARGET_INSTR_ACT, 8-bit input and output, the
+   table over p[22] .. p[23]) and no lut16 is left: h has no slot, so the
+   program has one slot less.  It equals nn_qexec byte for byte as well
+   (fuzz seed preact16_act_u8.nnb), and the loader refuses its table moved
+   past the weights, p[22] > p[23], and the fused flag on the second conv,
+   whose output is int16. */
 static void test_preact16_program(void) {
     static const nn_quant_scheme schemes[2] = {NN_QUANT_S8_SYM, NN_QUANT_U8_ASYM};
     static const struct { const char *name; double lo, hi; } th[] = {
@@ -1107,17 +1115,22 @@ static void test_preact16_program(void) {
         nn_graph_add_node(g, "Sigmoid", "", "sigmoid", &c, 1, &y, 1, &n, &d);
     }
     CHECK_EQ_INT(d.status, NN_OK);
-    for (si = 0; si < 2; si++) {
+    for (si = 0; si < 4; si++) {
         nn_quant_range *r = (nn_quant_range *)calloc(g->tensor_count, sizeof *r);
         nn_graph *q = NULL;
         nn_target_program *p = NULL, *p2 = NULL;
         nn_quant_desc qd;
+        nn_target_compile_desc cd;
         membuf m;
-        uint32_t conv_w = 0, lut_n = 0, cpu_conv = 0, lut_at = UINT32_MAX;
+        uint32_t conv_w = 0, lut_n = 0, cpu_conv = 0, lut_at = UINT32_MAX, conv_act = 0, act_at = UINT32_MAX, wide_at = UINT32_MAX;
+        int keep = si < 2, sch = si % 2;
+        static uint32_t kept_slots[2];
         memset(&qd, 0, sizeof qd);
+        memset(&cd, 0, sizeof cd);
+        cd.keep_act = (uint32_t)keep;
         memset(&m, 0, sizeof m);
         memset(&d, 0, sizeof d); /* the previous scheme's load_patched left its refusal here */
-        qd.scheme = schemes[si];
+        qd.scheme = schemes[sch];
         qd.preact16 = 1;
         for (i = 0; r && i < (int)(sizeof th / sizeof th[0]); i++) {
             nn_tensor_id t = nn_graph_find_tensor(g, th[i].name);
@@ -1129,24 +1142,35 @@ static void test_preact16_program(void) {
         CHECK_STATUS(nn_quant_graph(g, r, &qd, &q, NULL, &d), NN_OK);
         free(r);
         if (q) CHECK_STATUS(nn_graph_infer_shapes(q, NULL, 0, &d), NN_OK);
-        if (q) CHECK_STATUS(nn_target_compile(q, NULL, NULL, &p, &d), NN_OK);
+        if (q) CHECK_STATUS(nn_target_compile(q, NULL, &cd, &p, &d), NN_OK);
         if (!p) { nn_graph_destroy(q); break; }
         for (i = 0; i < (int)p->instr_count; i++) {
             const nn_target_instr *I = &p->instrs[i];
             const nn_target_slot *sa = I->in_count ? &p->slots[p->operands[I->first_operand]] : NULL;
             const nn_target_slot *sy = &p->slots[p->operands[I->first_operand + I->in_count]];
             int a8 = sa && (sa->dtype == NN_DTYPE_INT8 || sa->dtype == NN_DTYPE_UINT8);
-            if (I->op == NN_TARGET_OP_CONV && a8 && sy->dtype == NN_DTYPE_INT16) conv_w++;
-            if (I->op == NN_TARGET_OP_LUT16 && sa && sa->dtype == NN_DTYPE_INT16 && sy->dtype == (si ? NN_DTYPE_UINT8 : NN_DTYPE_INT8)) {
+            if (I->op == NN_TARGET_OP_CONV && a8 && sy->dtype == NN_DTYPE_INT16) {
+                conv_w++;
+                wide_at = (uint32_t)i;
+            }
+            if (I->op == NN_TARGET_OP_CONV && a8 && (I->flags & NN_TARGET_INSTR_ACT) && sy->dtype == (sch ? NN_DTYPE_UINT8 : NN_DTYPE_INT8)) {
+                conv_act++;
+                act_at = (uint32_t)i;
+                CHECK(I->p[22] > -32768 && I->p[22] < I->p[23] && I->p[23] <= 32767);
+            }
+            if (I->op == NN_TARGET_OP_LUT16 && sa && sa->dtype == NN_DTYPE_INT16 && sy->dtype == (sch ? NN_DTYPE_UINT8 : NN_DTYPE_INT8)) {
                 lut_n++;
                 lut_at = (uint32_t)i;
                 CHECK(I->p[0] > -32768 && I->p[0] < I->p[1] && I->p[1] <= 32767);
             }
             if (I->op == NN_TARGET_OP_CPU && !strcmp(p->nodes[I->node].op_type, "Conv")) cpu_conv++;
         }
-        CHECK_EQ_INT(conv_w, 2);
-        CHECK_EQ_INT(lut_n, 1);
+        CHECK_EQ_INT(conv_w, keep ? 2 : 1);
+        CHECK_EQ_INT(lut_n, keep ? 1 : 0);
+        CHECK_EQ_INT(conv_act, keep ? 0 : 1);
         CHECK_EQ_INT(cpu_conv, 0);
+        if (keep) kept_slots[sch] = p->slot_count;
+        else CHECK_EQ_INT(p->slot_count + 1, kept_slots[sch]);
         CHECK_STATUS(nn_target_save(p, membuf_write, &m, &d), NN_OK);
         CHECK_STATUS(nn_target_load_memory(m.p, m.n, NULL, &p2, &d), NN_OK);
         for (k = 0; k < 3 && p2; k++) {
@@ -1158,6 +1182,20 @@ static void test_preact16_program(void) {
             CHECK_EQ_INT(sim_vs_qexec(q, p2, &in), 256);
         }
         if (si == 1 && m.p) corpus_write("preact16_u8.nnb", (const uint8_t *)m.p, m.n);
+        if (si == 3 && m.p) corpus_write("preact16_act_u8.nnb", (const uint8_t *)m.p, m.n);
+        if (act_at != UINT32_MAX && wide_at != UINT32_MAX && m.p) { /* the fused conv: table, p[22] .. p[23]; the flag on the int16 conv */
+            size_t rec = 128 + (size_t)p->slot_count * 96 + (size_t)act_at * 168;
+            size_t rec2 = 128 + (size_t)p->slot_count * 96 + (size_t)wide_at * 168;
+            uint64_t wl = p->image_bytes - (uint64_t)(p->weights - p->image);
+            CHECK_STATUS(load_patched(p->image, p->image_bytes, rec + 152, (uint32_t)(wl - 1), &d), NN_ERR_INVALID);
+            CHECK(strstr(d.where, ".table") != NULL);
+            CHECK_STATUS(load_patched(p->image, p->image_bytes, rec + 32 + 22 * 4, (uint32_t)(p->instrs[act_at].p[23] + 1), &d),
+                         NN_ERR_INVALID);
+            CHECK(strstr(d.where, ".p") != NULL);
+            CHECK_STATUS(load_patched(p->image, p->image_bytes, rec2 + 4, p->instrs[wide_at].flags | NN_TARGET_INSTR_ACT, &d),
+                         NN_ERR_INVALID);
+            CHECK(strstr(d.where, ".flags") != NULL);
+        }
         if (lut_at != UINT32_MAX && m.p) { /* the table offset moved to the weights' last byte; p[0] > p[1] */
             size_t rec = 128 + (size_t)p->slot_count * 96 + (size_t)lut_at * 168;
             uint64_t wl = p->image_bytes - (uint64_t)(p->weights - p->image);

@@ -24,21 +24,27 @@ static int compile_write(void *user, const char *text, size_t bytes) {
 }
 
 static void compile_print_program(const nn_target_program *p, int all) {
-    uint32_t counts[NN_TARGET_OP_COUNT], i, j;
+    uint32_t counts[NN_TARGET_OP_COUNT], i, j, acts = 0;
     memset(counts, 0, sizeof counts);
-    for (i = 0; i < p->instr_count; i++) counts[p->instrs[i].op]++;
+    for (i = 0; i < p->instr_count; i++) {
+        counts[p->instrs[i].op]++;
+        acts += (p->instrs[i].flags & NN_TARGET_INSTR_ACT) != 0;
+    }
     printf("\nprogram: %u instructions (%u integer, %u cpu; %u on the host), %u slots, %u constant nodes folded\n",
            p->instr_count, p->int_instrs, p->cpu_instrs, p->host_instrs, p->slot_count, p->folded_nodes);
     printf(" ");
     for (i = 1; i < NN_TARGET_OP_COUNT; i++)
         if (counts[i]) printf(" %s %u", nn_target_op_name((nn_target_op)i), counts[i]);
+    if (acts) printf(" (%u conv/gemm with the activation fused)", acts);
     printf("\n");
     if (!all) return;
     printf("\n%4s %-8s %-32s %5s  %s\n", "#", "op", "node", "where", "operands (slot@arena offset, w: weights)");
     for (i = 0; i < p->instr_count; i++) {
         const nn_target_instr *I = &p->instrs[i];
         const char *nm = I->op == NN_TARGET_OP_CPU ? p->nodes[I->node].op_type : "";
-        printf("%4u %-8s %-32.32s %5s ", i, nn_target_op_name(I->op), I->name[0] ? I->name : nm,
+        char op[16];
+        snprintf(op, sizeof op, "%s%s", nn_target_op_name(I->op), (I->flags & NN_TARGET_INSTR_ACT) ? "+act" : "");
+        printf("%4u %-8s %-32.32s %5s ", i, op, I->name[0] ? I->name : nm,
                (I->flags & NN_TARGET_INSTR_HOST) ? "host" : "npu");
         for (j = 0; j < I->in_count + I->out_count; j++) {
             uint32_t s = p->operands[I->first_operand + j];
@@ -333,7 +339,7 @@ static void compile_print_batches(const nn_target_program *p, const nn_target_de
 
 int cmd_compile(int argc, char **argv) {
     const char *in = NULL, *target = NULL, *out = NULL, *emit = NULL;
-    int layers = 0, program = 0, patches = 0, qinput = 0;
+    int layers = 0, program = 0, patches = 0, qinput = 0, keep_act = 0;
     const char *patch_onnx = NULL, *patch_cut = NULL;
     long patch_rows = 0;
     cli_inputs inputs;
@@ -357,6 +363,9 @@ int cmd_compile(int argc, char **argv) {
                    "              both produce); --check-skip REGEX leaves tensors out (repeatable);\n"
                    "              --check-rtol/--check-atol (allclose, real values), --check-cos (0.999);\n"
                    "              a failure names the first layer that diverges and exits 1\n"
+                   "  --keep-act  a conv whose int16 output only an activation table reads (quantize --preact16)\n"
+                   "              is one instruction with the activation fused; this keeps them apart, the\n"
+                   "              int16 tensor in memory where --check-per-layer sees it\n"
                    "  --emit-c OUT/NAME  also write OUT/NAME.c + OUT/NAME.h: the program as C99 needing only the\n"
                    "              C library, int NAME_run(const void *const *in, void *const *out) (docs/TARGET.md)\n"
                    "  --batch-sizes 1,2,4  one program per batch size in one file (weights once); --max-batch N:\n"
@@ -385,6 +394,7 @@ int cmd_compile(int argc, char **argv) {
         if (strcmp(argv[i], "--layers") == 0) { layers = 1; continue; }
         if (strcmp(argv[i], "--emit-c") == 0 && i + 1 < argc) { emit = argv[++i]; continue; }
         if (strcmp(argv[i], "--program") == 0) { program = 1; continue; }
+        if (strcmp(argv[i], "--keep-act") == 0) { keep_act = 1; continue; }
         if (strcmp(argv[i], "--patches") == 0) { patches = 1; continue; }
         if (strcmp(argv[i], "--quantized-input") == 0) { qinput = 1; continue; }
         if (strcmp(argv[i], "--patch-onnx") == 0 && i + 1 < argc) { patch_onnx = argv[++i]; continue; }
@@ -460,6 +470,7 @@ int cmd_compile(int argc, char **argv) {
     memset(&cd, 0, sizeof cd);
     cd.input_shapes = inputs.shapes;
     cd.input_shape_count = (uint32_t)inputs.shape_count;
+    cd.keep_act = (uint32_t)keep_act;
     if ((rc = compile_apply_deploy(&dep, &cd)) != CLI_EXIT_OK) goto done;
     rc = CLI_EXIT_FAIL;
     double t0 = cli_now_ms();
