@@ -512,10 +512,12 @@ enum {
     NN_TARGET_INSTR_A_BCAST = 16u,/* operand A is broadcast to the output shape in scratch */
     NN_TARGET_INSTR_B_BCAST = 32u,
     NN_TARGET_INSTR_VIEW = 64u,   /* a view op whose output shares its input's bytes: nothing to run */
-    NN_TARGET_INSTR_ACT = 128u    /* conv / gemm with a fused activation: its int16 result goes through a
+    NN_TARGET_INSTR_ACT = 128u,   /* conv / gemm with a fused activation: its int16 result goes through a
                                      table of output bytes (lut16's, inputs p[22] .. p[23]) to an 8-bit
                                      output; the int16 tensor never reaches the arena (a reader
                                      older than session 19 refuses the bit) */
+    NN_TARGET_INSTR_ACT8 = 256u   /* the same for the 8-bit kernel: its int8 result (before any u8 flip;
+                                     Y_U8 is not set) through the table over p[22] .. p[23] (in -128..127) */
 };
 
 enum { NN_TARGET_REGION_ARENA = 0, NN_TARGET_REGION_WEIGHTS = 1 };
@@ -4010,8 +4012,10 @@ static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, 
     na = nn_target__count(sa); ny = nn_target__count(sy);
     if (sb) nb = nn_target__count(sb);
     if (sy->region != NN_TARGET_REGION_ARENA) return NN_TARGET__BAD("operands", "output is not in the arena");
-    if ((I->flags & NN_TARGET_INSTR_ACT) && I->op != NN_TARGET_OP_CONV && I->op != NN_TARGET_OP_GEMM)
+    if ((I->flags & (NN_TARGET_INSTR_ACT | NN_TARGET_INSTR_ACT8)) && I->op != NN_TARGET_OP_CONV && I->op != NN_TARGET_OP_GEMM)
         return NN_TARGET__BAD("flags", "only a conv or gemm takes a fused activation");
+    if ((I->flags & NN_TARGET_INSTR_ACT) && (I->flags & NN_TARGET_INSTR_ACT8))
+        return NN_TARGET__BAD("flags", "one fused activation: flags 128 and 256 together");
     if (I->op == NN_TARGET_OP_LUT16) { /* int16 -> int16, or int16 -> 8-bit (a table of output bytes) */
         int y8b = sy->dtype == NN_DTYPE_INT8 || sy->dtype == NN_DTYPE_UINT8;
         if (sa->dtype != NN_DTYPE_INT16 || (sy->dtype != NN_DTYPE_INT16 && !y8b) || na != ny)
@@ -4055,8 +4059,16 @@ static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, 
         *scratch = 0;
         return NN_OK;
     }
-    if (a8 != !!(I->flags & NN_TARGET_INSTR_A_U8) || y8 != !!(I->flags & NN_TARGET_INSTR_Y_U8))
+    if (a8 != !!(I->flags & NN_TARGET_INSTR_A_U8) ||
+        ((I->flags & NN_TARGET_INSTR_ACT8) ? (I->flags & NN_TARGET_INSTR_Y_U8) != 0 : y8 != !!(I->flags & NN_TARGET_INSTR_Y_U8)))
         return NN_TARGET__BAD("flags", "u8 flags disagree with the tensor types");
+    if (I->flags & NN_TARGET_INSTR_ACT8) { /* the int8 result in scratch, then the table to the output */
+        if (I->p[22] < -128 || I->p[22] > I->p[23] || I->p[23] > 127)
+            return NN_TARGET__BAD("p", "fused activation: input range p[22] .. p[23] outside int8 or empty");
+        if (!nn_target__wrange(p, I->table, (uint64_t)(I->p[23] - I->p[22]) + 1, 1))
+            return NN_TARGET__BAD("table", "table outside the weights");
+        s += (ny + 64) / 64 * 64;
+    }
     if (a8) s += (na + 64) / 64 * 64;
     if (sb) {
         int b8 = sb->dtype == NN_DTYPE_UINT8 ? 1 : sb->dtype == NN_DTYPE_INT8 ? 0 : -1;
@@ -4069,7 +4081,8 @@ static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, 
         uint64_t K;
         nn_status st = nn_target__check_conv(p, idx, na, ny, 0, &K, diag);
         if (st) return st;
-        if (I->table != NN_TARGET_NO_OFFSET) return NN_TARGET__BAD("table", "a conv without a fused activation has no table");
+        if (I->table != NN_TARGET_NO_OFFSET && !(I->flags & NN_TARGET_INSTR_ACT8))
+            return NN_TARGET__BAD("table", "a conv without a fused activation has no table");
         memcpy(&c, I->p, sizeof c);
         {   /* the kernel's own figure, and ours in 64 bits (the same formula) as a floor */
             uint64_t k1 = ((uint64_t)c.oh * c.ow + (uint64_t)(c.m / c.group)) * K * 2 + 4 * 256 * 4 + 128;
@@ -4089,7 +4102,8 @@ static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, 
         if (batches < 1 || (bb != 1 && bb != batches)) return NN_TARGET__BAD("p.batches", "bad batch counts");
         if ((uint64_t)batches * m.m * m.k != na || (uint64_t)batches * m.m * m.n != ny)
             return NN_TARGET__BAD("p.m", "matmul shape disagrees with its slots");
-        if (I->table != NN_TARGET_NO_OFFSET) return NN_TARGET__BAD("table", "a %s without a fused activation has no table", nn_target_op_name(I->op));
+        if (I->table != NN_TARGET_NO_OFFSET && !(I->flags & NN_TARGET_INSTR_ACT8))
+            return NN_TARGET__BAD("table", "a %s without a fused activation has no table", nn_target_op_name(I->op));
         if (I->op == NN_TARGET_OP_GEMM) {
             if (batches != 1 || m.b_zp != 0) return NN_TARGET__BAD("p.batches", "gemm has one batch and b_zp 0");
             if (!nn_target__wrange(p, I->w, (uint64_t)m.k * m.n, 1)) return NN_TARGET__BAD("w", "weights outside the region");
@@ -4396,7 +4410,7 @@ static nn_status nn_target__load_one(const uint8_t *img, size_t size, uint64_t r
         snprintf(where, sizeof where, "instr[%u].op", i);
         if (nn_target__r32(r) == 0 || nn_target__r32(r) >= NN_TARGET_OP_COUNT) NN_TARGET__FAIL(NN_ERR_INVALID, "op %u", nn_target__r32(r));
         snprintf(where, sizeof where, "instr[%u].flags", i);
-        if (I->flags & ~255u) NN_TARGET__FAIL(NN_ERR_INVALID, "unknown flag bits 0x%x", I->flags); /* 128: since session 19 */
+        if (I->flags & ~511u) NN_TARGET__FAIL(NN_ERR_INVALID, "unknown flag bits 0x%x", I->flags); /* 128, 256: since session 19 */
         snprintf(where, sizeof where, "instr[%u].name", i);
         if (!I->name) NN_TARGET__FAIL(NN_ERR_INVALID, "string offset outside the table");
         snprintf(where, sizeof where, "instr[%u].in_count", i);
@@ -4663,7 +4677,7 @@ static void nn_target__run_int(const nn_target_program *p, const nn_target_instr
     const nn_target_slot *sa = &p->slots[ops[0]], *sy = &p->slots[ops[I->in_count]];
     const nn_target_slot *sb = I->in_count > 1 ? &p->slots[ops[1]] : NULL;
     const int8_t *a = (const int8_t *)nn_target__ptr(p, arena, ops[0]), *b = sb ? (const int8_t *)nn_target__ptr(p, arena, ops[1]) : NULL;
-    int8_t *y = (int8_t *)nn_target__ptr(p, arena, ops[I->in_count]);
+    int8_t *y = (int8_t *)nn_target__ptr(p, arena, ops[I->in_count]), *y8 = y; /* y8: a fused activation's output */
     size_t ny = (size_t)(sy->bytes / (sy->dtype == NN_DTYPE_INT16 ? 2 : 1)), e;
     const void *wb = p->weights;
     if (I->op == NN_TARGET_OP_YUV) { /* checked: frame (n, h*3/2, w), output (n, 3, h, w) */
@@ -4741,7 +4755,6 @@ static void nn_target__run_int(const nn_target_program *p, const nn_target_instr
            8-bit input (preact16) is widened; a fused activation takes the int16 result
            from scratch through its table (lut16's to 8 bits) to the 8-bit output */
         int act = (I->flags & NN_TARGET_INSTR_ACT) != 0;
-        int8_t *y8 = y;
         const int16_t *a16;
         if (act) {
             y = (int8_t *)scratch;
@@ -4769,6 +4782,11 @@ static void nn_target__run_int(const nn_target_program *p, const nn_target_instr
             }
         }
         return;
+    }
+    if (I->flags & NN_TARGET_INSTR_ACT8) { /* the kernel's int8 result in scratch; the table after the switch */
+        y8 = y;
+        y = (int8_t *)scratch;
+        scratch += (ny + 64) / 64 * 64;
     }
     if (I->flags & NN_TARGET_INSTR_A_U8) a = nn_target__flip((const uint8_t *)a, (size_t)sa->bytes, &scratch);
     if (sb && (I->flags & NN_TARGET_INSTR_B_U8)) b = nn_target__flip((const uint8_t *)b, (size_t)sb->bytes, &scratch);
@@ -4816,6 +4834,14 @@ static void nn_target__run_int(const nn_target_program *p, const nn_target_instr
     }
     if (I->flags & NN_TARGET_INSTR_Y_U8)
         for (e = 0; e < ny; e++) ((uint8_t *)y)[e] ^= 0x80;
+    if (I->flags & NN_TARGET_INSTR_ACT8) {
+        const uint8_t *t = p->weights + I->table;
+        const int32_t lo = I->p[22], hi = I->p[23];
+        for (e = 0; e < ny; e++) {
+            int32_t v = y[e];
+            ((uint8_t *)y8)[e] = t[(v < lo ? lo : v > hi ? hi : v) - lo];
+        }
+    }
 }
 
 static int nn_target__overlap(const uint8_t *a, uint64_t an, const uint8_t *b, uint64_t bn) {
@@ -5350,17 +5376,20 @@ static nn_status nn_target__infer_output(nn_target__low *lo, const nn_qexec__gro
 }
 
 /* The group a conv / gemm group gi fuses with (docs/TARGET.md, "Fused
-   activations"), or -1: gi writes an int16 tensor that one lut16 group to
-   8 bits reads and nothing else (no graph output), and the target runs
-   the conv, the activation and both dtypes on the NPU.  The pair is one
-   instruction whose int16 result stays in scratch. */
+   activations"), or -1: gi writes a tensor that one table group to 8 bits
+   reads and nothing else (no graph output): int16 from the 16-bit kernel
+   and a lut16, or 8 bits from the 8-bit kernel and a lut8; and the target
+   runs the conv, the activation and the dtypes on the NPU.  The pair is
+   one instruction whose intermediate result stays in scratch. */
 static int32_t nn_target__fused_act(const nn_target__low *lo, uint32_t gi) {
     const nn_qexec__group *gr = &lo->x->groups[gi];
     const nn_target_desc *td = lo->td;
     uint32_t s;
-    if ((gr->kind != NN_QX__CONV && gr->kind != NN_QX__GEMM) || gr->ydtype != NN_DTYPE_INT16 || !td ||
+    int wide = gr->ydtype == NN_DTYPE_INT16;
+    if ((gr->kind != NN_QX__CONV && gr->kind != NN_QX__GEMM) || !td || (!wide && gr->wide) ||
+        (!wide && gr->ydtype != NN_DTYPE_INT8 && gr->ydtype != NN_DTYPE_UINT8) ||
         lo->x->uses[gr->y.id] != 1 || (lo->g->tensors[gr->y.id].flags & NN_TENSOR_OUTPUT) ||
-        !(td->dtypes & (1u << NN_DTYPE_INT16)) || !nn_target_supports_op(td, lo->g->nodes[gr->op_node].op_type))
+        !(td->dtypes & (1u << gr->ydtype)) || !nn_target_supports_op(td, lo->g->nodes[gr->op_node].op_type))
         return -1;
     for (s = 0; s < lo->x->step_count; s++) {
         int32_t j = lo->x->steps[s].group;
@@ -5368,7 +5397,7 @@ static int32_t nn_target__fused_act(const nn_target__low *lo, uint32_t gi) {
         if (j < 0) continue;
         gl = &lo->x->groups[j];
         if (gl->kind != NN_QX__LUT || gl->a.t.id != gr->y.id) continue;
-        if (!gl->lut16 || gl->ydtype == NN_DTYPE_INT16 || !(td->dtypes & (1u << gl->ydtype)) ||
+        if (!gl->lut16 != !wide || gl->ydtype == NN_DTYPE_INT16 || !(td->dtypes & (1u << gl->ydtype)) ||
             !nn_target_supports_op(td, lo->g->nodes[gl->op_node].op_type))
             return -1;
         return j;
@@ -5644,6 +5673,23 @@ static void nn_target__lut_bytes(nn_target__low *lo, nn_target__bld *b, const nn
     nn_free(&lo->a, t8);
 }
 
+/* A fused activation after the 8-bit kernel (NN_TARGET_INSTR_ACT8): the
+   lut8 group gl's raw output byte for each int8 result v of conv group gr
+   (its stored byte: v, or v + 128 for a uint8 output), over v = p[22] ..
+   p[23] with the flat ends cut as for lut16. */
+static void nn_target__lut8_bytes(nn_target__low *lo, nn_target__bld *b, const nn_qexec__group *gr, const nn_qexec__group *gl,
+                                  nn_target_instr *I) {
+    uint8_t t8[256];
+    int32_t v, s0 = 0, s1 = 255;
+    (void)lo;
+    for (v = -128; v < 128; v++) t8[v + 128] = gl->lut8[(uint8_t)(gr->ydtype == NN_DTYPE_UINT8 ? v + 128 : v)];
+    while (s0 < 255 && t8[s0 + 1] == t8[s0]) s0++;
+    while (s1 > s0 && t8[s1 - 1] == t8[s1]) s1--;
+    I->p[22] = s0 - 128;
+    I->p[23] = s1 - 128;
+    I->table = nn_target__wput(b, t8 + s0, (size_t)(s1 - s0 + 1));
+}
+
 static void nn_target__group_instr(nn_target__low *lo, nn_target__bld *b, const nn_qexec__group *gr, nn_target_instr *I) {
     const nn_graph *g = lo->g;
     const nn_node *k = &g->nodes[gr->op_node];
@@ -5824,9 +5870,13 @@ static nn_status nn_target__build(nn_target__low *lo, const nn_target_desc *td, 
         } else if (lo->src[ni] >= 0) {
             const nn_qexec__group *gr = &lo->x->groups[lo->src[ni]];
             nn_target__group_instr(lo, b, gr, &I);
-            if (lo->fuse[ni] >= 0) { /* the activation after it: output bytes of the int16 result */
+            if (lo->fuse[ni] >= 0 && gr->ydtype == NN_DTYPE_INT16) { /* the activation after it: output bytes of the int16 result */
                 nn_target__lut_bytes(lo, b, &lo->x->groups[lo->fuse[ni]], &I, 22);
                 I.flags |= NN_TARGET_INSTR_ACT;
+                b->fused_acts++;
+            } else if (lo->fuse[ni] >= 0) { /* of the 8-bit kernel's int8 result */
+                nn_target__lut8_bytes(lo, b, gr, &lo->x->groups[lo->fuse[ni]], &I);
+                I.flags = (I.flags & ~(uint32_t)NN_TARGET_INSTR_Y_U8) | NN_TARGET_INSTR_ACT8;
                 b->fused_acts++;
             }
             for (j = 0; j < I.in_count; j++) {
@@ -6884,13 +6934,14 @@ static void nn_target__ec_store_at(nn_target__ec *e, int indent, const char *idx
     nn_target__ec_store(e, ys, v);
 }
 
-/* The int16 result r of a 16-bit conv / gemm stored at idx: as it is, or
-   with a fused activation (NN_TARGET_INSTR_ACT) through its table nn_t<i>
-   of output bytes over the inputs p[22] .. p[23]. */
-static void nn_target__ec_store_wide(nn_target__ec *e, int indent, const char *idx) {
+/* The result r of a conv / gemm (int16 from the 16-bit kernel, int8 from
+   the 8-bit one) stored at idx: as it is, or with a fused activation
+   (NN_TARGET_INSTR_ACT / ACT8) through its table nn_t<i> of output bytes
+   over the inputs p[22] .. p[23]. */
+static void nn_target__ec_store_r(nn_target__ec *e, int indent, const char *idx) {
     const nn_target_instr *I = &e->p->instrs[e->instr];
     char ys[256];
-    if (!(I->flags & NN_TARGET_INSTR_ACT)) { nn_target__ec_store_at(e, indent, idx, "r"); return; }
+    if (!(I->flags & (NN_TARGET_INSTR_ACT | NN_TARGET_INSTR_ACT8))) { nn_target__ec_store_at(e, indent, idx, "r"); return; }
     nn_target__ec_at(e, I->in_count, idx, ys, sizeof ys);
     nn_target__ec_put(e, "%*s%s = nn_t%u[(r < %d ? %d : r > %d ? %d : r) - %d];\n", indent, "", ys, e->instr, I->p[22], I->p[22],
                       I->p[23], I->p[23], I->p[22]);
@@ -6900,7 +6951,7 @@ static void nn_target__ec_store_wide(nn_target__ec *e, int indent, const char *i
 static void nn_target__ec_act_table(nn_target__ec *e) {
     const nn_target_instr *I = &e->p->instrs[e->instr];
     char nm[32];
-    if (!(I->flags & NN_TARGET_INSTR_ACT)) return;
+    if (!(I->flags & (NN_TARGET_INSTR_ACT | NN_TARGET_INSTR_ACT8))) return;
     snprintf(nm, sizeof nm, "nn_t%u", e->instr);
     nn_target__ec_array(e, nm, nn_target__ec_slot(e, I->in_count)->dtype, e->p->weights + I->table,
                         (uint64_t)(I->p[23] - I->p[22]) + 1);
@@ -6960,7 +7011,7 @@ static void nn_target__ec_conv4(nn_target__ec *e, const nn_quant_conv_params *c,
                       c->act_max);
     snprintf(ix, sizeof ix, "((size_t)n * %d + (size_t)(oc + j)) * %lld + (size_t)oh * %d + (size_t)ow", c->m,
              (long long)c->oh * c->ow, c->ow);
-    nn_target__ec_store_at(e, 28, ix, "r");
+    nn_target__ec_store_r(e, 28, ix);
     nn_target__ec_put(e, "                        }\n                }\n            }\n}\n\n");
 }
 
@@ -6999,7 +7050,7 @@ static void nn_target__ec_conv_pw(nn_target__ec *e, const nn_quant_conv_params *
     nn_target__ec_put(e, "                            const int32_t r = nn_rq((int64_t)nn_acc[j * 256 + p] + %s, nn_m%u[2 * (oc + j)],"
                          " nn_m%u[2 * (oc + j) + 1], %d, %d, %d);\n", bias, e->instr, e->instr, c->out_zp, c->act_min, c->act_max);
     snprintf(ix, sizeof ix, "((size_t)n * %d + (size_t)(oc + j)) * %lld + p0 + p", c->m, hw);
-    nn_target__ec_store_at(e, 28, ix, "r");
+    nn_target__ec_store_r(e, 28, ix);
     nn_target__ec_put(e, "                        }\n                }\n            }\n}\n\n");
 }
 
@@ -7063,7 +7114,7 @@ static nn_status nn_target__ec_conv_wide(nn_target__ec *e, const nn_quant_conv_p
                       e->instr, e->instr, c->out_zp, c->act_min, c->act_max);
     snprintf(ix, sizeof ix, "((size_t)n * %d + (size_t)oc) * %lld + (size_t)oh * %d + (size_t)ow", c->m,
              (long long)c->oh * c->ow, c->ow);
-    nn_target__ec_store_wide(e, 24, ix);
+    nn_target__ec_store_r(e, 24, ix);
     nn_target__ec_put(e, "                    }\n                }\n            }\n}\n\n");
     return e->st;
 }
@@ -7092,7 +7143,7 @@ static nn_status nn_target__ec_gemm_wide(nn_target__ec *e, const nn_quant_matmul
     nn_target__ec_put(e, "        for (j = 0; j < %d; j++) {\n", m->n);
     nn_target__ec_put(e, "            const int32_t r = nn_rqw(acc[j], %s, %d, %d, %d);\n", mu, m->out_zp, m->act_min, m->act_max);
     snprintf(ix, sizeof ix, "i * %d + j", m->n);
-    nn_target__ec_store_wide(e, 12, ix);
+    nn_target__ec_store_r(e, 12, ix);
     nn_target__ec_put(e, "        }\n    }\n}\n\n");
     return e->st;
 }
@@ -7123,6 +7174,7 @@ static nn_status nn_target__ec_conv(nn_target__ec *e) {
     }
     snprintf(nm, sizeof nm, "nn_m%u", e->instr);
     nn_target__ec_array(e, nm, NN_DTYPE_INT32, e->p->weights + I->mult, 2 * (uint64_t)c.m);
+    nn_target__ec_act_table(e);
     nn_target__ec_put(e, "/* %u conv '%s': (%d,%d,%d,%d) -> (%d,%d,%d,%d), kernel %dx%d, stride %d,%d, dilation %d,%d, pads %d,%d,"
                          " group %d */\n", e->instr, e->nm, c.n, c.c, c.h, c.w, c.n, c.m, c.oh, c.ow, c.kh, c.kw,
                       c.stride_h, c.stride_w, c.dil_h, c.dil_w, c.pad_top, c.pad_left, c.group);
@@ -7169,7 +7221,7 @@ static nn_status nn_target__ec_conv(nn_target__ec *e) {
                          " %d, %d, %d);\n", nm, e->instr, e->instr, c.out_zp, c.act_min, c.act_max);
     snprintf(ix, sizeof ix, "((size_t)n * %d + (size_t)oc) * %lld + (size_t)oh * %d + (size_t)ow", c.m,
              (long long)c.oh * c.ow, c.ow);
-    nn_target__ec_store_at(e, 24, ix, "r");
+    nn_target__ec_store_r(e, 24, ix);
     nn_target__ec_put(e, "                    }\n                }\n            }\n}\n\n");
     return e->st;
 }
@@ -7204,6 +7256,7 @@ static nn_status nn_target__ec_matmul(nn_target__ec *e) {
     } else {
         nn_target__ec_mult(e, 0, mu, sizeof mu);
     }
+    nn_target__ec_act_table(e);
     nn_target__ec_put(e, "/* %u %s '%s': %lld x (%d, %d) x (%d, %d) */\nstatic void nn_i%u(void) {\n    size_t bi, i, k, j;\n",
                       e->instr, gemm ? "gemm" : "matmul", e->nm, batches, m.m, m.k, m.k, m.n, e->instr);
     nn_target__ec_put(e, "    for (bi = 0; bi < %lld; bi++)\n        for (i = 0; i < %d; i++) {\n", batches, m.m);
@@ -7226,7 +7279,7 @@ static nn_status nn_target__ec_matmul(nn_target__ec *e) {
     nn_target__ec_put(e, "                const int32_t r = nn_rq((int64_t)nn_acc[j] + %s, %s, %d, %d, %d);\n", nm, mu, m.out_zp,
                       m.act_min, m.act_max);
     snprintf(ix, sizeof ix, "bi * %lld + i * %d + j", (long long)m.m * m.n, m.n);
-    nn_target__ec_store_at(e, 16, ix, "r");
+    nn_target__ec_store_r(e, 16, ix);
     nn_target__ec_put(e, "            }\n        }\n}\n\n");
     return e->st;
 }

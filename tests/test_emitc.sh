@@ -372,6 +372,9 @@ for f in sorted(glob.glob('$data/eval/*.npy'))[:5]:
 }
 ocr rec "$CACHE/npm/package/assets/ch_PP-OCRv4_rec_infer.onnx" "$CACHE/data/ocr_rec" minmax 1x3x48x160 0 48 160
 ocr det "$CACHE/npm/package/assets/ch_PP-OCRv4_det_infer.onnx" "$CACHE/data/ocr_det" percentile 1x3x96x160 32 128 160
+# (session 19) det's convs before a HardSwish/HardSigmoid table run it
+# fused (the 8-bit kernel's result through the table): the C above covers it
+[ -f "$tmp/det/compile.log" ] && ok has "with the activation fused" "$tmp/det/compile.log"
 # --preact16 (docs/QUANTIZATION.md 6q): the Conv outputs read only by
 # HardSwish / HardSigmoid / Sigmoid are int16; the Conv (8-bit input
 # widened, int16 output) and the table (int16 in, a 65536-byte table of

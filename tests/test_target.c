@@ -1079,7 +1079,13 @@ static void corpus_write(const char *name, const uint8_t *img, size_t n) {
    program has one slot less.  It equals nn_qexec byte for byte as well
    (fuzz seed preact16_act_u8.nnb), and the loader refuses its table moved
    past the weights, p[22] > p[23], and the fused flag on the second conv,
-   whose output is int16. */
+   whose output is int16.  Without preact16 (all 8-bit) the HardSwish is a
+   lut8 and fuses into the 8-bit conv (NN_TARGET_INSTR_ACT8: the kernel's
+   int8 result through a table over p[22] .. p[23] in -128 .. 127, no
+   uint8 flag on the output): one 8-bit conv, one fused, no lut8 left, one
+   slot fewer than with keep_act (fuzz seed act8_u8.nnb); the loader
+   refuses that table moved past the weights, p[22] = -129, and both fused
+   flags on one instruction. */
 static void test_preact16_program(void) {
     static const nn_quant_scheme schemes[2] = {NN_QUANT_S8_SYM, NN_QUANT_U8_ASYM};
     static const struct { const char *name; double lo, hi; } th[] = {
@@ -1115,7 +1121,7 @@ static void test_preact16_program(void) {
         nn_graph_add_node(g, "Sigmoid", "", "sigmoid", &c, 1, &y, 1, &n, &d);
     }
     CHECK_EQ_INT(d.status, NN_OK);
-    for (si = 0; si < 4; si++) {
+    for (si = 0; si < 8; si++) {
         nn_quant_range *r = (nn_quant_range *)calloc(g->tensor_count, sizeof *r);
         nn_graph *q = NULL;
         nn_target_program *p = NULL, *p2 = NULL;
@@ -1123,15 +1129,16 @@ static void test_preact16_program(void) {
         nn_target_compile_desc cd;
         membuf m;
         uint32_t conv_w = 0, lut_n = 0, cpu_conv = 0, lut_at = UINT32_MAX, conv_act = 0, act_at = UINT32_MAX, wide_at = UINT32_MAX;
-        int keep = si < 2, sch = si % 2;
-        static uint32_t kept_slots[2];
+        uint32_t conv_8 = 0, lut8_n = 0, conv_act8 = 0, act8_at = UINT32_MAX;
+        int pre = si < 4, keep = si % 4 < 2, sch = si % 2;
+        static uint32_t kept_slots[2][2];
         memset(&qd, 0, sizeof qd);
         memset(&cd, 0, sizeof cd);
         cd.keep_act = (uint32_t)keep;
         memset(&m, 0, sizeof m);
         memset(&d, 0, sizeof d); /* the previous scheme's load_patched left its refusal here */
         qd.scheme = schemes[sch];
-        qd.preact16 = 1;
+        qd.preact16 = pre;
         for (i = 0; r && i < (int)(sizeof th / sizeof th[0]); i++) {
             nn_tensor_id t = nn_graph_find_tensor(g, th[i].name);
             r[t.id].valid = 1;
@@ -1158,6 +1165,15 @@ static void test_preact16_program(void) {
                 act_at = (uint32_t)i;
                 CHECK(I->p[22] > -32768 && I->p[22] < I->p[23] && I->p[23] <= 32767);
             }
+            if (I->op == NN_TARGET_OP_CONV && a8 && !(I->flags & (NN_TARGET_INSTR_ACT | NN_TARGET_INSTR_ACT8)) && sy->dtype == (sch ? NN_DTYPE_UINT8 : NN_DTYPE_INT8))
+                conv_8++;
+            if (I->op == NN_TARGET_OP_CONV && a8 && (I->flags & NN_TARGET_INSTR_ACT8) && sy->dtype == (sch ? NN_DTYPE_UINT8 : NN_DTYPE_INT8)) {
+                conv_act8++;
+                act8_at = (uint32_t)i;
+                CHECK(!(I->flags & NN_TARGET_INSTR_Y_U8));
+                CHECK(I->p[22] > -128 && I->p[22] < I->p[23] && I->p[23] <= 127);
+            }
+            if (I->op == NN_TARGET_OP_LUT8) lut8_n++;
             if (I->op == NN_TARGET_OP_LUT16 && sa && sa->dtype == NN_DTYPE_INT16 && sy->dtype == (sch ? NN_DTYPE_UINT8 : NN_DTYPE_INT8)) {
                 lut_n++;
                 lut_at = (uint32_t)i;
@@ -1165,12 +1181,15 @@ static void test_preact16_program(void) {
             }
             if (I->op == NN_TARGET_OP_CPU && !strcmp(p->nodes[I->node].op_type, "Conv")) cpu_conv++;
         }
-        CHECK_EQ_INT(conv_w, keep ? 2 : 1);
-        CHECK_EQ_INT(lut_n, keep ? 1 : 0);
-        CHECK_EQ_INT(conv_act, keep ? 0 : 1);
+        CHECK_EQ_INT(conv_w, pre ? (keep ? 2 : 1) : 0);
+        CHECK_EQ_INT(lut_n, pre && keep ? 1 : 0);
+        CHECK_EQ_INT(conv_act, pre && !keep ? 1 : 0);
+        CHECK_EQ_INT(conv_8, pre ? 0 : keep ? 2 : 1);
+        CHECK_EQ_INT(lut8_n, !pre && keep ? 1 : 0);
+        CHECK_EQ_INT(conv_act8, !pre && !keep ? 1 : 0);
         CHECK_EQ_INT(cpu_conv, 0);
-        if (keep) kept_slots[sch] = p->slot_count;
-        else CHECK_EQ_INT(p->slot_count + 1, kept_slots[sch]);
+        if (keep) kept_slots[pre][sch] = p->slot_count;
+        else CHECK_EQ_INT(p->slot_count + 1, kept_slots[pre][sch]);
         CHECK_STATUS(nn_target_save(p, membuf_write, &m, &d), NN_OK);
         CHECK_STATUS(nn_target_load_memory(m.p, m.n, NULL, &p2, &d), NN_OK);
         for (k = 0; k < 3 && p2; k++) {
@@ -1183,6 +1202,18 @@ static void test_preact16_program(void) {
         }
         if (si == 1 && m.p) corpus_write("preact16_u8.nnb", (const uint8_t *)m.p, m.n);
         if (si == 3 && m.p) corpus_write("preact16_act_u8.nnb", (const uint8_t *)m.p, m.n);
+        if (si == 7 && m.p) corpus_write("act8_u8.nnb", (const uint8_t *)m.p, m.n);
+        if (act8_at != UINT32_MAX && m.p) { /* the fused 8-bit conv: table, p[22], both flags */
+            size_t rec = 128 + (size_t)p->slot_count * 96 + (size_t)act8_at * 168;
+            uint64_t wl = p->image_bytes - (uint64_t)(p->weights - p->image);
+            CHECK_STATUS(load_patched(p->image, p->image_bytes, rec + 152, (uint32_t)(wl - 1), &d), NN_ERR_INVALID);
+            CHECK(strstr(d.where, ".table") != NULL);
+            CHECK_STATUS(load_patched(p->image, p->image_bytes, rec + 32 + 22 * 4, (uint32_t)-129, &d), NN_ERR_INVALID);
+            CHECK(strstr(d.where, ".p") != NULL);
+            CHECK_STATUS(load_patched(p->image, p->image_bytes, rec + 4, p->instrs[act8_at].flags | NN_TARGET_INSTR_ACT, &d),
+                         NN_ERR_INVALID);
+            CHECK(strstr(d.where, ".flags") != NULL);
+        }
         if (act_at != UINT32_MAX && wide_at != UINT32_MAX && m.p) { /* the fused conv: table, p[22] .. p[23]; the flag on the int16 conv */
             size_t rec = 128 + (size_t)p->slot_count * 96 + (size_t)act_at * 168;
             size_t rec2 = 128 + (size_t)p->slot_count * 96 + (size_t)wide_at * 168;

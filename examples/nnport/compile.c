@@ -28,7 +28,7 @@ static void compile_print_program(const nn_target_program *p, int all) {
     memset(counts, 0, sizeof counts);
     for (i = 0; i < p->instr_count; i++) {
         counts[p->instrs[i].op]++;
-        acts += (p->instrs[i].flags & NN_TARGET_INSTR_ACT) != 0;
+        acts += (p->instrs[i].flags & (NN_TARGET_INSTR_ACT | NN_TARGET_INSTR_ACT8)) != 0;
     }
     printf("\nprogram: %u instructions (%u integer, %u cpu; %u on the host), %u slots, %u constant nodes folded\n",
            p->instr_count, p->int_instrs, p->cpu_instrs, p->host_instrs, p->slot_count, p->folded_nodes);
@@ -43,7 +43,7 @@ static void compile_print_program(const nn_target_program *p, int all) {
         const nn_target_instr *I = &p->instrs[i];
         const char *nm = I->op == NN_TARGET_OP_CPU ? p->nodes[I->node].op_type : "";
         char op[16];
-        snprintf(op, sizeof op, "%s%s", nn_target_op_name(I->op), (I->flags & NN_TARGET_INSTR_ACT) ? "+act" : "");
+        snprintf(op, sizeof op, "%s%s", nn_target_op_name(I->op), (I->flags & (NN_TARGET_INSTR_ACT | NN_TARGET_INSTR_ACT8)) ? "+act" : "");
         printf("%4u %-8s %-32.32s %5s ", i, op, I->name[0] ? I->name : nm,
                (I->flags & NN_TARGET_INSTR_HOST) ? "host" : "npu");
         for (j = 0; j < I->in_count + I->out_count; j++) {
@@ -363,9 +363,9 @@ int cmd_compile(int argc, char **argv) {
                    "              both produce); --check-skip REGEX leaves tensors out (repeatable);\n"
                    "              --check-rtol/--check-atol (allclose, real values), --check-cos (0.999);\n"
                    "              a failure names the first layer that diverges and exits 1\n"
-                   "  --keep-act  a conv whose int16 output only an activation table reads (quantize --preact16)\n"
+                   "  --keep-act  a conv whose output only an activation table reads (HardSwish, Sigmoid, ...)\n"
                    "              is one instruction with the activation fused; this keeps them apart, the\n"
-                   "              int16 tensor in memory where --check-per-layer sees it\n"
+                   "              conv's output in memory where --check-per-layer sees it\n"
                    "  --emit-c OUT/NAME  also write OUT/NAME.c + OUT/NAME.h: the program as C99 needing only the\n"
                    "              C library, int NAME_run(const void *const *in, void *const *out) (docs/TARGET.md)\n"
                    "  --batch-sizes 1,2,4  one program per batch size in one file (weights once); --max-batch N:\n"
