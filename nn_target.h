@@ -4672,6 +4672,16 @@ static const int16_t *nn_target__widen(const int8_t *v, const nn_target_slot *s,
     return d;
 }
 
+/* y[e] = t[clamp(x[e], lo, hi) - lo] for n int16 (wide) or int8 values x:
+   an 8-bit lut16, or a fused activation (p[22] .. p[23]). */
+static void nn_target__table8(const uint8_t *t, int32_t lo, int32_t hi, const void *x, int wide, uint8_t *y, size_t n) {
+    size_t e;
+    for (e = 0; e < n; e++) {
+        int32_t v = wide ? ((const int16_t *)x)[e] : ((const int8_t *)x)[e];
+        y[e] = t[(v < lo ? lo : v > hi ? hi : v) - lo];
+    }
+}
+
 static void nn_target__run_int(const nn_target_program *p, const nn_target_instr *I, uint8_t *arena, uint8_t *scratch) {
     const uint32_t *ops = p->operands + I->first_operand;
     const nn_target_slot *sa = &p->slots[ops[0]], *sy = &p->slots[ops[I->in_count]];
@@ -4708,13 +4718,7 @@ static void nn_target__run_int(const nn_target_program *p, const nn_target_instr
         return;
     }
     if (I->op == NN_TARGET_OP_LUT16 && sy->dtype != NN_DTYPE_INT16) { /* int16 -> 8-bit: output bytes for p[0] .. p[1] */
-        const uint8_t *t = p->weights + I->table;
-        const int16_t *x16 = (const int16_t *)(const void *)a;
-        const int32_t lo = I->p[0], hi = I->p[1];
-        for (e = 0; e < ny; e++) {
-            int32_t v = x16[e];
-            ((uint8_t *)y)[e] = t[(v < lo ? lo : v > hi ? hi : v) - lo];
-        }
+        nn_target__table8(p->weights + I->table, I->p[0], I->p[1], a, 1, (uint8_t *)y, ny);
         return;
     }
     if (I->op == NN_TARGET_OP_LUT16) {
@@ -4772,15 +4776,7 @@ static void nn_target__run_int(const nn_target_program *p, const nn_target_instr
             memcpy(&m, I->p, sizeof m);
             nn_quant_matmul_s16(&m, a16, (const int8_t *)wb + I->w, bias, mult, (int16_t *)(void *)y, scratch);
         }
-        if (act) {
-            const uint8_t *t = p->weights + I->table;
-            const int16_t *x16 = (const int16_t *)(const void *)y;
-            const int32_t lo = I->p[22], hi = I->p[23];
-            for (e = 0; e < ny; e++) {
-                int32_t v = x16[e];
-                ((uint8_t *)y8)[e] = t[(v < lo ? lo : v > hi ? hi : v) - lo];
-            }
-        }
+        if (act) nn_target__table8(p->weights + I->table, I->p[22], I->p[23], y, 1, (uint8_t *)y8, ny);
         return;
     }
     if (I->flags & NN_TARGET_INSTR_ACT8) { /* the kernel's int8 result in scratch; the table after the switch */
@@ -4834,14 +4830,7 @@ static void nn_target__run_int(const nn_target_program *p, const nn_target_instr
     }
     if (I->flags & NN_TARGET_INSTR_Y_U8)
         for (e = 0; e < ny; e++) ((uint8_t *)y)[e] ^= 0x80;
-    if (I->flags & NN_TARGET_INSTR_ACT8) {
-        const uint8_t *t = p->weights + I->table;
-        const int32_t lo = I->p[22], hi = I->p[23];
-        for (e = 0; e < ny; e++) {
-            int32_t v = y[e];
-            ((uint8_t *)y8)[e] = t[(v < lo ? lo : v > hi ? hi : v) - lo];
-        }
-    }
+    if (I->flags & NN_TARGET_INSTR_ACT8) nn_target__table8(p->weights + I->table, I->p[22], I->p[23], y, 0, (uint8_t *)y8, ny);
 }
 
 static int nn_target__overlap(const uint8_t *a, uint64_t an, const uint8_t *b, uint64_t bn) {
