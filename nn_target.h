@@ -516,8 +516,11 @@ enum {
                                      table of output bytes (lut16's, inputs p[22] .. p[23]) to an 8-bit
                                      output; the int16 tensor never reaches the arena (a reader
                                      older than session 19 refuses the bit) */
-    NN_TARGET_INSTR_ACT8 = 256u   /* the same for the 8-bit kernel: its int8 result (before any u8 flip;
+    NN_TARGET_INSTR_ACT8 = 256u,  /* the same for the 8-bit kernel: its int8 result (before any u8 flip;
                                      Y_U8 is not set) through the table over p[22] .. p[23] (in -128..127) */
+    NN_TARGET_INSTR_RUNS = 512u   /* the 8-bit output table (lut16 to 8 bits, fused activation) is stored
+                                     as runs: u32 R, R int16 starts (the first = the range's low end,
+                                     increasing), R output bytes (docs/FORMAT.md) */
 };
 
 enum { NN_TARGET_REGION_ARENA = 0, NN_TARGET_REGION_WEIGHTS = 1 };
@@ -3906,6 +3909,35 @@ static nn_status nn_target__check_eltwise_operands(const nn_target_program *p, u
     return NN_OK;
 }
 
+static int32_t nn_target__r16s(const uint8_t *b) { return (int16_t)(uint16_t)(b[0] | (uint32_t)b[1] << 8); }
+
+/* The 8-bit output table of instruction idx over the inputs lo .. hi:
+   hi - lo + 1 bytes, or with NN_TARGET_INSTR_RUNS its runs (R in
+   1 .. hi - lo + 1, starts from lo, increasing, at most hi).  *s grows by
+   the expansion the simulator makes of runs. */
+static nn_status nn_target__check_table8(const nn_target_program *p, uint32_t idx, int32_t lo, int32_t hi, uint64_t *s,
+                                         nn_diag *diag) {
+    const nn_target_instr *I = &p->instrs[idx];
+    char where[64];
+    uint64_t n = (uint64_t)(hi - lo) + 1, R, r;
+    const uint8_t *t;
+    if (!(I->flags & NN_TARGET_INSTR_RUNS)) {
+        if (!nn_target__wrange(p, I->table, n, 1)) return NN_TARGET__BAD("table", "table outside the weights");
+        return NN_OK;
+    }
+    if (!nn_target__wrange(p, I->table, 4, 1)) return NN_TARGET__BAD("table", "table outside the weights");
+    t = p->weights + I->table;
+    R = nn_target__r32(t);
+    if (R < 1 || R > n || !nn_target__wrange(p, I->table, 4 + 3 * R, 1))
+        return NN_TARGET__BAD("table", "%llu runs: 1 .. %llu, inside the weights", (unsigned long long)R, (unsigned long long)n);
+    if (nn_target__r16s(t + 4) != lo) return NN_TARGET__BAD("table", "the first run starts at %d, not %d", nn_target__r16s(t + 4), lo);
+    for (r = 1; r < R; r++)
+        if (nn_target__r16s(t + 4 + 2 * r) <= nn_target__r16s(t + 2 + 2 * r) || nn_target__r16s(t + 4 + 2 * r) > hi)
+            return NN_TARGET__BAD("table", "run %llu starts out of order or past %d", (unsigned long long)r, hi);
+    *s += (n + 64) / 64 * 64;
+    return NN_OK;
+}
+
 /* A conv or gemm on int16 activations (nn_quant_conv_s16 /
    nn_quant_matmul_s16): int16 output, no operand flags, zero points and
    clamps in int16, any multiplier (the requantization is exact for any
@@ -3917,17 +3949,17 @@ static nn_status nn_target__check_wide(const nn_target_program *p, uint32_t idx,
     char where[64];
     double bmax;
     uint64_t wa;           /* scratch for an 8-bit conv / gemm input widened to int16 */
-    uint64_t wy = 0;       /* fused activation: the int16 result in scratch */
+    uint64_t wy = 0;       /* fused activation: the int16 result in scratch (and its table's runs expanded) */
     int act = (I->flags & NN_TARGET_INSTR_ACT) != 0;
+    nn_status st0;
     if (act) {
         int y8b = sy->dtype == NN_DTYPE_INT8 || sy->dtype == NN_DTYPE_UINT8;
         if ((I->op != NN_TARGET_OP_CONV && I->op != NN_TARGET_OP_GEMM) || !y8b)
             return NN_TARGET__BAD("flags", "a fused activation needs a conv or gemm with an 8-bit output");
         if (I->p[22] < -32768 || I->p[22] > I->p[23] || I->p[23] > 32767)
             return NN_TARGET__BAD("p", "fused activation: input range p[22] .. p[23] outside int16 or empty");
-        if (!nn_target__wrange(p, I->table, (uint64_t)(I->p[23] - I->p[22]) + 1, 1))
-            return NN_TARGET__BAD("table", "table outside the weights");
         wy = (2 * ny + 64) / 64 * 64;
+        if ((st0 = nn_target__check_table8(p, idx, I->p[22], I->p[23], &wy, diag)) != NN_OK) return st0;
     } else if (I->table != NN_TARGET_NO_OFFSET && (I->op == NN_TARGET_OP_CONV || I->op == NN_TARGET_OP_GEMM)) {
         return NN_TARGET__BAD("table", "a conv or gemm without a fused activation has no table");
     }
@@ -3958,7 +3990,7 @@ static nn_status nn_target__check_wide(const nn_target_program *p, uint32_t idx,
     wa = (I->op == NN_TARGET_OP_CONV || I->op == NN_TARGET_OP_GEMM) && (sa->dtype == NN_DTYPE_INT8 || sa->dtype == NN_DTYPE_UINT8)
              ? (2 * na + 64) / 64 * 64 : 0;
     if (sa->dtype != NN_DTYPE_INT16 && !wa) return NN_TARGET__BAD("operands", "a 16-bit %s reads int16", nn_target_op_name(I->op));
-    if (I->flags & ~(uint32_t)(NN_TARGET_INSTR_HOST | NN_TARGET_INSTR_ACT))
+    if (I->flags & ~(uint32_t)(NN_TARGET_INSTR_HOST | NN_TARGET_INSTR_ACT | (act ? NN_TARGET_INSTR_RUNS : 0)))
         return NN_TARGET__BAD("flags", "16-bit %s takes no operand flags", nn_target_op_name(I->op));
     if (I->op == NN_TARGET_OP_AVGPOOL) {
         *scratch = 0;
@@ -4020,12 +4052,13 @@ static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, 
         int y8b = sy->dtype == NN_DTYPE_INT8 || sy->dtype == NN_DTYPE_UINT8;
         if (sa->dtype != NN_DTYPE_INT16 || (sy->dtype != NN_DTYPE_INT16 && !y8b) || na != ny)
             return NN_TARGET__BAD("operands", "lut16 needs an int16 input and an int16 or 8-bit output of one size");
-        if (I->flags & ~(uint32_t)NN_TARGET_INSTR_HOST) return NN_TARGET__BAD("flags", "lut16 takes no operand flags");
+        if (I->flags & ~(uint32_t)(NN_TARGET_INSTR_HOST | (y8b ? NN_TARGET_INSTR_RUNS : 0)))
+            return NN_TARGET__BAD("flags", "lut16 takes no operand flags (runs: to 8 bits only)");
         if (y8b && (I->p[0] < -32768 || I->p[0] > I->p[1] || I->p[1] > 32767))
             return NN_TARGET__BAD("p", "lut16 to 8 bits: input range p[0] .. p[1] outside int16 or empty");
-        if (!nn_target__wrange(p, I->table, y8b ? (uint64_t)(I->p[1] - I->p[0]) + 1 : 65536 * 2, y8b ? 1 : 2))
-            return NN_TARGET__BAD("table", "table outside the weights");
         *scratch = 0;
+        if (y8b) return nn_target__check_table8(p, idx, I->p[0], I->p[1], scratch, diag);
+        if (!nn_target__wrange(p, I->table, 65536 * 2, 2)) return NN_TARGET__BAD("table", "table outside the weights");
         return NN_OK;
     }
     if (I->op == NN_TARGET_OP_YUV) { /* p: n h w vu limited bgr; frame (n, h*3/2, w) u8 -> (n, 3, h, w) 8-bit */
@@ -4062,12 +4095,14 @@ static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, 
     if (a8 != !!(I->flags & NN_TARGET_INSTR_A_U8) ||
         ((I->flags & NN_TARGET_INSTR_ACT8) ? (I->flags & NN_TARGET_INSTR_Y_U8) != 0 : y8 != !!(I->flags & NN_TARGET_INSTR_Y_U8)))
         return NN_TARGET__BAD("flags", "u8 flags disagree with the tensor types");
+    if ((I->flags & NN_TARGET_INSTR_RUNS) && !(I->flags & NN_TARGET_INSTR_ACT8))
+        return NN_TARGET__BAD("flags", "runs need an 8-bit output table");
     if (I->flags & NN_TARGET_INSTR_ACT8) { /* the int8 result in scratch, then the table to the output */
+        nn_status st8;
         if (I->p[22] < -128 || I->p[22] > I->p[23] || I->p[23] > 127)
             return NN_TARGET__BAD("p", "fused activation: input range p[22] .. p[23] outside int8 or empty");
-        if (!nn_target__wrange(p, I->table, (uint64_t)(I->p[23] - I->p[22]) + 1, 1))
-            return NN_TARGET__BAD("table", "table outside the weights");
         s += (ny + 64) / 64 * 64;
+        if ((st8 = nn_target__check_table8(p, idx, I->p[22], I->p[23], &s, diag)) != NN_OK) return st8;
     }
     if (a8) s += (na + 64) / 64 * 64;
     if (sb) {
@@ -4410,7 +4445,7 @@ static nn_status nn_target__load_one(const uint8_t *img, size_t size, uint64_t r
         snprintf(where, sizeof where, "instr[%u].op", i);
         if (nn_target__r32(r) == 0 || nn_target__r32(r) >= NN_TARGET_OP_COUNT) NN_TARGET__FAIL(NN_ERR_INVALID, "op %u", nn_target__r32(r));
         snprintf(where, sizeof where, "instr[%u].flags", i);
-        if (I->flags & ~511u) NN_TARGET__FAIL(NN_ERR_INVALID, "unknown flag bits 0x%x", I->flags); /* 128, 256: since session 19 */
+        if (I->flags & ~1023u) NN_TARGET__FAIL(NN_ERR_INVALID, "unknown flag bits 0x%x", I->flags); /* 128, 256, 512: since session 19 */
         snprintf(where, sizeof where, "instr[%u].name", i);
         if (!I->name) NN_TARGET__FAIL(NN_ERR_INVALID, "string offset outside the table");
         snprintf(where, sizeof where, "instr[%u].in_count", i);
@@ -4672,6 +4707,23 @@ static const int16_t *nn_target__widen(const int8_t *v, const nn_target_slot *s,
     return d;
 }
 
+/* The instruction's 8-bit output table over lo .. hi as hi - lo + 1
+   bytes: in the weights, or expanded from its runs into *scratch. */
+static const uint8_t *nn_target__dense8(const nn_target_program *p, const nn_target_instr *I, int32_t lo, int32_t hi,
+                                        uint8_t **scratch) {
+    const uint8_t *t = p->weights + I->table;
+    uint8_t *d = *scratch;
+    uint32_t R, r;
+    if (!(I->flags & NN_TARGET_INSTR_RUNS)) return t;
+    R = nn_target__r32(t); /* checked: 1 .. hi - lo + 1 runs, starts from lo increasing */
+    for (r = 0; r < R; r++) {
+        int32_t a = nn_target__r16s(t + 4 + 2 * r), b = r + 1 < R ? nn_target__r16s(t + 6 + 2 * r) : hi + 1;
+        memset(d + (a - lo), t[4 + 2 * R + r], (size_t)(b - a));
+    }
+    *scratch += ((size_t)(hi - lo) + 1 + 64) / 64 * 64;
+    return d;
+}
+
 /* y[e] = t[clamp(x[e], lo, hi) - lo] for n int16 (wide) or int8 values x:
    an 8-bit lut16, or a fused activation (p[22] .. p[23]). */
 static void nn_target__table8(const uint8_t *t, int32_t lo, int32_t hi, const void *x, int wide, uint8_t *y, size_t n) {
@@ -4718,7 +4770,7 @@ static void nn_target__run_int(const nn_target_program *p, const nn_target_instr
         return;
     }
     if (I->op == NN_TARGET_OP_LUT16 && sy->dtype != NN_DTYPE_INT16) { /* int16 -> 8-bit: output bytes for p[0] .. p[1] */
-        nn_target__table8(p->weights + I->table, I->p[0], I->p[1], a, 1, (uint8_t *)y, ny);
+        nn_target__table8(nn_target__dense8(p, I, I->p[0], I->p[1], &scratch), I->p[0], I->p[1], a, 1, (uint8_t *)y, ny);
         return;
     }
     if (I->op == NN_TARGET_OP_LUT16) {
@@ -4776,7 +4828,7 @@ static void nn_target__run_int(const nn_target_program *p, const nn_target_instr
             memcpy(&m, I->p, sizeof m);
             nn_quant_matmul_s16(&m, a16, (const int8_t *)wb + I->w, bias, mult, (int16_t *)(void *)y, scratch);
         }
-        if (act) nn_target__table8(p->weights + I->table, I->p[22], I->p[23], y, 1, (uint8_t *)y8, ny);
+        if (act) nn_target__table8(nn_target__dense8(p, I, I->p[22], I->p[23], &scratch), I->p[22], I->p[23], y, 1, (uint8_t *)y8, ny);
         return;
     }
     if (I->flags & NN_TARGET_INSTR_ACT8) { /* the kernel's int8 result in scratch; the table after the switch */
@@ -4830,7 +4882,8 @@ static void nn_target__run_int(const nn_target_program *p, const nn_target_instr
     }
     if (I->flags & NN_TARGET_INSTR_Y_U8)
         for (e = 0; e < ny; e++) ((uint8_t *)y)[e] ^= 0x80;
-    if (I->flags & NN_TARGET_INSTR_ACT8) nn_target__table8(p->weights + I->table, I->p[22], I->p[23], y, 0, (uint8_t *)y8, ny);
+    if (I->flags & NN_TARGET_INSTR_ACT8)
+        nn_target__table8(nn_target__dense8(p, I, I->p[22], I->p[23], &scratch), I->p[22], I->p[23], y, 0, (uint8_t *)y8, ny);
 }
 
 static int nn_target__overlap(const uint8_t *a, uint64_t an, const uint8_t *b, uint64_t bn) {
@@ -5645,6 +5698,34 @@ static int32_t nn_target__ints_at(const nn_node *n, const char *name, uint32_t i
 
 /* The instruction of group gr: the parameters nn_qexec's run computes,
    from the static shapes.  Operands are filled by the caller. */
+/* An 8-bit output table of n bytes t8 for the inputs first .. first +
+   n - 1 into I->table: as runs (NN_TARGET_INSTR_RUNS: u32 R, R int16
+   starts, R bytes) when that is shorter, else as it is.  An activation's
+   8-bit output changes at most a few hundred times over the 65536 int16
+   inputs: runs make its table a few hundred bytes to 1.5 KiB, not up to
+   64 KiB. */
+static void nn_target__put_table8(nn_target__low *lo, nn_target__bld *b, const uint8_t *t8, int32_t first, uint32_t n,
+                                  nn_target_instr *I) {
+    uint32_t R = 1, i, r = 0;
+    uint8_t *rb;
+    for (i = 1; i < n; i++) R += t8[i] != t8[i - 1];
+    if (4 + 3 * (uint64_t)R >= n) { I->table = nn_target__wput(b, t8, n); return; }
+    rb = (uint8_t *)nn_alloc(&lo->a, 4 + 3 * (size_t)R);
+    if (!rb) { b->nomem = 1; return; }
+    nn_target__w32(rb, R);
+    for (i = 0; i < n; i++)
+        if (i == 0 || t8[i] != t8[i - 1]) {
+            uint16_t v = (uint16_t)(int16_t)(first + (int32_t)i);
+            rb[4 + 2 * r] = (uint8_t)(v & 0xff);
+            rb[5 + 2 * r] = (uint8_t)(v >> 8);
+            rb[4 + 2 * R + r] = t8[i];
+            r++;
+        }
+    I->table = nn_target__wput(b, rb, 4 + 3 * (size_t)R);
+    I->flags |= NN_TARGET_INSTR_RUNS;
+    nn_free(&lo->a, rb);
+}
+
 /* An int16 -> 8-bit table (lut16's, or a fused activation's) into I:
    the entries' low bytes without the runs of one value at either end (the
    input is clamped to the rest: an activation saturates or goes flat
@@ -5658,7 +5739,7 @@ static void nn_target__lut_bytes(nn_target__low *lo, nn_target__bld *b, const nn
     while (s1 > s0 && t8[s1 - 1] == t8[s1]) s1--;
     I->p[pi] = (int32_t)s0 - 32768;
     I->p[pi + 1] = (int32_t)s1 - 32768;
-    I->table = nn_target__wput(b, t8 + s0, (size_t)(s1 - s0 + 1));
+    nn_target__put_table8(lo, b, t8 + s0, (int32_t)s0 - 32768, s1 - s0 + 1, I);
     nn_free(&lo->a, t8);
 }
 
@@ -5670,13 +5751,12 @@ static void nn_target__lut8_bytes(nn_target__low *lo, nn_target__bld *b, const n
                                   nn_target_instr *I) {
     uint8_t t8[256];
     int32_t v, s0 = 0, s1 = 255;
-    (void)lo;
     for (v = -128; v < 128; v++) t8[v + 128] = gl->lut8[(uint8_t)(gr->ydtype == NN_DTYPE_UINT8 ? v + 128 : v)];
     while (s0 < 255 && t8[s0 + 1] == t8[s0]) s0++;
     while (s1 > s0 && t8[s1 - 1] == t8[s1]) s1--;
     I->p[22] = s0 - 128;
     I->p[23] = s1 - 128;
-    I->table = nn_target__wput(b, t8 + s0, (size_t)(s1 - s0 + 1));
+    nn_target__put_table8(lo, b, t8 + s0, s0 - 128, (uint32_t)(s1 - s0 + 1), I);
 }
 
 static void nn_target__group_instr(nn_target__low *lo, nn_target__bld *b, const nn_qexec__group *gr, nn_target_instr *I) {
@@ -6936,14 +7016,36 @@ static void nn_target__ec_store_r(nn_target__ec *e, int indent, const char *idx)
                       I->p[23], I->p[23], I->p[22]);
 }
 
+/* The instruction's 8-bit output table over lo .. hi as a dense C array
+   nn_t<i> in the output's type (runs expanded). */
+static void nn_target__ec_table8(nn_target__ec *e, int32_t lo, int32_t hi) {
+    const nn_target_instr *I = &e->p->instrs[e->instr];
+    const uint8_t *t = e->p->weights + I->table;
+    nn_dtype dt = nn_target__ec_slot(e, I->in_count)->dtype;
+    uint32_t R, r = 0;
+    int32_t v;
+    char nm[32];
+    snprintf(nm, sizeof nm, "nn_t%u", e->instr);
+    if (!(I->flags & NN_TARGET_INSTR_RUNS)) { nn_target__ec_array(e, nm, dt, t, (uint64_t)(hi - lo) + 1); return; }
+    if (!e->fn) return;
+    R = nn_target__r32(t);
+    nn_target__ec_put(e, "static const %s %s[%ld] = {", nn_target__ec_ctype(dt), nm, (long)(hi - lo) + 1);
+    for (v = lo; v <= hi && e->st == NN_OK; v++) {
+        uint8_t y;
+        while (r + 1 < R && nn_target__r16s(t + 6 + 2 * r) <= v) r++;
+        y = t[4 + 2 * R + r];
+        if ((v - lo) % 24 == 0) nn_target__ec_put(e, "\n   ");
+        if (dt == NN_DTYPE_INT8) nn_target__ec_put(e, "%d,", (int8_t)y);
+        else nn_target__ec_put(e, "%u,", y);
+    }
+    nn_target__ec_put(e, "\n};\n");
+}
+
 /* A fused activation's table as a C array in the output's type. */
 static void nn_target__ec_act_table(nn_target__ec *e) {
     const nn_target_instr *I = &e->p->instrs[e->instr];
-    char nm[32];
     if (!(I->flags & (NN_TARGET_INSTR_ACT | NN_TARGET_INSTR_ACT8))) return;
-    snprintf(nm, sizeof nm, "nn_t%u", e->instr);
-    nn_target__ec_array(e, nm, nn_target__ec_slot(e, I->in_count)->dtype, e->p->weights + I->table,
-                        (uint64_t)(I->p[23] - I->p[22]) + 1);
+    nn_target__ec_table8(e, I->p[22], I->p[23]);
 }
 
 /* The multiplier pair of entry i as C text: literals from the weights. */
@@ -7411,7 +7513,7 @@ static nn_status nn_target__ec_lut(nn_target__ec *e) {
     /* the table in the output's type: its bytes are the output's bytes */
     if (wide && sy->dtype != NN_DTYPE_INT16) { /* to 8 bits: output bytes for the inputs p[0] .. p[1] */
         const int32_t lo = I->p[0], hi = I->p[1];
-        nn_target__ec_array(e, nm, sy->dtype, e->p->weights + I->table, (uint64_t)(hi - lo) + 1);
+        nn_target__ec_table8(e, lo, hi);
         nn_target__ec_put(e, "/* %u lut16 '%s': int16 -> 8 bits, inputs clamped to %d .. %d */\n"
                              "static void nn_i%u(void) {\n    size_t e;\n    int32_t v;\n", e->instr, e->nm, lo, hi, e->instr);
         nn_target__ec_put(e, "    for (e = 0; e < %llu; e++) {\n        v = %s;\n", (unsigned long long)nn_target__ec_count(&sy->shape),

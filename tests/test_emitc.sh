@@ -398,19 +398,25 @@ if [ -f "$tmp/det_p16/m.nnb" ] && [ -f "$tmp/det/m.nnb" ]; then
     # on npu-small each such conv and its activation are one instruction
     # (session 19, docs/TARGET.md "Fused activations"): its C export
     # byte-equal to the simulator, and both equal to the program that
-    # keeps the activation apart (--keep-act) on each crop
+    # keeps the activation apart (--keep-act) on each crop, as is that
+    # program's C export (its lut16 tables stored as runs, expanded in C)
     d="$tmp/det_p16"
     mkdir -p "$d/out_npu"
     ok "$NN" compile "$d/q.onnx" --target npu-small --shape x=1x3x96x160 -o "$d/fused.nnb" --emit-c "$d/out_npu/model" \
         --program >"$d/fused.log" 2>&1
     ok has "with the activation fused" "$d/fused.log"
     ok has "conv+act" "$d/fused.log"
-    ok "$NN" compile "$d/q.onnx" --target npu-small --shape x=1x3x96x160 -o "$d/kept.nnb" --keep-act >"$d/kept.log" 2>&1
+    mkdir -p "$d/out_kept"
+    ok "$NN" compile "$d/q.onnx" --target npu-small --shape x=1x3x96x160 -o "$d/kept.nnb" --keep-act --emit-c "$d/out_kept/model" \
+        >"$d/kept.log" 2>&1
     ok "$CC" -std=c99 -O2 -Wall -Wextra -Werror -pedantic -I "$d/out_npu" tests/emitc_main.c "$d/out_npu/model.c" -lm -o "$d/run_npu"
+    ok "$CC" -std=c99 -O2 -Wall -Wextra -Werror -pedantic -I "$d/out_kept" tests/emitc_main.c "$d/out_kept/model.c" -lm -o "$d/run_kept"
     n=0
     for f in "$d"/in/*.npy; do
-        mkdir -p "$d/fc_$n" "$d/fs_$n" "$d/ks_$n"
+        mkdir -p "$d/fc_$n" "$d/fs_$n" "$d/ks_$n" "$d/kc_$n"
         "$d/run_npu" "$d/fc_$n" 1 "$f" 2>>"$tmp/run.log"
+        "$d/run_kept" "$d/kc_$n" 1 "$f" 2>>"$tmp/run.log"
+        ok cmp -s "$d/fc_$n/output_0.raw" "$d/kc_$n/output_0.raw"
         "$NN" run "$d/fused.nnb" --input x="$f" --output-dir "$d/fs_$n" >>"$tmp/run.log" 2>&1
         "$NN" run "$d/kept.nnb" --input x="$f" --output-dir "$d/ks_$n" >>"$tmp/run.log" 2>&1
         bytes=$(stat -c %s "$d/fc_$n/output_0.raw" 2>/dev/null || echo 0)

@@ -1085,7 +1085,11 @@ static void corpus_write(const char *name, const uint8_t *img, size_t n) {
    uint8 flag on the output): one 8-bit conv, one fused, no lut8 left, one
    slot fewer than with keep_act (fuzz seed act8_u8.nnb); the loader
    refuses that table moved past the weights, p[22] = -129, and both fused
-   flags on one instruction. */
+   flags on one instruction.  The int16 -> 8-bit tables (the lut16's and
+   the 16-bit fused one) are stored as runs (NN_TARGET_INSTR_RUNS: fewer
+   bytes than one per input); the loader refuses 0 runs, a first run that
+   does not start at the range's low end, and starts out of order.  (The
+   dense form of session 18 stays as the seed preact16_dense_u8.nnb.) */
 static void test_preact16_program(void) {
     static const nn_quant_scheme schemes[2] = {NN_QUANT_S8_SYM, NN_QUANT_U8_ASYM};
     static const struct { const char *name; double lo, hi; } th[] = {
@@ -1226,6 +1230,25 @@ static void test_preact16_program(void) {
             CHECK_STATUS(load_patched(p->image, p->image_bytes, rec2 + 4, p->instrs[wide_at].flags | NN_TARGET_INSTR_ACT, &d),
                          NN_ERR_INVALID);
             CHECK(strstr(d.where, ".flags") != NULL);
+        }
+        if (pre) { /* the int16 -> 8-bit table as runs: R, R starts, R bytes */
+            uint32_t ti = keep ? lut_at : act_at;
+            int32_t lo16 = ti == UINT32_MAX ? 0 : keep ? p->instrs[ti].p[0] : p->instrs[ti].p[22];
+            CHECK(ti != UINT32_MAX && (p->instrs[ti].flags & NN_TARGET_INSTR_RUNS));
+            if (ti != UINT32_MAX && (p->instrs[ti].flags & NN_TARGET_INSTR_RUNS) && m.p) {
+                const uint8_t *t = p->weights + p->instrs[ti].table;
+                uint32_t R = (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
+                size_t toff = (size_t)(p->weights - p->image) + (size_t)p->instrs[ti].table;
+                uint32_t s0 = (uint32_t)t[4] | (uint32_t)t[5] << 8;
+                CHECK(R > 1 && R < 512);
+                CHECK_EQ_INT((int16_t)s0, lo16);
+                CHECK_STATUS(load_patched(p->image, p->image_bytes, toff, 0, &d), NN_ERR_INVALID);
+                CHECK(strstr(d.where, ".table") != NULL);
+                CHECK_STATUS(load_patched(p->image, p->image_bytes, toff + 4, (s0 + 1) | (s0 + 2) << 16, &d), NN_ERR_INVALID);
+                CHECK(strstr(d.where, ".table") != NULL);
+                CHECK_STATUS(load_patched(p->image, p->image_bytes, toff + 4, s0 | s0 << 16, &d), NN_ERR_INVALID);
+                CHECK(strstr(d.where, ".table") != NULL);
+            }
         }
         if (lut_at != UINT32_MAX && m.p) { /* the table offset moved to the weights' last byte; p[0] > p[1] */
             size_t rec = 128 + (size_t)p->slot_count * 96 + (size_t)lut_at * 168;
