@@ -482,7 +482,9 @@ NN_API nn_status nn_target_patchify(const nn_graph *qdq, const nn_target_patchif
 
 /* A QDQ graph (nn_quant.h) lowered to a program: one instruction per
    integer group the fake-quant executor recognises (same kernel, same
-   multipliers, same tables), one "cpu" instruction per float-island node
+   multipliers, same tables; a conv or gemm and the activation table that
+   alone reads its output are one, NN_TARGET_INSTR_ACT / ACT8, unless
+   nn_target_compile_desc.keep_act), one "cpu" instruction per float-island node
    (nn_graph.h's reference kernel), tensors in slots of one planned arena
    or of the weights region.  The program is held as its file image
    (docs/FORMAT.md); compiling, saving and loading all go through it, so a
