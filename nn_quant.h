@@ -4560,15 +4560,17 @@ static void nn_qexec__conv_params(const nn_node *k, const nn_shape *as, const nn
 }
 
 /* v's values as int16: v itself, or an int8/uint8 operand widened into
-   *tmp (values kept, so its zero point stays the same); NULL when out of
-   memory. */
-static const int16_t *nn_qexec__widen(nn_qexec *x, const nn_value *v, int16_t **tmp) {
+   *tmp minus zp (0: values kept, so its zero point stays the same; a
+   conv's input zero point: |x - zp| <= 383 fits int16, and the conv runs
+   with zero point 0, the same sums); NULL when out of memory. */
+static const int16_t *nn_qexec__widen(nn_qexec *x, const nn_value *v, int32_t zp, int16_t **tmp) {
     size_t i, n = nn_value_count(v);
     *tmp = NULL;
     if (v->dtype == NN_DTYPE_INT16) return (const int16_t *)v->data;
     if (!(*tmp = (int16_t *)nn_alloc(&x->alloc, 2 * n + 2))) return NULL;
     for (i = 0; i < n; i++)
-        (*tmp)[i] = v->dtype == NN_DTYPE_UINT8 ? (int16_t)((const uint8_t *)v->data)[i] : (int16_t)((const int8_t *)v->data)[i];
+        (*tmp)[i] = (int16_t)((v->dtype == NN_DTYPE_UINT8 ? (int32_t)((const uint8_t *)v->data)[i]
+                                                           : (int32_t)((const int8_t *)v->data)[i]) - zp);
     return *tmp;
 }
 
@@ -4619,7 +4621,10 @@ static nn_status nn_qexec__run_wide(nn_qexec *x, const nn_qexec__group *gr, cons
         nn_qexec__conv_params(k, &va->shape, &x->g->tensors[gr->b.t.id].shape, &vy->shape, &p);
         p.in_zp = gr->a.zp; p.out_zp = gr->zy; p.act_min = gr->act_lo; p.act_max = gr->act_hi;
         if (p.group <= 0 || p.c % p.group || p.m % p.group) return nn_diag_set(diag, NN_ERR_INVALID, k->name, "bad group");
-        if (!(xw = nn_qexec__widen(x, va, &xt))) return NN_ERR_NOMEM;
+        /* an 8-bit input (preact16) widened as x - zp: the kernel at zero
+           point 0 (its VNNI path where there is one), the same sums */
+        if (!(xw = nn_qexec__widen(x, va, va->dtype == NN_DTYPE_INT16 ? 0 : p.in_zp, &xt))) return NN_ERR_NOMEM;
+        if (va->dtype != NN_DTYPE_INT16) p.in_zp = 0;
         if (!(scratch = nn_alloc(&x->alloc, nn_quant_conv_s16_scratch_bytes(&p)))) { nn_free(&x->alloc, xt); return NN_ERR_NOMEM; }
         nn_quant_conv_s16(&p, xw, gr->w, gr->bias, gr->mult, (int16_t *)vy->data, scratch);
     } else if (gr->kind == NN_QX__ADD || gr->kind == NN_QX__SUB || gr->kind == NN_QX__MUL) {
@@ -4632,8 +4637,8 @@ static nn_status nn_qexec__run_wide(nn_qexec *x, const nn_qexec__group *gr, cons
         nn_quant_eltwise_params_make_s16(&p, gr->kind == NN_QX__MUL, gr->a.scale[0], gr->a.zp, gr->b.scale[0], gr->b.zp, gr->sy,
                                          gr->zy);
         p.act_min = gr->act_lo; p.act_max = gr->act_hi;
-        pa = nn_qexec__widen(x, va, &wa);
-        pb = nn_qexec__widen(x, vb, &wb);
+        pa = nn_qexec__widen(x, va, 0, &wa);
+        pb = nn_qexec__widen(x, vb, 0, &wb);
         if (!pa || !pb) { st = NN_ERR_NOMEM; goto eltdone; }
         if (nn_value_count(va) != n || va->shape.rank != vy->shape.rank) {
             if (!(ba = (int16_t *)nn_alloc(&x->alloc, 2 * n + 2))) { st = NN_ERR_NOMEM; goto eltdone; }
@@ -4661,7 +4666,7 @@ static nn_status nn_qexec__run_wide(nn_qexec *x, const nn_qexec__group *gr, cons
         p.mult_count = gr->nmult;
         p.k = gr->wk; p.n = gr->wn;
         p.m = (int32_t)(nn_value_count(va) / (size_t)(p.k ? p.k : 1));
-        if (!(xw = nn_qexec__widen(x, va, &xt))) return NN_ERR_NOMEM;
+        if (!(xw = nn_qexec__widen(x, va, 0, &xt))) return NN_ERR_NOMEM;
         if (!(scratch = nn_alloc(&x->alloc, nn_quant_matmul_s16_scratch_bytes(&p)))) { nn_free(&x->alloc, xt); return NN_ERR_NOMEM; }
         nn_quant_matmul_s16(&p, xw, gr->w, gr->bias, gr->mult, (int16_t *)vy->data, scratch);
     }

@@ -4699,12 +4699,14 @@ static const int8_t *nn_target__bcast(const int8_t *src, const nn_shape *s, cons
 }
 
 /* An operand of a 16-bit element-wise, conv or gemm instruction as int16:
-   itself, or an 8-bit one widened (values kept) into scratch. */
-static const int16_t *nn_target__widen(const int8_t *v, const nn_target_slot *s, uint8_t **scratch) {
+   itself, or an 8-bit one widened into scratch, minus zp (0: values kept;
+   a conv's input zero point: |x - zp| <= 383 fits int16, and the conv
+   then runs with zero point 0, the same sums). */
+static const int16_t *nn_target__widen(const int8_t *v, const nn_target_slot *s, int32_t zp, uint8_t **scratch) {
     size_t i, n = (size_t)nn_target__count(s);
     int16_t *d = (int16_t *)(void *)*scratch;
     if (s->dtype == NN_DTYPE_INT16) return (const int16_t *)(const void *)v;
-    for (i = 0; i < n; i++) d[i] = s->dtype == NN_DTYPE_UINT8 ? (int16_t)((const uint8_t *)v)[i] : (int16_t)v[i];
+    for (i = 0; i < n; i++) d[i] = (int16_t)((s->dtype == NN_DTYPE_UINT8 ? (int32_t)((const uint8_t *)v)[i] : (int32_t)v[i]) - zp);
     *scratch += (2 * n + 64) / 64 * 64;
     return d;
 }
@@ -4782,7 +4784,7 @@ static void nn_target__run_int(const nn_target_program *p, const nn_target_instr
     }
     if ((I->op == NN_TARGET_OP_ADD || I->op == NN_TARGET_OP_SUB || I->op == NN_TARGET_OP_MUL) && sy->dtype == NN_DTYPE_INT16) {
         nn_quant_eltwise_params ep;
-        const int16_t *a16 = nn_target__widen(a, sa, &scratch), *b16 = nn_target__widen(b, sb, &scratch);
+        const int16_t *a16 = nn_target__widen(a, sa, 0, &scratch), *b16 = nn_target__widen(b, sb, 0, &scratch);
         int16_t *y16 = (int16_t *)(void *)y;
         memcpy(&ep, I->p, sizeof ep);
         if (I->flags & NN_TARGET_INSTR_A_BCAST) {
@@ -4818,15 +4820,26 @@ static void nn_target__run_int(const nn_target_program *p, const nn_target_instr
             y = (int8_t *)scratch;
             scratch += (2 * ny + 64) / 64 * 64;
         }
-        a16 = nn_target__widen(a, sa, &scratch);
         const int32_t *bias = I->bias == NN_TARGET_NO_OFFSET ? NULL : (const int32_t *)(const void *)(p->weights + I->bias);
         const nn_quant_multiplier *mult = (const nn_quant_multiplier *)(const void *)(p->weights + I->mult);
         if (I->op == NN_TARGET_OP_CONV) {
             nn_quant_conv_params c;
             memcpy(&c, I->p, sizeof c);
+            if (sa->dtype != NN_DTYPE_INT16 && c.in_zp >= -128 && c.in_zp <= 255) {
+                /* 8 bits (preact16): x - zp widened, the kernel at zero point 0 (any
+                   8-bit zero point; another, possible only in a crafted file, stays
+                   in the kernel) */
+                a16 = nn_target__widen(a, sa, c.in_zp, &scratch);
+                c.in_zp = 0;
+            } else if (sa->dtype != NN_DTYPE_INT16) {
+                a16 = nn_target__widen(a, sa, 0, &scratch);
+            } else {
+                a16 = (const int16_t *)(const void *)a;
+            }
             nn_quant_conv_s16(&c, a16, (const int8_t *)wb + I->w, bias, mult, (int16_t *)(void *)y, scratch);
         } else {
             nn_quant_matmul_params m;
+            a16 = nn_target__widen(a, sa, 0, &scratch);
             memcpy(&m, I->p, sizeof m);
             nn_quant_matmul_s16(&m, a16, (const int8_t *)wb + I->w, bias, mult, (int16_t *)(void *)y, scratch);
         }

@@ -1481,7 +1481,13 @@ static void test_table_chain(void) {
    h1 = 110 steps = 0.503555, so y1 = hardswish(0.503555) = 0.503555 *
    3.503555 / 6 = 0.29404 (float: 0.29428).  So: with the flag only h
    gets 16-bit Q/DQ (h2 is also read by the Add, not only by an
-   activation) and y1 = 0.29404; without it y1 = 0. */
+   activation) and y1 = 0.29404; without it y1 = 0.
+   Then u8asym with the flag: x's zero point is round(1.5 / (3.5 / 255))
+   = 109, which the 16-bit conv subtracts from the widened 8-bit input
+   (session 19: before the kernel, so it runs at zero point 0).  The
+   integer run must equal the QDQ graph's float reference (float_only)
+   within one int16 step of h times HardSwish's largest slope (1.5):
+   a zero point lost or taken twice moves h by 109 x-steps x 100. */
 static void test_preact16(void) {
     nn_graph *g = NULL, *q = NULL;
     nn_diag d;
@@ -1550,6 +1556,38 @@ static void test_preact16(void) {
             else CHECK(fabs(y1) < 1e-6);
         }
         nn_qexec_destroy(ix);
+        nn_graph_destroy(q);
+        q = NULL;
+    }
+    {
+        nn_quant_desc qd;
+        nn_qexec *ix = NULL, *fx = NULL;
+        nn_qexec_desc fd;
+        memset(&qd, 0, sizeof qd);
+        memset(&fd, 0, sizeof fd);
+        qd.preact16 = 1;
+        qd.scheme = NN_QUANT_U8_ASYM;
+        fd.float_only = 1;
+        CHECK_STATUS(nn_quant_graph(g, r, &qd, &q, NULL, &d), NN_OK);
+        if (q && nn_qexec_create(q, NULL, &ix, &d) == NN_OK && nn_qexec_create(q, &fd, &fx, &d) == NN_OK) {
+            CHECK_STATUS(nn_qexec_set_input(ix, 0, &in, &d), NN_OK);
+            CHECK_STATUS(nn_qexec_set_input(fx, 0, &in, &d), NN_OK);
+            CHECK_STATUS(nn_qexec_run(ix, &d), NN_OK);
+            CHECK_STATUS(nn_qexec_run(fx, &d), NN_OK);
+            for (int i = 0; i < 3; i++) {
+                double yi = ((const float *)nn_qexec_output(ix, 0)->data)[i], yf = ((const float *)nn_qexec_output(fx, 0)->data)[i];
+                CHECK(fabs(yi - yf) <= 1.5 * 150.0 / 32767 + 1e-6);
+            }
+            /* y1 by hand: x1 = 0.5 -> round(0.5 / (3.5 / 255)) + 109 = 145, back to
+               36 x 3.5 / 255 = 0.494118; h1 at int16 (symmetric, step 150 / 32767):
+               round(107.94) = 108 steps = 0.494400; hardswish = 0.4944 x 3.4944 / 6
+               = 0.287938 */
+            CHECK(fabs(((const float *)nn_qexec_output(ix, 0)->data)[1] - 0.287938) < 2e-5);
+        } else {
+            CHECK(0);
+        }
+        nn_qexec_destroy(ix);
+        nn_qexec_destroy(fx);
         nn_graph_destroy(q);
         q = NULL;
     }
