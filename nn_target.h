@@ -624,11 +624,12 @@ typedef struct nn_target_compile_desc {
     uint32_t input_bgr;           /* 1: the model's planes are B, G, R; 0: R, G, B */
     float input_mean[3];          /* per model plane: value = (pixel - mean) * scale */
     float input_scale[3];         /* 0: 1 */
-    /* A conv / gemm writing int16 that only an activation table to 8 bits
-       reads (nn_quant.h's preact16) is one instruction with the activation
-       fused (NN_TARGET_INSTR_ACT; docs/TARGET.md "Fused activations"). */
-    uint32_t keep_act;            /* 1: the activation stays its own lut16 instruction and the int16
-                                     tensor goes through the arena (so a per-layer check sees it) */
+    /* A conv / gemm whose output only an activation table to 8 bits reads
+       (int16 from nn_quant.h's preact16, or 8 bits) is one instruction with
+       the activation fused (NN_TARGET_INSTR_ACT / ACT8; docs/TARGET.md
+       "Fused activations"). */
+    uint32_t keep_act;            /* 1: the activation stays its own lut16 / lut8 instruction and the
+                                     conv's output goes through the arena (so a per-layer check sees it) */
 } nn_target_compile_desc;
 
 /* Lowers QDQ graph qdq for target t (NULL: npu-small).  Shapes are
@@ -3440,6 +3441,7 @@ static uint32_t nn_target__r32(const uint8_t *b) {
     return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
 }
 static uint64_t nn_target__r64(const uint8_t *b) { return nn_target__r32(b) | (uint64_t)nn_target__r32(b + 4) << 32; }
+static int32_t nn_target__r16s(const uint8_t *b) { return (int16_t)(uint16_t)(b[0] | (uint32_t)b[1] << 8); }
 
 /* ---- the builder: records appended to growable byte vectors ---- */
 
@@ -3449,7 +3451,6 @@ typedef struct nn_target__bld {
     nn_allocator a;
     nn_target__vec slots, instrs, operands, inputs, outputs, nodes, attrs, strings, weights;
     uint32_t slot_count, instr_count, operand_count, input_count, output_count, node_count, attr_count;
-    uint32_t fused_acts;          /* instructions with NN_TARGET_INSTR_ACT */
     int nomem;
     struct nn_target__bld *wb;    /* the builder holding the shared weights (NULL: this one) */
     struct nn_target__witem *wi;  /* weights items already stored (deduplicated by content) */
@@ -3911,18 +3912,21 @@ static nn_status nn_target__check_eltwise_operands(const nn_target_program *p, u
     return NN_OK;
 }
 
-static int32_t nn_target__r16s(const uint8_t *b) { return (int16_t)(uint16_t)(b[0] | (uint32_t)b[1] << 8); }
-
-/* The 8-bit output table of instruction idx over the inputs lo .. hi:
-   hi - lo + 1 bytes, or with NN_TARGET_INSTR_RUNS its runs (R in
-   1 .. hi - lo + 1, starts from lo, increasing, at most hi).  *s grows by
-   the expansion the simulator makes of runs. */
-static nn_status nn_target__check_table8(const nn_target_program *p, uint32_t idx, int32_t lo, int32_t hi, uint64_t *s,
-                                         nn_diag *diag) {
+/* The 8-bit output table of instruction idx over its input range lo =
+   p[pi] .. hi = p[pi + 1] (vmin <= lo <= hi <= vmax): hi - lo + 1 bytes,
+   or with NN_TARGET_INSTR_RUNS its runs (R in 1 .. hi - lo + 1, starts
+   from lo, increasing, at most hi).  *s grows by the expansion the
+   simulator makes of runs. */
+static nn_status nn_target__check_table8(const nn_target_program *p, uint32_t idx, int pi, int32_t vmin, int32_t vmax,
+                                         uint64_t *s, nn_diag *diag) {
     const nn_target_instr *I = &p->instrs[idx];
     char where[64];
-    uint64_t n = (uint64_t)(hi - lo) + 1, R, r;
+    const int32_t lo = I->p[pi], hi = I->p[pi + 1];
+    uint64_t n, R, r;
     const uint8_t *t;
+    if (lo < vmin || lo > hi || hi > vmax)
+        return NN_TARGET__BAD("p", "table input range p[%d] .. p[%d] outside %d .. %d or empty", pi, pi + 1, vmin, vmax);
+    n = (uint64_t)(hi - lo) + 1;
     if (!(I->flags & NN_TARGET_INSTR_RUNS)) {
         if (!nn_target__wrange(p, I->table, n, 1)) return NN_TARGET__BAD("table", "table outside the weights");
         return NN_OK;
@@ -3958,12 +3962,8 @@ static nn_status nn_target__check_wide(const nn_target_program *p, uint32_t idx,
         int y8b = sy->dtype == NN_DTYPE_INT8 || sy->dtype == NN_DTYPE_UINT8;
         if ((I->op != NN_TARGET_OP_CONV && I->op != NN_TARGET_OP_GEMM) || !y8b)
             return NN_TARGET__BAD("flags", "a fused activation needs a conv or gemm with an 8-bit output");
-        if (I->p[22] < -32768 || I->p[22] > I->p[23] || I->p[23] > 32767)
-            return NN_TARGET__BAD("p", "fused activation: input range p[22] .. p[23] outside int16 or empty");
         wy = (2 * ny + 64) / 64 * 64;
-        if ((st0 = nn_target__check_table8(p, idx, I->p[22], I->p[23], &wy, diag)) != NN_OK) return st0;
-    } else if (I->table != NN_TARGET_NO_OFFSET && (I->op == NN_TARGET_OP_CONV || I->op == NN_TARGET_OP_GEMM)) {
-        return NN_TARGET__BAD("table", "a conv or gemm without a fused activation has no table");
+        if ((st0 = nn_target__check_table8(p, idx, 22, -32768, 32767, &wy, diag)) != NN_OK) return st0;
     }
     if (sy->dtype != NN_DTYPE_INT16 && !act) return NN_TARGET__BAD("operands", "a 16-bit instruction writes int16");
     if (I->op == NN_TARGET_OP_ADD || I->op == NN_TARGET_OP_SUB || I->op == NN_TARGET_OP_MUL) {
@@ -4050,16 +4050,17 @@ static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, 
         return NN_TARGET__BAD("flags", "only a conv or gemm takes a fused activation");
     if ((I->flags & NN_TARGET_INSTR_ACT) && (I->flags & NN_TARGET_INSTR_ACT8))
         return NN_TARGET__BAD("flags", "one fused activation: flags 128 and 256 together");
+    if ((I->op == NN_TARGET_OP_CONV || I->op == NN_TARGET_OP_GEMM || I->op == NN_TARGET_OP_MATMUL) && I->table != NN_TARGET_NO_OFFSET &&
+        !(I->flags & (NN_TARGET_INSTR_ACT | NN_TARGET_INSTR_ACT8)))
+        return NN_TARGET__BAD("table", "a %s without a fused activation has no table", nn_target_op_name(I->op));
     if (I->op == NN_TARGET_OP_LUT16) { /* int16 -> int16, or int16 -> 8-bit (a table of output bytes) */
         int y8b = sy->dtype == NN_DTYPE_INT8 || sy->dtype == NN_DTYPE_UINT8;
         if (sa->dtype != NN_DTYPE_INT16 || (sy->dtype != NN_DTYPE_INT16 && !y8b) || na != ny)
             return NN_TARGET__BAD("operands", "lut16 needs an int16 input and an int16 or 8-bit output of one size");
         if (I->flags & ~(uint32_t)(NN_TARGET_INSTR_HOST | (y8b ? NN_TARGET_INSTR_RUNS : 0)))
             return NN_TARGET__BAD("flags", "lut16 takes no operand flags (runs: to 8 bits only)");
-        if (y8b && (I->p[0] < -32768 || I->p[0] > I->p[1] || I->p[1] > 32767))
-            return NN_TARGET__BAD("p", "lut16 to 8 bits: input range p[0] .. p[1] outside int16 or empty");
         *scratch = 0;
-        if (y8b) return nn_target__check_table8(p, idx, I->p[0], I->p[1], scratch, diag);
+        if (y8b) return nn_target__check_table8(p, idx, 0, -32768, 32767, scratch, diag);
         if (!nn_target__wrange(p, I->table, 65536 * 2, 2)) return NN_TARGET__BAD("table", "table outside the weights");
         return NN_OK;
     }
@@ -4101,10 +4102,8 @@ static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, 
         return NN_TARGET__BAD("flags", "runs need an 8-bit output table");
     if (I->flags & NN_TARGET_INSTR_ACT8) { /* the int8 result in scratch, then the table to the output */
         nn_status st8;
-        if (I->p[22] < -128 || I->p[22] > I->p[23] || I->p[23] > 127)
-            return NN_TARGET__BAD("p", "fused activation: input range p[22] .. p[23] outside int8 or empty");
         s += (ny + 64) / 64 * 64;
-        if ((st8 = nn_target__check_table8(p, idx, I->p[22], I->p[23], &s, diag)) != NN_OK) return st8;
+        if ((st8 = nn_target__check_table8(p, idx, 22, -128, 127, &s, diag)) != NN_OK) return st8;
     }
     if (a8) s += (na + 64) / 64 * 64;
     if (sb) {
@@ -4118,8 +4117,6 @@ static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, 
         uint64_t K;
         nn_status st = nn_target__check_conv(p, idx, na, ny, 0, &K, diag);
         if (st) return st;
-        if (I->table != NN_TARGET_NO_OFFSET && !(I->flags & NN_TARGET_INSTR_ACT8))
-            return NN_TARGET__BAD("table", "a conv without a fused activation has no table");
         memcpy(&c, I->p, sizeof c);
         {   /* the kernel's own figure, and ours in 64 bits (the same formula) as a floor */
             uint64_t k1 = ((uint64_t)c.oh * c.ow + (uint64_t)(c.m / c.group)) * K * 2 + 4 * 256 * 4 + 128;
@@ -4139,8 +4136,6 @@ static nn_status nn_target__check_int(const nn_target_program *p, uint32_t idx, 
         if (batches < 1 || (bb != 1 && bb != batches)) return NN_TARGET__BAD("p.batches", "bad batch counts");
         if ((uint64_t)batches * m.m * m.k != na || (uint64_t)batches * m.m * m.n != ny)
             return NN_TARGET__BAD("p.m", "matmul shape disagrees with its slots");
-        if (I->table != NN_TARGET_NO_OFFSET && !(I->flags & NN_TARGET_INSTR_ACT8))
-            return NN_TARGET__BAD("table", "a %s without a fused activation has no table", nn_target_op_name(I->op));
         if (I->op == NN_TARGET_OP_GEMM) {
             if (batches != 1 || m.b_zp != 0) return NN_TARGET__BAD("p.batches", "gemm has one batch and b_zp 0");
             if (!nn_target__wrange(p, I->w, (uint64_t)m.k * m.n, 1)) return NN_TARGET__BAD("w", "weights outside the region");
@@ -5301,7 +5296,7 @@ typedef struct nn_target__low {
     uint32_t *lt;                 /* (g tensors) tensor of L, or NN_TARGET__NONE */
     nn_value *fv;                 /* (g tensors) values folded at compile time */
     int32_t *src;                 /* (L nodes) group index, or -1 - node index of a float node */
-    int32_t *fuse;                /* (L nodes) the lut16 group fused into a conv / gemm node, or -1 */
+    int32_t *fuse;                /* (L nodes) the table group (lut16 or lut8) fused into a conv / gemm node, or -1 */
     uint8_t *fused;               /* (groups) 1: lowered inside its producer's node */
     const nn_target_desc *td;     /* NULL: no activation is fused (keep_act) */
     nn_shape *shape;              /* (g tensors) shapes and dtypes propagated so far, */
@@ -5711,18 +5706,25 @@ static int32_t nn_target__ints_at(const nn_node *n, const char *name, uint32_t i
     return at && at->type == NN_ATTR_INTS && i < at->count ? (int32_t)at->ints[i] : def;
 }
 
-/* The instruction of group gr: the parameters nn_qexec's run computes,
-   from the static shapes.  Operands are filled by the caller. */
 /* An 8-bit output table of n bytes t8 for the inputs first .. first +
-   n - 1 into I->table: as runs (NN_TARGET_INSTR_RUNS: u32 R, R int16
-   starts, R bytes) when that is shorter, else as it is.  An activation's
-   8-bit output changes at most a few hundred times over the 65536 int16
-   inputs: runs make its table a few hundred bytes to 1.5 KiB, not up to
-   64 KiB. */
+   n - 1 into I: the runs of one value at either end cut (the input is
+   clamped to the rest: an activation saturates or goes flat), the input
+   range kept in p[pi] .. p[pi + 1], the bytes in I->table as runs
+   (NN_TARGET_INSTR_RUNS: u32 R, R int16 starts, R bytes) when that is
+   shorter, else as they are.  An activation's 8-bit output changes at
+   most a few hundred times over the 65536 int16 inputs: runs make its
+   table a few hundred bytes to 1.5 KiB, not up to 64 KiB. */
 static void nn_target__put_table8(nn_target__low *lo, nn_target__bld *b, const uint8_t *t8, int32_t first, uint32_t n,
-                                  nn_target_instr *I) {
-    uint32_t R = 1, i, r = 0;
+                                  nn_target_instr *I, int pi) {
+    uint32_t R = 1, i, r = 0, s0 = 0, s1 = n - 1;
     uint8_t *rb;
+    while (s0 < n - 1 && t8[s0 + 1] == t8[s0]) s0++;
+    while (s1 > s0 && t8[s1 - 1] == t8[s1]) s1--;
+    I->p[pi] = first + (int32_t)s0;
+    I->p[pi + 1] = first + (int32_t)s1;
+    t8 += s0;
+    first += (int32_t)s0;
+    n = s1 - s0 + 1;
     for (i = 1; i < n; i++) R += t8[i] != t8[i - 1];
     if (4 + 3 * (uint64_t)R >= n) { I->table = nn_target__wput(b, t8, n); return; }
     rb = (uint8_t *)nn_alloc(&lo->a, 4 + 3 * (size_t)R);
@@ -5742,38 +5744,30 @@ static void nn_target__put_table8(nn_target__low *lo, nn_target__bld *b, const u
 }
 
 /* An int16 -> 8-bit table (lut16's, or a fused activation's) into I:
-   the entries' low bytes without the runs of one value at either end (the
-   input is clamped to the rest: an activation saturates or goes flat
-   within the int16 range); p[pi] .. p[pi + 1] is the input range kept. */
+   the entries' low bytes over the int16 inputs, through put_table8. */
 static void nn_target__lut_bytes(nn_target__low *lo, nn_target__bld *b, const nn_qexec__group *gr, nn_target_instr *I, int pi) {
     uint8_t *t8 = (uint8_t *)nn_alloc(&lo->a, 65536);
-    uint32_t r, s0 = 0, s1 = 65535;
+    uint32_t r;
     if (!t8) { b->nomem = 1; return; }
     for (r = 0; r < 65536; r++) t8[r] = (uint8_t)(gr->lut16[r] & 0xff);
-    while (s0 < 65535 && t8[s0 + 1] == t8[s0]) s0++;
-    while (s1 > s0 && t8[s1 - 1] == t8[s1]) s1--;
-    I->p[pi] = (int32_t)s0 - 32768;
-    I->p[pi + 1] = (int32_t)s1 - 32768;
-    nn_target__put_table8(lo, b, t8 + s0, (int32_t)s0 - 32768, s1 - s0 + 1, I);
+    nn_target__put_table8(lo, b, t8, -32768, 65536, I, pi);
     nn_free(&lo->a, t8);
 }
 
 /* A fused activation after the 8-bit kernel (NN_TARGET_INSTR_ACT8): the
    lut8 group gl's raw output byte for each int8 result v of conv group gr
-   (its stored byte: v, or v + 128 for a uint8 output), over v = p[22] ..
-   p[23] with the flat ends cut as for lut16. */
+   (its stored byte: v, or v + 128 for a uint8 output), through
+   put_table8 into p[22] .. p[23]. */
 static void nn_target__lut8_bytes(nn_target__low *lo, nn_target__bld *b, const nn_qexec__group *gr, const nn_qexec__group *gl,
                                   nn_target_instr *I) {
     uint8_t t8[256];
-    int32_t v, s0 = 0, s1 = 255;
+    int32_t v;
     for (v = -128; v < 128; v++) t8[v + 128] = gl->lut8[(uint8_t)(gr->ydtype == NN_DTYPE_UINT8 ? v + 128 : v)];
-    while (s0 < 255 && t8[s0 + 1] == t8[s0]) s0++;
-    while (s1 > s0 && t8[s1 - 1] == t8[s1]) s1--;
-    I->p[22] = s0 - 128;
-    I->p[23] = s1 - 128;
-    nn_target__put_table8(lo, b, t8 + s0, s0 - 128, (uint32_t)(s1 - s0 + 1), I);
+    nn_target__put_table8(lo, b, t8, -128, 256, I, 22);
 }
 
+/* The instruction of group gr: the parameters nn_qexec's run computes,
+   from the static shapes.  Operands are filled by the caller. */
 static void nn_target__group_instr(nn_target__low *lo, nn_target__bld *b, const nn_qexec__group *gr, nn_target_instr *I) {
     const nn_graph *g = lo->g;
     const nn_node *k = &g->nodes[gr->op_node];
@@ -5957,11 +5951,9 @@ static nn_status nn_target__build(nn_target__low *lo, const nn_target_desc *td, 
             if (lo->fuse[ni] >= 0 && gr->ydtype == NN_DTYPE_INT16) { /* the activation after it: output bytes of the int16 result */
                 nn_target__lut_bytes(lo, b, &lo->x->groups[lo->fuse[ni]], &I, 22);
                 I.flags |= NN_TARGET_INSTR_ACT;
-                b->fused_acts++;
             } else if (lo->fuse[ni] >= 0) { /* of the 8-bit kernel's int8 result */
                 nn_target__lut8_bytes(lo, b, gr, &lo->x->groups[lo->fuse[ni]], &I);
                 I.flags = (I.flags & ~(uint32_t)NN_TARGET_INSTR_Y_U8) | NN_TARGET_INSTR_ACT8;
-                b->fused_acts++;
             }
             for (j = 0; j < I.in_count; j++) {
                 NN_TARGET__SLOT(ln->inputs[j].id, v);
